@@ -1,0 +1,64 @@
+// calpush sync: the main job. Exit status: 0 all delivered; 1 something was rejected or failed (see the summary);
+// 2 the command, config or input could not be used at all; 3 stopped by a failure no mailbox can get past.
+import type { Command } from 'commander';
+import { ConfigError, loadConfig } from '../../config/config.ts';
+import { runSync, SyncRefused, type SyncResult } from '../../sync/sync.ts';
+import { TargetError } from '../../targets/target.ts';
+import { formatSummary, progressBar } from '../summary.ts';
+
+export function exitCodeFor(result: SyncResult): number {
+  if (result.delivery.fatal) return 3;
+  if (result.input.rejected || result.delivery.totals.failed || result.delivery.totals.failedMailboxes) return 1;
+  return 0;
+}
+
+export function registerSyncCommand(program: Command): void {
+  program
+    .command('sync')
+    .description('record the input as the desired state of its calendars and deliver it')
+    .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+    .requiredOption('-i, --input <file...>', 'events: .json, .ndjson/.jsonl or .ics files ("-" for JSON/NDJSON on stdin)')
+    .option('--calendar <mailbox...>', 'replace only these calendars (and the mailbox for .ics input)')
+    .option('--allow-empty', 'accept an input without valid events even though it removes every event calpush manages')
+    .option('--reinventory', 'list every mailbox for our tagged events again before planning')
+    .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; json?: boolean }) => {
+      const bar = progressBar(!options.json);
+      try {
+        const { config, baseDir } = loadConfig(options.config);
+        const result = await runSync({
+          config,
+          baseDir,
+          inputs: options.input,
+          ...(options.calendar ? { calendars: options.calendar } : {}),
+          allowEmpty: options.allowEmpty ?? false,
+          reinventory: options.reinventory ?? false,
+          horizonDays: options.horizonDays,
+          onProgress: bar.update,
+        });
+        bar.stop();
+        if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        else process.stdout.write(`${formatSummary(result)}\n`);
+        process.exitCode = exitCodeFor(result);
+      } catch (error) {
+        bar.stop();
+        process.exitCode = reportFailure(error, options.json ?? false);
+      }
+    });
+}
+
+/** Prints a failure that stopped the command before any summary; returns the exit code. */
+export function reportFailure(error: unknown, json: boolean): number {
+  const known = error instanceof ConfigError || error instanceof SyncRefused || error instanceof TargetError;
+  const code = error instanceof TargetError ? error.code : error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  const remedy = error instanceof TargetError ? error.remedy : undefined;
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message, ...(remedy ? { remedy } : {}) } }, null, 2)}\n`);
+  else {
+    process.stderr.write(`calpush: ${message}\n`);
+    if (remedy) process.stderr.write(`  fix: ${remedy}\n`);
+    if (!known && error instanceof Error && error.stack && process.env.CALPUSH_DEBUG) process.stderr.write(`${error.stack}\n`);
+  }
+  return error instanceof TargetError && error.scope === 'fatal' ? 3 : known ? 2 : 70;
+}

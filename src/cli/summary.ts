@@ -1,0 +1,77 @@
+// What a person sees after a sync: input problems, one line per mailbox, totals. And a progress bar on a terminal.
+import cliProgress from 'cli-progress';
+import { formatRecordError } from '../sources/records.ts';
+import type { SyncResult } from '../sync/sync.ts';
+
+const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
+const paint = (stream: NodeJS.WriteStream, code: number, text: string) => (useColor(stream) ? `\u001b[${code}m${text}\u001b[0m` : text);
+
+export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = process.stdout): string {
+  const lines: string[] = [];
+  const { input, delivery } = result;
+  if (input.errors.length) {
+    lines.push(paint(stream, 31, `${input.rejected} input record(s) rejected:`));
+    for (const error of input.errors) lines.push(`  ${formatRecordError(error)}`);
+    lines.push('');
+  }
+  lines.push(`Input: ${input.records} record(s) read, ${input.accepted} accepted, ${input.rejected} rejected.`);
+  const header = ['mailbox', 'created', 'updated', 'deleted', 'unchanged', 'failed', 'requests', 'status'];
+  const rows = delivery.mailboxes.map((m) => [
+    m.calendar,
+    String(m.created),
+    String(m.updated),
+    String(m.deleted),
+    String(m.unchanged),
+    String(m.failed),
+    String(m.requests),
+    m.status === 'failed' ? `FAILED ${m.error?.code ?? ''}` : m.status,
+  ]);
+  const t = delivery.totals;
+  rows.push(['TOTAL', String(t.created), String(t.updated), String(t.deleted), String(t.unchanged), String(t.failed), String(t.requests), t.failedMailboxes ? `${t.failedMailboxes} mailbox(es) failed` : 'ok']);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const format = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  lines.push(format(header));
+  for (const row of rows) {
+    const line = format(row);
+    lines.push(row[7]!.startsWith('FAILED') ? paint(stream, 31, line) : line);
+  }
+  const problems = delivery.mailboxes.filter((m) => m.error || m.failures.length);
+  if (problems.length) lines.push('');
+  for (const m of problems) {
+    if (m.error) {
+      lines.push(paint(stream, 31, `${m.calendar}: ${m.error.message}`));
+      if (m.error.remedy) lines.push(`  fix: ${m.error.remedy}`);
+    }
+    for (const failure of m.failures.slice(0, 20)) lines.push(`  ${m.calendar} event "${failure.id}" (${failure.operation}): ${failure.code}: ${failure.message}`);
+    if (m.failures.length > 20) lines.push(`  … and ${m.failures.length - 20} more failed events in ${m.calendar}`);
+  }
+  if (delivery.fatal) {
+    lines.push('', paint(stream, 31, `Stopped: ${delivery.fatal.message}`));
+    if (delivery.fatal.remedy) lines.push(`  fix: ${delivery.fatal.remedy}`);
+  }
+  return lines.join('\n');
+}
+
+/** A progress bar on a terminal (stderr); silent when output is piped or --json is used. */
+export function progressBar(enabled: boolean): { update: (p: { done: number; total: number }) => void; stop: () => void } {
+  if (!enabled || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: 'delivering [{bar}] {value}/{total} operations  {percentage}%  eta {eta_formatted}', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: ({ done, total }) => {
+      if (!started) {
+        bar.start(total, done);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(done);
+      }
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}

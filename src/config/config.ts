@@ -1,0 +1,181 @@
+// The configuration file (JSON), validated with zod. Secrets are never written in it: each is a reference to an
+// environment variable or a file, resolved at start and kept in memory only.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { findWindows } from 'windows-iana';
+import { z } from 'zod';
+import { canonicalTimeZone } from '../model/time.ts';
+import type { GraphCredential } from '../targets/graph/auth.ts';
+
+const secretReference = z.union(
+  [
+    z.object({ env: z.string().min(1) }).strict(),
+    z.object({ file: z.string().min(1) }).strict(),
+  ],
+  { error: 'must be {"env": "VARIABLE"} or {"file": "path"}: secrets are never written in the config itself' },
+);
+
+const fileReference = z.object({ file: z.string().min(1) }).strict();
+
+const graphTargetSchema = z
+  .object({
+    kind: z.literal('graph'),
+    tenantId: z.string().min(1, 'is required: the directory (tenant) id of the Microsoft 365 tenant'),
+    clientId: z.string().min(1, 'is required: the application (client) id of the app registration'),
+    credential: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('secret'), secret: secretReference }).strict(),
+      z
+        .object({
+          kind: z.literal('certificate'),
+          privateKey: secretReference,
+          certificate: fileReference.optional(),
+          thumbprintSha256: z
+            .string()
+            .regex(/^[0-9A-Fa-f:\s]{64,95}$/, 'must be the SHA-256 thumbprint in hex')
+            .optional(),
+        })
+        .strict(),
+    ]),
+    authorityHost: z.url().default('https://login.microsoftonline.com'),
+    graphBaseUrl: z.url().default('https://graph.microsoft.com/v1.0'),
+    scope: z.string().default('https://graph.microsoft.com/.default'),
+    /** Extra CA to trust (PEM): an inspecting proxy's, or the sandbox's tls-cert.pem. */
+    caFile: z.string().optional(),
+    requestTimeoutMs: z.number().int().positive().default(60_000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Names this deployment in the tag of every event it writes; two deployments never touch each other's events. */
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 letters, digits, dot, dash or underscore')
+      .default('default'),
+    store: z.object({ sqlite: z.string().default('.calpush/calpush.sqlite') }).strict().default({ sqlite: '.calpush/calpush.sqlite' }),
+    /** Zone for all-day events and for floating times in .ics input. */
+    timeZone: z.string().default('UTC'),
+    target: graphTargetSchema,
+    /**
+     * The calendars this deployment manages. When given, the input is the complete desired state for each of
+     * them (an empty set removes our events) and records for other calendars are refused.
+     */
+    mailboxes: z.array(z.string().email()).optional(),
+    limits: z
+      .object({
+        mailboxConcurrency: z.number().int().min(1).max(4, 'Outlook allows at most 4 concurrent requests per app per mailbox').default(4),
+        requestsPerTenMinutes: z.number().int().min(1).max(10_000, 'Outlook allows at most 10,000 requests per 10 minutes per app per mailbox').default(10_000),
+        globalConcurrency: z.number().int().min(1).max(1024).default(64),
+        maxAttempts: z.number().int().min(1).max(50).default(8),
+      })
+      .strict()
+      .default({ mailboxConcurrency: 4, requestsPerTenMinutes: 10_000, globalConcurrency: 64, maxAttempts: 8 }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const zone = canonicalTimeZone(config.timeZone);
+    if (!zone) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${config.timeZone}" is not a known IANA time zone` });
+    else if (!findWindows(zone)?.length) {
+      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${config.timeZone}" has no Windows equivalent, so all-day events cannot be anchored in it` });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Directory relative paths in the config are resolved against. */
+  baseDir: string;
+  path: string;
+}
+
+export function loadConfig(path: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return { config: parseConfig(raw, path), baseDir: dirname(resolve(path)), path };
+}
+
+export function parseConfig(raw: unknown, origin = 'config'): Config {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    throw new ConfigError(`${origin} is invalid:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export function resolvePath(baseDir: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+function readSecret(reference: { env: string } | { file: string }, baseDir: string, what: string): string {
+  if ('env' in reference) {
+    const value = process.env[reference.env];
+    if (!value) throw new ConfigError(`${what}: environment variable ${reference.env} is not set`);
+    return value.trim();
+  }
+  const path = resolvePath(baseDir, reference.file);
+  try {
+    const mode = statSync(path).mode;
+    // Readable by others: say so, but a read-only deployment may legitimately mount it that way.
+    if (process.platform !== 'win32' && mode & 0o004) process.emitWarning(`${what} file ${path} is readable by every user on this machine (chmod 600 it)`);
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** Resolves the credential's references. The result holds secrets: keep it out of logs. */
+export function resolveGraphCredential(config: Config, baseDir: string): GraphCredential {
+  const credential = config.target.credential;
+  if (credential.kind === 'secret') return { kind: 'secret', secret: readSecret(credential.secret, baseDir, 'target.credential.secret') };
+  const privateKeyPem = readSecret(credential.privateKey, baseDir, 'target.credential.privateKey');
+  if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(privateKeyPem)) {
+    throw new ConfigError('target.credential.privateKey: the file is not a PEM private key (-----BEGIN PRIVATE KEY-----); convert a PFX with: openssl pkcs12 -in cert.pfx -nocerts -nodes -out key.pem');
+  }
+  let certificatePem: string | undefined;
+  if (credential.certificate) {
+    const path = resolvePath(baseDir, credential.certificate.file);
+    try {
+      certificatePem = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`target.credential.certificate: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  if (!certificatePem && !credential.thumbprintSha256) {
+    throw new ConfigError('target.credential: a certificate credential needs "certificate": {"file": "cert.pem"} or "thumbprintSha256"');
+  }
+  return {
+    kind: 'certificate',
+    privateKeyPem,
+    ...(certificatePem ? { certificatePem } : {}),
+    ...(credential.thumbprintSha256 ? { thumbprintSha256: credential.thumbprintSha256 } : {}),
+  };
+}
+
+export function readCa(config: Config, baseDir: string): string | undefined {
+  if (!config.target.caFile) return undefined;
+  const path = resolvePath(baseDir, config.target.caFile);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`target.caFile: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}

@@ -1,0 +1,201 @@
+// The one canonical event that every source produces and every target consumes.
+//
+// A source declares an event under its own id in a calendar (a person's or room's mailbox address). calpush
+// normalises it, hashes its content and derives a stable key from (calendar, id): the key is what the tag on the
+// delivered item carries, the hash is what makes an unchanged event cost nothing downstream.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalTimeZone, normalizeLocalDate, normalizeLocalDateTime, zonedToUtcMs } from './time.ts';
+
+export const SHOW_AS = ['free', 'tentative', 'busy', 'oof', 'workingElsewhere', 'unknown'] as const;
+export const SENSITIVITY = ['normal', 'personal', 'private', 'confidential'] as const;
+export type ShowAs = (typeof SHOW_AS)[number];
+export type Sensitivity = (typeof SENSITIVITY)[number];
+
+/** Limits chosen to stay inside what Outlook stores: subject 255 chars, categories as Outlook category names. */
+const MAX_SUBJECT = 255;
+const MAX_BODY = 1_000_000;
+const MAX_ID = 512;
+
+export type EventTiming =
+  | { allDay: false; start: string; end: string; timeZone: string }
+  | { allDay: true; startDate: string; endDate: string };
+
+export interface CanonicalEvent {
+  calendar: string;
+  id: string;
+  subject: string;
+  body: { contentType: 'text' | 'html'; content: string } | null;
+  timing: EventTiming;
+  location: string | null;
+  categories: string[];
+  showAs: ShowAs;
+  sensitivity: Sensitivity;
+  /** Minutes before start; null means no reminder (the default: a timetable should not ring 300 times a term). */
+  reminderMinutes: number | null;
+}
+
+/** A canonical event with what the engine derives from it. */
+export interface DesiredEvent {
+  event: CanonicalEvent;
+  key: string;
+  contentHash: string;
+  /** UTC instant of the start, ms since epoch: drives urgency ordering. */
+  startsAtMs: number;
+}
+
+// A deliberately simple address check: the target (Graph, EWS, CalDAV) is the authority on whether a mailbox
+// exists; here we only refuse what cannot be an address at all.
+const calendarAddress = z
+  .string({ error: 'must be a string (the mailbox address)' })
+  .trim()
+  .min(3, 'must be a mailbox address')
+  .max(320, 'is longer than an email address can be')
+  .regex(/^[^\s@]+@[^\s@]+$/, 'must be a mailbox address like someone@example.edu')
+  .transform((value) => value.toLowerCase());
+
+/** The input shape of one event as sources hand it over (JSON, NDJSON, the HTTP API). */
+export const eventInputSchema = z
+  .object({
+    calendar: calendarAddress,
+    id: z
+      .string({ error: 'is required (the source system’s own event id)' })
+      .min(1, 'must not be empty')
+      .max(MAX_ID, `must be at most ${MAX_ID} characters`),
+    subject: z.string({ error: 'must be a string' }).max(MAX_SUBJECT, `must be at most ${MAX_SUBJECT} characters`).default(''),
+    body: z
+      .union([
+        z.string().max(MAX_BODY),
+        z.object({ contentType: z.enum(['text', 'html']), content: z.string().max(MAX_BODY) }).strict(),
+      ])
+      .nullish(),
+    start: z.string({ error: 'is required' }),
+    end: z.string({ error: 'is required' }),
+    timeZone: z.string().optional(),
+    allDay: z.boolean().default(false),
+    location: z.string().max(255, 'must be at most 255 characters').nullish(),
+    categories: z.array(z.string().min(1).max(255)).max(25, 'at most 25 categories').default([]),
+    showAs: z.enum(SHOW_AS).default('busy'),
+    sensitivity: z.enum(SENSITIVITY).default('normal'),
+    reminderMinutes: z.number().int().min(0).max(40_320, 'at most four weeks').nullish(),
+  })
+  .strict()
+  .superRefine((input, ctx) => {
+    if (input.allDay) {
+      if (input.timeZone !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be left out for an all-day event (dates have no zone)' });
+      }
+      const start = normalizeLocalDate(input.start);
+      const end = normalizeLocalDate(input.end);
+      if (!start) ctx.addIssue({ code: 'custom', path: ['start'], message: `"${input.start}" is not a date like 2026-09-01 (all-day events take dates)` });
+      if (!end) ctx.addIssue({ code: 'custom', path: ['end'], message: `"${input.end}" is not a date like 2026-09-02 (all-day events take dates; the end date is exclusive)` });
+      if (start && end && end <= start) {
+        ctx.addIssue({ code: 'custom', path: ['end'], message: `must be after start (${end} is not after ${start}; the end date is exclusive)` });
+      }
+      return;
+    }
+    if (input.timeZone === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'is required for a timed event (an IANA zone like Europe/Amsterdam)' });
+    } else if (!canonicalTimeZone(input.timeZone)) {
+      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${input.timeZone}" is not a known IANA time zone` });
+    }
+    const start = normalizeLocalDateTime(input.start);
+    const end = normalizeLocalDateTime(input.end);
+    if (!start) ctx.addIssue({ code: 'custom', path: ['start'], message: `"${input.start}" is not a local date-time like 2026-09-01T09:00 (no offset: the zone goes in timeZone)` });
+    if (!end) ctx.addIssue({ code: 'custom', path: ['end'], message: `"${input.end}" is not a local date-time like 2026-09-01T10:45 (no offset: the zone goes in timeZone)` });
+    if (start && end && end <= start) {
+      ctx.addIssue({ code: 'custom', path: ['end'], message: `must be after start (${end} is not after ${start})` });
+    }
+  });
+
+export type EventInput = z.input<typeof eventInputSchema>;
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export type EventValidation = { ok: true; desired: DesiredEvent } | { ok: false; problems: FieldProblem[] };
+
+/** Validates and normalises one input record. Never throws on bad input. */
+export function validateEvent(input: unknown): EventValidation {
+  const parsed = eventInputSchema.safeParse(input);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => ({
+        field: issue.path.length ? issue.path.join('.') : '(record)',
+        message: issue.message,
+      })),
+    };
+  }
+  const value = parsed.data;
+  const timing: EventTiming = value.allDay
+    ? { allDay: true, startDate: value.start, endDate: value.end }
+    : {
+        allDay: false,
+        start: normalizeLocalDateTime(value.start)!,
+        end: normalizeLocalDateTime(value.end)!,
+        timeZone: canonicalTimeZone(value.timeZone!)!,
+      };
+  const body =
+    value.body === undefined || value.body === null || value.body === ''
+      ? null
+      : typeof value.body === 'string'
+        ? { contentType: 'text' as const, content: value.body }
+        : value.body;
+  const event: CanonicalEvent = {
+    calendar: value.calendar,
+    id: value.id,
+    subject: value.subject,
+    body,
+    timing,
+    location: value.location ? value.location : null,
+    categories: value.categories,
+    showAs: value.showAs,
+    sensitivity: value.sensitivity,
+    reminderMinutes: value.reminderMinutes ?? null,
+  };
+  return { ok: true, desired: describe(event) };
+}
+
+/** Derives key, hash and start instant of a canonical event. */
+export function describe(event: CanonicalEvent): DesiredEvent {
+  return {
+    event,
+    key: eventKey(event.calendar, event.id),
+    contentHash: contentHash(event),
+    startsAtMs: event.timing.allDay
+      ? Date.parse(`${event.timing.startDate}T00:00:00Z`)
+      : zonedToUtcMs(event.timing.start, event.timing.timeZone),
+  };
+}
+
+/**
+ * Stable key of a source event: 128 bits of SHA-256 over (calendar, id). Hex, so it survives case-insensitive
+ * comparisons (Graph compares extended-property values case-insensitively).
+ */
+export function eventKey(calendar: string, id: string): string {
+  return createHash('sha256').update(`${calendar}\n${id}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Hash of everything that is delivered. Built from an explicitly ordered array so that the hash does not depend
+ * on how an object happened to be constructed. Bump CONTENT_VERSION when the delivered shape changes meaning.
+ */
+const CONTENT_VERSION = 1;
+export function contentHash(event: CanonicalEvent): string {
+  const t = event.timing;
+  const material = [
+    CONTENT_VERSION,
+    event.subject,
+    event.body ? [event.body.contentType, event.body.content] : null,
+    t.allDay ? ['allDay', t.startDate, t.endDate] : ['timed', t.start, t.end, t.timeZone],
+    event.location,
+    event.categories,
+    event.showAs,
+    event.sensitivity,
+    event.reminderMinutes,
+  ];
+  return createHash('sha256').update(JSON.stringify(material)).digest('hex').slice(0, 32);
+}

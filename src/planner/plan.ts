@@ -1,0 +1,77 @@
+// The planner: a pure function from (desired, delivered) to the operations that make a calendar match.
+//
+// It only ever sees items that carry our tag (delivered rows come from our own creates or from a listing
+// filtered on our tag), so every update or delete it plans is on an item calpush created. No I/O here.
+import { createHash } from 'node:crypto';
+import type { DeliveredRow, DesiredRow, PendingOp } from '../store/store.ts';
+
+export interface PlanInput {
+  instance: string;
+  calendar: string;
+  desired: DesiredRow[];
+  delivered: DeliveredRow[];
+  /** Deletions so far per key: part of the transactionId, so a re-created event is not mistaken for its predecessor. */
+  generations: Map<string, number>;
+}
+
+export interface Plan {
+  ops: PendingOp[];
+  /** Desired events already delivered with the same content. */
+  unchanged: number;
+}
+
+/**
+ * Graph's transactionId: deterministic, so that a retried create (after a timeout, a crash, a lost answer) is
+ * recognised by Graph as the same create (https://learn.microsoft.com/graph/api/resources/event, transactionId).
+ * It covers the content because Graph refuses the same transactionId for a different event (ErrorDuplicateTransactionId).
+ */
+export function transactionIdFor(instance: string, calendar: string, key: string, contentHash: string, generation: number): string {
+  const hex = createHash('sha256').update(`${instance}\n${calendar}\n${key}\n${contentHash}\n${generation}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function plan(input: PlanInput): Plan {
+  const ops: PendingOp[] = [];
+  let unchanged = 0;
+  const deliveredByKey = new Map<string, DeliveredRow[]>();
+  for (const item of input.delivered) {
+    const list = deliveredByKey.get(item.key);
+    if (list) list.push(item);
+    else deliveredByKey.set(item.key, [item]);
+  }
+
+  const base = { calendar: input.calendar, attempts: 0, lastError: null };
+  for (const desired of input.desired) {
+    const items = deliveredByKey.get(desired.key) ?? [];
+    deliveredByKey.delete(desired.key);
+    // Keep the item that already has the right content, else the first by id (deterministic); any further
+    // item with the same key is a duplicate (e.g. copied in Outlook with our tag) and goes.
+    const keeper = items.find((item) => item.contentHash === desired.contentHash) ?? items[0];
+    for (const extra of items) {
+      if (extra !== keeper) ops.push({ ...base, key: desired.key, kind: 'delete', itemId: extra.itemId, contentHash: null, transactionId: null, startsAtMs: desired.startsAtMs });
+    }
+    if (!keeper) {
+      const generation = input.generations.get(desired.key) ?? 0;
+      ops.push({
+        ...base,
+        key: desired.key,
+        kind: 'create',
+        itemId: null,
+        contentHash: desired.contentHash,
+        transactionId: transactionIdFor(input.instance, input.calendar, desired.key, desired.contentHash, generation),
+        startsAtMs: desired.startsAtMs,
+      });
+    } else if (keeper.contentHash !== desired.contentHash) {
+      ops.push({ ...base, key: desired.key, kind: 'update', itemId: keeper.itemId, contentHash: desired.contentHash, transactionId: null, startsAtMs: desired.startsAtMs });
+    } else {
+      unchanged++;
+    }
+  }
+  // Whatever is left is ours and no longer desired.
+  for (const [key, items] of deliveredByKey) {
+    for (const item of items) {
+      ops.push({ ...base, key, kind: 'delete', itemId: item.itemId, contentHash: null, transactionId: null, startsAtMs: null });
+    }
+  }
+  return { ops, unchanged };
+}

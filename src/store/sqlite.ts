@@ -1,0 +1,420 @@
+// The embedded store: SQLite through node:sqlite (no native build), WAL mode, versioned migrations.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type {
+  DeliveredRow,
+  DesiredChange,
+  DesiredChangeResult,
+  DesiredRow,
+  MailboxRow,
+  PendingOp,
+  Store,
+} from './store.ts';
+
+/** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE desired_event (
+    calendar      TEXT NOT NULL,
+    event_key     TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    starts_at_ms  INTEGER NOT NULL,
+    payload       TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (calendar, event_key)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE delivered_item (
+    calendar        TEXT NOT NULL,
+    item_id         TEXT NOT NULL,
+    event_key       TEXT NOT NULL,
+    change_key      TEXT,
+    transaction_id  TEXT,
+    content_hash    TEXT NOT NULL,
+    delivered_at    TEXT NOT NULL,
+    PRIMARY KEY (calendar, item_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX delivered_item_by_key ON delivered_item (calendar, event_key);
+
+  CREATE TABLE key_generation (
+    calendar    TEXT NOT NULL,
+    event_key   TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    PRIMARY KEY (calendar, event_key)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE mailbox (
+    calendar              TEXT PRIMARY KEY,
+    state                 TEXT NOT NULL DEFAULT 'pending',
+    last_error_code       TEXT,
+    last_error            TEXT,
+    last_sync_at          TEXT,
+    inventoried_at        TEXT,
+    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+    lease_owner           TEXT,
+    lease_expires_at_ms   INTEGER
+  );
+
+  CREATE TABLE pending_op (
+    calendar        TEXT NOT NULL,
+    event_key       TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('create', 'update', 'delete')),
+    item_id         TEXT,
+    content_hash    TEXT,
+    transaction_id  TEXT,
+    starts_at_ms    INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    PRIMARY KEY (calendar, event_key, kind, item_id)
+  );
+  CREATE INDEX pending_op_by_start ON pending_op (starts_at_ms);
+  `,
+];
+
+type Row = Record<string, unknown>;
+
+const now = () => new Date().toISOString();
+
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    this.path = path;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    // WAL: readers don't block the writer; NORMAL sync is durable across process crashes (a power loss may
+    // lose the last transactions, which the tag-based adoption then recovers).
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+    this.migrate();
+  }
+
+  /** The schema version this database is at. */
+  schemaVersion(): number {
+    return Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version);
+  }
+
+  private migrate(): void {
+    const current = this.schemaVersion();
+    if (current > MIGRATIONS.length) {
+      throw new Error(`${this.path} was written by a newer calpush (schema ${current}, this one knows ${MIGRATIONS.length}); upgrade calpush`);
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      this.transaction(() => {
+        this.db.exec(MIGRATIONS[version]!);
+        this.db.exec(`PRAGMA user_version = ${version + 1}`);
+      });
+    }
+  }
+
+  private statement(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  private touchMailbox(calendar: string): void {
+    this.statement('INSERT INTO mailbox (calendar) VALUES (?) ON CONFLICT (calendar) DO NOTHING').run(calendar);
+  }
+
+  async applyDesired(change: DesiredChange): Promise<DesiredChangeResult> {
+    const result: DesiredChangeResult = { added: 0, changed: 0, removed: 0, unchanged: 0 };
+    const byCalendar = new Map<string, typeof change.events>();
+    for (const calendar of change.calendars) byCalendar.set(calendar, []);
+    for (const desired of change.events) {
+      const list = byCalendar.get(desired.event.calendar);
+      if (!list) throw new Error(`event for ${desired.event.calendar} is outside the calendars being replaced`);
+      list.push(desired);
+    }
+    const heldKeys = new Set(change.held.map((h) => `${h.calendar}\n${h.key}`));
+    const stamp = now();
+    this.transaction(() => {
+      const existingHash = this.statement('SELECT event_key, content_hash FROM desired_event WHERE calendar = ?');
+      const upsert = this.statement(`
+        INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (calendar, event_key) DO UPDATE SET
+          source_id = excluded.source_id, content_hash = excluded.content_hash,
+          starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`);
+      const remove = this.statement('DELETE FROM desired_event WHERE calendar = ? AND event_key = ?');
+      for (const [calendar, events] of byCalendar) {
+        this.touchMailbox(calendar);
+        const before = new Map<string, string>();
+        for (const row of existingHash.all(calendar) as Row[]) before.set(String(row.event_key), String(row.content_hash));
+        const keep = new Set<string>();
+        for (const desired of events) {
+          keep.add(desired.key);
+          const previous = before.get(desired.key);
+          if (previous === desired.contentHash) {
+            result.unchanged++;
+            continue;
+          }
+          if (previous === undefined) result.added++;
+          else result.changed++;
+          upsert.run(
+            calendar,
+            desired.key,
+            desired.event.id,
+            desired.contentHash,
+            desired.startsAtMs,
+            JSON.stringify(desired.event),
+            stamp,
+          );
+        }
+        for (const key of before.keys()) {
+          if (keep.has(key) || heldKeys.has(`${calendar}\n${key}`)) continue;
+          remove.run(calendar, key);
+          result.removed++;
+        }
+      }
+    });
+    return result;
+  }
+
+  async desiredFor(calendar: string): Promise<DesiredRow[]> {
+    const rows = this.statement(
+      'SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = ? ORDER BY event_key',
+    ).all(calendar) as Row[];
+    return rows.map((row) => ({
+      calendar: String(row.calendar),
+      key: String(row.event_key),
+      sourceId: String(row.source_id),
+      contentHash: String(row.content_hash),
+      startsAtMs: Number(row.starts_at_ms),
+      event: JSON.parse(String(row.payload)),
+    }));
+  }
+
+  async deliveredFor(calendar: string): Promise<DeliveredRow[]> {
+    const rows = this.statement(
+      'SELECT calendar, event_key, item_id, change_key, transaction_id, content_hash FROM delivered_item WHERE calendar = ? ORDER BY event_key, item_id',
+    ).all(calendar) as Row[];
+    return rows.map(toDelivered);
+  }
+
+  async calendars(): Promise<string[]> {
+    const rows = this.statement(`
+      SELECT calendar FROM mailbox UNION SELECT calendar FROM desired_event UNION SELECT calendar FROM delivered_item
+      ORDER BY calendar`).all() as Row[];
+    return rows.map((row) => String(row.calendar));
+  }
+
+  async mailbox(calendar: string): Promise<MailboxRow | null> {
+    const row = this.statement('SELECT * FROM mailbox WHERE calendar = ?').get(calendar) as Row | undefined;
+    return row ? toMailbox(row) : null;
+  }
+
+  async mailboxes(): Promise<MailboxRow[]> {
+    return (this.statement('SELECT * FROM mailbox ORDER BY calendar').all() as Row[]).map(toMailbox);
+  }
+
+  async recordInventory(calendar: string, items: DeliveredRow[]): Promise<void> {
+    const stamp = now();
+    this.transaction(() => {
+      this.touchMailbox(calendar);
+      this.statement('DELETE FROM delivered_item WHERE calendar = ?').run(calendar);
+      const insert = this.statement(`
+        INSERT INTO delivered_item (calendar, item_id, event_key, change_key, transaction_id, content_hash, delivered_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+      for (const item of items) {
+        insert.run(calendar, item.itemId, item.key, item.changeKey, item.transactionId, item.contentHash, stamp);
+      }
+      this.statement('UPDATE mailbox SET inventoried_at = ? WHERE calendar = ?').run(stamp, calendar);
+    });
+  }
+
+  async recordMailboxOk(calendar: string): Promise<void> {
+    this.touchMailbox(calendar);
+    this.statement(`
+      UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_sync_at = ?, consecutive_failures = 0
+      WHERE calendar = ?`).run(now(), calendar);
+  }
+
+  async recordMailboxFailure(calendar: string, code: string, message: string): Promise<void> {
+    this.touchMailbox(calendar);
+    this.statement(`
+      UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_sync_at = ?,
+        consecutive_failures = consecutive_failures + 1
+      WHERE calendar = ?`).run(code, message, now(), calendar);
+  }
+
+  async invalidateInventory(calendar?: string): Promise<void> {
+    if (calendar === undefined) this.statement('UPDATE mailbox SET inventoried_at = NULL').run();
+    else this.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
+  }
+
+  async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean> {
+    const nowMs = Date.now();
+    return this.transaction(() => {
+      this.touchMailbox(calendar);
+      const result = this.statement(`
+        UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ?
+        WHERE calendar = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at_ms < ?)`).run(
+        owner,
+        nowMs + leaseMs,
+        calendar,
+        owner,
+        nowMs,
+      );
+      return Number(result.changes) === 1;
+    });
+  }
+
+  async releaseMailbox(calendar: string, owner: string): Promise<void> {
+    this.statement('UPDATE mailbox SET lease_owner = NULL, lease_expires_at_ms = NULL WHERE calendar = ? AND lease_owner = ?').run(
+      calendar,
+      owner,
+    );
+  }
+
+  async replacePendingOps(calendar: string, ops: PendingOp[]): Promise<void> {
+    this.transaction(() => {
+      // Attempts survive re-planning: an op that was sent before a crash stays "outcome unknown".
+      const previousAttempts = new Map<string, number>();
+      for (const row of this.statement('SELECT event_key, kind, item_id, attempts FROM pending_op WHERE calendar = ?').all(calendar) as Row[]) {
+        previousAttempts.set(opIdentity(String(row.event_key), String(row.kind), row.item_id as string | null), Number(row.attempts));
+      }
+      this.statement('DELETE FROM pending_op WHERE calendar = ?').run(calendar);
+      const insert = this.statement(`
+        INSERT INTO pending_op (calendar, event_key, kind, item_id, content_hash, transaction_id, starts_at_ms, attempts, last_error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      for (const op of ops) {
+        const attempts = Math.max(op.attempts, previousAttempts.get(opIdentity(op.key, op.kind, op.itemId)) ?? 0);
+        insert.run(calendar, op.key, op.kind, op.itemId, op.contentHash, op.transactionId, op.startsAtMs, attempts, op.lastError);
+      }
+    });
+  }
+
+  async pendingOps(calendar: string): Promise<PendingOp[]> {
+    const rows = this.statement('SELECT * FROM pending_op WHERE calendar = ? ORDER BY starts_at_ms, event_key').all(calendar) as Row[];
+    return rows.map((row) => ({
+      calendar: String(row.calendar),
+      key: String(row.event_key),
+      kind: String(row.kind) as PendingOp['kind'],
+      itemId: (row.item_id as string | null) ?? null,
+      contentHash: (row.content_hash as string | null) ?? null,
+      transactionId: (row.transaction_id as string | null) ?? null,
+      startsAtMs: row.starts_at_ms === null ? null : Number(row.starts_at_ms),
+      attempts: Number(row.attempts),
+      lastError: (row.last_error as string | null) ?? null,
+    }));
+  }
+
+  async markOpAttempt(calendar: string, key: string): Promise<void> {
+    this.statement('UPDATE pending_op SET attempts = attempts + 1 WHERE calendar = ? AND event_key = ?').run(calendar, key);
+  }
+
+  async recordOpFailure(calendar: string, key: string, message: string): Promise<void> {
+    this.statement('UPDATE pending_op SET last_error = ? WHERE calendar = ? AND event_key = ?').run(message, calendar, key);
+  }
+
+  private deleteOp(op: PendingOp): void {
+    this.statement('DELETE FROM pending_op WHERE calendar = ? AND event_key = ? AND kind = ? AND item_id IS ?').run(
+      op.calendar,
+      op.key,
+      op.kind,
+      op.itemId,
+    );
+  }
+
+  private upsertDelivered(delivered: DeliveredRow): void {
+    this.statement(`
+      INSERT INTO delivered_item (calendar, item_id, event_key, change_key, transaction_id, content_hash, delivered_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (calendar, item_id) DO UPDATE SET
+        event_key = excluded.event_key, change_key = excluded.change_key,
+        transaction_id = COALESCE(excluded.transaction_id, delivered_item.transaction_id),
+        content_hash = excluded.content_hash, delivered_at = excluded.delivered_at`).run(
+      delivered.calendar,
+      delivered.itemId,
+      delivered.key,
+      delivered.changeKey,
+      delivered.transactionId,
+      delivered.contentHash,
+      now(),
+    );
+  }
+
+  async completeCreate(op: PendingOp, delivered: DeliveredRow): Promise<void> {
+    this.transaction(() => {
+      this.upsertDelivered(delivered);
+      this.deleteOp(op);
+    });
+  }
+
+  async completeUpdate(op: PendingOp, delivered: DeliveredRow): Promise<void> {
+    this.completeCreate(op, delivered);
+  }
+
+  private dropDelivered(calendar: string, key: string, itemId: string | null): void {
+    if (itemId !== null) this.statement('DELETE FROM delivered_item WHERE calendar = ? AND item_id = ?').run(calendar, itemId);
+    this.statement(`
+      INSERT INTO key_generation (calendar, event_key, generation) VALUES (?, ?, 1)
+      ON CONFLICT (calendar, event_key) DO UPDATE SET generation = generation + 1`).run(calendar, key);
+  }
+
+  async completeDelete(op: PendingOp): Promise<void> {
+    this.transaction(() => {
+      this.dropDelivered(op.calendar, op.key, op.itemId);
+      this.deleteOp(op);
+    });
+  }
+
+  async forgetDelivered(calendar: string, key: string, itemId: string): Promise<void> {
+    this.transaction(() => this.dropDelivered(calendar, key, itemId));
+  }
+
+  async generations(calendar: string): Promise<Map<string, number>> {
+    const rows = this.statement('SELECT event_key, generation FROM key_generation WHERE calendar = ?').all(calendar) as Row[];
+    return new Map(rows.map((row) => [String(row.event_key), Number(row.generation)]));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+function opIdentity(key: string, kind: string, itemId: string | null): string {
+  return `${key}\n${kind}\n${itemId ?? ''}`;
+}
+
+function toDelivered(row: Row): DeliveredRow {
+  return {
+    calendar: String(row.calendar),
+    key: String(row.event_key),
+    itemId: String(row.item_id),
+    changeKey: (row.change_key as string | null) ?? null,
+    transactionId: (row.transaction_id as string | null) ?? null,
+    contentHash: String(row.content_hash),
+  };
+}
+
+function toMailbox(row: Row): MailboxRow {
+  return {
+    calendar: String(row.calendar),
+    state: String(row.state) as MailboxRow['state'],
+    lastErrorCode: (row.last_error_code as string | null) ?? null,
+    lastError: (row.last_error as string | null) ?? null,
+    lastSyncAt: (row.last_sync_at as string | null) ?? null,
+    inventoriedAt: (row.inventoried_at as string | null) ?? null,
+    consecutiveFailures: Number(row.consecutive_failures),
+  };
+}

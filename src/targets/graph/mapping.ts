@@ -1,0 +1,77 @@
+// Canonical event → Microsoft Graph event body, and our ownership tag.
+//
+// Only properties of the Graph v1.0 `event` entity are sent (the sandbox checks every body against the CSDL).
+// Shapes: https://learn.microsoft.com/graph/api/resources/event
+import type { Event as GraphEvent, SingleValueLegacyExtendedProperty } from '@microsoft/microsoft-graph-types';
+import { findWindows } from 'windows-iana';
+import type { DesiredEvent } from '../../model/event.ts';
+import { utcMsToZoned, zonedToUtcMs } from '../../model/time.ts';
+
+/**
+ * Our tag: one single-value extended property, a MAPI named property in our own property set. Named properties
+ * are addressed as "String {GUID} Name X" (https://learn.microsoft.com/graph/api/resources/extended-properties-overview);
+ * EWS reaches the same property through ExtendedFieldURI PropertySetId + PropertyName, so EWS- and Graph-written
+ * items are recognised by both targets.
+ */
+export const TAG_PROPERTY_SET = '8d406dd4-a20c-41db-a3a3-9f6d092c9a1c';
+export const TAG_PROPERTY_NAME = 'CalpushKey';
+export const TAG_PROPERTY_ID = `String {${TAG_PROPERTY_SET}} Name ${TAG_PROPERTY_NAME}`;
+
+/** The tag's value: format version, instance, event key and content hash. The hash lets adoption skip unchanged events. */
+export function tagValue(instance: string, key: string, contentHash: string): string {
+  return `v1;${instance};${key};${contentHash}`;
+}
+
+export function parseTagValue(value: string): { instance: string; key: string; contentHash: string } | null {
+  const parts = value.split(';');
+  if (parts.length !== 4 || parts[0] !== 'v1') return null;
+  const [, instance, key, contentHash] = parts as [string, string, string, string];
+  if (!instance || !/^[0-9a-f]{32}$/.test(key) || !/^[0-9a-f]{32}$/.test(contentHash)) return null;
+  return { instance, key, contentHash };
+}
+
+/**
+ * Graph takes Windows time-zone names (and some IANA names, not all:
+ * https://learn.microsoft.com/graph/api/resources/datetimetimezone). We send the CLDR primary Windows zone of
+ * the event's IANA zone; a zone with no Windows equivalent is sent as UTC, which keeps the instant right.
+ */
+export function graphDateTime(localDateTime: string, ianaZone: string): { dateTime: string; timeZone: string } {
+  const windows = findWindows(ianaZone)?.[0];
+  if (windows) return { dateTime: localDateTime, timeZone: windows };
+  return { dateTime: utcMsToZoned(zonedToUtcMs(localDateTime, ianaZone), 'UTC'), timeZone: 'UTC' };
+}
+
+export interface GraphBodyOptions {
+  instance: string;
+  /** IANA zone that all-day events are anchored in (Graph needs a zone even for all-day events). */
+  allDayTimeZone: string;
+}
+
+/**
+ * The complete delivered representation. Updates send it whole, so a field the source cleared is cleared in
+ * Outlook too (empty location, no categories, reminder off).
+ */
+export function graphEventBody(desired: DesiredEvent, options: GraphBodyOptions): GraphEvent {
+  const { event } = desired;
+  const timing = event.timing;
+  const tag: SingleValueLegacyExtendedProperty = {
+    id: TAG_PROPERTY_ID,
+    value: tagValue(options.instance, desired.key, desired.contentHash),
+  };
+  const body: GraphEvent = {
+    subject: event.subject,
+    body: { contentType: event.body?.contentType ?? 'text', content: event.body?.content ?? '' },
+    // An all-day event must start and end at midnight in one zone (https://learn.microsoft.com/graph/api/resources/event, isAllDay).
+    start: timing.allDay ? graphDateTime(`${timing.startDate}T00:00:00`, options.allDayTimeZone) : graphDateTime(timing.start, timing.timeZone),
+    end: timing.allDay ? graphDateTime(`${timing.endDate}T00:00:00`, options.allDayTimeZone) : graphDateTime(timing.end, timing.timeZone),
+    isAllDay: timing.allDay,
+    location: { displayName: event.location ?? '' },
+    categories: event.categories,
+    showAs: event.showAs,
+    sensitivity: event.sensitivity,
+    isReminderOn: event.reminderMinutes !== null,
+    ...(event.reminderMinutes !== null ? { reminderMinutesBeforeStart: event.reminderMinutes } : {}),
+    singleValueExtendedProperties: [tag],
+  };
+  return body;
+}

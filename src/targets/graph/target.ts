@@ -1,0 +1,124 @@
+// The Microsoft Graph target: app-only access to /users/{mailbox}/events.
+import type { DesiredEvent } from '../../model/event.ts';
+import { HttpClient, type HttpResponse } from '../http.ts';
+import { TargetError, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
+import { GraphTokenProvider, type GraphCredential } from './auth.ts';
+import { classifyGraphError } from './errors.ts';
+import { graphEventBody, parseTagValue, TAG_PROPERTY_ID } from './mapping.ts';
+
+export interface GraphTargetOptions {
+  instance: string;
+  tenantId: string;
+  clientId: string;
+  credential: GraphCredential;
+  authorityHost: string;
+  /** e.g. https://graph.microsoft.com/v1.0 */
+  graphBaseUrl: string;
+  scope: string;
+  caPem?: string;
+  allDayTimeZone: string;
+  requestTimeoutMs?: number;
+  /** Page size when listing our events (Graph allows up to 1000 for events with $top). */
+  pageSize?: number;
+}
+
+/**
+ * Immutable ids survive moves between folders; asked for on every request as Microsoft recommends
+ * (https://learn.microsoft.com/graph/outlook-immutable-id).
+ */
+const PREFER_IMMUTABLE_ID = 'IdType="ImmutableId"';
+
+export class GraphTarget implements CalendarTarget {
+  readonly kind = 'graph' as const;
+  private readonly http: HttpClient;
+  private readonly tokens: GraphTokenProvider;
+  private readonly base: string;
+  private readonly options: GraphTargetOptions;
+
+  constructor(options: GraphTargetOptions) {
+    this.options = options;
+    this.http = new HttpClient({ caPem: options.caPem, timeoutMs: options.requestTimeoutMs ?? 60_000 });
+    this.tokens = new GraphTokenProvider(options, this.http);
+    this.base = options.graphBaseUrl.replace(/\/+$/, '');
+  }
+
+  private eventsUrl(calendar: string): string {
+    return `${this.base}/users/${encodeURIComponent(calendar)}/events`;
+  }
+
+  private async send(method: string, url: string, body?: unknown, context: 'mailbox' | 'item' = 'item'): Promise<HttpResponse> {
+    const token = await this.tokens.token();
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+      prefer: PREFER_IMMUTABLE_ID,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await this.http.request({ method, url, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (response.status >= 400) throw classifyGraphError(response, context);
+    return response;
+  }
+
+  async listOwned(calendar: string, cursor?: string): Promise<OwnedPage> {
+    let url: string;
+    if (cursor) {
+      // Follow nextLink only back to the same Graph endpoint: our bearer token must never go anywhere else.
+      if (new URL(cursor).origin !== new URL(this.base).origin) {
+        throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a nextLink to another host (${new URL(cursor).host})`);
+      }
+      url = cursor;
+    } else {
+      // https://learn.microsoft.com/graph/api/singlevaluelegacyextendedproperty-get: filter on the property id,
+      // expand it to read its value.
+      const tag = `'${TAG_PROPERTY_ID}'`;
+      const query = new URLSearchParams({
+        $filter: `singleValueExtendedProperties/Any(ep: ep/id eq ${tag})`,
+        $expand: `singleValueExtendedProperties($filter=id eq ${tag})`,
+        $select: 'id,changeKey,transactionId',
+        $top: String(this.options.pageSize ?? 250),
+      });
+      url = `${this.eventsUrl(calendar)}?${query.toString().replace(/\+/g, '%20')}`;
+    }
+    const response = await this.send('GET', url, undefined, 'mailbox');
+    const page = JSON.parse(response.body) as {
+      value?: Array<{ id: string; changeKey?: string; transactionId?: string | null; singleValueExtendedProperties?: Array<{ id: string; value: string }> }>;
+      '@odata.nextLink'?: string;
+    };
+    const items: OwnedItem[] = [];
+    for (const event of page.value ?? []) {
+      const property = event.singleValueExtendedProperties?.find((p) => p.id.toLowerCase() === TAG_PROPERTY_ID.toLowerCase());
+      const tag = property ? parseTagValue(property.value) : null;
+      // Tagged by another calpush instance, or a tag we cannot read: not ours to touch.
+      if (!tag || tag.instance !== this.options.instance) continue;
+      items.push({ key: tag.key, itemId: event.id, changeKey: event.changeKey ?? null, contentHash: tag.contentHash, transactionId: event.transactionId ?? null });
+    }
+    return page['@odata.nextLink'] ? { items, next: page['@odata.nextLink'] } : { items };
+  }
+
+  async create(desired: DesiredEvent, transactionId: string): Promise<ItemRef> {
+    const body = { ...graphEventBody(desired, this.options), transactionId };
+    const response = await this.send('POST', this.eventsUrl(desired.event.calendar), body, 'mailbox');
+    const created = JSON.parse(response.body) as { id: string; changeKey?: string };
+    return { itemId: created.id, changeKey: created.changeKey ?? null };
+  }
+
+  async update(desired: DesiredEvent, item: ItemRef): Promise<ItemRef> {
+    const url = `${this.eventsUrl(desired.event.calendar)}/${encodeURIComponent(item.itemId)}`;
+    const response = await this.send('PATCH', url, graphEventBody(desired, this.options));
+    const updated = JSON.parse(response.body) as { id?: string; changeKey?: string };
+    return { itemId: updated.id ?? item.itemId, changeKey: updated.changeKey ?? null };
+  }
+
+  async remove(calendar: string, item: ItemRef): Promise<void> {
+    try {
+      await this.send('DELETE', `${this.eventsUrl(calendar)}/${encodeURIComponent(item.itemId)}`);
+    } catch (error) {
+      if (error instanceof TargetError && error.scope === 'gone') return;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.http.close();
+  }
+}

@@ -1,0 +1,72 @@
+// The one small interface every calendar target (Graph, EWS, CalDAV) implements.
+//
+// A target performs exactly one request per call, so that the scheduler, which owns all concurrency, can count,
+// gate and retry each of them. Listing is paged for the same reason.
+import type { DesiredEvent } from '../model/event.ts';
+
+/** An item in the target calendar that carries our tag. */
+export interface OwnedItem {
+  key: string;
+  itemId: string;
+  changeKey: string | null;
+  contentHash: string;
+  transactionId: string | null;
+}
+
+export interface OwnedPage {
+  items: OwnedItem[];
+  /** Opaque cursor for the next page; absent on the last page. */
+  next?: string;
+}
+
+export interface ItemRef {
+  itemId: string;
+  changeKey: string | null;
+}
+
+export interface CalendarTarget {
+  readonly kind: 'graph' | 'ews' | 'caldav';
+  /** One page of the items in `calendar` that carry this instance's tag. */
+  listOwned(calendar: string, cursor?: string): Promise<OwnedPage>;
+  /** Creates the event, idempotently for the same transactionId. */
+  create(desired: DesiredEvent, transactionId: string): Promise<ItemRef>;
+  /** Replaces the delivered content of one of our items. */
+  update(desired: DesiredEvent, item: ItemRef): Promise<ItemRef>;
+  /** Deletes one of our items. An item that is already gone counts as deleted. */
+  remove(calendar: string, item: ItemRef): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * How far a failure reaches:
+ * - transient: retry the same request later (after retryAfterMs when the server said so);
+ * - mailbox:   this mailbox cannot be used (no access, no such mailbox): stop it, report, go on with the others;
+ * - item:      this one event was refused (e.g. the server rejects a value): report it, go on;
+ * - gone:      the item no longer exists (deleted by a person);
+ * - fatal:     nothing can work (bad credentials, wrong endpoint): stop the run with the remedy.
+ */
+export type FailureScope = 'transient' | 'mailbox' | 'item' | 'gone' | 'fatal';
+
+export class TargetError extends Error {
+  readonly scope: FailureScope;
+  readonly code: string;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  /** What the administrator should do about it. */
+  readonly remedy: string | undefined;
+
+  constructor(
+    scope: FailureScope,
+    code: string,
+    message: string,
+    details: { status?: number; retryAfterMs?: number; remedy?: string; cause?: unknown } = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'TargetError';
+    this.scope = scope;
+    this.code = code;
+    this.status = details.status;
+    this.retryAfterMs = details.retryAfterMs;
+    this.remedy = details.remedy;
+  }
+}
