@@ -3,6 +3,7 @@
 // Per mailbox: claim it (lease), adopt what the target says we own when our record of it may be incomplete,
 // plan, persist the plan as pending work, then run each operation through the scheduler and record its answer
 // the moment it arrives. Every request goes through the scheduler; nothing here sends on its own.
+import { hostname } from 'node:os';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
 import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
@@ -51,6 +52,20 @@ export interface DeliverySummary {
   fatal?: { code: string; message: string; remedy?: string };
 }
 
+/** Lease owners are "host:pid"; on this host a pid that no longer exists cannot be delivering. */
+function isDeadLocalProcess(owner: string): boolean {
+  const separator = owner.lastIndexOf(':');
+  if (owner.slice(0, separator) !== hostname()) return false;
+  const pid = Number(owner.slice(separator + 1));
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 function describeError(error: unknown): { code: string; message: string; remedy?: string } {
   if (error instanceof TargetError) return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
   return { code: 'InternalError', message: error instanceof Error ? error.message : String(error) };
@@ -58,11 +73,19 @@ function describeError(error: unknown): { code: string; message: string; remedy?
 
 export async function deliver(options: DeliveryOptions): Promise<DeliverySummary> {
   const { store, target, scheduler } = options;
-  const workerId = options.workerId ?? `pid-${process.pid}`;
+  const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const leaseMs = options.leaseMs ?? 15 * 60_000;
   const progress = { done: 0, total: 0 };
   const report = () => options.onProgress?.({ ...progress });
   let fatal: TargetError | null = null;
+
+  /** Claims the mailbox; a lease left by a dead calpush process on this host (killed mid-sync) is taken over. */
+  async function claim(calendar: string): Promise<boolean> {
+    if (await store.claimMailbox(calendar, workerId, leaseMs)) return true;
+    const holder = await store.leaseHolder(calendar);
+    if (holder && isDeadLocalProcess(holder)) return store.takeOverMailbox(calendar, holder, workerId, leaseMs);
+    return false;
+  }
 
   async function deliverMailbox(calendar: string): Promise<MailboxSummary> {
     const summary: MailboxSummary = { calendar, status: 'ok', created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failures: [] };
@@ -76,7 +99,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         priority,
       );
 
-    if (!(await store.claimMailbox(calendar, workerId, leaseMs))) {
+    if (!(await claim(calendar))) {
       summary.status = 'busy';
       return summary;
     }

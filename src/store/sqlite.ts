@@ -278,6 +278,21 @@ export class SqliteStore implements Store {
     });
   }
 
+  async leaseHolder(calendar: string): Promise<string | null> {
+    const row = this.statement('SELECT lease_owner FROM mailbox WHERE calendar = ?').get(calendar) as Row | undefined;
+    return (row?.lease_owner as string | null | undefined) ?? null;
+  }
+
+  async takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<boolean> {
+    const result = this.statement('UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ? WHERE calendar = ? AND lease_owner = ?').run(
+      owner,
+      Date.now() + leaseMs,
+      calendar,
+      previousOwner,
+    );
+    return Number(result.changes) === 1;
+  }
+
   async releaseMailbox(calendar: string, owner: string): Promise<void> {
     this.statement('UPDATE mailbox SET lease_owner = NULL, lease_expires_at_ms = NULL WHERE calendar = ? AND lease_owner = ?').run(
       calendar,

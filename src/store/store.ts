@@ -90,6 +90,10 @@ export interface Store {
    * claiming again and released by releaseMailbox.
    */
   claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Who holds the mailbox's lease now, if anyone (expired leases included). */
+  leaseHolder(calendar: string): Promise<string | null>;
+  /** Takes the lease from `previousOwner` (known to be dead); false if someone else holds it meanwhile. */
+  takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<boolean>;
   releaseMailbox(calendar: string, owner: string): Promise<void>;
 
   replacePendingOps(calendar: string, ops: PendingOp[]): Promise<void>;

@@ -1,0 +1,110 @@
+// calpush demo: the main job on the embedded default, with nothing to set up. Starts the sandbox (a local
+// stand-in for Microsoft 365), writes a config that reaches it with a certificate credential, pushes a sample
+// timetable for dozens of students and rooms into their calendars, prints the summary, and syncs again to show
+// that an unchanged input sends no write request.
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parseConfig } from '../../config/config.ts';
+import { sampleTimetable } from '../../demo/timetable.ts';
+import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
+import { runSync } from '../../sync/sync.ts';
+import { formatSummary, progressBar } from '../summary.ts';
+import { exitCodeFor, reportFailure } from './sync.ts';
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('start the sandbox and push a sample timetable into it (no Microsoft tenant needed)')
+    .option('--dir <dir>', 'where the demo keeps its config, credentials and store', '.calpush-demo')
+    .option('--students <n>', 'number of students', (v) => Number.parseInt(v, 10), 30)
+    .option('--rooms <n>', 'number of rooms', (v) => Number.parseInt(v, 10), 8)
+    .option('--json', 'print the first sync’s summary as JSON')
+    .action(async (options: { dir: string; students: number; rooms: number; json?: boolean }) => {
+      const dir = resolve(options.dir);
+      const out = (line = '') => {
+        if (!options.json) process.stdout.write(`${line}\n`);
+      };
+      const seed = defaultTenantSeed({ students: options.students, rooms: options.rooms });
+      const sandbox = await startSandbox({ tenant: seed });
+      try {
+        // A fresh store each time: the sandbox starts empty, so an old store would describe calendars that are gone.
+        rmSync(join(dir, 'calpush.sqlite'), { force: true });
+        rmSync(join(dir, 'calpush.sqlite-wal'), { force: true });
+        rmSync(join(dir, 'calpush.sqlite-shm'), { force: true });
+        mkdirSync(dir, { recursive: true });
+        const secretFile = (name: string, content: string) => {
+          writeFileSync(join(dir, name), content, { mode: 0o600 });
+          chmodSync(join(dir, name), 0o600);
+        };
+        writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.caPem);
+        writeFileSync(join(dir, 'app-cert.pem'), sandbox.demoCredentials.certificatePem);
+        secretFile('app-key.pem', sandbox.demoCredentials.privateKeyPem);
+        const rawConfig = {
+          instance: 'demo',
+          store: { sqlite: 'calpush.sqlite' },
+          timeZone: 'Europe/Amsterdam',
+          target: {
+            kind: 'graph',
+            tenantId: sandbox.tenantId,
+            clientId: sandbox.demoCredentials.clientId,
+            credential: { kind: 'certificate', privateKey: { file: 'app-key.pem' }, certificate: { file: 'app-cert.pem' } },
+            authorityHost: sandbox.url,
+            graphBaseUrl: sandbox.graphBaseUrl,
+            caFile: 'sandbox-ca.pem',
+          },
+        };
+        writeFileSync(join(dir, 'calpush.config.json'), `${JSON.stringify(rawConfig, null, 2)}\n`);
+        const config = parseConfig(rawConfig, 'demo config');
+
+        const students = seed.mailboxes.filter((m) => m.kind === 'user').map((m) => m.address);
+        const rooms = seed.mailboxes.filter((m) => m.kind === 'room').map((m) => m.address);
+        const timetable = sampleTimetable({ students, rooms, from: new Date() });
+        const inputPath = join(dir, 'timetable.ndjson');
+        writeFileSync(inputPath, `${timetable.map((e) => JSON.stringify(e)).join('\n')}\n`);
+
+        out(`calpush demo — sandbox (a local stand-in for Microsoft 365) at ${sandbox.url}`);
+        out(`Pushing ${timetable.length} timetable events for ${students.length} people and ${rooms.length} rooms.`);
+        out(`Two mailboxes are set up to fail as real ones do: one outside the app's access scope (403), one without an Exchange Online licence (404).`);
+        out();
+        const foreignBefore = countForeign(sandbox, [...students, ...rooms]);
+        const bar = progressBar(!options.json);
+        const first = await runSync({ config, baseDir: dir, inputs: [inputPath], onProgress: bar.update });
+        bar.stop();
+        if (options.json) process.stdout.write(`${JSON.stringify(first, null, 2)}\n`);
+        out(formatSummary(first));
+        out();
+        sandbox.resetStats();
+        const second = await runSync({ config, baseDir: dir, inputs: [inputPath] });
+        const t = second.delivery.totals;
+        out(`Same input again: ${t.created} created, ${t.updated} updated, ${t.deleted} deleted, ${t.unchanged} unchanged — ${sandbox.stats().writes} write requests sent.`);
+        out(`Events calpush did not create: ${foreignBefore} before, ${countForeign(sandbox, [...students, ...rooms])} after, untouched.`);
+        out();
+        out(`Config, credentials, input and store are in ${dir}. Next:`);
+        out(`  npx calpush sandbox                       # run the sandbox on its own (prints how to trust its certificate)`);
+        out(`  npx calpush sync -c <config> -i <file>    # push your own JSON, NDJSON or .ics input`);
+        const code = exitCodeFor(first);
+        // The two failing mailboxes are part of the demo; anything else failing is a real failure.
+        const unexpected = first.delivery.fatal || first.input.rejected || first.delivery.totals.failed ||
+          first.delivery.mailboxes.some((m) => m.status === 'failed' && !['ErrorAccessDenied', 'MailboxNotEnabledForRESTAPI', 'ErrorInvalidUser'].includes(m.error?.code ?? ''));
+        process.exitCode = unexpected ? Math.max(code, 1) : 0;
+      } catch (error) {
+        process.exitCode = reportFailure(error, options.json ?? false);
+      } finally {
+        await sandbox.close();
+      }
+    });
+}
+
+/** Events in these calendars without our tag. */
+function countForeign(sandbox: Awaited<ReturnType<typeof startSandbox>>, calendars: string[]): number {
+  let count = 0;
+  for (const calendar of calendars) {
+    try {
+      count += sandbox.listEvents(calendar).filter((e) => !JSON.stringify(e).includes('CalpushKey')).length;
+    } catch {
+      // a mailbox the sandbox does not hold
+    }
+  }
+  return count;
+}
