@@ -103,8 +103,9 @@ export const eventInputSchema = z
     const end = normalizeLocalDateTime(input.end);
     if (!start) ctx.addIssue({ code: 'custom', path: ['start'], message: `"${input.start}" is not a local date-time like 2026-09-01T09:00 (no offset: the zone goes in timeZone)` });
     if (!end) ctx.addIssue({ code: 'custom', path: ['end'], message: `"${input.end}" is not a local date-time like 2026-09-01T10:45 (no offset: the zone goes in timeZone)` });
-    if (start && end && end <= start) {
-      ctx.addIssue({ code: 'custom', path: ['end'], message: `must be after start (${end} is not after ${start})` });
+    // Equal is allowed: Outlook keeps zero-length appointments (deadlines, .ics events without DTEND).
+    if (start && end && end < start) {
+      ctx.addIssue({ code: 'custom', path: ['end'], message: `must not be before start (${end} is before ${start})` });
     }
   });
 

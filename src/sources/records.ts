@@ -12,10 +12,12 @@ export interface RecordError {
   message: string;
 }
 
-export interface HeldEvent {
-  calendar: string;
-  key: string;
-}
+/**
+ * Delivered state that an input does not decide about and that must therefore stay as it is: one event (a bad
+ * record named it), the occurrences of a recurring series (the series could not be expanded), or a whole
+ * calendar (its feed could not be read).
+ */
+export type HeldEvent = { calendar: string; key: string } | { calendar: string; idPrefix: string } | { calendar: string; everything: true };
 
 export interface ParsedInput {
   events: DesiredEvent[];
@@ -41,7 +43,7 @@ function stringField(value: unknown, field: string): string | undefined {
 /** Validates records, rejects every occurrence of a duplicated (calendar, id) and reports each problem once. */
 export function collectEvents(records: Iterable<RawRecord>): ParsedInput {
   const errors: RecordError[] = [];
-  const held = new Map<string, HeldEvent>();
+  const held = new Map<string, { calendar: string; key: string }>();
   const valid = new Map<string, { desired: DesiredEvent; record: string }>();
   const occurrences = new Map<string, string[]>();
 
@@ -93,25 +95,35 @@ export function collectEvents(records: Iterable<RawRecord>): ParsedInput {
   return { events, errors, held: [...held.values()] };
 }
 
-/** Splits JSON (an array of records, or {"events": [...]}) or NDJSON text into raw records with their positions. */
+/**
+ * Splits JSON (an array of records, or {"events": [...]}) or NDJSON text into raw records with their positions.
+ * A text starting with "[" is one JSON document; a text starting with "{" is {"events": [...]} if it parses as
+ * such, and NDJSON otherwise (a single-line NDJSON file is one record).
+ */
 export function parseJsonRecords(text: string, origin: string): { records: RawRecord[]; errors: RecordError[] } {
   const trimmed = text.trimStart();
-  if (trimmed.startsWith('[') || (trimmed.startsWith('{') && looksLikeSingleJsonDocument(trimmed))) {
+  if (trimmed.startsWith('[')) {
     let document: unknown;
     try {
       document = JSON.parse(text);
     } catch (error) {
       return { records: [], errors: [{ record: origin, field: '(file)', message: `is not valid JSON: ${(error as Error).message}` }] };
     }
-    const list = Array.isArray(document)
-      ? document
-      : document && typeof document === 'object' && Array.isArray((document as { events?: unknown }).events)
-        ? (document as { events: unknown[] }).events
-        : null;
-    if (!list) {
-      return { records: [], errors: [{ record: origin, field: '(file)', message: 'must be a JSON array of events, {"events": [...]}, or NDJSON (one event per line)' }] };
-    }
+    const list = document as unknown[];
     return { records: list.map((value, index) => ({ record: `${origin} record ${index + 1}`, value })), errors: [] };
+  }
+  if (trimmed.startsWith('{')) {
+    try {
+      const document = JSON.parse(text) as { events?: unknown };
+      if (document && typeof document === 'object' && 'events' in document) {
+        if (!Array.isArray(document.events)) {
+          return { records: [], errors: [{ record: origin, field: 'events', message: 'must be an array of events' }] };
+        }
+        return { records: document.events.map((value, index) => ({ record: `${origin} record ${index + 1}`, value })), errors: [] };
+      }
+    } catch {
+      // Not one document: NDJSON, read line by line below.
+    }
   }
   const records: RawRecord[] = [];
   const errors: RecordError[] = [];
@@ -127,17 +139,6 @@ export function parseJsonRecords(text: string, origin: string): { records: RawRe
     }
   }
   return { records, errors };
-}
-
-/** A document that starts with "{" is NDJSON when its first line already closes a JSON value. */
-function looksLikeSingleJsonDocument(text: string): boolean {
-  const firstLine = text.split('\n', 1)[0]!;
-  try {
-    JSON.parse(firstLine);
-    return !text.slice(firstLine.length).trim();
-  } catch {
-    return true;
-  }
 }
 
 export function formatRecordError(error: RecordError): string {

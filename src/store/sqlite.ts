@@ -144,10 +144,17 @@ export class SqliteStore implements Store {
       if (!list) throw new Error(`event for ${desired.event.calendar} is outside the calendars being replaced`);
       list.push(desired);
     }
-    const heldKeys = new Set(change.held.map((h) => `${h.calendar}\n${h.key}`));
+    const heldKeys = new Set<string>();
+    const heldPrefixes = new Map<string, string[]>();
+    const heldCalendars = new Set<string>();
+    for (const h of change.held) {
+      if ('key' in h) heldKeys.add(`${h.calendar}\n${h.key}`);
+      else if ('idPrefix' in h) heldPrefixes.set(h.calendar, [...(heldPrefixes.get(h.calendar) ?? []), h.idPrefix]);
+      else heldCalendars.add(h.calendar);
+    }
     const stamp = now();
     this.transaction(() => {
-      const existingHash = this.statement('SELECT event_key, content_hash FROM desired_event WHERE calendar = ?');
+      const existingHash = this.statement('SELECT event_key, content_hash, source_id FROM desired_event WHERE calendar = ?');
       const upsert = this.statement(`
         INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -158,7 +165,12 @@ export class SqliteStore implements Store {
       for (const [calendar, events] of byCalendar) {
         this.touchMailbox(calendar);
         const before = new Map<string, string>();
-        for (const row of existingHash.all(calendar) as Row[]) before.set(String(row.event_key), String(row.content_hash));
+        const sourceIds = new Map<string, string>();
+        for (const row of existingHash.all(calendar) as Row[]) {
+          before.set(String(row.event_key), String(row.content_hash));
+          sourceIds.set(String(row.event_key), String(row.source_id));
+        }
+        const prefixes = heldPrefixes.get(calendar) ?? [];
         const keep = new Set<string>();
         for (const desired of events) {
           keep.add(desired.key);
@@ -179,8 +191,10 @@ export class SqliteStore implements Store {
             stamp,
           );
         }
+        if (heldCalendars.has(calendar)) continue;
         for (const key of before.keys()) {
           if (keep.has(key) || heldKeys.has(`${calendar}\n${key}`)) continue;
+          if (prefixes.some((prefix) => sourceIds.get(key)!.startsWith(prefix))) continue;
           remove.run(calendar, key);
           result.removed++;
         }

@@ -77,6 +77,11 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 },
   });
 
+  // A JSON input that could not be read at all leaves the desired state unknown: change nothing.
+  if (parsed.fileErrors.length) {
+    throw new SyncRefused(`nothing was changed: ${parsed.fileErrors.map((e) => `${e.record} ${e.message}`).join('; ')}`);
+  }
+
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
   const target = options.target ?? createGraphTarget(config, options.baseDir);
   try {

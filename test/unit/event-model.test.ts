@@ -45,7 +45,7 @@ describe('event model', () => {
   });
 
   it.each([
-    [{ ...lecture, end: '2026-09-01T08:00' }, 'end', 'must be after start'],
+    [{ ...lecture, end: '2026-09-01T08:00' }, 'end', 'must not be before start'],
     [{ ...lecture, timeZone: 'Mars/Olympus_Mons' }, 'timeZone', 'not a known IANA time zone'],
     [{ ...lecture, timeZone: undefined }, 'timeZone', 'is required'],
     [{ ...lecture, id: undefined }, 'id', 'is required'],

@@ -27,7 +27,8 @@ describe('input records', () => {
     expect(parseJsonRecords(JSON.stringify([ok('a'), ok('b')]), 'x.json').records[1]!.record).toBe('x.json record 2');
     expect(parseJsonRecords(JSON.stringify({ events: [ok('a')] }), 'x.json').records).toHaveLength(1);
     expect(parseJsonRecords('[1,', 'x.json').errors[0]!.message).toContain('not valid JSON');
-    expect(parseJsonRecords('{"foo": 1}', 'x.json').errors[0]!.message).toContain('JSON array');
+    expect(parseJsonRecords('{"events": 1}', 'x.json').errors[0]!.message).toContain('must be an array');
+    expect(parseJsonRecords(JSON.stringify(ok('single')), 'x.ndjson').records).toHaveLength(1);
   });
 
   it('gives one error per offending record, lets valid ones through and holds what bad records name', () => {

@@ -65,7 +65,8 @@ export function registerDemoCommand(program: Command): void {
 
         out(`calpush demo — sandbox (a local stand-in for Microsoft 365) at ${sandbox.url}`);
         out(`Pushing ${timetable.length} timetable events for ${students.length} people and ${rooms.length} rooms.`);
-        out(`Two mailboxes are set up to fail as real ones do: one outside the app's access scope (403), one without an Exchange Online licence (404).`);
+        out(`Three mailboxes are set up to fail as real ones do: one outside the app's access scope (403 ErrorAccessDenied),`);
+        out(`one without an Exchange Online licence (404 MailboxNotEnabledForRESTAPI) and one address without a mailbox (404 ErrorInvalidUser).`);
         out();
         const foreignBefore = countForeign(sandbox, [...students, ...rooms]);
         const bar = progressBar(!options.json);
