@@ -6,14 +6,22 @@ const LOCAL_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 const zoneFormatters = new Map<string, Intl.DateTimeFormat>();
 
+const canonicalZones = new Map<string, string | null>();
+
 /** The canonical spelling of an IANA zone ("asia/calcutta" → "Asia/Calcutta" → as ICU names it), or null if unknown. */
 export function canonicalTimeZone(zone: string): string | null {
   if (!zone || zone.length > 64) return null;
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
-  } catch {
-    return null;
+  let canonical = canonicalZones.get(zone);
+  if (canonical === undefined) {
+    try {
+      canonical = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+    } catch {
+      canonical = null;
+    }
+    // Bounded: zone names in real input are few; junk input must not grow the cache without limit.
+    if (canonicalZones.size < 10_000) canonicalZones.set(zone, canonical);
   }
+  return canonical;
 }
 
 function formatterFor(zone: string): Intl.DateTimeFormat {
@@ -34,8 +42,25 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
-/** Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. */
+const offsetCache = new Map<string, number>();
+const OFFSET_BUCKET_MS = 15 * 60_000;
+
+/**
+ * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Offsets only change at transitions, which
+ * fall on quarter hours in every zone, so one lookup per zone and quarter hour serves a whole timetable.
+ */
 function zoneOffsetMs(zone: string, utcMs: number): number {
+  const cacheKey = `${zone}|${Math.floor(utcMs / OFFSET_BUCKET_MS)}`;
+  let offset = offsetCache.get(cacheKey);
+  if (offset === undefined) {
+    offset = computeZoneOffsetMs(zone, Math.floor(utcMs / OFFSET_BUCKET_MS) * OFFSET_BUCKET_MS);
+    if (offsetCache.size > 100_000) offsetCache.clear();
+    offsetCache.set(cacheKey, offset);
+  }
+  return offset;
+}
+
+function computeZoneOffsetMs(zone: string, utcMs: number): number {
   const parts: Record<string, number> = {};
   for (const part of formatterFor(zone).formatToParts(new Date(utcMs))) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value);
@@ -44,23 +69,27 @@ function zoneOffsetMs(zone: string, utcMs: number): number {
   return asUtc - Math.floor(utcMs / 1000) * 1000;
 }
 
+function isRealDate(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return day <= days;
+}
+
 /** "2026-09-01T09:00" → "2026-09-01T09:00:00"; null when it is not a real calendar date and time. */
 export function normalizeLocalDateTime(value: string): string | null {
   const match = LOCAL_DATE_TIME.exec(value);
   if (!match) return null;
-  const [, y, mo, d, h, mi, s = '00'] = match;
-  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
-  const back = new Date(ms).toISOString().slice(0, 19);
-  const normalized = `${y}-${mo}-${d}T${h}:${mi}:${s}`;
-  return back === normalized ? normalized : null;
+  const [, y, mo, d, h, mi, s = '00'] = match as unknown as [string, string, string, string, string, string, string?];
+  if (!isRealDate(Number(y), Number(mo), Number(d)) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return null;
+  return `${y}-${mo}-${d}T${h}:${mi}:${s}`;
 }
 
 /** "2026-09-01" if that date exists, else null. */
 export function normalizeLocalDate(value: string): string | null {
   const match = LOCAL_DATE.exec(value);
   if (!match) return null;
-  const ms = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
-  return new Date(ms).toISOString().slice(0, 10) === value ? value : null;
+  return isRealDate(Number(match[1]), Number(match[2]), Number(match[3])) ? value : null;
 }
 
 /**
@@ -69,13 +98,13 @@ export function normalizeLocalDate(value: string): string | null {
  */
 export function zonedToUtcMs(localDateTime: string, zone: string): number {
   const asUtc = Date.parse(`${localDateTime}Z`);
-  // The two offsets in force around this wall-clock time give the candidate instants.
-  const candidates = [asUtc - zoneOffsetMs(zone, asUtc - 86_400_000), asUtc - zoneOffsetMs(zone, asUtc + 86_400_000)].sort((a, b) => a - b);
-  const wallClock = localDateTime.length === 16 ? `${localDateTime}:00` : localDateTime;
-  const matching = candidates.filter((candidate) => utcMsToZoned(candidate, zone) === wallClock);
-  // Ambiguous (clocks go back): the earlier instant. Skipped (clocks go forward): the later candidate, which is
-  // the same wall-clock reading moved past the gap.
-  return matching.length ? matching[0]! : candidates[1]!;
+  // The offsets in force a day before and a day after give the candidate instants; a candidate is right when
+  // the offset at that instant maps it back to the same wall-clock time.
+  const early = asUtc - zoneOffsetMs(zone, asUtc - 86_400_000);
+  const late = asUtc - zoneOffsetMs(zone, asUtc + 86_400_000);
+  const [first, second] = early <= late ? [early, late] : [late, early];
+  if (first + zoneOffsetMs(zone, first) === asUtc) return first;
+  return second;
 }
 
 /** The wall-clock time in `zone` at the instant `utcMs`, as "YYYY-MM-DDTHH:mm:ss". */

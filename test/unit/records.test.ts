@@ -49,7 +49,7 @@ describe('input records', () => {
     expect(byRecord['line 5']!.message).toContain('line 6');
     expect(byRecord['line 6']!.message).toContain('line 5');
     expect(result.errors).toHaveLength(5);
-    const heldKeys = result.held.map((h) => h.key).sort();
+    const heldKeys = result.held.map((h) => ('key' in h ? h.key : '')).sort();
     expect(heldKeys).toEqual([eventKey('a@contoso.edu', 'backwards'), eventKey('a@contoso.edu', 'dup'), eventKey('a@contoso.edu', 'tz')].sort());
   });
 

@@ -1,0 +1,437 @@
+// The Graph calendar API of the sandbox: routing of one Graph operation (a top-level request or a $batch item),
+// mailbox resolution and scoping, permissions, fault injection, throttling, latency, and the event operations.
+import { randomUUID } from 'node:crypto';
+import type { AppRecord } from '../identity.ts';
+import type { LatencyOptions, MailboxSeed, MailboxStats, SandboxStats } from '../types.ts';
+import { sleep } from '../http.ts';
+import { GraphHttpError, graphError, type GraphResult, type RequestIds } from './errors.ts';
+import { FilterEvaluator } from './filter.ts';
+import { applySelect, compareForOrder, DEFAULT_PAGE_SIZE, encodeSkipToken, MAX_PAGE_SIZE, parseEventQuery, parsePrefer, type EventQuery } from './odata.ts';
+import { validateGraphBody } from './schema/validate.ts';
+import { canonicalJson, EventStore, sameExtendedPropertyId, type EventRecord, type RenderOptions } from './store.ts';
+import { Throttler } from './throttle.ts';
+import { resolvePreferredTimeZone } from './timezones.ts';
+import { objectIdFor } from '../tenant.ts';
+
+export interface GraphOperation {
+  method: string;
+  /** path below /v1.0, e.g. "/users/a@b.c/events" (not decoded) */
+  path: string;
+  query: URLSearchParams;
+  /** lower-cased header names */
+  headers: Record<string, string>;
+  /** parsed JSON body, undefined when none */
+  body: unknown;
+  app: AppRecord;
+  ids: RequestIds;
+}
+
+interface Mailbox extends MailboxSeed {
+  objectId: string;
+}
+
+interface FaultRule {
+  remaining: number;
+  status: 429 | 500 | 503 | 504;
+  mailbox?: string;
+  retryAfterSeconds?: number;
+}
+
+/** 1825 days: "The range between the start and end dates is greater than the allowed range. Maximum number of days: 1825"
+ * (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6321, protocol notes A1). */
+const MAX_CALENDAR_VIEW_MS = 1825 * 24 * 60 * 60 * 1000;
+
+const READ_ROLES = ['Calendars.Read', 'Calendars.ReadWrite', 'Calendars.ReadBasic.All'];
+const WRITE_ROLES = ['Calendars.ReadWrite'];
+
+export class GraphService {
+  readonly store: EventStore;
+  readonly throttler: Throttler;
+  private readonly mailboxes = new Map<string, Mailbox>();
+  private readonly byObjectId = new Map<string, Mailbox>();
+  private readonly evaluator = new FilterEvaluator({ sameId: sameExtendedPropertyId });
+  latency: LatencyOptions;
+  stats: SandboxStats;
+  private faultRules: FaultRule[] = [];
+  private dropRules: Array<{ remaining: number; mailbox?: string }> = [];
+  private readonly baseUrl: () => string;
+
+  constructor(options: { mailboxes: MailboxSeed[]; throttler: Throttler; latency: LatencyOptions; baseUrl: () => string; store?: EventStore }) {
+    this.store = options.store ?? new EventStore();
+    this.throttler = options.throttler;
+    this.latency = options.latency;
+    this.baseUrl = options.baseUrl;
+    this.stats = emptyStats();
+    for (const seed of options.mailboxes) {
+      const mailbox: Mailbox = { ...seed, address: seed.address.toLowerCase(), objectId: objectIdFor(seed.address) };
+      this.mailboxes.set(mailbox.address, mailbox);
+      this.byObjectId.set(mailbox.objectId, mailbox);
+    }
+  }
+
+  listMailboxes(): MailboxSeed[] {
+    return [...this.mailboxes.values()].map(({ objectId: _objectId, ...seed }) => ({ ...seed }));
+  }
+
+  mailbox(address: string): Mailbox | undefined {
+    return this.mailboxes.get(address.toLowerCase()) ?? this.byObjectId.get(address.toLowerCase());
+  }
+
+  resetStats(): void {
+    this.stats = emptyStats();
+  }
+
+  failNext(n: number, status: FaultRule['status'], opts: { mailbox?: string; retryAfterSeconds?: number } = {}): void {
+    const rule: FaultRule = { remaining: n, status };
+    if (opts.mailbox !== undefined) rule.mailbox = opts.mailbox.toLowerCase();
+    if (opts.retryAfterSeconds !== undefined) rule.retryAfterSeconds = opts.retryAfterSeconds;
+    this.faultRules.push(rule);
+  }
+
+  dropResponseAfterCreate(n: number, mailbox?: string): void {
+    this.dropRules.push(mailbox === undefined ? { remaining: n } : { remaining: n, mailbox: mailbox.toLowerCase() });
+  }
+
+  clearFaults(): void {
+    this.faultRules = [];
+    this.dropRules = [];
+  }
+
+  private mailboxStats(address: string): MailboxStats {
+    let s = this.stats.perMailbox[address];
+    if (!s) {
+      s = { requests: 0, writes: 0, throttled: 0, maxConcurrent: 0 };
+      this.stats.perMailbox[address] = s;
+    }
+    return s;
+  }
+
+  /** Executes one Graph operation and never throws. */
+  async execute(op: GraphOperation): Promise<GraphResult> {
+    this.stats.requests++;
+    this.stats.byMethod[op.method] = (this.stats.byMethod[op.method] ?? 0) + 1;
+    const baseHeaders = { 'request-id': op.ids.requestId, 'client-request-id': op.ids.clientRequestId };
+    try {
+      const result = await this.route(op);
+      result.headers = { ...baseHeaders, ...result.headers };
+      if (result.status === 429) this.stats.throttled++;
+      return result;
+    } catch (error) {
+      if (error instanceof GraphHttpError) {
+        if (error.status === 429) this.stats.throttled++;
+        return graphError(error.status, error.code, error.message, op.ids, { ...baseHeaders, ...error.headers });
+      }
+      return graphError(500, 'InternalServerError', `The sandbox failed: ${(error as Error).message}`, op.ids, baseHeaders);
+    }
+  }
+
+  private async route(op: GraphOperation): Promise<GraphResult> {
+    const rawSegments = op.path.split('/').filter((s) => s !== '');
+    const segments = rawSegments.map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+    const [root, userId, ...rest] = segments;
+    if (root === undefined) throw new GraphHttpError(400, 'BadRequest', 'Invalid request.');
+    if (root.toLowerCase() === 'me') {
+      // App-only tokens have no signed-in user (https://learn.microsoft.com/graph/auth-v2-service).
+      throw new GraphHttpError(400, 'BadRequest', '/me request is only valid with delegated authentication flow.');
+    }
+    if (root.toLowerCase() !== 'users') {
+      // Graph's answer for an unknown segment (ODataLib RequestUriProcessor_ResourceNotFound).
+      throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${root}'.`);
+    }
+    if (userId === undefined) throw new GraphHttpError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    const lower = rest.map((s) => s.toLowerCase());
+    let resource: 'events' | 'event' | 'calendarView' | 'user';
+    let eventId: string | undefined;
+    if (lower.length === 0) resource = 'user';
+    else if (lower[0] === 'calendar' && lower.length >= 2) {
+      if (lower[1] === 'events' && lower.length === 2) resource = 'events';
+      else if (lower[1] === 'events' && lower.length === 3) {
+        resource = 'event';
+        eventId = rest[2];
+      } else if (lower[1] === 'calendarview' && lower.length === 2) resource = 'calendarView';
+      else throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${rest[lower.length - 1]}'.`);
+    } else if (lower[0] === 'events' && lower.length === 1) resource = 'events';
+    else if (lower[0] === 'events' && lower.length === 2) {
+      resource = 'event';
+      eventId = rest[1];
+    } else if (lower[0] === 'calendarview' && lower.length === 1) resource = 'calendarView';
+    else throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${rest[lower.length - 1] ?? rest[0]}'.`);
+
+    const allowed: Record<typeof resource, string[]> = { events: ['GET', 'POST'], event: ['GET', 'PATCH', 'DELETE'], calendarView: ['GET'], user: ['GET'] };
+    if (!allowed[resource].includes(op.method)) {
+      throw new GraphHttpError(405, 'BadRequest', 'Specified HTTP method is not allowed for the request target.', { allow: allowed[resource].join(', ') });
+    }
+    if (resource === 'user') {
+      // Reading the user object needs User.Read.All, which the calendar apps do not have
+      // (https://learn.microsoft.com/graph/api/user-get#permissions).
+      if (!op.app.roles.some((r) => /^User\.(Read|ReadWrite|ReadBasic)\.All$/.test(r))) {
+        throw new GraphHttpError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+      }
+    }
+
+    const isWrite = op.method !== 'GET';
+    // Application permission check: "Access is denied. Check credentials and try again." (protocol notes A6,
+    // https://github.com/microsoftgraph/microsoft-graph-docs/issues/3289).
+    if (resource !== 'user') {
+      const roles = isWrite ? WRITE_ROLES : READ_ROLES;
+      if (!op.app.roles.some((r) => roles.includes(r))) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+    }
+
+    const mailbox = this.mailbox(userId);
+    if (!mailbox || mailbox.state === 'noMailbox') {
+      // 404 ErrorInvalidUser "The requested user '<id>' is invalid." (https://github.com/microsoftgraph/microsoft-graph-docs/issues/7909)
+      throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${userId}' is invalid.`);
+    }
+    if (op.app.scopeSet !== null && !op.app.scopeSet.has(mailbox.address)) {
+      // Out of the app's ApplicationAccessPolicy / RBAC-for-Applications scope: 403 ErrorAccessDenied
+      // "Access to OData is disabled." (https://learn.microsoft.com/graph/auth-limit-mailbox-access; protocol notes A6 —
+      // [VERIFY] the RBAC wording, which may be the generic "Access is denied" text).
+      throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
+    }
+    if (mailbox.state === 'restDisabled') {
+      // Unlicensed / on-premises / soft-deleted mailbox (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6519).
+      throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
+    }
+    if (resource === 'user') {
+      return this.ok(200, { '@odata.context': `${this.baseUrl()}/v1.0/$metadata#users/$entity`, id: mailbox.objectId, displayName: mailbox.displayName, mail: mailbox.address, userPrincipalName: mailbox.address });
+    }
+
+    const stats = this.mailboxStats(mailbox.address);
+    stats.requests++;
+
+    // Fault injection: answer without doing anything.
+    const fault = this.faultRules.find((r) => r.remaining > 0 && (r.mailbox === undefined || r.mailbox === mailbox.address));
+    if (fault) {
+      fault.remaining--;
+      if (fault.status === 429) stats.throttled++;
+      const headers: Record<string, string> = fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {};
+      const texts: Record<number, [string, string]> = {
+        // Generic 429 body (https://learn.microsoft.com/graph/throttling, "Sample response").
+        429: ['TooManyRequests', 'Please retry again later.'],
+        500: ['InternalServerError', 'An internal server error occurred. The operation failed.'],
+        503: ['ServiceUnavailable', 'The service is temporarily unavailable. Please retry after the time in the Retry-After header.'],
+        504: ['GatewayTimeout', 'The gateway did not receive a timely response from the upstream server.'],
+      };
+      const [code, message] = texts[fault.status]!;
+      return graphError(fault.status, code, message, op.ids, headers);
+    }
+
+    const admission = this.throttler.acquire(`${op.app.clientId.toLowerCase()}|${mailbox.address}`);
+    if (!admission.ok) {
+      stats.throttled++;
+      return graphError(429, 'ApplicationThrottled', `Application is over its ${admission.limit} limit.`, op.ids, { 'retry-after': String(admission.retryAfterSeconds) });
+    }
+    stats.maxConcurrent = Math.max(stats.maxConcurrent, this.throttler.inFlight(`${op.app.clientId.toLowerCase()}|${mailbox.address}`));
+    try {
+      // Server time, spent while holding the concurrency slot.
+      await sleep(this.latency.perRequestMs);
+      if (isWrite) {
+        this.stats.writes++;
+        stats.writes++;
+      }
+      const prefer = parsePrefer(op.headers['prefer']);
+      switch (resource) {
+        case 'events':
+          return op.method === 'POST' ? this.createEvent(op, mailbox, prefer) : this.listEvents(op, mailbox, prefer, 'events', rest);
+        case 'calendarView':
+          return this.listEvents(op, mailbox, prefer, 'calendarView', rest);
+        case 'event':
+          return this.eventItem(op, mailbox, eventId!, prefer);
+      }
+    } finally {
+      admission.release();
+    }
+  }
+
+  private ok(status: number, body: unknown, headers: Record<string, string> = {}): GraphResult {
+    return body === undefined ? { status, headers } : { status, headers: { 'content-type': 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8', ...headers }, body };
+  }
+
+  /** Render options and the Preference-Applied header from the Prefer header. */
+  private renderOptions(prefer: Map<string, string>): { options: RenderOptions; applied: string[] } {
+    const applied: string[] = [];
+    const options: RenderOptions = { baseUrl: 'https://outlook.office365.com' };
+    const tz = prefer.get('outlook.timezone');
+    if (tz !== undefined) {
+      // Prefer: outlook.timezone converts start/end in responses; default UTC
+      // (https://learn.microsoft.com/graph/api/user-list-calendarview, Request headers).
+      const zone = resolvePreferredTimeZone(tz);
+      if (zone) {
+        options.timeZone = zone;
+        applied.push(`outlook.timezone="${tz}"`);
+      }
+    }
+    const bodyType = prefer.get('outlook.body-content-type')?.toLowerCase();
+    if (bodyType === 'text' || bodyType === 'html') {
+      options.bodyContentType = bodyType;
+      applied.push(`outlook.body-content-type="${bodyType}"`);
+    }
+    if (prefer.get('idtype')?.toLowerCase() === 'immutableid') {
+      // Ids here never change anyway; Graph echoes the preference (https://learn.microsoft.com/graph/outlook-immutable-id).
+      applied.push('IdType="ImmutableId"');
+    }
+    return { options, applied };
+  }
+
+  private appliedHeader(applied: string[]): Record<string, string> {
+    return applied.length > 0 ? { 'preference-applied': applied.join(', ') } : {};
+  }
+
+  private contextUrl(mailbox: Mailbox, suffix: string): string {
+    return `${this.baseUrl()}/v1.0/$metadata#users('${encodeURIComponent(mailbox.address)}')/${suffix}`;
+  }
+
+  private validate(body: unknown, mode: 'create' | 'update'): Record<string, unknown> {
+    // The request body is checked against Graph's v1.0 model first (unknown property, wrong type, bad enum → 400).
+    const problem = validateGraphBody('event', body, mode);
+    if (problem) throw new GraphHttpError(problem.status, problem.code, problem.message);
+    return body as Record<string, unknown>;
+  }
+
+  private renderEvent(record: EventRecord, query: Pick<EventQuery, 'select' | 'expandExtended'> | undefined, options: RenderOptions): Record<string, unknown> {
+    const rendered = this.store.render(record, options);
+    if (query?.expandExtended) {
+      const matching = record.extendedProperties.filter((p) => this.evaluator.test(query.expandExtended!, { id: p.id, value: p.value }, new Map()));
+      // Only matching properties come back; none → the property is absent (https://learn.microsoft.com/graph/api/singlevaluelegacyextendedproperty-get).
+      if (matching.length > 0) rendered['singleValueExtendedProperties'] = matching.map((p) => ({ id: p.id, value: p.value }));
+    }
+    return applySelect(rendered, query?.select);
+  }
+
+  private createEvent(op: GraphOperation, mailbox: Mailbox, prefer: Map<string, string>): GraphResult {
+    const body = this.validate(op.body, 'create');
+    const { options, applied } = this.renderOptions(prefer);
+    const transactionId = typeof body['transactionId'] === 'string' ? body['transactionId'] : undefined;
+    if (transactionId !== undefined) {
+      const existing = this.store.findByTransactionId(mailbox.address, transactionId);
+      if (existing) {
+        if (existing.createFingerprint !== canonicalJson(body)) {
+          // Same transactionId, different event: ErrorDuplicateTransactionId (protocol notes A2,
+          // https://github.com/alcionai/corso/issues/2490). [VERIFY] the HTTP status (400 assumed).
+          throw new GraphHttpError(400, 'ErrorDuplicateTransactionId', "Your request can't be completed. The TransactionId specified in the request has already been used to create a different event.");
+        }
+        // Re-POST of the identical body: 201 with the event created before, no new event
+        // (https://learn.microsoft.com/graph/api/resources/event, transactionId; https://blog.rykoma.net/2020/10/05/1559/).
+        return this.created(existing, mailbox, options, applied);
+      }
+    }
+    const record = this.store.create(mailbox.address, mailbox.displayName, body);
+    return this.created(record, mailbox, options, applied);
+  }
+
+  private created(record: EventRecord, mailbox: Mailbox, options: RenderOptions, applied: string[]): GraphResult {
+    const rendered = this.store.render(record, options);
+    const result = this.ok(201, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...rendered }, { location: `${this.baseUrl()}/v1.0/users('${encodeURIComponent(mailbox.address)}')/events('${encodeURIComponent(record.id)}')`, ...this.appliedHeader(applied) });
+    const drop = this.dropRules.find((r) => r.remaining > 0 && (r.mailbox === undefined || r.mailbox === mailbox.address));
+    if (drop) {
+      drop.remaining--;
+      result.drop = true;
+    }
+    return result;
+  }
+
+  private eventItem(op: GraphOperation, mailbox: Mailbox, eventId: string, prefer: Map<string, string>): GraphResult {
+    const record = this.store.get(mailbox.address, eventId);
+    if (!record) {
+      // 404 ErrorItemNotFound "The specified object was not found in the store." (https://github.com/microsoftgraph/msgraph-sdk-javascript/issues/228)
+      throw new GraphHttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    }
+    const { options, applied } = this.renderOptions(prefer);
+    if (op.method === 'DELETE') {
+      // 204 No Content (https://learn.microsoft.com/graph/api/event-delete).
+      this.store.delete(mailbox.address, eventId);
+      return { status: 204, headers: {} };
+    }
+    if (op.method === 'PATCH') {
+      const body = this.validate(op.body, 'update');
+      this.store.update(record, body);
+      // 200 with the updated event (https://learn.microsoft.com/graph/api/event-update).
+      return this.ok(200, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...this.store.render(record, options) }, this.appliedHeader(applied));
+    }
+    const query = parseEventQuery(op.query, 'item');
+    return this.ok(200, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...this.renderEvent(record, query, options) }, this.appliedHeader(applied));
+  }
+
+  private listEvents(op: GraphOperation, mailbox: Mailbox, prefer: Map<string, string>, kind: 'events' | 'calendarView', pathRest: string[]): GraphResult {
+    const query = parseEventQuery(op.query, 'collection');
+    const { options, applied } = this.renderOptions(prefer);
+    let records = this.store.list(mailbox.address);
+    let windowParams = '';
+    if (kind === 'calendarView') {
+      const get = (name: string) => [...op.query.entries()].find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+      const startRaw = get('startDateTime');
+      const endRaw = get('endDateTime');
+      if (!startRaw || !endRaw) {
+        // https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/4342 (protocol notes A1)
+        throw new GraphHttpError(400, 'ErrorInvalidParameter', 'This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.');
+      }
+      // "startDateTime/endDateTime … interpreted with the offset in the value; no offset ⇒ UTC"; not affected by
+      // Prefer: outlook.timezone (https://learn.microsoft.com/graph/api/user-list-calendarview).
+      const parse = (raw: string) => Date.parse(/(Z|[+-]\d{2}:?\d{2})$/i.test(raw) ? raw : `${raw}Z`);
+      const start = parse(startRaw);
+      const end = parse(endRaw);
+      if (Number.isNaN(start) || Number.isNaN(end)) {
+        throw new GraphHttpError(400, 'ErrorInvalidParameter', `The value '${Number.isNaN(start) ? startRaw : endRaw}' of parameter '${Number.isNaN(start) ? 'StartDateTime' : 'EndDateTime'}' is invalid.`);
+      }
+      if (end - start > MAX_CALENDAR_VIEW_MS) {
+        throw new GraphHttpError(400, 'ErrorInvalidRequest', 'The range between the start and end dates is greater than the allowed range. Maximum number of days: 1825');
+      }
+      // Events overlapping [start, end) (zero-length events at the start boundary included).
+      records = records.filter((r) => {
+        const i = EventStore.interval(r);
+        return i.start < end && (i.end > start || (i.end === i.start && i.start >= start));
+      });
+      windowParams = `startDateTime=${encodeURIComponent(startRaw)}&endDateTime=${encodeURIComponent(endRaw)}`;
+    }
+    // Filter and sort on the UTC rendering with the extended properties attached (rendered only when needed).
+    const needsView = query.filter !== undefined || query.orderBy.length > 0;
+    let rows = records.map((record) => {
+      const view = needsView ? this.store.render(record, {}) : {};
+      if (needsView) view['singleValueExtendedProperties'] = record.extendedProperties.map((p) => ({ ...p }));
+      return { record, view };
+    });
+    if (query.filter) rows = rows.filter((row) => this.evaluator.test(query.filter!, row.view));
+    if (query.orderBy.length > 0) rows.sort((a, b) => compareForOrder(a.view, b.view, query.orderBy) || a.record.seq - b.record.seq);
+    else if (kind === 'calendarView') rows.sort((a, b) => a.record.start.instant - b.record.start.instant || a.record.seq - b.record.seq);
+    else rows.sort((a, b) => a.record.seq - b.record.seq);
+    const total = rows.length;
+    // Page size: $top, else Prefer: odata.maxpagesize, else 10 (https://learn.microsoft.com/graph/paging).
+    const maxPageSize = Number(prefer.get('odata.maxpagesize'));
+    const pageSize = query.top ?? (Number.isInteger(maxPageSize) && maxPageSize > 0 ? Math.min(maxPageSize, MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE);
+    if (query.top === undefined && Number.isInteger(maxPageSize) && maxPageSize > 0) applied.push(`odata.maxpagesize=${pageSize}`);
+    const page = rows.slice(query.skip, query.skip + pageSize);
+    const body: Record<string, unknown> = { '@odata.context': this.contextUrl(mailbox, kind === 'events' ? 'events' : 'calendarView') };
+    if (query.count) body['@odata.count'] = total;
+    body['value'] = page.map((row) => this.renderEvent(row.record, query, options));
+    if (query.skip + pageSize < total && pageSize > 0) {
+      // @odata.nextLink: an absolute URL carrying the other query options and an opaque $skiptoken
+      // (https://learn.microsoft.com/graph/paging).
+      const params: string[] = [];
+      if (windowParams) params.push(windowParams);
+      for (const [k, v] of op.query) {
+        const name = k.toLowerCase();
+        if (name === '$skip' || name === '$skiptoken' || name === 'startdatetime' || name === 'enddatetime') continue;
+        params.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+      }
+      params.push(`$skiptoken=${encodeSkipToken(query.skip + pageSize)}`);
+      const userSegment = encodeURIComponent(mailbox.address);
+      body['@odata.nextLink'] = `${this.baseUrl()}/v1.0/users/${userSegment}/${pathRest.join('/')}?${params.join('&')}`;
+    }
+    return this.ok(200, body, this.appliedHeader(applied));
+  }
+}
+
+export function emptyStats(): SandboxStats {
+  return { requests: 0, writes: 0, byMethod: {}, throttled: 0, tokenRequests: 0, batches: 0, perMailbox: {} };
+}
+
+export function newRequestIds(clientRequestId: string | undefined): RequestIds {
+  const requestId = randomUUID();
+  return { requestId, clientRequestId: clientRequestId && clientRequestId.length <= 200 ? clientRequestId : requestId };
+}

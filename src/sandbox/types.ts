@@ -1,0 +1,168 @@
+// Public types of the sandbox: a local HTTPS stand-in for Microsoft Entra ID (token endpoint) and the Microsoft
+// Graph calendar API. Other engineers' tests import these through src/sandbox/index.ts.
+
+export interface SandboxOptions {
+  /** default 127.0.0.1 */
+  host?: string;
+  /** default 0 = a random free port */
+  port?: number;
+  /** default: defaultTenantSeed() */
+  tenant?: TenantSeed;
+  /** default: a self-signed certificate for localhost/127.0.0.1/::1 (node-forge, RSA 2048, SHA-256) */
+  tls?: { certPem: string; keyPem: string };
+  /** default: Microsoft's Outlook limits ON (4 concurrent, 10,000 per 10 minutes per app and mailbox) */
+  throttling?: Partial<ThrottlingOptions>;
+  /** default: zero */
+  latency?: Partial<LatencyOptions>;
+  /** optional request log, one line per HTTP request; never contains secrets or tokens */
+  logger?: (line: string) => void;
+  /**
+   * Extension (not in the original brief): the demo app's certificate and private key to register instead of
+   * generating a fresh pair, so `calpush sandbox` keeps the same demo credentials across restarts.
+   */
+  demoAppCertificate?: { certPem: string; keyPem: string };
+}
+
+export interface ThrottlingOptions {
+  enabled: boolean;
+  /** 4 */
+  mailboxConcurrency: number;
+  /** 10000 */
+  requestsPerWindow: number;
+  /** 600000 */
+  windowMs: number;
+}
+
+/**
+ * Each HTTP request waits roundTripMs; each Graph operation (incl. each $batch item) takes perRequestMs of server
+ * time while holding its concurrency slot.
+ */
+export interface LatencyOptions {
+  roundTripMs: number;
+  perRequestMs: number;
+}
+
+export interface TenantSeed {
+  tenantId: string;
+  /** e.g. "contoso.edu" */
+  domain: string;
+  apps: AppSeed[];
+  mailboxes: MailboxSeed[];
+  /** pre-existing events calpush did not create (Graph JSON shape) */
+  events?: Array<{ mailbox: string; event: Record<string, unknown> }>;
+}
+
+export interface AppSeed {
+  clientId: string;
+  displayName: string;
+  /** client secrets (only a hash is kept in memory) */
+  secrets?: string[];
+  /** PEM certificates registered on the app (key credentials) */
+  certificates?: string[];
+  /** application permissions granted with admin consent, e.g. ["Calendars.ReadWrite"] */
+  roles: string[];
+  /** RBAC for Applications / ApplicationAccessPolicy RestrictAccess: only these mailboxes */
+  scope?: { kind: 'all' } | { kind: 'rbac' | 'applicationAccessPolicy'; mailboxes: string[] };
+}
+
+export interface MailboxSeed {
+  address: string;
+  displayName: string;
+  kind: 'user' | 'room' | 'equipment';
+  /** noMailbox → 404 ErrorInvalidUser ; restDisabled (unlicensed / on-premises / soft-deleted) → 404 MailboxNotEnabledForRESTAPI */
+  state?: 'active' | 'noMailbox' | 'restDisabled';
+}
+
+export interface SingleValueExtendedProperty {
+  id: string;
+  value: string;
+}
+
+/** An event as Graph returns it (start/end in UTC), plus the extended properties the sandbox keeps internally. */
+export interface GraphStoredEvent {
+  id: string;
+  changeKey: string;
+  createdDateTime: string;
+  lastModifiedDateTime: string;
+  subject: string;
+  body: { contentType: string; content: string };
+  start: { dateTime: string; timeZone: string };
+  end: { dateTime: string; timeZone: string };
+  isAllDay: boolean;
+  location: Record<string, unknown>;
+  categories: string[];
+  showAs: string;
+  sensitivity: string;
+  isReminderOn: boolean;
+  reminderMinutesBeforeStart: number;
+  iCalUId: string;
+  type: string;
+  transactionId?: string;
+  singleValueExtendedProperties?: SingleValueExtendedProperty[];
+  [property: string]: unknown;
+}
+
+export interface MailboxStats {
+  requests: number;
+  writes: number;
+  throttled: number;
+  maxConcurrent: number;
+}
+
+export interface SandboxStats {
+  /** Graph operations: every top-level Graph request except $batch envelopes, plus every $batch item */
+  requests: number;
+  /** POST/PATCH/DELETE on events that the server executed (not throttled, not faulted), incl. inside $batch */
+  writes: number;
+  /** Graph operations by HTTP method */
+  byMethod: Record<string, number>;
+  /** 429 answers (throttling and injected 429 faults), incl. inside $batch */
+  throttled: number;
+  /** POSTs to the token endpoint */
+  tokenRequests: number;
+  /** Extension: $batch envelopes received */
+  batches: number;
+  perMailbox: Record<string, MailboxStats>;
+}
+
+export interface DemoCredentials {
+  clientId: string;
+  clientSecret: string;
+  certificatePem: string;
+  privateKeyPem: string;
+  /** hex, upper case, as Entra ID shows it */
+  thumbprintSha1: string;
+  /** hex, upper case; what msal-node's clientCertificate.thumbprintSha256 takes */
+  thumbprintSha256: string;
+}
+
+export interface SandboxFaults {
+  /** the next N event creates (optionally only for one mailbox) are committed but the connection is destroyed before the response is written — the "create's answer never arrived" case */
+  dropResponseAfterCreate(n: number, mailbox?: string): void;
+  /** the next N requests to a mailbox answer this status (e.g. 503 with Retry-After, 500) without doing anything */
+  failNext(n: number, status: 429 | 500 | 503 | 504, opts?: { mailbox?: string; retryAfterSeconds?: number }): void;
+  clear(): void;
+}
+
+export interface Sandbox {
+  /** https://127.0.0.1:PORT */
+  url: string;
+  /** `${url}/v1.0` */
+  graphBaseUrl: string;
+  /** `${url}/${tenantId}` (what msal-node takes as authority) */
+  authorityUrl: string;
+  tenantId: string;
+  /** the sandbox TLS certificate, to trust */
+  caPem: string;
+  demoCredentials: DemoCredentials;
+  /** deep copies of stored events, incl. singleValueExtendedProperties and transactionId, in creation order */
+  listEvents(mailbox: string): GraphStoredEvent[];
+  /** seed a foreign event at runtime */
+  addEvent(mailbox: string, event: Record<string, unknown>): GraphStoredEvent;
+  stats(): SandboxStats;
+  resetStats(): void;
+  setThrottling(o: Partial<ThrottlingOptions>): void;
+  setLatency(o: Partial<LatencyOptions>): void;
+  faults: SandboxFaults;
+  close(): Promise<void>;
+}
