@@ -109,6 +109,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       // really has before planning, so nothing is created twice even if the transactionId window has passed.
       const outcomeUnknown = pendingBefore.some((op) => op.kind === 'create' && op.attempts > 0);
       const mailbox = await store.mailbox(calendar);
+      const desiredVersion = mailbox?.desiredVersion ?? 0;
       if (options.reinventory || outcomeUnknown || !mailbox?.inventoriedAt) {
         const owned: DeliveredRow[] = [];
         let cursor: string | undefined;
@@ -187,7 +188,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
 
       await Promise.all(result.ops.map(runOp));
       if (stop) throw stop;
-      await store.recordMailboxOk(calendar);
+      // Complete only when every operation landed; otherwise the next run picks the mailbox up again.
+      if (summary.failed === 0) await store.recordMailboxOk(calendar, desiredVersion);
     } catch (error) {
       const failure = describeError(error);
       summary.status = 'failed';
@@ -208,8 +210,16 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
     return summary;
   }
 
-  const queue = [...options.calendars];
+  // Mailboxes with nothing to do cost one query here, not a plan each: a no-op resync stays a no-op.
+  const needing = new Set(options.reinventory ? options.calendars : await store.calendarsNeedingDelivery(options.calendars));
+  const counts = needing.size === options.calendars.length ? new Map<string, number>() : await store.desiredCounts();
   const summaries: MailboxSummary[] = [];
+  for (const calendar of options.calendars) {
+    if (!needing.has(calendar)) {
+      summaries.push({ calendar, status: 'ok', created: 0, updated: 0, deleted: 0, unchanged: counts.get(calendar) ?? 0, failed: 0, requests: 0, failures: [] });
+    }
+  }
+  const queue = options.calendars.filter((calendar) => needing.has(calendar));
   const lanes = Math.max(1, Math.min(options.parallelMailboxes ?? 256, queue.length));
   await Promise.all(
     Array.from({ length: lanes }, async () => {

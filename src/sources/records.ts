@@ -40,57 +40,59 @@ function stringField(value: unknown, field: string): string | undefined {
   return undefined;
 }
 
-/** Validates records, rejects every occurrence of a duplicated (calendar, id) and reports each problem once. */
+export type RecordValidation = { ok: true; desired: DesiredEvent } | { ok: false; errors: RecordError[]; held: HeldEvent | null };
+
+/** Validates one record; a bad record that names its event holds that event. */
+export function validateRecord(record: string, value: unknown): RecordValidation {
+  const result = validateEvent(value);
+  if (result.ok) return { ok: true, desired: result.desired };
+  const calendar = stringField(value, 'calendar');
+  const id = stringField(value, 'id');
+  const errors = result.problems.map((problem) => ({ record, id, calendar, field: problem.field, message: problem.message }));
+  if (!calendar || !id) return { ok: false, errors, held: null };
+  const normalizedCalendar = calendar.trim().toLowerCase();
+  return { ok: false, errors, held: { calendar: normalizedCalendar, key: eventKey(normalizedCalendar, id) } };
+}
+
+/** One error per occurrence of an id given more than once for a calendar, each naming the other places. */
+export function duplicateErrors(duplicate: { calendar: string; sourceId: string; records: string[] }): RecordError[] {
+  return duplicate.records.map((place) => ({
+    record: place,
+    id: duplicate.sourceId,
+    calendar: duplicate.calendar,
+    field: 'id',
+    message: `duplicate id "${duplicate.sourceId}" for ${duplicate.calendar} (also at ${duplicate.records.filter((p) => p !== place).join(', ')}); none of these records was applied`,
+  }));
+}
+
+/**
+ * Validates a small in-memory batch of records (the store's DesiredImport does the same for streams): rejects
+ * every occurrence of a duplicated (calendar, id) and reports each problem once.
+ */
 export function collectEvents(records: Iterable<RawRecord>): ParsedInput {
   const errors: RecordError[] = [];
-  const held = new Map<string, { calendar: string; key: string }>();
-  const valid = new Map<string, { desired: DesiredEvent; record: string }>();
-  const occurrences = new Map<string, string[]>();
-
-  const hold = (calendar: string | undefined, id: string | undefined) => {
-    if (!calendar || !id) return;
-    const normalizedCalendar = calendar.trim().toLowerCase();
-    const key = eventKey(normalizedCalendar, id);
-    held.set(`${normalizedCalendar}\n${key}`, { calendar: normalizedCalendar, key });
-  };
-
+  const held = new Map<string, HeldEvent>();
+  const occurrences = new Map<string, { desired: DesiredEvent; records: string[] }>();
   for (const { record, value } of records) {
-    const calendar = stringField(value, 'calendar');
-    const id = stringField(value, 'id');
-    const result = validateEvent(value);
+    const result = validateRecord(record, value);
     if (!result.ok) {
-      for (const problem of result.problems) {
-        errors.push({ record, id, calendar, field: problem.field, message: problem.message });
-      }
-      hold(calendar, id);
+      errors.push(...result.errors);
+      if (result.held && 'key' in result.held) held.set(`${result.held.calendar}\n${result.held.key}`, result.held);
       continue;
     }
-    const { desired } = result;
-    const identity = `${desired.event.calendar}\n${desired.key}`;
+    const identity = `${result.desired.event.calendar}\n${result.desired.key}`;
     const seen = occurrences.get(identity);
-    if (seen) seen.push(record);
-    else occurrences.set(identity, [record]);
-    valid.set(identity, { desired, record });
+    if (seen) seen.records.push(record);
+    else occurrences.set(identity, { desired: result.desired, records: [record] });
   }
-
   const events: DesiredEvent[] = [];
-  for (const [identity, { desired }] of valid) {
-    const places = occurrences.get(identity)!;
+  for (const [identity, { desired, records: places }] of occurrences) {
     if (places.length === 1) {
       events.push(desired);
       continue;
     }
-    for (const place of places) {
-      const others = places.filter((p) => p !== place).join(', ');
-      errors.push({
-        record: place,
-        id: desired.event.id,
-        calendar: desired.event.calendar,
-        field: 'id',
-        message: `duplicate id "${desired.event.id}" for ${desired.event.calendar} (also at ${others}); none of these records was applied`,
-      });
-    }
-    hold(desired.event.calendar, desired.event.id);
+    errors.push(...duplicateErrors({ calendar: desired.event.calendar, sourceId: desired.event.id, records: places }));
+    held.set(identity, { calendar: desired.event.calendar, key: desired.key });
   }
   return { events, errors, held: [...held.values()] };
 }

@@ -2,14 +2,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type {
-  DeliveredRow,
-  DesiredChange,
-  DesiredChangeResult,
-  DesiredRow,
-  MailboxRow,
-  PendingOp,
-  Store,
+import type { DesiredEvent } from '../model/event.ts';
+import type { HeldEvent } from '../sources/records.ts';
+import {
+  EmptyInputRefused,
+  type DeliveredRow,
+  type DesiredChange,
+  type DesiredChangeResult,
+  type DesiredImport,
+  type DesiredImportResult,
+  type DesiredRow,
+  type MailboxRow,
+  type PendingOp,
+  type Store,
 } from './store.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
@@ -71,6 +76,11 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX pending_op_by_start ON pending_op (starts_at_ms);
   `,
+  `
+  -- Versions instead of a dirty flag: a change that lands while a delivery runs is not lost when it finishes.
+  ALTER TABLE mailbox ADD COLUMN desired_version INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE mailbox ADD COLUMN delivered_version INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 type Row = Record<string, unknown>;
@@ -81,6 +91,7 @@ export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
+  private importSequence = 0;
 
   constructor(path: string) {
     this.path = path;
@@ -135,72 +146,35 @@ export class SqliteStore implements Store {
     this.statement('INSERT INTO mailbox (calendar) VALUES (?) ON CONFLICT (calendar) DO NOTHING').run(calendar);
   }
 
+  async beginDesiredImport(): Promise<DesiredImport> {
+    return new SqliteDesiredImport(this.db, (sql) => this.statement(sql), (work) => this.transaction(work), ++this.importSequence);
+  }
+
   async applyDesired(change: DesiredChange): Promise<DesiredChangeResult> {
-    const result: DesiredChangeResult = { added: 0, changed: 0, removed: 0, unchanged: 0 };
-    const byCalendar = new Map<string, typeof change.events>();
-    for (const calendar of change.calendars) byCalendar.set(calendar, []);
+    const importer = await this.beginDesiredImport();
+    const calendars = new Set(change.calendars);
     for (const desired of change.events) {
-      const list = byCalendar.get(desired.event.calendar);
-      if (!list) throw new Error(`event for ${desired.event.calendar} is outside the calendars being replaced`);
-      list.push(desired);
-    }
-    const heldKeys = new Set<string>();
-    const heldPrefixes = new Map<string, string[]>();
-    const heldCalendars = new Set<string>();
-    for (const h of change.held) {
-      if ('key' in h) heldKeys.add(`${h.calendar}\n${h.key}`);
-      else if ('idPrefix' in h) heldPrefixes.set(h.calendar, [...(heldPrefixes.get(h.calendar) ?? []), h.idPrefix]);
-      else heldCalendars.add(h.calendar);
-    }
-    const stamp = now();
-    this.transaction(() => {
-      const existingHash = this.statement('SELECT event_key, content_hash, source_id FROM desired_event WHERE calendar = ?');
-      const upsert = this.statement(`
-        INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (calendar, event_key) DO UPDATE SET
-          source_id = excluded.source_id, content_hash = excluded.content_hash,
-          starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`);
-      const remove = this.statement('DELETE FROM desired_event WHERE calendar = ? AND event_key = ?');
-      for (const [calendar, events] of byCalendar) {
-        this.touchMailbox(calendar);
-        const before = new Map<string, string>();
-        const sourceIds = new Map<string, string>();
-        for (const row of existingHash.all(calendar) as Row[]) {
-          before.set(String(row.event_key), String(row.content_hash));
-          sourceIds.set(String(row.event_key), String(row.source_id));
-        }
-        const prefixes = heldPrefixes.get(calendar) ?? [];
-        const keep = new Set<string>();
-        for (const desired of events) {
-          keep.add(desired.key);
-          const previous = before.get(desired.key);
-          if (previous === desired.contentHash) {
-            result.unchanged++;
-            continue;
-          }
-          if (previous === undefined) result.added++;
-          else result.changed++;
-          upsert.run(
-            calendar,
-            desired.key,
-            desired.event.id,
-            desired.contentHash,
-            desired.startsAtMs,
-            JSON.stringify(desired.event),
-            stamp,
-          );
-        }
-        if (heldCalendars.has(calendar)) continue;
-        for (const key of before.keys()) {
-          if (keep.has(key) || heldKeys.has(`${calendar}\n${key}`)) continue;
-          if (prefixes.some((prefix) => sourceIds.get(key)!.startsWith(prefix))) continue;
-          remove.run(calendar, key);
-          result.removed++;
-        }
+      if (!calendars.has(desired.event.calendar)) {
+        await importer.abort();
+        throw new Error(`event for ${desired.event.calendar} is outside the calendars being replaced`);
       }
-    });
-    return result;
+    }
+    await importer.add(change.events.map((desired) => ({ desired, record: desired.event.id })));
+    await importer.hold(change.held);
+    const { added, changed, removed, unchanged } = await importer.finish({ calendars: change.calendars, refuseEmpty: false });
+    return { added, changed, removed, unchanged };
+  }
+
+  async calendarsNeedingDelivery(calendars: string[]): Promise<string[]> {
+    const clean = new Set(
+      (
+        this.statement(`
+          SELECT calendar FROM mailbox m
+          WHERE m.state = 'ok' AND m.inventoried_at IS NOT NULL AND m.delivered_version >= m.desired_version
+            AND NOT EXISTS (SELECT 1 FROM pending_op p WHERE p.calendar = m.calendar)`).all() as Row[]
+      ).map((row) => String(row.calendar)),
+    );
+    return calendars.filter((calendar) => !clean.has(calendar));
   }
 
   async desiredFor(calendar: string): Promise<DesiredRow[]> {
@@ -215,6 +189,11 @@ export class SqliteStore implements Store {
       startsAtMs: Number(row.starts_at_ms),
       event: JSON.parse(String(row.payload)),
     }));
+  }
+
+  async desiredCounts(): Promise<Map<string, number>> {
+    const rows = this.statement('SELECT calendar, COUNT(*) AS n FROM desired_event GROUP BY calendar').all() as Row[];
+    return new Map(rows.map((row) => [String(row.calendar), Number(row.n)]));
   }
 
   async deliveredFor(calendar: string): Promise<DeliveredRow[]> {
@@ -255,11 +234,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  async recordMailboxOk(calendar: string): Promise<void> {
+  async recordMailboxOk(calendar: string, desiredVersion: number): Promise<void> {
     this.touchMailbox(calendar);
     this.statement(`
-      UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_sync_at = ?, consecutive_failures = 0
-      WHERE calendar = ?`).run(now(), calendar);
+      UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_sync_at = ?, consecutive_failures = 0,
+        delivered_version = MAX(delivered_version, ?)
+      WHERE calendar = ?`).run(now(), desiredVersion, calendar);
   }
 
   async recordMailboxFailure(calendar: string, code: string, message: string): Promise<void> {
@@ -445,5 +425,150 @@ function toMailbox(row: Row): MailboxRow {
     lastSyncAt: (row.last_sync_at as string | null) ?? null,
     inventoriedAt: (row.inventoried_at as string | null) ?? null,
     consecutiveFailures: Number(row.consecutive_failures),
+    desiredVersion: Number(row.desired_version),
+    deliveredVersion: Number(row.delivered_version),
   };
+}
+
+/**
+ * Stages an input in TEMP tables (this connection only, never on disk in the main file) and applies it with set
+ * operations in SQL, so that memory stays flat however large the input is.
+ */
+class SqliteDesiredImport implements DesiredImport {
+  private readonly db: DatabaseSync;
+  private readonly statement: (sql: string) => StatementSync;
+  private readonly transaction: <T>(work: () => T) => T;
+  private readonly t: string;
+  private finished = false;
+  private staged = 0;
+
+  constructor(db: DatabaseSync, statement: (sql: string) => StatementSync, transaction: <T>(work: () => T) => T, sequence: number) {
+    this.db = db;
+    this.statement = statement;
+    this.transaction = transaction;
+    this.t = `import${sequence}`;
+    db.exec(`
+      CREATE TEMP TABLE ${this.t}_staged (calendar TEXT NOT NULL, event_key TEXT NOT NULL, source_id TEXT NOT NULL,
+        content_hash TEXT NOT NULL, starts_at_ms INTEGER NOT NULL, payload TEXT NOT NULL, record TEXT NOT NULL);
+      CREATE TEMP TABLE ${this.t}_held_key (calendar TEXT NOT NULL, event_key TEXT NOT NULL, PRIMARY KEY (calendar, event_key)) WITHOUT ROWID;
+      CREATE TEMP TABLE ${this.t}_held_prefix (calendar TEXT NOT NULL, prefix TEXT NOT NULL);
+      CREATE TEMP TABLE ${this.t}_held_calendar (calendar TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TEMP TABLE ${this.t}_scope (calendar TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TEMP TABLE ${this.t}_changed (calendar TEXT PRIMARY KEY) WITHOUT ROWID;`);
+  }
+
+  async add(events: Array<{ desired: DesiredEvent; record: string }>): Promise<void> {
+    const insert = this.statement(`INSERT INTO ${this.t}_staged VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.db.exec('BEGIN');
+    try {
+      for (const { desired, record } of events) {
+        insert.run(desired.event.calendar, desired.key, desired.event.id, desired.contentHash, desired.startsAtMs, JSON.stringify(desired.event), record);
+      }
+      this.db.exec('COMMIT');
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+    this.staged += events.length;
+  }
+
+  async hold(held: HeldEvent[]): Promise<void> {
+    for (const h of held) {
+      if ('key' in h) this.statement(`INSERT OR IGNORE INTO ${this.t}_held_key VALUES (?, ?)`).run(h.calendar, h.key);
+      else if ('idPrefix' in h) this.statement(`INSERT INTO ${this.t}_held_prefix VALUES (?, ?)`).run(h.calendar, h.idPrefix);
+      else this.statement(`INSERT OR IGNORE INTO ${this.t}_held_calendar VALUES (?)`).run(h.calendar);
+    }
+  }
+
+  async finish(options: { calendars: string[] | 'staged-and-known'; refuseEmpty: boolean }): Promise<DesiredImportResult> {
+    const t = this.t;
+    const all = <R>(sql: string, ...params: Array<string | number>) => this.db.prepare(sql).all(...params) as R[];
+    const count = (sql: string) => Number((this.db.prepare(sql).get() as Row).n);
+    try {
+      this.db.exec(`CREATE INDEX ${t}_staged_key ON ${t}_staged (calendar, event_key)`);
+      // Duplicates: every occurrence is refused and its key held (what was delivered for it stays).
+      const duplicateRows = all<Row>(`
+        SELECT s.calendar, s.event_key, s.source_id, s.record FROM ${t}_staged s
+        JOIN (SELECT calendar, event_key FROM ${t}_staged GROUP BY calendar, event_key HAVING COUNT(*) > 1) d
+          ON d.calendar = s.calendar AND d.event_key = s.event_key
+        ORDER BY s.rowid`);
+      const duplicates = new Map<string, { calendar: string; sourceId: string; records: string[] }>();
+      for (const row of duplicateRows) {
+        const id = `${row.calendar}\n${row.event_key}`;
+        const entry = duplicates.get(id) ?? { calendar: String(row.calendar), sourceId: String(row.source_id), records: [] };
+        entry.records.push(String(row.record));
+        duplicates.set(id, entry);
+      }
+      if (duplicates.size) {
+        this.db.exec(`
+          INSERT OR IGNORE INTO ${t}_held_key SELECT calendar, event_key FROM ${t}_staged GROUP BY calendar, event_key HAVING COUNT(*) > 1;
+          DELETE FROM ${t}_staged WHERE (calendar, event_key) IN (SELECT calendar, event_key FROM ${t}_held_key);`);
+      }
+
+      if (options.calendars === 'staged-and-known') {
+        this.db.exec(`
+          INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged;
+          INSERT OR IGNORE INTO ${t}_scope SELECT calendar FROM mailbox;
+          INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM desired_event;`);
+      } else {
+        const insert = this.statement(`INSERT OR IGNORE INTO ${t}_scope VALUES (?)`);
+        for (const calendar of options.calendars) insert.run(calendar);
+        const outside = count(`SELECT COUNT(*) AS n FROM ${t}_staged WHERE calendar NOT IN (SELECT calendar FROM ${t}_scope)`);
+        if (outside) throw new Error(`${outside} staged event(s) are outside the calendars being replaced`);
+      }
+
+      const applied = count(`SELECT COUNT(*) AS n FROM ${t}_staged`);
+      if (options.refuseEmpty && applied === 0) {
+        const existing = count(`SELECT COUNT(*) AS n FROM desired_event WHERE calendar IN (SELECT calendar FROM ${t}_scope)`);
+        if (existing > 0) throw new EmptyInputRefused(existing, count(`SELECT COUNT(*) AS n FROM ${t}_scope`));
+      }
+
+      const result = this.transaction(() => {
+        const stamp = now();
+        this.db.exec(`INSERT OR IGNORE INTO mailbox (calendar) SELECT calendar FROM ${t}_scope`);
+        const unchanged = count(`
+          SELECT COUNT(*) AS n FROM ${t}_staged s JOIN desired_event d
+            ON d.calendar = s.calendar AND d.event_key = s.event_key AND d.content_hash = s.content_hash`);
+        const changed = count(`
+          SELECT COUNT(*) AS n FROM ${t}_staged s JOIN desired_event d
+            ON d.calendar = s.calendar AND d.event_key = s.event_key AND d.content_hash <> s.content_hash`);
+        const added = applied - unchanged - changed;
+        this.db.exec(`
+          INSERT OR IGNORE INTO ${t}_changed
+            SELECT DISTINCT s.calendar FROM ${t}_staged s LEFT JOIN desired_event d
+              ON d.calendar = s.calendar AND d.event_key = s.event_key
+            WHERE d.content_hash IS NULL OR d.content_hash <> s.content_hash;`);
+        this.db.prepare(`
+          INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
+          SELECT s.calendar, s.event_key, s.source_id, s.content_hash, s.starts_at_ms, s.payload, ? FROM ${t}_staged s
+          WHERE NOT EXISTS (SELECT 1 FROM desired_event d
+                            WHERE d.calendar = s.calendar AND d.event_key = s.event_key AND d.content_hash = s.content_hash)
+          ON CONFLICT (calendar, event_key) DO UPDATE SET
+            source_id = excluded.source_id, content_hash = excluded.content_hash,
+            starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`).run(stamp);
+        // Removed: in scope, not in the input, and not held (by key, id prefix or whole calendar).
+        const removable = `
+          FROM desired_event d
+          WHERE d.calendar IN (SELECT calendar FROM ${t}_scope)
+            AND d.calendar NOT IN (SELECT calendar FROM ${t}_held_calendar)
+            AND NOT EXISTS (SELECT 1 FROM ${t}_staged s WHERE s.calendar = d.calendar AND s.event_key = d.event_key)
+            AND NOT EXISTS (SELECT 1 FROM ${t}_held_key h WHERE h.calendar = d.calendar AND h.event_key = d.event_key)
+            AND NOT EXISTS (SELECT 1 FROM ${t}_held_prefix p WHERE p.calendar = d.calendar AND substr(d.source_id, 1, length(p.prefix)) = p.prefix)`;
+        this.db.exec(`INSERT OR IGNORE INTO ${t}_changed SELECT DISTINCT d.calendar ${removable}`);
+        const removed = Number(this.db.prepare(`DELETE FROM desired_event WHERE (calendar, event_key) IN (SELECT d.calendar, d.event_key ${removable})`).run().changes);
+        this.db.exec(`UPDATE mailbox SET desired_version = desired_version + 1 WHERE calendar IN (SELECT calendar FROM ${t}_changed)`);
+        return { added, changed, removed, unchanged };
+      });
+      const calendars = all<Row>(`SELECT calendar FROM ${t}_scope ORDER BY calendar`).map((row) => String(row.calendar));
+      return { ...result, calendars, applied, duplicates: [...duplicates.values()] };
+    } finally {
+      await this.abort();
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    for (const suffix of ['staged', 'held_key', 'held_prefix', 'held_calendar', 'scope', 'changed']) this.db.exec(`DROP TABLE IF EXISTS temp.${this.t}_${suffix}`);
+  }
 }

@@ -36,6 +36,10 @@ export interface MailboxRow {
   /** When the target was last listed for our tagged items; null = never (or the store was rebuilt). */
   inventoriedAt: string | null;
   consecutiveFailures: number;
+  /** Bumped by every change to the mailbox's desired set. */
+  desiredVersion: number;
+  /** The desiredVersion last delivered completely. */
+  deliveredVersion: number;
 }
 
 export type PlannedOpKind = 'create' | 'update' | 'delete';
@@ -68,10 +72,58 @@ export interface DesiredChangeResult {
   unchanged: number;
 }
 
+export interface DesiredImportResult extends DesiredChangeResult {
+  /** The calendars whose desired set was replaced. */
+  calendars: string[];
+  /** Events applied (staged minus duplicates). */
+  applied: number;
+  /** (calendar, id) pairs given more than once: none of their records was applied, and each is held. */
+  duplicates: Array<{ calendar: string; sourceId: string; records: string[] }>;
+}
+
+/**
+ * Streams a complete desired state into the store: stage events and holds, then finish applies it in one
+ * transaction (or nothing at all). Duplicate ids are found at finish, across the whole input.
+ */
+export interface DesiredImport {
+  add(events: Array<{ desired: DesiredEvent; record: string }>): Promise<void>;
+  hold(held: HeldEvent[]): Promise<void>;
+  /**
+   * @param calendars the calendars to replace; "staged-and-known" = every calendar with a staged event plus every
+   *   calendar the store already knows.
+   * @param refuseEmpty throw EmptyInputRefused, changing nothing, when nothing was staged but the calendars hold
+   *   desired events (a broken export must not wipe every calendar).
+   */
+  finish(options: { calendars: string[] | 'staged-and-known'; refuseEmpty: boolean }): Promise<DesiredImportResult>;
+  abort(): Promise<void>;
+}
+
+export class EmptyInputRefused extends Error {
+  readonly existing: number;
+  readonly calendars: number;
+  constructor(existing: number, calendars: number) {
+    super(
+      `the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars} calendar(s); ` +
+        'nothing was changed. If that is really wanted, run again with --allow-empty.',
+    );
+    this.name = 'EmptyInputRefused';
+    this.existing = existing;
+    this.calendars = calendars;
+  }
+}
+
 export interface Store {
-  /** Replaces the desired set of each named calendar in one transaction. */
+  beginDesiredImport(): Promise<DesiredImport>;
+  /** Replaces the desired set of each named calendar in one transaction (a DesiredImport in one call). */
   applyDesired(change: DesiredChange): Promise<DesiredChangeResult>;
+  /**
+   * Of these calendars, those with something to do: desired state changed since the last complete delivery,
+   * pending work left, never listed, or last delivery failed.
+   */
+  calendarsNeedingDelivery(calendars: string[]): Promise<string[]>;
   desiredFor(calendar: string): Promise<DesiredRow[]>;
+  /** Number of desired events per calendar (calendars without any are absent). */
+  desiredCounts(): Promise<Map<string, number>>;
   deliveredFor(calendar: string): Promise<DeliveredRow[]>;
   /** Every calendar the store knows: with desired events, delivered items or a status. */
   calendars(): Promise<string[]>;
@@ -80,7 +132,8 @@ export interface Store {
   mailboxes(): Promise<MailboxRow[]>;
   /** Adoption: what the target says we own replaces what we thought we had delivered. */
   recordInventory(calendar: string, items: DeliveredRow[]): Promise<void>;
-  recordMailboxOk(calendar: string): Promise<void>;
+  /** A complete delivery of the desired state as of `desiredVersion` (MailboxRow.desiredVersion when it began). */
+  recordMailboxOk(calendar: string, desiredVersion: number): Promise<void>;
   recordMailboxFailure(calendar: string, code: string, message: string): Promise<void>;
   /** Forget inventories so that the next delivery lists every mailbox again. */
   invalidateInventory(calendar?: string): Promise<void>;

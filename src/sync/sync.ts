@@ -3,10 +3,11 @@ import type { Config } from '../config/config.ts';
 import { readCa, resolveGraphCredential, resolvePath } from '../config/config.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { deliver, type DeliverySummary } from '../scheduler/delivery.ts';
-import { readInputs } from '../sources/files.ts';
-import type { RecordError } from '../sources/records.ts';
+import type { DesiredEvent } from '../model/event.ts';
+import { duplicateErrors, validateRecord, type RecordError } from '../sources/records.ts';
+import { readInputItems } from '../sources/stream.ts';
 import { SqliteStore } from '../store/sqlite.ts';
-import type { DesiredChangeResult, Store } from '../store/store.ts';
+import { EmptyInputRefused, type DesiredChangeResult, type Store } from '../store/store.ts';
 import { GraphTarget } from '../targets/graph/target.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 
@@ -29,7 +30,7 @@ export interface SyncOptions {
 }
 
 export interface SyncResult {
-  input: { files: number; records: number; accepted: number; rejected: number; errors: RecordError[] };
+  input: { files: number; records: number; accepted: number; rejected: number; errors: RecordError[]; unreportedErrors?: number };
   desired: DesiredChangeResult;
   delivery: DeliverySummary;
 }
@@ -66,65 +67,109 @@ export function createScheduler(config: Config): Scheduler {
   });
 }
 
+/** How many record errors are kept with their details; the rest are counted. */
+const MAX_REPORTED_ERRORS = 10_000;
+/** Events staged into the store per call. */
+const STAGE_CHUNK = 2_000;
+
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const { config } = options;
   const horizonDays = options.horizonDays ?? 400;
   const now = Date.now();
   const explicitCalendars = options.calendars?.map((c) => c.trim().toLowerCase());
-  const parsed = readInputs(options.inputs, {
-    ...(explicitCalendars?.length === 1 ? { icsCalendar: explicitCalendars[0]! } : {}),
-    timeZone: config.timeZone,
-    horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 },
-  });
-
-  // A JSON input that could not be read at all leaves the desired state unknown: change nothing.
-  if (parsed.fileErrors.length) {
-    throw new SyncRefused(`nothing was changed: ${parsed.fileErrors.map((e) => `${e.record} ${e.message}`).join('; ')}`);
-  }
+  const configured = config.mailboxes?.map((m) => m.toLowerCase());
+  const allowed = explicitCalendars ?? configured;
+  const allowedSet = allowed ? new Set(allowed) : null;
 
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
   const target = options.target ?? createGraphTarget(config, options.baseDir);
   try {
-    const configured = config.mailboxes?.map((m) => m.toLowerCase());
-    const allowed = explicitCalendars ?? configured;
-    const errors = [...parsed.errors];
-    const events = parsed.events.filter((desired) => {
-      if (!allowed || allowed.includes(desired.event.calendar)) return true;
-      errors.push({
-        record: `event "${desired.event.id}"`,
-        id: desired.event.id,
-        calendar: desired.event.calendar,
-        field: 'calendar',
-        message: explicitCalendars ? `is not among the calendars named with --calendar` : `is not one of the mailboxes in the config`,
-      });
-      return false;
-    });
-    const calendars = allowed ?? [...new Set([...events.map((e) => e.event.calendar), ...(await store.calendars())])].sort();
+    const errors: RecordError[] = [];
+    const rejectedRecords = new Set<string>();
+    let unreportedErrors = 0;
+    const reject = (error: RecordError) => {
+      rejectedRecords.add(error.record);
+      if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
+      else unreportedErrors++;
+    };
+    const fileErrors: RecordError[] = [];
+    let records = 0;
 
-    if (events.length === 0 && !options.allowEmpty) {
-      let existing = 0;
-      for (const calendar of calendars) existing += (await store.desiredFor(calendar)).length;
-      if (existing > 0) {
-        throw new SyncRefused(
-          `the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars.length} calendar(s); ` +
-            'nothing was changed. If that is really wanted, run again with --allow-empty.',
-        );
+    const importer = await store.beginDesiredImport();
+    let chunk: Array<{ desired: DesiredEvent; record: string }> = [];
+    try {
+      const items = readInputItems(options.inputs, {
+        ...(explicitCalendars?.length === 1 ? { icsCalendar: explicitCalendars[0]! } : {}),
+        timeZone: config.timeZone,
+        horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 },
+      });
+      for await (const item of items) {
+        if (item.kind === 'held') {
+          await importer.hold([item.held]);
+          continue;
+        }
+        if (item.kind === 'error') {
+          if (item.fileLevel) fileErrors.push(item.error);
+          reject(item.error);
+          continue;
+        }
+        records++;
+        const { record, value } = item.record;
+        const result = validateRecord(record, value);
+        if (!result.ok) {
+          result.errors.forEach(reject);
+          if (result.held) await importer.hold([result.held]);
+          continue;
+        }
+        const { desired } = result;
+        if (allowedSet && !allowedSet.has(desired.event.calendar)) {
+          reject({
+            record,
+            id: desired.event.id,
+            calendar: desired.event.calendar,
+            field: 'calendar',
+            message: explicitCalendars ? 'is not among the calendars named with --calendar' : 'is not one of the mailboxes in the config',
+          });
+          continue;
+        }
+        chunk.push({ desired, record });
+        if (chunk.length >= STAGE_CHUNK) {
+          await importer.add(chunk);
+          chunk = [];
+        }
       }
+      if (chunk.length) await importer.add(chunk);
+      // A file that could not be read at all leaves the desired state unknown: change nothing.
+      if (fileErrors.length) {
+        throw new SyncRefused(`nothing was changed: ${fileErrors.map((e) => `${e.record} ${e.message}`).join('; ')}`);
+      }
+    } catch (error) {
+      await importer.abort();
+      throw error;
     }
 
-    const desired = await store.applyDesired({ calendars, events, held: parsed.held });
+    let imported;
+    try {
+      imported = await importer.finish({ calendars: allowed ?? 'staged-and-known', refuseEmpty: !options.allowEmpty });
+    } catch (error) {
+      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
+      throw error;
+    }
+    for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach(reject);
+
     const delivery = await deliver({
       store,
       target,
       scheduler: createScheduler(config),
       instance: config.instance,
-      calendars,
+      calendars: imported.calendars,
       reinventory: options.reinventory ?? false,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
+    const { added, changed, removed, unchanged } = imported;
     return {
-      input: { files: options.inputs.length, records: parsed.records, accepted: events.length, rejected: new Set(errors.map((e) => e.record)).size, errors },
-      desired,
+      input: { files: options.inputs.length, records, accepted: imported.applied, rejected: rejectedRecords.size, errors, ...(unreportedErrors ? { unreportedErrors } : {}) },
+      desired: { added, changed, removed, unchanged },
       delivery,
     };
   } finally {

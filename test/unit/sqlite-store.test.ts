@@ -18,11 +18,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(1);
+    expect(store.schemaVersion()).toBe(2);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(1);
+    expect(again.schemaVersion()).toBe(2);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -90,8 +90,70 @@ describe('SQLite store', () => {
     const store = new SqliteStore(':memory:');
     await store.recordMailboxFailure(cal, 'ErrorAccessDenied', 'Access to OData is disabled.');
     expect(await store.mailbox(cal)).toMatchObject({ state: 'failed', lastErrorCode: 'ErrorAccessDenied', consecutiveFailures: 1 });
-    await store.recordMailboxOk(cal);
+    await store.recordMailboxOk(cal, 1);
     expect(await store.mailbox(cal)).toMatchObject({ state: 'ok', lastErrorCode: null, consecutiveFailures: 0 });
+    await store.close();
+  });
+
+  it('streams an import: finds duplicates across chunks, holds them, and applies the rest in one go', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.applyDesired({ calendars: [cal], events: [event('dup', 'old'), event('kept')], held: [] });
+    const importer = await store.beginDesiredImport();
+    await importer.add([{ desired: event('a'), record: 'line 1' }, { desired: event('dup', 'x'), record: 'line 2' }]);
+    await importer.add([{ desired: event('dup', 'y'), record: 'line 3' }]);
+    const result = await importer.finish({ calendars: 'staged-and-known', refuseEmpty: true });
+    expect(result.duplicates).toEqual([{ calendar: cal, sourceId: 'dup', records: ['line 2', 'line 3'] }]);
+    expect(result).toMatchObject({ applied: 1, added: 1, removed: 1, calendars: [cal] });
+    // The duplicated id keeps its previous desired state; "kept" was not in the input and is removed.
+    expect((await store.desiredFor(cal)).map((r) => [r.sourceId, r.event.subject]).sort()).toEqual([
+      ['a', 'a'],
+      ['dup', 'old'],
+    ]);
+    await store.close();
+  });
+
+  it('holds series by id prefix and whole calendars whose feed broke', async () => {
+    const store = new SqliteStore(':memory:');
+    const other = 'b@contoso.edu';
+    const inOther = (id: string) => {
+      const r = validateEvent({ calendar: other, id, start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'UTC' });
+      if (!r.ok) throw new Error('invalid');
+      return r.desired;
+    };
+    await store.applyDesired({ calendars: [cal, other], events: [event('uid1@20260901'), event('uid1@20260908'), event('uid2@20260901'), inOther('x')], held: [] });
+    const result = await store.applyDesired({ calendars: [cal, other], events: [], held: [{ calendar: cal, idPrefix: 'uid1@' }, { calendar: other, everything: true }] });
+    expect(result.removed).toBe(1);
+    expect((await store.desiredFor(cal)).map((r) => r.sourceId).sort()).toEqual(['uid1@20260901', 'uid1@20260908']);
+    expect(await store.desiredFor(other)).toHaveLength(1);
+    await store.close();
+  });
+
+  it('refuses an empty input that would wipe desired events, changing nothing', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
+    const importer = await store.beginDesiredImport();
+    await expect(importer.finish({ calendars: 'staged-and-known', refuseEmpty: true })).rejects.toThrow(/--allow-empty/);
+    expect(await store.desiredFor(cal)).toHaveLength(1);
+    // And the next import on the same connection works (the failed one cleaned up after itself).
+    expect((await store.applyDesired({ calendars: [cal], events: [event('a'), event('b')], held: [] })).added).toBe(1);
+    await store.close();
+  });
+
+  it('knows which mailboxes need delivery: changed, pending, never listed or failed', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
+    expect(await store.calendarsNeedingDelivery([cal])).toEqual([cal]);
+    await store.recordInventory(cal, []);
+    const version = (await store.mailbox(cal))!.desiredVersion;
+    await store.recordMailboxOk(cal, version);
+    expect(await store.calendarsNeedingDelivery([cal])).toEqual([]);
+    await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
+    expect(await store.calendarsNeedingDelivery([cal])).toEqual([]);
+    await store.applyDesired({ calendars: [cal], events: [event('a', 'changed')], held: [] });
+    expect(await store.calendarsNeedingDelivery([cal])).toEqual([cal]);
+    // A delivery that began before the change does not mark the newer version delivered.
+    await store.recordMailboxOk(cal, version);
+    expect(await store.calendarsNeedingDelivery([cal])).toEqual([cal]);
     await store.close();
   });
 });
