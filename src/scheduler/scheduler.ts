@@ -1,11 +1,18 @@
 // The scheduler: the one place in calpush that owns concurrency.
 //
 // Every request to a target goes through submit(). Per mailbox it keeps at most `mailboxConcurrency` requests in
-// flight and at most `mailboxBudget.requests` in any rolling `mailboxBudget.windowMs` — Outlook's limits per app
-// per mailbox are 4 concurrent and 10,000 per 10 minutes (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
+// flight and spends at most `mailboxBudget.requests` in any rolling `mailboxBudget.windowMs` — Outlook's limits
+// per app per mailbox are 4 concurrent and 10,000 per 10 minutes
+// (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits). A request may stand for several
+// (a JSON $batch of 20 costs 20 against the budget: "each request inside it is throttled on its own",
+// https://learn.microsoft.com/graph/json-batching) and hold several concurrency slots (a parallel batch runs up to
+// 4 of its items at once).
+//
 // A mailbox that answers 429/503 waits out its own Retry-After while the others go on
-// (https://learn.microsoft.com/graph/throttling). Across mailboxes, ready mailboxes take turns (round robin), and
-// within a mailbox the most urgent request (lowest priority number, e.g. the soonest start) goes first.
+// (https://learn.microsoft.com/graph/throttling), and its concurrency is halved, growing back by one after a run
+// of successes (additive increase, multiplicative decrease). Ready mailboxes take turns; a request on an event
+// that starts soon (within `urgentWithinMs`) goes before every non-urgent one, whichever mailbox it is for, and
+// within a mailbox the soonest start goes first.
 import { TargetError } from '../targets/target.ts';
 
 export interface SchedulerOptions {
@@ -17,6 +24,8 @@ export interface SchedulerOptions {
   /** Back-off when a transient failure carries no Retry-After: base · 2^(attempt-1), capped. */
   baseBackoffMs: number;
   maxBackoffMs: number;
+  /** Work on events starting sooner than this from now is urgent. */
+  urgentWithinMs: number;
 }
 
 export const OUTLOOK_LIMITS: SchedulerOptions = {
@@ -26,6 +35,7 @@ export const OUTLOOK_LIMITS: SchedulerOptions = {
   maxAttempts: 8,
   baseBackoffMs: 500,
   maxBackoffMs: 60_000,
+  urgentWithinMs: 48 * 3_600_000,
 };
 
 export interface SchedulerStats {
@@ -36,9 +46,19 @@ export interface SchedulerStats {
   maxInFlightPerMailbox: number;
 }
 
+export interface SubmitOptions {
+  /** Lower runs first; delivery passes the event's start (ms since epoch). */
+  priority?: number;
+  /** What the request costs against the mailbox's rolling budget (a batch: its number of items). */
+  cost?: number;
+  /** Concurrency slots it holds while in flight (a parallel batch: up to 4). */
+  slots?: number;
+}
+
 interface Job {
-  mailbox: string;
   priority: number;
+  cost: number;
+  slots: number;
   sequence: number;
   attempts: number;
   run: () => Promise<unknown>;
@@ -50,17 +70,26 @@ class MailboxLane {
   readonly name: string;
   queue: Job[] = [];
   inFlight = 0;
+  /** Slots it may use now: lowered by 429s, regrown by successes. */
+  limit: number;
+  successesSinceChange = 0;
   pausedUntil = 0;
-  /** Send times within the budget window, oldest first. */
-  sent: number[] = [];
+  /** Requests spent in the budget window: [time, cost], oldest first, and their sum. */
+  spent: Array<[number, number]> = [];
+  spentTotal = 0;
   abandoned: TargetError | null = null;
+  /** Where the lane stands: idle (nothing queued or waiting for a slot), ready (in a ready queue), waiting (timer). */
+  state: 'idle' | 'ready' | 'waiting' = 'idle';
+  /** Bumped whenever the lane leaves a ready queue, so stale heap entries are skipped. */
+  ticket = 0;
 
-  constructor(name: string) {
+  constructor(name: string, limit: number) {
     this.name = name;
+    this.limit = limit;
   }
 
   enqueue(job: Job): void {
-    // Sorted insert: lower priority number first, then submission order. Queues per mailbox are short.
+    // Sorted insert from the back: delivery submits in start order, so this is usually O(1).
     let index = this.queue.length;
     while (index > 0) {
       const before = this.queue[index - 1]!;
@@ -71,16 +100,68 @@ class MailboxLane {
   }
 }
 
+/** A binary min-heap. */
+class Heap<T> {
+  private readonly items: T[] = [];
+  private readonly less: (a: T, b: T) => boolean;
+  constructor(less: (a: T, b: T) => boolean) {
+    this.less = less;
+  }
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): T | undefined {
+    return this.items[0];
+  }
+  push(item: T): void {
+    const items = this.items;
+    items.push(item);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(items[i]!, items[parent]!)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+  pop(): T | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < items.length && this.less(items[left]!, items[smallest]!)) smallest = left;
+        if (right < items.length && this.less(items[right]!, items[smallest]!)) smallest = right;
+        if (smallest === i) break;
+        [items[i], items[smallest]] = [items[smallest]!, items[i]!];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}
+
 export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly lanes = new Map<string, MailboxLane>();
-  /** Mailboxes with queued work, in turn order. */
-  private readonly turn: MailboxLane[] = [];
+  /** Ready lanes whose next job is not urgent, in turn order (a FIFO with a moving head). */
+  private readyFifo: Array<[MailboxLane, number]> = [];
+  private readyHead = 0;
+  /** Ready lanes whose next job is urgent, soonest first. */
+  private readonly readyUrgent = new Heap<[MailboxLane, number, number]>((a, b) => a[2] < b[2]);
+  /** Lanes waiting for a pause or the budget to pass, earliest first. */
+  private readonly waiting = new Heap<[MailboxLane, number]>((a, b) => a[1] < b[1]);
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
   private inFlight = 0;
   private sequence = 0;
   private fatal: TargetError | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  private dispatching = false;
   private readonly statistics: SchedulerStats = { started: 0, retried: 0, throttled: 0, maxInFlight: 0, maxInFlightPerMailbox: 0 };
 
   constructor(options: Partial<SchedulerOptions> = {}) {
@@ -91,16 +172,51 @@ export class Scheduler {
     return { ...this.statistics };
   }
 
+  /** Concurrency the mailbox may use now (lowered by throttling, regrown by successes). */
+  mailboxLimit(mailbox: string): number {
+    return this.lanes.get(mailbox)?.limit ?? this.options.mailboxConcurrency;
+  }
+
   /** Runs `run` when the mailbox's limits allow it; retries transient failures; rejects with the final error. */
-  submit<T>(mailbox: string, run: () => Promise<T>, priority = 0): Promise<T> {
+  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
+    const { priority = 0, cost = 1, slots = 1 } = typeof options === 'number' ? { priority: options } : options;
     const lane = this.lane(mailbox);
     if (this.fatal) lane.abandoned ??= this.fatal;
     if (lane.abandoned) return Promise.reject(lane.abandoned);
     return new Promise<T>((resolve, reject) => {
-      const job: Job = { mailbox, priority, sequence: this.sequence++, attempts: 0, run, resolve: resolve as (v: unknown) => void, reject };
-      this.enqueue(lane, job);
+      const job: Job = {
+        priority,
+        cost: Math.max(1, cost),
+        slots: Math.max(1, Math.min(slots, this.options.mailboxConcurrency)),
+        sequence: this.sequence++,
+        attempts: 0,
+        run,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      };
+      lane.enqueue(job);
+      // A new, more urgent head may move the lane from the turn order to the urgent queue.
+      if (lane.state === 'ready' && lane.queue[0] === job) this.unready(lane);
+      this.consider(lane);
       this.dispatch();
     });
+  }
+
+  /**
+   * Makes the mailbox wait (a Retry-After seen outside submit's own retry, e.g. on items inside a batch) and
+   * counts it as throttling when `throttled`.
+   */
+  pause(mailbox: string, ms: number, throttled = true): void {
+    const lane = this.lane(mailbox);
+    lane.pausedUntil = Math.max(lane.pausedUntil, Date.now() + ms);
+    if (throttled) this.throttledOn(lane);
+    if (lane.state === 'ready') this.unready(lane);
+    this.consider(lane);
+  }
+
+  /** A request for the mailbox succeeded outside submit's own bookkeeping (e.g. each item of a batch). */
+  succeeded(mailbox: string): void {
+    this.grow(this.lane(mailbox));
   }
 
   /**
@@ -110,81 +226,136 @@ export class Scheduler {
   abandonMailbox(mailbox: string, error: TargetError): void {
     const lane = this.lane(mailbox);
     lane.abandoned = error;
+    if (lane.state === 'ready') this.unready(lane);
+    lane.state = 'idle';
     for (const job of lane.queue.splice(0)) job.reject(error);
   }
 
   /** Stops every mailbox: for failures that no mailbox can get past (bad credentials, unreachable endpoint). */
   abandonAll(error: TargetError): void {
-    for (const mailbox of this.lanes.keys()) this.abandonMailbox(mailbox, error);
     this.fatal = error;
+    for (const mailbox of this.lanes.keys()) this.abandonMailbox(mailbox, error);
   }
 
   private lane(mailbox: string): MailboxLane {
     let lane = this.lanes.get(mailbox);
     if (!lane) {
-      lane = new MailboxLane(mailbox);
+      lane = new MailboxLane(mailbox, this.options.mailboxConcurrency);
       this.lanes.set(mailbox, lane);
     }
     return lane;
   }
 
-  private enqueue(lane: MailboxLane, job: Job): void {
-    if (lane.queue.length === 0 && !this.turn.includes(lane)) this.turn.push(lane);
-    lane.enqueue(job);
+  private unready(lane: MailboxLane): void {
+    lane.ticket++;
+    lane.state = 'idle';
   }
 
-  /** When the lane may send next (0 = now), or Infinity when only a finishing request can free it. */
+  /** When the lane's next job may start: 0 = now, Infinity = when a slot frees, else a time. */
   private readyAt(lane: MailboxLane, now: number): number {
-    if (lane.inFlight >= this.options.mailboxConcurrency) return Infinity;
+    const job = lane.queue[0];
+    if (!job) return Infinity;
+    if (lane.inFlight > 0 && lane.inFlight + job.slots > lane.limit) return Infinity;
     let at = lane.pausedUntil > now ? lane.pausedUntil : 0;
     const { requests, windowMs } = this.options.mailboxBudget;
-    while (lane.sent.length > 0 && lane.sent[0]! <= now - windowMs) lane.sent.shift();
-    if (lane.sent.length >= requests) at = Math.max(at, lane.sent[lane.sent.length - requests]! + windowMs);
+    while (lane.spent.length > 0 && lane.spent[0]![0] <= now - windowMs) lane.spentTotal -= lane.spent.shift()![1];
+    if (lane.spentTotal + job.cost > requests && lane.spent.length > 0) {
+      // Wait until enough of the window has rolled off for this job's cost.
+      let freed = 0;
+      const needed = lane.spentTotal + job.cost - requests;
+      for (const [time, cost] of lane.spent) {
+        freed += cost;
+        if (freed >= needed) {
+          at = Math.max(at, time + windowMs);
+          break;
+        }
+      }
+    }
     return at;
   }
 
-  private dispatch(): void {
+  /** Puts an idle lane where it belongs: a ready queue, the waiting heap, or nowhere (no work or no free slot). */
+  private consider(lane: MailboxLane): void {
+    if (lane.state !== 'idle' || lane.abandoned) return;
     const now = Date.now();
-    let earliest = Infinity;
-    let progressed = true;
-    while (progressed && this.inFlight < this.options.globalConcurrency) {
-      progressed = false;
-      for (let i = 0; i < this.turn.length && this.inFlight < this.options.globalConcurrency; ) {
-        const lane = this.turn[i]!;
-        if (lane.queue.length === 0) {
-          this.turn.splice(i, 1);
-          continue;
-        }
-        const at = this.readyAt(lane, now);
-        if (at > now) {
-          earliest = Math.min(earliest, at);
-          i++;
-          continue;
-        }
-        this.start(lane, lane.queue.shift()!, now);
-        progressed = true;
-        // Round robin: the lane that just sent goes to the back of the turn order.
-        this.turn.splice(i, 1);
-        if (lane.queue.length > 0) this.turn.push(lane);
-      }
+    const at = this.readyAt(lane, now);
+    if (at === Infinity) return;
+    if (at > now) {
+      lane.state = 'waiting';
+      this.waiting.push([lane, at]);
+      this.wakeAt(at);
+      return;
     }
-    this.wakeAt(earliest);
+    lane.state = 'ready';
+    const head = lane.queue[0]!;
+    if (head.priority < now + this.options.urgentWithinMs) this.readyUrgent.push([lane, lane.ticket, head.priority]);
+    else this.readyFifo.push([lane, lane.ticket]);
+  }
+
+  private nextReady(): MailboxLane | undefined {
+    while (this.readyUrgent.size > 0) {
+      const [lane, ticket] = this.readyUrgent.pop()!;
+      if (lane.ticket === ticket && lane.state === 'ready') return lane;
+    }
+    while (this.readyHead < this.readyFifo.length) {
+      const [lane, ticket] = this.readyFifo[this.readyHead++]!;
+      if (this.readyHead > 4096 && this.readyHead * 2 > this.readyFifo.length) {
+        this.readyFifo = this.readyFifo.slice(this.readyHead);
+        this.readyHead = 0;
+      }
+      if (lane.ticket === ticket && lane.state === 'ready') return lane;
+    }
+    return undefined;
+  }
+
+  private dispatch(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.inFlight < this.options.globalConcurrency) {
+        const lane = this.nextReady();
+        if (!lane) break;
+        this.unready(lane);
+        // Still ready? (a pause or budget change may have come since it was queued)
+        if (this.readyAt(lane, Date.now()) !== 0) {
+          this.consider(lane);
+          continue;
+        }
+        this.start(lane, lane.queue.shift()!);
+        // Round robin: back of the line, if it can send more.
+        this.consider(lane);
+      }
+    } finally {
+      this.dispatching = false;
+    }
   }
 
   private wakeAt(at: number): void {
-    if (at === Infinity || at >= this.timerAt) return;
+    if (at >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.dispatch();
-    }, Math.max(0, at - Date.now()));
+    this.timer = setTimeout(() => this.wake(), Math.max(0, at - Date.now()));
   }
 
-  private start(lane: MailboxLane, job: Job, now: number): void {
-    lane.inFlight++;
-    lane.sent.push(now);
+  private wake(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = Date.now();
+    while (this.waiting.size > 0 && this.waiting.peek()![1] <= now) {
+      const [lane] = this.waiting.pop()!;
+      if (lane.state !== 'waiting') continue;
+      lane.state = 'idle';
+      this.consider(lane);
+    }
+    if (this.waiting.size > 0) this.wakeAt(this.waiting.peek()![1]);
+    this.dispatch();
+  }
+
+  private start(lane: MailboxLane, job: Job): void {
+    const now = Date.now();
+    lane.inFlight += job.slots;
+    lane.spent.push([now, job.cost]);
+    lane.spentTotal += job.cost;
     this.inFlight++;
     job.attempts++;
     this.statistics.started++;
@@ -198,21 +369,39 @@ export class Scheduler {
     }
     settled.then(
       (value) => {
-        this.finish(lane);
+        this.release(lane, job);
+        this.grow(lane);
         job.resolve(value);
+        this.consider(lane);
+        this.dispatch();
       },
       (error: unknown) => {
-        this.finish(lane);
+        this.release(lane, job);
+        // The failure (a Retry-After pause) must be in place before the freed slot is offered to the next job.
         this.failed(lane, job, error);
+        this.consider(lane);
+        this.dispatch();
       },
     );
   }
 
-  private finish(lane: MailboxLane): void {
-    lane.inFlight--;
+  private release(lane: MailboxLane, job: Job): void {
+    lane.inFlight -= job.slots;
     this.inFlight--;
-    // Defer so a burst of completions dispatches once.
-    queueMicrotask(() => this.dispatch());
+  }
+
+  private grow(lane: MailboxLane): void {
+    if (lane.limit >= this.options.mailboxConcurrency) return;
+    if (++lane.successesSinceChange >= 8 * lane.limit) {
+      lane.limit++;
+      lane.successesSinceChange = 0;
+    }
+  }
+
+  private throttledOn(lane: MailboxLane): void {
+    this.statistics.throttled++;
+    lane.limit = Math.max(1, Math.floor(lane.limit / 2));
+    lane.successesSinceChange = 0;
   }
 
   private failed(lane: MailboxLane, job: Job, error: unknown): void {
@@ -225,12 +414,12 @@ export class Scheduler {
       return;
     }
     this.statistics.retried++;
-    if (error.status === 429) this.statistics.throttled++;
+    if (error.status === 429) this.throttledOn(lane);
     const backoff = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** (job.attempts - 1));
     const delay = error.retryAfterMs ?? backoff;
     // Retry-After is about the mailbox (app + mailbox limits), so the whole lane waits, not just this request.
     lane.pausedUntil = Math.max(lane.pausedUntil, Date.now() + delay);
-    this.enqueue(lane, job);
-    this.dispatch();
+    lane.enqueue(job);
+    if (lane.state === 'ready') this.unready(lane);
   }
 }

@@ -140,4 +140,57 @@ describe('scheduler', () => {
     expect(await other).toBe('fine');
     await expect(scheduler.submit('m', async () => 1)).rejects.toBe(denied);
   });
+
+  it('runs urgent work before the backlog of every other mailbox', async () => {
+    const scheduler = new Scheduler({ globalConcurrency: 1, urgentWithinMs: 48 * 3_600_000 });
+    const order: string[] = [];
+    const farFuture = Date.now() + 90 * 86_400_000;
+    const jobs = [];
+    for (const mailbox of ['a', 'b', 'c']) {
+      for (let i = 0; i < 5; i++) jobs.push(scheduler.submit(mailbox, async () => { order.push(mailbox); await sleep(2); }, farFuture + i));
+    }
+    await sleep(3);
+    const tomorrow = Date.now() + 86_400_000;
+    jobs.push(scheduler.submit('z', async () => void order.push('urgent'), tomorrow));
+    await Promise.all(jobs);
+    // At most the request already in flight (and the one started as it finished) go before the urgent one.
+    expect(order.indexOf('urgent')).toBeLessThanOrEqual(2);
+    expect(order.length).toBe(16);
+  });
+
+  it('halves a mailbox’s concurrency after a 429 and grows it back after successes', async () => {
+    const scheduler = new Scheduler({ mailboxConcurrency: 4 });
+    let first = true;
+    await scheduler.submit('m', async () => {
+      if (first) {
+        first = false;
+        throw new TargetError('transient', 'ApplicationThrottled', 'MailboxConcurrency', { status: 429, retryAfterMs: 10 });
+      }
+    });
+    expect(scheduler.mailboxLimit('m')).toBe(2);
+    let inFlight = 0;
+    let max = 0;
+    await Promise.all(Array.from({ length: 8 }, () => scheduler.submit('m', async () => { max = Math.max(max, ++inFlight); await sleep(3); inFlight--; })));
+    expect(max).toBe(2);
+    await Promise.all(Array.from({ length: 40 }, () => scheduler.submit('m', async () => sleep(1))));
+    expect(scheduler.mailboxLimit('m')).toBe(4);
+  });
+
+  it('charges a batch its number of requests against the budget and its slots against concurrency', async () => {
+    const scheduler = new Scheduler({ mailboxConcurrency: 4, mailboxBudget: { requests: 10, windowMs: 300 } });
+    const t0 = Date.now();
+    const times: number[] = [];
+    await Promise.all(Array.from({ length: 4 }, () => scheduler.submit('m', async () => void times.push(Date.now() - t0), { cost: 4 })));
+    times.sort((a, b) => a - b);
+    // 4 + 4 fit in the window of 10; the third batch of 4 waits for the window to roll.
+    expect(times[1]!).toBeLessThan(100);
+    expect(times[2]!).toBeGreaterThanOrEqual(295);
+    let inFlight = 0;
+    let together = false;
+    await Promise.all([
+      scheduler.submit('p', async () => { inFlight++; await sleep(20); inFlight--; }, { slots: 4 }),
+      scheduler.submit('p', async () => { together ||= inFlight > 0; }, { slots: 1 }),
+    ]);
+    expect(together).toBe(false);
+  });
 });
