@@ -42,6 +42,11 @@ const graphTargetSchema = z
     /** Extra CA to trust (PEM): an inspecting proxy's, or the sandbox's tls-cert.pem. */
     caFile: z.string().optional(),
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /**
+     * JSON $batch: "chain" (dependsOn, one request at a time per batch: 4 batches of 20 in flight per mailbox),
+     * "parallel" (Outlook runs up to 4 items of one batch at once), or "off" (one HTTP request per event).
+     */
+    batch: z.enum(['chain', 'parallel', 'off']).default('chain'),
   })
   .strict();
 

@@ -7,8 +7,8 @@ import { hostname } from 'node:os';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
 import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
-import { TargetError, type CalendarTarget } from '../targets/target.ts';
-import type { Scheduler } from './scheduler.ts';
+import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
+import type { Scheduler, SubmitOptions } from './scheduler.ts';
 
 export interface DeliveryOptions {
   store: Store;
@@ -24,6 +24,8 @@ export interface DeliveryOptions {
   workerId?: string;
   leaseMs?: number;
   onProgress?: (progress: { done: number; total: number }) => void;
+  /** Sends of one operation inside batches before it counts as failed. */
+  maxAttempts?: number;
 }
 
 export interface ItemFailure {
@@ -78,6 +80,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   const progress = { done: 0, total: 0 };
   const report = () => options.onProgress?.({ ...progress });
   let fatal: TargetError | null = null;
+  const maxAttempts = options.maxAttempts ?? 8;
 
   /** Claims the mailbox; a lease left by a dead calpush process on this host (killed mid-sync) is taken over. */
   async function claim(calendar: string): Promise<boolean> {
@@ -89,14 +92,14 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
 
   async function deliverMailbox(calendar: string): Promise<MailboxSummary> {
     const summary: MailboxSummary = { calendar, status: 'ok', created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failures: [] };
-    const request = <T>(work: () => Promise<T>, priority: number): Promise<T> =>
+    const request = <T>(work: () => Promise<T>, submit: SubmitOptions): Promise<T> =>
       scheduler.submit(
         calendar,
         () => {
           summary.requests++;
           return work();
         },
-        priority,
+        submit,
       );
 
     if (!(await claim(calendar))) {
@@ -114,7 +117,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         const owned: DeliveredRow[] = [];
         let cursor: string | undefined;
         do {
-          const page = await request(() => target.listOwned(calendar, cursor), Number.MIN_SAFE_INTEGER);
+          const page = await request(() => target.listOwned(calendar, cursor), { priority: Number.MIN_SAFE_INTEGER });
           for (const item of page.items) owned.push({ calendar, ...item });
           cursor = page.next;
         } while (cursor);
@@ -130,63 +133,129 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       progress.total += result.ops.length;
       report();
 
+      const batch = target.batch;
       let stop: TargetError | null = null;
-      const runOp = async (op: PendingOp) => {
-        try {
-          await execute(op, desiredByKey.get(op.key), generations);
-        } catch (error) {
-          if (error instanceof TargetError && (error.scope === 'mailbox' || error.scope === 'fatal')) {
-            // Stop the mailbox at once (queued requests are dropped); report after in-flight ones have settled.
-            if (!stop) {
-              stop = error;
-              if (error.scope === 'fatal') scheduler.abandonAll(error);
-              else scheduler.abandonMailbox(calendar, error);
-            }
-            return;
-          }
-          const failure = describeError(error);
-          summary.failed++;
-          summary.failures.push({ id: desiredByKey.get(op.key)?.sourceId ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
-          await store.recordOpFailure(calendar, op.key, `${failure.code}: ${failure.message}`);
-        } finally {
-          progress.done++;
-          report();
-        }
+      const halt = (error: TargetError) => {
+        if (stop) return;
+        // Stop the mailbox at once (queued requests are dropped); report once in-flight ones have settled.
+        stop = error;
+        if (error.scope === 'fatal') scheduler.abandonAll(error);
+        else scheduler.abandonMailbox(calendar, error);
       };
+      const fail = async (op: PendingOp, error: unknown) => {
+        const failure = describeError(error);
+        summary.failed++;
+        summary.failures.push({ id: desiredByKey.get(op.key)?.sourceId ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
+        await store.recordOpFailure(calendar, op.key, `${failure.code}: ${failure.message}`);
+        progress.done++;
+        report();
+      };
+      const desiredOf = (op: PendingOp) => describe(desiredByKey.get(op.key)!.event as CanonicalEvent);
+      const toBatchOp = (op: PendingOp): BatchOp =>
+        op.kind === 'create'
+          ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
+          : op.kind === 'update'
+            ? { kind: 'update', desired: desiredOf(op), item: { itemId: op.itemId!, changeKey: null } }
+            : { kind: 'delete', calendar, item: { itemId: op.itemId!, changeKey: null } };
+      const sendOne = (op: BatchOp): Promise<ItemRef | undefined> =>
+        op.kind === 'create'
+          ? target.create(op.desired, op.transactionId)
+          : op.kind === 'update'
+            ? target.update(op.desired, op.item)
+            : target.remove(calendar, op.item).then(() => undefined);
 
-      const execute = async (op: PendingOp, row: DesiredRow | undefined, gens: Map<string, number>) => {
-        const priority = op.startsAtMs ?? Number.MAX_SAFE_INTEGER;
+      const record = async (op: PendingOp, item: ItemRef | undefined) => {
         if (op.kind === 'delete') {
-          await request(() => target.remove(calendar, { itemId: op.itemId!, changeKey: null }), priority);
           await store.completeDelete(op);
           summary.deleted++;
-          return;
-        }
-        const desiredEvent = describe(row!.event as CanonicalEvent);
-        if (op.kind === 'update') {
-          try {
-            const ref = await request(() => target.update(desiredEvent, { itemId: op.itemId!, changeKey: null }), priority);
-            await store.completeUpdate(op, { calendar, key: op.key, itemId: ref.itemId, changeKey: ref.changeKey, transactionId: null, contentHash: desiredEvent.contentHash });
+        } else {
+          const delivered = { calendar, key: op.key, itemId: item!.itemId, changeKey: item!.changeKey, transactionId: op.kind === 'create' ? op.transactionId : null, contentHash: op.contentHash! };
+          if (op.kind === 'create') {
+            await store.completeCreate(op, delivered);
+            summary.created++;
+          } else {
+            await store.completeUpdate(op, delivered);
             summary.updated++;
-            return;
-          } catch (error) {
-            if (!(error instanceof TargetError) || error.scope !== 'gone') throw error;
-            // Someone deleted our item in Outlook; the source still wants the event, so it is created anew.
-            await store.forgetDelivered(calendar, op.key, op.itemId!);
-            const generation = (gens.get(op.key) ?? 0) + 1;
-            gens.set(op.key, generation);
-            const recreate: PendingOp = { ...op, kind: 'create', itemId: null, transactionId: transactionIdFor(options.instance, calendar, op.key, desiredEvent.contentHash, generation) };
-            await store.replacePendingOps(calendar, [...(await store.pendingOps(calendar)).filter((p) => p.key !== op.key), recreate]);
-            return execute(recreate, row, gens);
           }
         }
-        await store.markOpAttempt(calendar, op.key);
-        const ref = await request(() => target.create(desiredEvent, op.transactionId!), priority);
-        await store.completeCreate(op, { calendar, key: op.key, itemId: ref.itemId, changeKey: ref.changeKey, transactionId: op.transactionId, contentHash: desiredEvent.contentHash });
-        summary.created++;
+        progress.done++;
+        report();
       };
 
-      await Promise.all(result.ops.map(runOp));
+      /** Someone deleted our item in Outlook; the source still wants the event, so it is created anew. */
+      const recreate = async (op: PendingOp): Promise<PendingOp> => {
+        await store.forgetDelivered(calendar, op.key, op.itemId!);
+        const generation = (generations.get(op.key) ?? 0) + 1;
+        generations.set(op.key, generation);
+        const created: PendingOp = { ...op, kind: 'create', itemId: null, transactionId: transactionIdFor(options.instance, calendar, op.key, op.contentHash!, generation) };
+        await store.replacePendingOps(calendar, [...(await store.pendingOps(calendar)).filter((p) => p.key !== op.key || p.kind === 'delete'), created]);
+        return created;
+      };
+
+      /** Sends a group of operations (one request: a batch, or a single call) and turns every answer into an outcome. */
+      const send = async (group: PendingOp[]): Promise<BatchOutcome[]> => {
+        const creates = group.filter((op) => op.kind === 'create').map((op) => op.key);
+        if (creates.length) await store.markOpAttempts(calendar, creates);
+        const priority = Math.min(...group.map((op) => op.startsAtMs ?? Number.MAX_SAFE_INTEGER));
+        try {
+          if (group.length === 1 || !batch) {
+            const item = await request(() => sendOne(toBatchOp(group[0]!)), { priority });
+            return [{ ok: true, ...(item ? { item } : {}) }];
+          }
+          const slots = batch.mode === 'parallel' ? Math.min(batch.parallelism, group.length) : 1;
+          return await request(() => batch.run(calendar, group.map(toBatchOp)), { priority, cost: group.length, slots });
+        } catch (error) {
+          const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
+          return group.map(() => ({ ok: false, error: failure }));
+        }
+      };
+
+      const chunked = (ops: PendingOp[]) => {
+        const size = batch ? batch.maxOps : 1;
+        const groups: PendingOp[][] = [];
+        for (let i = 0; i < ops.length; i += size) groups.push(ops.slice(i, i + size));
+        return groups;
+      };
+
+      const run = async (group: PendingOp[], attempt: number): Promise<void> => {
+        const outcomes = await send(group);
+        const retry: PendingOp[] = [];
+        let pauseMs = 0;
+        let throttled = false;
+        for (const [index, op] of group.entries()) {
+          const outcome = outcomes[index]!;
+          if (outcome.ok) {
+            if (group.length > 1) scheduler.succeeded(calendar);
+            await record(op, outcome.item);
+            continue;
+          }
+          const { error } = outcome;
+          if (error.scope === 'mailbox' || error.scope === 'fatal') {
+            halt(error);
+            continue;
+          }
+          if (error.scope === 'gone' && op.kind === 'update') {
+            retry.push(await recreate(op));
+            continue;
+          }
+          // Items of a batch that were throttled or not run are sent again after the longest Retry-After among
+          // them (https://learn.microsoft.com/graph/throttling, "Throttling and batching"). A single request has
+          // already had its retries inside the scheduler.
+          if (error.scope === 'transient' && group.length > 1 && attempt < maxAttempts) {
+            retry.push(op);
+            if (error.status === 429) throttled = true;
+            pauseMs = Math.max(pauseMs, error.retryAfterMs ?? 0);
+            continue;
+          }
+          await fail(op, error);
+        }
+        if (!retry.length || stop) return;
+        if (pauseMs > 0 || throttled) scheduler.pause(calendar, pauseMs || 1000, throttled);
+        await Promise.all(chunked(retry).map((next) => run(next, attempt + 1)));
+      };
+
+      const ordered = [...result.ops].sort((a, b) => (a.startsAtMs ?? Number.MAX_SAFE_INTEGER) - (b.startsAtMs ?? Number.MAX_SAFE_INTEGER));
+      await Promise.all(chunked(ordered).map((group) => run(group, 1)));
       if (stop) throw stop;
       // Complete only when every operation landed; otherwise the next run picks the mailbox up again.
       if (summary.failed === 0) await store.recordMailboxOk(calendar, desiredVersion);

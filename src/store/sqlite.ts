@@ -327,8 +327,11 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async markOpAttempt(calendar: string, key: string): Promise<void> {
-    this.statement('UPDATE pending_op SET attempts = attempts + 1 WHERE calendar = ? AND event_key = ?').run(calendar, key);
+  async markOpAttempts(calendar: string, keys: string[]): Promise<void> {
+    const mark = this.statement('UPDATE pending_op SET attempts = attempts + 1 WHERE calendar = ? AND event_key = ?');
+    this.transaction(() => {
+      for (const key of keys) mark.run(calendar, key);
+    });
   }
 
   async recordOpFailure(calendar: string, key: string, message: string): Promise<void> {

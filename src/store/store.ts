@@ -152,7 +152,7 @@ export interface Store {
   replacePendingOps(calendar: string, ops: PendingOp[]): Promise<void>;
   pendingOps(calendar: string): Promise<PendingOp[]>;
   /** Marks an op as sent, before it is sent: a crash after this leaves evidence that the outcome is unknown. */
-  markOpAttempt(calendar: string, key: string): Promise<void>;
+  markOpAttempts(calendar: string, keys: string[]): Promise<void>;
   recordOpFailure(calendar: string, key: string, message: string): Promise<void>;
   /** The op's answer arrived: update what is delivered and drop the op, in one transaction. */
   completeCreate(op: PendingOp, delivered: DeliveredRow): Promise<void>;

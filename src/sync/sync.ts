@@ -55,6 +55,7 @@ export function createGraphTarget(config: Config, baseDir: string): GraphTarget 
     ...(caPem ? { caPem } : {}),
     allDayTimeZone: config.timeZone,
     requestTimeoutMs: config.target.requestTimeoutMs,
+    batch: config.target.batch,
   });
 }
 
@@ -164,6 +165,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       instance: config.instance,
       calendars: imported.calendars,
       reinventory: options.reinventory ?? false,
+      maxAttempts: config.limits.maxAttempts,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     const { added, changed, removed, unchanged } = imported;

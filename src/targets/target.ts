@@ -24,8 +24,33 @@ export interface ItemRef {
   changeKey: string | null;
 }
 
+/** One operation inside a batch request. */
+export type BatchOp =
+  | { kind: 'create'; desired: DesiredEvent; transactionId: string }
+  | { kind: 'update'; desired: DesiredEvent; item: ItemRef }
+  | { kind: 'delete'; calendar: string; item: ItemRef };
+
+/** The answer to one operation of a batch: a deleted item that was already gone counts as ok. */
+export type BatchOutcome = { ok: true; item?: ItemRef } | { ok: false; error: TargetError };
+
+/** How a target sends several operations on one calendar in one request. */
+export interface BatchCapability {
+  /** Most operations one request may carry. */
+  readonly maxOps: number;
+  /**
+   * "chain": each operation waits for the one before (one concurrency slot on the server); "parallel": the
+   * server runs up to `parallelism` of them at once (as many slots).
+   */
+  readonly mode: 'chain' | 'parallel';
+  readonly parallelism: number;
+  /** Outcomes in the order of `ops`. Throws a TargetError only when the request as a whole failed. */
+  run(calendar: string, ops: BatchOp[]): Promise<BatchOutcome[]>;
+}
+
 export interface CalendarTarget {
   readonly kind: 'graph' | 'ews' | 'caldav';
+  /** Present when the target can send several operations in one request. */
+  readonly batch?: BatchCapability;
   /** One page of the items in `calendar` that carry this instance's tag. */
   listOwned(calendar: string, cursor?: string): Promise<OwnedPage>;
   /** Creates the event, idempotently for the same transactionId. */

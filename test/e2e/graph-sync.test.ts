@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
 import { runSync } from '../../src/sync/sync.ts';
-import { createWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from './harness.ts';
+import { createWorkspace as baseWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from './harness.ts';
 
 let sandbox: Sandbox;
 let students: string[];
@@ -26,14 +26,17 @@ async function sync(ws: Workspace, input: string, extra: Partial<Parameters<type
   return runSync({ config: ws.config, baseDir: ws.dir, inputs: [input], ...extra });
 }
 
-describe('Graph sync against the sandbox', () => {
+describe.each(['chain', 'parallel', 'off'] as const)('Graph sync against the sandbox (batch: %s)', (batchMode) => {
+  const createWorkspace = (sb: Sandbox, credential: 'secret' | 'certificate' = 'secret', extra: Record<string, unknown> = {}) =>
+    baseWorkspace(sb, credential, { ...extra, instance: `${String(extra.instance ?? 'test')}-${batchMode}`, batch: batchMode });
+
   it('creates everything on the first run and sends no write request on the second', async () => {
     const ws = createWorkspace(sandbox);
     const input = ws.input('timetable.ndjson', timetable());
     sandbox.resetStats();
     const first = await sync(ws, input);
     expect(first.delivery.totals).toMatchObject({ created: 48, updated: 0, deleted: 0, failed: 0, failedMailboxes: 0 });
-    for (const student of students) expect(tagged(sandbox, student)).toHaveLength(12);
+    for (const student of students) expect(tagged(sandbox, student).filter((e) => JSON.stringify(e).includes(`;test-${batchMode};`))).toHaveLength(12);
     expect(sandbox.stats().writes).toBe(48);
 
     sandbox.resetStats();
@@ -50,7 +53,7 @@ describe('Graph sync against the sandbox', () => {
     expect(JSON.parse(before).length).toBeGreaterThan(0); // the seed put someone's own appointments there
     const events = Array.from({ length: 10 }, (_, n) => lecture(mailbox, n));
     await sync(ws, ws.input('v1.ndjson', events));
-    const ours = () => tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';change-test;'));
+    const ours = () => tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;change-test-${batchMode};`));
     const idsBefore = new Map(ours().map((e) => [e.subject, e.id]));
 
     const changed = events.map((e, n) => (n === 3 ? { ...e, subject: 'Lecture 3 (moved)', location: 'Aula' } : e)).filter((_, n) => n !== 7);
@@ -72,7 +75,7 @@ describe('Graph sync against the sandbox', () => {
     const mailbox = students[2]!;
     const input = ws.input('t.ndjson', Array.from({ length: 15 }, (_, n) => lecture(mailbox, n)));
     await sync(ws, input);
-    const count = () => tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';lost-db;')).length;
+    const count = () => tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;lost-db-${batchMode};`)).length;
     expect(count()).toBe(15);
     rmSync(join(ws.dir, 'state'), { recursive: true, force: true });
     sandbox.resetStats();
@@ -89,7 +92,7 @@ describe('Graph sync against the sandbox', () => {
     const result = await sync(ws, ws.input('t.ndjson', Array.from({ length: 6 }, (_, n) => lecture(mailbox, n))));
     sandbox.faults.clear();
     expect(result.delivery.totals).toMatchObject({ created: 6, failed: 0 });
-    const ours = tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';lost-answer;'));
+    const ours = tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;lost-answer-${batchMode};`));
     expect(ours).toHaveLength(6);
     expect(new Set(ours.map((e) => e.subject)).size).toBe(6);
   });
@@ -146,7 +149,7 @@ describe('Graph sync against the sandbox', () => {
     );
     expect(result.input.rejected).toBe(6);
     expect(result.delivery.totals.created).toBe(2);
-    const subjects = tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';bad-input;')).map((e) => e.subject).sort();
+    const subjects = tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;bad-input-${batchMode};`)).map((e) => e.subject).sort();
     expect(subjects).toEqual(['Lecture 300', 'Lecture 305']);
   });
 
@@ -167,11 +170,11 @@ describe('Graph sync against the sandbox', () => {
     const a = createWorkspace(sandbox, 'secret', { instance: 'inst-a' });
     const b = createWorkspace(sandbox, 'secret', { instance: 'inst-b' });
     await sync(a, a.input('a.ndjson', [lecture(mailbox, 400)]));
-    const snapshot = JSON.stringify(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';inst-a;')));
+    const snapshot = JSON.stringify(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;inst-a-${batchMode};`)));
     await sync(b, b.input('b.ndjson', [lecture(mailbox, 401)]));
     await sync(b, b.input('b-empty.ndjson', []), { allowEmpty: true });
-    expect(JSON.stringify(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';inst-a;')))).toBe(snapshot);
-    expect(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';inst-b;'))).toHaveLength(0);
+    expect(JSON.stringify(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;inst-a-${batchMode};`)))).toBe(snapshot);
+    expect(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;inst-b-${batchMode};`))).toHaveLength(0);
   });
 
   it('refuses an input without any valid event instead of wiping the calendars', async () => {
@@ -179,6 +182,6 @@ describe('Graph sync against the sandbox', () => {
     const mailbox = students[3]!;
     await sync(ws, ws.input('t.ndjson', [lecture(mailbox, 500)]));
     await expect(sync(ws, ws.input('broken.ndjson', [{ nonsense: true }]))).rejects.toThrow(/--allow-empty/);
-    expect(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';valve;'))).toHaveLength(1);
+    expect(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;valve-${batchMode};`))).toHaveLength(1);
   });
 });

@@ -19,7 +19,9 @@ export interface Workspace {
   input(name: string, events: Array<EventInput | Record<string, unknown>>): string;
 }
 
-export function createWorkspace(sandbox: Sandbox, credential: 'secret' | 'certificate' = 'secret', extra: Record<string, unknown> = {}): Workspace {
+/** `extra` goes into the config's top level, except `batch`, which belongs to the target. */
+export function createWorkspace(sandbox: Sandbox, credential: 'secret' | 'certificate' = 'secret', extraConfig: Record<string, unknown> = {}): Workspace {
+  const { batch, ...extra } = extraConfig;
   const dir = mkdtempSync(join(tmpdir(), 'calpush-e2e-'));
   writeFileSync(join(dir, 'ca.pem'), sandbox.caPem);
   writeFileSync(join(dir, 'secret.txt'), sandbox.demoCredentials.clientSecret, { mode: 0o600 });
@@ -41,6 +43,7 @@ export function createWorkspace(sandbox: Sandbox, credential: 'secret' | 'certif
       authorityHost: sandbox.url,
       graphBaseUrl: sandbox.graphBaseUrl,
       caFile: 'ca.pem',
+      ...(batch ? { batch } : {}),
     },
     ...extra,
   };
