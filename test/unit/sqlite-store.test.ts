@@ -61,7 +61,7 @@ describe('SQLite store', () => {
     const store = new SqliteStore(':memory:');
     const op: PendingOp = { calendar: cal, key: 'k', kind: 'create', itemId: null, contentHash: 'h', transactionId: 't', startsAtMs: 1, attempts: 0, lastError: null };
     await store.replacePendingOps(cal, [op]);
-    await store.markOpAttempt(cal, 'k');
+    await store.markOpAttempts(cal, ['k']);
     await store.replacePendingOps(cal, [op]);
     expect((await store.pendingOps(cal))[0]!.attempts).toBe(1);
     await store.completeCreate(op, { calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h' });
