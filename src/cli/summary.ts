@@ -35,6 +35,10 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
     const line = format(row);
     lines.push(row[7]!.startsWith('FAILED') ? paint(stream, 31, line) : line);
   }
+  const busy = delivery.mailboxes.filter((m) => m.status === 'busy');
+  if (busy.length) {
+    lines.push('', `${busy.length} mailbox(es) are being delivered by another calpush process right now; it picks up this change: ${busy.slice(0, 5).map((m) => m.calendar).join(', ')}${busy.length > 5 ? ', …' : ''}`);
+  }
   const problems = delivery.mailboxes.filter((m) => m.error || m.failures.length);
   if (problems.length) lines.push('');
   for (const m of problems) {

@@ -71,10 +71,11 @@ export const configSchema = z
         mailboxConcurrency: z.number().int().min(1).max(4, 'Outlook allows at most 4 concurrent requests per app per mailbox').default(4),
         requestsPerTenMinutes: z.number().int().min(1).max(10_000, 'Outlook allows at most 10,000 requests per 10 minutes per app per mailbox').default(10_000),
         globalConcurrency: z.number().int().min(1).max(1024).default(64),
+        parallelMailboxes: z.number().int().min(1).max(10_000).default(256),
         maxAttempts: z.number().int().min(1).max(50).default(8),
       })
       .strict()
-      .default({ mailboxConcurrency: 4, requestsPerTenMinutes: 10_000, globalConcurrency: 64, maxAttempts: 8 }),
+      .default({ mailboxConcurrency: 4, requestsPerTenMinutes: 10_000, globalConcurrency: 64, parallelMailboxes: 256, maxAttempts: 8 }),
   })
   .strict()
   .superRefine((config, ctx) => {

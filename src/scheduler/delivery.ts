@@ -26,6 +26,8 @@ export interface DeliveryOptions {
   onProgress?: (progress: { done: number; total: number }) => void;
   /** Sends of one operation inside batches before it counts as failed. */
   maxAttempts?: number;
+  /** How often the store is asked for desired-state changes made while this delivery runs. */
+  watchIntervalMs?: number;
 }
 
 export interface ItemFailure {
@@ -52,6 +54,79 @@ export interface DeliverySummary {
   mailboxes: MailboxSummary[];
   totals: { created: number; updated: number; deleted: number; unchanged: number; failed: number; requests: number; failedMailboxes: number };
   fatal?: { code: string; message: string; remedy?: string };
+}
+
+function mergeSummaries(a: MailboxSummary, b: MailboxSummary): MailboxSummary {
+  return {
+    calendar: a.calendar,
+    status: b.status,
+    created: a.created + b.created,
+    updated: a.updated + b.updated,
+    deleted: a.deleted + b.deleted,
+    unchanged: b.unchanged,
+    failed: b.failed,
+    requests: a.requests + b.requests,
+    ...(b.error ? { error: b.error } : {}),
+    failures: b.failures,
+  };
+}
+
+/**
+ * The mailboxes of one delivery: which wait, which run, which are done, and changes that arrive meanwhile.
+ * Workers take mailboxes with next(); it resolves undefined once nothing is waiting and nothing runs.
+ */
+class MailboxQueue {
+  private readonly waiting: string[];
+  private readonly running = new Set<string>();
+  private readonly again = new Set<string>();
+  private wakers: Array<() => void> = [];
+
+  constructor(calendars: string[]) {
+    this.waiting = [...calendars];
+  }
+
+  async next(): Promise<string | undefined> {
+    for (;;) {
+      const calendar = this.waiting.shift();
+      if (calendar !== undefined) {
+        this.running.add(calendar);
+        return calendar;
+      }
+      if (this.running.size === 0) {
+        this.wake();
+        return undefined;
+      }
+      await new Promise<void>((resolve) => this.wakers.push(resolve));
+    }
+  }
+
+  hasWaiting(): boolean {
+    return this.waiting.length > 0;
+  }
+
+  finished(calendar: string): void {
+    this.running.delete(calendar);
+    if (this.again.delete(calendar)) this.waiting.unshift(calendar);
+    this.wake();
+  }
+
+  /** The mailbox's desired state changed: deliver it next (or again, once its current delivery ends). */
+  changed(calendar: string): void {
+    if (this.running.has(calendar)) {
+      this.again.add(calendar);
+      return;
+    }
+    const index = this.waiting.indexOf(calendar);
+    if (index >= 0) this.waiting.splice(index, 1);
+    this.waiting.unshift(calendar);
+    this.wake();
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const resolve of wakers) resolve();
+  }
 }
 
 /** Lease owners are "host:pid"; on this host a pid that no longer exists cannot be delivering. */
@@ -81,6 +156,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   const report = () => options.onProgress?.({ ...progress });
   let fatal: TargetError | null = null;
   const maxAttempts = options.maxAttempts ?? 8;
+  /** The desired version each mailbox was last planned at in this run. */
+  const plannedVersions = new Map<string, number>();
 
   /** Claims the mailbox; a lease left by a dead calpush process on this host (killed mid-sync) is taken over. */
   async function claim(calendar: string): Promise<boolean> {
@@ -103,6 +180,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       );
 
     if (!(await claim(calendar))) {
+      // The lease holder delivers it, changes included; this run leaves the mailbox alone.
+      plannedVersions.set(calendar, Number.POSITIVE_INFINITY);
       summary.status = 'busy';
       return summary;
     }
@@ -113,6 +192,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       const outcomeUnknown = pendingBefore.some((op) => op.kind === 'create' && op.attempts > 0);
       const mailbox = await store.mailbox(calendar);
       const desiredVersion = mailbox?.desiredVersion ?? 0;
+      plannedVersions.set(calendar, desiredVersion);
       if (options.reinventory || outcomeUnknown || !mailbox?.inventoriedAt) {
         const owned: DeliveredRow[] = [];
         let cursor: string | undefined;
@@ -282,21 +362,45 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   // Mailboxes with nothing to do cost one query here, not a plan each: a no-op resync stays a no-op.
   const needing = new Set(options.reinventory ? options.calendars : await store.calendarsNeedingDelivery(options.calendars));
   const counts = needing.size === options.calendars.length ? new Map<string, number>() : await store.desiredCounts();
-  const summaries: MailboxSummary[] = [];
+  const byCalendar = new Map<string, MailboxSummary>();
   for (const calendar of options.calendars) {
     if (!needing.has(calendar)) {
-      summaries.push({ calendar, status: 'ok', created: 0, updated: 0, deleted: 0, unchanged: counts.get(calendar) ?? 0, failed: 0, requests: 0, failures: [] });
+      byCalendar.set(calendar, { calendar, status: 'ok', created: 0, updated: 0, deleted: 0, unchanged: counts.get(calendar) ?? 0, failed: 0, requests: 0, failures: [] });
     }
   }
-  const queue = options.calendars.filter((calendar) => needing.has(calendar));
-  const lanes = Math.max(1, Math.min(options.parallelMailboxes ?? 256, queue.length));
-  await Promise.all(
-    Array.from({ length: lanes }, async () => {
-      for (let calendar = queue.shift(); calendar !== undefined; calendar = queue.shift()) {
-        summaries.push(await deliverMailbox(calendar));
-      }
-    }),
-  );
+
+  const queue = new MailboxQueue(options.calendars.filter((calendar) => needing.has(calendar)));
+  const inScope = new Set(options.calendars);
+  // Changes recorded while this delivery runs (by another calpush process, or the API) are picked up: a mailbox
+  // not yet started moves to the front, one being delivered is planned again when it finishes, one already
+  // delivered is delivered again. Urgent operations then go first in the scheduler.
+  const watch = async () => {
+    for (const { calendar, desiredVersion } of await store.changedMailboxes()) {
+      if (inScope.has(calendar) && desiredVersion > (plannedVersions.get(calendar) ?? -1)) queue.changed(calendar);
+    }
+  };
+  const watcher = setInterval(() => void watch().catch(() => {}), options.watchIntervalMs ?? 250);
+  try {
+    const workers = Math.max(1, Math.min(options.parallelMailboxes ?? 256, needing.size || 1));
+    do {
+      await Promise.all(
+        Array.from({ length: workers }, async () => {
+          for (let calendar = await queue.next(); calendar !== undefined; calendar = await queue.next()) {
+            const summary = await deliverMailbox(calendar);
+            const earlier = byCalendar.get(calendar);
+            byCalendar.set(calendar, earlier ? mergeSummaries(earlier, summary) : summary);
+            queue.finished(calendar);
+          }
+        }),
+      );
+      // Leases are released by now; a change recorded meanwhile is either seen here or its own process could
+      // claim the mailbox. Either way it is delivered.
+      await watch();
+    } while (queue.hasWaiting() && !fatal);
+  } finally {
+    clearInterval(watcher);
+  }
+  const summaries = [...byCalendar.values()];
   summaries.sort((a, b) => a.calendar.localeCompare(b.calendar));
 
   const totals = { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 };

@@ -165,6 +165,11 @@ export class SqliteStore implements Store {
     return { added, changed, removed, unchanged };
   }
 
+  async changedMailboxes(): Promise<Array<{ calendar: string; desiredVersion: number }>> {
+    const rows = this.statement('SELECT calendar, desired_version FROM mailbox WHERE desired_version > delivered_version').all() as Row[];
+    return rows.map((row) => ({ calendar: String(row.calendar), desiredVersion: Number(row.desired_version) }));
+  }
+
   async calendarsNeedingDelivery(calendars: string[]): Promise<string[]> {
     const clean = new Set(
       (

@@ -121,6 +121,8 @@ export interface Store {
    * pending work left, never listed, or last delivery failed.
    */
   calendarsNeedingDelivery(calendars: string[]): Promise<string[]>;
+  /** Mailboxes whose desired state changed since their last complete delivery, with the current version. */
+  changedMailboxes(): Promise<Array<{ calendar: string; desiredVersion: number }>>;
   desiredFor(calendar: string): Promise<DesiredRow[]>;
   /** Number of desired events per calendar (calendars without any are absent). */
   desiredCounts(): Promise<Map<string, number>>;

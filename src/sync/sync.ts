@@ -166,6 +166,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       calendars: imported.calendars,
       reinventory: options.reinventory ?? false,
       maxAttempts: config.limits.maxAttempts,
+      parallelMailboxes: config.limits.parallelMailboxes,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     const { added, changed, removed, unchanged } = imported;
