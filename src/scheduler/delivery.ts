@@ -28,6 +28,15 @@ export interface DeliveryOptions {
   maxAttempts?: number;
   /** How often the store is asked for desired-state changes made while this delivery runs. */
   watchIntervalMs?: number;
+  /** Structured log (pino's shape); nothing is logged without one. Never given secrets. */
+  log?: DeliveryLog;
+}
+
+export interface DeliveryLog {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
 }
 
 export interface ItemFailure {
@@ -202,6 +211,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           cursor = page.next;
         } while (cursor);
         await store.recordInventory(calendar, owned);
+        options.log?.info({ calendar, owned: owned.length, reason: options.reinventory ? 'requested' : outcomeUnknown ? 'outcome of a create unknown' : 'no record of this mailbox' }, 'listed our tagged events');
       }
 
       const desired = await store.desiredFor(calendar);
@@ -209,6 +219,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       const generations = await store.generations(calendar);
       const result = plan({ instance: options.instance, calendar, desired, delivered: await store.deliveredFor(calendar), generations });
       await store.replacePendingOps(calendar, result.ops);
+      options.log?.debug({ calendar, version: desiredVersion, ops: result.ops.length, unchanged: result.unchanged }, 'planned');
       summary.unchanged = result.unchanged;
       progress.total += result.ops.length;
       report();
@@ -224,6 +235,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       };
       const fail = async (op: PendingOp, error: unknown) => {
         const failure = describeError(error);
+        options.log?.warn({ calendar, id: desiredByKey.get(op.key)?.sourceId, operation: op.kind, code: failure.code }, failure.message);
         summary.failed++;
         summary.failures.push({ id: desiredByKey.get(op.key)?.sourceId ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
         await store.recordOpFailure(calendar, op.key, `${failure.code}: ${failure.message}`);
@@ -330,7 +342,10 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           await fail(op, error);
         }
         if (!retry.length || stop) return;
-        if (pauseMs > 0 || throttled) scheduler.pause(calendar, pauseMs || 1000, throttled);
+        if (pauseMs > 0 || throttled) {
+          options.log?.warn({ calendar, retry: retry.length, pauseMs: pauseMs || 1000, throttled }, 'batch items throttled or failed: sending them again after Retry-After');
+          scheduler.pause(calendar, pauseMs || 1000, throttled);
+        }
         await Promise.all(chunked(retry).map((next) => run(next, attempt + 1)));
       };
 
@@ -343,6 +358,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       const failure = describeError(error);
       summary.status = 'failed';
       summary.error = failure;
+      options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
       if (error instanceof TargetError && error.scope === 'fatal') {
         fatal ??= error;
         scheduler.abandonAll(error);

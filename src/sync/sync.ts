@@ -2,7 +2,7 @@
 import type { Config } from '../config/config.ts';
 import { readCa, resolveGraphCredential, resolvePath } from '../config/config.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
-import { deliver, type DeliverySummary } from '../scheduler/delivery.ts';
+import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
 import { duplicateErrors, validateRecord, type RecordError } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
@@ -24,6 +24,7 @@ export interface SyncOptions {
   /** Expansion window for recurring .ics events. */
   horizonDays?: number;
   onProgress?: (progress: { done: number; total: number }) => void;
+  log?: DeliveryLog;
   /** For tests: use this store / target instead of the configured ones. */
   store?: Store;
   target?: CalendarTarget;
@@ -167,6 +168,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       reinventory: options.reinventory ?? false,
       maxAttempts: config.limits.maxAttempts,
       parallelMailboxes: config.limits.parallelMailboxes,
+      ...(options.log ? { log: options.log } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     const { added, changed, removed, unchanged } = imported;

@@ -51,6 +51,19 @@ describe('calpush sync (CLI)', () => {
     expect(result.stdout + result.stderr + json.stdout + json.stderr).not.toContain(sandbox.demoCredentials.clientSecret);
   });
 
+  it('writes a structured log on request, without secrets', async () => {
+    const ws = createWorkspace(sandbox, 'secret', { instance: 'cli-log' });
+    const logFile = join(ws.dir, 'calpush.log');
+    const input = ws.input('t.ndjson', [lecture(students[0]!, 1), lecture('outofscope@contoso.edu', 1)]);
+    const result = await runCli(['sync', '-c', ws.configPath, '-i', input, '--log-level', 'debug', '--log-file', logFile]);
+    expect(result.code).toBe(1);
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = (await import('node:fs')).readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.msg === 'listed our tagged events' && l.calendar === students[0])).toBe(true);
+    expect(lines.some((l) => l.level === 50 && l.calendar === 'outofscope@contoso.edu' && l.code === 'ErrorAccessDenied')).toBe(true);
+    expect(JSON.stringify(lines)).not.toContain(sandbox.demoCredentials.clientSecret);
+  });
+
   it('stops with AADSTS7000215 and the fix when the secret is wrong, without printing it', async () => {
     const ws = createWorkspace(sandbox, 'secret', { instance: 'wrong-secret' });
     writeFileSync(join(ws.dir, 'secret.txt'), 'this-is-not-the-secret', { mode: 0o600 });

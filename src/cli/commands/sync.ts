@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config/config.ts';
 import { runSync, SyncRefused, type SyncResult } from '../../sync/sync.ts';
 import { TargetError } from '../../targets/target.ts';
+import { createLog, LOG_LEVELS } from '../log.ts';
 import { formatSummary, progressBar } from '../summary.ts';
 
 export function exitCodeFor(result: SyncResult): number {
@@ -23,9 +24,12 @@ export function registerSyncCommand(program: Command): void {
     .option('--reinventory', 'list every mailbox for our tagged events again before planning')
     .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
     .option('--json', 'print the summary as JSON on stdout')
-    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; json?: boolean }) => {
-      const bar = progressBar(!options.json);
+    .option('--log-level <level>', `structured JSON log on stderr: ${LOG_LEVELS.join(', ')} (default: none, or CALPUSH_LOG_LEVEL)`)
+    .option('--log-file <file>', 'write the structured log to this file instead of stderr')
+    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; json?: boolean; logLevel?: string; logFile?: string }) => {
+      const bar = progressBar(!options.json && !(options.logLevel && !options.logFile));
       try {
+        const log = createLog({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFile ? { file: options.logFile } : {}) });
         const { config, baseDir } = loadConfig(options.config);
         const result = await runSync({
           config,
@@ -36,6 +40,7 @@ export function registerSyncCommand(program: Command): void {
           reinventory: options.reinventory ?? false,
           horizonDays: options.horizonDays,
           onProgress: bar.update,
+          ...(log ? { log } : {}),
         });
         bar.stop();
         if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
