@@ -9,12 +9,14 @@ import { parseBatch, runBatch } from './graph/batch.ts';
 import { graphError, type GraphResult } from './graph/errors.ts';
 import { GraphService, newRequestIds } from './graph/service.ts';
 import { EventStore } from './graph/store.ts';
+import { EwsService } from './ews/service.ts';
 import { DEFAULT_THROTTLING, Throttler } from './graph/throttle.ts';
 import { defaultTenantSeed, DEMO_CLIENT_ID } from './tenant.ts';
 import { generateCertificate, generateServerCertificate, thumbprints, type CertificatePair } from './tls.ts';
 import type { DemoCredentials, GraphStoredEvent, LatencyOptions, MailboxSeed, Sandbox, SandboxOptions, SandboxStats, TenantSeed } from './types.ts';
 
 export type * from './types.ts';
+export { EWS_DELEGATE_ACCOUNTS, EWS_IMPERSONATION_ACCOUNT, EWS_NO_RIGHTS_ACCOUNT, EWS_PASSWORD } from './tenant.ts';
 export { defaultTenantSeed, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_TENANT_ID, NO_PERMISSION_CLIENT_ID, NO_PERMISSION_CLIENT_SECRET, objectIdFor } from './tenant.ts';
 export { generateServerCertificate, loadOrCreatePair, loadOrCreateServerCertificate, thumbprints } from './tls.ts';
 
@@ -60,6 +62,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const latency: LatencyOptions = { roundTripMs: 0, perRequestMs: 0, ...options.latency };
   const throttler = new Throttler({ ...DEFAULT_THROTTLING, ...options.throttling });
   const service = new GraphService({ mailboxes: seed.mailboxes, throttler, latency, baseUrl: getBaseUrl, store: new EventStore() });
+  // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).
+  const ews = new EwsService({ graph: service, seed, latency, ...(options.ews?.throttling ? { throttling: options.ews.throttling } : {}), ...(options.ews?.schemaValidation !== undefined ? { schemaValidation: options.ews.schemaValidation } : {}) });
   const identity = new IdentityService({ tenant: seed, baseUrl: getBaseUrl, onTokenRequest: () => service.stats.tokenRequests++ });
 
   for (const { mailbox, event } of seed.events ?? []) addEvent(mailbox, event);
@@ -156,6 +160,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         await sleep(latency.roundTripMs);
         const path = url.pathname;
         if (/^\/v1\.0(\/|$)/i.test(path)) return await handleGraph(ctx, path.slice(5));
+        if (/^\/EWS\/Exchange\.asmx$/i.test(path)) return await ews.handle(ctx);
         const match = router.match(ctx.method, path);
         if (match === 'method') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Method not allowed.' });
         if (!match) return sendJson(res, 404, { error: { code: 'NotFound', message: `No sandbox endpoint at ${path}.` } });
@@ -184,6 +189,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const sandbox: SandboxInternals = {
     url: baseUrl,
     graphBaseUrl: `${baseUrl}/v1.0`,
+    ewsUrl: `${baseUrl}/EWS/Exchange.asmx`,
+    ews: {
+      url: `${baseUrl}/EWS/Exchange.asmx`,
+      accounts: structuredClone(seed.ewsAccounts ?? []),
+      schemaValidationAvailable: ews.validator.available,
+      stats: () => structuredClone(ews.stats),
+      resetStats: () => ews.resetStats(),
+      setThrottling: (o) => ews.throttler.configure(o),
+      setSchemaValidation: (on) => {
+        ews.schemaValidation = on;
+      },
+    },
     authorityUrl: `${baseUrl}/${seed.tenantId}`,
     tenantId: seed.tenantId,
     caPem: tls.certPem,
@@ -203,6 +220,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     resetStats(): void {
       service.resetStats();
+      ews.resetStats();
     },
     setThrottling(o): void {
       Object.assign(throttler.options, o);

@@ -1,7 +1,7 @@
 // The sandbox tenant: a deterministic university ("contoso.edu") with students, staff, rooms, one equipment
 // mailbox, a few pre-existing foreign events and the calpush demo app registration.
 import { createHash } from 'node:crypto';
-import type { AppSeed, MailboxSeed, TenantSeed } from './types.ts';
+import type { AppSeed, EwsAccountSeed, MailboxSeed, RoomListSeed, TenantSeed } from './types.ts';
 
 /** Fixed ids of the default tenant, so configs and docs can name them. */
 export const DEMO_TENANT_ID = '2f6d1e3a-7c4b-4e8f-9a15-0c3b5d7e9f21';
@@ -42,6 +42,23 @@ const BUILDINGS = [
   { code: 'lib', name: 'Library' },
   { code: 'arts', name: 'Arts Centre' },
 ];
+
+/**
+ * EWS service accounts of the default tenant (on-premises AD accounts, domain CONTOSO; each logs in as
+ * CONTOSO\\user, as user@contoso.edu or as user). Well-known password, sandbox only.
+ * - svc-mytt-1..4: members of the security group "Service Accounts MyTimetable Exchange", which has calendar
+ *   (delegate) permission on every mailbox but outofscope@ (shared/seeds/000, 001: several accounts multiply the
+ *   per-account EWS budgets);
+ * - svc-rooms: ApplicationImpersonation with a management scope = the members of the room list rooms@ plus the
+ *   equipment mailbox (shared/seeds/002, 004);
+ * - svc-norights: no rights at all.
+ */
+export const EWS_PASSWORD = 'Ews-Sandbox-2026!';
+export const EWS_DELEGATE_ACCOUNTS = ['svc-mytt-1', 'svc-mytt-2', 'svc-mytt-3', 'svc-mytt-4'].map((u) => `${u}@${DEMO_DOMAIN}`);
+export const EWS_IMPERSONATION_ACCOUNT = `svc-rooms@${DEMO_DOMAIN}`;
+export const EWS_NO_RIGHTS_ACCOUNT = `svc-norights@${DEMO_DOMAIN}`;
+/** the room list with every room (the impersonation account's management scope) */
+export const ALL_ROOMS_LIST = `rooms@${DEMO_DOMAIN}`;
 
 export const OUT_OF_SCOPE_MAILBOX = `outofscope@${DEMO_DOMAIN}`;
 export const UNLICENSED_MAILBOX = `unlicensed@${DEMO_DOMAIN}`;
@@ -169,5 +186,16 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
       },
     });
   }
-  return { tenantId: DEMO_TENANT_ID, domain: DEMO_DOMAIN, apps, mailboxes, events };
+  // Room lists: one per building and one with every room (GetRoomLists/GetRooms; the impersonation scope).
+  const roomMailboxes = mailboxes.filter((m) => m.kind === 'room').map((m) => m.address);
+  const roomLists: RoomListSeed[] = [
+    { address: ALL_ROOMS_LIST, displayName: 'All rooms', members: roomMailboxes },
+    ...BUILDINGS.map((b) => ({ address: `rooms-${b.code}@${DEMO_DOMAIN}`, displayName: `${b.name} rooms`, members: roomMailboxes.filter((a) => a.startsWith(`room-${b.code}-`)) })).filter((l) => l.members.length > 0),
+  ];
+  const ewsAccounts: EwsAccountSeed[] = [
+    ...EWS_DELEGATE_ACCOUNTS.map((username) => ({ username, password: EWS_PASSWORD, delegateOf: inScope })),
+    { username: EWS_IMPERSONATION_ACCOUNT, password: EWS_PASSWORD, impersonationScope: [ALL_ROOMS_LIST, EQUIPMENT_MAILBOX] },
+    { username: EWS_NO_RIGHTS_ACCOUNT, password: EWS_PASSWORD },
+  ];
+  return { tenantId: DEMO_TENANT_ID, domain: DEMO_DOMAIN, apps, mailboxes, events, ewsAccounts, roomLists };
 }

@@ -21,6 +21,8 @@ export interface SandboxOptions {
    * generating a fresh pair, so `calpush sandbox` keeps the same demo credentials across restarts.
    */
   demoAppCertificate?: { certPem: string; keyPem: string };
+  /** EWS at /EWS/Exchange.asmx (src/sandbox/ews): throttling, schema validation */
+  ews?: { throttling?: Partial<EwsThrottlingOptions>; schemaValidation?: boolean };
 }
 
 export interface ThrottlingOptions {
@@ -40,6 +42,8 @@ export interface ThrottlingOptions {
 export interface LatencyOptions {
   roundTripMs: number;
   perRequestMs: number;
+  /** EWS only: server time per item of an EWS request (each CalendarItem / ItemId / ItemChange / returned item), default 0 */
+  perItemMs?: number;
 }
 
 export interface TenantSeed {
@@ -50,6 +54,85 @@ export interface TenantSeed {
   mailboxes: MailboxSeed[];
   /** pre-existing events calpush did not create (Graph JSON shape) */
   events?: Array<{ mailbox: string; event: Record<string, unknown> }>;
+  /** EWS service accounts (on-premises AD accounts) */
+  ewsAccounts?: EwsAccountSeed[];
+  /** room lists (distribution groups of rooms) for GetRoomLists/GetRooms and for scoping EWS accounts */
+  roomLists?: RoomListSeed[];
+}
+
+export interface EwsAccountSeed {
+  /** "DOMAIN\\user" or a UPN "user@domain"; the account logs in as DOMAIN\\user, as the UPN or as the bare user name */
+  username: string;
+  password: string;
+  /** calendar folder permission (Editor) on these mailboxes, e.g. granted to a security group the account is in;
+   * entries may name a room list (= its members); 'all' = every mailbox */
+  delegateOf?: string[] | 'all';
+  /** ApplicationImpersonation limited by a management scope to these mailboxes / room lists; 'all' = no scope */
+  impersonationScope?: string[] | 'all';
+}
+
+export interface RoomListSeed {
+  address: string;
+  displayName: string;
+  /** room (or equipment) mailbox addresses */
+  members: string[];
+}
+
+export interface EwsThrottlingOptions {
+  enabled: boolean;
+  /** EWSMaxConcurrency: requests in flight per budget (27 on Exchange 2013+) */
+  maxConcurrency: number;
+  /** rate budget: items (min. 1 per request) a budget may spend per window before ErrorServerBusy */
+  budgetItems: number;
+  budgetWindowMs: number;
+}
+
+export interface EwsAccountStats {
+  /** EWS requests that reached an operation (after authentication and schema validation) */
+  requests: number;
+  /** items handled (CalendarItems created, ItemIds read/deleted, ItemChanges, items returned by FindItem) */
+  items: number;
+  /** ErrorServerBusy faults */
+  busy: number;
+  /** ErrorExceededConnectionCount faults */
+  overConcurrency: number;
+  maxConcurrent: number;
+  /** requests without an X-AnchorMailbox header */
+  anchorMailboxMissing: number;
+  /** impersonated requests whose X-AnchorMailbox is not the impersonated mailbox */
+  anchorMailboxMismatch: number;
+  impersonated: number;
+  byOperation: Record<string, number>;
+  /** X-AnchorMailbox values seen (lower-cased), with counts */
+  anchorMailboxes: Record<string, number>;
+}
+
+export interface EwsStats {
+  /** HTTP requests to /EWS/Exchange.asmx, incl. 401 challenges */
+  httpRequests: number;
+  /** 401 answers (challenges and failed logins) */
+  unauthorized: number;
+  /** ErrorSchemaValidation faults */
+  schemaRejected: number;
+  /** xmllint runs (each validates every request that was waiting) */
+  schemaValidationRuns: number;
+  /** successful logins by scheme */
+  logins: { basic: number; ntlm: number };
+  perAccount: Record<string, EwsAccountStats>;
+}
+
+export interface SandboxEws {
+  /** `${url}/EWS/Exchange.asmx` */
+  url: string;
+  /** the EWS service accounts of the tenant (with passwords: sandbox only) */
+  accounts: EwsAccountSeed[];
+  /** false when xmllint is not installed: requests are then not schema-validated */
+  schemaValidationAvailable: boolean;
+  stats(): EwsStats;
+  resetStats(): void;
+  /** new throttling options; every budget starts afresh (its spending is forgotten) */
+  setThrottling(o: Partial<EwsThrottlingOptions>): void;
+  setSchemaValidation(on: boolean): void;
 }
 
 export interface AppSeed {
@@ -149,6 +232,10 @@ export interface Sandbox {
   url: string;
   /** `${url}/v1.0` */
   graphBaseUrl: string;
+  /** `${url}/EWS/Exchange.asmx` */
+  ewsUrl: string;
+  /** EWS side: accounts, stats, throttling, schema validation */
+  ews: SandboxEws;
   /** `${url}/${tenantId}` (what msal-node takes as authority) */
   authorityUrl: string;
   tenantId: string;

@@ -31,8 +31,10 @@ export class HttpClient {
   private readonly timeoutMs: number;
 
   constructor(options: HttpOptions = {}) {
-    const ca = options.caPem ? [...tlsRootCertificates(), options.caPem] : undefined;
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(ca ? { ca } : {}) });
+    // One secure context, built once: passing `ca` to the agent instead would make it join every CA certificate
+    // into the connection-pool key on every request (measured: a fifth of calpush's CPU time).
+    const secureContext = options.caPem ? tls.createSecureContext({ ca: [...tlsRootCertificates(), options.caPem] }) : undefined;
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(secureContext ? { secureContext } : {}) });
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
     this.timeoutMs = options.timeoutMs ?? 60_000;
   }

@@ -66,9 +66,16 @@ export async function runSandboxCommand(options: SandboxCommandOptions, out: (li
   });
 
   // The tenant as seeded, without the secrets (certificates are public).
-  const publicSeed = { ...seed, apps: seed.apps.map(({ secrets: _secrets, ...app }) => app) };
+  const publicSeed = {
+    ...seed,
+    apps: seed.apps.map(({ secrets: _secrets, ...app }) => app),
+    ...(seed.ewsAccounts ? { ewsAccounts: seed.ewsAccounts.map(({ password: _password, ...account }) => account) } : {}),
+  };
   writeFileSync(join(stateDir, 'tenant.json'), `${JSON.stringify(publicSeed, null, 2)}\n`);
   writePrivate(join(stateDir, 'demo-app-secret.txt'), sandbox.demoCredentials.clientSecret);
+  if (seed.ewsAccounts?.length) {
+    writePrivate(join(stateDir, 'ews-accounts.json'), `${JSON.stringify(seed.ewsAccounts.map(({ username, password }) => ({ username, password })), null, 2)}\n`);
+  }
 
   const file = (name: string) => join(stateDir, name);
   out(`calpush sandbox — a local stand-in for Microsoft 365 (Entra ID + Microsoft Graph calendars)`);
@@ -77,6 +84,7 @@ export async function runSandboxCommand(options: SandboxCommandOptions, out: (li
   out(`  Authority        ${sandbox.authorityUrl}   (msal: knownAuthorities ['${new URL(sandbox.url).host}'])`);
   out(`  Tenant id        ${sandbox.tenantId}   (domain ${seed.domain})`);
   out(`  Demo client id   ${sandbox.demoCredentials.clientId}`);
+  if (seed.ewsAccounts?.length) out(`  EWS endpoint     ${sandbox.url}/EWS/Exchange.asmx   (service accounts and passwords: ${join(stateDir, 'ews-accounts.json')})`);
   out(`  Mailboxes        ${seed.mailboxes.length} (${options.students} students, ${options.rooms} rooms, staff, 1 equipment; see tenant.json)`);
   out(`  Throttling       ${options.throttling ? 'on (4 concurrent, 10,000 requests per 10 minutes per app and mailbox)' : 'off'}${options.latencyMs > 0 ? `; ${options.latencyMs} ms added per request` : ''}`);
   out('');

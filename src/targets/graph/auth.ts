@@ -72,6 +72,8 @@ export function aadstsRemedy(message: string): { code: string | undefined; remed
 export class GraphTokenProvider {
   private readonly app: ConfidentialClientApplication;
   private readonly scope: string;
+  private cached: { token: string; refreshAt: number } | null = null;
+  private pending: Promise<string> | null = null;
 
   constructor(options: GraphAuthOptions, http: HttpClient) {
     const authorityHost = options.authorityHost.replace(/\/+$/, '');
@@ -107,11 +109,24 @@ export class GraphTokenProvider {
     this.scope = options.scope;
   }
 
-  /** A valid access token; msal caches it until shortly before it expires. */
+  /**
+   * A valid access token. Kept here until five minutes before it expires (msal caches too, but its cache lookup
+   * costs more than a request's worth of CPU); concurrent callers share one acquisition.
+   */
   async token(): Promise<string> {
+    if (this.cached && this.cached.refreshAt > Date.now()) return this.cached.token;
+    this.pending ??= this.acquire().finally(() => {
+      this.pending = null;
+    });
+    return this.pending;
+  }
+
+  private async acquire(): Promise<string> {
     try {
       const result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope] });
       if (!result?.accessToken) throw new Error('token endpoint returned no access token');
+      const expiresAt = result.expiresOn ? result.expiresOn.getTime() : Date.now() + 30 * 60_000;
+      this.cached = { token: result.accessToken, refreshAt: expiresAt - 5 * 60_000 };
       return result.accessToken;
     } catch (error) {
       if (error instanceof TargetError) throw error;

@@ -35,8 +35,20 @@ export function parseTagValue(value: string): { instance: string; key: string; c
  * https://learn.microsoft.com/graph/api/resources/datetimetimezone). We send the CLDR primary Windows zone of
  * the event's IANA zone; a zone with no Windows equivalent is sent as UTC, which keeps the instant right.
  */
+const windowsZones = new Map<string, string | null>();
+
+/** The CLDR primary Windows zone of an IANA zone (cached: windows-iana searches its table on every call). */
+function windowsZoneOf(ianaZone: string): string | null {
+  let windows = windowsZones.get(ianaZone);
+  if (windows === undefined) {
+    windows = findWindows(ianaZone)?.[0] ?? null;
+    windowsZones.set(ianaZone, windows);
+  }
+  return windows;
+}
+
 export function graphDateTime(localDateTime: string, ianaZone: string): { dateTime: string; timeZone: string } {
-  const windows = findWindows(ianaZone)?.[0];
+  const windows = windowsZoneOf(ianaZone);
   if (windows) return { dateTime: localDateTime, timeZone: windows };
   return { dateTime: utcMsToZoned(zonedToUtcMs(localDateTime, ianaZone), 'UTC'), timeZone: 'UTC' };
 }

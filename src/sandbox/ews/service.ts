@@ -1,0 +1,800 @@
+// EWS at /EWS/Exchange.asmx: an Exchange Server 2016-like SOAP endpoint over the sandbox's shared event store (the
+// Graph side sees the same mailboxes and events). Operations: CreateItem, UpdateItem, DeleteItem, FindItem,
+// GetItem (calendar items), GetFolder (calendar), GetRoomLists, GetRooms.
+//
+// Request pipeline: authentication (Basic / NTLM, auth.ts) → schema validation (validate.ts) → SOAP headers
+// (RequestServerVersion, TimeZoneContext, ExchangeImpersonation) → throttling budget (throttle.ts) → operation.
+// Per-item failures are ResponseClass="Error" response messages (HTTP 200, one per item); request-level failures
+// (schema, impersonation, throttling) are SOAP faults with HTTP 500
+// (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode; docs/sandbox.md, "EWS").
+import type { GraphService } from '../graph/service.ts';
+import { GraphHttpError } from '../graph/errors.ts';
+import { EventStore, sameExtendedPropertyId, type EventRecord } from '../graph/store.ts';
+import type { ResolvedZone } from '../graph/timezones.ts';
+import { readBody, sleep, type RequestContext } from '../http.ts';
+import type { EwsAccountStats, EwsStats, EwsThrottlingOptions, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
+import { EwsAccounts, netbiosDomain, type EwsAccount } from './accounts.ts';
+import { EwsAuthenticator } from './auth.ts';
+import {
+  calendarFolderId,
+  compareWith,
+  ewsIdFromGraph,
+  formatEwsDateTime,
+  graphIdFromEws,
+  isKnownFieldUri,
+  isWellFormedChangeKey,
+  isWellFormedId,
+  parseEwsDateTime,
+  parsePath,
+  pathElements,
+  readCalendarItem,
+  renderCalendarItem,
+  resolveZoneOrThrow,
+  setExtendedIdComparer,
+  UTC_ZONE,
+  valueOf,
+  type FieldPath,
+  type ItemInput,
+  type Shape,
+} from './items.ts';
+import { envelope, EwsFault, EwsItemError, faultEnvelope, MESSAGES } from './soap.ts';
+import { DEFAULT_EWS_THROTTLING, EwsThrottler } from './throttle.ts';
+import { SchemaValidator } from './validate.ts';
+import { attr, element, elements, esc, firstElement, NS, parseXml, positionOf, tEl, textOf, walk, XmlParseError, type XmlElement } from './xml.ts';
+
+setExtendedIdComparer(sameExtendedPropertyId);
+
+/** IIS/ASP.NET request limit for EWS is large; the sandbox takes 16 MB. */
+const MAX_EWS_BODY_BYTES = 16 * 1024 * 1024;
+/** EWSFindCountLimit: a FindItem page returns at most 1000 items (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange). */
+const FIND_COUNT_LIMIT = 1000;
+
+interface Mailbox extends MailboxSeed {
+  objectId: string;
+}
+
+/** Who a request acts for. */
+interface Principal {
+  account: EwsAccount;
+  /** ExchangeImpersonation target */
+  impersonated?: Mailbox;
+  /** TimeZoneContext zone (naive dateTimes are read in it; default UTC) */
+  zone: ResolvedZone;
+}
+
+function emptyAccountStats(): EwsAccountStats {
+  return { requests: 0, items: 0, busy: 0, overConcurrency: 0, maxConcurrent: 0, anchorMailboxMissing: 0, anchorMailboxMismatch: 0, impersonated: 0, byOperation: {}, anchorMailboxes: {} };
+}
+
+function emptyStats(): EwsStats {
+  return { httpRequests: 0, unauthorized: 0, schemaRejected: 0, schemaValidationRuns: 0, logins: { basic: 0, ntlm: 0 }, perAccount: {} };
+}
+
+const itemError = (code: keyof typeof MESSAGES | string, message?: string) => new EwsItemError(code, message ?? (MESSAGES as Record<string, string>)[code] ?? code);
+
+export class EwsService {
+  readonly accounts: EwsAccounts;
+  readonly throttler: EwsThrottler;
+  readonly validator: SchemaValidator;
+  schemaValidation: boolean;
+  stats: EwsStats = emptyStats();
+  private readonly graph: GraphService;
+  private readonly store: EventStore;
+  private readonly auth: EwsAuthenticator;
+  private readonly latency: LatencyOptions;
+  private readonly roomLists: RoomListSeed[];
+  private readonly folderIds = new Map<string, string>();
+  private runsAtReset = 0;
+
+  constructor(options: { graph: GraphService; seed: TenantSeed; latency: LatencyOptions; throttling?: Partial<EwsThrottlingOptions>; schemaValidation?: boolean }) {
+    this.graph = options.graph;
+    this.store = options.graph.store;
+    this.latency = options.latency;
+    this.roomLists = options.seed.roomLists ?? [];
+    this.accounts = new EwsAccounts(options.seed.ewsAccounts ?? [], this.roomLists, options.seed.domain);
+    this.auth = new EwsAuthenticator(this.accounts, options.seed.domain, netbiosDomain(options.seed.domain));
+    this.throttler = new EwsThrottler({ ...DEFAULT_EWS_THROTTLING, ...options.throttling });
+    this.validator = new SchemaValidator();
+    this.schemaValidation = options.schemaValidation ?? true;
+    for (const m of options.graph.listMailboxes()) this.folderIds.set(calendarFolderId(m.address), m.address.toLowerCase());
+  }
+
+  resetStats(): void {
+    this.stats = emptyStats();
+    this.runsAtReset = this.validator.runs;
+  }
+
+  private accountStats(account: EwsAccount): EwsAccountStats {
+    return (this.stats.perAccount[account.name] ??= emptyAccountStats());
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // HTTP
+
+  async handle(ctx: RequestContext): Promise<void> {
+    this.stats.httpRequests++;
+    const { res } = ctx;
+    const outcome = this.auth.authenticate(ctx.req.socket, ctx.headers['authorization']);
+    if (!outcome.ok) {
+      this.stats.unauthorized++;
+      ctx.note = outcome.reason === 'challenge' ? 'NTLM challenge' : '401';
+      const html = '<!DOCTYPE html><html><head><title>401 - Unauthorized</title></head><body><h1>401 - Unauthorized: Access is denied due to invalid credentials.</h1></body></html>';
+      res.writeHead(401, { ...outcome.headers, 'content-type': 'text/html', 'content-length': Buffer.byteLength(html) });
+      res.end(html);
+      return;
+    }
+    const account = outcome.account;
+    if (ctx.headers['authorization']) this.stats.logins[outcome.scheme]++;
+    ctx.note = account.name;
+    if (ctx.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    let raw: Buffer;
+    try {
+      raw = await readBody(ctx.req, MAX_EWS_BODY_BYTES);
+    } catch {
+      res.writeHead(413, { connection: 'close', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const answer = (status: number, xml: string) => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml), 'x-calpush-ews-account': account.name });
+      res.end(xml);
+    };
+    try {
+      const xml = await this.process(ctx, account, raw.toString('utf8'));
+      answer(200, xml);
+    } catch (error) {
+      if (error instanceof EwsFault) {
+        ctx.note = `${ctx.note} ${error.fault.code}`;
+        return answer(500, faultEnvelope(error.fault));
+      }
+      return answer(500, faultEnvelope({ code: 'ErrorInternalServerError', faultString: `An internal server error occurred. The operation failed. (${(error as Error).message})` }));
+    }
+  }
+
+  private schemaFault(line: number, position: number, violation: string): EwsFault {
+    this.stats.schemaRejected++;
+    // ErrorSchemaValidation fault (https://learn.microsoft.com/exchange/client-developer/web-service-reference/getserviceconfiguration-operation, error response).
+    return new EwsFault({
+      code: 'ErrorSchemaValidation',
+      faultString: `The request failed schema validation: ${violation}`,
+      message: MESSAGES.ErrorSchemaValidation,
+      messageXml: `${tEl('LineNumber', line)}${tEl('LinePosition', position)}${tEl('Violation', violation)}`,
+    });
+  }
+
+  private async process(ctx: RequestContext, account: EwsAccount, text: string): Promise<string> {
+    // 1. Schema (the whole envelope: SOAP 1.1 + messages.xsd/types.xsd).
+    if (this.schemaValidation && this.validator.available) {
+      const result = await this.validator.validate(text);
+      this.stats.schemaValidationRuns = this.validator.runs - this.runsAtReset;
+      if (!result.ok) {
+        let position = 1;
+        try {
+          const root = parseXml(text);
+          const name = /^Element '\{[^}]*\}([^']+)'/.exec(result.message)?.[1];
+          const at = [...walk(root)].find((el) => positionOf(el).line === result.line && (name === undefined || el.localName === name));
+          position = at ? positionOf(at).column + 1 : 1;
+        } catch {
+          position = 1;
+        }
+        throw this.schemaFault(result.line, position, result.message);
+      }
+    }
+    let root: XmlElement;
+    try {
+      root = parseXml(text);
+    } catch (error) {
+      const e = error as XmlParseError;
+      throw this.schemaFault(e.line ?? 1, e.column ?? 1, e.message);
+    }
+    if (root.namespaceURI !== NS.soap || root.localName !== 'Envelope') {
+      throw this.schemaFault(1, 1, `The root element must be {${NS.soap}}Envelope.`);
+    }
+    const header = element(root, NS.soap, 'Header');
+    const body = element(root, NS.soap, 'Body');
+    const request = firstElement(body);
+    if (!request || request.namespaceURI !== NS.m) throw this.schemaFault(1, 1, 'The SOAP body must contain an EWS request element.');
+    const operation = request.localName ?? '';
+
+    // 2. Headers.
+    const principal = this.principal(account, header);
+    const stats = this.accountStats(account);
+    stats.requests++;
+    stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + 1;
+    // X-AnchorMailbox: "When EWS Impersonation is used, the X-AnchorMailbox should always be correctly set"
+    // (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/impersonation-and-ews-in-exchange).
+    const anchor = ctx.headers['x-anchormailbox']?.trim().toLowerCase();
+    if (!anchor) stats.anchorMailboxMissing++;
+    else {
+      stats.anchorMailboxes[anchor] = (stats.anchorMailboxes[anchor] ?? 0) + 1;
+      if (principal.impersonated && anchor !== principal.impersonated.address) stats.anchorMailboxMismatch++;
+    }
+    if (principal.impersonated) stats.impersonated++;
+
+    // 3. Throttling: per account; under impersonation a copy of the target mailbox's budget per account.
+    const items = Math.max(1, this.requestItemCount(request));
+    const key = principal.impersonated ? `${account.name.toLowerCase()}|${principal.impersonated.address}` : account.name.toLowerCase();
+    const admission = this.throttler.acquire(key, items);
+    if (!admission.ok) {
+      if (admission.code === 'ErrorServerBusy') {
+        stats.busy++;
+        // ErrorServerBusy with BackOffMilliseconds in MessageXml (protocol notes B2; https://github.com/mguessan/davmail/issues/161).
+        throw new EwsFault({ code: 'ErrorServerBusy', faultString: MESSAGES.ErrorServerBusy, messageXml: `<t:Value Name="BackOffMilliseconds">${admission.backOffMs}</t:Value>` });
+      }
+      stats.overConcurrency++;
+      throw new EwsFault({ code: 'ErrorExceededConnectionCount', faultString: MESSAGES.ErrorExceededConnectionCount });
+    }
+    stats.maxConcurrent = Math.max(stats.maxConcurrent, admission.inFlight);
+    try {
+      await sleep((this.latency.perRequestMs ?? 0) + (this.latency.perItemMs ?? 0) * items);
+      const { xml, handled } = this.dispatch(operation, request, principal);
+      stats.items += Math.max(handled, 0);
+      return envelope(xml);
+    } finally {
+      admission.release();
+    }
+  }
+
+  private requestItemCount(request: XmlElement): number {
+    switch (request.localName) {
+      case 'CreateItem':
+        return elements(element(request, NS.m, 'Items'), NS.t).length;
+      case 'UpdateItem':
+        return elements(element(request, NS.m, 'ItemChanges'), NS.t, 'ItemChange').length;
+      case 'DeleteItem':
+      case 'GetItem':
+        return elements(element(request, NS.m, 'ItemIds'), NS.t).length;
+      default:
+        return 1;
+    }
+  }
+
+  /** RequestServerVersion, TimeZoneContext and ExchangeImpersonation. */
+  private principal(account: EwsAccount, header: XmlElement | undefined): Principal {
+    const principal: Principal = { account, zone: UTC_ZONE };
+    const tzContext = element(header, NS.t, 'TimeZoneContext');
+    if (tzContext) {
+      const id = attr(element(tzContext, NS.t, 'TimeZoneDefinition'), 'Id') ?? '';
+      try {
+        principal.zone = resolveZoneOrThrow(id);
+      } catch {
+        // [VERIFY] Exchange's answer to an unknown TimeZoneContext id.
+        throw new EwsFault({ code: 'ErrorTimeZone', faultString: `The time zone '${id}' isn't valid.` });
+      }
+    }
+    const impersonation = element(header, NS.t, 'ExchangeImpersonation');
+    if (impersonation) {
+      const sid = element(impersonation, NS.t, 'ConnectingSID');
+      const id = firstElement(sid);
+      const value = textOf(id).trim().toLowerCase();
+      // PrimarySmtpAddress / SmtpAddress / PrincipalName (the sandbox's UPNs are the addresses) / SID
+      // (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-identify-the-account-to-impersonate).
+      const mailbox = id && id.localName !== 'SID' ? this.graph.mailbox(value) : undefined;
+      if (!mailbox || mailbox.state === 'noMailbox') {
+        throw new EwsFault({ code: 'ErrorNonExistentMailbox', faultString: MESSAGES.ErrorNonExistentMailbox });
+      }
+      if (!EwsAccounts.mayImpersonate(account, mailbox.address)) {
+        // ErrorImpersonateUserDenied (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode),
+        // a fault for the whole request.
+        throw new EwsFault({ code: 'ErrorImpersonateUserDenied', faultString: MESSAGES.ErrorImpersonateUserDenied });
+      }
+      principal.impersonated = mailbox;
+    }
+    return principal;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Access
+
+  /** The mailbox a folder id (SavedItemFolderId / ParentFolderIds / FolderIds child) points at, after the rights check. */
+  private folderMailbox(folder: XmlElement | undefined, p: Principal): Mailbox {
+    let address: string | undefined;
+    if (folder) {
+      if (folder.localName === 'DistinguishedFolderId') {
+        const id = attr(folder, 'Id');
+        // The sandbox only has calendars.
+        if (id !== 'calendar') throw itemError('ErrorFolderNotFound');
+        const email = textOf(element(element(folder, NS.t, 'Mailbox'), NS.t, 'EmailAddress')).trim();
+        if (email) address = email.toLowerCase();
+      } else if (folder.localName === 'FolderId') {
+        const owner = this.folderIds.get(attr(folder, 'Id') ?? '');
+        if (!owner) throw itemError('ErrorFolderNotFound');
+        address = owner;
+      } else throw itemError('ErrorFolderNotFound');
+    }
+    return this.mailboxFor(address, p);
+  }
+
+  private mailboxFor(address: string | undefined, p: Principal): Mailbox {
+    if (address === undefined) {
+      if (p.impersonated) return p.impersonated;
+      // The service accounts have no mailbox of their own (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode, ErrorMissingEmailAddress).
+      throw itemError('ErrorMissingEmailAddress');
+    }
+    const mailbox = this.graph.mailbox(address);
+    if (!mailbox || mailbox.state === 'noMailbox') throw itemError('ErrorNonExistentMailbox');
+    this.assertAccess(mailbox.address, p);
+    return mailbox;
+  }
+
+  private assertAccess(address: string, p: Principal): void {
+    if (p.impersonated) {
+      // Acting as the impersonated user, who has no rights on other people's calendars in the sandbox.
+      if (p.impersonated.address !== address) throw itemError('ErrorAccessDenied');
+      return;
+    }
+    // Delegate access: calendar folder permission (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-access-a-calendar-as-a-delegate-by-using-ews-in-exchange).
+    if (!EwsAccounts.isDelegate(p.account, address)) throw itemError('ErrorAccessDenied');
+  }
+
+  /** The event an ItemId names, after the rights check. */
+  private itemById(idEl: XmlElement | undefined, p: Principal): { record: EventRecord; mailbox: Mailbox } {
+    if (!idEl || idEl.localName !== 'ItemId') {
+      // OccurrenceItemId / RecurringMasterItemId: the sandbox keeps single items only.
+      throw itemError('ErrorItemNotFound');
+    }
+    const id = attr(idEl, 'Id') ?? '';
+    if (!isWellFormedId(id)) throw itemError('ErrorInvalidIdMalformed');
+    const graphId = graphIdFromEws(id);
+    for (const m of this.graph.listMailboxes()) {
+      const record = this.store.get(m.address, graphId);
+      if (record) {
+        const mailbox = this.graph.mailbox(m.address)!;
+        this.assertAccess(mailbox.address, p);
+        return { record, mailbox };
+      }
+    }
+    throw itemError('ErrorItemNotFound');
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Operations
+
+  private dispatch(operation: string, request: XmlElement, p: Principal): { xml: string; handled: number } {
+    switch (operation) {
+      case 'CreateItem':
+        return this.createItem(request, p);
+      case 'UpdateItem':
+        return this.updateItem(request, p);
+      case 'DeleteItem':
+        return this.deleteItem(request, p);
+      case 'GetItem':
+        return this.getItem(request, p);
+      case 'FindItem':
+        return this.findItem(request, p);
+      case 'GetFolder':
+        return this.getFolder(request, p);
+      case 'GetRoomLists':
+        return this.getRoomLists();
+      case 'GetRooms':
+        return this.getRooms(request);
+      default:
+        throw new EwsFault({ code: 'ErrorInvalidRequest', faultString: `The request is valid but the sandbox does not implement ${operation}.` });
+    }
+  }
+
+  /** `<m:XResponseMessage ResponseClass="Error">…` with the error's code and text. */
+  private errorMessage(name: string, error: unknown, tail = ''): string {
+    if (error instanceof EwsItemError) {
+      return `<m:${name} ResponseClass="Error"><m:MessageText>${esc(error.message)}</m:MessageText><m:ResponseCode>${esc(error.code)}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>${tail}</m:${name}>`;
+    }
+    if (error instanceof EwsFault) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    return `<m:${name} ResponseClass="Error"><m:MessageText>An internal server error occurred. The operation failed. ${esc(message)}</m:MessageText><m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>${tail}</m:${name}>`;
+  }
+
+  private response(name: string, messages: string[]): string {
+    return `<m:${name}Response xmlns:m="${NS.m}" xmlns:t="${NS.t}"><m:ResponseMessages>${messages.join('')}</m:ResponseMessages></m:${name}Response>`;
+  }
+
+  /** Graph's store errors as EWS item errors. */
+  private storeError(error: unknown): never {
+    if (error instanceof GraphHttpError) {
+      if (error.code === 'ErrorPropertyValidationFailure') throw itemError('ErrorCalendarEndDateIsEarlierThanStartDate');
+      if (error.code === 'TimeZoneNotSupportedException') throw itemError('ErrorCalendarInvalidTimeZone', error.message);
+      throw itemError('ErrorCalendarInvalidPropertyValue', error.message);
+    }
+    throw error;
+  }
+
+  /**
+   * Graph start/end for an item's Start/End: a value with Z/offset is absolute; a naive value is read in the item's
+   * StartTimeZone/EndTimeZone, else the TimeZoneContext, else UTC ("time zones and EWS",
+   * https://learn.microsoft.com/exchange/client-developer/exchange-web-services/time-zones-and-ews-in-exchange).
+   */
+  private timePoint(value: string, zone: ResolvedZone, readZone: ResolvedZone, which: 'Start' | 'End'): { dateTime: string; timeZone: string } {
+    const instant = parseEwsDateTime(value, readZone);
+    if (instant === undefined) throw itemError('ErrorCalendarInvalidPropertyValue', `The ${which} value '${value}' is not a valid date and time.`);
+    return { dateTime: `${formatEwsDateTime(instant).slice(0, 19)}.${String(instant % 1000).padStart(3, '0')}0000Z`, timeZone: zone.name };
+  }
+
+  private graphBody(input: ItemInput, p: Principal, current?: EventRecord): Record<string, unknown> {
+    const body: Record<string, unknown> = { ...input.fields };
+    const startZone = input.startZoneId !== undefined ? resolveZoneOrThrow(input.startZoneId) : undefined;
+    const endZone = input.endZoneId !== undefined ? resolveZoneOrThrow(input.endZoneId) : startZone;
+    if (input.start !== undefined) body['start'] = this.timePoint(input.start, startZone ?? current?.start.zone ?? p.zone, startZone ?? p.zone, 'Start');
+    else if (startZone && current) body['start'] = { dateTime: `${formatEwsDateTime(current.start.instant)}`, timeZone: startZone.name };
+    if (input.end !== undefined) body['end'] = this.timePoint(input.end, endZone ?? current?.end.zone ?? p.zone, endZone ?? p.zone, 'End');
+    else if (input.endZoneId !== undefined && endZone && current) body['end'] = { dateTime: `${formatEwsDateTime(current.end.instant)}`, timeZone: endZone.name };
+    if (input.extended.length > 0) body['singleValueExtendedProperties'] = input.extended;
+    const types = Object.keys(input.attendees) as Array<'required' | 'optional' | 'resource'>;
+    if (types.length > 0) {
+      const existing = ((current?.fields['attendees'] as Array<Record<string, unknown>> | undefined) ?? []).filter((a) => !types.includes((a['type'] as 'required') ?? 'required'));
+      body['attendees'] = [...existing, ...types.flatMap((t) => input.attendees[t] ?? [])];
+    }
+    return body;
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-calendar-item
+  private createItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    const send = attr(request, 'SendMeetingInvitations');
+    const folder = firstElement(element(request, NS.m, 'SavedItemFolderId'));
+    const items = elements(element(request, NS.m, 'Items'), NS.t);
+    const messages = items.map((item) => {
+      try {
+        if (item.localName !== 'CalendarItem') throw itemError('ErrorInvalidItemForOperationCreateItem', 'The item type is not supported by the sandbox (calendar items only).');
+        // "SendMeetingInvitations … is required for calendar items" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem).
+        if (send === undefined) throw itemError('ErrorSendMeetingInvitationsRequired');
+        const mailbox = this.folderMailbox(folder, p);
+        const input = readCalendarItem(item);
+        if (input.start === undefined || input.end === undefined) {
+          // [VERIFY] Exchange's answer to a calendar item without Start/End.
+          throw itemError('ErrorCalendarInvalidPropertyValue', 'Start and End are required for a calendar item in the sandbox.');
+        }
+        const body = this.graphBody(input, p);
+        let record: EventRecord;
+        try {
+          record = this.store.create(mailbox.address, mailbox.displayName, body);
+        } catch (error) {
+          this.storeError(error);
+        }
+        if (input.uid) record.iCalUId = input.uid;
+        return `<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:CalendarItem><t:ItemId Id="${esc(ewsIdFromGraph(record.id))}" ChangeKey="${esc(record.changeKey)}"/></t:CalendarItem></m:Items></m:CreateItemResponseMessage>`;
+      } catch (error) {
+        return this.errorMessage('CreateItemResponseMessage', error, '<m:Items/>');
+      }
+    });
+    return { xml: this.response('CreateItem', messages), handled: items.length };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem
+  private updateItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    const conflict = attr(request, 'ConflictResolution') ?? 'AutoResolve';
+    const send = attr(request, 'SendMeetingInvitationsOrCancellations');
+    const changes = elements(element(request, NS.m, 'ItemChanges'), NS.t, 'ItemChange');
+    const messages = changes.map((change) => {
+      try {
+        const idEl = elements(change).find((e) => e.localName === 'ItemId' || e.localName === 'OccurrenceItemId' || e.localName === 'RecurringMasterItemId');
+        const { record } = this.itemById(idEl, p);
+        // "SendMeetingInvitationsOrCancellations … required for calendar items" (…/updateitem).
+        if (send === undefined) throw itemError('ErrorSendMeetingInvitationsOrCancellationsRequired');
+        const changeKey = attr(idEl, 'ChangeKey');
+        if (changeKey !== undefined && !isWellFormedChangeKey(changeKey)) throw itemError('ErrorInvalidChangeKey');
+        if (conflict === 'NeverOverwrite') {
+          // NeverOverwrite: "If there is a conflict, the update operation fails and an error is returned"; a change key
+          // that is not the current one is that conflict (ErrorIrresolvableConflict, …/responsecode). [VERIFY] missing change key.
+          if (changeKey === undefined) throw itemError('ErrorChangeKeyRequiredForWriteOperations');
+          if (changeKey !== record.changeKey) throw itemError('ErrorIrresolvableConflict');
+        }
+        const { patch, deleteExtended } = this.updates(element(change, NS.t, 'Updates'), record, p);
+        try {
+          this.store.update(record, patch);
+        } catch (error) {
+          this.storeError(error);
+        }
+        if (deleteExtended.length > 0) record.extendedProperties = record.extendedProperties.filter((e) => !deleteExtended.some((id) => sameExtendedPropertyId(id, e.id)));
+        return `<m:UpdateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:CalendarItem><t:ItemId Id="${esc(ewsIdFromGraph(record.id))}" ChangeKey="${esc(record.changeKey)}"/></t:CalendarItem></m:Items><m:ConflictResults><t:Count>0</t:Count></m:ConflictResults></m:UpdateItemResponseMessage>`;
+      } catch (error) {
+        return this.errorMessage('UpdateItemResponseMessage', error, '<m:Items/>');
+      }
+    });
+    return { xml: this.response('UpdateItem', messages), handled: changes.length };
+  }
+
+  /** SetItemField / AppendToItemField / DeleteItemField (https://learn.microsoft.com/exchange/client-developer/web-service-reference/updates-item). */
+  private updates(updates: XmlElement | undefined, record: EventRecord, p: Principal): { patch: Record<string, unknown>; deleteExtended: string[] } {
+    const merged: ItemInput = { fields: {}, extended: [], attendees: {} };
+    const deleteExtended: string[] = [];
+    const deletes: Record<string, unknown> = {};
+    for (const op of elements(updates, NS.t)) {
+      const pathEl = pathElements(op)[0];
+      if (!pathEl) continue;
+      const path = parsePath(pathEl);
+      if (path.kind === 'field' && !isKnownFieldUri(path.uri) && path.uri !== 'calendar:StartTimeZone' && path.uri !== 'calendar:EndTimeZone') {
+        throw itemError('ErrorInvalidPropertyForOperation', `The property '${path.uri}' cannot be updated in the sandbox.`);
+      }
+      if (op.localName === 'DeleteItemField') {
+        if (path.kind === 'extended') {
+          deleteExtended.push(path.id);
+          continue;
+        }
+        const cleared: Record<string, unknown> = {
+          'item:Categories': ['categories', []],
+          'item:Body': ['body', { contentType: 'text', content: '' }],
+          'item:Subject': ['subject', ''],
+          'calendar:Location': ['location', { displayName: '' }],
+          'calendar:RequiredAttendees': ['#attendees', 'required'],
+          'calendar:OptionalAttendees': ['#attendees', 'optional'],
+          'calendar:Resources': ['#attendees', 'resource'],
+        };
+        const entry = cleared[path.kind === 'field' ? path.uri : ''] as [string, unknown] | undefined;
+        if (!entry) throw itemError('ErrorInvalidPropertyDelete', `The property '${path.kind === 'field' ? path.uri : ''}' cannot be deleted.`);
+        if (entry[0] === '#attendees') merged.attendees[entry[1] as 'required'] = [];
+        else deletes[entry[0]] = entry[1];
+        continue;
+      }
+      const container = elements(op, NS.t).find((e) => e.localName === 'CalendarItem' || e.localName === 'Item');
+      if (!container) throw itemError('ErrorInvalidPropertySet', 'An item element with the property value is required.');
+      const input = readCalendarItem(container);
+      if (op.localName === 'AppendToItemField') {
+        // Append works on Body and the attendee lists (https://learn.microsoft.com/exchange/client-developer/web-service-reference/appendtoitemfield).
+        if (path.kind === 'field' && path.uri === 'item:Body' && input.fields['body']) {
+          const current = (record.fields['body'] as { contentType?: string; content?: string } | undefined) ?? { contentType: 'text', content: '' };
+          const add = input.fields['body'] as { content: string };
+          input.fields['body'] = { contentType: current.contentType ?? 'text', content: `${current.content ?? ''}${add.content}` };
+        } else if (Object.keys(input.attendees).length > 0) {
+          for (const type of Object.keys(input.attendees) as Array<'required'>) {
+            const existing = ((record.fields['attendees'] as Array<Record<string, unknown>> | undefined) ?? []).filter((a) => (a['type'] ?? 'required') === type);
+            input.attendees[type] = [...existing, ...(input.attendees[type] ?? [])];
+          }
+        } else throw itemError('ErrorInvalidPropertyAppend', 'The property does not support append.');
+      }
+      Object.assign(merged.fields, input.fields);
+      merged.extended.push(...input.extended);
+      Object.assign(merged.attendees, input.attendees);
+      if (input.start !== undefined) merged.start = input.start;
+      if (input.end !== undefined) merged.end = input.end;
+      if (input.startZoneId !== undefined) merged.startZoneId = input.startZoneId;
+      if (input.endZoneId !== undefined) merged.endZoneId = input.endZoneId;
+    }
+    const patch = { ...this.graphBody(merged, p, record), ...deletes };
+    return { patch, deleteExtended };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/deleteitem-operation
+  private deleteItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    const send = attr(request, 'SendMeetingCancellations');
+    const ids = elements(element(request, NS.m, 'ItemIds'), NS.t);
+    const messages = ids.map((idEl) => {
+      try {
+        const { record, mailbox } = this.itemById(idEl, p);
+        // "SendMeetingCancellations … required for calendar items" (…/deleteitem).
+        if (send === undefined) throw itemError('ErrorSendMeetingCancellationsRequired');
+        this.store.delete(mailbox.address, record.id);
+        return `<m:DeleteItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>`;
+      } catch (error) {
+        return this.errorMessage('DeleteItemResponseMessage', error);
+      }
+    });
+    return { xml: this.response('DeleteItem', messages), handled: ids.length };
+  }
+
+  private shape(shapeEl: XmlElement | undefined, forFind: boolean): Shape {
+    const base = (textOf(element(shapeEl, NS.t, 'BaseShape')).trim() || 'Default') as Shape['base'];
+    const bodyType = (textOf(element(shapeEl, NS.t, 'BodyType')).trim() || 'Best') as Shape['bodyType'];
+    const additional: FieldPath[] = pathElements(element(shapeEl, NS.t, 'AdditionalProperties')).map(parsePath);
+    if (forFind && additional.some((a) => a.kind === 'field' && a.uri === 'item:Body')) {
+      // [VERIFY] code; "The property Body can't be used in FindItem requests."
+      throw itemError('ErrorInvalidPropertyRequest', "The property Body can't be used in FindItem requests.");
+    }
+    return { base: base === 'IdOnly' || base === 'AllProperties' ? base : 'Default', bodyType: bodyType === 'HTML' || bodyType === 'Text' ? bodyType : 'Best', additional, forFind };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getitem-operation
+  private getItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    const ids = elements(element(request, NS.m, 'ItemIds'), NS.t);
+    let shape: Shape | undefined;
+    let shapeError: unknown;
+    try {
+      shape = this.shape(element(request, NS.m, 'ItemShape'), false);
+    } catch (error) {
+      shapeError = error;
+    }
+    const messages = ids.map((idEl) => {
+      try {
+        if (!shape) throw shapeError;
+        const { record, mailbox } = this.itemById(idEl, p);
+        return `<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items>${renderCalendarItem(record, shape, { folderId: calendarFolderId(mailbox.address) })}</m:Items></m:GetItemResponseMessage>`;
+      } catch (error) {
+        return this.errorMessage('GetItemResponseMessage', error, '<m:Items/>');
+      }
+    });
+    return { xml: this.response('GetItem', messages), handled: ids.length };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/finditem-operation
+  private findItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    const traversal = attr(request, 'Traversal') ?? 'Shallow';
+    const folders = elements(element(request, NS.m, 'ParentFolderIds'), NS.t);
+    const calendarView = element(request, NS.m, 'CalendarView');
+    const indexed = element(request, NS.m, 'IndexedPageItemView');
+    const restriction = element(request, NS.m, 'Restriction');
+    const sortOrder = element(request, NS.m, 'SortOrder');
+    let handled = 0;
+    const messages = folders.map((folder) => {
+      try {
+        const shape = this.shape(element(request, NS.m, 'ItemShape'), true);
+        if (calendarView && (restriction || sortOrder)) {
+          // "Restrictions and sort order may not be specified for a CalendarView." (https://github.com/jamesiarmes/php-ews/issues/164;
+          // [VERIFY] the response code).
+          throw itemError('ErrorInvalidRestriction');
+        }
+        const mailbox = this.folderMailbox(folder, p);
+        let records = traversal === 'Shallow' ? this.store.list(mailbox.address) : [];
+        let attrs: string;
+        let page: EventRecord[];
+        if (calendarView) {
+          // CalendarView: items overlapping [StartDate, EndDate], at most MaxEntriesReturned, by start
+          // (https://learn.microsoft.com/exchange/client-developer/web-service-reference/calendarview).
+          const start = parseEwsDateTime(attr(calendarView, 'StartDate') ?? '', p.zone) ?? 0;
+          const end = parseEwsDateTime(attr(calendarView, 'EndDate') ?? '', p.zone) ?? 0;
+          if (end < start) throw itemError('ErrorCalendarEndDateIsEarlierThanStartDate');
+          records = records
+            .filter((r) => {
+              const i = EventStore.interval(r);
+              return i.start < end && (i.end > start || (i.end === i.start && i.start >= start));
+            })
+            .sort((a, b) => a.start.instant - b.start.instant || a.seq - b.seq);
+          const max = Number(attr(calendarView, 'MaxEntriesReturned') ?? FIND_COUNT_LIMIT);
+          const limit = Math.min(Number.isFinite(max) && max > 0 ? max : FIND_COUNT_LIMIT, FIND_COUNT_LIMIT);
+          page = records.slice(0, limit);
+          attrs = `TotalItemsInView="${records.length}" IncludesLastItemInRange="${page.length === records.length}"`;
+        } else {
+          if (restriction) {
+            const expression = firstElement(restriction);
+            records = records.filter((r) => this.matches(expression, r, p));
+          }
+          records = this.sort(records, sortOrder);
+          const total = records.length;
+          // IndexedPageItemView paging (https://learn.microsoft.com/exchange/client-developer/web-service-reference/indexedpageitemview).
+          const offset = Math.max(0, Number(attr(indexed, 'Offset') ?? 0) || 0);
+          const fromEnd = attr(indexed, 'BasePoint') === 'End';
+          const max = Number(attr(indexed, 'MaxEntriesReturned') ?? FIND_COUNT_LIMIT);
+          const limit = Math.min(Number.isFinite(max) && max > 0 ? max : FIND_COUNT_LIMIT, FIND_COUNT_LIMIT);
+          const from = fromEnd ? Math.max(0, total - offset - limit) : offset;
+          const to = fromEnd ? Math.max(0, total - offset) : Math.min(total, offset + limit);
+          page = records.slice(from, to);
+          const includesLast = fromEnd ? from === 0 : to >= total;
+          const nextOffset = fromEnd ? offset + page.length : to;
+          attrs = `IndexedPagingOffset="${nextOffset}" TotalItemsInView="${total}" IncludesLastItemInRange="${includesLast}"`;
+        }
+        handled += page.length;
+        const folderId = calendarFolderId(mailbox.address);
+        const itemsXml = page.map((r) => renderCalendarItem(r, shape, { folderId })).join('');
+        return `<m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:RootFolder ${attrs}><t:Items>${itemsXml}</t:Items></m:RootFolder></m:FindItemResponseMessage>`;
+      } catch (error) {
+        return this.errorMessage('FindItemResponseMessage', error);
+      }
+    });
+    return { xml: this.response('FindItem', messages), handled: Math.max(handled, folders.length) };
+  }
+
+  private sort(records: EventRecord[], sortOrder: XmlElement | undefined): EventRecord[] {
+    const orders = elements(sortOrder, NS.t, 'FieldOrder').map((fo) => ({ path: parsePath(pathElements(fo)[0]!), descending: attr(fo, 'Order') === 'Descending' }));
+    const sorted = [...records].sort((a, b) => a.seq - b.seq);
+    if (orders.length === 0) return sorted;
+    return sorted.sort((a, b) => {
+      for (const o of orders) {
+        const va = valueOf(a, o.path);
+        const vb = valueOf(b, o.path);
+        const key = (v: ReturnType<typeof valueOf>) => (v === undefined ? '' : v.kind === 'string' ? v.values[0]!.toLowerCase() : v.kind === 'bool' ? Number(v.value) : v.value);
+        const ka = key(va);
+        const kb = key(vb);
+        const c = ka < kb ? -1 : ka > kb ? 1 : 0;
+        if (c !== 0) return o.descending ? -c : c;
+      }
+      return 0;
+    });
+  }
+
+  /** Search expressions (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-use-search-filters-with-ews-in-exchange). */
+  private matches(expression: XmlElement | undefined, r: EventRecord, p: Principal): boolean {
+    if (!expression) return true;
+    const name = expression.localName;
+    switch (name) {
+      case 'And':
+        return elements(expression, NS.t).every((e) => this.matches(e, r, p));
+      case 'Or':
+        return elements(expression, NS.t).some((e) => this.matches(e, r, p));
+      case 'Not':
+        return !this.matches(firstElement(expression), r, p);
+      case 'Exists': {
+        const path = parsePath(pathElements(expression)[0]!);
+        return valueOf(r, path) !== undefined;
+      }
+      case 'Contains': {
+        const path = parsePath(pathElements(expression)[0]!);
+        const constant = attr(element(expression, NS.t, 'Constant'), 'Value') ?? '';
+        const value = valueOf(r, path);
+        if (!value || value.kind !== 'string') return false;
+        const mode = attr(expression, 'ContainmentMode') ?? 'Substring';
+        const ignoreCase = (attr(expression, 'ContainmentComparison') ?? 'Exact').includes('IgnoreCase') || (attr(expression, 'ContainmentComparison') ?? '').startsWith('Loose');
+        const norm = (s: string) => (ignoreCase ? s.toLowerCase() : s);
+        return value.values.some((v) => {
+          const a = norm(v);
+          const c = norm(constant);
+          return mode === 'FullString' ? a === c : mode === 'Prefixed' ? a.startsWith(c) : a.includes(c);
+        });
+      }
+      case 'IsEqualTo':
+      case 'IsNotEqualTo':
+      case 'IsGreaterThan':
+      case 'IsGreaterThanOrEqualTo':
+      case 'IsLessThan':
+      case 'IsLessThanOrEqualTo': {
+        const path = parsePath(pathElements(expression)[0]!);
+        const constantEl = element(element(expression, NS.t, 'FieldURIOrConstant'), NS.t, 'Constant');
+        if (!constantEl) throw itemError('ErrorUnsupportedPathForQuery', 'The sandbox compares properties with constants only.');
+        const value = valueOf(r, path);
+        if (value === undefined) return name === 'IsNotEqualTo';
+        const c = compareWith(value, attr(constantEl, 'Value') ?? '', p.zone);
+        if (c === undefined) return false;
+        switch (name) {
+          case 'IsEqualTo':
+            return c === 0;
+          case 'IsNotEqualTo':
+            return c !== 0;
+          case 'IsGreaterThan':
+            return c > 0;
+          case 'IsGreaterThanOrEqualTo':
+            return c >= 0;
+          case 'IsLessThan':
+            return c < 0;
+          default:
+            return c <= 0;
+        }
+      }
+      default:
+        throw itemError('ErrorInvalidRestriction', `The restriction '${name}' is not supported by the sandbox.`);
+    }
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getfolder-operation
+  private getFolder(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    const folders = elements(element(request, NS.m, 'FolderIds'), NS.t);
+    const messages = folders.map((folder) => {
+      try {
+        const mailbox = this.folderMailbox(folder, p);
+        const id = calendarFolderId(mailbox.address);
+        const count = this.store.list(mailbox.address).length;
+        return `<m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Folders><t:CalendarFolder><t:FolderId Id="${esc(id)}" ChangeKey="AgAAAA=="/>${tEl('FolderClass', 'IPF.Appointment')}${tEl('DisplayName', 'Calendar')}${tEl('TotalCount', count)}${tEl('ChildFolderCount', 0)}</t:CalendarFolder></m:Folders></m:GetFolderResponseMessage>`;
+      } catch (error) {
+        return this.errorMessage('GetFolderResponseMessage', error);
+      }
+    });
+    return { xml: this.response('GetFolder', messages), handled: folders.length };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getroomlists-operation
+  private getRoomLists(): { xml: string; handled: number } {
+    const lists = this.roomLists
+      .map((l) => `<t:Address>${tEl('Name', l.displayName)}${tEl('EmailAddress', l.address)}${tEl('RoutingType', 'SMTP')}${tEl('MailboxType', 'PublicDL')}</t:Address>`)
+      .join('');
+    return { xml: `<m:GetRoomListsResponse ResponseClass="Success" xmlns:m="${NS.m}" xmlns:t="${NS.t}"><m:ResponseCode>NoError</m:ResponseCode><m:RoomLists>${lists}</m:RoomLists></m:GetRoomListsResponse>`, handled: 1 };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getrooms-operation
+  private getRooms(request: XmlElement): { xml: string; handled: number } {
+    const address = textOf(element(element(request, NS.m, 'RoomList'), NS.t, 'EmailAddress')).trim().toLowerCase();
+    const list = this.roomLists.find((l) => l.address.toLowerCase() === address);
+    if (!list) {
+      // [VERIFY] code for an unknown room list.
+      return {
+        xml: `<m:GetRoomsResponse ResponseClass="Error" xmlns:m="${NS.m}" xmlns:t="${NS.t}"><m:MessageText>No results were found.</m:MessageText><m:ResponseCode>ErrorNameResolutionNoResults</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:GetRoomsResponse>`,
+        handled: 1,
+      };
+    }
+    const rooms = list.members
+      .map((member) => {
+        const m = this.graph.mailbox(member);
+        return `<t:Room><t:Id>${tEl('Name', m?.displayName ?? member)}${tEl('EmailAddress', member)}${tEl('RoutingType', 'SMTP')}${tEl('MailboxType', 'Mailbox')}</t:Id></t:Room>`;
+      })
+      .join('');
+    return { xml: `<m:GetRoomsResponse ResponseClass="Success" xmlns:m="${NS.m}" xmlns:t="${NS.t}"><m:ResponseCode>NoError</m:ResponseCode><m:Rooms>${rooms}</m:Rooms></m:GetRoomsResponse>`, handled: 1 };
+  }
+}
