@@ -1,7 +1,8 @@
-// A realistic sample timetable for the demo: courses taught weekly in rooms, students enrolled in some of them.
+// A realistic sample timetable for the demo and the benchmarks, the input a timetabling system would send: courses taught weekly in rooms, students enrolled in some of them.
 // Every lecture appears in each enrolled student's calendar and in its room's calendar, as a timetabling
 // system exports it. Deterministic for a given seed, anchored on the Monday after `from`.
 import type { EventInput } from '../model/event.ts';
+import { seededRandom } from './tenant.ts';
 
 export interface TimetableOptions {
   students: string[];
@@ -31,18 +32,6 @@ const COURSES = [
 const SLOTS = ['08:45', '10:45', '13:30', '15:30'] as const;
 const SLOT_MINUTES = 105;
 
-/** Small deterministic PRNG (mulberry32) so the demo is the same every time. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function addMinutes(time: string, minutes: number): string {
   const [h, m] = time.split(':').map(Number) as [number, number];
   const total = h * 60 + m + minutes;
@@ -54,7 +43,7 @@ function dateAfter(monday: Date, days: number): string {
 }
 
 export function sampleTimetable(options: TimetableOptions): EventInput[] {
-  const rand = random(options.seed ?? 2026);
+  const rand = seededRandom(options.seed ?? 2026);
   const weeks = options.weeks ?? 2;
   const perStudent = options.coursesPerStudent ?? 3;
   const timeZone = options.timeZone ?? 'Europe/Amsterdam';

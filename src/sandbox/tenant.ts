@@ -22,8 +22,8 @@ export function objectIdFor(address: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
+/** mulberry32: a tiny deterministic PRNG, so seeds and sample data are the same on every run. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -86,7 +86,7 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
   const students = opts.students ?? 40;
   const staff = opts.staff ?? 8;
   const rooms = opts.rooms ?? 12;
-  const random = prng(opts.seed ?? 20260907);
+  const random = seededRandom(opts.seed ?? 20260907);
   const name = () => `${GIVEN[Math.floor(random() * GIVEN.length)]} ${FAMILY[Math.floor(random() * FAMILY.length)]}`;
 
   const mailboxes: MailboxSeed[] = [];

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseConfig } from '../../config/config.ts';
-import { sampleTimetable } from '../../demo/timetable.ts';
+import { sampleTimetable } from '../../sandbox/sample-timetable.ts';
 import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
 import { runSync } from '../../sync/sync.ts';
 import { formatSummary, progressBar } from '../summary.ts';
