@@ -6,6 +6,8 @@ import { findWindows } from 'windows-iana';
 import { z } from 'zod';
 import { canonicalTimeZone } from '../model/time.ts';
 import type { GraphCredential } from '../targets/graph/auth.ts';
+import { serverConfigSchema } from '../server/config.ts';
+import { feedsConfigSchema } from '../sources/feeds.ts';
 
 const secretReference = z.union(
   [
@@ -66,6 +68,10 @@ export const configSchema = z
      * them (an empty set removes our events) and records for other calendars are refused.
      */
     mailboxes: z.array(z.string().email()).optional(),
+    /** The HTTP push API of `calpush serve` (docs/api.md). */
+    server: serverConfigSchema.optional(),
+    /** Per-calendar iCalendar feeds polled by `calpush serve` (docs/api.md). */
+    feeds: feedsConfigSchema.optional(),
     limits: z
       .object({
         mailboxConcurrency: z.number().int().min(1).max(4, 'Outlook allows at most 4 concurrent requests per app per mailbox').default(4),

@@ -6,10 +6,18 @@ import type { DesiredEvent } from '../model/event.ts';
 import type { HeldEvent } from '../sources/records.ts';
 import {
   EmptyInputRefused,
+  type ApiKeyRow,
+  type CalendarCounts,
   type DeliveredRow,
+  type DesiredOp,
+  type DesiredOpOutcome,
+  type EventDeliveryState,
+  type FeedStateRow,
+  type StoreTotals,
   type DesiredChange,
   type DesiredChangeResult,
   type DesiredImport,
+  type DesiredImportFinish,
   type DesiredImportResult,
   type DesiredRow,
   type MailboxRow,
@@ -80,6 +88,34 @@ const MIGRATIONS: string[] = [
   -- Versions instead of a dirty flag: a change that lands while a delivery runs is not lost when it finishes.
   ALTER TABLE mailbox ADD COLUMN desired_version INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE mailbox ADD COLUMN delivered_version INTEGER NOT NULL DEFAULT 0;
+  `,
+  `
+  -- calpush serve: API keys (only their SHA-256) and what the feed poller remembers per calendar.
+  CREATE TABLE api_key (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    scope         TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+    calendars     TEXT,
+    created_at    TEXT NOT NULL,
+    revoked_at    TEXT,
+    last_used_at  TEXT
+  );
+  CREATE TABLE feed_state (
+    calendar            TEXT PRIMARY KEY,
+    url                 TEXT NOT NULL,
+    etag                TEXT,
+    last_modified       TEXT,
+    consecutive_empty   INTEGER NOT NULL DEFAULT 0,
+    last_fetch_at       TEXT,
+    last_full_fetch_at  TEXT,
+    last_outcome        TEXT,
+    last_error          TEXT,
+    last_change_at      TEXT
+  );
+  -- Which source last set the calendar's desired state (sync, api, import, feed; NULL = sync before this
+  -- column existed). A sync without an explicit calendar list replaces only the calendars that sync manages.
+  ALTER TABLE mailbox ADD COLUMN managed_by TEXT;
   `,
 ];
 
@@ -404,9 +440,192 @@ export class SqliteStore implements Store {
     return new Map(rows.map((row) => [String(row.event_key), Number(row.generation)]));
   }
 
+  async applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]> {
+    return this.transaction(() => {
+      const stamp = now();
+      const changed = new Set<string>();
+      const outcomes: DesiredOpOutcome[] = [];
+      const current = this.statement('SELECT content_hash FROM desired_event WHERE calendar = ? AND event_key = ?');
+      for (const op of ops) {
+        if (op.kind === 'remove') {
+          const removed = Number(this.statement('DELETE FROM desired_event WHERE calendar = ? AND event_key = ?').run(op.calendar, op.key).changes);
+          if (removed) changed.add(op.calendar);
+          outcomes.push(removed ? 'removed' : 'absent');
+          continue;
+        }
+        const { desired } = op;
+        const calendar = desired.event.calendar;
+        this.touchMailbox(calendar);
+        const existing = current.get(calendar, desired.key) as Row | undefined;
+        if (existing && String(existing.content_hash) === desired.contentHash) {
+          outcomes.push('unchanged');
+          continue;
+        }
+        this.statement(`
+          INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (calendar, event_key) DO UPDATE SET
+            source_id = excluded.source_id, content_hash = excluded.content_hash,
+            starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`).run(
+          calendar,
+          desired.key,
+          desired.event.id,
+          desired.contentHash,
+          desired.startsAtMs,
+          JSON.stringify(desired.event),
+          stamp,
+        );
+        changed.add(calendar);
+        outcomes.push(existing ? 'changed' : 'added');
+      }
+      const bump = this.statement("UPDATE mailbox SET desired_version = desired_version + 1, managed_by = 'api' WHERE calendar = ?");
+      for (const calendar of changed) {
+        this.touchMailbox(calendar);
+        bump.run(calendar);
+      }
+      return outcomes;
+    });
+  }
+
+  async eventState(calendar: string, key: string): Promise<EventDeliveryState> {
+    const row = this.statement(
+      'SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at FROM desired_event WHERE calendar = ? AND event_key = ?',
+    ).get(calendar, key) as Row | undefined;
+    const delivered = this.statement(
+      'SELECT calendar, event_key, item_id, change_key, transaction_id, content_hash, delivered_at FROM delivered_item WHERE calendar = ? AND event_key = ? ORDER BY item_id',
+    ).all(calendar, key) as Row[];
+    const pending = (await this.pendingOps(calendar)).filter((op) => op.key === key);
+    return {
+      desired: row
+        ? {
+            calendar: String(row.calendar),
+            key: String(row.event_key),
+            sourceId: String(row.source_id),
+            contentHash: String(row.content_hash),
+            startsAtMs: Number(row.starts_at_ms),
+            event: JSON.parse(String(row.payload)),
+            updatedAt: String(row.updated_at),
+          }
+        : null,
+      delivered: delivered.map((d) => ({ ...toDelivered(d), deliveredAt: String(d.delivered_at) })),
+      pending,
+      mailbox: await this.mailbox(calendar),
+    };
+  }
+
+  async hasCalendar(calendar: string): Promise<boolean> {
+    const row = this.statement(`
+      SELECT EXISTS (SELECT 1 FROM mailbox WHERE calendar = ?1) OR EXISTS (SELECT 1 FROM desired_event WHERE calendar = ?1)
+        OR EXISTS (SELECT 1 FROM delivered_item WHERE calendar = ?1) AS known`).get(calendar) as Row;
+    return Number(row.known) === 1;
+  }
+
+  async calendarCounts(calendar: string): Promise<CalendarCounts> {
+    const row = this.statement(`
+      SELECT (SELECT COUNT(*) FROM desired_event WHERE calendar = ?1) AS desired,
+             (SELECT COUNT(*) FROM delivered_item WHERE calendar = ?1) AS delivered,
+             (SELECT COUNT(*) FROM pending_op WHERE calendar = ?1) AS pending,
+             (SELECT COUNT(*) FROM pending_op WHERE calendar = ?1 AND last_error IS NOT NULL) AS failed`).get(calendar) as Row;
+    return { desired: Number(row.desired), delivered: Number(row.delivered), pending: Number(row.pending), failedOps: Number(row.failed) };
+  }
+
+  async totals(): Promise<StoreTotals> {
+    const row = this.statement(`
+      SELECT (SELECT COUNT(*) FROM desired_event) AS desired, (SELECT COUNT(*) FROM delivered_item) AS delivered,
+             (SELECT COUNT(*) FROM pending_op) AS pending, (SELECT COUNT(*) FROM pending_op WHERE last_error IS NOT NULL) AS failed`).get() as Row;
+    const mailboxes: StoreTotals['mailboxes'] = { pending: 0, ok: 0, failed: 0 };
+    for (const m of this.statement('SELECT state, COUNT(*) AS n FROM mailbox GROUP BY state').all() as Row[]) {
+      const state = String(m.state) as keyof StoreTotals['mailboxes'];
+      if (state in mailboxes) mailboxes[state] = Number(m.n);
+    }
+    return { desired: Number(row.desired), delivered: Number(row.delivered), pending: Number(row.pending), failedOps: Number(row.failed), mailboxes };
+  }
+
+  async createApiKey(key: ApiKeyRow): Promise<void> {
+    this.statement('INSERT INTO api_key (id, name, hash, scope, calendars, created_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      key.id,
+      key.name,
+      key.hash,
+      key.scope,
+      key.calendars ? JSON.stringify(key.calendars) : null,
+      key.createdAt,
+      key.revokedAt,
+      key.lastUsedAt,
+    );
+  }
+
+  async apiKey(id: string): Promise<ApiKeyRow | null> {
+    const row = this.statement('SELECT * FROM api_key WHERE id = ?').get(id) as Row | undefined;
+    return row ? toApiKey(row) : null;
+  }
+
+  async apiKeys(): Promise<ApiKeyRow[]> {
+    return (this.statement('SELECT * FROM api_key ORDER BY created_at, id').all() as Row[]).map(toApiKey);
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    return Number(this.statement('UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now(), id).changes) === 1;
+  }
+
+  async touchApiKey(id: string): Promise<void> {
+    this.statement('UPDATE api_key SET last_used_at = ? WHERE id = ?').run(now(), id);
+  }
+
+  async feedState(calendar: string): Promise<FeedStateRow | null> {
+    const row = this.statement('SELECT * FROM feed_state WHERE calendar = ?').get(calendar) as Row | undefined;
+    if (!row) return null;
+    const text = (value: unknown) => (value === null || value === undefined ? null : String(value));
+    return {
+      calendar: String(row.calendar),
+      url: String(row.url),
+      etag: text(row.etag),
+      lastModified: text(row.last_modified),
+      consecutiveEmpty: Number(row.consecutive_empty),
+      lastFetchAt: text(row.last_fetch_at),
+      lastFullFetchAt: text(row.last_full_fetch_at),
+      lastOutcome: text(row.last_outcome),
+      lastError: text(row.last_error),
+      lastChangeAt: text(row.last_change_at),
+    };
+  }
+
+  async saveFeedState(state: FeedStateRow): Promise<void> {
+    this.statement(`
+      INSERT INTO feed_state (calendar, url, etag, last_modified, consecutive_empty, last_fetch_at, last_full_fetch_at, last_outcome, last_error, last_change_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (calendar) DO UPDATE SET url = excluded.url, etag = excluded.etag, last_modified = excluded.last_modified,
+        consecutive_empty = excluded.consecutive_empty, last_fetch_at = excluded.last_fetch_at,
+        last_full_fetch_at = excluded.last_full_fetch_at, last_outcome = excluded.last_outcome,
+        last_error = excluded.last_error, last_change_at = excluded.last_change_at`).run(
+      state.calendar,
+      state.url,
+      state.etag,
+      state.lastModified,
+      state.consecutiveEmpty,
+      state.lastFetchAt,
+      state.lastFullFetchAt,
+      state.lastOutcome,
+      state.lastError,
+      state.lastChangeAt,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }
+}
+
+function toApiKey(row: Row): ApiKeyRow {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    hash: String(row.hash),
+    scope: String(row.scope) as ApiKeyRow['scope'],
+    calendars: row.calendars === null || row.calendars === undefined ? null : (JSON.parse(String(row.calendars)) as string[]),
+    createdAt: String(row.created_at),
+    revokedAt: (row.revoked_at as string | null) ?? null,
+    lastUsedAt: (row.last_used_at as string | null) ?? null,
+  };
 }
 
 function opIdentity(key: string, kind: string, itemId: string | null): string {
@@ -488,7 +707,7 @@ class SqliteDesiredImport implements DesiredImport {
     }
   }
 
-  async finish(options: { calendars: string[] | 'staged-and-known'; refuseEmpty: boolean }): Promise<DesiredImportResult> {
+  async finish(options: DesiredImportFinish): Promise<DesiredImportResult> {
     const t = this.t;
     const all = <R>(sql: string, ...params: Array<string | number>) => this.db.prepare(sql).all(...params) as R[];
     const count = (sql: string) => Number((this.db.prepare(sql).get() as Row).n);
@@ -513,11 +732,13 @@ class SqliteDesiredImport implements DesiredImport {
           DELETE FROM ${t}_staged WHERE (calendar, event_key) IN (SELECT calendar, event_key FROM ${t}_held_key);`);
       }
 
-      if (options.calendars === 'staged-and-known') {
+      if (options.upsertOnly) {
+        this.db.exec(`INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged`);
+      } else if (options.calendars === 'staged-and-synced') {
+        // Calendars that the API, an import or a feed manages are not sync's to replace.
         this.db.exec(`
           INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged;
-          INSERT OR IGNORE INTO ${t}_scope SELECT calendar FROM mailbox;
-          INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM desired_event;`);
+          INSERT OR IGNORE INTO ${t}_scope SELECT calendar FROM mailbox WHERE managed_by IS NULL OR managed_by = 'sync';`);
       } else {
         const insert = this.statement(`INSERT OR IGNORE INTO ${t}_scope VALUES (?)`);
         for (const calendar of options.calendars) insert.run(calendar);
@@ -526,7 +747,7 @@ class SqliteDesiredImport implements DesiredImport {
       }
 
       const applied = count(`SELECT COUNT(*) AS n FROM ${t}_staged`);
-      if (options.refuseEmpty && applied === 0) {
+      if (options.refuseEmpty && !options.upsertOnly && applied === 0) {
         const existing = count(`SELECT COUNT(*) AS n FROM desired_event WHERE calendar IN (SELECT calendar FROM ${t}_scope)`);
         if (existing > 0) throw new EmptyInputRefused(existing, count(`SELECT COUNT(*) AS n FROM ${t}_scope`));
       }
@@ -557,7 +778,7 @@ class SqliteDesiredImport implements DesiredImport {
         // Removed: in scope, not in the input, and not held (by key, id prefix or whole calendar).
         const removable = `
           FROM desired_event d
-          WHERE d.calendar IN (SELECT calendar FROM ${t}_scope)
+          WHERE ${options.upsertOnly ? '0 AND' : ''} d.calendar IN (SELECT calendar FROM ${t}_scope)
             AND d.calendar NOT IN (SELECT calendar FROM ${t}_held_calendar)
             AND NOT EXISTS (SELECT 1 FROM ${t}_staged s WHERE s.calendar = d.calendar AND s.event_key = d.event_key)
             AND NOT EXISTS (SELECT 1 FROM ${t}_held_key h WHERE h.calendar = d.calendar AND h.event_key = d.event_key)
@@ -565,6 +786,7 @@ class SqliteDesiredImport implements DesiredImport {
         this.db.exec(`INSERT OR IGNORE INTO ${t}_changed SELECT DISTINCT d.calendar ${removable}`);
         const removed = Number(this.db.prepare(`DELETE FROM desired_event WHERE (calendar, event_key) IN (SELECT d.calendar, d.event_key ${removable})`).run().changes);
         this.db.exec(`UPDATE mailbox SET desired_version = desired_version + 1 WHERE calendar IN (SELECT calendar FROM ${t}_changed)`);
+        this.db.prepare(`UPDATE mailbox SET managed_by = ? WHERE calendar IN (SELECT calendar FROM ${t}_scope)`).run(options.source ?? 'sync');
         return { added, changed, removed, unchanged };
       });
       const calendars = all<Row>(`SELECT calendar FROM ${t}_scope ORDER BY calendar`).map((row) => String(row.calendar));

@@ -88,14 +88,28 @@ export interface DesiredImportResult extends DesiredChangeResult {
 export interface DesiredImport {
   add(events: Array<{ desired: DesiredEvent; record: string }>): Promise<void>;
   hold(held: HeldEvent[]): Promise<void>;
-  /**
-   * @param calendars the calendars to replace; "staged-and-known" = every calendar with a staged event plus every
-   *   calendar the store already knows.
-   * @param refuseEmpty throw EmptyInputRefused, changing nothing, when nothing was staged but the calendars hold
-   *   desired events (a broken export must not wipe every calendar).
-   */
-  finish(options: { calendars: string[] | 'staged-and-known'; refuseEmpty: boolean }): Promise<DesiredImportResult>;
+  finish(options: DesiredImportFinish): Promise<DesiredImportResult>;
   abort(): Promise<void>;
+}
+
+/** Who sets a calendar's desired state. */
+export type DesiredSource = 'sync' | 'api' | 'import' | 'feed';
+
+export interface DesiredImportFinish {
+  /**
+   * The calendars to replace; "staged-and-synced" = every calendar with a staged event plus every calendar whose
+   * desired state `sync` manages (not those the API, an import or a feed manages).
+   */
+  calendars: string[] | 'staged-and-synced';
+  /**
+   * Throw EmptyInputRefused, changing nothing, when nothing was staged but the calendars hold desired events (a
+   * broken export must not wipe every calendar).
+   */
+  refuseEmpty: boolean;
+  /** Add and change the staged events, remove nothing (`calpush import`); `calendars` is then ignored. */
+  upsertOnly?: boolean;
+  /** Recorded as the manager of every calendar in scope (default "sync"). */
+  source?: DesiredSource;
 }
 
 export class EmptyInputRefused extends Error {
@@ -110,6 +124,63 @@ export class EmptyInputRefused extends Error {
     this.existing = existing;
     this.calendars = calendars;
   }
+}
+
+/** One change to a single event (the HTTP API): other events of its calendar stay as they are. */
+export type DesiredOp = { kind: 'upsert'; desired: DesiredEvent } | { kind: 'remove'; calendar: string; key: string };
+/** What a DesiredOp did: `absent` = a remove of an event that was not in the desired set. */
+export type DesiredOpOutcome = 'added' | 'changed' | 'unchanged' | 'removed' | 'absent';
+
+/** Everything the store knows about one event: what is wanted, what is there, what is still to do. */
+export interface EventDeliveryState {
+  desired: (DesiredRow & { updatedAt: string }) | null;
+  delivered: Array<DeliveredRow & { deliveredAt: string }>;
+  pending: PendingOp[];
+  mailbox: MailboxRow | null;
+}
+
+export interface CalendarCounts {
+  desired: number;
+  delivered: number;
+  pending: number;
+  /** Pending operations whose last attempt failed. */
+  failedOps: number;
+}
+
+export interface StoreTotals extends CalendarCounts {
+  mailboxes: Record<MailboxState, number>;
+}
+
+export type ApiKeyScope = 'read' | 'write';
+
+/** An API key of `calpush serve`: only the SHA-256 of the key is stored. */
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  hash: string;
+  scope: ApiKeyScope;
+  /** Glob patterns of the calendars the key may use; null = every calendar. */
+  calendars: string[] | null;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** What the feed poller remembers about one calendar's iCalendar feed. */
+export interface FeedStateRow {
+  calendar: string;
+  url: string;
+  etag: string | null;
+  lastModified: string | null;
+  /** Fetches in a row that returned no event while the calendar still has desired events. */
+  consecutiveEmpty: number;
+  lastFetchAt: string | null;
+  /** The last fetch sent without validators (If-None-Match / If-Modified-Since). */
+  lastFullFetchAt: string | null;
+  /** changed | unchanged | not-modified | empty-unconfirmed | failed */
+  lastOutcome: string | null;
+  lastError: string | null;
+  lastChangeAt: string | null;
 }
 
 export interface Store {
@@ -167,6 +238,28 @@ export interface Store {
   forgetDelivered(calendar: string, key: string, itemId: string): Promise<void>;
   /** Deletions per key (keys never deleted are absent), so that a re-created event gets a fresh transactionId. */
   generations(calendar: string): Promise<Map<string, number>>;
+
+  /**
+   * Upserts and removes single events in one transaction, in order (a later op on the same event wins), bumping
+   * the desired version of every calendar that changed. Events of the calendars that are not named stay.
+   */
+  applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]>;
+  /** Desired row, delivered items, pending operations and mailbox status of one event (by key). */
+  eventState(calendar: string, key: string): Promise<EventDeliveryState>;
+  /** Whether the store knows the calendar (desired events, delivered items or a status). */
+  hasCalendar(calendar: string): Promise<boolean>;
+  calendarCounts(calendar: string): Promise<CalendarCounts>;
+  totals(): Promise<StoreTotals>;
+
+  createApiKey(key: ApiKeyRow): Promise<void>;
+  apiKey(id: string): Promise<ApiKeyRow | null>;
+  apiKeys(): Promise<ApiKeyRow[]>;
+  /** false when there is no such key or it was revoked already. */
+  revokeApiKey(id: string): Promise<boolean>;
+  touchApiKey(id: string): Promise<void>;
+
+  feedState(calendar: string): Promise<FeedStateRow | null>;
+  saveFeedState(state: FeedStateRow): Promise<void>;
 
   close(): Promise<void>;
 }

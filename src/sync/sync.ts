@@ -152,7 +152,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
 
     let imported;
     try {
-      imported = await importer.finish({ calendars: allowed ?? 'staged-and-known', refuseEmpty: !options.allowEmpty });
+      imported = await importer.finish({ calendars: allowed ?? 'staged-and-synced', refuseEmpty: !options.allowEmpty });
     } catch (error) {
       if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
       throw error;

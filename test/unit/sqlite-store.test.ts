@@ -18,11 +18,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(2);
+    expect(store.schemaVersion()).toBe(3);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(2);
+    expect(again.schemaVersion()).toBe(3);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -101,7 +101,7 @@ describe('SQLite store', () => {
     const importer = await store.beginDesiredImport();
     await importer.add([{ desired: event('a'), record: 'line 1' }, { desired: event('dup', 'x'), record: 'line 2' }]);
     await importer.add([{ desired: event('dup', 'y'), record: 'line 3' }]);
-    const result = await importer.finish({ calendars: 'staged-and-known', refuseEmpty: true });
+    const result = await importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true });
     expect(result.duplicates).toEqual([{ calendar: cal, sourceId: 'dup', records: ['line 2', 'line 3'] }]);
     expect(result).toMatchObject({ applied: 1, added: 1, removed: 1, calendars: [cal] });
     // The duplicated id keeps its previous desired state; "kept" was not in the input and is removed.
@@ -132,7 +132,7 @@ describe('SQLite store', () => {
     const store = new SqliteStore(':memory:');
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     const importer = await store.beginDesiredImport();
-    await expect(importer.finish({ calendars: 'staged-and-known', refuseEmpty: true })).rejects.toThrow(/--allow-empty/);
+    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true })).rejects.toThrow(/--allow-empty/);
     expect(await store.desiredFor(cal)).toHaveLength(1);
     // And the next import on the same connection works (the failed one cleaned up after itself).
     expect((await store.applyDesired({ calendars: [cal], events: [event('a'), event('b')], held: [] })).added).toBe(1);
@@ -154,6 +154,22 @@ describe('SQLite store', () => {
     // A delivery that began before the change does not mark the newer version delivered.
     await store.recordMailboxOk(cal, version);
     expect(await store.calendarsNeedingDelivery([cal])).toEqual([cal]);
+    await store.close();
+  });
+
+  it('lets a sync without a calendar list replace only the calendars sync manages, not those of the API or feeds', async () => {
+    const store = new SqliteStore(':memory:');
+    const apiCalendar = 'api@contoso.edu';
+    const viaApi = validateEvent({ calendar: apiCalendar, id: 'pushed', start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'UTC' });
+    if (!viaApi.ok) throw new Error('invalid');
+    await store.applyDesiredOps([{ kind: 'upsert', desired: viaApi.desired }]);
+    await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
+    const importer = await store.beginDesiredImport();
+    await importer.add([{ desired: event('b'), record: 'line 1' }]);
+    const result = await importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true });
+    expect(result.calendars).toEqual([cal]);
+    expect((await store.desiredFor(apiCalendar)).map((r) => r.sourceId)).toEqual(['pushed']);
+    expect((await store.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['b']);
     await store.close();
   });
 });

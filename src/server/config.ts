@@ -1,0 +1,39 @@
+// The `server` section of the config (calpush serve). The main config schema (src/config/config.ts) includes it;
+// this module must not import that one (it would be a cycle).
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const secretReference = z.union([z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
+  error: 'must be {"env": "VARIABLE"} or {"file": "path"}: secrets are never written in the config itself',
+});
+
+export const serverConfigSchema = z
+  .object({
+    /** Interface to listen on. Loopback by default: put a TLS-terminating proxy in front, or configure `tls`. */
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Largest body of a single-event request (PUT/DELETE of one event). */
+    bodyLimitBytes: z.number().int().min(1024).default(5 * MiB),
+    /** Largest body of a batch or a full replacement of a calendar's events. */
+    bulkBodyLimitBytes: z.number().int().min(1024).default(64 * MiB),
+    /** Most items in one POST /v1/events/batch. */
+    batchMaxItems: z.number().int().min(1).max(100_000).default(5_000),
+    /** Most events in one PUT /v1/calendars/{calendar}/events. */
+    replaceMaxEvents: z.number().int().min(1).max(1_000_000).default(50_000),
+    /** Serve /openapi.json and /docs without an API key (the contract is not secret; the default is closed). */
+    publicDocs: z.boolean().default(false),
+    /** Behind a reverse proxy: trust X-Forwarded-* from it (fastify's trustProxy: true, or the proxy's addresses/CIDRs). */
+    trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+    /** How often the delivery loop looks for desired-state changes made by other processes (API writes wake it at once). */
+    deliveryPollMs: z.number().int().min(50).max(60_000).default(1_000),
+    /** On SIGTERM: how long running deliveries may go on before queued requests are dropped (in-flight ones finish). */
+    shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
+    /** Serve HTTPS directly. */
+    tls: z.object({ certificate: z.object({ file: z.string().min(1) }).strict(), privateKey: secretReference }).strict().optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;

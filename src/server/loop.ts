@@ -1,0 +1,288 @@
+// The delivery loop of `calpush serve`: delivers every mailbox whose desired state changed, continuously.
+//
+// It looks for changed mailboxes in the store (store.changedMailboxes(): desired version ahead of the delivered
+// one) when woken by a write of this process (API, feed) and every `pollMs` for writes of other processes (a
+// `calpush sync` or `import`, another serve). Each set of changed mailboxes that are not being delivered yet goes
+// to its own deliver() call, so that one long mailbox does not hold up a change elsewhere; deliver() itself
+// claims each mailbox's lease (a mailbox another process holds comes back as "busy" and is tried again shortly)
+// and re-plans a mailbox that changes while it runs.
+//
+// All calls share one Scheduler, so Outlook's per-mailbox and global limits hold across them. The scheduler
+// stops a mailbox that answered 403/404, and everything after a fatal error, for its lifetime; a serve lives
+// long and an administrator fixes such things, so each deliver() call gets a view of the scheduler whose
+// stops last only for that call (the loop then waits with a back-off before trying the mailbox again).
+import { hostname } from 'node:os';
+import { deliver, type DeliveryLog, type DeliverySummary, type MailboxSummary } from '../scheduler/delivery.ts';
+import type { Scheduler, SubmitOptions } from '../scheduler/scheduler.ts';
+import type { Store } from '../store/store.ts';
+import { TargetError, type CalendarTarget } from '../targets/target.ts';
+
+export interface DeliveryLoopOptions {
+  store: Store;
+  target: CalendarTarget;
+  scheduler: Scheduler;
+  instance: string;
+  maxAttempts: number;
+  /** Mailboxes delivered at once, across all running deliver() calls. */
+  parallelMailboxes: number;
+  pollMs: number;
+  workerId?: string;
+  /** Back-off after a failed mailbox: min · 2^(failures-1), at most max. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Wait before trying a mailbox again that another process was delivering. */
+  busyRetryMs?: number;
+  /** Structured log passed to deliver() (pino's shape). */
+  log?: DeliveryLog;
+  onDelivered?: (summary: MailboxSummary, latencyMs: number | null) => void;
+  onError?: (error: unknown) => void;
+}
+
+export interface DeliveryLoopStatus {
+  state: 'running' | 'stopping' | 'stopped' | 'paused';
+  delivering: string[];
+  /** A failure no mailbox can get past (credentials, endpoint); delivery resumes after `retryAt`. */
+  fatal: { code: string; message: string; remedy?: string; retryAt: string } | null;
+  lastRunAt: string | null;
+}
+
+const STOPPING = () => new TargetError('fatal', 'ShuttingDown', 'calpush serve is shutting down; the rest is delivered after the restart');
+
+/**
+ * The part of the Scheduler that deliver() uses, over a shared scheduler: stopping a mailbox (or everything)
+ * stops it for this call only. Requests already queued in the shared scheduler for a stopped mailbox fail when
+ * their turn comes, without being sent.
+ */
+class ScopedScheduler {
+  private readonly shared: Scheduler;
+  private readonly stoppedMailboxes = new Map<string, TargetError>();
+  private stoppedAll: TargetError | null = null;
+  private readonly global: () => TargetError | null;
+  private readonly onFatal: (error: TargetError) => void;
+
+  constructor(shared: Scheduler, global: () => TargetError | null, onFatal: (error: TargetError) => void) {
+    this.shared = shared;
+    this.global = global;
+    this.onFatal = onFatal;
+  }
+
+  private stopped(mailbox: string): TargetError | null {
+    return this.stoppedAll ?? this.global() ?? this.stoppedMailboxes.get(mailbox) ?? null;
+  }
+
+  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
+    const before = this.stopped(mailbox);
+    if (before) return Promise.reject(before);
+    return this.shared.submit(
+      mailbox,
+      () => {
+        const stop = this.stopped(mailbox);
+        return stop ? Promise.reject(stop) : run();
+      },
+      options,
+    );
+  }
+
+  pause(mailbox: string, ms: number, throttled = true): void {
+    this.shared.pause(mailbox, ms, throttled);
+  }
+
+  succeeded(mailbox: string): void {
+    this.shared.succeeded(mailbox);
+  }
+
+  abandonMailbox(mailbox: string, error: TargetError): void {
+    this.stoppedMailboxes.set(mailbox, error);
+  }
+
+  abandonAll(error: TargetError): void {
+    this.stoppedAll = error;
+    if (error.code !== 'ShuttingDown') this.onFatal(error);
+  }
+}
+
+export class DeliveryLoop {
+  private readonly options: DeliveryLoopOptions;
+  private readonly workerId: string;
+  private readonly inFlight = new Set<string>();
+  private readonly runs = new Set<Promise<void>>();
+  /** Mailbox → when it may be tried again, and how many deliveries of it failed in a row. */
+  private readonly backoff = new Map<string, { until: number; failures: number }>();
+  /** Mailbox → when its first undelivered change was seen. */
+  private readonly changedAt = new Map<string, number>();
+  private fatal: { error: TargetError; until: number; failures: number } | null = null;
+  private stopping: TargetError | null = null;
+  private state: DeliveryLoopStatus['state'] = 'stopped';
+  private timer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+  private again = false;
+  private firstTick = true;
+  private lastRunAt: string | null = null;
+
+  constructor(options: DeliveryLoopOptions) {
+    this.options = options;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+  }
+
+  start(): void {
+    if (this.state === 'running') return;
+    this.state = 'running';
+    this.timer = setInterval(() => this.wake(), this.options.pollMs);
+    this.wake();
+  }
+
+  /** A change was recorded (by this process): look now rather than at the next poll. */
+  nudge(calendar?: string): void {
+    if (calendar && !this.changedAt.has(calendar)) this.changedAt.set(calendar, Date.now());
+    this.wake();
+  }
+
+  status(): DeliveryLoopStatus {
+    const fatal = this.fatal && this.fatal.until > Date.now() ? this.fatal : null;
+    return {
+      state: fatal && this.state === 'running' ? 'paused' : this.state,
+      delivering: [...this.inFlight].sort(),
+      fatal: fatal
+        ? { code: fatal.error.code, message: fatal.error.message, ...(fatal.error.remedy ? { remedy: fatal.error.remedy } : {}), retryAt: new Date(fatal.until).toISOString() }
+        : null,
+      lastRunAt: this.lastRunAt,
+    };
+  }
+
+  /** Resolves once every change recorded so far is delivered (or failed, or waiting for a back-off). For tests. */
+  async idle(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.ticking;
+      await Promise.all([...this.runs]);
+      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar, Date.now()));
+      if (!changed.length && !this.runs.size) return;
+      if (Date.now() > deadline) throw new Error(`delivery not idle after ${timeoutMs} ms: ${changed.map((m) => m.calendar).join(', ')}`);
+      this.wake();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Stops: no new deliveries; running ones may finish within `graceMs`, then their queued requests are dropped
+   * (requests in flight complete and their answers are recorded). Leases are released by deliver() itself.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopping';
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.ticking;
+    const all = Promise.all([...this.runs]);
+    const graceful = await Promise.race([all.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref?.())]);
+    if (!graceful) {
+      this.stopping = STOPPING();
+      await all;
+    }
+    this.state = 'stopped';
+  }
+
+  private waiting(calendar: string, now: number): boolean {
+    return this.inFlight.has(calendar) || (this.backoff.get(calendar)?.until ?? 0) > now;
+  }
+
+  private wake(): void {
+    if (this.state !== 'running') return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = this.tick()
+      .catch((error) => this.options.onError?.(error))
+      .finally(() => {
+        this.ticking = null;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async tick(): Promise<void> {
+    const { store } = this.options;
+    const now = Date.now();
+    if (this.fatal && this.fatal.until > now) return;
+    const candidates = new Set((await store.changedMailboxes()).map((m) => m.calendar));
+    if (this.firstTick) {
+      // Work left by an earlier run: pending operations, never-listed or failed mailboxes.
+      this.firstTick = false;
+      for (const calendar of await store.calendarsNeedingDelivery(await store.calendars())) candidates.add(calendar);
+    }
+    const room = this.options.parallelMailboxes - this.inFlight.size;
+    const calendars = [...candidates].filter((calendar) => !this.waiting(calendar, now)).slice(0, Math.max(0, room));
+    if (!calendars.length || this.state !== 'running') return;
+    for (const calendar of calendars) {
+      this.inFlight.add(calendar);
+      if (!this.changedAt.has(calendar)) this.changedAt.set(calendar, now);
+    }
+    const run = this.run(calendars).finally(() => {
+      for (const calendar of calendars) this.inFlight.delete(calendar);
+      this.runs.delete(run);
+      this.wake();
+    });
+    this.runs.add(run);
+  }
+
+  private async run(calendars: string[]): Promise<void> {
+    const scheduler = new ScopedScheduler(
+      this.options.scheduler,
+      () => this.stopping ?? (this.fatal && this.fatal.until > Date.now() ? this.fatal.error : null),
+      (error) => this.pauseAll(error),
+    );
+    let summary: DeliverySummary;
+    try {
+      summary = await deliver({
+        store: this.options.store,
+        target: this.options.target,
+        scheduler: scheduler as unknown as Scheduler,
+        instance: this.options.instance,
+        calendars,
+        workerId: this.workerId,
+        maxAttempts: this.options.maxAttempts,
+        parallelMailboxes: this.options.parallelMailboxes,
+        ...(this.options.log ? { log: this.options.log } : {}),
+      });
+    } catch (error) {
+      this.options.onError?.(error);
+      for (const calendar of calendars) this.failed(calendar);
+      return;
+    }
+    this.lastRunAt = new Date().toISOString();
+    if (!summary.fatal && this.fatal && this.fatal.until <= Date.now()) this.fatal = null;
+    for (const mailbox of summary.mailboxes) {
+      if (summary.fatal || this.stopping) continue;
+      if (mailbox.status === 'busy') {
+        this.backoff.set(mailbox.calendar, { until: Date.now() + (this.options.busyRetryMs ?? 2_000), failures: this.backoff.get(mailbox.calendar)?.failures ?? 0 });
+        continue;
+      }
+      if (mailbox.status === 'failed' || mailbox.failed > 0) {
+        this.failed(mailbox.calendar);
+        this.options.onDelivered?.(mailbox, null);
+        continue;
+      }
+      this.backoff.delete(mailbox.calendar);
+      const since = this.changedAt.get(mailbox.calendar);
+      this.changedAt.delete(mailbox.calendar);
+      this.options.onDelivered?.(mailbox, since === undefined ? null : Date.now() - since);
+    }
+  }
+
+  private failed(calendar: string): void {
+    const failures = (this.backoff.get(calendar)?.failures ?? 0) + 1;
+    const min = this.options.retryMinMs ?? 30_000;
+    const max = this.options.retryMaxMs ?? 3_600_000;
+    this.backoff.set(calendar, { until: Date.now() + Math.min(max, min * 2 ** (failures - 1)), failures });
+  }
+
+  private pauseAll(error: TargetError): void {
+    const failures = (this.fatal?.failures ?? 0) + 1;
+    const min = this.options.retryMinMs ?? 30_000;
+    const max = this.options.retryMaxMs ?? 3_600_000;
+    this.fatal = { error, failures, until: Date.now() + Math.min(max, min * 2 ** (failures - 1)) };
+  }
+}

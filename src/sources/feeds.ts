@@ -1,0 +1,587 @@
+// iCalendar feeds as a source: calpush polls one .ics URL per calendar (a timetabling system's per-person export,
+// a published Outlook/Google/Apple calendar) and makes the calendar's desired state what the feed says.
+//
+// - Conditional GET: the ETag / Last-Modified of the last applied fetch are sent back; a 304 costs one request and
+//   changes nothing. Once a day (fullRefreshHours) the feed is fetched without validators, so that recurring
+//   series expand into a horizon that moves with time even when the file itself never changes.
+// - A feed that fails (network, timeout, HTTP error, too large) or is not a complete iCalendar file changes
+//   nothing: the calendar is held as it is.
+// - A feed that suddenly has no event while the calendar still has some is believed only after
+//   `emptyConfirmations` such fetches in a row (vdirsyncer's "storage suddenly empty" valve): an exporter that
+//   returns an empty calendar for a moment must not wipe a term's timetable.
+// - Server-side request forgery: feed URLs come from a config an administrator writes, but a template expands
+//   user names and feeds redirect. Every address a host name resolves to is checked when the connection is made
+//   (not the host name, and not in a separate look-up that a DNS rebinding could answer differently), redirects are
+//   followed by hand and checked the same way, and loopback, private, link-local, unique-local, multicast,
+//   reserved and cloud-metadata addresses are refused unless `allowPrivateAddresses` allows them.
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP, isIPv4 } from 'node:net';
+import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { z } from 'zod';
+import { parseIcs } from './ics.ts';
+import { validateRecord, type HeldEvent, type RecordError } from './records.ts';
+import type { Store } from '../store/store.ts';
+import { eventKey, type DesiredEvent } from '../model/event.ts';
+
+const MiB = 1024 * 1024;
+
+const address = z
+  .string()
+  .regex(/^[^\s@]+@[^\s@]+$/, 'must be a mailbox address')
+  .transform((value) => value.trim().toLowerCase());
+
+const feedUrl = z
+  .string()
+  .refine((value) => /^https?:\/\//i.test(value), 'must be an http:// or https:// URL')
+  .refine((value) => {
+    try {
+      new URL(value.replaceAll('{user}', 'user').replaceAll('{address}', 'user%40example.edu'));
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'is not a valid URL');
+
+export const feedsConfigSchema = z
+  .object({
+    /**
+     * URL of every calendar's feed, with {user} (the address's local part) and {address} (the whole address),
+     * both percent-encoded: "https://timetable.example.edu/ical/{user}.ics".
+     */
+    template: feedUrl.optional(),
+    /** The calendars the template applies to; default: the config's `mailboxes`. */
+    calendars: z.array(address).optional(),
+    /** Feed URL per calendar (overrides the template). */
+    urls: z.record(z.string(), feedUrl).default({}),
+    /** Seconds between two fetches of a feed. */
+    intervalSeconds: z.number().int().min(5).max(86_400).default(900),
+    /** Whole fetch (connect, headers, body) must finish within this. */
+    timeoutSeconds: z.number().int().min(1).max(600).default(30),
+    maxBytes: z.number().int().min(1024).max(1024 * MiB).default(50 * MiB),
+    maxRedirects: z.number().int().min(0).max(20).default(5),
+    /** Fetches in a row that must come back without an event before a calendar's events are removed. */
+    emptyConfirmations: z.number().int().min(1).max(100).default(3),
+    /** Recurring series are expanded from pastDays ago to horizonDays ahead. */
+    horizonDays: z.number().int().min(1).max(3_650).default(400),
+    pastDays: z.number().int().min(0).max(3_650).default(30),
+    /** A fetch without validators at least this often, so that the expansion window moves. */
+    fullRefreshHours: z.number().min(1).max(24 * 30).default(24),
+    /** Feeds fetched at once. */
+    concurrency: z.number().int().min(1).max(64).default(4),
+    /**
+     * true: allow loopback, private and link-local addresses (cloud metadata addresses stay refused); or a list of
+     * CIDR ranges that are allowed whatever they are ("10.20.0.0/16", "127.0.0.1/32").
+     */
+    allowPrivateAddresses: z.union([z.boolean(), z.array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR range like 10.0.0.0/8'))]).default(false),
+  })
+  .strict();
+
+export type FeedsConfig = z.infer<typeof feedsConfigSchema>;
+export type FeedsConfigInput = z.input<typeof feedsConfigSchema>;
+
+/** The feed URL of every calendar that has one. */
+export function feedUrls(feeds: FeedsConfig | undefined, mailboxes: string[] | undefined): Map<string, string> {
+  const urls = new Map<string, string>();
+  if (!feeds) return urls;
+  if (feeds.template) {
+    for (const calendar of feeds.calendars ?? mailboxes?.map((m) => m.toLowerCase()) ?? []) urls.set(calendar, expandTemplate(feeds.template, calendar));
+  }
+  for (const [calendar, url] of Object.entries(feeds.urls)) urls.set(calendar.trim().toLowerCase(), url);
+  return urls;
+}
+
+export function expandTemplate(template: string, calendar: string): string {
+  const at = calendar.lastIndexOf('@');
+  const user = at > 0 ? calendar.slice(0, at) : calendar;
+  return template.replaceAll('{user}', encodeURIComponent(user)).replaceAll('{address}', encodeURIComponent(calendar));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Addresses a feed may not be fetched from
+
+/** Cloud instance-metadata and platform endpoints: refused even when private addresses are allowed. */
+const METADATA_ADDRESSES = [
+  '169.254.169.254', // AWS, Azure IMDS, GCP, OpenStack, DigitalOcean, Oracle
+  '169.254.170.2', // AWS ECS task metadata
+  '169.254.169.253', // AWS DNS
+  '168.63.129.16', // Azure WireServer (a public address)
+  '100.100.100.200', // Alibaba Cloud
+  '192.0.0.192', // Oracle Cloud
+  'fd00:ec2::254', // AWS IMDS over IPv6
+  'fd00:ec2::23', // AWS Route 53 resolver over IPv6
+];
+
+const PRIVATE_V4: Array<[string, number]> = [
+  ['0.0.0.0', 8], // "this network"
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10], // carrier-grade NAT
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16], // link-local
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24], // IETF protocol assignments
+  ['192.0.2.0', 24], // documentation
+  ['192.88.99.0', 24], // 6to4 relay anycast
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15], // benchmarking
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4], // multicast
+  ['240.0.0.0', 4], // reserved, broadcast
+];
+
+const PRIVATE_V6: Array<[string, number]> = [
+  ['::', 96], // unspecified, loopback, IPv4-compatible (deprecated)
+  ['64:ff9b:1::', 48], // local-use NAT64
+  ['100::', 64], // discard
+  ['2001::', 23], // IETF protocol assignments (Teredo, ORCHID, …)
+  ['2001:db8::', 32], // documentation
+  ['2002::', 16], // 6to4: embeds an IPv4 address that could be anything
+  ['fc00::', 7], // unique local (fd00:ec2::254 is AWS metadata)
+  ['fe80::', 10], // link-local
+  ['fec0::', 10], // site-local (deprecated)
+  ['ff00::', 8], // multicast
+];
+
+function blockList(ranges: Array<[string, number]>, type: 'ipv4' | 'ipv6'): BlockList {
+  const list = new BlockList();
+  for (const [network, prefix] of ranges) list.addSubnet(network, prefix, type);
+  return list;
+}
+
+const privateV4 = blockList(PRIVATE_V4, 'ipv4');
+const privateV6 = blockList(PRIVATE_V6, 'ipv6');
+const metadata = new BlockList();
+for (const ip of METADATA_ADDRESSES) metadata.addAddress(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
+
+/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address. */
+function embeddedIPv4(ip: string): string | null {
+  const words = expandIPv6(ip);
+  if (!words) return null;
+  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
+  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0);
+  if (!mapped && !nat64) return null;
+  return [words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.');
+}
+
+function expandIPv6(ip: string): number[] | null {
+  let text = ip.toLowerCase().replace(/%.*$/, '');
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const bytes = dotted[1]!.split('.').map(Number);
+    text = `${text.slice(0, dotted.index)}${((bytes[0]! << 8) | bytes[1]!).toString(16)}:${((bytes[2]! << 8) | bytes[3]!).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 0) return null;
+  const words = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail].map((w) => Number.parseInt(w, 16));
+  return words.length === 8 && words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffff) ? words : null;
+}
+
+export class AddressPolicy {
+  private readonly allowPrivate: boolean;
+  private readonly allowed: BlockList | null;
+
+  constructor(allow: boolean | string[]) {
+    this.allowPrivate = allow === true;
+    if (Array.isArray(allow) && allow.length) {
+      this.allowed = new BlockList();
+      for (const cidr of allow) {
+        const [network, prefix] = cidr.split('/') as [string, string];
+        this.allowed.addSubnet(network, Number(prefix), isIPv4(network) ? 'ipv4' : 'ipv6');
+      }
+    } else this.allowed = null;
+  }
+
+  /** Why the address may not be fetched from, or null when it may. */
+  refusal(ip: string): string | null {
+    const family = isIP(ip);
+    if (!family) return 'is not an IP address';
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (this.allowed?.check(ip, type)) return null;
+    const v4 = family === 4 ? ip : embeddedIPv4(ip);
+    if (metadata.check(ip, type) || (v4 !== null && metadata.check(v4, 'ipv4'))) return 'is a cloud metadata address';
+    if (this.allowPrivate) return null;
+    if (v4 !== null && privateV4.check(v4, 'ipv4')) return 'is a loopback, private, link-local or reserved address';
+    if (family === 6 && privateV6.check(ip, 'ipv6')) return 'is a loopback, private, link-local or reserved address';
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fetching
+
+export type FeedErrorCode = 'refused-address' | 'timeout' | 'http-status' | 'too-large' | 'network' | 'bad-url' | 'redirects';
+
+export class FeedError extends Error {
+  readonly code: FeedErrorCode;
+  constructor(code: FeedErrorCode, message: string) {
+    super(message);
+    this.name = 'FeedError';
+    this.code = code;
+  }
+}
+
+export interface FetchOptions {
+  etag?: string | null;
+  lastModified?: string | null;
+  timeoutMs: number;
+  maxBytes: number;
+  maxRedirects: number;
+  policy: AddressPolicy;
+}
+
+export type FetchResult =
+  | { status: 304; url: string }
+  | { status: 200; url: string; body: Buffer; etag: string | null; lastModified: string | null };
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/** dns.lookup that refuses forbidden addresses: the connection is made to exactly the address checked here. */
+function guardedLookup(policy: AddressPolicy) {
+  return (hostname: string, options: { all?: boolean; family?: number | string }, callback: LookupCallback): void => {
+    dnsLookup(hostname, { family: options.family as 0 | 4 | 6 | undefined, all: true }, (error, addresses) => {
+      if (error) return callback(error, '');
+      for (const entry of addresses) {
+        const why = policy.refusal(entry.address);
+        if (why) return callback(new FeedError('refused-address', `${hostname} resolves to ${entry.address}, which ${why}; feeds are not fetched from there (see feeds.allowPrivateAddresses)`), '');
+      }
+      if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '');
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name];
+  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+}
+
+/** GETs a feed: conditional when validators are given, redirects followed and checked, body size and time bounded. */
+export async function fetchFeed(url: string, options: FetchOptions): Promise<FetchResult> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new FeedError('timeout', `no complete answer within ${Math.round(options.timeoutMs / 1000)} s`)), options.timeoutMs);
+  try {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const response = await get(current, options, controller.signal);
+      const status = response.statusCode ?? 0;
+      if ([301, 302, 303, 307, 308].includes(status)) {
+        response.resume();
+        const location = header(response.headers, 'location');
+        if (!location) throw new FeedError('http-status', `HTTP ${status} without a Location`);
+        if (hop >= options.maxRedirects) throw new FeedError('redirects', `more than ${options.maxRedirects} redirects`);
+        current = new URL(location, current).toString();
+        continue;
+      }
+      if (status === 304) {
+        response.resume();
+        return { status: 304, url: current };
+      }
+      if (status !== 200) {
+        response.resume();
+        throw new FeedError('http-status', `HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}`);
+      }
+      const body = await readBody(response, options.maxBytes);
+      return { status: 200, url: current, body, etag: header(response.headers, 'etag'), lastModified: header(response.headers, 'last-modified') };
+    }
+  } catch (error) {
+    if (controller.signal.aborted && controller.signal.reason instanceof FeedError) throw controller.signal.reason;
+    if (error instanceof FeedError) throw error;
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof FeedError) throw cause;
+    throw new FeedError('network', (error as NodeJS.ErrnoException).code ?? (error as Error).message);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function get(url: string, options: FetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.reject(new FeedError('bad-url', `"${url}" is not a URL`));
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') return Promise.reject(new FeedError('bad-url', `${target.protocol} URLs are not fetched`));
+  if (target.username || target.password) return Promise.reject(new FeedError('bad-url', 'URLs with credentials are not fetched'));
+  // An address written in the URL is never looked up, so it is checked here.
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) {
+    const why = options.policy.refusal(host);
+    if (why) return Promise.reject(new FeedError('refused-address', `${host} ${why}; feeds are not fetched from there (see feeds.allowPrivateAddresses)`));
+  }
+  const headers: Record<string, string> = {
+    accept: 'text/calendar, */*;q=0.5',
+    'accept-encoding': 'gzip, deflate, br',
+    'user-agent': 'calpush feed poller',
+  };
+  if (options.etag) headers['if-none-match'] = options.etag;
+  if (options.lastModified) headers['if-modified-since'] = options.lastModified;
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(target, { method: 'GET', headers, signal, lookup: guardedLookup(options.policy) as never, agent: false }, resolve);
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+async function readBody(response: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(header(response.headers, 'content-length') ?? Number.NaN);
+  if (declared > maxBytes) {
+    response.destroy();
+    throw new FeedError('too-large', `the feed is ${declared} bytes, more than feeds.maxBytes (${maxBytes})`);
+  }
+  const encoding = (header(response.headers, 'content-encoding') ?? 'identity').toLowerCase();
+  let stream: Readable = response;
+  if (encoding === 'gzip' || encoding === 'x-gzip') stream = response.pipe(createGunzip());
+  else if (encoding === 'deflate') stream = response.pipe(createInflate());
+  else if (encoding === 'br') stream = response.pipe(createBrotliDecompress());
+  if (stream !== response) response.on('error', (error) => stream.destroy(error));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      response.destroy();
+      stream.destroy();
+      throw new FeedError('too-large', `the feed is larger than feeds.maxBytes (${maxBytes} bytes)`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Polling
+
+export type FeedOutcome = 'changed' | 'unchanged' | 'not-modified' | 'empty-unconfirmed' | 'failed';
+
+export interface FeedPollResult {
+  calendar: string;
+  url: string;
+  outcome: FeedOutcome;
+  /** Events the feed delivered (valid ones). */
+  events: number;
+  added: number;
+  changed: number;
+  removed: number;
+  /** Records of the feed that could not be used (their events are held). */
+  errors: RecordError[];
+  error?: { code: string; message: string };
+}
+
+export interface FeedPollerOptions {
+  store: Store;
+  feeds: FeedsConfig;
+  /** Calendar → feed URL (see feedUrls). */
+  urls: Map<string, string>;
+  /** IANA zone for floating times (the config's timeZone). */
+  timeZone: string;
+  /** Called when a feed changed a calendar's desired state. */
+  onChange?: (calendar: string) => void;
+  onResult?: (result: FeedPollResult) => void;
+  now?: () => number;
+}
+
+/** Removes a URL's query (feed URLs often carry a private token) for logs and the API. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}${parsed.search ? '?…' : ''}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+export class FeedPoller {
+  private readonly options: FeedPollerOptions;
+  private readonly policy: AddressPolicy;
+  private readonly now: () => number;
+  private readonly nextDue = new Map<string, number>();
+  private readonly running = new Map<string, Promise<FeedPollResult>>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(options: FeedPollerOptions) {
+    this.options = options;
+    this.policy = new AddressPolicy(options.feeds.allowPrivateAddresses);
+    this.now = options.now ?? Date.now;
+  }
+
+  calendars(): string[] {
+    return [...this.options.urls.keys()];
+  }
+
+  /** Polls every feed now (at most `concurrency` at once). */
+  async pollAll(): Promise<FeedPollResult[]> {
+    const calendars = this.calendars();
+    const results: FeedPollResult[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < calendars.length) {
+        const calendar = calendars[next++]!;
+        results.push(await this.poll(calendar));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.feeds.concurrency, calendars.length) }, worker));
+    return results.sort((a, b) => a.calendar.localeCompare(b.calendar));
+  }
+
+  /** Polls one calendar's feed (joins a poll of it that is already running). */
+  poll(calendar: string): Promise<FeedPollResult> {
+    const running = this.running.get(calendar);
+    if (running) return running;
+    const promise = this.pollNow(calendar).finally(() => this.running.delete(calendar));
+    this.running.set(calendar, promise);
+    return promise;
+  }
+
+  /** Polls each feed every intervalSeconds (the first polls spread over the first interval). */
+  start(): void {
+    const interval = this.options.feeds.intervalSeconds * 1000;
+    const calendars = this.calendars();
+    calendars.forEach((calendar, index) => this.nextDue.set(calendar, this.now() + Math.floor((index / Math.max(1, calendars.length)) * Math.min(interval, 60_000))));
+    const tick = () => {
+      if (this.stopped) return;
+      const now = this.now();
+      const due = calendars.filter((c) => (this.nextDue.get(c) ?? 0) <= now && !this.running.has(c));
+      for (const calendar of due.slice(0, Math.max(0, this.options.feeds.concurrency - this.running.size))) {
+        this.nextDue.set(calendar, now + interval);
+        void this.poll(calendar).catch(() => {});
+      }
+    };
+    this.timer = setInterval(tick, 1_000);
+    this.timer.unref?.();
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  private async pollNow(calendar: string): Promise<FeedPollResult> {
+    const { store, feeds } = this.options;
+    const url = this.options.urls.get(calendar);
+    const result: FeedPollResult = { calendar, url: url ? redactUrl(url) : '', outcome: 'failed', events: 0, added: 0, changed: 0, removed: 0, errors: [] };
+    if (!url) {
+      result.error = { code: 'no-feed', message: `${calendar} has no feed` };
+      return result;
+    }
+    const stamp = new Date(this.now()).toISOString();
+    const previous = await store.feedState(calendar);
+    const state = {
+      calendar,
+      url,
+      etag: null as string | null,
+      lastModified: null as string | null,
+      consecutiveEmpty: 0,
+      lastFetchAt: stamp,
+      lastFullFetchAt: null as string | null,
+      lastOutcome: null as string | null,
+      lastError: null as string | null,
+      lastChangeAt: null as string | null,
+      ...(previous && previous.url === url ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt } : {}),
+    };
+    state.lastFetchAt = stamp;
+    const fullRefreshDue = !state.lastFullFetchAt || Date.parse(state.lastFullFetchAt) < this.now() - feeds.fullRefreshHours * 3_600_000;
+    const finish = async (outcome: FeedOutcome, error?: { code: string; message: string }) => {
+      result.outcome = outcome;
+      if (error) result.error = error;
+      state.lastOutcome = outcome;
+      state.lastError = error ? `${error.code}: ${error.message}` : null;
+      await store.saveFeedState(state);
+      this.options.onResult?.(result);
+      return result;
+    };
+
+    let fetched: FetchResult;
+    try {
+      fetched = await fetchFeed(url, {
+        ...(fullRefreshDue ? {} : { etag: state.etag, lastModified: state.lastModified }),
+        timeoutMs: feeds.timeoutSeconds * 1000,
+        maxBytes: feeds.maxBytes,
+        maxRedirects: feeds.maxRedirects,
+        policy: this.policy,
+      });
+    } catch (error) {
+      const failure = error instanceof FeedError ? { code: error.code, message: error.message } : { code: 'error', message: (error as Error).message };
+      return finish('failed', failure);
+    }
+    if (fetched.status === 304) return finish('not-modified');
+
+    const now = this.now();
+    const parsed = parseIcs(fetched.body, {
+      calendar,
+      defaultTimeZone: this.options.timeZone,
+      horizon: { fromMs: now - feeds.pastDays * 86_400_000, toMs: now + feeds.horizonDays * 86_400_000 },
+      origin: redactUrl(url),
+    });
+    const fileErrors = parsed.errors.filter((e) => e.field === '(file)');
+    if (fileErrors.length) {
+      // Not (all of) an iCalendar file: what it says about what is gone cannot be trusted. Change nothing.
+      return finish('failed', { code: 'not-icalendar', message: fileErrors.map((e) => e.message).join('; ') });
+    }
+    const held: HeldEvent[] = [];
+    const events: Array<{ desired: DesiredEvent; record: string }> = [];
+    for (const error of parsed.errors) result.errors.push({ record: error.record, field: error.field, message: error.message, calendar, ...(error.id ? { id: error.id } : {}) });
+    for (const { input, record } of parsed.inputs) {
+      const validation = validateRecord(record, input);
+      if (validation.ok) events.push({ desired: validation.desired, record });
+      else {
+        result.errors.push(...validation.errors);
+        if (validation.held) held.push(validation.held);
+      }
+    }
+    for (const id of parsed.heldIds) held.push({ calendar, key: eventKey(calendar, id) });
+    for (const uid of parsed.heldSeries) held.push({ calendar, idPrefix: `${uid}@` });
+    result.events = events.length;
+
+    if (events.length === 0 && (await store.calendarCounts(calendar)).desired > 0) {
+      // Suddenly empty: believe it only after emptyConfirmations fetches in a row. Validators are not kept meanwhile,
+      // so that each confirmation is a real fetch rather than a 304.
+      state.consecutiveEmpty++;
+      if (state.consecutiveEmpty < feeds.emptyConfirmations) {
+        state.etag = null;
+        state.lastModified = null;
+        return finish('empty-unconfirmed');
+      }
+    }
+
+    const importer = await store.beginDesiredImport();
+    let applied;
+    try {
+      await importer.add(events);
+      await importer.hold(held);
+      applied = await importer.finish({ calendars: [calendar], refuseEmpty: false, source: 'feed' });
+    } catch (error) {
+      await importer.abort();
+      return finish('failed', { code: 'store', message: (error as Error).message });
+    }
+    for (const duplicate of applied.duplicates) {
+      result.errors.push({ record: duplicate.records.join(', '), calendar, id: duplicate.sourceId, field: 'id', message: `duplicate id "${duplicate.sourceId}"; none of its events was applied` });
+    }
+    result.added = applied.added;
+    result.changed = applied.changed;
+    result.removed = applied.removed;
+    state.consecutiveEmpty = 0;
+    state.etag = fetched.etag;
+    state.lastModified = fetched.lastModified;
+    if (fullRefreshDue) state.lastFullFetchAt = stamp;
+    const changed = applied.added + applied.changed + applied.removed > 0;
+    if (changed) {
+      state.lastChangeAt = stamp;
+      this.options.onChange?.(calendar);
+    }
+    return finish(changed ? 'changed' : 'unchanged');
+  }
+}

@@ -1,0 +1,221 @@
+// HTTP for EWS: one keep-alive connection per gate slot of a service account, so that NTLM — which authenticates
+// a connection, not a request — is negotiated once per connection and then reused; Basic and bearer tokens ride
+// the same connections. An extra CA (an on-premises PKI, the sandbox) is trusted in addition to the system's.
+//
+// NTLM: the type 1/2/3 messages come from @ewsjs/ntlm-client (NTLMv2 when the server offers it); the exchange is
+// ours, on our own agents: type 1 with an empty body, the server's 401 with its type 2 challenge, then the real
+// request with type 3 on the same connection. The connection stays authenticated until either side closes it.
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
+import tls from 'node:tls';
+import ntlm from '@ewsjs/ntlm-client';
+import { TargetError } from '../target.ts';
+
+export type EwsCredentials =
+  | { kind: 'basic'; username: string; password: string; domain?: string }
+  | { kind: 'ntlm'; username: string; password: string; domain?: string; workstation?: string }
+  | { kind: 'bearer'; token: () => Promise<string> };
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+interface RawAnswer extends HttpAnswer {
+  socket: Socket | null;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  caPem?: string;
+  timeoutMs: number;
+  /** Connections (one per gate slot). */
+  slots: number;
+  /** For messages: the account's name, never its secret. */
+  account: string;
+}
+
+interface Slot {
+  agent: http.Agent;
+  /** The socket NTLM authenticated on this slot, while it lives. */
+  authenticated: Socket | null;
+}
+
+const USER_AGENT = 'calpush (EWS)';
+
+/** The NTLM token in a WWW-Authenticate header ("Negotiate, NTLM TlRMTVNT…" or "NTLM TlRMTVNT…"). */
+export function ntlmToken(header: string | undefined): string | null | undefined {
+  if (!header) return undefined;
+  const match = /(?:^|[\s,])NTLM\s+([A-Za-z0-9+/]+=*)/i.exec(header);
+  if (match) return match[1]!;
+  return /(?:^|[\s,])NTLM(?:$|[\s,])/i.test(header) ? null : undefined;
+}
+
+/**
+ * User name and domain for NTLM: "DOMAIN\\user"; "user@upn.example" with an empty domain (the UPN names it, as
+ * Windows clients send it); a bare name with the configured domain, else the domain the server's challenge names.
+ */
+export function ntlmIdentity(username: string, domain: string | undefined): { user: string; domain: string | undefined } {
+  const backslash = username.indexOf('\\');
+  if (backslash > 0) return { domain: username.slice(0, backslash), user: username.slice(backslash + 1) };
+  if (username.includes('@')) return { user: username, domain: domain ?? '' };
+  return { user: username, domain };
+}
+
+export class AccountConnection {
+  private readonly url: URL;
+  private readonly slots: Slot[];
+  private readonly credentials: EwsCredentials;
+  private readonly timeoutMs: number;
+  private readonly account: string;
+
+  constructor(credentials: EwsCredentials, options: ConnectionOptions) {
+    this.url = new URL(options.url);
+    this.credentials = credentials;
+    this.timeoutMs = options.timeoutMs;
+    this.account = options.account;
+    const isHttps = this.url.protocol === 'https:';
+    // One TLS context with the extra CA, built once. Handing `ca` to the agent instead would cost dearly: the agent
+    // puts the whole CA list (~150 system roots) into its pool key on every request, and builds a new context (and
+    // parses every root again) for every connection.
+    const secureContext = options.caPem ? tls.createSecureContext({ ca: [...tls.rootCertificates, options.caPem] }) : undefined;
+    this.slots = Array.from({ length: Math.max(1, options.slots) }, () => ({
+      agent: isHttps
+        ? new https.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, ...(secureContext ? { secureContext } : {}) })
+        : new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }),
+      authenticated: null,
+    }));
+  }
+
+  /** POSTs a SOAP request on the slot's connection, authenticating as the account. */
+  async post(slot: number, body: string, headers: Record<string, string>): Promise<HttpAnswer> {
+    const state = this.slots[slot % this.slots.length]!;
+    const base: Record<string, string> = {
+      'content-type': 'text/xml; charset=utf-8',
+      accept: 'text/xml',
+      'user-agent': USER_AGENT,
+      ...headers,
+    };
+    const credentials = this.credentials;
+    if (credentials.kind === 'basic') {
+      const user = credentials.domain && !/[\\@]/.test(credentials.username) ? `${credentials.domain}\\${credentials.username}` : credentials.username;
+      return this.raw(state, { ...base, authorization: `Basic ${Buffer.from(`${user}:${credentials.password}`, 'utf8').toString('base64')}` }, body);
+    }
+    if (credentials.kind === 'bearer') {
+      return this.raw(state, { ...base, authorization: `Bearer ${await credentials.token()}` }, body);
+    }
+    return this.ntlm(state, credentials, base, body);
+  }
+
+  private async ntlm(state: Slot, credentials: Extract<EwsCredentials, { kind: 'ntlm' }>, headers: Record<string, string>, body: string): Promise<HttpAnswer> {
+    if (state.authenticated && !state.authenticated.destroyed) {
+      const answer = await this.raw(state, headers, body);
+      if (answer.status !== 401) return answer;
+      // The server no longer knows this connection (a new socket, or it dropped the authentication): negotiate.
+      state.authenticated = null;
+    }
+    const { user, domain } = ntlmIdentity(credentials.username, credentials.domain);
+    const workstation = credentials.workstation ?? hostname().split('.')[0]!.toUpperCase();
+    for (let attempt = 1; ; attempt++) {
+      const challenge = await this.raw(state, { ...headers, authorization: ntlm.createType1Message(workstation, domain ?? '') }, '');
+      const token = ntlmToken(challenge.headers['www-authenticate']);
+      if (challenge.status !== 401 || !token) {
+        if (challenge.status === 401 && token === undefined) {
+          throw new TargetError('fatal', 'NtlmNotOffered', `Exchange does not offer NTLM for ${this.account} (it offers: ${challenge.headers['www-authenticate'] ?? 'nothing'})`, {
+            status: 401,
+            remedy: 'enable Windows (NTLM) authentication on the EWS virtual directory (Set-WebServicesVirtualDirectory -WindowsAuthentication $true), or set target.auth to what it offers',
+          });
+        }
+        // Not a challenge: an error page, a proxy's answer. Hand it over to be classified like any other.
+        return challenge;
+      }
+      let type3: string;
+      try {
+        type3 = ntlm.createType3Message(ntlm.decodeType2Message(token), user, credentials.password, workstation, domain);
+      } catch (error) {
+        throw new TargetError('fatal', 'NtlmBadChallenge', `Exchange's NTLM challenge cannot be read (${error instanceof Error ? error.message : String(error)})`, {
+          remedy: 'is something between calpush and Exchange rewriting authentication headers? Try target.auth "basic" over TLS to confirm',
+        });
+      }
+      const answer = await this.raw(state, { ...headers, authorization: type3 }, body);
+      const sameConnection = answer.socket !== null && answer.socket === challenge.socket;
+      if (answer.status === 401 && !sameConnection && attempt < 2) continue; // the connection closed between the legs
+      if (answer.status !== 401 && answer.socket) state.authenticated = answer.socket;
+      return answer;
+    }
+  }
+
+  private raw(state: Slot, headers: Record<string, string>, body: string): Promise<RawAnswer> {
+    const payload = Buffer.from(body, 'utf8');
+    const url = this.url;
+    const isHttps = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const request = (isHttps ? https : http).request(
+        url,
+        { method: 'POST', agent: state.agent, timeout: this.timeoutMs, headers: { ...headers, 'content-length': String(payload.length) } },
+        (response) => {
+          // The connection, taken now: once the answer has been read, a keep-alive agent takes it back.
+          const socket = response.socket ?? null;
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', (error) => reject(networkError(url, error)));
+          response.on('end', () => {
+            const answerHeaders: Record<string, string> = {};
+            for (const [name, value] of Object.entries(response.headers)) {
+              if (value !== undefined) answerHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
+            }
+            resolve({ status: response.statusCode ?? 0, headers: answerHeaders, body: Buffer.concat(chunks).toString('utf8'), socket });
+          });
+        },
+      );
+      request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      request.on('error', (error) => reject(networkError(url, error)));
+      request.end(payload);
+    });
+  }
+
+  close(): void {
+    for (const slot of this.slots) slot.agent.destroy();
+  }
+}
+
+const TLS_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_NOT_YET_VALID',
+]);
+
+/**
+ * A request that got no HTTP answer. For a CreateItem this means the outcome is unknown: the target looks for the
+ * transactionId before sending it again.
+ */
+export function networkError(url: URL, error: Error & { code?: string }): TargetError {
+  const code = error.code ?? 'NETWORK_ERROR';
+  const host = url.host;
+  if (TLS_CODES.has(code)) {
+    return new TargetError('fatal', code, `the TLS certificate of ${host} is not trusted (${code}: ${error.message})`, {
+      remedy: 'point target.caFile at the CA that issued the Exchange server certificate (PEM), or fix the certificate (expired, wrong name)',
+      cause: error,
+    });
+  }
+  if (/^ERR_SSL|^EPROTO$/.test(code)) {
+    return new TargetError('fatal', code, `TLS with ${host} failed (${code}: ${error.message})`, {
+      remedy: 'is target.url really https on the TLS port of the Exchange server? (an http port answering TLS fails like this)',
+      cause: error,
+    });
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new TargetError('fatal', code, `cannot resolve ${url.hostname} (${code})`, { remedy: 'check the host name in target.url and this machine’s DNS', cause: error });
+  }
+  if (code === 'ECONNREFUSED') {
+    return new TargetError('transient', code, `connection to ${host} refused`, { remedy: 'is Exchange running, and are the host and port in target.url right?', cause: error });
+  }
+  return new TargetError('transient', code, `POST ${host}${url.pathname}: ${error.message}`, { cause: error });
+}

@@ -1,0 +1,145 @@
+// The serve loop: delivers changes as they come (from this process or another), honours leases, backs off from
+// failing mailboxes without giving up on them, pauses on fatal errors, and stops cleanly.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { DeliveryLoop } from '../../src/server/loop.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { TargetError } from '../../src/targets/target.ts';
+import { FakeTarget } from './fake-target.ts';
+import { desired } from './helpers.ts';
+
+const A = 'a@contoso.edu';
+const B = 'b@contoso.edu';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const loops: DeliveryLoop[] = [];
+afterEach(async () => {
+  for (const loop of loops.splice(0)) await loop.stop(0);
+});
+
+function setup(options: { pollMs?: number; retryMinMs?: number } = {}) {
+  const store = new SqliteStore(':memory:');
+  const target = new FakeTarget();
+  const delivered: Array<{ calendar: string; status: string; latencyMs: number | null }> = [];
+  const loop = new DeliveryLoop({
+    store,
+    target,
+    scheduler: new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20 }),
+    instance: 'loop-test',
+    maxAttempts: 3,
+    parallelMailboxes: 8,
+    pollMs: options.pollMs ?? 50,
+    retryMinMs: options.retryMinMs ?? 100,
+    busyRetryMs: 50,
+    workerId: 'test-host:1',
+    onDelivered: (summary, latencyMs) => delivered.push({ calendar: summary.calendar, status: summary.failed ? 'failed' : summary.status, latencyMs }),
+  });
+  loops.push(loop);
+  return { store, target, loop, delivered };
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('delivery loop', () => {
+  it('delivers a change as soon as it is nudged, and one made by another process at the next poll', async () => {
+    const { store, target, loop, delivered } = setup({ pollMs: 100 });
+    loop.start();
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one', { subject: 'One' }) }]);
+    loop.nudge(A);
+    await until(() => target.subjects(A).length === 1);
+    expect(target.subjects(A)).toEqual(['One']);
+    await until(() => delivered.length === 1);
+    expect(delivered[0]).toMatchObject({ calendar: A, status: 'ok' });
+    expect(delivered[0]!.latencyMs).toBeGreaterThanOrEqual(0);
+
+    // Written without a nudge (another process): found by polling.
+    await store.applyDesiredOps([
+      { kind: 'upsert', desired: desired(B, 'two', { subject: 'Two' }) },
+      { kind: 'upsert', desired: desired(A, 'one', { subject: 'One, changed' }) },
+    ]);
+    await until(() => target.subjects(B).length === 1 && target.subjects(A)[0] === 'One, changed');
+    await loop.idle();
+    expect(await store.changedMailboxes()).toEqual([]);
+    expect(loop.status()).toMatchObject({ state: 'running', fatal: null, delivering: [] });
+  });
+
+  it('leaves a mailbox another worker holds, and delivers it once the lease is released', async () => {
+    const { store, target, loop, delivered } = setup();
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
+    expect(await store.claimMailbox(A, 'other-host:99', 60_000)).toBe(true);
+    loop.start();
+    await until(() => delivered.length > 0 || target.requests > 0, 300).catch(() => {});
+    expect(target.requests).toBe(0);
+    await sleep(150);
+    expect(target.subjects(A)).toEqual([]);
+    await store.releaseMailbox(A, 'other-host:99');
+    await until(() => target.subjects(A).length === 1);
+  });
+
+  it('backs off from a mailbox that answers 403 while the others go on, and tries it again later', async () => {
+    const { store, target, loop } = setup({ retryMinMs: 150 });
+    target.forbidden.add(A);
+    await store.applyDesiredOps([
+      { kind: 'upsert', desired: desired(A, 'one') },
+      { kind: 'upsert', desired: desired(B, 'two') },
+    ]);
+    loop.start();
+    await until(() => target.subjects(B).length === 1);
+    await until(async () => (await store.mailbox(A))?.state === 'failed');
+    const requestsAfterFailure = target.requests;
+    await sleep(60);
+    expect(target.requests).toBe(requestsAfterFailure); // backing off, not hammering
+    target.forbidden.delete(A); // the administrator fixed the access policy
+    await until(() => target.subjects(A).length === 1, 3_000);
+    expect((await store.mailbox(A))!.state).toBe('ok');
+  });
+
+  it('pauses everything on a fatal error and resumes after it', async () => {
+    const { store, target, loop } = setup({ retryMinMs: 200 });
+    target.fatal = new TargetError('fatal', 'AADSTS7000215', 'Invalid client secret provided.', { remedy: 'fix the secret' });
+    await store.applyDesiredOps([
+      { kind: 'upsert', desired: desired(A, 'one') },
+      { kind: 'upsert', desired: desired(B, 'two') },
+    ]);
+    loop.start();
+    await until(() => loop.status().fatal !== null);
+    expect(loop.status()).toMatchObject({ state: 'paused', fatal: { code: 'AADSTS7000215', remedy: 'fix the secret' } });
+    const requests = target.requests;
+    await sleep(80);
+    expect(target.requests).toBe(requests);
+    target.fatal = null;
+    await until(() => target.subjects(A).length === 1 && target.subjects(B).length === 1, 3_000);
+    await until(() => loop.status().fatal === null);
+  });
+
+  it('stops within the grace period: in-flight requests finish, the rest waits for the next start, no duplicates', async () => {
+    const { store, target, loop } = setup();
+    target.delayMs = 30;
+    await store.applyDesiredOps(Array.from({ length: 40 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(A, `e${n}`, { subject: `E${n}` }) })));
+    loop.start();
+    await until(() => target.subjects(A).length >= 2);
+    const started = Date.now();
+    await loop.stop(50);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(loop.status().state).toBe('stopped');
+    const partial = target.subjects(A).length;
+    expect(partial).toBeLessThan(40);
+    expect(await store.leaseHolder(A)).toBeNull();
+    expect((await store.changedMailboxes()).map((m) => m.calendar)).toEqual([A]);
+
+    // The next serve picks it up and converges without duplicates.
+    const next = new DeliveryLoop({ store, target, scheduler: new Scheduler(), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 8, pollMs: 50, workerId: 'test-host:2' });
+    loops.push(next);
+    target.delayMs = 0;
+    next.start();
+    await until(() => target.subjects(A).length === 40);
+    await next.idle();
+    expect(target.subjects(A)).toEqual(Array.from({ length: 40 }, (_, n) => `E${n}`).sort());
+  });
+});
