@@ -256,21 +256,24 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
             ? target.update(op.desired, op.item)
             : target.remove(calendar, op.item).then(() => undefined);
 
-      const record = async (op: PendingOp, item: ItemRef | undefined) => {
-        if (op.kind === 'delete') {
-          await store.completeDelete(op);
-          summary.deleted++;
-        } else {
-          const delivered = { calendar, key: op.key, itemId: item!.itemId, changeKey: item!.changeKey, transactionId: op.kind === 'create' ? op.transactionId : null, contentHash: op.contentHash! };
-          if (op.kind === 'create') {
-            await store.completeCreate(op, delivered);
-            summary.created++;
-          } else {
-            await store.completeUpdate(op, delivered);
-            summary.updated++;
-          }
+      /** Records the answers of one request (a batch's successes together, in one store transaction). */
+      const record = async (answered: Array<{ op: PendingOp; item: ItemRef | undefined }>) => {
+        if (!answered.length) return;
+        await store.completeOps(
+          answered.map(({ op, item }) => ({
+            op,
+            delivered:
+              op.kind === 'delete'
+                ? null
+                : { calendar, key: op.key, itemId: item!.itemId, changeKey: item!.changeKey, transactionId: op.kind === 'create' ? op.transactionId : null, contentHash: op.contentHash! },
+          })),
+        );
+        for (const { op } of answered) {
+          if (op.kind === 'create') summary.created++;
+          else if (op.kind === 'update') summary.updated++;
+          else summary.deleted++;
         }
-        progress.done++;
+        progress.done += answered.length;
         report();
       };
 
@@ -314,11 +317,12 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         const retry: PendingOp[] = [];
         let pauseMs = 0;
         let throttled = false;
+        const answered: Array<{ op: PendingOp; item: ItemRef | undefined }> = [];
         for (const [index, op] of group.entries()) {
           const outcome = outcomes[index]!;
           if (outcome.ok) {
             if (group.length > 1) scheduler.succeeded(calendar);
-            await record(op, outcome.item);
+            answered.push({ op, item: outcome.item });
             continue;
           }
           const { error } = outcome;
@@ -341,6 +345,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           }
           await fail(op, error);
         }
+        await record(answered);
         if (!retry.length || stop) return;
         if (pauseMs > 0 || throttled) {
           options.log?.warn({ calendar, retry: retry.length, pauseMs: pauseMs || 1000, throttled }, 'batch items throttled or failed: sending them again after Retry-After');

@@ -406,17 +406,6 @@ export class SqliteStore implements Store {
     );
   }
 
-  async completeCreate(op: PendingOp, delivered: DeliveredRow): Promise<void> {
-    this.transaction(() => {
-      this.upsertDelivered(delivered);
-      this.deleteOp(op);
-    });
-  }
-
-  async completeUpdate(op: PendingOp, delivered: DeliveredRow): Promise<void> {
-    this.completeCreate(op, delivered);
-  }
-
   private dropDelivered(calendar: string, key: string, itemId: string | null): void {
     if (itemId !== null) this.statement('DELETE FROM delivered_item WHERE calendar = ? AND item_id = ?').run(calendar, itemId);
     this.statement(`
@@ -424,10 +413,13 @@ export class SqliteStore implements Store {
       ON CONFLICT (calendar, event_key) DO UPDATE SET generation = generation + 1`).run(calendar, key);
   }
 
-  async completeDelete(op: PendingOp): Promise<void> {
+  async completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>): Promise<void> {
     this.transaction(() => {
-      this.dropDelivered(op.calendar, op.key, op.itemId);
-      this.deleteOp(op);
+      for (const { op, delivered } of results) {
+        if (op.kind === 'delete') this.dropDelivered(op.calendar, op.key, op.itemId);
+        else if (delivered) this.upsertDelivered(delivered);
+        this.deleteOp(op);
+      }
     });
   }
 

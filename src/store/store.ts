@@ -227,10 +227,11 @@ export interface Store {
   /** Marks an op as sent, before it is sent: a crash after this leaves evidence that the outcome is unknown. */
   markOpAttempts(calendar: string, keys: string[]): Promise<void>;
   recordOpFailure(calendar: string, key: string, message: string): Promise<void>;
-  /** The op's answer arrived: update what is delivered and drop the op, in one transaction. */
-  completeCreate(op: PendingOp, delivered: DeliveredRow): Promise<void>;
-  completeUpdate(op: PendingOp, delivered: DeliveredRow): Promise<void>;
-  completeDelete(op: PendingOp): Promise<void>;
+  /**
+   * Answers arrived: for each op, update what is delivered (the item for a create or update, nothing for a
+   * delete, whose key moves to its next generation) and drop the op — all in one transaction.
+   */
+  completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>): Promise<void>;
   /**
    * The item is gone from the target (deleted by a person): forget it so that it is created again, under a new
    * generation so that the new create cannot be mistaken for the old one.

@@ -293,7 +293,7 @@ describe('DELETE and GET of one event', () => {
     await f.store.recordOpFailure(CAL, row.key, 'ErrorPropertyValidationFailure: At least one property failed validation.');
     expect(await get()).toMatchObject({ status: 'failed', reason: 'ErrorPropertyValidationFailure: At least one property failed validation.' });
 
-    await f.store.completeCreate(op, { calendar: CAL, key: row.key, itemId: 'AAMkAD-item-1', changeKey: null, transactionId: 't', contentHash: row.contentHash });
+    await f.store.completeOps([{ op, delivered: { calendar: CAL, key: row.key, itemId: 'AAMkAD-item-1', changeKey: null, transactionId: 't', contentHash: row.contentHash } }]);
     const delivered = await get();
     expect(delivered).toMatchObject({ status: 'delivered', targetItemId: 'AAMkAD-item-1', pendingOperation: null });
     expect(delivered.deliveredAt).toEqual(expect.any(String));

@@ -64,7 +64,7 @@ describe('SQLite store', () => {
     await store.markOpAttempts(cal, ['k']);
     await store.replacePendingOps(cal, [op]);
     expect((await store.pendingOps(cal))[0]!.attempts).toBe(1);
-    await store.completeCreate(op, { calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h' });
+    await store.completeOps([{ op, delivered: { calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h' } }]);
     expect(await store.pendingOps(cal)).toEqual([]);
     expect(await store.deliveredFor(cal)).toEqual([{ calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h' }]);
     await store.close();
@@ -77,7 +77,7 @@ describe('SQLite store', () => {
       { calendar: cal, key: 'k', itemId: 'i2', changeKey: null, transactionId: null, contentHash: 'h' },
     ]);
     expect((await store.mailbox(cal))!.inventoriedAt).not.toBeNull();
-    await store.completeDelete({ calendar: cal, key: 'k', kind: 'delete', itemId: 'i1', contentHash: null, transactionId: null, startsAtMs: null, attempts: 0, lastError: null });
+    await store.completeOps([{ op: { calendar: cal, key: 'k', kind: 'delete', itemId: 'i1', contentHash: null, transactionId: null, startsAtMs: null, attempts: 0, lastError: null }, delivered: null }]);
     await store.forgetDelivered(cal, 'k', 'i2');
     expect(await store.deliveredFor(cal)).toEqual([]);
     expect((await store.generations(cal)).get('k')).toBe(2);
