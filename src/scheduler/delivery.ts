@@ -10,10 +10,13 @@ import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.
 import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
 import type { Scheduler, SubmitOptions } from './scheduler.ts';
 
+/** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
+export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll'>;
+
 export interface DeliveryOptions {
   store: Store;
   target: CalendarTarget;
-  scheduler: Scheduler;
+  scheduler: DeliveryScheduler;
   instance: string;
   calendars: string[];
   /** List every mailbox's tagged items again, even where the store has a record of them. */

@@ -12,7 +12,7 @@
 // long and an administrator fixes such things, so each deliver() call gets a view of the scheduler whose
 // stops last only for that call (the loop then waits with a back-off before trying the mailbox again).
 import { hostname } from 'node:os';
-import { deliver, type DeliveryLog, type DeliverySummary, type MailboxSummary } from '../scheduler/delivery.ts';
+import { deliver, type DeliveryLog, type DeliveryScheduler, type DeliverySummary, type MailboxSummary } from '../scheduler/delivery.ts';
 import type { Scheduler, SubmitOptions } from '../scheduler/scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
@@ -53,7 +53,7 @@ const STOPPING = () => new TargetError('fatal', 'ShuttingDown', 'calpush serve i
  * stops it for this call only. Requests already queued in the shared scheduler for a stopped mailbox fail when
  * their turn comes, without being sent.
  */
-class ScopedScheduler {
+class ScopedScheduler implements DeliveryScheduler {
   private readonly shared: Scheduler;
   private readonly stoppedMailboxes = new Map<string, TargetError>();
   private stoppedAll: TargetError | null = null;
@@ -239,7 +239,7 @@ export class DeliveryLoop {
       summary = await deliver({
         store: this.options.store,
         target: this.options.target,
-        scheduler: scheduler as unknown as Scheduler,
+        scheduler,
         instance: this.options.instance,
         calendars,
         workerId: this.workerId,
