@@ -6,6 +6,7 @@ import { findWindows } from 'windows-iana';
 import { z } from 'zod';
 import { canonicalTimeZone } from '../model/time.ts';
 import type { GraphCredential } from '../targets/graph/auth.ts';
+import { ewsTargetSchema } from '../targets/ews/config.ts';
 import { serverConfigSchema } from '../server/config.ts';
 import { feedsConfigSchema } from '../sources/feeds.ts';
 
@@ -62,7 +63,7 @@ export const configSchema = z
     store: z.object({ sqlite: z.string().default('.calpush/calpush.sqlite') }).strict().default({ sqlite: '.calpush/calpush.sqlite' }),
     /** Zone for all-day events and for floating times in .ics input. */
     timeZone: z.string().default('UTC'),
-    target: graphTargetSchema,
+    target: z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema]),
     /**
      * The calendars this deployment manages. When given, the input is the complete desired state for each of
      * them (an empty set removes our events) and records for other calendars are refused.
@@ -93,6 +94,13 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+export type GraphTargetConfig = z.infer<typeof graphTargetSchema>;
+
+/** The config's Graph target, or a ConfigError naming the kind that is there instead. */
+export function graphTarget(config: Config): GraphTargetConfig {
+  if (config.target.kind !== 'graph') throw new ConfigError(`target.kind is "${config.target.kind}"; this needs a Microsoft Graph target ("graph")`);
+  return config.target;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -137,7 +145,8 @@ export function resolvePath(baseDir: string, path: string): string {
   return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
-function readSecret(reference: { env: string } | { file: string }, baseDir: string, what: string): string {
+/** Reads a secret reference ({env} or {file}); the value is kept in memory only. */
+export function readSecret(reference: { env: string } | { file: string }, baseDir: string, what: string): string {
   if ('env' in reference) {
     const value = process.env[reference.env];
     if (!value) throw new ConfigError(`${what}: environment variable ${reference.env} is not set`);
@@ -156,7 +165,7 @@ function readSecret(reference: { env: string } | { file: string }, baseDir: stri
 
 /** Resolves the credential's references. The result holds secrets: keep it out of logs. */
 export function resolveGraphCredential(config: Config, baseDir: string): GraphCredential {
-  const credential = config.target.credential;
+  const credential = graphTarget(config).credential;
   if (credential.kind === 'secret') return { kind: 'secret', secret: readSecret(credential.secret, baseDir, 'target.credential.secret') };
   const privateKeyPem = readSecret(credential.privateKey, baseDir, 'target.credential.privateKey');
   if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(privateKeyPem)) {

@@ -1,6 +1,7 @@
 // One sync: read the input, record it as the desired state (one transaction), deliver every affected mailbox.
 import type { Config } from '../config/config.ts';
-import { readCa, resolveGraphCredential, resolvePath } from '../config/config.ts';
+import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath } from '../config/config.ts';
+import { createEwsTarget } from '../targets/ews/config.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
@@ -44,20 +45,31 @@ export class SyncRefused extends Error {
 }
 
 export function createGraphTarget(config: Config, baseDir: string): GraphTarget {
+  const target = graphTarget(config);
   const caPem = readCa(config, baseDir);
   return new GraphTarget({
     instance: config.instance,
-    tenantId: config.target.tenantId,
-    clientId: config.target.clientId,
+    tenantId: target.tenantId,
+    clientId: target.clientId,
     credential: resolveGraphCredential(config, baseDir),
-    authorityHost: config.target.authorityHost,
-    graphBaseUrl: config.target.graphBaseUrl,
-    scope: config.target.scope,
+    authorityHost: target.authorityHost,
+    graphBaseUrl: target.graphBaseUrl,
+    scope: target.scope,
     ...(caPem ? { caPem } : {}),
     allDayTimeZone: config.timeZone,
-    requestTimeoutMs: config.target.requestTimeoutMs,
-    batch: config.target.batch,
+    requestTimeoutMs: target.requestTimeoutMs,
+    batch: target.batch,
   });
+}
+
+/** The configured target: Microsoft Graph, or EWS for Exchange Server. */
+export function createTarget(config: Config, baseDir: string): CalendarTarget {
+  switch (config.target.kind) {
+    case 'graph':
+      return createGraphTarget(config, baseDir);
+    case 'ews':
+      return createEwsTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, readSecret });
+  }
 }
 
 export function createScheduler(config: Config): Scheduler {
@@ -84,7 +96,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const allowedSet = allowed ? new Set(allowed) : null;
 
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
-  const target = options.target ?? createGraphTarget(config, options.baseDir);
+  const target = options.target ?? createTarget(config, options.baseDir);
   try {
     const errors: RecordError[] = [];
     const rejectedRecords = new Set<string>();

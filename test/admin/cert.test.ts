@@ -7,7 +7,7 @@ import { createSecureContext } from 'node:tls';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateRequestError, certificatePaths, createSelfSignedCertificate, parseSubject, writeCertificateFiles } from '../../src/admin/certificate.ts';
-import { parseConfig, resolveGraphCredential, readCa } from '../../src/config/config.ts';
+import { graphTarget, parseConfig, resolveGraphCredential, readCa } from '../../src/config/config.ts';
 import { defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { certificateThumbprints, GraphTokenProvider } from '../../src/targets/graph/auth.ts';
 import { HttpClient } from '../../src/targets/http.ts';
@@ -130,7 +130,7 @@ describe('calpush cert create', () => {
       const { config } = configFor(CERT_APP);
       const http = new HttpClient({ caPem: readCa(config, dir)! });
       try {
-        const provider = new GraphTokenProvider({ ...config.target, credential: resolveGraphCredential(config, dir) }, http);
+        const provider = new GraphTokenProvider({ ...graphTarget(config), credential: resolveGraphCredential(config, dir) }, http);
         const claims = decodeJwtPayload(await provider.token())!;
         expect(claims['appid']).toBe(CERT_APP);
         expect(claims['appidacr']).toBe('2'); // certificate
@@ -144,7 +144,7 @@ describe('calpush cert create', () => {
       const { config } = configFor(OTHER_APP);
       const http = new HttpClient({ caPem: readCa(config, dir)! });
       try {
-        const provider = new GraphTokenProvider({ ...config.target, credential: resolveGraphCredential(config, dir) }, http);
+        const provider = new GraphTokenProvider({ ...graphTarget(config), credential: resolveGraphCredential(config, dir) }, http);
         const error = await provider.token().then(() => undefined, (e: unknown) => e);
         expect(error).toBeInstanceOf(TargetError);
         expect((error as TargetError).code).toBe('AADSTS700027');

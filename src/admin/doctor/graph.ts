@@ -4,7 +4,7 @@
 // GraphTarget), so what passes here is what sync will see.
 import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { readCa, resolveGraphCredential, resolvePath, type LoadedConfig } from '../../config/config.ts';
+import { graphTarget as graphTargetConfig, readCa, resolveGraphCredential, resolvePath, type LoadedConfig } from '../../config/config.ts';
 import { describe, type DesiredEvent } from '../../model/event.ts';
 import { createGraphTarget } from '../../sync/sync.ts';
 import { certificateThumbprints, GraphTokenProvider, type GraphCredential } from '../../targets/graph/auth.ts';
@@ -61,7 +61,7 @@ function utcTime(seconds: number): string {
 function credentialCheck(loaded: LoadedConfig, credential: GraphCredential): CheckResult {
   const id = 'graph.credential';
   const title = 'credential';
-  const configured = loaded.config.target.credential;
+  const configured = graphTargetConfig(loaded.config).credential;
   const loose: string[] = [];
   const references = configured.kind === 'secret' ? [configured.secret] : [configured.privateKey];
   for (const ref of references) {
@@ -191,7 +191,7 @@ function probeEvent(mailbox: string): DesiredEvent {
 
 export async function graphChecks(loaded: LoadedConfig, options: GraphDoctorOptions): Promise<SectionResult> {
   const { config, baseDir } = loaded;
-  const target = config.target;
+  const target = graphTargetConfig(config);
   const mailbox = options.mailbox.trim().toLowerCase();
   const checks: CheckResult[] = [];
   const secrets: string[] = [];

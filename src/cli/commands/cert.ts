@@ -14,7 +14,7 @@ import {
 } from '../../admin/certificate.ts';
 import { promptHidden, PromptCancelled } from '../../admin/prompt.ts';
 import { psQuote } from '../../admin/powershell.ts';
-import { ConfigError, loadConfig } from '../../config/config.ts';
+import { ConfigError, graphTarget, loadConfig } from '../../config/config.ts';
 
 export interface CertCreateOptions {
   subject: string;
@@ -125,7 +125,7 @@ export function registerCertCommand(program: Command): void {
         const days = Number(options.days);
         if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.name)) throw new UsageError('--name may only hold letters, digits, dot, dash and underscore');
         let clientId = options.clientId;
-        if (!clientId && options.config) clientId = loadConfig(options.config).config.target.clientId;
+        if (!clientId && options.config) clientId = graphTarget(loadConfig(options.config).config).clientId;
         const created = createSelfSignedCertificate({ subject: options.subject, keySize, days });
         const files = certificatePaths(options.outDir, options.name, options.pfx);
         const passphrase = await passphraseFor(options);

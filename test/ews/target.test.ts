@@ -1,0 +1,381 @@
+// The EWS target against a fake EWS endpoint on loopback: operations in both access modes, error classification
+// (ErrorServerBusy back-off per account, access errors, 401, TLS, DNS, schema faults), NTLM, ChangeKeys, the
+// recovery of a create whose answer was lost, batches, and the service-account pool.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateServerCertificate } from '../../src/sandbox/index.ts';
+import { EwsTarget, type EwsTargetOptions } from '../../src/targets/ews/target.ts';
+import { assignAccount } from '../../src/targets/ews/accounts.ts';
+import { TargetError, type BatchOp } from '../../src/targets/target.ts';
+import { FakeEws, type FakeEwsOptions } from './fake-ews.ts';
+import { desired } from './helpers.ts';
+import { requireXmllintOnCi, validateEnvelopes } from './xmllint.ts';
+
+const tls = generateServerCertificate();
+const MAILBOXES = Array.from({ length: 40 }, (_, i) => `s${String(i + 1).padStart(4, '0')}@contoso.edu`);
+const ACCOUNTS = { 'contoso\\svc1': 'Pa55-one', 'contoso\\svc2': 'Pa55-two', 'svc3@contoso.edu': 'Pa55-three' };
+
+const servers: FakeEws[] = [];
+async function fake(options: Partial<FakeEwsOptions> = {}): Promise<FakeEws> {
+  const server = await new FakeEws({ auth: 'ntlm', accounts: ACCOUNTS, tls, mailboxes: MAILBOXES, ...options }).start();
+  servers.push(server);
+  return server;
+}
+const targets: EwsTarget[] = [];
+function target(server: FakeEws, options: Partial<EwsTargetOptions> = {}): EwsTarget {
+  const created = new EwsTarget({
+    instance: 'unit',
+    url: server.url,
+    serverVersion: 'Exchange2013',
+    access: 'delegate',
+    auth: 'ntlm',
+    accounts: [{ username: 'CONTOSO\\svc1', password: 'Pa55-one' }],
+    caPem: tls.certPem,
+    allowInsecureHttp: true,
+    allDayTimeZone: 'Europe/Amsterdam',
+    ...options,
+  });
+  targets.push(created);
+  return created;
+}
+afterAll(async () => {
+  for (const t of targets) await t.close();
+  for (const s of servers) await s.close();
+});
+
+const lecture = (calendar: string, n: number, extra: Record<string, unknown> = {}) =>
+  desired({ calendar, id: `lecture-${n}`, subject: `Lecture ${n}`, start: `2026-12-0${1 + (n % 9)}T09:00`, end: `2026-12-0${1 + (n % 9)}T10:00`, ...extra });
+
+async function rejection(promise: Promise<unknown>): Promise<TargetError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TargetError) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function listAll(t: EwsTarget, calendar: string) {
+  const items = [];
+  let cursor: string | undefined;
+  do {
+    const page = await t.listOwned(calendar, cursor);
+    items.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  return items;
+}
+
+describe.each(['delegate', 'impersonation'] as const)('operations (%s)', (access) => {
+  let server: FakeEws;
+  beforeAll(async () => {
+    server = await fake();
+  });
+
+  it('creates, lists (paged, our instance only), updates and deletes; every request is schema-valid', async () => {
+    const t = target(server, { access, pageSize: 3 });
+    const mailbox = MAILBOXES[0]!;
+    const refs = [];
+    for (let n = 0; n < 5; n++) refs.push(await t.create(lecture(mailbox, n), `tx-${access}-${n}`));
+    // Another instance's item in the same calendar is never listed.
+    const other = target(server, { access, instance: 'other' });
+    await other.create(lecture(mailbox, 99), `tx-other-${access}`);
+
+    const owned = await listAll(t, mailbox);
+    expect(owned.map((o) => o.itemId).sort()).toEqual(refs.map((r) => r.itemId).sort());
+    expect(owned.every((o) => o.changeKey && o.transactionId?.startsWith(`tx-${access}-`))).toBe(true);
+    expect(new Set(owned.map((o) => o.key)).size).toBe(5);
+
+    const changed = lecture(mailbox, 1, { subject: 'Moved', location: undefined, categories: [] });
+    const updated = await t.update(changed, { itemId: refs[1]!.itemId, changeKey: null });
+    expect(updated.itemId).toBe(refs[1]!.itemId);
+    const item = server.items.get(refs[1]!.itemId)!;
+    expect(item.fields['Subject']).toBe('Moved');
+    expect(item.props['CalpushKey']).toContain(changed.contentHash);
+
+    await t.remove(mailbox, refs[2]!);
+    await t.remove(mailbox, refs[2]!); // already gone: fine
+    expect(server.items.has(refs[2]!.itemId)).toBe(false);
+
+    const sent = server.requests.filter((r) => r.account !== null);
+    expect(sent.every((r) => r.anchor === mailbox)).toBe(true);
+    if (requireXmllintOnCi()) expect(validateEnvelopes(sent.map((r) => r.body))).toEqual([]);
+    for (const r of sent) {
+      expect(r.body.includes('<t:ExchangeImpersonation>')).toBe(access === 'impersonation');
+    }
+  });
+
+  it('sends a batch of mixed operations as one request per kind', async () => {
+    const t = target(server, { access, batchSize: 10 });
+    const mailbox = MAILBOXES[1]!;
+    const a = await t.create(lecture(mailbox, 1), 'b-1');
+    const b = await t.create(lecture(mailbox, 2), 'b-2');
+    const before = server.requests.length;
+    const ops: BatchOp[] = [
+      { kind: 'create', desired: lecture(mailbox, 3), transactionId: 'b-3' },
+      { kind: 'update', desired: lecture(mailbox, 1, { subject: 'one' }), item: { itemId: a.itemId, changeKey: null } },
+      { kind: 'create', desired: lecture(mailbox, 4), transactionId: 'b-4' },
+      { kind: 'delete', calendar: mailbox, item: { itemId: b.itemId, changeKey: null } },
+      { kind: 'delete', calendar: mailbox, item: { itemId: 'AAMkgone', changeKey: null } },
+    ];
+    const outcomes = await t.batch!.run(mailbox, ops);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, true, true]);
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['CreateItem', 'UpdateItem', 'DeleteItem']);
+    expect(server.listItems(mailbox)).toHaveLength(3);
+  });
+});
+
+describe('errors', () => {
+  let server: FakeEws;
+  beforeAll(async () => {
+    server = await fake({ denied: { 'contoso\\svc1': [MAILBOXES[5]!] } });
+  });
+
+  it('ErrorServerBusy: the whole account waits out BackOffMilliseconds and the request is sent again', async () => {
+    const t = target(server);
+    server.faults.push({ kind: 'busy', backOffMs: 600, account: 'contoso\\svc1', operation: 'CreateItem' });
+    const started = Date.now();
+    // Another mailbox of the same account, sent while the first waits: it waits too.
+    const [first, second] = await Promise.all([
+      t.create(lecture(MAILBOXES[2]!, 1), 'busy-1'),
+      new Promise((resolve) => setTimeout(resolve, 100)).then(() => t.listOwned(MAILBOXES[3]!)),
+    ]);
+    expect(first.itemId).toBeTruthy();
+    expect(second.items).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    expect(server.requests.filter((r) => r.operation === 'CreateItem' && r.anchor === MAILBOXES[2])).toHaveLength(2);
+    expect(t.accountStats()[0]!.stats.busy).toBe(1);
+    // Halved concurrency after the busy answer.
+    expect(t.accountStats()[0]!.limit).toBe(4);
+  });
+
+  it('ErrorServerBusy beyond busyRetries: transient with BackOffMilliseconds for the scheduler; nothing to look for before resending', async () => {
+    const t = target(server, { busyRetries: 0 });
+    server.faults.push({ kind: 'busy', backOffMs: 300, account: 'contoso\\svc1' });
+    const error = await rejection(t.create(lecture(MAILBOXES[2]!, 2), 'busy-2'));
+    expect(error).toMatchObject({ scope: 'transient', code: 'ErrorServerBusy', retryAfterMs: 300 });
+    expect(error.remedy).toMatch(/service accounts/);
+    // ErrorServerBusy refused the request: nothing to look for before sending it again.
+    const findsBefore = server.requests.filter((r) => r.operation === 'FindItem').length;
+    await t.create(lecture(MAILBOXES[2]!, 2), 'busy-2');
+    expect(server.requests.filter((r) => r.operation === 'FindItem').length).toBe(findsBefore);
+  });
+
+  it('a client-side budget paces the account by items', async () => {
+    const t = target(server, { accountItemsPerMinute: 3 });
+    const mailbox = MAILBOXES[12]!;
+    await t.batch!.run(mailbox, [
+      { kind: 'create', desired: lecture(mailbox, 1), transactionId: 'pace-1' },
+      { kind: 'create', desired: lecture(mailbox, 2), transactionId: 'pace-2' },
+    ]);
+    await t.listOwned(mailbox);
+    // The budget (3 items a minute) is spent: the next request waits for the minute to roll.
+    const pending = t.listOwned(mailbox).then(() => 'sent');
+    pending.catch(() => {}); // rejected when the target closes
+    const outcome = await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('waiting'), 300))]);
+    expect(outcome).toBe('waiting');
+    await t.close();
+  });
+
+  it('ErrorServerBusy inside a batch answer: that item is transient, the others done', async () => {
+    const t = target(server);
+    server.faults.push({ kind: 'busy', backOffMs: 50, asMessage: true, operation: 'CreateItem' });
+    const mailbox = MAILBOXES[4]!;
+    const outcomes = await t.batch!.run(mailbox, [
+      { kind: 'create', desired: lecture(mailbox, 1), transactionId: 'bb-1' },
+      { kind: 'create', desired: lecture(mailbox, 2), transactionId: 'bb-2' },
+    ]);
+    expect(outcomes[0]).toMatchObject({ ok: false, error: { scope: 'transient', code: 'ErrorServerBusy', retryAfterMs: 50 } });
+    expect(outcomes[1]).toMatchObject({ ok: true });
+  });
+
+  it('access errors stop the mailbox with the remedy (delegate and impersonation)', async () => {
+    const delegateError = await rejection(target(server).listOwned(MAILBOXES[5]!));
+    expect(delegateError).toMatchObject({ scope: 'mailbox', code: 'ErrorAccessDenied' });
+    expect(delegateError.remedy).toMatch(/Add-MailboxFolderPermission/);
+    const impersonationError = await rejection(target(server, { access: 'impersonation' }).create(lecture(MAILBOXES[5]!, 1), 'denied'));
+    expect(impersonationError).toMatchObject({ scope: 'mailbox', code: 'ErrorImpersonateUserDenied' });
+    expect(impersonationError.remedy).toMatch(/ApplicationImpersonation/);
+    const missing = await rejection(target(server).listOwned('nobody@contoso.edu'));
+    expect(missing).toMatchObject({ scope: 'mailbox', code: 'ErrorNonExistentMailbox' });
+  });
+
+  it('a wrong password is fatal with the remedy; so is NTLM not being offered', async () => {
+    const wrong = await rejection(target(server, { accounts: [{ username: 'CONTOSO\\svc1', password: 'wrong' }] }).listOwned(MAILBOXES[0]!));
+    expect(wrong).toMatchObject({ scope: 'fatal', code: 'HTTP401' });
+    expect(wrong.remedy).toMatch(/wrong password, account locked/);
+    expect(wrong.message).toContain('CONTOSO\\svc1');
+    expect(wrong.message).not.toContain('wrong');
+    const basicOnly = await fake({ auth: 'basic', accounts: { 'contoso\\svc1': 'Pa55-one' } });
+    const notOffered = await rejection(target(basicOnly).listOwned(MAILBOXES[0]!));
+    expect(notOffered).toMatchObject({ scope: 'fatal', code: 'NtlmNotOffered' });
+  });
+
+  it('an untrusted certificate and an unknown host are fatal with their remedies', async () => {
+    const untrusted = await rejection(target(server, { caPem: undefined }).listOwned(MAILBOXES[0]!));
+    expect(untrusted.scope).toBe('fatal');
+    expect(untrusted.remedy).toMatch(/caFile/);
+    const unknown = await rejection(target(server, { url: 'https://calpush-no-such-host.invalid/EWS/Exchange.asmx' }).listOwned(MAILBOXES[0]!));
+    expect(unknown).toMatchObject({ scope: 'fatal', code: 'ENOTFOUND' });
+  });
+
+  it('plain http is refused unless allowed', () => {
+    expect(() => target(server, { url: 'http://127.0.0.1:1/EWS/Exchange.asmx', allowInsecureHttp: false })).toThrow(/unencrypted/);
+  });
+
+  it('a schema fault is an item error and is logged as a calpush bug', async () => {
+    const logged: string[] = [];
+    const t = target(server, { log: (m) => logged.push(m) });
+    server.faults.push({ kind: 'fault', code: 'ErrorSchemaValidation', message: 'The request failed schema validation.' });
+    const error = await rejection(t.create(lecture(MAILBOXES[6]!, 1), 'schema'));
+    expect(error.scope).toBe('item');
+    expect(logged.join('\n')).toMatch(/malformed.*bug/);
+  });
+
+  it('HTTP 503 is transient with its Retry-After; an HTML 200 is transient', async () => {
+    const t = target(server);
+    server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '3' } });
+    expect(await rejection(t.listOwned(MAILBOXES[0]!))).toMatchObject({ scope: 'transient', retryAfterMs: 3000 });
+    server.faults.push({ kind: 'http', status: 200, body: '<html>proxy</html>' });
+    expect(await rejection(t.listOwned(MAILBOXES[0]!))).toMatchObject({ scope: 'transient', code: 'UnreadableAnswer' });
+  });
+
+  it('an update of an item that no longer exists is gone; one no longer carrying our tag too', async () => {
+    const t = target(server);
+    const mailbox = MAILBOXES[7]!;
+    expect(await rejection(t.update(lecture(mailbox, 1), { itemId: 'AAMkmissing', changeKey: 'x' }))).toMatchObject({ scope: 'gone' });
+  });
+});
+
+describe('ChangeKeys', () => {
+  it('re-reads the ChangeKey once when the server insists on one, and reads it first from then on', async () => {
+    const server = await fake({ requireChangeKey: true });
+    const t = target(server);
+    const mailbox = MAILBOXES[8]!;
+    const writer = target(server);
+    const a = await writer.create(lecture(mailbox, 1), 'ck-1');
+    const b = await writer.create(lecture(mailbox, 2), 'ck-2');
+    await t.update(lecture(mailbox, 1, { subject: 'x' }), { itemId: a.itemId, changeKey: null });
+    expect(server.requests.slice(-3).map((r) => r.operation)).toEqual(['UpdateItem', 'GetItem', 'UpdateItem']);
+    await t.update(lecture(mailbox, 2, { subject: 'y' }), { itemId: b.itemId, changeKey: null });
+    expect(server.requests.slice(-2).map((r) => r.operation)).toEqual(['GetItem', 'UpdateItem']);
+    // A ChangeKey learnt from an answer is used without asking.
+    await t.update(lecture(mailbox, 2, { subject: 'z' }), { itemId: b.itemId, changeKey: null });
+    expect(server.requests.slice(-1).map((r) => r.operation)).toEqual(['UpdateItem']);
+    expect(server.items.get(b.itemId)!.fields['Subject']).toBe('z');
+  });
+});
+
+describe('a create whose answer was lost', () => {
+  it('is found by its transactionId before it is sent again: no duplicate', async () => {
+    const server = await fake();
+    const t = target(server);
+    const mailbox = MAILBOXES[9]!;
+    server.faults.push({ kind: 'drop', operation: 'CreateItem' });
+    const lost = await rejection(t.create(lecture(mailbox, 1), 'lost-1'));
+    expect(lost.scope).toBe('transient');
+    expect(server.listItems(mailbox)).toHaveLength(1);
+    const again = await t.create(lecture(mailbox, 1), 'lost-1');
+    expect(server.listItems(mailbox)).toHaveLength(1);
+    expect(again.itemId).toBe(server.listItems(mailbox)[0]!.id);
+    expect(server.requests.slice(-1)[0]!.operation).toBe('FindItem');
+
+    // The same inside a batch: the found one is not sent, the missing one is.
+    server.faults.push({ kind: 'drop', operation: 'CreateItem' });
+    const ops: BatchOp[] = [
+      { kind: 'create', desired: lecture(mailbox, 2), transactionId: 'lost-2' },
+      { kind: 'create', desired: lecture(mailbox, 3), transactionId: 'lost-3' },
+    ];
+    await expect(t.batch!.run(mailbox, ops)).rejects.toMatchObject({ scope: 'transient' });
+    expect(server.listItems(mailbox)).toHaveLength(3);
+    const outcomes = await t.batch!.run(mailbox, ops);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(server.listItems(mailbox)).toHaveLength(3);
+  });
+});
+
+describe('authentication', () => {
+  it('NTLMv2: one handshake per connection, then requests ride the authenticated connection', async () => {
+    const server = await fake();
+    const t = target(server, { accountConcurrency: 2 });
+    for (let n = 0; n < 6; n++) await t.create(lecture(MAILBOXES[10]!, n), `ntlm-${n}`);
+    expect(server.handshakes).toBe(1);
+    await Promise.all(Array.from({ length: 6 }, (_, n) => t.create(lecture(MAILBOXES[11]!, n), `ntlm-p-${n}`)));
+    expect(server.handshakes).toBeLessThanOrEqual(2);
+    expect(server.listItems(MAILBOXES[11]!)).toHaveLength(6);
+  });
+
+  it('NTLM with a UPN and with user + domain', async () => {
+    const server = await fake();
+    await target(server, { accounts: [{ username: 'svc3@contoso.edu', password: 'Pa55-three' }] }).listOwned(MAILBOXES[0]!);
+    await target(server, { accounts: [{ username: 'svc2', domain: 'CONTOSO', password: 'Pa55-two' }] }).listOwned(MAILBOXES[0]!);
+    expect(server.requests.map((r) => r.account)).toEqual(['svc3@contoso.edu', 'contoso\\svc2']);
+  });
+
+  it('Basic over TLS, and bearer tokens', async () => {
+    const basic = await fake({ auth: 'basic', accounts: { 'contoso\\svc1': 'Pa55 one:with colon' } });
+    await target(basic, { auth: 'basic', accounts: [{ username: 'CONTOSO\\svc1', password: 'Pa55 one:with colon' }] }).listOwned(MAILBOXES[0]!);
+    expect(basic.requests[0]!.account).toBe('contoso\\svc1');
+    const bearer = await fake({ auth: 'bearer', accounts: { 'token-123': 'app' } });
+    let calls = 0;
+    await target(bearer, { auth: 'oauth', access: 'impersonation', accounts: undefined, oauth: { name: 'app', token: async () => (calls++, 'token-123') } }).listOwned(MAILBOXES[0]!);
+    expect(bearer.requests[0]!.account).toBe('app');
+    expect(calls).toBe(1);
+  });
+});
+
+describe('service-account pool', () => {
+  const accounts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `CONTOSO\\svc-calpush${i + 1}` }));
+  const many = Array.from({ length: 4000 }, (_, i) => `user${i}@contoso.edu`);
+
+  it('assigns each mailbox to one account, stably and evenly', () => {
+    const pool = accounts(4);
+    const first = many.map((m) => assignAccount(pool, m));
+    expect(many.map((m) => assignAccount([...pool], m))).toEqual(first);
+    // Case does not matter.
+    expect(assignAccount(pool, 'USER7@CONTOSO.EDU')).toBe(assignAccount(pool, 'user7@contoso.edu'));
+    const counts = [0, 0, 0, 0];
+    for (const index of first) counts[index]!++;
+    for (const count of counts) expect(count).toBeGreaterThan(850);
+  });
+
+  it('moves only about 1/n of the mailboxes when an account is added, and only the removed account’s when one is removed', () => {
+    const four = accounts(4);
+    const five = accounts(5);
+    const before = many.map((m) => four[assignAccount(four, m)]!.name);
+    const added = many.map((m) => five[assignAccount(five, m)]!.name);
+    const moved = many.filter((_, i) => before[i] !== added[i]);
+    expect(moved.length / many.length).toBeGreaterThan(0.14);
+    expect(moved.length / many.length).toBeLessThan(0.26);
+    // Everything that moved went to the new account.
+    expect(moved.every((m) => added[many.indexOf(m)] === five[4]!.name)).toBe(true);
+
+    const three = four.filter((_, i) => i !== 1);
+    const removed = many.map((m) => three[assignAccount(three, m)]!.name);
+    many.forEach((_, i) => {
+      if (before[i] !== four[1]!.name) expect(removed[i]).toBe(before[i]);
+    });
+  });
+
+  it('weights shift the share', () => {
+    const pool = [{ name: 'a', weight: 3 }, { name: 'b', weight: 1 }];
+    const toA = many.filter((m) => assignAccount(pool, m) === 0).length / many.length;
+    expect(toA).toBeGreaterThan(0.7);
+    expect(toA).toBeLessThan(0.8);
+  });
+
+  it('each account’s requests stay within its concurrency, and mailboxes use their assigned account', async () => {
+    const server = await fake({ latencyMs: 30 });
+    const t = target(server, {
+      accountConcurrency: 2,
+      accounts: [
+        { username: 'CONTOSO\\svc1', password: 'Pa55-one' },
+        { username: 'CONTOSO\\svc2', password: 'Pa55-two' },
+      ],
+    });
+    await Promise.all(MAILBOXES.slice(12, 32).map((mailbox, n) => t.create(lecture(mailbox, n), `pool-${n}`)));
+    for (const [, max] of server.maxInFlight) expect(max).toBeLessThanOrEqual(2);
+    expect(server.maxInFlight.size).toBe(2);
+    for (const request of server.requests) expect(t.laneFor(request.anchor!)).toBe(request.account === 'contoso\\svc1' ? 'CONTOSO\\svc1' : 'CONTOSO\\svc2');
+  });
+});
