@@ -1,7 +1,10 @@
 // The configuration file (JSON), validated with zod. Secrets are never written in it: each is a reference to an
 // environment variable or a file, resolved at start and kept in memory only.
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError, readSecret, resolvePath } from './secrets.ts';
+
+export { ConfigError, readSecret, resolvePath };
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
 import { canonicalTimeZone } from '../model/time.ts';
@@ -102,13 +105,6 @@ export function graphTarget(config: Config): GraphTargetConfig {
   return config.target;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 export interface LoadedConfig {
   config: Config;
   /** Directory relative paths in the config are resolved against. */
@@ -141,27 +137,6 @@ export function parseConfig(raw: unknown, origin = 'config'): Config {
   return parsed.data;
 }
 
-export function resolvePath(baseDir: string, path: string): string {
-  return isAbsolute(path) ? path : resolve(baseDir, path);
-}
-
-/** Reads a secret reference ({env} or {file}); the value is kept in memory only. */
-export function readSecret(reference: { env: string } | { file: string }, baseDir: string, what: string): string {
-  if ('env' in reference) {
-    const value = process.env[reference.env];
-    if (!value) throw new ConfigError(`${what}: environment variable ${reference.env} is not set`);
-    return value.trim();
-  }
-  const path = resolvePath(baseDir, reference.file);
-  try {
-    const mode = statSync(path).mode;
-    // Readable by others: say so, but a read-only deployment may legitimately mount it that way.
-    if (process.platform !== 'win32' && mode & 0o004) process.emitWarning(`${what} file ${path} is readable by every user on this machine (chmod 600 it)`);
-    return readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw new ConfigError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
 
 /** Resolves the credential's references. The result holds secrets: keep it out of logs. */
 export function resolveGraphCredential(config: Config, baseDir: string): GraphCredential {

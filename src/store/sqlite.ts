@@ -222,14 +222,7 @@ export class SqliteStore implements Store {
     const rows = this.statement(
       'SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = ? ORDER BY event_key',
     ).all(calendar) as Row[];
-    return rows.map((row) => ({
-      calendar: String(row.calendar),
-      key: String(row.event_key),
-      sourceId: String(row.source_id),
-      contentHash: String(row.content_hash),
-      startsAtMs: Number(row.starts_at_ms),
-      event: JSON.parse(String(row.payload)),
-    }));
+    return rows.map(toDesired);
   }
 
   async desiredCounts(): Promise<Map<string, number>> {
@@ -489,15 +482,7 @@ export class SqliteStore implements Store {
     const pending = (await this.pendingOps(calendar)).filter((op) => op.key === key);
     return {
       desired: row
-        ? {
-            calendar: String(row.calendar),
-            key: String(row.event_key),
-            sourceId: String(row.source_id),
-            contentHash: String(row.content_hash),
-            startsAtMs: Number(row.starts_at_ms),
-            event: JSON.parse(String(row.payload)),
-            updatedAt: String(row.updated_at),
-          }
+        ? { ...toDesired(row), updatedAt: String(row.updated_at) }
         : null,
       delivered: delivered.map((d) => ({ ...toDelivered(d), deliveredAt: String(d.delivered_at) })),
       pending,
@@ -622,6 +607,17 @@ function toApiKey(row: Row): ApiKeyRow {
 
 function opIdentity(key: string, kind: string, itemId: string | null): string {
   return `${key}\n${kind}\n${itemId ?? ''}`;
+}
+
+function toDesired(row: Row): DesiredRow {
+  return {
+    calendar: String(row.calendar),
+    key: String(row.event_key),
+    sourceId: String(row.source_id),
+    contentHash: String(row.content_hash),
+    startsAtMs: Number(row.starts_at_ms),
+    event: JSON.parse(String(row.payload)),
+  };
 }
 
 function toDelivered(row: Row): DeliveredRow {

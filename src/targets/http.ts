@@ -102,3 +102,15 @@ function networkError(request: HttpRequest, error: Error & { code?: string }): T
   }
   return new TargetError('transient', code, `${request.method} ${host}: ${error.message}`, { cause: error });
 }
+
+/**
+ * Retry-After in milliseconds: seconds, as Graph and Exchange send it (https://learn.microsoft.com/graph/throttling),
+ * or an HTTP date (RFC 9110, section 10.2.3).
+ */
+export function retryAfterMs(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}

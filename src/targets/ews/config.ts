@@ -17,7 +17,7 @@
 //     "caFile": "example-root-ca.pem"
 //   }
 import { readFileSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { ConfigError, readSecret, resolvePath } from '../../config/secrets.ts';
 import { z } from 'zod';
 import { GraphTokenProvider, type GraphCredential } from '../graph/auth.ts';
 import { HttpClient } from '../http.ts';
@@ -167,39 +167,19 @@ export type EwsTargetConfig = z.infer<typeof ewsTargetSchema>;
 export type SecretReference = { env: string } | { file: string };
 
 /** A config that cannot be used (a secret that cannot be read). Named like src/config/config.ts's ConfigError. */
-export class EwsConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+/** Config errors of the EWS section are the config's errors (the CLI reports them the same way). */
+export { ConfigError as EwsConfigError };
 
-function resolvePath(baseDir: string, path: string): string {
-  return isAbsolute(path) ? path : resolve(baseDir, path);
-}
 
-export function readSecretReference(reference: SecretReference, baseDir: string, what: string): string {
-  if ('env' in reference) {
-    const value = process.env[reference.env];
-    if (!value) throw new EwsConfigError(`${what}: environment variable ${reference.env} is not set`);
-    return value.trim();
-  }
-  const path = resolvePath(baseDir, reference.file);
-  try {
-    const mode = statSync(path).mode;
-    if (process.platform !== 'win32' && mode & 0o004) process.emitWarning(`${what} file ${path} is readable by every user on this machine (chmod 600 it)`);
-    return readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw new EwsConfigError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
+/** The config's secret reader (a reference to an environment variable or a file). */
+export const readSecretReference: (reference: SecretReference, baseDir: string, what: string) => string = readSecret;
 
 function readFile(baseDir: string, file: string, what: string): string {
   const path = resolvePath(baseDir, file);
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new EwsConfigError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new ConfigError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 
@@ -282,7 +262,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
               ...(oauth.credential.thumbprintSha256 ? { thumbprintSha256: oauth.credential.thumbprintSha256 } : {}),
             };
       if (credential.kind === 'certificate' && !credential.certificatePem && !credential.thumbprintSha256) {
-        throw new EwsConfigError('target.oauth.credential: a certificate credential needs "certificate": {"file": "cert.pem"} or "thumbprintSha256"');
+        throw new ConfigError('target.oauth.credential: a certificate credential needs "certificate": {"file": "cert.pem"} or "thumbprintSha256"');
       }
       // The Graph target's msal-node client-credentials provider, with the EWS resource's scope.
       const tokens = new GraphTokenProvider(

@@ -2,6 +2,7 @@
 //
 // Response codes: https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode
 // Throttling: https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange
+import { retryAfterMs } from '../http.ts';
 import { TargetError } from '../target.ts';
 import type { AccessMode } from './requests.ts';
 import { backOffMs } from './responses.ts';
@@ -136,10 +137,3 @@ export function classifyHttpStatus(status: number, headers: Record<string, strin
   return new TargetError('item', `HTTP${status}`, `EWS answered HTTP ${status}`, base);
 }
 
-export function retryAfterMs(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}

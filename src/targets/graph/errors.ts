@@ -1,16 +1,8 @@
 // Microsoft Graph error answers → how far the failure reaches and what to do about it.
 // Error body shape: https://learn.microsoft.com/graph/errors
-import type { HttpResponse } from '../http.ts';
-import { TargetError } from '../target.ts';
+import { retryAfterMs, type HttpResponse } from '../http.ts';
 
-/** Retry-After is seconds (https://learn.microsoft.com/graph/throttling); an HTTP date is allowed by RFC 9110 too. */
-export function retryAfterMs(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
+import { TargetError } from '../target.ts';
 
 function errorBody(response: HttpResponse): { code: string; message: string } {
   try {
