@@ -1,6 +1,10 @@
 // The calpush command line. Each command's module (and what it pulls in: fastify, the sandbox, a PowerShell
 // parser…) is loaded only when that command runs, so `calpush sync` starts fast.
+import { enableCompileCache } from 'node:module';
 import { Command } from 'commander';
+
+// Node keeps the compiled modules on disk between runs: a second `calpush` starts markedly faster.
+enableCompileCache();
 
 type Register = (program: Command) => void;
 

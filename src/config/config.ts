@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { canonicalTimeZone } from '../model/time.ts';
 import type { GraphCredential } from '../targets/graph/auth.ts';
 import { ewsTargetSchema } from '../targets/ews/config.ts';
+import { caldavTargetSchema } from '../targets/caldav/config.ts';
 import { serverConfigSchema } from '../server/config.ts';
 import { feedsConfigSchema } from '../sources/feeds.ts';
 
@@ -66,7 +67,7 @@ export const configSchema = z
     store: z.object({ sqlite: z.string().default('.calpush/calpush.sqlite') }).strict().default({ sqlite: '.calpush/calpush.sqlite' }),
     /** Zone for all-day events and for floating times in .ics input. */
     timeZone: z.string().default('UTC'),
-    target: z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema]),
+    target: z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema, caldavTargetSchema]),
     /**
      * The calendars this deployment manages. When given, the input is the complete desired state for each of
      * them (an empty set removes our events) and records for other calendars are refused.

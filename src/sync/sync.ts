@@ -2,6 +2,7 @@
 import type { Config } from '../config/config.ts';
 import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath } from '../config/config.ts';
 import { createEwsTarget } from '../targets/ews/config.ts';
+import { createCalDavTarget } from '../targets/caldav/config.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
@@ -62,13 +63,15 @@ export function createGraphTarget(config: Config, baseDir: string): GraphTarget 
   });
 }
 
-/** The configured target: Microsoft Graph, or EWS for Exchange Server. */
+/** The configured target: Microsoft Graph, EWS for Exchange Server, or a CalDAV server. */
 export function createTarget(config: Config, baseDir: string): CalendarTarget {
   switch (config.target.kind) {
     case 'graph':
       return createGraphTarget(config, baseDir);
     case 'ews':
       return createEwsTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, readSecret });
+    case 'caldav':
+      return createCalDavTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone });
   }
 }
 
