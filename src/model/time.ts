@@ -53,14 +53,15 @@ function zoneOffsetMs(zone: string, utcMs: number): number {
   const cacheKey = `${zone}|${Math.floor(utcMs / OFFSET_BUCKET_MS)}`;
   let offset = offsetCache.get(cacheKey);
   if (offset === undefined) {
-    offset = computeZoneOffsetMs(zone, Math.floor(utcMs / OFFSET_BUCKET_MS) * OFFSET_BUCKET_MS);
+    offset = exactZoneOffsetMs(zone, Math.floor(utcMs / OFFSET_BUCKET_MS) * OFFSET_BUCKET_MS);
     if (offsetCache.size > 100_000) offsetCache.clear();
     offsetCache.set(cacheKey, offset);
   }
   return offset;
 }
 
-function computeZoneOffsetMs(zone: string, utcMs: number): number {
+/** Offset of `zone` from UTC at exactly `utcMs` (to the second: Intl has no finer resolution), uncached. */
+export function exactZoneOffsetMs(zone: string, utcMs: number): number {
   const parts: Record<string, number> = {};
   for (const part of formatterFor(zone).formatToParts(new Date(utcMs))) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value);

@@ -6,6 +6,7 @@
 // one sub-component per actual transition inside a window of whole years around the event (no RRULE guessing),
 // plus one opening observance at the window's start. For one event that is exact: only the offsets at DTSTART and
 // DTEND matter, and both lie inside the window.
+import { exactZoneOffsetMs } from '../../model/time.ts';
 import ICAL from 'ical.js';
 
 export interface Transition {
@@ -24,37 +25,11 @@ export interface ZoneWindow {
 }
 
 const DAY = 86_400_000;
-const formatters = new Map<string, Intl.DateTimeFormat>();
 const windowCache = new Map<string, ZoneWindow>();
 const yearCache = new Map<string, Transition[]>();
 
-function formatter(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(zone, f);
-  }
-  return f;
-}
-
-/** Offset of `zone` from UTC at `utcMs`, in ms (whole seconds: Intl has no finer resolution). */
-export function offsetAt(zone: string, utcMs: number): number {
-  const parts: Record<string, number> = {};
-  for (const part of formatter(zone).formatToParts(new Date(utcMs))) {
-    if (part.type !== 'literal') parts[part.type] = Number(part.value);
-  }
-  const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour! % 24, parts.minute!, parts.second!);
-  return asUtc - Math.floor(utcMs / 1000) * 1000;
-}
+/** Offset of `zone` from UTC at `utcMs`, in ms. */
+export const offsetAt = exactZoneOffsetMs;
 
 /**
  * Transitions in [fromMs, toMs). Sampled every 6 hours (no zone has changed offset twice within 6 hours), each
