@@ -116,6 +116,15 @@ class MailboxQueue {
     return this.waiting.length > 0;
   }
 
+  /** Takes a mailbox that is not running (waiting, or not queued at all) to deliver it now; false if it runs. */
+  take(calendar: string): boolean {
+    if (this.running.has(calendar)) return false;
+    const index = this.waiting.indexOf(calendar);
+    if (index >= 0) this.waiting.splice(index, 1);
+    this.running.add(calendar);
+    return true;
+  }
+
   finished(calendar: string): void {
     this.running.delete(calendar);
     if (this.again.delete(calendar)) this.waiting.unshift(calendar);
@@ -398,9 +407,26 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   // Changes recorded while this delivery runs (by another calpush process, or the API) are picked up: a mailbox
   // not yet started moves to the front, one being delivered is planned again when it finishes, one already
   // delivered is delivered again. Urgent operations then go first in the scheduler.
+  const runOne = async (calendar: string) => {
+    const summary = await deliverMailbox(calendar);
+    const earlier = byCalendar.get(calendar);
+    byCalendar.set(calendar, earlier ? mergeSummaries(earlier, summary) : summary);
+    queue.finished(calendar);
+  };
+  // A changed mailbox that is not being delivered starts at once on a worker of its own instead of waiting for
+  // one of the regular workers to finish a whole mailbox; its operations then go first in the scheduler when
+  // they are urgent. Bounded, so a flood of changes falls back to the queue order.
+  const MAX_EXTRA_WORKERS = 32;
+  const extraWorkers = new Set<Promise<void>>();
   const watch = async () => {
     for (const { calendar, desiredVersion } of await store.changedMailboxes()) {
-      if (inScope.has(calendar) && desiredVersion > (plannedVersions.get(calendar) ?? -1)) queue.changed(calendar);
+      if (!inScope.has(calendar) || desiredVersion <= (plannedVersions.get(calendar) ?? -1)) continue;
+      if (extraWorkers.size < MAX_EXTRA_WORKERS && queue.take(calendar)) {
+        const worker: Promise<void> = runOne(calendar).finally(() => extraWorkers.delete(worker));
+        extraWorkers.add(worker);
+      } else {
+        queue.changed(calendar);
+      }
     }
   };
   const watcher = setInterval(() => void watch().catch(() => {}), options.watchIntervalMs ?? 250);
@@ -409,14 +435,10 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
     do {
       await Promise.all(
         Array.from({ length: workers }, async () => {
-          for (let calendar = await queue.next(); calendar !== undefined; calendar = await queue.next()) {
-            const summary = await deliverMailbox(calendar);
-            const earlier = byCalendar.get(calendar);
-            byCalendar.set(calendar, earlier ? mergeSummaries(earlier, summary) : summary);
-            queue.finished(calendar);
-          }
+          for (let calendar = await queue.next(); calendar !== undefined; calendar = await queue.next()) await runOne(calendar);
         }),
       );
+      while (extraWorkers.size) await Promise.all([...extraWorkers]);
       // Leases are released by now; a change recorded meanwhile is either seen here or its own process could
       // claim the mailbox. Either way it is delivered.
       await watch();
