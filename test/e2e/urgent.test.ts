@@ -30,7 +30,7 @@ async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<num
 
 describe('an urgent change while a backlog drains', () => {
   it.each([
-    ['a mailbox the running sync has not reached', students.length - 1, 'delivers it itself'],
+    ['a mailbox the running sync has not reached', students.length - 1, 'delivers it itself or the running sync does'],
     ['the mailbox the running sync is delivering', 0, 'hands it to the running process'],
   ])('%s: %s', async (_, index, expectation) => {
     const instance = `urgent-${index}`;
@@ -46,7 +46,10 @@ describe('an urgent change while a backlog drains', () => {
     const submitted = Date.now();
     const change = await runSync({ config: ws.config, baseDir: ws.dir, inputs: [ws.input('change.ndjson', moved)], calendars: [target] });
     const status = change.delivery.mailboxes[0]!.status;
-    expect(status).toBe(expectation === 'delivers it itself' ? 'ok' : 'busy');
+    // A mailbox the running sync has not reached: whichever process claims it first delivers it (the running one
+    // starts changed mailboxes at once). One it is delivering: the running sync keeps it and plans it again.
+    if (expectation.startsWith('delivers it itself')) expect(['ok', 'busy']).toContain(status);
+    else expect(status).toBe('busy');
     const latency = await waitFor(() => ours().some((e) => e.subject === 'Moved to tomorrow'), 10_000) + (Date.now() - submitted - 0);
     const stillRunning = running.child.exitCode === null;
     const done = await running.done;
