@@ -938,10 +938,16 @@ async function urgentViaServe(result: UrgentResult, M: number, N: number, mailbo
       const state: UrgentTrial['mailboxStateAtSubmit'] = present === 0 ? 'not started' : present >= N ? 'done' : 'in progress';
       const moved = drainEvents(mailbox, N, true).at(-1) as Record<string, unknown>;
       const seen = new Promise<number | null>((resolveSeen) => {
-        pending.set(mailbox, { writes: -1, seen: resolveSeen });
-        setTimeout(() => {
+        const timeout = setTimeout(() => {
           if (pending.delete(mailbox)) resolveSeen(null);
         }, 180_000);
+        pending.set(mailbox, {
+          writes: -1,
+          seen: (at) => {
+            clearTimeout(timeout);
+            resolveSeen(at);
+          },
+        });
       });
       const t0 = performance.now();
       const response = await fetch(`${base}/v1/calendars/${encodeURIComponent(mailbox)}/events/urgent`, { method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(moved) });
