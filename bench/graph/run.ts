@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { defaultTenantSeed, startSandbox, type SandboxInternals, type SandboxStats } from '../../src/sandbox/index.ts';
+import { seededRandom as prng } from '../../src/sandbox/tenant.ts';
 import { createWorkspace, lecture, type Workspace } from '../../test/e2e/harness.ts';
 import { baselineCeiling, batchedCeiling, unbatchedCeiling, urgentLatencyFloorMs, type Ceiling, type CeilingInput } from './ceiling.ts';
 import { summarizeProfile, type ProfileSummary } from './profile-summary.ts';
@@ -154,17 +155,6 @@ function percentile(values: number[], q: number): number {
   if (values.length === 0) return Number.NaN;
   const s = [...values].sort((x, y) => x - y);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const studentAddress = (n: number) => `s${String(n).padStart(4, '0')}@contoso.edu`;
