@@ -5,7 +5,8 @@
 //   node bench/caldav/calpush-push.ts '<json: {baseUrl, template, username, password, instance, store, input, calendar, concurrency}>'
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { deliver } from '../../src/scheduler/delivery.ts';
-import { readInputs } from '../../src/sources/files.ts';
+import { collectEvents, type RawRecord } from '../../src/sources/records.ts';
+import { readInputItems } from '../../src/sources/stream.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { CalDavTarget } from '../../src/targets/caldav/target.ts';
 
@@ -23,7 +24,13 @@ interface Args {
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const started = performance.now();
-const parsed = readInputs([args.input], { timeZone: 'Europe/Amsterdam', horizon: { fromMs: 0, toMs: Date.UTC(2100, 0, 1) } });
+// The same reader `calpush sync` uses; the events of one calendar fit in memory, so they are collected here.
+const records: RawRecord[] = [];
+for await (const item of readInputItems([args.input], { timeZone: 'Europe/Amsterdam', horizon: { fromMs: 0, toMs: Date.UTC(2100, 0, 1) } })) {
+  if (item.kind === 'record') records.push(item.record);
+  else if (item.kind === 'error') throw new Error(`input error: ${JSON.stringify(item.error)}`);
+}
+const parsed = collectEvents(records);
 if (parsed.errors.length) throw new Error(`input errors: ${JSON.stringify(parsed.errors.slice(0, 3))}`);
 const store = new SqliteStore(args.store);
 const target = new CalDavTarget({
