@@ -7,10 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { describe as describeEvent, type DesiredEvent } from '../../model/event.ts';
 import { createEwsTarget, ewsTargetSchema, readSecretReference, type EwsTargetConfig } from '../../targets/ews/config.ts';
 import { TargetError } from '../../targets/target.ts';
-import type { SectionResult } from './graph.ts';
+import { probeEvent, type SectionResult } from './graph.ts';
 import { dnsCheck, endpoints, tlsCheck } from './network.ts';
 import type { CheckResult } from './report.ts';
 
@@ -41,21 +40,6 @@ function failure(id: string, title: string, error: unknown): CheckResult {
   return { id, title, status: 'fail', detail: (error as Error).message ?? String(error) };
 }
 
-function probeEvent(mailbox: string): DesiredEvent {
-  const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-  return describeEvent({
-    calendar: mailbox,
-    id: `calpush-doctor-probe-${randomUUID()}`,
-    subject: 'calpush doctor probe (safe to delete)',
-    body: { contentType: 'text', content: 'Created and deleted at once by "calpush doctor --write" to test write access. If you see it, delete it.' },
-    timing: { allDay: false, start: `${day}T03:00:00`, end: `${day}T03:05:00`, timeZone: 'UTC' },
-    location: null,
-    categories: [],
-    showAs: 'free',
-    sensitivity: 'normal',
-    reminderMinutes: null,
-  });
-}
 
 export async function ewsChecks(input: EwsDoctorInput, options: EwsDoctorOptions): Promise<SectionResult> {
   const checks: CheckResult[] = [];

@@ -173,7 +173,7 @@ function failFromError(id: string, title: string, error: unknown, remedyFor403: 
 }
 
 /** A probe event: in the past (yesterday 03:00–03:05 UTC), free, no reminder, so it disturbs nobody even if it stayed. */
-function probeEvent(mailbox: string): DesiredEvent {
+export function probeEvent(mailbox: string): DesiredEvent {
   const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
   return describe({
     calendar: mailbox,
