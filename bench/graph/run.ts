@@ -123,7 +123,6 @@ if (options.repeat !== undefined) for (const k of ['a', 'b', 'c'] as const) repe
 // calpush's defaults (README, src/config/config.ts): the ceiling's global bound uses them.
 const CALPUSH_LIMITS = { mailboxConcurrency: 4, globalConcurrency: 64, requestsPerTenMinutes: 10_000 };
 const OUTLOOK = { mailboxConcurrency: 4, requestsPerWindow: 10_000, windowMs: 600_000 };
-const LIST_PAGE_SIZE = 250; // GraphTarget's $top when listing our events
 
 const benchStarted = performance.now();
 const elapsedMinutes = () => (performance.now() - benchStarted) / 60_000;

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
-import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
+import type { DeliveredRow, PendingOp, Store } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
 import type { Scheduler, SubmitOptions } from './scheduler.ts';
 
