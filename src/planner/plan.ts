@@ -62,15 +62,19 @@ export function plan(input: PlanInput): Plan {
         startsAtMs: desired.startsAtMs,
       });
     } else if (keeper.contentHash !== desired.contentHash) {
-      ops.push({ ...base, key: desired.key, kind: 'update', itemId: keeper.itemId, contentHash: desired.contentHash, transactionId: null, startsAtMs: desired.startsAtMs });
+      // A move is as urgent as the sooner of its two times: tomorrow's lecture moved to next month must leave
+      // tomorrow's calendar as soon as one moved into tomorrow must appear there.
+      const startsAtMs = Math.min(desired.startsAtMs, keeper.startsAtMs ?? desired.startsAtMs);
+      ops.push({ ...base, key: desired.key, kind: 'update', itemId: keeper.itemId, contentHash: desired.contentHash, transactionId: null, startsAtMs });
     } else {
       unchanged++;
     }
   }
-  // Whatever is left is ours and no longer desired.
+  // Whatever is left is ours and no longer desired. A cancellation is as urgent as the event it removes (its start
+  // is known when we delivered it; an item found by a listing has none and goes with the far-future work).
   for (const [key, items] of deliveredByKey) {
     for (const item of items) {
-      ops.push({ ...base, key, kind: 'delete', itemId: item.itemId, contentHash: null, transactionId: null, startsAtMs: null });
+      ops.push({ ...base, key, kind: 'delete', itemId: item.itemId, contentHash: null, transactionId: null, startsAtMs: item.startsAtMs ?? null });
     }
   }
   return { ops, unchanged };

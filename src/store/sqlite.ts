@@ -117,6 +117,11 @@ const MIGRATIONS: string[] = [
   -- column existed). A sync without an explicit calendar list replaces only the calendars that sync manages.
   ALTER TABLE mailbox ADD COLUMN managed_by TEXT;
   `,
+  `
+  -- When the delivered item starts (NULL when unknown: items found by a listing). A cancellation of an imminent
+  -- event is urgent although its desired row is gone; this is where its start is still known.
+  ALTER TABLE delivered_item ADD COLUMN starts_at_ms INTEGER;
+  `,
 ];
 
 type Row = Record<string, unknown>;
@@ -232,7 +237,7 @@ export class SqliteStore implements Store {
 
   async deliveredFor(calendar: string): Promise<DeliveredRow[]> {
     const rows = this.statement(
-      'SELECT calendar, event_key, item_id, change_key, transaction_id, content_hash FROM delivered_item WHERE calendar = ? ORDER BY event_key, item_id',
+      'SELECT calendar, event_key, item_id, change_key, transaction_id, content_hash, starts_at_ms FROM delivered_item WHERE calendar = ? ORDER BY event_key, item_id',
     ).all(calendar) as Row[];
     return rows.map(toDelivered);
   }
@@ -383,12 +388,13 @@ export class SqliteStore implements Store {
 
   private upsertDelivered(delivered: DeliveredRow): void {
     this.statement(`
-      INSERT INTO delivered_item (calendar, item_id, event_key, change_key, transaction_id, content_hash, delivered_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO delivered_item (calendar, item_id, event_key, change_key, transaction_id, content_hash, delivered_at, starts_at_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (calendar, item_id) DO UPDATE SET
         event_key = excluded.event_key, change_key = excluded.change_key,
         transaction_id = COALESCE(excluded.transaction_id, delivered_item.transaction_id),
-        content_hash = excluded.content_hash, delivered_at = excluded.delivered_at`).run(
+        content_hash = excluded.content_hash, delivered_at = excluded.delivered_at,
+        starts_at_ms = COALESCE(excluded.starts_at_ms, delivered_item.starts_at_ms)`).run(
       delivered.calendar,
       delivered.itemId,
       delivered.key,
@@ -396,6 +402,7 @@ export class SqliteStore implements Store {
       delivered.transactionId,
       delivered.contentHash,
       now(),
+      delivered.startsAtMs ?? null,
     );
   }
 
@@ -628,6 +635,7 @@ function toDelivered(row: Row): DeliveredRow {
     changeKey: (row.change_key as string | null) ?? null,
     transactionId: (row.transaction_id as string | null) ?? null,
     contentHash: String(row.content_hash),
+    startsAtMs: row.starts_at_ms === null || row.starts_at_ms === undefined ? null : Number(row.starts_at_ms),
   };
 }
 

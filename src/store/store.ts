@@ -23,6 +23,8 @@ export interface DeliveredRow {
   changeKey: string | null;
   transactionId: string | null;
   contentHash: string;
+  /** When the delivered event starts (ms since epoch); null or absent when unknown (found by a listing). */
+  startsAtMs?: number | null;
 }
 
 export type MailboxState = 'pending' | 'ok' | 'failed';

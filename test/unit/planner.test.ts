@@ -32,6 +32,27 @@ describe('planner', () => {
     expect(result.unchanged).toBe(1);
   });
 
+  it('gives a cancellation the start of the event it removes, and a move the sooner of its two starts', () => {
+    const tomorrow = Date.UTC(2026, 10, 27, 9);
+    const nextMonth = Date.UTC(2026, 11, 27, 9);
+    const result = run(
+      [desired('moved-away', 'new', nextMonth), desired('moved-in', 'new', tomorrow)],
+      [
+        { ...delivered('moved-away', 'old'), startsAtMs: tomorrow },
+        { ...delivered('moved-in', 'old'), startsAtMs: nextMonth },
+        { ...delivered('cancelled', 'h'), startsAtMs: tomorrow },
+        delivered('listed', 'h'),
+      ],
+    );
+    expect(result.ops.map((op) => [op.kind, op.key, op.startsAtMs])).toEqual([
+      ['update', 'moved-away', tomorrow],
+      ['update', 'moved-in', tomorrow],
+      ['delete', 'cancelled', tomorrow],
+      // Found by a listing (local state lost): its start is unknown, so it goes with the far-future work.
+      ['delete', 'listed', null],
+    ]);
+  });
+
   it('derives the transactionId from content and generation, so a re-created event gets a new one', () => {
     const first = run([desired('k1', 'h1')], []).ops[0]!.transactionId;
     expect(first).toBe(transactionIdFor('i', cal, 'k1', 'h1', 0));

@@ -18,11 +18,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(3);
+    expect(store.schemaVersion()).toBe(4);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(3);
+    expect(again.schemaVersion()).toBe(4);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -64,9 +64,9 @@ describe('SQLite store', () => {
     await store.markOpAttempts(cal, ['k']);
     await store.replacePendingOps(cal, [op]);
     expect((await store.pendingOps(cal))[0]!.attempts).toBe(1);
-    await store.completeOps([{ op, delivered: { calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h' } }]);
+    await store.completeOps([{ op, delivered: { calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h', startsAtMs: 1 } }]);
     expect(await store.pendingOps(cal)).toEqual([]);
-    expect(await store.deliveredFor(cal)).toEqual([{ calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h' }]);
+    expect(await store.deliveredFor(cal)).toEqual([{ calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h', startsAtMs: 1 }]);
     await store.close();
   });
 
