@@ -37,7 +37,7 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
   }
   const busy = delivery.mailboxes.filter((m) => m.status === 'busy');
   if (busy.length) {
-    lines.push('', `${busy.length} mailbox(es) are being delivered by another calpush process right now; it picks up this change: ${busy.slice(0, 5).map((m) => m.calendar).join(', ')}${busy.length > 5 ? ', …' : ''}`);
+    lines.push('', `${busy.length} mailbox(es) were still being delivered by another calpush process when --busy-wait ran out (exit status 4); it picks up this change: ${busy.slice(0, 5).map((m) => m.calendar).join(', ')}${busy.length > 5 ? ', …' : ''}`);
   }
   const problems = delivery.mailboxes.filter((m) => m.error || m.failures.length);
   if (problems.length) lines.push('');

@@ -6,9 +6,9 @@
 import { hostname } from 'node:os';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
-import type { DeliveredRow, PendingOp, Store } from '../store/store.ts';
+import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
-import type { Scheduler, SubmitOptions } from './scheduler.ts';
+import { OUTLOOK_LIMITS, type Scheduler, type SubmitOptions } from './scheduler.ts';
 
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
 export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll'>;
@@ -33,6 +33,21 @@ export interface DeliveryOptions {
   watchIntervalMs?: number;
   /** Structured log (pino's shape); nothing is logged without one. Never given secrets. */
   log?: DeliveryLog;
+  /** Operations on events starting sooner than this are urgent: batched only with each other (the scheduler's window). */
+  urgentWithinMs?: number;
+  /**
+   * Where changes recorded while this delivery runs come from: a subscription that calls back with the changed
+   * calendar (calpush serve's loop, which already watches the store) and returns its unsubscribe; without one,
+   * the store is asked every `watchIntervalMs`.
+   */
+  changes?: (listener: (calendar: string) => void) => () => void;
+  /**
+   * How long to keep trying a mailbox another process is delivering ("busy"): once its lease is free it is
+   * delivered here (or found delivered). 0 (the default) reports it busy at once.
+   */
+  busyWaitMs?: number;
+  /** Called each time a mailbox's delivery ends (also "busy" and "failed"), while the rest goes on. */
+  onMailboxDone?: (summary: MailboxSummary) => void;
 }
 
 export interface DeliveryLog {
@@ -179,6 +194,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   const maxAttempts = options.maxAttempts ?? 8;
   /** The desired version each mailbox was last planned at in this run. */
   const plannedVersions = new Map<string, number>();
+  /** Mailboxes being delivered now → re-plan them (a change recorded while they run). */
+  const running = new Map<string, () => void>();
 
   /** Claims the mailbox; a lease left by a dead calpush process on this host (killed mid-sync) is taken over. */
   async function claim(calendar: string): Promise<boolean> {
@@ -193,10 +210,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
     const request = <T>(work: () => Promise<T>, submit: SubmitOptions): Promise<T> =>
       scheduler.submit(
         calendar,
-        () => {
-          summary.requests++;
-          return work();
-        },
+        work,
         submit,
       );
 
@@ -218,7 +232,10 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         const owned: DeliveredRow[] = [];
         let cursor: string | undefined;
         do {
-          const page = await request(() => target.listOwned(calendar, cursor), { priority: Number.MIN_SAFE_INTEGER });
+          const page = await request(() => {
+            summary.requests++;
+            return target.listOwned(calendar, cursor);
+          }, { priority: Number.MIN_SAFE_INTEGER });
           for (const item of page.items) owned.push({ calendar, ...item });
           cursor = page.next;
         } while (cursor);
@@ -226,15 +243,31 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         options.log?.info({ calendar, owned: owned.length, reason: options.reinventory ? 'requested' : outcomeUnknown ? 'outcome of a create unknown' : 'no record of this mailbox' }, 'listed our tagged events');
       }
 
-      const desired = await store.desiredFor(calendar);
-      const desiredByKey = new Map(desired.map((row) => [row.key, row]));
       const generations = await store.generations(calendar);
-      const result = plan({ instance: options.instance, calendar, desired, delivered: await store.deliveredFor(calendar), generations });
-      await store.replacePendingOps(calendar, result.ops);
-      options.log?.debug({ calendar, version: desiredVersion, ops: result.ops.length, unchanged: result.unchanged }, 'planned');
-      summary.unchanged = result.unchanged;
-      progress.total += result.ops.length;
-      report();
+      let plannedVersion = desiredVersion;
+      let desiredByKey = new Map<string, DesiredRow>();
+      /** The desired row each create/update was planned from: what it sends, even if the source changes meanwhile. */
+      const contentOf = new Map<PendingOp, DesiredRow>();
+      /** Planned operations waiting in the scheduler. An operation a re-plan drops from here is superseded: its
+       * request skips it when its turn comes. */
+      const queued = new Set<PendingOp>();
+      /** Operations sent whose answers are not recorded yet; a re-plan leaves their keys alone. */
+      const inFlight = new Set<PendingOp>();
+      /** Keys a re-plan left alone (in flight) although the source changed them: planned again once answered. */
+      const deferred = new Set<string>();
+      const tasks = new Set<Promise<void>>();
+      let taskError: unknown = null;
+      const track = (task: Promise<unknown>) => {
+        const settled: Promise<void> = task.then(
+          () => {},
+          (error: unknown) => {
+            taskError ??= error;
+          },
+        ).then(() => {
+          tasks.delete(settled);
+        });
+        tasks.add(settled);
+      };
 
       const batch = target.batch;
       let stop: TargetError | null = null;
@@ -254,7 +287,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         progress.done++;
         report();
       };
-      const desiredOf = (op: PendingOp) => describe(desiredByKey.get(op.key)!.event as CanonicalEvent);
+      const desiredOf = (op: PendingOp) => describe(contentOf.get(op)!.event as CanonicalEvent);
       const toBatchOp = (op: PendingOp): BatchOp =>
         op.kind === 'create'
           ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
@@ -277,7 +310,15 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
             delivered:
               op.kind === 'delete'
                 ? null
-                : { calendar, key: op.key, itemId: item!.itemId, changeKey: item!.changeKey, transactionId: op.kind === 'create' ? op.transactionId : null, contentHash: op.contentHash! },
+                : {
+                    calendar,
+                    key: op.key,
+                    itemId: item!.itemId,
+                    changeKey: item!.changeKey,
+                    transactionId: op.kind === 'create' ? op.transactionId : null,
+                    contentHash: op.contentHash!,
+                    startsAtMs: contentOf.get(op)?.startsAtMs ?? null,
+                  },
           })),
         );
         for (const { op } of answered) {
@@ -295,32 +336,67 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         const generation = (generations.get(op.key) ?? 0) + 1;
         generations.set(op.key, generation);
         const created: PendingOp = { ...op, kind: 'create', itemId: null, transactionId: transactionIdFor(options.instance, calendar, op.key, op.contentHash!, generation) };
+        contentOf.set(created, contentOf.get(op)!);
         await store.replacePendingOps(calendar, [...(await store.pendingOps(calendar)).filter((p) => p.key !== op.key || p.kind === 'delete'), created]);
         return created;
       };
 
-      /** Sends a group of operations (one request: a batch, or a single call) and turns every answer into an outcome. */
-      const send = async (group: PendingOp[]): Promise<BatchOutcome[]> => {
-        const creates = group.filter((op) => op.kind === 'create').map((op) => op.key);
-        if (creates.length) await store.markOpAttempts(calendar, creates);
+      /**
+       * One request for a group of operations (a batch, or a single call) through the scheduler. The operations
+       * still planned when its turn comes are sent (the rest were superseded by a re-plan) and come back with an
+       * outcome each.
+       */
+      const send = async (group: PendingOp[]): Promise<Array<[PendingOp, BatchOutcome]>> => {
+        let taken: PendingOp[] | null = null;
+        const take = (): PendingOp[] => {
+          if (taken) return taken;
+          const ops = group.filter((op) => queued.delete(op));
+          for (const op of ops) inFlight.add(op);
+          taken = ops;
+          return ops;
+        };
         const priority = Math.min(...group.map((op) => op.startsAtMs ?? Number.MAX_SAFE_INTEGER));
+        const slots = batch && batch.mode === 'parallel' ? Math.min(batch.parallelism, group.length) : 1;
         try {
-          if (group.length === 1 || !batch) {
-            const item = await request(() => sendOne(toBatchOp(group[0]!)), { priority });
-            return [{ ok: true, ...(item ? { item } : {}) }];
-          }
-          const slots = batch.mode === 'parallel' ? Math.min(batch.parallelism, group.length) : 1;
-          return await request(() => batch.run(calendar, group.map(toBatchOp)), { priority, cost: group.length, slots });
+          const outcomes = await request(
+            async (): Promise<BatchOutcome[]> => {
+              const first = !taken;
+              const ops = take();
+              const creates = ops.filter((op) => op.kind === 'create').map((op) => op.key);
+              // Marked before the request leaves: a crash from here on means "outcome unknown" (list before re-planning).
+              if (first && creates.length) await store.markOpAttempts(calendar, creates);
+              if (!ops.length) return [];
+              summary.requests++;
+              if (ops.length === 1 || !batch) {
+                const item = await sendOne(toBatchOp(ops[0]!));
+                return [{ ok: true, ...(item ? { item } : {}) }];
+              }
+              return batch.run(calendar, ops.map(toBatchOp));
+            },
+            { priority, cost: group.length, slots },
+          );
+          return take().map((op, index) => [op, outcomes[index]!]);
         } catch (error) {
           const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
-          return group.map(() => ({ ok: false, error: failure }));
+          return take().map((op) => [op, { ok: false, error: failure }]);
         }
       };
 
+      const urgentBefore = Date.now() + (options.urgentWithinMs ?? OUTLOOK_LIMITS.urgentWithinMs);
+      const startOf = (op: PendingOp) => op.startsAtMs ?? Number.MAX_SAFE_INTEGER;
+      /** Groups in start order; urgent operations never share a batch with far-future ones, so they are not held up by them. */
       const chunked = (ops: PendingOp[]) => {
         const size = batch ? batch.maxOps : 1;
         const groups: PendingOp[][] = [];
-        for (let i = 0; i < ops.length; i += size) groups.push(ops.slice(i, i + size));
+        let current: PendingOp[] = [];
+        for (const op of [...ops].sort((a, b) => startOf(a) - startOf(b))) {
+          if (current.length === size || (current.length > 0 && startOf(current[0]!) < urgentBefore !== startOf(op) < urgentBefore)) {
+            groups.push(current);
+            current = [];
+          }
+          current.push(op);
+        }
+        if (current.length) groups.push(current);
         return groups;
       };
 
@@ -330,10 +406,9 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         let pauseMs = 0;
         let throttled = false;
         const answered: Array<{ op: PendingOp; item: ItemRef | undefined }> = [];
-        for (const [index, op] of group.entries()) {
-          const outcome = outcomes[index]!;
+        for (const [op, outcome] of outcomes) {
           if (outcome.ok) {
-            if (group.length > 1) scheduler.succeeded(calendar);
+            if (outcomes.length > 1) scheduler.succeeded(calendar);
             answered.push({ op, item: outcome.item });
             continue;
           }
@@ -349,7 +424,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           // Items of a batch that were throttled or not run are sent again after the longest Retry-After among
           // them (https://learn.microsoft.com/graph/throttling, "Throttling and batching"). A single request has
           // already had its retries inside the scheduler.
-          if (error.scope === 'transient' && group.length > 1 && attempt < maxAttempts) {
+          if (error.scope === 'transient' && outcomes.length > 1 && attempt < maxAttempts) {
             retry.push(op);
             if (error.status === 429) throttled = true;
             pauseMs = Math.max(pauseMs, error.retryAfterMs ?? 0);
@@ -358,6 +433,12 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           await fail(op, error);
         }
         await record(answered);
+        for (const [op] of outcomes) inFlight.delete(op);
+        for (const op of retry) queued.add(op);
+        // The source changed this mailbox while the request was out, or a key left alone for it is answered now.
+        if (!stop && (outcomes.some(([op]) => deferred.has(op.key)) || ((await store.mailbox(calendar))?.desiredVersion ?? 0) > plannedVersion)) {
+          track(replan());
+        }
         if (!retry.length || stop) return;
         if (pauseMs > 0 || throttled) {
           options.log?.warn({ calendar, retry: retry.length, pauseMs: pauseMs || 1000, throttled }, 'batch items throttled or failed: sending them again after Retry-After');
@@ -366,11 +447,81 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         await Promise.all(chunked(retry).map((next) => run(next, attempt + 1)));
       };
 
-      const ordered = [...result.ops].sort((a, b) => (a.startsAtMs ?? Number.MAX_SAFE_INTEGER) - (b.startsAtMs ?? Number.MAX_SAFE_INTEGER));
-      await Promise.all(chunked(ordered).map((group) => run(group, 1)));
+      const identity = (op: PendingOp) => `${op.kind}\n${op.key}\n${op.itemId ?? ''}\n${op.contentHash ?? ''}`;
+      /**
+       * Plans the mailbox against the store's current desired state, leaving alone keys with a request out. An
+       * operation already queued and still wanted keeps its place; one no longer wanted is superseded; new ones
+       * are queued now (an urgent one goes before the far-future work already queued: the scheduler orders by
+       * start). So a change to a mailbox being delivered is sent within about one request's time, not after the
+       * rest of the mailbox.
+       */
+      const replanNow = async (): Promise<void> => {
+        plannedVersion = (await store.mailbox(calendar))?.desiredVersion ?? plannedVersion;
+        plannedVersions.set(calendar, plannedVersion);
+        const desired = await store.desiredFor(calendar);
+        desiredByKey = new Map(desired.map((row) => [row.key, row]));
+        const busy = new Set([...inFlight].map((op) => op.key));
+        deferred.clear();
+        for (const op of inFlight) {
+          const wanted = desiredByKey.get(op.key);
+          const settles = op.kind === 'delete' ? wanted === undefined : wanted?.contentHash === op.contentHash;
+          if (!settles) deferred.add(op.key);
+        }
+        const delivered = (await store.deliveredFor(calendar)).filter((row) => !busy.has(row.key));
+        const result = plan({ instance: options.instance, calendar, desired: desired.filter((row) => !busy.has(row.key)), delivered, generations });
+        const wanted = new Map(result.ops.map((op) => [identity(op), op]));
+        for (const op of queued) {
+          if (wanted.delete(identity(op))) continue;
+          queued.delete(op);
+          progress.total--;
+        }
+        const fresh = [...wanted.values()];
+        for (const op of fresh) if (op.kind !== 'delete') contentOf.set(op, desiredByKey.get(op.key)!);
+        await store.replacePendingOps(calendar, [...inFlight, ...queued, ...fresh]);
+        options.log?.debug({ calendar, version: plannedVersion, ops: fresh.length, unchanged: result.unchanged, inFlight: inFlight.size }, 'planned');
+        summary.unchanged = result.unchanged;
+        progress.total += fresh.length;
+        report();
+        for (const op of fresh) queued.add(op);
+        for (const group of chunked(fresh)) track(run(group, 1));
+      };
+      let replanning: Promise<void> | null = null;
+      let replanAgain = false;
+      const replan = (): Promise<void> => {
+        if (replanning) {
+          replanAgain = true;
+          return replanning;
+        }
+        replanning = (async () => {
+          do {
+            replanAgain = false;
+            await replanNow();
+          } while (replanAgain && !stop);
+        })().finally(() => {
+          replanning = null;
+        });
+        return replanning;
+      };
+
+      await replan();
+      running.set(calendar, () => track(replan()));
+      for (;;) {
+        while (tasks.size) await Promise.all([...tasks]);
+        if (taskError) throw taskError;
+        if (stop) break;
+        const moved = ((await store.mailbox(calendar))?.desiredVersion ?? 0) > plannedVersion;
+        if (moved || deferred.size || tasks.size) {
+          if (!tasks.size) track(replan());
+          continue;
+        }
+        // Nothing out and nothing new: from here a change goes through the queue (MailboxQueue.changed).
+        running.delete(calendar);
+        break;
+      }
+      running.delete(calendar);
       if (stop) throw stop;
       // Complete only when every operation landed; otherwise the next run picks the mailbox up again.
-      if (summary.failed === 0) await store.recordMailboxOk(calendar, desiredVersion);
+      if (summary.failed === 0) await store.recordMailboxOk(calendar, plannedVersion);
     } catch (error) {
       const failure = describeError(error);
       summary.status = 'failed';
@@ -405,10 +556,11 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   const queue = new MailboxQueue(options.calendars.filter((calendar) => needing.has(calendar)));
   const inScope = new Set(options.calendars);
   // Changes recorded while this delivery runs (by another calpush process, or the API) are picked up: a mailbox
-  // not yet started moves to the front, one being delivered is planned again when it finishes, one already
-  // delivered is delivered again. Urgent operations then go first in the scheduler.
+  // not yet started starts at once (below), one being delivered is re-planned around its requests in flight, one
+  // already delivered is delivered again. Urgent operations then go first in the scheduler.
   const runOne = async (calendar: string) => {
     const summary = await deliverMailbox(calendar);
+    options.onMailboxDone?.(summary);
     const earlier = byCalendar.get(calendar);
     byCalendar.set(calendar, earlier ? mergeSummaries(earlier, summary) : summary);
     queue.finished(calendar);
@@ -418,18 +570,32 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   // they are urgent. Bounded, so a flood of changes falls back to the queue order.
   const MAX_EXTRA_WORKERS = 32;
   const extraWorkers = new Set<Promise<void>>();
-  const watch = async () => {
-    for (const { calendar, desiredVersion } of await store.changedMailboxes()) {
-      if (!inScope.has(calendar) || desiredVersion <= (plannedVersions.get(calendar) ?? -1)) continue;
-      if (extraWorkers.size < MAX_EXTRA_WORKERS && queue.take(calendar)) {
-        const worker: Promise<void> = runOne(calendar).finally(() => extraWorkers.delete(worker));
-        extraWorkers.add(worker);
-      } else {
-        queue.changed(calendar);
-      }
+  const changed = (calendar: string, desiredVersion: number) => {
+    if (!inScope.has(calendar) || desiredVersion <= (plannedVersions.get(calendar) ?? -1)) return;
+    const replanRunning = running.get(calendar);
+    if (replanRunning) {
+      replanRunning();
+      return;
+    }
+    if (extraWorkers.size < MAX_EXTRA_WORKERS && queue.take(calendar)) {
+      const worker: Promise<void> = runOne(calendar).finally(() => extraWorkers.delete(worker));
+      extraWorkers.add(worker);
+    } else {
+      queue.changed(calendar);
     }
   };
-  const watcher = setInterval(() => void watch().catch(() => {}), options.watchIntervalMs ?? 250);
+  const watch = async () => {
+    for (const { calendar, desiredVersion } of await store.changedMailboxes()) changed(calendar, desiredVersion);
+  };
+  // Told of changes (calpush serve's loop), or else asking the store every watchIntervalMs.
+  const unsubscribe = options.changes?.((calendar) => {
+    if (!inScope.has(calendar)) return;
+    void store
+      .mailbox(calendar)
+      .then((row) => row && changed(calendar, row.desiredVersion))
+      .catch(() => {});
+  });
+  const watcher = options.changes ? null : setInterval(() => void watch().catch(() => {}), options.watchIntervalMs ?? 250);
   try {
     const workers = Math.max(1, Math.min(options.parallelMailboxes ?? 256, needing.size || 1));
     do {
@@ -443,8 +609,24 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       // claim the mailbox. Either way it is delivered.
       await watch();
     } while (queue.hasWaiting() && !fatal);
+    // Mailboxes another process was delivering: wait for its lease, then deliver what is left (usually nothing:
+    // the lease holder picks up changes recorded while it runs), so that "ok" means delivered.
+    const waitUntil = Date.now() + (options.busyWaitMs ?? 0);
+    for (;;) {
+      const busy = [...byCalendar.values()].filter((s) => s.status === 'busy').map((s) => s.calendar);
+      if (!busy.length || fatal || Date.now() >= waitUntil) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, waitUntil - Date.now())));
+      const stillNeeding = new Set(await store.calendarsNeedingDelivery(busy));
+      const delivered = busy.filter((calendar) => !stillNeeding.has(calendar));
+      const desiredCounts = delivered.length ? await store.desiredCounts() : new Map<string, number>();
+      for (const calendar of delivered) {
+        byCalendar.set(calendar, { ...byCalendar.get(calendar)!, status: 'ok', unchanged: desiredCounts.get(calendar) ?? 0 });
+      }
+      await Promise.all(busy.filter((calendar) => stillNeeding.has(calendar)).map(runOne));
+    }
   } finally {
-    clearInterval(watcher);
+    if (watcher) clearInterval(watcher);
+    unsubscribe?.();
   }
   const summaries = [...byCalendar.values()];
   summaries.sort((a, b) => a.calendar.localeCompare(b.calendar));

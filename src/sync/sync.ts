@@ -23,6 +23,8 @@ export interface SyncOptions {
   allowEmpty?: boolean;
   /** List the target's tagged items again before planning. */
   reinventory?: boolean;
+  /** How long to wait for mailboxes another calpush process is delivering (see deliver()'s busyWaitMs). */
+  busyWaitMs?: number;
   /** Expansion window for recurring .ics events. */
   horizonDays?: number;
   onProgress?: (progress: { done: number; total: number }) => void;
@@ -181,6 +183,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       instance: config.instance,
       calendars: imported.calendars,
       reinventory: options.reinventory ?? false,
+      busyWaitMs: options.busyWaitMs ?? 0,
       maxAttempts: config.limits.maxAttempts,
       parallelMailboxes: config.limits.parallelMailboxes,
       ...(options.log ? { log: options.log } : {}),

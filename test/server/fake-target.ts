@@ -2,7 +2,7 @@
 // for everyone (bad credentials).
 import { randomUUID } from 'node:crypto';
 import type { DesiredEvent } from '../../src/model/event.ts';
-import { TargetError, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../../src/targets/target.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../../src/targets/target.ts';
 
 export class FakeTarget implements CalendarTarget {
   readonly kind = 'graph' as const;
@@ -11,6 +11,37 @@ export class FakeTarget implements CalendarTarget {
   fatal: TargetError | null = null;
   delayMs = 0;
   requests = 0;
+  /** Every write request in order: the subjects it carried (a batch: several). */
+  readonly writes: string[][] = [];
+  batch?: BatchCapability;
+
+  /** Turns on a chained $batch-like capability of up to `maxOps` operations per request. */
+  enableBatch(maxOps = 20): this {
+    this.batch = {
+      maxOps,
+      mode: 'chain',
+      parallelism: 1,
+      run: async (calendar: string, ops: BatchOp[]): Promise<BatchOutcome[]> => {
+        await this.gate(calendar);
+        this.writes.push(ops.map((op) => (op.kind === 'delete' ? `(delete ${op.item.itemId})` : op.desired.event.subject)));
+        const outcomes: BatchOutcome[] = [];
+        for (const op of ops) {
+          try {
+            if (op.kind === 'create') outcomes.push({ ok: true, item: this.write(op.desired, op.transactionId) });
+            else if (op.kind === 'update') outcomes.push({ ok: true, item: this.change(op.desired, op.item) });
+            else {
+              this.mailbox(calendar).delete(op.item.itemId);
+              outcomes.push({ ok: true });
+            }
+          } catch (error) {
+            outcomes.push({ ok: false, error: error as TargetError });
+          }
+        }
+        return outcomes;
+      },
+    };
+    return this;
+  }
 
   private async gate(calendar: string): Promise<void> {
     this.requests++;
@@ -35,8 +66,13 @@ export class FakeTarget implements CalendarTarget {
   }
 
   async create(desired: DesiredEvent, transactionId: string): Promise<ItemRef> {
+    await this.gate(desired.event.calendar);
+    this.writes.push([desired.event.subject]);
+    return this.write(desired, transactionId);
+  }
+
+  private write(desired: DesiredEvent, transactionId: string): ItemRef {
     const calendar = desired.event.calendar;
-    await this.gate(calendar);
     const existing = [...this.mailbox(calendar).values()].find((i) => i.transactionId === transactionId);
     if (existing) return { itemId: existing.itemId, changeKey: null };
     const itemId = randomUUID();
@@ -45,8 +81,13 @@ export class FakeTarget implements CalendarTarget {
   }
 
   async update(desired: DesiredEvent, item: ItemRef): Promise<ItemRef> {
+    await this.gate(desired.event.calendar);
+    this.writes.push([desired.event.subject]);
+    return this.change(desired, item);
+  }
+
+  private change(desired: DesiredEvent, item: ItemRef): ItemRef {
     const calendar = desired.event.calendar;
-    await this.gate(calendar);
     const current = this.mailbox(calendar).get(item.itemId);
     if (!current) throw new TargetError('gone', 'ErrorItemNotFound', 'The specified object was not found in the store.', { status: 404 });
     this.mailbox(calendar).set(item.itemId, { ...current, contentHash: desired.contentHash, subject: desired.event.subject });
@@ -55,6 +96,7 @@ export class FakeTarget implements CalendarTarget {
 
   async remove(calendar: string, item: ItemRef): Promise<void> {
     await this.gate(calendar);
+    this.writes.push([`(delete ${item.itemId})`]);
     this.mailbox(calendar).delete(item.itemId);
   }
 

@@ -1,5 +1,7 @@
 // calpush sync: the main job. Exit status: 0 all delivered; 1 something was rejected or failed (see the summary);
-// 2 the command, config or input could not be used at all; 3 stopped by a failure no mailbox can get past.
+// 2 the command, config or input could not be used at all; 3 stopped by a failure no mailbox can get past;
+// 4 recorded, but another calpush process was still delivering a mailbox when --busy-wait ran out (it picks the
+// change up; nothing is lost, but it was not confirmed delivered).
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config/config.ts';
 import { runSync, SyncRefused, type SyncResult } from '../../sync/sync.ts';
@@ -10,6 +12,7 @@ import { formatSummary, progressBar } from '../summary.ts';
 export function exitCodeFor(result: SyncResult): number {
   if (result.delivery.fatal) return 3;
   if (result.input.rejected || result.delivery.totals.failed || result.delivery.totals.failedMailboxes) return 1;
+  if (result.delivery.mailboxes.some((m) => m.status === 'busy')) return 4;
   return 0;
 }
 
@@ -23,10 +26,11 @@ export function registerSyncCommand(program: Command): void {
     .option('--allow-empty', 'accept an input without valid events even though it removes every event calpush manages')
     .option('--reinventory', 'list every mailbox for our tagged events again before planning')
     .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
+    .option('--busy-wait <seconds>', 'wait this long for a mailbox another calpush process is delivering, then deliver what is left; exit 4 if it is still busy', (v) => Number.parseFloat(v), 600)
     .option('--json', 'print the summary as JSON on stdout')
     .option('--log-level <level>', `structured JSON log on stderr: ${LOG_LEVELS.join(', ')} (default: none, or CALPUSH_LOG_LEVEL)`)
     .option('--log-file <file>', 'write the structured log to this file instead of stderr')
-    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; json?: boolean; logLevel?: string; logFile?: string }) => {
+    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; busyWait: number; json?: boolean; logLevel?: string; logFile?: string }) => {
       const bar = progressBar(!options.json && !(options.logLevel && !options.logFile));
       try {
         const log = createLog({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFile ? { file: options.logFile } : {}) });
@@ -39,6 +43,7 @@ export function registerSyncCommand(program: Command): void {
           allowEmpty: options.allowEmpty ?? false,
           reinventory: options.reinventory ?? false,
           horizonDays: options.horizonDays,
+          busyWaitMs: Number.isFinite(options.busyWait) && options.busyWait > 0 ? options.busyWait * 1000 : 0,
           onProgress: bar.update,
           ...(log ? { log } : {}),
         });

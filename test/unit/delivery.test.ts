@@ -1,0 +1,104 @@
+// Delivery of one mailbox while its desired state changes: the change is planned around the requests in flight
+// and overtakes the mailbox's own backlog; urgent operations never wait inside a batch of far-future ones.
+import { describe, expect, it } from 'vitest';
+import { deliver } from '../../src/scheduler/delivery.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { FakeTarget } from '../server/fake-target.ts';
+import { desired } from '../server/helpers.ts';
+
+const A = 'a@contoso.edu';
+const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+const at = (date: string, subject: string) => ({ start: `${date}T09:00`, end: `${date}T10:00`, timeZone: 'Europe/Amsterdam', subject });
+const farFuture = (n: number) => desired(A, `e${n}`, at(day(60 + (n % 30)), `Lecture ${n}`));
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('delivery of a mailbox that changes while it is delivered', () => {
+  it('re-plans at once: the change overtakes the backlog, superseded work is never sent, the end state is exact', async () => {
+    const store = new SqliteStore(':memory:');
+    const target = new FakeTarget();
+    target.delayMs = 15;
+    await store.applyDesiredOps(Array.from({ length: 60 }, (_, n) => ({ kind: 'upsert' as const, desired: farFuture(n) })));
+    // One request at a time for the mailbox: the backlog takes ~60 × 15 ms.
+    const scheduler = new Scheduler({ mailboxConcurrency: 1 });
+    const delivery = deliver({ store, target, scheduler, instance: 'delivery-test', calendars: [A], watchIntervalMs: 1_000 });
+    await until(() => target.subjects(A).length >= 5);
+    // e59 is still queued (far future, last in start order): it moves to tomorrow; e58 gets another subject.
+    await store.applyDesiredOps([
+      { kind: 'upsert', desired: desired(A, 'e59', at(day(1), 'Moved to tomorrow')) },
+      { kind: 'upsert', desired: desired(A, 'e58', at(day(60 + 28), 'Renamed')) },
+      { kind: 'remove', calendar: A, key: farFuture(57).key },
+    ]);
+    await until(() => target.subjects(A).includes('Moved to tomorrow'));
+    // It arrived while most of the mailbox's own backlog was still waiting (not after it).
+    expect(target.subjects(A).length).toBeLessThan(40);
+    const summary = await delivery;
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'ok', failed: 0 });
+    const subjects = target.subjects(A);
+    expect(subjects).toHaveLength(59);
+    expect(subjects).toContain('Renamed');
+    expect(subjects).not.toContain('Lecture 59');
+    expect(subjects).not.toContain('Lecture 58');
+    expect(subjects).not.toContain('Lecture 57');
+    // Superseded creates were skipped, not sent and then corrected: one write per event, nothing more.
+    expect(target.writes.flat().filter((s) => s.startsWith('(delete'))).toEqual([]);
+    expect(target.writes).toHaveLength(59);
+    expect(await store.changedMailboxes()).toEqual([]);
+    expect(await store.pendingOps(A)).toEqual([]);
+    await store.close();
+  });
+
+  it('waits for a request in flight before planning its event again, and then corrects it', async () => {
+    const store = new SqliteStore(':memory:');
+    const target = new FakeTarget();
+    target.delayMs = 150;
+    await store.applyDesiredOps([{ kind: 'upsert', desired: farFuture(0) }]);
+    const delivery = deliver({ store, target, scheduler: new Scheduler(), instance: 'delivery-test', calendars: [A], watchIntervalMs: 20 });
+    // The create of e0 is out (the listing was the first request): change e0 meanwhile.
+    await until(() => target.requests >= 2);
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'e0', at(day(2), 'Changed in flight')) }]);
+    const summary = await delivery;
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'ok', created: 1, updated: 1 });
+    expect(target.subjects(A)).toEqual(['Changed in flight']);
+    expect(await store.changedMailboxes()).toEqual([]);
+    await store.close();
+  });
+
+  it('sends urgent operations in batches of their own, before the far-future ones', async () => {
+    const store = new SqliteStore(':memory:');
+    const target = new FakeTarget().enableBatch(20);
+    await store.applyDesiredOps([
+      ...Array.from({ length: 45 }, (_, n) => ({ kind: 'upsert' as const, desired: farFuture(n) })),
+      { kind: 'upsert', desired: desired(A, 'tomorrow', at(day(1), 'Tomorrow')) },
+      { kind: 'upsert', desired: desired(A, 'day-after', at(day(2), 'Day after')) },
+    ]);
+    const summary = await deliver({ store, target, scheduler: new Scheduler({ mailboxConcurrency: 1 }), instance: 'delivery-test', calendars: [A] });
+    expect(summary.totals).toMatchObject({ created: 47, failed: 0 });
+    expect(target.writes[0]).toEqual(['Tomorrow', 'Day after']);
+    expect(target.writes.slice(1).map((w) => w.length)).toEqual([20, 20, 5]);
+    expect(target.writes.slice(1).flat().every((s) => s.startsWith('Lecture'))).toBe(true);
+    await store.close();
+  });
+
+  it('waits for a mailbox another process holds when asked to, then delivers what is left; otherwise reports it busy', async () => {
+    const store = new SqliteStore(':memory:');
+    const target = new FakeTarget();
+    await store.applyDesiredOps([{ kind: 'upsert', desired: farFuture(1) }]);
+    expect(await store.claimMailbox(A, 'other-host:7', 60_000)).toBe(true);
+    const options = { store, target, scheduler: new Scheduler(), instance: 'delivery-test', calendars: [A], workerId: 'this-host:1' };
+    expect((await deliver(options)).mailboxes[0]!.status).toBe('busy');
+    expect((await deliver({ ...options, busyWaitMs: 300 })).mailboxes[0]!.status).toBe('busy');
+    setTimeout(() => void store.releaseMailbox(A, 'other-host:7'), 300);
+    const waited = await deliver({ ...options, busyWaitMs: 5_000 });
+    expect(waited.mailboxes[0]).toMatchObject({ status: 'ok', created: 1 });
+    expect(target.subjects(A)).toEqual(['Lecture 1']);
+    await store.close();
+  });
+});
