@@ -59,7 +59,7 @@ export interface AppOptions {
   server: ServerConfig;
   /** Calendar → feed URL for calendars fed by a feed. */
   feeds?: Map<string, string>;
-  loop?: { nudge(calendar?: string): void; status(): DeliveryLoopStatus };
+  loop?: { nudge(calendar?: string, events?: number): void; status(): DeliveryLoopStatus };
   metrics: Metrics;
   logger?: boolean | { level: string };
   /** For the health answer while shutting down. */
@@ -219,7 +219,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (!(await known(calendar))) throw new ProblemError(problem('not-found', `calpush does not know the calendar ${calendar}`));
   };
   const principalOf = (request: FastifyRequest) => principals.get(request)!;
-  const nudge = (calendar: string) => options.loop?.nudge(calendar);
+  /** Tells the delivery loop of a change of `events` events (a few make it interactive: delivered first). */
+  const nudge = (calendar: string, events = 1) => options.loop?.nudge(calendar, events);
 
   // --- Authentication, metrics, errors ----------------------------------------------------------------------
   app.addHook('onRequest', async (request, reply) => {
@@ -473,7 +474,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         }
         throw error;
       }
-      if (result.added + result.changed + result.removed > 0) nudge(calendar);
+      if (result.added + result.changed + result.removed > 0) nudge(calendar, result.added + result.changed + result.removed);
       const url = statusUrl(calendar);
       return reply.code(202).header('location', url).send({
         calendar,
@@ -578,13 +579,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       }
       if (!ops.length) throw new ProblemError(problem('invalid-request', `none of the ${items.length} items can be applied; nothing was changed`, { errors: itemErrors.flatMap(batchFieldErrors), items: itemErrors }));
       const outcomes = await store.applyDesiredOps(ops.map((o) => o.op));
-      const changed = new Set<string>();
+      const changed = new Map<string, number>();
       ops.forEach((o, n) => {
         const outcome = outcomes[n]!;
         results[o.index]!.result = outcome;
-        if (outcome !== 'unchanged' && outcome !== 'absent') changed.add(o.op.kind === 'upsert' ? o.op.desired.event.calendar : o.op.calendar);
+        if (outcome === 'unchanged' || outcome === 'absent') return;
+        const calendar = o.op.kind === 'upsert' ? o.op.desired.event.calendar : o.op.calendar;
+        changed.set(calendar, (changed.get(calendar) ?? 0) + 1);
       });
-      for (const calendar of changed) nudge(calendar);
+      for (const [calendar, events] of changed) nudge(calendar, events);
       return reply.code(202).send({ applied: ops.length, rejected, items: results });
     },
   });

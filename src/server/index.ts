@@ -102,7 +102,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           feeds,
           urls,
           timeZone: config.timeZone,
-          onChange: (calendar) => loop.nudge(calendar),
+          onChange: (calendar, events) => loop.nudge(calendar, events),
           onResult: (result) => {
             metrics.feedFetches.inc({ outcome: result.outcome });
             if (result.outcome === 'failed') app.log.warn({ calendar: result.calendar, feed: result.url, error: result.error }, 'feed not applied');

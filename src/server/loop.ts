@@ -46,6 +46,11 @@ export interface DeliveryLoopStatus {
   lastRunAt: string | null;
 }
 
+/** At most this many changed events in one write make a mailbox's change interactive (one $batch's worth). */
+const INTERACTIVE_EVENTS = 20;
+/** Mailboxes with interactive changes delivered beyond `parallelMailboxes`. */
+const INTERACTIVE_EXTRA = 32;
+
 const STOPPING = () => new TargetError('fatal', 'ShuttingDown', 'calpush serve is shutting down; the rest is delivered after the restart');
 
 /**
@@ -104,7 +109,16 @@ class ScopedScheduler implements DeliveryScheduler {
 export class DeliveryLoop {
   private readonly options: DeliveryLoopOptions;
   private readonly workerId: string;
+  /** Mailboxes in the scope of a running deliver() call (it delivers them again if they change meanwhile). */
   private readonly inFlight = new Set<string>();
+  /** Mailboxes handed to a deliver() call whose delivery has not ended yet: what `parallelMailboxes` limits. */
+  private readonly active = new Set<string>();
+  /** Mailboxes with an interactive change not yet handed to a deliver() call. */
+  private readonly interactive = new Set<string>();
+  /** Running deliver() calls listening for changes to the mailboxes in their scope. */
+  private readonly listeners = new Set<(calendar: string) => void>();
+  /** The desired version each mailbox in flight was last told about. */
+  private readonly told = new Map<string, number>();
   private readonly runs = new Set<Promise<void>>();
   /** Mailbox → when it may be tried again, and how many deliveries of it failed in a row. */
   private readonly backoff = new Map<string, { until: number; failures: number }>();
@@ -131,9 +145,16 @@ export class DeliveryLoop {
     this.wake();
   }
 
-  /** A change was recorded (by this process): look now rather than at the next poll. */
-  nudge(calendar?: string): void {
+  /**
+   * A change was recorded (by this process): look now rather than at the next poll. A change of a few events
+   * (`events` ≤ INTERACTIVE_EVENTS: someone moved a lecture, cancelled a meeting) is interactive: its mailbox
+   * starts before mailboxes of a bulk load waiting for room, and may exceed `parallelMailboxes` by up to
+   * INTERACTIVE_EXTRA, so it does not wait for a drain to make room.
+   */
+  nudge(calendar?: string, events = 1): void {
     if (calendar && !this.changedAt.has(calendar)) this.changedAt.set(calendar, Date.now());
+    if (calendar && events <= INTERACTIVE_EVENTS) this.interactive.add(calendar);
+    if (calendar && this.inFlight.has(calendar)) this.tell(calendar);
     this.wake();
   }
 
@@ -207,25 +228,48 @@ export class DeliveryLoop {
     const { store } = this.options;
     const now = Date.now();
     if (this.fatal && this.fatal.until > now) return;
-    const candidates = new Set((await store.changedMailboxes()).map((m) => m.calendar));
+    const changed = await store.changedMailboxes();
+    const candidates = new Set(changed.map((m) => m.calendar));
+    const versions = new Map(changed.map((m) => [m.calendar, m.desiredVersion]));
+    // Changes (also by other processes) to mailboxes a running call delivers: that call picks them up.
+    for (const { calendar, desiredVersion } of changed) {
+      if (!this.inFlight.has(calendar) || (this.told.get(calendar) ?? -1) >= desiredVersion) continue;
+      this.told.set(calendar, desiredVersion);
+      this.tell(calendar);
+    }
     if (this.firstTick) {
       // Work left by an earlier run: pending operations, never-listed or failed mailboxes.
       this.firstTick = false;
       for (const calendar of await store.calendarsNeedingDelivery(await store.calendars())) candidates.add(calendar);
     }
-    const room = this.options.parallelMailboxes - this.inFlight.size;
-    const calendars = [...candidates].filter((calendar) => !this.waiting(calendar, now)).slice(0, Math.max(0, room));
-    if (!calendars.length || this.state !== 'running') return;
-    for (const calendar of calendars) {
-      this.inFlight.add(calendar);
-      if (!this.changedAt.has(calendar)) this.changedAt.set(calendar, now);
+    for (const calendar of this.interactive) if (!candidates.has(calendar)) this.interactive.delete(calendar);
+    const eligible = [...candidates].filter((calendar) => !this.waiting(calendar, now));
+    const { parallelMailboxes } = this.options;
+    // Interactive changes first, each set in a deliver() call of its own, so that they never wait for a bulk load.
+    const urgent = eligible.filter((calendar) => this.interactive.has(calendar)).slice(0, Math.max(0, parallelMailboxes + INTERACTIVE_EXTRA - this.active.size));
+    const taken = new Set(urgent);
+    const bulk = eligible.filter((calendar) => !taken.has(calendar)).slice(0, Math.max(0, parallelMailboxes - this.active.size - urgent.length));
+    if (this.state !== 'running') return;
+    for (const calendars of [urgent, bulk]) {
+      if (!calendars.length) continue;
+      for (const calendar of calendars) {
+        this.inFlight.add(calendar);
+        this.active.add(calendar);
+        this.told.set(calendar, versions.get(calendar) ?? -1);
+        this.interactive.delete(calendar);
+        if (!this.changedAt.has(calendar)) this.changedAt.set(calendar, now);
+      }
+      const run = this.run(calendars).finally(() => {
+        for (const calendar of calendars) {
+          this.inFlight.delete(calendar);
+          this.active.delete(calendar);
+          this.told.delete(calendar);
+        }
+        this.runs.delete(run);
+        this.wake();
+      });
+      this.runs.add(run);
     }
-    const run = this.run(calendars).finally(() => {
-      for (const calendar of calendars) this.inFlight.delete(calendar);
-      this.runs.delete(run);
-      this.wake();
-    });
-    this.runs.add(run);
   }
 
   private async run(calendars: string[]): Promise<void> {
@@ -246,6 +290,14 @@ export class DeliveryLoop {
         maxAttempts: this.options.maxAttempts,
         parallelMailboxes: this.options.parallelMailboxes,
         ...(this.options.log ? { log: this.options.log } : {}),
+        changes: (listener) => {
+          this.listeners.add(listener);
+          return () => this.listeners.delete(listener);
+        },
+        // A mailbox done makes room at once for another, not only when the whole call has ended.
+        onMailboxDone: (mailbox) => {
+          if (this.active.delete(mailbox.calendar)) this.wake();
+        },
       });
     } catch (error) {
       this.options.onError?.(error);
@@ -270,6 +322,10 @@ export class DeliveryLoop {
       this.changedAt.delete(mailbox.calendar);
       this.options.onDelivered?.(mailbox, since === undefined ? null : Date.now() - since);
     }
+  }
+
+  private tell(calendar: string): void {
+    for (const listener of this.listeners) listener(calendar);
   }
 
   private failed(calendar: string): void {

@@ -385,7 +385,8 @@ export interface FeedPollerOptions {
   /** IANA zone for floating times (the config's timeZone). */
   timeZone: string;
   /** Called when a feed changed a calendar's desired state. */
-  onChange?: (calendar: string) => void;
+  /** The calendar's desired state changed by `events` events. */
+  onChange?: (calendar: string, events: number) => void;
   onResult?: (result: FeedPollResult) => void;
   now?: () => number;
 }
@@ -580,7 +581,7 @@ export class FeedPoller {
     const changed = applied.added + applied.changed + applied.removed > 0;
     if (changed) {
       state.lastChangeAt = stamp;
-      this.options.onChange?.(calendar);
+      this.options.onChange?.(calendar, applied.added + applied.changed + applied.removed);
     }
     return finish(changed ? 'changed' : 'unchanged');
   }

@@ -142,4 +142,30 @@ describe('delivery loop', () => {
     await next.idle();
     expect(target.subjects(A)).toEqual(Array.from({ length: 40 }, (_, n) => `E${n}`).sort());
   });
+
+  it('delivers an interactive change at once while a bulk load fills every mailbox slot, and frees slots per mailbox', async () => {
+    const store = new SqliteStore(':memory:');
+    const target = new FakeTarget();
+    target.delayMs = 10;
+    const loop = new DeliveryLoop({ store, target, scheduler: new Scheduler({ mailboxConcurrency: 1 }), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 2, pollMs: 1_000, workerId: 'test-host:3' });
+    loops.push(loop);
+    // A bulk load: 8 mailboxes × 30 events, 2 mailboxes at a time (~300 ms each).
+    const bulk = Array.from({ length: 8 }, (_, m) => `bulk${m}@contoso.edu`);
+    await store.applyDesiredOps(bulk.flatMap((calendar) => Array.from({ length: 30 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(calendar, `e${n}`) }))));
+    loop.start();
+    for (const calendar of bulk) loop.nudge(calendar, 30);
+    await until(() => target.subjects(bulk[0]!).length > 0);
+    // Someone moves one event in a mailbox the bulk load has not reached.
+    const urgent = 'urgent@contoso.edu';
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(urgent, 'moved', { subject: 'Moved' }) }]);
+    const submitted = Date.now();
+    loop.nudge(urgent, 1);
+    await until(() => target.subjects(urgent).length === 1, 2_000);
+    const latency = Date.now() - submitted;
+    const bulkLeft = (await store.changedMailboxes()).filter((m) => m.calendar.startsWith('bulk')).length;
+    expect(bulkLeft).toBeGreaterThan(2);
+    expect(latency).toBeLessThan(500);
+    await loop.idle(10_000);
+    for (const calendar of bulk) expect(target.subjects(calendar)).toHaveLength(30);
+  });
 });
