@@ -9,8 +9,8 @@ import { findWindows } from 'windows-iana';
 import { z } from 'zod';
 import { canonicalTimeZone } from '../model/time.ts';
 import type { GraphCredential } from '../targets/graph/auth.ts';
-import { ewsTargetSchema } from '../targets/ews/config.ts';
-import { caldavTargetSchema } from '../targets/caldav/config.ts';
+import { ewsTargetSchema } from '../targets/ews/schema.ts';
+import { caldavTargetSchema } from '../targets/caldav/schema.ts';
 import { serverConfigSchema } from '../server/config.ts';
 import { feedsConfigSchema } from '../sources/feeds.ts';
 

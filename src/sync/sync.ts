@@ -1,8 +1,6 @@
 // One sync: read the input, record it as the desired state (one transaction), deliver every affected mailbox.
 import type { Config } from '../config/config.ts';
 import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath } from '../config/config.ts';
-import { createEwsTarget } from '../targets/ews/config.ts';
-import { createCalDavTarget } from '../targets/caldav/config.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
@@ -65,15 +63,22 @@ export function createGraphTarget(config: Config, baseDir: string): GraphTarget 
   });
 }
 
-/** The configured target: Microsoft Graph, EWS for Exchange Server, or a CalDAV server. */
-export function createTarget(config: Config, baseDir: string): CalendarTarget {
+/**
+ * The configured target: Microsoft Graph, EWS for Exchange Server, or a CalDAV server. EWS and CalDAV (and their
+ * libraries) are loaded only when configured: every run pays the start-up of what it loads.
+ */
+export async function createTarget(config: Config, baseDir: string): Promise<CalendarTarget> {
   switch (config.target.kind) {
     case 'graph':
       return createGraphTarget(config, baseDir);
-    case 'ews':
+    case 'ews': {
+      const { createEwsTarget } = await import('../targets/ews/config.ts');
       return createEwsTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, readSecret });
-    case 'caldav':
+    }
+    case 'caldav': {
+      const { createCalDavTarget } = await import('../targets/caldav/config.ts');
       return createCalDavTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone });
+    }
   }
 }
 
@@ -101,7 +106,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const allowedSet = allowed ? new Set(allowed) : null;
 
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
-  const target = options.target ?? createTarget(config, options.baseDir);
+  const target = options.target ?? (await createTarget(config, options.baseDir));
   try {
     const errors: RecordError[] = [];
     const rejectedRecords = new Set<string>();

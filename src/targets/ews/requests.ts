@@ -8,8 +8,9 @@ import type { ItemRef } from '../target.ts';
 import { calendarItemForCreate, calendarItemUpdates, tagFieldUri, transactionFieldUri, type MappingOptions } from './mapping.ts';
 import { el, soapEnvelope, type XmlElement } from './xml.ts';
 
-export const SERVER_VERSIONS = ['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2016'] as const;
-export type ServerVersion = (typeof SERVER_VERSIONS)[number];
+import type { ServerVersion } from './schema.ts';
+
+export { SERVER_VERSIONS, type ServerVersion } from './schema.ts';
 export type AccessMode = 'delegate' | 'impersonation';
 export type DeleteType = 'HardDelete' | 'SoftDelete' | 'MoveToDeletedItems';
 

@@ -37,6 +37,7 @@ import {
 } from './requests.ts';
 import { backOffMs, parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage } from './responses.ts';
 import { AccountConnection, type EwsCredentials } from './transport.ts';
+import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, EWS_DEFAULT_PAGE } from './schema.ts';
 import type { XmlElement } from './xml.ts';
 
 export interface EwsAccount {
@@ -87,9 +88,7 @@ export interface EwsTargetOptions {
   log?: (message: string) => void;
 }
 
-export const EWS_DEFAULT_BATCH = 20;
-export const EWS_DEFAULT_PAGE = 500;
-export const EWS_DEFAULT_ACCOUNT_CONCURRENCY = 8;
+export { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, EWS_DEFAULT_PAGE };
 
 interface ServiceAccount {
   name: string;

@@ -2,7 +2,7 @@
 // certificate (private key + SHA-256 thumbprint, the x5t#S256 assertion Entra ID now expects:
 // https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
 import { createHash, X509Certificate } from 'node:crypto';
-import { ConfidentialClientApplication, LogLevel, type Configuration, type INetworkModule } from '@azure/msal-node';
+import type { ConfidentialClientApplication, Configuration, INetworkModule } from '@azure/msal-node';
 import type { HttpClient } from '../http.ts';
 import { TargetError } from '../target.ts';
 
@@ -70,7 +70,9 @@ export function aadstsRemedy(message: string): { code: string | undefined; remed
 }
 
 export class GraphTokenProvider {
-  private readonly app: ConfidentialClientApplication;
+  /** msal-node is loaded with the first token request: a run that needs no token (nothing to send) never loads it. */
+  private app: Promise<ConfidentialClientApplication> | null = null;
+  private readonly configuration: Configuration;
   private readonly scope: string;
   private cached: { token: string; refreshAt: number } | null = null;
   private pending: Promise<string> | null = null;
@@ -98,14 +100,14 @@ export class GraphTokenProvider {
       }
       auth.clientCertificate = { thumbprintSha256, privateKey: options.credential.privateKeyPem };
     }
-    this.app = new ConfidentialClientApplication({
+    this.configuration = {
       auth,
       system: {
         networkClient: networkModule(http),
         // msal logs never carry secrets at Warning level without PII; we keep it quiet and surface errors ourselves.
-        loggerOptions: { logLevel: LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => {} },
+        loggerOptions: { piiLoggingEnabled: false, loggerCallback: () => {} },
       },
-    });
+    };
     this.scope = options.scope;
   }
 
@@ -123,7 +125,12 @@ export class GraphTokenProvider {
 
   private async acquire(): Promise<string> {
     try {
-      const result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope] });
+      this.app ??= import('@azure/msal-node').then(({ ConfidentialClientApplication, LogLevel }) => {
+        this.configuration.system!.loggerOptions!.logLevel = LogLevel.Error;
+        return new ConfidentialClientApplication(this.configuration);
+      });
+      const app = await this.app;
+      const result = await app.acquireTokenByClientCredential({ scopes: [this.scope] });
       if (!result?.accessToken) throw new Error('token endpoint returned no access token');
       const expiresAt = result.expiresOn ? result.expiresOn.getTime() : Date.now() + 30 * 60_000;
       this.cached = { token: result.accessToken, refreshAt: expiresAt - 5 * 60_000 };
