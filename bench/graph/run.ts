@@ -96,7 +96,8 @@ function parseOptions(argv: string[]): Options {
 const options = parseOptions(process.argv.slice(2));
 const repoRoot = resolve(import.meta.dirname, '../..');
 const benchDir = import.meta.dirname;
-const cliPath = join(repoRoot, 'src/cli/main.ts');
+// What a user runs (`npx calpush`): the built dist/ when it is fresh, else the sources (bin/entry.js).
+const cliPath = join(repoRoot, 'bin/calpush.js');
 const probeUrl = pathToFileURL(join(benchDir, 'probe.ts')).href;
 const runStamp = new Date().toISOString().replace(/[:.]/g, '-');
 const profileRoot = join(benchDir, 'profiles', runStamp);

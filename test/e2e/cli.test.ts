@@ -1,11 +1,14 @@
 // The CLI as a person runs it: credentials, messages, exit codes, --json, and a SIGKILL in the middle of a sync.
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import { createWorkspace, lecture, runCli, startCli, tagged, usableStudents } from './harness.ts';
+import { createWorkspace, lecture, repoRoot, runCli, startCli, tagged, usableStudents } from './harness.ts';
+// @ts-expect-error: plain JavaScript without types (bin/ is not compiled)
+import { chooseEntry } from '../../bin/entry.js';
 
 let sandbox: Sandbox;
 let students: string[];
@@ -33,6 +36,25 @@ function strangerCertificate(): { keyPem: string; certPem: string } {
   cert.sign(forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   return { keyPem, certPem: forge.pki.certificateToPem(cert) };
 }
+
+describe('the built calpush (dist/, what `npx calpush` runs after npm ci)', () => {
+  it('is what bin/calpush.js runs once built, and delivers exactly like the sources', async () => {
+    const root = new URL(`file://${repoRoot}/`);
+    if (!(chooseEntry(root, {}) as URL).pathname.endsWith('dist/cli/main.js')) {
+      const build = spawnSync(process.execPath, [join(repoRoot, 'scripts/build.ts')], { encoding: 'utf8' });
+      expect(build.status, build.stderr).toBe(0);
+    }
+    expect((chooseEntry(root, {}) as URL).pathname).toMatch(/dist\/cli\/main\.js$/);
+    const ws = createWorkspace(sandbox, 'secret', { instance: 'cli-dist' });
+    const input = ws.input('t.ndjson', [lecture(students[2]!, 1), lecture(students[2]!, 2)]);
+    const first = await runCli(['sync', '-c', ws.configPath, '-i', input, '--json'], { entry: 'bin/calpush.js' });
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).delivery.totals).toMatchObject({ created: 2, failed: 0 });
+    const again = await runCli(['sync', '-c', ws.configPath, '-i', input, '--json'], { entry: 'bin/calpush.js' });
+    expect(JSON.parse(again.stdout).delivery.totals).toMatchObject({ created: 0, updated: 0, requests: 0 });
+    expect(tagged(sandbox, students[2]!).filter((e) => JSON.stringify(e).includes(';cli-dist;'))).toHaveLength(2);
+  }, 120_000);
+});
 
 describe('calpush sync (CLI)', () => {
   it.each(['secret', 'certificate'] as const)('delivers with a %s credential and prints a per-mailbox summary', async (kind) => {

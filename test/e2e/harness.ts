@@ -107,8 +107,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), ...args], {
+/** Runs calpush from the sources (src/cli/main.ts), or from `entry` (e.g. bin/calpush.js, which runs dist/). */
+export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string>; entry?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [join(repoRoot, options.entry ?? 'src/cli/main.ts'), ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -121,6 +122,6 @@ export function startCli(args: string[], options: { cwd?: string; env?: Record<s
   return { child, done };
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string>; entry?: string } = {}): Promise<CliResult> {
   return startCli(args, options).done;
 }
