@@ -49,7 +49,7 @@ const OFFSET_BUCKET_MS = 15 * 60_000;
  * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Offsets only change at transitions, which
  * fall on quarter hours in every zone, so one lookup per zone and quarter hour serves a whole timetable.
  */
-function zoneOffsetMs(zone: string, utcMs: number): number {
+export function zoneOffsetMs(zone: string, utcMs: number): number {
   const cacheKey = `${zone}|${Math.floor(utcMs / OFFSET_BUCKET_MS)}`;
   let offset = offsetCache.get(cacheKey);
   if (offset === undefined) {

@@ -155,6 +155,30 @@ describe('time zones', () => {
     );
   });
 
+  it('gives the wall clock Intl gives, for any instant, also seconds around DST transitions (fast-check)', () => {
+    const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/St_Johns', 'Pacific/Chatham', 'Etc/UTC'];
+    const intl = (ms: number, zone: string) => {
+      const parts = Object.fromEntries(
+        new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+          .formatToParts(new Date(ms))
+          .map((p) => [p.type, p.value]),
+      );
+      return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}.0000000`;
+    };
+    const transitions = [Date.UTC(2026, 2, 29, 1), Date.UTC(2026, 9, 25, 1), Date.UTC(2026, 2, 8, 7), Date.UTC(2026, 10, 1, 6), Date.UTC(2026, 3, 4, 15), Date.UTC(2026, 8, 26, 14, 45)];
+    const instants = fc.oneof(
+      fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2060, 0, 1) }),
+      fc.tuple(fc.constantFrom(...transitions), fc.integer({ min: -3_600_000, max: 3_600_000 })).map(([t, d]) => t + d),
+    );
+    fc.assert(
+      fc.property(instants, fc.constantFrom(...zones), (ms, zone) => {
+        const instant = Math.floor(ms / 1000) * 1000;
+        expect(formatWall(instantToWall(instant, zone))).toBe(intl(instant, zone));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('parses Graph dateTime strings with up to 7 fractional digits and rejects impossible dates', () => {
     expect(parseGraphDateTime('2017-08-29T04:00:00.0000000')?.wall).toMatchObject({ year: 2017, month: 8, day: 29, hour: 4 });
     expect(parseGraphDateTime('2017-08-29T04:00:00.1234567Z')).toMatchObject({ offsetMinutes: 0, wall: { ticks: 1234567 } });

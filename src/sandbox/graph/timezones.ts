@@ -5,6 +5,7 @@
 // https://learn.microsoft.com/graph/api/resources/datetimetimezone (source: microsoftgraph/microsoft-graph-docs-contrib
 // api-reference/v1.0/resources/datetimetimezone.md). Anything else → 400 TimeZoneNotSupportedException
 // (protocol notes A6, https://github.com/microsoftgraph/microsoft-graph-docs/issues/4758).
+import { zoneOffsetMs } from '../../model/time.ts';
 import { findIana, WINDOWS_TO_IANA_MAP } from 'windows-iana';
 
 const ADDITIONAL_IANA = [
@@ -111,25 +112,16 @@ function wallToUtcNaive(w: WallClock): number {
   return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function formatter(iana: string): Intl.DateTimeFormat {
-  let f = formatters.get(iana);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: iana, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    formatters.set(iana, f);
-  }
-  return f;
-}
-
-/** Wall clock of an instant (ms since epoch) in an IANA zone. */
+/**
+ * Wall clock of an instant (ms since epoch) in an IANA zone: the instant shifted by the zone's offset then, from
+ * the cached offset lookup calpush itself uses (src/model/time.ts); Intl.DateTimeFormat per call cost the
+ * sandbox a sixth of its CPU under load.
+ */
 export function instantToWall(instantMs: number, iana: string): WallClock {
   const seconds = Math.floor(instantMs / 1000);
   const ticks = (instantMs - seconds * 1000) * 10000;
-  const parts: Record<string, number> = {};
-  for (const part of formatter(iana).formatToParts(new Date(seconds * 1000))) {
-    if (part.type !== 'literal') parts[part.type] = Number(part.value);
-  }
-  return { year: parts['year']!, month: parts['month']!, day: parts['day']!, hour: parts['hour']! % 24, minute: parts['minute']!, second: parts['second']!, ticks };
+  const local = new Date(seconds * 1000 + (iana === 'Etc/UTC' ? 0 : zoneOffsetMs(iana, seconds * 1000)));
+  return { year: local.getUTCFullYear(), month: local.getUTCMonth() + 1, day: local.getUTCDate(), hour: local.getUTCHours(), minute: local.getUTCMinutes(), second: local.getUTCSeconds(), ticks };
 }
 
 function offsetMs(instantMs: number, iana: string): number {
