@@ -2,6 +2,13 @@
 // real Radicale (and Xandikos) on loopback, then running both again with nothing changed.
 //
 //   node bench/caldav/vdirsyncer.ts [--events 2000] [--reps 3] [--servers radicale,xandikos] [--concurrency 4[,16…]]
+//                                   [--calpush-input ics|ndjson]
+//
+// calpush runs as a user runs it: `bin/calpush.js sync -c <config> -i <input> --calendar <c> --json` (the built
+// dist/ when it is fresh), with a CalDAV target config and a new SQLite store. Its input is the very .ics files
+// vdirsyncer gets (one per event; --calpush-input ndjson gives it the same events as NDJSON instead). A third row,
+// the server's floor, PUTs the same .ics files one after another from this process (no client start, no status):
+// what the server itself needs.
 //
 // Needs the Debian packages radicale, xandikos and vdirsyncer. Every repetition uses new collections, new vdir
 // status and a new calpush store; calpush and vdirsyncer alternate within a repetition. Times are wall-clock
@@ -22,16 +29,18 @@ const { values } = parseArgs({
     servers: { type: 'string', default: 'radicale,xandikos' },
     /** Requests in flight per calendar for calpush: one calpush row per value (4 is Outlook's cap, the engine's default). */
     concurrency: { type: 'string', default: '4' },
+    'calpush-input': { type: 'string', default: 'ics' },
   },
 });
+const CALPUSH_INPUT = values['calpush-input'] === 'ndjson' ? 'ndjson' : 'ics';
 const EVENTS = Number(values.events);
 const REPS = Number(values.reps);
 const SERVERS = values.servers.split(',').map((s) => s.trim()) as ServerKind[];
 const CONCURRENCIES = values.concurrency.split(',').map(Number);
 const INSTANCE = 'bench';
 const CALENDAR = 'bench@example.edu';
-const here = import.meta.dirname;
 const nodeBin = process.execPath;
+const calpushBin = join(import.meta.dirname, '../../bin/calpush.js');
 
 const vdirsyncer = findExecutable('vdirsyncer');
 if (!vdirsyncer) throw new Error('vdirsyncer is not installed: apt-get install -y vdirsyncer');
@@ -103,8 +112,6 @@ interface Row {
   tool: string;
   first: number[];
   rerun: number[];
-  /** calpush's rerun without process start-up and module loading. */
-  inProcess: number[];
   /** CPU time of the client process (user + system), first push and rerun. */
   cpuFirst: number[];
   cpuRerun: number[];
@@ -117,14 +124,16 @@ const desired = inputs.map((input) => {
   if (!result.ok) throw new Error(JSON.stringify(result.problems));
   return result.desired;
 });
-// calpush's input: NDJSON, as `calpush sync` reads it.
-const inputPath = join(work, 'events.ndjson');
-writeFileSync(inputPath, `${inputs.map((e) => JSON.stringify(e)).join('\n')}\n`);
 // vdirsyncer's input: a vdir with one .ics per event, the very objects calpush writes (same UID, same content).
 const vdirTemplate = join(work, 'vdir-template');
 mkdirSync(vdirTemplate);
 const stamp = new Date('2026-11-01T00:00:00Z');
-for (const d of desired) writeFileSync(join(vdirTemplate, `${uidFor(INSTANCE, d.key)}.ics`), iCalendarFor(d, { instance: INSTANCE, now: stamp }));
+const icsFiles: string[] = [];
+for (const d of desired) {
+  const file = join(vdirTemplate, `${uidFor(INSTANCE, d.key)}.ics`);
+  writeFileSync(file, iCalendarFor(d, { instance: INSTANCE, now: stamp }));
+  icsFiles.push(file);
+}
 
 const rows: Row[] = [];
 let running: CalDavServer | null = null;
@@ -146,17 +155,18 @@ try {
   for (const kind of SERVERS) {
     const server = await startServer(kind, { logLevel: 'error', authDelay: 1 });
     running = server;
-    const calpushRows = new Map(CONCURRENCIES.map((c) => [c, { server: kind, tool: `calpush, ${c} in flight`, first: [], rerun: [], inProcess: [], cpuFirst: [], cpuRerun: [] } as Row]));
-    const vdirRow: Row = { server: kind, tool: 'vdirsyncer', first: [], rerun: [], inProcess: [], cpuFirst: [], cpuRerun: [] };
-    rows.push(...calpushRows.values(), vdirRow);
+    const calpushRows = new Map(CONCURRENCIES.map((c) => [c, { server: kind, tool: `calpush, ${c} in flight`, first: [], rerun: [], cpuFirst: [], cpuRerun: [] } as Row]));
+    const vdirRow: Row = { server: kind, tool: 'vdirsyncer', first: [], rerun: [], cpuFirst: [], cpuRerun: [] };
+    const floorRow: Row = { server: kind, tool: 'server floor (sequential PUTs from a running process)', first: [], rerun: [], cpuFirst: [], cpuRerun: [] };
+    rows.push(...calpushRows.values(), vdirRow, floorRow);
     const credentials = server.service ?? { username: 'bench', password: 'unused' };
     try {
       for (let rep = 0; rep < REPS; rep++) {
-        const tools = [...CONCURRENCIES.map((c) => ({ tool: 'calpush' as const, concurrency: c })), { tool: 'vdirsyncer' as const, concurrency: 0 }];
+        const tools = [...CONCURRENCIES.map((c) => ({ tool: 'calpush' as const, concurrency: c })), { tool: 'vdirsyncer' as const, concurrency: 0 }, { tool: 'floor' as const, concurrency: 1 }];
         // Alternate who goes first, so that neither always meets a warmer (or more cluttered) server.
         if (rep % 2 === 1) tools.reverse();
         for (const { tool, concurrency } of tools) {
-          const user = `${tool === 'calpush' ? `c${concurrency}-` : 'v-'}${rep}`;
+          const user = `${tool === 'calpush' ? `c${concurrency}-` : tool === 'floor' ? 'f-' : 'v-'}${rep}`;
           await server.makeCalendar(user);
           const collection = server.calendarUrl(user);
           const dir = join(work, `${kind}-${user}`);
@@ -164,34 +174,51 @@ try {
           if (tool === 'calpush') {
             const row = calpushRows.get(concurrency)!;
             const calendar = `${user}@example.edu`;
-            const input = join(dir, 'events.ndjson');
-            writeFileSync(input, `${inputs.map((e) => JSON.stringify({ ...e, calendar })).join('\n')}\n`);
-            const args = JSON.stringify({
-              baseUrl: server.url,
-              template: kind === 'radicale' ? '{localpart}/timetable/' : 'user/calendars/{localpart}-timetable/',
-              username: credentials.username,
-              password: credentials.password,
-              instance: INSTANCE,
-              store: join(dir, 'calpush.sqlite'),
-              input,
-              calendar,
-              concurrency,
-            });
-            const run = () => timed(nodeBin, [join(here, 'calpush-push.ts'), args]);
+            const ndjson = join(dir, 'events.ndjson');
+            writeFileSync(ndjson, `${inputs.map((e) => JSON.stringify({ ...e, calendar })).join('\n')}\n`);
+            const config = join(dir, 'calpush.config.json');
+            writeFileSync(
+              config,
+              JSON.stringify({
+                instance: INSTANCE,
+                timeZone: 'Europe/Amsterdam',
+                target: {
+                  kind: 'caldav',
+                  baseUrl: server.url,
+                  calendarUrlTemplate: kind === 'radicale' ? '{localpart}/timetable/' : 'user/calendars/{localpart}-timetable/',
+                  auth: { kind: 'basic', username: credentials.username, password: { env: 'BENCH_CALDAV_PASSWORD' } },
+                },
+                store: { sqlite: join(dir, 'calpush.sqlite') },
+                limits: { mailboxConcurrency: concurrency },
+              }),
+            );
+            const input = CALPUSH_INPUT === 'ics' ? icsFiles : [ndjson];
+            const run = () => timed(nodeBin, [calpushBin, 'sync', '-c', config, '-i', ...input, '--calendar', calendar, '--json'], { BENCH_CALDAV_PASSWORD: credentials.password });
             const first = await run();
-            const summary = JSON.parse(first.stdout) as { totals: { created: number; requests: number }; inProcessMs: number };
+            const summary = JSON.parse(first.stdout).delivery as { totals: { created: number; requests: number } };
             if (summary.totals.created !== EVENTS) throw new Error(`calpush created ${summary.totals.created} of ${EVENTS}`);
             const rerun = await run();
-            const again = JSON.parse(rerun.stdout) as { totals: { created: number; updated: number; requests: number }; inProcessMs: number };
+            const again = JSON.parse(rerun.stdout).delivery as { totals: { created: number; updated: number; requests: number } };
             if (again.totals.created || again.totals.updated) throw new Error(`calpush rerun wrote: ${rerun.stdout}`);
             row.first.push(first.ms);
             row.rerun.push(rerun.ms);
-            row.inProcess.push(again.inProcessMs);
             if (first.cpuMs !== null && rerun.cpuMs !== null) {
               row.cpuFirst.push(first.cpuMs);
               row.cpuRerun.push(rerun.cpuMs);
             }
-            console.error(`${kind} rep ${rep + 1} calpush (${concurrency} in flight): first ${first.ms.toFixed(0)} ms (${summary.totals.requests} requests), rerun ${rerun.ms.toFixed(0)} ms (${again.totals.requests} requests, ${again.inProcessMs} ms after start-up)`);
+            console.error(`${kind} rep ${rep + 1} calpush (${concurrency} in flight): first ${first.ms.toFixed(0)} ms (${summary.totals.requests} requests), rerun ${rerun.ms.toFixed(0)} ms (${again.totals.requests} requests)`);
+          } else if (tool === 'floor') {
+            // The server's own time: the same PUTs, one after another, from this already running process.
+            const started = performance.now();
+            for (const file of icsFiles) {
+              const answer = await server.request('PUT', `${collection}${file.slice(file.lastIndexOf('/') + 1)}`, {
+                headers: { 'content-type': 'text/calendar; charset=utf-8', 'if-none-match': '*' },
+                body: readFileSync(file, 'utf8'),
+              });
+              if (answer.status !== 201 && answer.status !== 204) throw new Error(`floor PUT answered ${answer.status}`);
+            }
+            floorRow.first.push(performance.now() - started);
+            console.error(`${kind} rep ${rep + 1} server floor: ${(performance.now() - started).toFixed(0)} ms`);
           } else {
             const vdir = join(dir, 'vdir');
             spawnSync('cp', ['-r', vdirTemplate, vdir]);
@@ -250,17 +277,21 @@ const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 console.log(`\nCalDAV push of ${EVENTS} events into a fresh calendar, then a rerun with nothing changed; median of ${REPS} (wall time per process, start to exit)`);
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}`);
 console.log(`servers: radicale ${versions.radicale ?? '-'}, xandikos ${versions.xandikos ?? '-'}; ${vdirsyncerVersion}\n`);
-console.log('| server | tool | first push | rerun (no change) | client CPU, first push | client CPU, rerun | calpush rerun after start-up |');
-console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+console.log(`calpush input: ${CALPUSH_INPUT === 'ics' ? 'the same .ics files as vdirsyncer (one per event)' : 'the same events as NDJSON'}\n`);
+console.log('| server | tool | first push | rerun (no change) | client CPU, first push | client CPU, rerun |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: |');
 const cpu = (values: number[]) => (values.length ? fmt(median(values)) : 'n/a');
 for (const row of rows) {
-  console.log(`| ${row.server} | ${row.tool} | ${fmt(median(row.first))} | ${fmt(median(row.rerun))} | ${cpu(row.cpuFirst)} | ${cpu(row.cpuRerun)} | ${row.inProcess.length ? fmt(median(row.inProcess)) : ''} |`);
+  const rerun = row.rerun.length ? fmt(median(row.rerun)) : '–';
+  console.log(`| ${row.server} | ${row.tool} | ${fmt(median(row.first))} | ${rerun} | ${cpu(row.cpuFirst)} | ${cpu(row.cpuRerun)} |`);
 }
 console.log('\n| server | calpush | wall time ÷ vdirsyncer, first push (target ≤ 0.5) | wall time ÷ vdirsyncer, rerun (target ≤ 0.2) | client CPU ÷ vdirsyncer, first push | client CPU ÷ vdirsyncer, rerun |');
 console.log('| --- | --- | ---: | ---: | ---: | ---: |');
 for (const kind of SERVERS) {
   const v = rows.find((r) => r.server === kind && r.tool === 'vdirsyncer')!;
-  for (const c of rows.filter((r) => r.server === kind && r.tool !== 'vdirsyncer')) {
+  const floor = rows.find((r) => r.server === kind && r.tool.startsWith('server floor'))!;
+  console.log(`| ${kind} | server floor | ${(median(floor.first) / median(v.first)).toFixed(2)} (vdirsyncer is ${((median(v.first) / median(floor.first) - 1) * 100).toFixed(0)} % above the floor) | – | – | – |`);
+  for (const c of rows.filter((r) => r.server === kind && r.tool.startsWith('calpush'))) {
     const first = median(c.first) / median(v.first);
     const rerun = median(c.rerun) / median(v.rerun);
     const ratio = (a: number[], b: number[]) => (a.length && b.length ? (median(a) / median(b)).toFixed(2) : 'n/a');
