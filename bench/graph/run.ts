@@ -2,7 +2,7 @@
 //
 //   node_modules/.bin/node bench/graph/run.ts [--workload a|b|c|d|all] [--quick] [--rtt-ms 40] [--server-ms 25]
 //        [--repeat N] [--baseline-seconds S] [--max-minutes M] [--profile] [--c-setup seed|sync] [--trials N]
-//        [--no-baseline] [--d-method cli|serve|both] [--batch-mode chain|parallel|off] [--out results.json]
+//        [--no-baseline] [--d-method cli|serve|both] [--batch-mode auto|chain|parallel|off] [--out results.json]
 //
 // The sandbox (src/sandbox) runs in this process with Outlook's limits on and the latency model; calpush runs as
 // `node src/cli/main.ts sync -c … -i … --json`, a child process per run, exactly as a user runs it; the SDK

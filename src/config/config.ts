@@ -51,9 +51,11 @@ const graphTargetSchema = z
     requestTimeoutMs: z.number().int().positive().default(60_000),
     /**
      * JSON $batch: "chain" (dependsOn, one request at a time per batch: 4 batches of 20 in flight per mailbox),
-     * "parallel" (Outlook runs up to 4 items of one batch at once), or "off" (one HTTP request per event).
+     * "parallel" (Outlook runs up to 4 items of one batch at once), "auto" (the default: chains while few
+     * mailboxes share the global request slots, parallel batches when many do; docs/benchmarks.md measures both),
+     * or "off" (one HTTP request per event).
      */
-    batch: z.enum(['chain', 'parallel', 'off']).default('chain'),
+    batch: z.enum(['auto', 'chain', 'parallel', 'off']).default('auto'),
   })
   .strict();
 

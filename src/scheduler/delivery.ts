@@ -11,7 +11,7 @@ import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type
 import { OUTLOOK_LIMITS, type Scheduler, type SubmitOptions } from './scheduler.ts';
 
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
-export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll'>;
+export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
 
 export interface DeliveryOptions {
   store: Store;
@@ -356,7 +356,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           return ops;
         };
         const priority = Math.min(...group.map((op) => op.startsAtMs ?? Number.MAX_SAFE_INTEGER));
-        const slots = batch && batch.mode === 'parallel' ? Math.min(batch.parallelism, group.length) : 1;
+        const mode = batchMode();
+        const slots = mode === 'parallel' ? Math.min(batch!.parallelism, group.length) : 1;
         try {
           const outcomes = await request(
             async (): Promise<BatchOutcome[]> => {
@@ -371,7 +372,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
                 const item = await sendOne(toBatchOp(ops[0]!));
                 return [{ ok: true, ...(item ? { item } : {}) }];
               }
-              return batch.run(calendar, ops.map(toBatchOp));
+              return batch.run(calendar, ops.map(toBatchOp), mode);
             },
             { priority, cost: group.length, slots },
           );
@@ -381,6 +382,14 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           return take().map((op) => [op, { ok: false, error: failure }]);
         }
       };
+
+      /**
+       * "auto": chains (4 per mailbox, each one request slot for 20 × server time; the round trip is hidden) while
+       * the active mailboxes leave enough global request slots for that; once they would not, one parallel batch per
+       * mailbox (one request slot for ⌈20 / 4⌉ × server time + a round trip) does more with each slot.
+       */
+      const batchMode = (): 'chain' | 'parallel' =>
+        !batch || batch.mode === 'chain' ? 'chain' : batch.mode === 'parallel' ? 'parallel' : scheduler.activeMailboxes() * batch.parallelism > scheduler.globalConcurrency ? 'parallel' : 'chain';
 
       const urgentBefore = Date.now() + (options.urgentWithinMs ?? OUTLOOK_LIMITS.urgentWithinMs);
       const startOf = (op: PendingOp) => op.startsAtMs ?? Number.MAX_SAFE_INTEGER;

@@ -78,6 +78,8 @@ class MailboxLane {
   spent: Array<[number, number]> = [];
   spentTotal = 0;
   abandoned: TargetError | null = null;
+  /** Counted among the scheduler's active mailboxes (work queued or in flight). */
+  active = false;
   /** Where the lane stands: idle (nothing queued or waiting for a slot), ready (in a ready queue), waiting (timer). */
   state: 'idle' | 'ready' | 'waiting' = 'idle';
   /** Bumped whenever the lane leaves a ready queue, so stale heap entries are skipped. */
@@ -159,6 +161,7 @@ export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private inFlight = 0;
+  private activeLanes = 0;
   private sequence = 0;
   private fatal: TargetError | null = null;
   private dispatching = false;
@@ -170,6 +173,16 @@ export class Scheduler {
 
   stats(): SchedulerStats {
     return { ...this.statistics };
+  }
+
+  /** Requests in flight across all mailboxes, at most. */
+  get globalConcurrency(): number {
+    return this.options.globalConcurrency;
+  }
+
+  /** Mailboxes with work queued or in flight now. */
+  activeMailboxes(): number {
+    return this.activeLanes;
   }
 
   /** Concurrency the mailbox may use now (lowered by throttling, regrown by successes). */
@@ -195,6 +208,7 @@ export class Scheduler {
         reject,
       };
       lane.enqueue(job);
+      this.track(lane);
       // A new, more urgent head may move the lane from the turn order to the urgent queue.
       if (lane.state === 'ready' && lane.queue[0] === job) this.unready(lane);
       this.consider(lane);
@@ -229,6 +243,7 @@ export class Scheduler {
     if (lane.state === 'ready') this.unready(lane);
     lane.state = 'idle';
     for (const job of lane.queue.splice(0)) job.reject(error);
+    this.track(lane);
   }
 
   /** Stops every mailbox: for failures that no mailbox can get past (bad credentials, unreachable endpoint). */
@@ -244,6 +259,15 @@ export class Scheduler {
       this.lanes.set(mailbox, lane);
     }
     return lane;
+  }
+
+  /** Keeps the count of active mailboxes in step with the lane. */
+  private track(lane: MailboxLane): void {
+    const active = lane.queue.length > 0 || lane.inFlight > 0;
+    if (active !== lane.active) {
+      lane.active = active;
+      this.activeLanes += active ? 1 : -1;
+    }
   }
 
   private unready(lane: MailboxLane): void {
@@ -388,6 +412,7 @@ export class Scheduler {
   private release(lane: MailboxLane, job: Job): void {
     lane.inFlight -= job.slots;
     this.inFlight--;
+    this.track(lane);
   }
 
   private grow(lane: MailboxLane): void {
@@ -420,6 +445,7 @@ export class Scheduler {
     // Retry-After is about the mailbox (app + mailbox limits), so the whole lane waits, not just this request.
     lane.pausedUntil = Math.max(lane.pausedUntil, Date.now() + delay);
     lane.enqueue(job);
+    this.track(lane);
     if (lane.state === 'ready') this.unready(lane);
   }
 }

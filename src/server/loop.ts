@@ -96,6 +96,14 @@ class ScopedScheduler implements DeliveryScheduler {
     this.shared.succeeded(mailbox);
   }
 
+  activeMailboxes(): number {
+    return this.shared.activeMailboxes();
+  }
+
+  get globalConcurrency(): number {
+    return this.shared.globalConcurrency;
+  }
+
   abandonMailbox(mailbox: string, error: TargetError): void {
     this.stoppedMailboxes.set(mailbox, error);
   }

@@ -39,12 +39,13 @@ export interface BatchCapability {
   readonly maxOps: number;
   /**
    * "chain": each operation waits for the one before (one concurrency slot on the server); "parallel": the
-   * server runs up to `parallelism` of them at once (as many slots).
+   * server runs up to `parallelism` of them at once (as many slots); "auto": the sender picks one per request
+   * (delivery: chains while request slots are plentiful, parallel when many mailboxes share them).
    */
-  readonly mode: 'chain' | 'parallel';
+  readonly mode: 'chain' | 'parallel' | 'auto';
   readonly parallelism: number;
-  /** Outcomes in the order of `ops`. Throws a TargetError only when the request as a whole failed. */
-  run(calendar: string, ops: BatchOp[]): Promise<BatchOutcome[]>;
+  /** Outcomes in the order of `ops` (`mode`: the sender's pick when `mode` is "auto"). Throws a TargetError only when the request as a whole failed. */
+  run(calendar: string, ops: BatchOp[], mode?: 'chain' | 'parallel'): Promise<BatchOutcome[]>;
 }
 
 export interface CalendarTarget {

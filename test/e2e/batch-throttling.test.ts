@@ -18,7 +18,7 @@ afterEach(async () => {
 
 const ours = (mailbox: string, instance: string) => tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;${instance};`));
 
-describe.each(['chain', 'parallel'] as const)('$batch (%s) under throttling', (batch) => {
+describe.each(['chain', 'parallel', 'auto'] as const)('$batch (%s) under throttling', (batch) => {
   it('sends items throttled inside a batch again after their Retry-After, without duplicates', async () => {
     // A tiny rate window: 15 requests per 2 s per mailbox, so a batch of 20 gets 429s on its own items.
     sandbox.setThrottling({ requestsPerWindow: 15, windowMs: 2_000 });

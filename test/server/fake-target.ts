@@ -15,13 +15,17 @@ export class FakeTarget implements CalendarTarget {
   readonly writes: string[][] = [];
   batch?: BatchCapability;
 
-  /** Turns on a chained $batch-like capability of up to `maxOps` operations per request. */
-  enableBatch(maxOps = 20): this {
+  /** The mode each batch request was sent in. */
+  readonly batchModes: string[] = [];
+
+  /** Turns on a $batch-like capability of up to `maxOps` operations per request. */
+  enableBatch(maxOps = 20, mode: BatchCapability['mode'] = 'chain'): this {
     this.batch = {
       maxOps,
-      mode: 'chain',
-      parallelism: 1,
-      run: async (calendar: string, ops: BatchOp[]): Promise<BatchOutcome[]> => {
+      mode,
+      parallelism: 4,
+      run: async (calendar: string, ops: BatchOp[], chosen?: 'chain' | 'parallel'): Promise<BatchOutcome[]> => {
+        this.batchModes.push(mode === 'auto' ? (chosen ?? 'chain') : mode);
         await this.gate(calendar);
         this.writes.push(ops.map((op) => (op.kind === 'delete' ? `(delete ${op.item.itemId})` : op.desired.event.subject)));
         const outcomes: BatchOutcome[] = [];

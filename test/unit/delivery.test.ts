@@ -101,4 +101,20 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
     expect(target.subjects(A)).toEqual(['Lecture 1']);
     await store.close();
   });
+
+  it('auto batches: chains while the active mailboxes leave request slots for them, parallel batches when they do not', async () => {
+    const store = new SqliteStore(':memory:');
+    const mailboxes = ['m1@contoso.edu', 'm2@contoso.edu', 'm3@contoso.edu'];
+    await store.applyDesiredOps(mailboxes.flatMap((calendar) => Array.from({ length: 40 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(calendar, `e${n}`, at(day(60 + (n % 20)), `Lecture ${n}`)) }))));
+    // 64 request slots: 3 mailboxes × 4 chains fit, so chains (the round trip hidden behind the other chains).
+    const roomy = new FakeTarget().enableBatch(20, 'auto');
+    await deliver({ store, target: roomy, scheduler: new Scheduler({ globalConcurrency: 64 }), instance: 'auto-roomy', calendars: mailboxes });
+    expect(new Set(roomy.batchModes)).toEqual(new Set(['chain']));
+    // 4 request slots for 3 mailboxes: each slot does more as a parallel batch.
+    const tight = new FakeTarget().enableBatch(20, 'auto');
+    const summary = await deliver({ store, target: tight, scheduler: new Scheduler({ globalConcurrency: 4 }), instance: 'auto-tight', calendars: mailboxes, reinventory: true });
+    expect(summary.totals).toMatchObject({ failed: 0 });
+    expect(tight.batchModes.filter((m) => m === 'parallel').length).toBeGreaterThan(0);
+    await store.close();
+  });
 });

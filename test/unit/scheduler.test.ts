@@ -193,4 +193,20 @@ describe('scheduler', () => {
     ]);
     expect(together).toBe(false);
   });
+
+  it('counts the mailboxes with work queued or in flight, down to none when all is done or dropped', async () => {
+    const scheduler = new Scheduler({ mailboxConcurrency: 1 });
+    expect(scheduler.activeMailboxes()).toBe(0);
+    const gate = Promise.withResolvers<void>();
+    const jobs = ['a', 'a', 'b', 'c'].map((m) => scheduler.submit(m, () => gate.promise));
+    const dropped = scheduler.submit('c', async () => 1);
+    expect(scheduler.activeMailboxes()).toBe(3);
+    scheduler.abandonMailbox('c', new TargetError('mailbox', 'ErrorAccessDenied', 'denied'));
+    await expect(dropped).rejects.toThrow('denied');
+    expect(scheduler.activeMailboxes()).toBe(3);
+    gate.resolve();
+    await Promise.all(jobs);
+    expect(scheduler.activeMailboxes()).toBe(0);
+    expect(scheduler.globalConcurrency).toBe(64);
+  });
 });

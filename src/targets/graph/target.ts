@@ -22,9 +22,10 @@ export interface GraphTargetOptions {
   pageSize?: number;
   /**
    * JSON $batch (https://learn.microsoft.com/graph/json-batching): "chain" links the requests with dependsOn so
-   * the mailbox sees one at a time; "parallel" lets Outlook run up to 4 at once; "off" sends one request each.
+   * the mailbox sees one at a time; "parallel" lets Outlook run up to 4 at once; "auto" (the default) lets delivery
+   * choose per batch; "off" sends one request each.
    */
-  batch?: 'chain' | 'parallel' | 'off';
+  batch?: 'auto' | 'chain' | 'parallel' | 'off';
 }
 
 /** Graph's limit of requests in one JSON batch (https://learn.microsoft.com/graph/json-batching). */
@@ -49,10 +50,10 @@ export class GraphTarget implements CalendarTarget {
     this.http = new HttpClient({ caPem: options.caPem, timeoutMs: options.requestTimeoutMs ?? 60_000 });
     this.tokens = new GraphTokenProvider(options, this.http);
     this.base = options.graphBaseUrl.replace(/\/+$/, '');
-    const mode = options.batch ?? 'chain';
+    const mode = options.batch ?? 'auto';
     if (mode !== 'off') {
       // Outlook runs at most 4 requests of a batch at once for a mailbox (throttling-limits, "Outlook service limits").
-      this.batch = { maxOps: GRAPH_BATCH_MAX, mode, parallelism: mode === 'chain' ? 1 : 4, run: (calendar, ops) => this.runBatch(calendar, ops, mode) };
+      this.batch = { maxOps: GRAPH_BATCH_MAX, mode, parallelism: 4, run: (calendar, ops, chosen) => this.runBatch(calendar, ops, mode === 'auto' ? (chosen ?? 'chain') : mode) };
     }
   }
 
