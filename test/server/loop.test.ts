@@ -168,4 +168,26 @@ describe('delivery loop', () => {
     await loop.idle(10_000);
     for (const calendar of bulk) expect(target.subjects(calendar)).toHaveLength(30);
   });
+
+  it('re-plans a mailbox it is delivering when another process changes it (seen by polling), ahead of its backlog', async () => {
+    const store = new SqliteStore(':memory:');
+    const target = new FakeTarget();
+    target.delayMs = 15;
+    const loop = new DeliveryLoop({ store, target, scheduler: new Scheduler({ mailboxConcurrency: 1 }), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 4, pollMs: 50, workerId: 'test-host:4' });
+    loops.push(loop);
+    // One a day from 2027-01-01: e59 starts last, so it is the delivery's last create.
+    const dayOf = (n: number) => new Date(Date.UTC(2027, 0, 1) + n * 86_400_000).toISOString().slice(0, 10);
+    await store.applyDesiredOps(Array.from({ length: 60 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(A, `e${n}`, { subject: `E${n}`, start: `${dayOf(n)}T09:00`, end: `${dayOf(n)}T10:00` }) })));
+    loop.start();
+    loop.nudge(A, 60);
+    await until(() => target.subjects(A).length >= 5);
+    // Another process (no nudge) renames the event the delivery would send last.
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'e59', { subject: 'Renamed elsewhere', start: '2026-11-30T09:00', end: '2026-11-30T10:00' }) }]);
+    await until(() => target.subjects(A).includes('Renamed elsewhere'), 3_000);
+    expect(target.subjects(A).length).toBeLessThan(45);
+    await loop.idle(10_000);
+    expect(target.subjects(A)).toHaveLength(60);
+    expect(target.subjects(A)).not.toContain('E59');
+    expect(target.writes).toHaveLength(60);
+  });
 });
