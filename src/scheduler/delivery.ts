@@ -514,20 +514,20 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
 
       await replan();
       running.set(calendar, () => track(replan()));
-      for (;;) {
-        while (tasks.size) await Promise.all([...tasks]);
-        if (taskError) throw taskError;
-        if (stop) break;
-        const moved = ((await store.mailbox(calendar))?.desiredVersion ?? 0) > plannedVersion;
-        if (moved || deferred.size || tasks.size) {
+      try {
+        for (;;) {
+          while (tasks.size) await Promise.all([...tasks]);
+          if (taskError) throw taskError;
+          if (stop) break;
+          const moved = ((await store.mailbox(calendar))?.desiredVersion ?? 0) > plannedVersion;
+          if (!moved && !deferred.size && !tasks.size) break;
           if (!tasks.size) track(replan());
-          continue;
         }
-        // Nothing out and nothing new: from here a change goes through the queue (MailboxQueue.changed).
+      } finally {
+        // From here (also after a failure, with the lease about to be released) a change goes through the queue
+        // (MailboxQueue.changed), never into this finished delivery.
         running.delete(calendar);
-        break;
       }
-      running.delete(calendar);
       if (stop) throw stop;
       // Complete only when every operation landed; otherwise the next run picks the mailbox up again.
       if (summary.failed === 0) await store.recordMailboxOk(calendar, plannedVersion);
