@@ -77,13 +77,26 @@ function isRealDate(year: number, month: number, day: number): boolean {
   return day <= days;
 }
 
+/**
+ * Results of normalizeLocalDateTime. A timetable repeats the same few thousand slot times across tens of thousands
+ * of calendars, and validation asks for each value twice: a lookup is cheaper than the regular expression.
+ * Bounded, so junk input cannot grow it without limit.
+ */
+const normalizedDateTimes = new Map<string, string | null>();
+
 /** "2026-09-01T09:00" → "2026-09-01T09:00:00"; null when it is not a real calendar date and time. */
 export function normalizeLocalDateTime(value: string): string | null {
+  let normalized = normalizedDateTimes.get(value);
+  if (normalized !== undefined) return normalized;
   const match = LOCAL_DATE_TIME.exec(value);
-  if (!match) return null;
-  const [, y, mo, d, h, mi, s = '00'] = match as unknown as [string, string, string, string, string, string, string?];
-  if (!isRealDate(Number(y), Number(mo), Number(d)) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return null;
-  return `${y}-${mo}-${d}T${h}:${mi}:${s}`;
+  normalized = null;
+  if (match) {
+    const [, y, mo, d, h, mi, s = '00'] = match as unknown as [string, string, string, string, string, string, string?];
+    if (isRealDate(Number(y), Number(mo), Number(d)) && Number(h) <= 23 && Number(mi) <= 59 && Number(s) <= 59) normalized = `${y}-${mo}-${d}T${h}:${mi}:${s}`;
+  }
+  if (normalizedDateTimes.size >= 50_000) normalizedDateTimes.clear();
+  normalizedDateTimes.set(value, normalized);
+  return normalized;
 }
 
 /** "2026-09-01" if that date exists, else null. */
@@ -98,6 +111,19 @@ export function normalizeLocalDate(value: string): string | null {
  * times resolve to the earlier instant, as Outlook does when it shows such a time.
  */
 export function zonedToUtcMs(localDateTime: string, zone: string): number {
+  const cacheKey = `${zone}|${localDateTime}`;
+  const cached = instants.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const instant = computeZonedToUtcMs(localDateTime, zone);
+  if (instants.size >= 50_000) instants.clear();
+  instants.set(cacheKey, instant);
+  return instant;
+}
+
+/** zonedToUtcMs's results: the same slot times again and again (see normalizedDateTimes). */
+const instants = new Map<string, number>();
+
+function computeZonedToUtcMs(localDateTime: string, zone: string): number {
   const asUtc = Date.parse(`${localDateTime}Z`);
   // The offsets in force a day before and a day after give the candidate instants; a candidate is right when
   // the offset at that instant maps it back to the same wall-clock time.
