@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contentHash, eventKey, validateEvent } from '../../src/model/event.ts';
-import { zonedToUtcMs } from '../../src/model/time.ts';
+import { normalizeLocalDateTime, utcMsToZoned, zonedToUtcMs } from '../../src/model/time.ts';
 
 const lecture = {
   calendar: 'S0001@Contoso.edu',
@@ -99,5 +99,39 @@ describe('event model', () => {
     expect(new Date(zonedToUtcMs('2026-03-29T01:30:00', 'Europe/Amsterdam')).toISOString()).toBe('2026-03-29T00:30:00.000Z');
     expect(new Date(zonedToUtcMs('2026-03-29T03:30:00', 'Europe/Amsterdam')).toISOString()).toBe('2026-03-29T01:30:00.000Z');
     expect(new Date(zonedToUtcMs('2026-07-01T12:00:00', 'America/New_York')).toISOString()).toBe('2026-07-01T16:00:00.000Z');
+  });
+});
+
+describe('remembered slot times', () => {
+  // normalizeLocalDateTime and zonedToUtcMs keep their answers (a timetable repeats its slot times): asking again,
+  // in any order and across zones, must give exactly what computing afresh gives.
+  const reference = (value: string): string | null => {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value);
+    if (!m) return null;
+    const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '00'].map(Number) as [number, number, number, number, number, number];
+    const date = new Date(Date.UTC(y, mo - 1, d));
+    if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return null;
+    return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}`;
+  };
+  it('answers like the computation, the first time and every time after (fast-check)', () => {
+    const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    const slot = fc
+      .tuple(fc.integer({ min: 1999, max: 2031 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 }), fc.boolean())
+      .map(([y, mo, d, h, mi, sec]) => `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}${sec ? ':30' : ''}`);
+    fc.assert(
+      fc.property(fc.array(fc.oneof(slot, fc.string({ maxLength: 20 })), { minLength: 1, maxLength: 20 }), fc.constantFrom('Europe/Amsterdam', 'America/New_York', 'Australia/Lord_Howe'), (values, zone) => {
+        for (const value of [...values, ...values.toReversed()]) {
+          const expected = reference(value);
+          expect(normalizeLocalDateTime(value)).toBe(expected);
+          if (expected) {
+            // Outside a DST gap the instant shows the same wall clock again; inside one (spring forward) it is later.
+            const instant = zonedToUtcMs(expected, zone);
+            expect(utcMsToZoned(instant, zone) >= expected).toBe(true);
+            expect(zonedToUtcMs(expected, zone)).toBe(instant);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
