@@ -8,7 +8,7 @@ import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
 import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
-import { OUTLOOK_LIMITS, type Scheduler, type SubmitOptions } from './scheduler.ts';
+import { OUTLOOK_LIMITS, type Scheduler } from './scheduler.ts';
 
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
 export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
@@ -207,13 +207,6 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
 
   async function deliverMailbox(calendar: string): Promise<MailboxSummary> {
     const summary: MailboxSummary = { calendar, status: 'ok', created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failures: [] };
-    const request = <T>(work: () => Promise<T>, submit: SubmitOptions): Promise<T> =>
-      scheduler.submit(
-        calendar,
-        work,
-        submit,
-      );
-
     if (!(await claim(calendar))) {
       // The lease holder delivers it, changes included; this run leaves the mailbox alone.
       plannedVersions.set(calendar, Number.POSITIVE_INFINITY);
@@ -232,7 +225,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         const owned: DeliveredRow[] = [];
         let cursor: string | undefined;
         do {
-          const page = await request(() => {
+          const page = await scheduler.submit(calendar, () => {
             summary.requests++;
             return target.listOwned(calendar, cursor);
           }, { priority: Number.MIN_SAFE_INTEGER });
@@ -359,7 +352,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         const mode = batchMode();
         const slots = mode === 'parallel' ? Math.min(batch!.parallelism, group.length) : 1;
         try {
-          const outcomes = await request(
+          const outcomes = await scheduler.submit(
+            calendar,
             async (): Promise<BatchOutcome[]> => {
               const first = !taken;
               const ops = take();

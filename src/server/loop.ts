@@ -162,7 +162,7 @@ export class DeliveryLoop {
   nudge(calendar?: string, events = 1): void {
     if (calendar && !this.changedAt.has(calendar)) this.changedAt.set(calendar, Date.now());
     if (calendar && events <= INTERACTIVE_EVENTS) this.interactive.add(calendar);
-    if (calendar && this.inFlight.has(calendar)) this.tell(calendar);
+    // The tick this wakes also tells a running delivery of the calendar (see tick), once per new version.
     this.wake();
   }
 

@@ -17,17 +17,18 @@ afterEach(async () => {
   for (const loop of loops.splice(0)) await loop.stop(0);
 });
 
-function setup(options: { pollMs?: number; retryMinMs?: number } = {}) {
+function setup(options: { pollMs?: number; retryMinMs?: number; parallelMailboxes?: number; mailboxConcurrency?: number; delayMs?: number } = {}) {
   const store = new SqliteStore(':memory:');
   const target = new FakeTarget();
+  target.delayMs = options.delayMs ?? 0;
   const delivered: Array<{ calendar: string; status: string; latencyMs: number | null }> = [];
   const loop = new DeliveryLoop({
     store,
     target,
-    scheduler: new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20 }),
+    scheduler: new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20, ...(options.mailboxConcurrency ? { mailboxConcurrency: options.mailboxConcurrency } : {}) }),
     instance: 'loop-test',
     maxAttempts: 3,
-    parallelMailboxes: 8,
+    parallelMailboxes: options.parallelMailboxes ?? 8,
     pollMs: options.pollMs ?? 50,
     retryMinMs: options.retryMinMs ?? 100,
     busyRetryMs: 50,
@@ -144,11 +145,7 @@ describe('delivery loop', () => {
   });
 
   it('delivers an interactive change at once while a bulk load fills every mailbox slot, and frees slots per mailbox', async () => {
-    const store = new SqliteStore(':memory:');
-    const target = new FakeTarget();
-    target.delayMs = 10;
-    const loop = new DeliveryLoop({ store, target, scheduler: new Scheduler({ mailboxConcurrency: 1 }), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 2, pollMs: 1_000, workerId: 'test-host:3' });
-    loops.push(loop);
+    const { store, target, loop } = setup({ delayMs: 10, mailboxConcurrency: 1, parallelMailboxes: 2, pollMs: 1_000 });
     // A bulk load: 8 mailboxes × 30 events, 2 mailboxes at a time (~300 ms each).
     const bulk = Array.from({ length: 8 }, (_, m) => `bulk${m}@contoso.edu`);
     await store.applyDesiredOps(bulk.flatMap((calendar) => Array.from({ length: 30 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(calendar, `e${n}`) }))));
@@ -170,11 +167,7 @@ describe('delivery loop', () => {
   });
 
   it('re-plans a mailbox it is delivering when another process changes it (seen by polling), ahead of its backlog', async () => {
-    const store = new SqliteStore(':memory:');
-    const target = new FakeTarget();
-    target.delayMs = 15;
-    const loop = new DeliveryLoop({ store, target, scheduler: new Scheduler({ mailboxConcurrency: 1 }), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 4, pollMs: 50, workerId: 'test-host:4' });
-    loops.push(loop);
+    const { store, target, loop } = setup({ delayMs: 15, mailboxConcurrency: 1, parallelMailboxes: 4, pollMs: 50 });
     // One a day from 2027-01-01: e59 starts last, so it is the delivery's last create.
     const dayOf = (n: number) => new Date(Date.UTC(2027, 0, 1) + n * 86_400_000).toISOString().slice(0, 10);
     await store.applyDesiredOps(Array.from({ length: 60 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(A, `e${n}`, { subject: `E${n}`, start: `${dayOf(n)}T09:00`, end: `${dayOf(n)}T10:00` }) })));
