@@ -2,11 +2,11 @@
 // start and kept in memory only. Shared by the core config and every target's config section.
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { CalpushError } from '../model/errors.ts';
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+export class ConfigError extends CalpushError {
+  constructor(message: string, remedy?: string) {
+    super('config', message, { remedy });
   }
 }
 

@@ -3,6 +3,7 @@
 // A target performs exactly one request per call, so that the scheduler, which owns all concurrency, can count,
 // gate and retry each of them. Listing is paged for the same reason.
 import type { DesiredEvent } from '../model/event.ts';
+import { CalpushError } from '../model/errors.ts';
 
 /** An item in the target calendar that carries our tag. */
 export interface OwnedItem {
@@ -73,13 +74,10 @@ export interface CalendarTarget {
  */
 export type FailureScope = 'transient' | 'mailbox' | 'item' | 'gone' | 'fatal';
 
-export class TargetError extends Error {
+export class TargetError extends CalpushError {
   readonly scope: FailureScope;
-  readonly code: string;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
-  /** What the administrator should do about it. */
-  readonly remedy: string | undefined;
 
   constructor(
     scope: FailureScope,
@@ -87,12 +85,9 @@ export class TargetError extends Error {
     message: string,
     details: { status?: number; retryAfterMs?: number; remedy?: string; cause?: unknown } = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'TargetError';
+    super(code, message, details);
     this.scope = scope;
-    this.code = code;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
-    this.remedy = details.remedy;
   }
 }
