@@ -5,7 +5,7 @@
 // delivered item carries, the hash is what makes an unchanged event cost nothing downstream.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalTimeZone, normalizeLocalDate, normalizeLocalDateTime, zonedToUtcMs } from './time.ts';
+import { canonicalTimeZone, existingLocalTime, normalizeLocalDate, normalizeLocalDateTime, zonedToUtcMs } from './time.ts';
 
 export const SHOW_AS = ['free', 'tentative', 'busy', 'oof', 'workingElsewhere', 'unknown'] as const;
 export const SENSITIVITY = ['normal', 'personal', 'private', 'confidential'] as const;
@@ -80,34 +80,79 @@ export const eventInputSchema = z
     reminderMinutes: z.number().int().min(0).max(40_320, 'at most four weeks').nullish(),
   })
   .strict()
-  .superRefine((input, ctx) => {
-    if (input.allDay) {
-      if (input.timeZone !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be left out for an all-day event (dates have no zone)' });
+  // The timing checks run even when another field failed (`when`), so a record is reported with all its problems at
+  // once; a field that failed its own check is not checked again here.
+  .superRefine(
+    (input, ctx) => {
+      const failed = new Set(ctx.issues.map((issue) => String(issue.path?.[0] ?? '')));
+      const text = (field: 'start' | 'end' | 'timeZone') => (!failed.has(field) && typeof input[field] === 'string' ? input[field] : undefined);
+      if (failed.has('allDay') || typeof input.allDay !== 'boolean') return;
+      for (const problem of timingProblems(input.allDay, text('start'), text('end'), input.timeZone === undefined ? undefined : text('timeZone') ?? null)) {
+        ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
       }
-      const start = normalizeLocalDate(input.start);
-      const end = normalizeLocalDate(input.end);
-      if (!start) ctx.addIssue({ code: 'custom', path: ['start'], message: `"${input.start}" is not a date like 2026-09-01 (all-day events take dates)` });
-      if (!end) ctx.addIssue({ code: 'custom', path: ['end'], message: `"${input.end}" is not a date like 2026-09-02 (all-day events take dates; the end date is exclusive)` });
-      if (start && end && end <= start) {
-        ctx.addIssue({ code: 'custom', path: ['end'], message: `must be after start (${end} is not after ${start}; the end date is exclusive)` });
-      }
-      return;
+    },
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+  );
+
+/**
+ * Problems with an event's times: `undefined` = the field is absent (or already reported), `null` = a time zone that
+ * failed its own check. Times are compared as they will be delivered: skipped local times shifted (placeInZone).
+ */
+function timingProblems(allDay: boolean, startText: string | undefined, endText: string | undefined, timeZone: string | null | undefined): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (allDay) {
+    if (timeZone !== undefined) problems.push({ field: 'timeZone', message: 'must be left out for an all-day event (dates have no zone)' });
+    const start = startText === undefined ? undefined : normalizeLocalDate(startText);
+    const end = endText === undefined ? undefined : normalizeLocalDate(endText);
+    if (start === null) problems.push({ field: 'start', message: `"${startText}" is not a date like 2026-09-01 (all-day events take dates)` });
+    if (end === null) problems.push({ field: 'end', message: `"${endText}" is not a date like 2026-09-02 (all-day events take dates; the end date is exclusive)` });
+    if (start && end && end <= start) problems.push({ field: 'end', message: `must be after start (${end} is not after ${start}; the end date is exclusive)` });
+    return problems;
+  }
+  const zone = typeof timeZone === 'string' ? canonicalTimeZone(timeZone) : null;
+  if (timeZone === undefined) problems.push({ field: 'timeZone', message: 'is required for a timed event (an IANA zone like Europe/Amsterdam)' });
+  else if (typeof timeZone === 'string' && !zone) problems.push({ field: 'timeZone', message: `"${timeZone}" is not a known IANA time zone` });
+  const start = startText === undefined ? undefined : normalizeLocalDateTime(startText);
+  const end = endText === undefined ? undefined : normalizeLocalDateTime(endText);
+  if (start === null) problems.push({ field: 'start', message: `"${startText}" is not a local date-time like 2026-09-01T09:00 (no offset: the zone goes in timeZone)` });
+  if (end === null) problems.push({ field: 'end', message: `"${endText}" is not a local date-time like 2026-09-01T10:45 (no offset: the zone goes in timeZone)` });
+  if (!start || !end) return problems;
+  // Equal is allowed: Outlook keeps zero-length appointments (deadlines, .ics events without DTEND).
+  if (end < start) {
+    problems.push({ field: 'end', message: `must not be before start (${end} is before ${start})` });
+  } else if (zone) {
+    const placed = placeInZone(start, end, zone);
+    if (placed.end < placed.start) {
+      problems.push({
+        field: 'start',
+        message: `${start} does not exist in ${zone} (the clocks jump over it) and would be ${placed.start} (RFC 5545 §3.3.5), after the end ${placed.end}: give times that exist`,
+      });
     }
-    if (input.timeZone === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'is required for a timed event (an IANA zone like Europe/Amsterdam)' });
-    } else if (!canonicalTimeZone(input.timeZone)) {
-      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${input.timeZone}" is not a known IANA time zone` });
+  }
+  return problems;
+}
+
+/**
+ * Start and end as they exist in the zone: a local time that a daylight-saving jump skips is shifted forwards as
+ * RFC 5545 §3.3.5 says (existingLocalTime), with a warning for each shifted field. Every target is then sent a
+ * time that exists, and the content hash covers what is delivered.
+ */
+function placeInZone(start: string, end: string, zone: string): { start: string; end: string; warnings: FieldProblem[] } {
+  const warnings: FieldProblem[] = [];
+  const place = (field: 'start' | 'end', value: string) => {
+    const existing = existingLocalTime(value, zone);
+    if (existing.shiftedMs !== 0) {
+      warnings.push({
+        field,
+        message: `${value} does not exist in ${zone} (the clocks jump over it); taken as ${existing.local}, as RFC 5545 §3.3.5 says`,
+      });
     }
-    const start = normalizeLocalDateTime(input.start);
-    const end = normalizeLocalDateTime(input.end);
-    if (!start) ctx.addIssue({ code: 'custom', path: ['start'], message: `"${input.start}" is not a local date-time like 2026-09-01T09:00 (no offset: the zone goes in timeZone)` });
-    if (!end) ctx.addIssue({ code: 'custom', path: ['end'], message: `"${input.end}" is not a local date-time like 2026-09-01T10:45 (no offset: the zone goes in timeZone)` });
-    // Equal is allowed: Outlook keeps zero-length appointments (deadlines, .ics events without DTEND).
-    if (start && end && end < start) {
-      ctx.addIssue({ code: 'custom', path: ['end'], message: `must not be before start (${end} is before ${start})` });
-    }
-  });
+    return existing.local;
+  };
+  const placed = { start: place('start', start), end: place('end', end), warnings };
+  if (placed.start === placed.end && start !== end) warnings.push({ field: 'end', message: `the event is zero-length once its start is shifted (it ends at ${placed.end})` });
+  return placed;
+}
 
 export type EventInput = z.input<typeof eventInputSchema>;
 
@@ -116,9 +161,13 @@ export interface FieldProblem {
   message: string;
 }
 
-export type EventValidation = { ok: true; desired: DesiredEvent } | { ok: false; problems: FieldProblem[] };
+/**
+ * `warnings` are not errors: the event is valid and goes through, but was read differently from how it is written
+ * (a local time that does not exist, shifted). Whoever reports the record reports them with it.
+ */
+export type EventValidation = { ok: true; desired: DesiredEvent; warnings: FieldProblem[] } | { ok: false; problems: FieldProblem[] };
 
-/** Validates and normalises one input record. Never throws on bad input. */
+/** Validates and normalises one input record, reporting every problem it has at once. Never throws on bad input. */
 export function validateEvent(input: unknown): EventValidation {
   const parsed = eventInputSchema.safeParse(input);
   if (!parsed.success) {
@@ -131,14 +180,15 @@ export function validateEvent(input: unknown): EventValidation {
     };
   }
   const value = parsed.data;
-  const timing: EventTiming = value.allDay
-    ? { allDay: true, startDate: value.start, endDate: value.end }
-    : {
-        allDay: false,
-        start: normalizeLocalDateTime(value.start)!,
-        end: normalizeLocalDateTime(value.end)!,
-        timeZone: canonicalTimeZone(value.timeZone!)!,
-      };
+  let timing: EventTiming;
+  let warnings: FieldProblem[] = [];
+  if (value.allDay) timing = { allDay: true, startDate: value.start, endDate: value.end };
+  else {
+    const timeZone = canonicalTimeZone(value.timeZone!)!;
+    const placed = placeInZone(normalizeLocalDateTime(value.start)!, normalizeLocalDateTime(value.end)!, timeZone);
+    timing = { allDay: false, start: placed.start, end: placed.end, timeZone };
+    warnings = placed.warnings;
+  }
   const body =
     value.body === undefined || value.body === null || value.body === ''
       ? null
@@ -157,7 +207,7 @@ export function validateEvent(input: unknown): EventValidation {
     sensitivity: value.sensitivity,
     reminderMinutes: value.reminderMinutes ?? null,
   };
-  return { ok: true, desired: describe(event) };
+  return { ok: true, desired: describe(event), warnings };
 }
 
 /** Derives key, hash and start instant of a canonical event. */

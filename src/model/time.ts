@@ -42,22 +42,27 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
+/** Offset per zone and quarter hour; NaN marks a quarter hour with a transition inside it. */
 const offsetCache = new Map<string, number>();
 const OFFSET_BUCKET_MS = 15 * 60_000;
 
 /**
- * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Offsets only change at transitions, which
- * fall on quarter hours in every zone, so one lookup per zone and quarter hour serves a whole timetable.
+ * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Most transitions fall on quarter hours, so one
+ * lookup per zone and quarter hour serves a whole timetable; a quarter hour with a transition inside it (St John's
+ * changed at 00:01 local time until 2011) is answered exactly each time.
  */
 export function zoneOffsetMs(zone: string, utcMs: number): number {
-  const cacheKey = `${zone}|${Math.floor(utcMs / OFFSET_BUCKET_MS)}`;
+  const bucket = Math.floor(utcMs / OFFSET_BUCKET_MS);
+  const cacheKey = `${zone}|${bucket}`;
   let offset = offsetCache.get(cacheKey);
   if (offset === undefined) {
-    offset = exactZoneOffsetMs(zone, Math.floor(utcMs / OFFSET_BUCKET_MS) * OFFSET_BUCKET_MS);
+    const start = bucket * OFFSET_BUCKET_MS;
+    const atStart = exactZoneOffsetMs(zone, start);
+    offset = exactZoneOffsetMs(zone, start + OFFSET_BUCKET_MS - 1000) === atStart ? atStart : Number.NaN;
     if (offsetCache.size > 100_000) offsetCache.clear();
     offsetCache.set(cacheKey, offset);
   }
-  return offset;
+  return Number.isNaN(offset) ? exactZoneOffsetMs(zone, utcMs) : offset;
 }
 
 /** Offset of `zone` from UTC at exactly `utcMs` (to the second: Intl has no finer resolution), uncached. */
@@ -107,8 +112,9 @@ export function normalizeLocalDate(value: string): string | null {
 }
 
 /**
- * The UTC instant of a wall-clock time in a zone. Times skipped by a DST jump resolve forwards and ambiguous
- * times resolve to the earlier instant, as Outlook does when it shows such a time.
+ * The UTC instant of a wall-clock time in a zone. Times skipped by a DST jump are taken with the offset before the
+ * jump, so they resolve forwards (RFC 5545 §3.3.5; existingLocalTime); ambiguous times resolve to the earlier
+ * instant, as Outlook does when it shows such a time.
  */
 export function zonedToUtcMs(localDateTime: string, zone: string): number {
   const cacheKey = `${zone}|${localDateTime}`;
@@ -131,7 +137,22 @@ function computeZonedToUtcMs(localDateTime: string, zone: string): number {
   const late = asUtc - zoneOffsetMs(zone, asUtc + 86_400_000);
   const [first, second] = early <= late ? [early, late] : [late, early];
   if (first + zoneOffsetMs(zone, first) === asUtc) return first;
+  // Either the later candidate maps back, or neither does (a skipped time): the offset grew across the jump, so
+  // the later candidate is the one computed with the offset before it, as RFC 5545 §3.3.5 wants.
   return second;
+}
+
+/**
+ * A wall-clock time as it exists in `zone`: the time itself, or — for a time that a daylight-saving jump skips — the
+ * time RFC 5545 §3.3.5 makes of it: "the value MUST be interpreted using the UTC offset before the gap in local
+ * times" (https://www.rfc-editor.org/rfc/rfc5545#section-3.3.5). 02:30 on a spring-forward day in Europe/Amsterdam
+ * is 02:30+01:00, which the clocks show as 03:30 CEST. `shiftedMs` is how far the time moved (0 when it exists).
+ * Ambiguous times (a fall-back hour happens twice) exist and stay as they are.
+ */
+export function existingLocalTime(localDateTime: string, zone: string): { local: string; shiftedMs: number } {
+  // zonedToUtcMs resolves a skipped time with the offset in force before the jump (see computeZonedToUtcMs).
+  const local = utcMsToZoned(zonedToUtcMs(localDateTime, zone), zone);
+  return { local, shiftedMs: local === localDateTime ? 0 : Date.parse(`${local}Z`) - Date.parse(`${localDateTime}Z`) };
 }
 
 /** The wall-clock time in `zone` at the instant `utcMs`, as "YYYY-MM-DDTHH:mm:ss". */

@@ -22,6 +22,8 @@ export type HeldEvent = { calendar: string; key: string } | { calendar: string; 
 export interface ParsedInput {
   events: DesiredEvent[];
   errors: RecordError[];
+  /** Valid records read differently from how they are written (they went through). */
+  warnings: RecordWarning[];
   /** Events named by invalid records: their previous desired state is kept. */
   held: HeldEvent[];
 }
@@ -40,12 +42,21 @@ function stringField(value: unknown, field: string): string | undefined {
   return undefined;
 }
 
-export type RecordValidation = { ok: true; desired: DesiredEvent } | { ok: false; errors: RecordError[]; held: HeldEvent | null };
+/**
+ * Something a valid record said that calpush read differently from how it is written (a local time that does not
+ * exist, shifted forwards): reported like an error, but the record goes through.
+ */
+export type RecordWarning = RecordError;
+
+export type RecordValidation = { ok: true; desired: DesiredEvent; warnings: RecordWarning[] } | { ok: false; errors: RecordError[]; held: HeldEvent | null };
 
 /** Validates one record; a bad record that names its event holds that event. */
 export function validateRecord(record: string, value: unknown): RecordValidation {
   const result = validateEvent(value);
-  if (result.ok) return { ok: true, desired: result.desired };
+  if (result.ok) {
+    const { calendar, id } = result.desired.event;
+    return { ok: true, desired: result.desired, warnings: result.warnings.map((w) => ({ record, id, calendar, field: w.field, message: w.message })) };
+  }
   const calendar = stringField(value, 'calendar');
   const id = stringField(value, 'id');
   const errors = result.problems.map((problem) => ({ record, id, calendar, field: problem.field, message: problem.message }));
@@ -71,6 +82,7 @@ export function duplicateErrors(duplicate: { calendar: string; sourceId: string;
  */
 export function collectEvents(records: Iterable<RawRecord>): ParsedInput {
   const errors: RecordError[] = [];
+  const warnings: RecordWarning[] = [];
   const held = new Map<string, HeldEvent>();
   const occurrences = new Map<string, { desired: DesiredEvent; records: string[] }>();
   for (const { record, value } of records) {
@@ -80,6 +92,7 @@ export function collectEvents(records: Iterable<RawRecord>): ParsedInput {
       if (result.held && 'key' in result.held) held.set(`${result.held.calendar}\n${result.held.key}`, result.held);
       continue;
     }
+    warnings.push(...result.warnings);
     const identity = `${result.desired.event.calendar}\n${result.desired.key}`;
     const seen = occurrences.get(identity);
     if (seen) seen.records.push(record);
@@ -94,7 +107,7 @@ export function collectEvents(records: Iterable<RawRecord>): ParsedInput {
     errors.push(...duplicateErrors({ calendar: desired.event.calendar, sourceId: desired.event.id, records: places }));
     held.set(identity, { calendar: desired.event.calendar, key: desired.key });
   }
-  return { events, errors, held: [...held.values()] };
+  return { events, errors, warnings, held: [...held.values()] };
 }
 
 /**

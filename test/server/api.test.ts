@@ -337,12 +337,12 @@ describe('PUT /v1/calendars/{calendar}/events (full replacement)', () => {
     const payload = [{ id: 'a', ...eventBody(0, { subject: 'new a' }) }, { id: 'b', ...eventBody(1), end: 'never' }, { id: 'x', ...eventBody(5), calendar: ROOM }, { subject: 'no id' }, 42];
     const atomic = await f.call({ method: 'PUT', url: `${url}?atomic=true`, payload });
     expect(atomic.statusCode).toBe(400);
-    expect(json(atomic).errors.map((e: { field: string }) => e.field)).toEqual(['item 2: end', 'item 3: calendar', 'item 4: id', 'item 4: start', 'item 4: end', 'item 5: (item)']);
+    expect(json(atomic).errors.map((e: { field: string }) => e.field)).toEqual(['item 2: end', 'item 3: calendar', 'item 4: id', 'item 4: start', 'item 4: end', 'item 4: timeZone', 'item 5: (item)']);
     expect((await f.store.desiredFor(CAL)).find((r) => r.sourceId === 'a')!.event.subject).toBe('Lecture 0');
 
     const lenient = json(await f.call({ method: 'PUT', url, payload }));
     expect(lenient).toMatchObject({ accepted: 1, rejected: 4, changed: 1, removed: 1 });
-    expect(lenient.errors.map((e: { item: number }) => e.item)).toEqual([2, 3, 4, 4, 4, 5]);
+    expect(lenient.errors.map((e: { item: number }) => e.item)).toEqual([2, 3, 4, 4, 4, 4, 5]);
     // b was invalid: it keeps its old state; c was left out: removed.
     const after = await f.store.desiredFor(CAL);
     expect(after.map((r) => r.sourceId).sort()).toEqual(['a', 'b']);
@@ -426,7 +426,7 @@ describe('POST /v1/events/batch', () => {
     const atomic = await f.call({ method: 'POST', url: '/v1/events/batch?atomic=true', payload });
     expect(atomic.statusCode).toBe(400);
     expect(json(atomic).items).toHaveLength(1);
-    expect(json(atomic).errors.map((e: { field: string }) => e.field)).toEqual(['item 2: start', 'item 2: end']);
+    expect(json(atomic).errors.map((e: { field: string }) => e.field)).toEqual(['item 2: start', 'item 2: end', 'item 2: timeZone']);
     expect(await f.store.desiredFor(CAL)).toEqual([]);
     expect((await f.call({ method: 'POST', url: '/v1/events/batch', payload: [{ calendar: CAL }] })).statusCode).toBe(400);
     expect((await f.call({ method: 'POST', url: '/v1/events/batch', payload: [] })).statusCode).toBe(400);

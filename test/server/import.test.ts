@@ -114,7 +114,7 @@ describe('calpush import', () => {
     });
     const result = await runImport({ config, baseDir: dir, paths: [dir], store, deliver: false });
     expect(result.input.accepted).toBe(1);
-    expect(result.input.errors.map((e) => `${e.record} ${e.field}`)).toEqual(['x.ndjson line 2 (record)', 'x.ndjson line 3 timeZone', 'x.ndjson line 4 calendar', 'x.ndjson line 4 start', 'x.ndjson line 4 end']);
+    expect(result.input.errors.map((e) => `${e.record} ${e.field}`)).toEqual(['x.ndjson line 2 (record)', 'x.ndjson line 3 timeZone', 'x.ndjson line 4 calendar', 'x.ndjson line 4 start', 'x.ndjson line 4 end', 'x.ndjson line 4 timeZone']);
     expect((await store.desiredFor(A)).map((r) => r.sourceId)).toEqual(['ok']);
   });
 

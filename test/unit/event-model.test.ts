@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contentHash, eventKey, validateEvent } from '../../src/model/event.ts';
-import { normalizeLocalDateTime, utcMsToZoned, zonedToUtcMs } from '../../src/model/time.ts';
+import { existingLocalTime, normalizeLocalDateTime, utcMsToZoned, zonedToUtcMs } from '../../src/model/time.ts';
+import { validateRecord } from '../../src/sources/records.ts';
 
 const lecture = {
   calendar: 'S0001@Contoso.edu',
@@ -84,6 +85,8 @@ describe('event model', () => {
         (start, minutes, zone, subject) => {
           const local = start.toISOString().slice(0, 16);
           const end = new Date(start.getTime() + minutes * 60_000).toISOString().slice(0, 16);
+          // Times a DST jump skips are shifted (tested below): here, times that exist.
+          fc.pre(existingLocalTime(`${local}:00`, zone).shiftedMs === 0 && existingLocalTime(`${end}:00`, zone).shiftedMs === 0);
           const result = validateEvent({ calendar: 'x@y.z', id: 'id', subject, start: local, end, timeZone: zone });
           expect(result.ok).toBe(true);
           if (result.ok && !result.desired.event.timing.allDay) {
@@ -130,6 +133,134 @@ describe('remembered slot times', () => {
             expect(zonedToUtcMs(expected, zone)).toBe(instant);
           }
         }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('a record with several problems', () => {
+  it('is reported with all of them at once: a bad enum value does not hide the others', () => {
+    const result = validateEvent({ ...lecture, showAs: 'maybe', sensitivity: 'secret', start: '2026-13-01T09:00', reminderMinutes: -5, colour: 'red' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => p.field).sort()).toEqual(['(record)', 'reminderMinutes', 'sensitivity', 'showAs', 'start']);
+  });
+
+  it('checks the times even when another field is wrong, but a field is not reported twice', () => {
+    const timed = validateEvent({ ...lecture, showAs: 1, end: '2026-09-01T08:00', timeZone: 'Mars/Olympus_Mons' });
+    expect(!timed.ok && timed.problems.map((p) => p.field).sort()).toEqual(['end', 'showAs', 'timeZone']);
+    const allDay = validateEvent({ calendar: 'a@b.c', id: 'x', allDay: true, start: '2026-10-05', end: '2026-10-05', timeZone: 'UTC', categories: 'x' });
+    expect(!allDay.ok && allDay.problems.map((p) => p.field).sort()).toEqual(['categories', 'end', 'timeZone']);
+    const wrongTypes = validateEvent({ calendar: 'a@b.c', id: 'x', start: 9, end: null, timeZone: 5 });
+    expect(!wrongTypes.ok && wrongTypes.problems.map((p) => p.field).sort()).toEqual(['end', 'start', 'timeZone']);
+  });
+});
+
+describe('local times a daylight-saving jump skips (RFC 5545 §3.3.5)', () => {
+  // Europe/Amsterdam, 29 March 2026: the clocks go from 02:00 CET straight to 03:00 CEST.
+  const gapDay = { calendar: 'a@b.c', id: 'night', timeZone: 'Europe/Amsterdam' };
+  const timing = (result: ReturnType<typeof validateEvent>) => (result.ok && !result.desired.event.timing.allDay ? result.desired.event.timing : null);
+
+  it('shifts a start in the gap forwards with the offset before the gap, and warns naming the field', () => {
+    const result = validateEvent({ ...gapDay, start: '2026-03-29T02:30', end: '2026-03-29T04:00' });
+    expect(timing(result)).toMatchObject({ start: '2026-03-29T03:30:00', end: '2026-03-29T04:00:00' });
+    expect(result.ok && new Date(result.desired.startsAtMs).toISOString()).toBe('2026-03-29T01:30:00.000Z');
+    expect(result.ok && result.warnings).toEqual([{ field: 'start', message: expect.stringMatching(/2026-03-29T02:30:00 does not exist in Europe\/Amsterdam.*taken as 2026-03-29T03:30:00.*RFC 5545 §3\.3\.5/) }]);
+  });
+
+  it('shifts an end in the gap', () => {
+    const result = validateEvent({ ...gapDay, start: '2026-03-29T01:00', end: '2026-03-29T02:15' });
+    expect(timing(result)).toMatchObject({ start: '2026-03-29T01:00:00', end: '2026-03-29T03:15:00' });
+    expect(result.ok && result.warnings.map((w) => w.field)).toEqual(['end']);
+  });
+
+  it('moves an event entirely inside the gap forwards whole, keeping its length', () => {
+    const result = validateEvent({ ...gapDay, start: '2026-03-29T02:15', end: '2026-03-29T02:45' });
+    expect(timing(result)).toMatchObject({ start: '2026-03-29T03:15:00', end: '2026-03-29T03:45:00' });
+    expect(result.ok && result.warnings.map((w) => w.field)).toEqual(['start', 'end']);
+  });
+
+  it('says so when the shift leaves a zero-length event, and refuses one whose shifted start passes its end', () => {
+    const zero = validateEvent({ ...gapDay, start: '2026-03-29T02:30', end: '2026-03-29T03:30' });
+    expect(timing(zero)).toMatchObject({ start: '2026-03-29T03:30:00', end: '2026-03-29T03:30:00' });
+    expect(zero.ok && zero.warnings.map((w) => w.field)).toEqual(['start', 'end']);
+    const inverted = validateEvent({ ...gapDay, start: '2026-03-29T02:30', end: '2026-03-29T03:00' });
+    expect(!inverted.ok && inverted.problems).toEqual([{ field: 'start', message: expect.stringContaining('would be 2026-03-29T03:30:00 (RFC 5545 §3.3.5), after the end 2026-03-29T03:00:00') }]);
+  });
+
+  it('leaves all-day events, ambiguous times and other days alone', () => {
+    const allDay = validateEvent({ calendar: 'a@b.c', id: 'x', allDay: true, start: '2026-03-29', end: '2026-03-30' });
+    expect(allDay.ok && allDay.warnings).toEqual([]);
+    expect(allDay.ok && allDay.desired.event.timing).toEqual({ allDay: true, startDate: '2026-03-29', endDate: '2026-03-30' });
+    // 25 October 2026: 02:30 happens twice (fall back); it exists, and is taken as the first.
+    const ambiguous = validateEvent({ ...gapDay, start: '2026-10-25T02:30', end: '2026-10-25T03:30' });
+    expect(ambiguous.ok && ambiguous.warnings).toEqual([]);
+    expect(timing(ambiguous)).toMatchObject({ start: '2026-10-25T02:30:00' });
+    expect(validateEvent({ ...gapDay, start: '2026-03-28T02:30', end: '2026-03-28T03:30' })).toMatchObject({ ok: true, warnings: [] });
+  });
+
+  it('reports the warning with the record, calendar and id; the record goes through', () => {
+    const result = validateRecord('night.ndjson line 4', { ...gapDay, start: '2026-03-29T02:30', end: '2026-03-29T04:00' });
+    expect(result.ok).toBe(true);
+    expect(result.ok && result.warnings).toEqual([{ record: 'night.ndjson line 4', calendar: 'a@b.c', id: 'night', field: 'start', message: expect.stringContaining('does not exist') }]);
+  });
+
+  // An oracle from Intl alone: the wall clock it shows at an instant, and so the offset there.
+  const shown = new Map<string, Intl.DateTimeFormat>();
+  const intlLocal = (ms: number, zone: string) => {
+    let format = shown.get(zone);
+    if (!format) {
+      format = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+      shown.set(zone, format);
+    }
+    const p = Object.fromEntries(format.formatToParts(new Date(ms)).map((part) => [part.type, part.value]));
+    return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}`;
+  };
+  const offsetAt = (ms: number, zone: string) => Date.parse(`${intlLocal(ms, zone)}Z`) - ms;
+  const asLocal = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+  /** The jumps forwards of a zone in a year (instant of the jump, offsets before and after), found with Intl. */
+  function gapsIn(zone: string, year: number): Array<{ at: number; before: number; after: number }> {
+    const gaps: Array<{ at: number; before: number; after: number }> = [];
+    const week = 7 * 86_400_000;
+    for (let t = Date.UTC(year, 0, 1); t < Date.UTC(year + 1, 0, 1); t += week) {
+      const before = offsetAt(t, zone);
+      const after = offsetAt(t + week, zone);
+      if (after <= before) continue;
+      let [lo, hi] = [t, t + week];
+      while (hi - lo > 60_000) {
+        const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
+        if (offsetAt(mid, zone) === before) lo = mid;
+        else hi = mid;
+      }
+      gaps.push({ at: hi, before, after: offsetAt(hi, zone) });
+    }
+    return gaps;
+  }
+  const zones = Intl.supportedValuesOf('timeZone');
+
+  it('in every zone, a skipped time becomes what Intl shows at it with the offset before the gap; an existing time stays (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...zones), fc.integer({ min: 2000, max: 2037 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 525_600 }), (zone, year, where, minute) => {
+        // An existing wall-clock time (what Intl shows at some instant) is kept as it is.
+        const instant = Date.UTC(year, 0, 1) + minute * 60_000;
+        const existing = intlLocal(instant, zone);
+        expect(existingLocalTime(existing, zone)).toEqual({ local: existing, shiftedMs: 0 });
+        // A time inside a jump forwards, if the zone has one that year.
+        const gaps = gapsIn(zone, year);
+        if (!gaps.length) return;
+        const gap = gaps[Math.min(gaps.length - 1, Math.floor(where * gaps.length))]!;
+        const size = gap.after - gap.before;
+        const minuteInGap = Math.min(size / 60_000 - 1, Math.floor((where * size) / 60_000));
+        const skipped = asLocal(gap.at + gap.before + minuteInGap * 60_000);
+        expect(intlLocal(Date.parse(`${skipped}Z`) - gap.before, zone)).not.toBe(skipped);
+        expect(intlLocal(Date.parse(`${skipped}Z`) - gap.after, zone)).not.toBe(skipped);
+        const rfc = intlLocal(Date.parse(`${skipped}Z`) - gap.before, zone);
+        expect(existingLocalTime(skipped, zone)).toEqual({ local: rfc, shiftedMs: size });
+        const result = validateEvent({ calendar: 'a@b.c', id: 'x', start: skipped, end: asLocal(Date.parse(`${rfc}Z`) + 3_600_000), timeZone: zone });
+        expect(result.ok && result.desired.event.timing).toMatchObject({ start: rfc });
+        expect(result.ok && result.desired.startsAtMs).toBe(Date.parse(`${skipped}Z`) - gap.before);
+        expect(result.ok && result.warnings.map((w) => w.field)).toEqual(['start']);
       }),
       { numRuns: 300 },
     );
