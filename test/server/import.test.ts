@@ -88,6 +88,32 @@ describe('calpush import', () => {
     expect(result.delivery.totals.created).toBe(0);
   });
 
+  it.each([
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+  ])('reports the line a bad CSV record starts on (%s line ends, quoted newlines, blank lines)', async (_, eol) => {
+    const lines = [
+      'calendar,id,subject,start,end,timeZone,body',
+      `${A},ok-1,Fine,2026-12-02T13:00,2026-12-02T14:00,Europe/Amsterdam,`,
+      `${A},bad-3,Broken,2026-12-02T13:00,never,Europe/Amsterdam,`,
+      `${A},ok-4,"Two${eol}lines",2026-12-02T13:00,2026-12-02T14:00,Europe/Amsterdam,"and${eol}a${eol}body"`,
+      `${A},bad-8,Broken,2026-12-02T13:00,never,Europe/Amsterdam,`,
+      '',
+      `${A},bad-10,Broken,2026-12-02T13:00,2026-12-02T14:00,Nowhere/City,"quoted, with a comma"`,
+      `${A},bad-11,Broken,2026-12-02T13:00,never,Europe/Amsterdam,`,
+    ];
+    const dir = workspace({ 'lines.csv': lines.join(eol) });
+    const result = await runImport({ config, baseDir: dir, paths: [dir], store: new SqliteStore(':memory:'), deliver: false });
+    // Each bad record's id names the line it starts on in the file as an editor shows it.
+    expect(result.input.errors.map((e) => [e.record, e.id])).toEqual([
+      ['lines.csv line 3', 'bad-3'],
+      ['lines.csv line 8', 'bad-8'],
+      ['lines.csv line 10', 'bad-10'],
+      ['lines.csv line 11', 'bad-11'],
+    ]);
+    expect(result.input.accepted).toBe(2);
+  });
+
   it('converts CSV cells: quoted commas and newlines, categories, all-day, HTML bodies, numbers', async () => {
     const store = new SqliteStore(':memory:');
     const dir = workspace({ 'r.csv': CSV });

@@ -89,11 +89,12 @@ export async function* csvItems(path: string, origin: string, calendar?: string)
   const parser = createReadStream(path).pipe(parse({ bom: true, raw: true, relax_column_count: true }));
   let header: Array<CsvColumn | null> | null = null;
   // The line a record starts on, counted from the raw text (csv-parse's own count is off for CRLF inside quotes).
+  // A record's raw text ends with its line break ("\n", or "\r" of a CRLF), and holds the breaks of quoted newlines.
   let line = 1;
   try {
     for await (const { record, raw } of parser as AsyncIterable<{ record: string[]; raw: string }>) {
       const info = { lines: line };
-      line += (raw.match(/\n/g)?.length ?? 0) + 1;
+      line += raw.match(/\r\n|\r|\n/g)?.length ?? 0;
       if (record.every((field) => field.trim() === '')) continue;
       if (!header) {
         const columns = record.map((name) => canonicalColumn.get(columnKey(name)) ?? null);
