@@ -1,20 +1,39 @@
 // What a person sees after a sync: input problems, one line per mailbox, totals. And a progress bar on a terminal.
 import cliProgress from 'cli-progress';
 import { formatRecordError } from '../sources/records.ts';
-import type { SyncResult } from '../sync/sync.ts';
+import type { InputReport, SyncPreview, SyncResult } from '../sync/sync.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
 const paint = (stream: NodeJS.WriteStream, code: number, text: string) => (useColor(stream) ? `\u001b[${code}m${text}\u001b[0m` : text);
 
-export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = process.stdout): string {
+/** Rejected records, warnings and the input counts: the same in a summary and a dry run. */
+function formatInput(input: InputReport, stream: NodeJS.WriteStream): string[] {
   const lines: string[] = [];
-  const { input, delivery } = result;
   if (input.errors.length) {
     lines.push(paint(stream, 31, `${input.rejected} input record(s) rejected:`));
     for (const error of input.errors) lines.push(`  ${formatRecordError(error)}`);
     lines.push('');
   }
+  if (input.warnings.length) {
+    lines.push(paint(stream, 33, `${input.warnings.length + (input.unreportedWarnings ?? 0)} warning(s) (the records went through):`));
+    for (const warning of input.warnings) lines.push(`  ${formatRecordError(warning)}`);
+    lines.push('');
+  }
   lines.push(`Input: ${input.records} record(s) read, ${input.accepted} accepted, ${input.rejected} rejected.`);
+  return lines;
+}
+
+/** A table with the first column and the last left-aligned, numbers right-aligned. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const format = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  return [header, ...rows].map(format);
+}
+
+export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = process.stdout): string {
+  const { input, delivery } = result;
+  const lines = formatInput(input, stream);
+  if (result.desired.kept) lines.push(`Kept ${result.desired.kept} ended event(s) that are no longer in the input (retention).`);
   const header = ['mailbox', 'created', 'updated', 'deleted', 'unchanged', 'failed', 'requests', 'status'];
   const rows = delivery.mailboxes.map((m) => [
     m.calendar,
@@ -52,6 +71,39 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
   if (delivery.fatal) {
     lines.push('', paint(stream, 31, `Stopped: ${delivery.fatal.message}`));
     if (delivery.fatal.remedy) lines.push(`  fix: ${delivery.fatal.remedy}`);
+  }
+  return lines.join('\n');
+}
+
+/** sync/import --dry-run: the desired-state change and, per mailbox, what a delivery would do. */
+export function formatPreview(preview: SyncPreview, stream: NodeJS.WriteStream = process.stdout): string {
+  const { input, desired, plan } = preview;
+  const lines = formatInput(input, stream);
+  lines.push(
+    `Desired state: ${desired.added} added, ${desired.changed} changed, ${desired.removed} removed, ${desired.unchanged} unchanged` +
+      `${desired.kept ? `, ${desired.kept} ended event(s) kept (retention)` : ''}.`,
+    'Dry run: nothing was sent to any calendar and nothing was recorded.',
+    '',
+  );
+  const rows = plan.mailboxes.map((m) => [m.calendar, String(m.create.count), String(m.update.count), String(m.delete.count), String(m.unchanged), m.error ? `FAILED ${m.error.code}` : m.basis]);
+  const t = plan.totals;
+  rows.push(['TOTAL', String(t.create), String(t.update), String(t.delete), String(t.unchanged), '']);
+  lines.push(...table(['mailbox', 'create', 'update', 'delete', 'unchanged', 'compared with'], rows));
+  if (plan.unchangedMailboxes) lines.push(`${plan.unchangedMailboxes} more mailbox(es) in scope: delivered and unchanged, nothing to do.`);
+  const ids = (label: string, op: { count: number; ids: string[] }) => (op.count ? [`  ${label} ${op.ids.map((id) => JSON.stringify(id)).join(', ')}${op.count > op.ids.length ? `, … (${op.count - op.ids.length} more)` : ''}`] : []);
+  for (const m of plan.mailboxes) {
+    const details = [...ids('create', m.create), ...ids('update', m.update), ...ids('delete', m.delete)];
+    if (!details.length && !m.note && !m.error) continue;
+    lines.push('', `${m.calendar}:`, ...details);
+    if (m.error) {
+      lines.push(paint(stream, 31, `  could not be listed: ${m.error.message}`));
+      if (m.error.remedy) lines.push(`  fix: ${m.error.remedy}`);
+    }
+    if (m.note) lines.push(`  ${m.note}`);
+  }
+  if (plan.fatal) {
+    lines.push('', paint(stream, 31, `Listing stopped: ${plan.fatal.message}`));
+    if (plan.fatal.remedy) lines.push(`  fix: ${plan.fatal.remedy}`);
   }
   return lines.join('\n');
 }

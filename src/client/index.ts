@@ -75,11 +75,15 @@ export class CalpushClient {
     return this.request('GET', `/v1/calendars/${path(calendar)}/events/${path(id)}`);
   }
 
-  /** Makes `events` the calendar's complete set: events not in it are removed. */
-  async replaceEvents(calendar: string, events: CalendarEvent[], options: { allowEmpty?: boolean; atomic?: boolean } = {}): Promise<ReplaceResult> {
+  /**
+   * Makes `events` the calendar's complete set: events not in it are removed (ended ones as the server's retention
+   * says). With `dryRun`, nothing is recorded: the answer says what would change, and `plan` what a delivery would do.
+   */
+  async replaceEvents(calendar: string, events: CalendarEvent[], options: { allowEmpty?: boolean; atomic?: boolean; dryRun?: boolean } = {}): Promise<ReplaceResult> {
     const query = new URLSearchParams();
     if (options.allowEmpty) query.set('allowEmpty', 'true');
     if (options.atomic) query.set('atomic', 'true');
+    if (options.dryRun) query.set('dryRun', 'true');
     return this.request('PUT', `/v1/calendars/${path(calendar)}/events${query.size ? `?${query}` : ''}`, { json: events });
   }
 

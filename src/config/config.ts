@@ -7,6 +7,7 @@ import { ConfigError, readSecret, resolvePath } from './secrets.ts';
 export { ConfigError, readSecret, resolvePath };
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
+import { DEFAULT_RETENTION, type RetentionRule } from '../model/retention.ts';
 import { canonicalTimeZone } from '../model/time.ts';
 import type { GraphCredential } from '../targets/graph/auth.ts';
 import { ewsTargetSchema } from '../targets/ews/schema.ts';
@@ -79,6 +80,21 @@ export const configSchema = z
     server: serverConfigSchema.optional(),
     /** Per-calendar iCalendar feeds polled by `calpush serve` (docs/api.md). */
     feeds: feedsConfigSchema.optional(),
+    /**
+     * What a full replacement (sync, a feed, the API's PUT of a calendar's events) does with an event that has ended
+     * and is no longer in the input: keep it (the default: sources forget the past, students should not), or
+     * remove it once it ended more than `afterDays` days ago (src/model/retention.ts).
+     */
+    retention: z
+      .discriminatedUnion(
+        'past',
+        [
+          z.object({ past: z.literal('keep') }).strict(),
+          z.object({ past: z.literal('prune'), afterDays: z.number({ error: 'is required with "prune": days after its end that an ended event absent from the input is removed' }).int().min(0).max(36_500) }).strict(),
+        ],
+        { error: 'must be {"past": "keep"} or {"past": "prune", "afterDays": N}' },
+      )
+      .default(DEFAULT_RETENTION),
     limits: z
       .object({
         mailboxConcurrency: z.number().int().min(1).max(4, 'Outlook allows at most 4 concurrent requests per app per mailbox').default(4),
@@ -100,6 +116,11 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The config's retention setting at the moment `nowMs` (a full replacement's rule; src/model/retention.ts). */
+export function retentionRule(config: Pick<Config, 'retention' | 'timeZone'>, nowMs: number): RetentionRule {
+  return { retention: config.retention, nowMs, allDayTimeZone: config.timeZone };
+}
 export type GraphTargetConfig = z.infer<typeof graphTargetSchema>;
 
 /** The config's Graph target, or a ConfigError naming the kind that is there instead. */

@@ -11,7 +11,9 @@
 //   written by its feed only (409).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { z } from 'zod';
-import type { Config } from '../config/config.ts';
+import { retentionRule, type Config } from '../config/config.ts';
+import { systemClock, type Clock } from '../model/clock.ts';
+import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
 import { eventKey, validateEvent, type CanonicalEvent, type DesiredEvent } from '../model/event.ts';
 import { EmptyInputRefused, type DesiredOp, type EventDeliveryState, type Store } from '../store/store.ts';
 import { validateRecord, type HeldEvent } from '../sources/records.ts';
@@ -66,6 +68,8 @@ export interface AppOptions {
   stopping?: () => boolean;
   /** Serve HTTPS with this key and certificate (PEM). */
   https?: { key: string; cert: string };
+  /** "Now" for retention (which events have ended). */
+  clock?: Clock;
 }
 
 interface RouteSpec extends RouteDoc {
@@ -186,6 +190,7 @@ function bulkItems(body: unknown, key: 'events' | 'items'): Array<{ item: number
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, config, server, metrics } = options;
+  const clock = options.clock ?? systemClock;
   const feeds = options.feeds ?? new Map<string, string>();
   const mailboxes = config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
   const verifier = new ApiKeyVerifier(store);
@@ -394,7 +399,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     description:
       'The body is the complete desired state of the calendar (a timetable): events not in it are removed. Items are checked one by one: ' +
       'by default the valid ones are applied and an invalid item keeps whatever was delivered for its id; with atomic=true one invalid item rejects the request. ' +
-      'An empty set is refused (409) unless allowEmpty=true. An id given twice is rejected (both items).',
+      'An empty set is refused (409) unless allowEmpty=true. An id given twice is rejected (both items). ' +
+      'An event that has ended and is absent from the body stays, or is removed once it ended more than afterDays ago (the config\'s retention). ' +
+      'With dryRun=true nothing is recorded: the answer (200) says what would change and what a delivery would create, update and delete.',
     tag: 'calendars',
     auth: 'write',
     calendarParam: true,
@@ -406,7 +413,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       contentTypes: ['application/json', 'application/x-ndjson'],
       description: `A JSON array of events (or {"events": [...]}), or NDJSON with one event per line; at most ${server.replaceMaxEvents} events`,
     },
-    responses: { 202: { description: 'Recorded', schema: replaceResultSchema, headers: { Location: 'The calendar status URL' } }, ...problemResponses(400, 404, 409, 413, 415) },
+    responses: {
+      200: { description: 'dryRun=true: nothing recorded; what would change', schema: replaceResultSchema },
+      202: { description: 'Recorded', schema: replaceResultSchema, headers: { Location: 'The calendar status URL' } },
+      ...problemResponses(400, 404, 409, 413, 415),
+    },
     handler: async (request, reply) => {
       const params = parseWith(calendarParamsSchema, request.params, 'path');
       const query = parseWith(replaceQuerySchema, request.query, 'query');
@@ -416,6 +427,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const items = bulkItems(request.body, 'events');
       if (items.length > server.replaceMaxEvents) throw new ProblemError(problem('payload-too-large', `${items.length} events; at most ${server.replaceMaxEvents} are accepted (server.replaceMaxEvents)`));
       const errors: Array<z.infer<typeof replaceResultSchema>['errors'][number]> = [];
+      const warnings: typeof errors = [];
       const rejected = new Set<number>();
       const held: HeldEvent[] = [];
       const valid: Array<{ item: number; desired: DesiredEvent }> = [];
@@ -446,6 +458,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           continue;
         }
         valid.push({ item: entry.item, desired: result.desired });
+        for (const w of result.warnings) warnings.push({ item: entry.item, ...(id ? { id } : {}), field: w.field, message: w.message });
       }
       // An id given twice: neither item is applied, and what was delivered for it stays.
       const byKey = new Map<string, number[]>();
@@ -462,11 +475,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (query.atomic && errors.length) throw invalid(`${rejected.size} of ${items.length} events are invalid; nothing was changed (atomic=true)`, errors.map(itemFieldError));
       if (!staged.length && errors.length) throw invalid(`none of the ${items.length} events is valid; nothing was changed`, errors.map(itemFieldError));
       const importer = await store.beginDesiredImport();
+      const finish = { calendars: [calendar], refuseEmpty: !query.allowEmpty, source: 'api' as const, retention: retentionRule(config, clock.now()) };
       let result;
+      let plan: MailboxPreview | undefined;
       try {
         await importer.add(staged.map((v) => ({ desired: v.desired, record: `item ${v.item}` })));
         await importer.hold(held);
-        result = await importer.finish({ calendars: [calendar], refuseEmpty: !query.allowEmpty, source: 'api' });
+        if (query.dryRun) {
+          // The same replacement, rolled back; the plan is made against what the store recorded as delivered (the
+          // API does not reach the target: a calendar never listed says so in `basis`).
+          result = await importer.preview(finish, (view) => {
+            const basis = view.mailbox.inventoriedAt ? 'store' : 'not-listed';
+            plan = previewMailbox({ instance: config.instance, calendar: view.calendar, desired: view.desired(), delivered: view.delivered(), generations: view.generations(), removedIds: view.removedIds(), basis });
+          });
+          await importer.abort();
+        } else result = await importer.finish(finish);
       } catch (error) {
         await importer.abort();
         if (error instanceof EmptyInputRefused) {
@@ -474,9 +497,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         }
         throw error;
       }
-      if (result.added + result.changed + result.removed > 0) nudge(calendar, result.added + result.changed + result.removed);
       const url = statusUrl(calendar);
-      return reply.code(202).header('location', url).send({
+      const answer = {
         calendar,
         accepted: result.applied,
         rejected: rejected.size,
@@ -484,9 +506,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         changed: result.changed,
         removed: result.removed,
         unchanged: result.unchanged,
+        kept: result.kept,
         errors,
+        warnings,
         statusUrl: url,
-      });
+      };
+      if (query.dryRun) return reply.code(200).send({ ...answer, dryRun: true, ...(plan ? { plan } : {}) });
+      if (result.added + result.changed + result.removed > 0) nudge(calendar, result.added + result.changed + result.removed);
+      return reply.code(202).header('location', url).send(answer);
     },
   });
 

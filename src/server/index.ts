@@ -102,6 +102,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           feeds,
           urls,
           timeZone: config.timeZone,
+          retention: config.retention,
           onChange: (calendar, events) => loop.nudge(calendar, events),
           onResult: (result) => {
             metrics.feedFetches.inc({ outcome: result.outcome });

@@ -131,6 +131,25 @@ export const itemErrorSchema = z.object({
   message: z.string(),
 });
 
+const operationPreviewSchema = z.object({
+  count: z.number().int(),
+  ids: z.array(z.string()).describe('The first ids, soonest event first; "key:<key>" for an item whose id the store does not know'),
+});
+
+export const mailboxPreviewSchema = z
+  .object({
+    calendar: z.string(),
+    basis: z
+      .enum(['store', 'listed', 'not-listed'])
+      .describe('store: compared with what the store recorded as delivered; not-listed: the calendar was never listed, so the target may hold tagged events the store does not know (a real delivery lists it first)'),
+    create: operationPreviewSchema,
+    update: operationPreviewSchema,
+    delete: operationPreviewSchema,
+    unchanged: z.number().int(),
+    note: z.string().optional(),
+  })
+  .describe('What a delivery would do to the calendar after this replacement');
+
 export const replaceResultSchema = z.object({
   calendar: z.string(),
   accepted: z.number().int(),
@@ -139,8 +158,12 @@ export const replaceResultSchema = z.object({
   changed: z.number().int(),
   removed: z.number().int(),
   unchanged: z.number().int(),
+  kept: z.number().int().describe('Ended events absent from the body that stay (the config\'s retention)'),
   errors: z.array(itemErrorSchema),
+  warnings: z.array(itemErrorSchema).describe('Applied items read differently from how they are written (a local time in a daylight-saving gap, shifted forwards)'),
   statusUrl: z.string(),
+  dryRun: z.boolean().optional().describe('true: nothing was recorded (dryRun=true); `plan` says what a delivery would do'),
+  plan: mailboxPreviewSchema.optional(),
 });
 
 export const batchItemResultSchema = z.object({
@@ -188,6 +211,7 @@ export const replaceQuerySchema = z
   .object({
     allowEmpty: booleanQuery.describe('Accept an empty set, which removes every event of the calendar'),
     atomic: booleanQuery.describe('All or nothing: one bad item rejects the whole request'),
+    dryRun: booleanQuery.describe('Record nothing: answer 200 with what the replacement would change and what a delivery would create, update and delete'),
   })
   .strict();
 

@@ -22,11 +22,14 @@ import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { z } from 'zod';
 import { parseIcs } from './ics.ts';
-import { validateRecord, type HeldEvent, type RecordError } from './records.ts';
+import { validateRecord, type HeldEvent, type RecordError, type RecordWarning } from './records.ts';
+import { DEFAULT_RETENTION, type Retention } from '../model/retention.ts';
 import type { Store } from '../store/store.ts';
 import { eventKey, type DesiredEvent } from '../model/event.ts';
 
 const MiB = 1024 * 1024;
+/** Warnings kept per poll of a feed. */
+const MAX_WARNINGS = 1_000;
 
 const address = z
   .string()
@@ -372,8 +375,12 @@ export interface FeedPollResult {
   added: number;
   changed: number;
   removed: number;
+  /** Ended events no longer in the feed that stay (retention). */
+  kept: number;
   /** Records of the feed that could not be used (their events are held). */
   errors: RecordError[];
+  /** Records that were used but read differently from how they are written (a local time in a DST gap, shifted). */
+  warnings: RecordWarning[];
   error?: { code: string; message: string };
 }
 
@@ -389,6 +396,8 @@ export interface FeedPollerOptions {
   onChange?: (calendar: string, events: number) => void;
   onResult?: (result: FeedPollResult) => void;
   now?: () => number;
+  /** What becomes of ended events that leave a feed (the config's `retention`; default keep). */
+  retention?: Retention;
 }
 
 /** Removes a URL's query (feed URLs often carry a private token) for logs and the API. */
@@ -473,7 +482,7 @@ export class FeedPoller {
   private async pollNow(calendar: string): Promise<FeedPollResult> {
     const { store, feeds } = this.options;
     const url = this.options.urls.get(calendar);
-    const result: FeedPollResult = { calendar, url: url ? redactUrl(url) : '', outcome: 'failed', events: 0, added: 0, changed: 0, removed: 0, errors: [] };
+    const result: FeedPollResult = { calendar, url: url ? redactUrl(url) : '', outcome: 'failed', events: 0, added: 0, changed: 0, removed: 0, kept: 0, errors: [], warnings: [] };
     if (!url) {
       result.error = { code: 'no-feed', message: `${calendar} has no feed` };
       return result;
@@ -537,8 +546,11 @@ export class FeedPoller {
     for (const error of parsed.errors) result.errors.push({ record: error.record, field: error.field, message: error.message, calendar, ...(error.id ? { id: error.id } : {}) });
     for (const { input, record } of parsed.inputs) {
       const validation = validateRecord(record, input);
-      if (validation.ok) events.push({ desired: validation.desired, record });
-      else {
+      if (validation.ok) {
+        events.push({ desired: validation.desired, record });
+        // Bounded: a hostile feed must not grow the result without limit.
+        for (const warning of validation.warnings) if (result.warnings.length < MAX_WARNINGS) result.warnings.push(warning);
+      } else {
         result.errors.push(...validation.errors);
         if (validation.held) held.push(validation.held);
       }
@@ -563,7 +575,8 @@ export class FeedPoller {
     try {
       await importer.add(events);
       await importer.hold(held);
-      applied = await importer.finish({ calendars: [calendar], refuseEmpty: false, source: 'feed' });
+      const retention = { retention: this.options.retention ?? DEFAULT_RETENTION, nowMs: now, allDayTimeZone: this.options.timeZone };
+      applied = await importer.finish({ calendars: [calendar], refuseEmpty: false, source: 'feed', retention });
     } catch (error) {
       await importer.abort();
       return finish('failed', { code: 'store', message: (error as Error).message });
@@ -574,6 +587,7 @@ export class FeedPoller {
     result.added = applied.added;
     result.changed = applied.changed;
     result.removed = applied.removed;
+    result.kept = applied.kept;
     state.consecutiveEmpty = 0;
     state.etag = fetched.etag;
     state.lastModified = fetched.lastModified;

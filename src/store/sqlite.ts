@@ -2,7 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { DesiredEvent } from '../model/event.ts';
+import type { DesiredEvent, EventTiming } from '../model/event.ts';
+import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
 import type { HeldEvent } from '../sources/records.ts';
 import {
   EmptyInputRefused,
@@ -19,6 +20,7 @@ import {
   type DesiredImport,
   type DesiredImportFinish,
   type DesiredImportResult,
+  type DesiredPreviewCalendar,
   type DesiredRow,
   type MailboxRow,
   type PendingOp,
@@ -202,7 +204,7 @@ export class SqliteStore implements Store {
     }
     await importer.add(change.events.map((desired) => ({ desired, record: desired.event.id })));
     await importer.hold(change.held);
-    const { added, changed, removed, unchanged } = await importer.finish({ calendars: change.calendars, refuseEmpty: false });
+    const { added, changed, removed, unchanged } = await importer.finish({ calendars: change.calendars, refuseEmpty: false, retention: change.retention ?? null });
     return { added, changed, removed, unchanged };
   }
 
@@ -353,17 +355,7 @@ export class SqliteStore implements Store {
 
   async pendingOps(calendar: string): Promise<PendingOp[]> {
     const rows = this.statement('SELECT * FROM pending_op WHERE calendar = ? ORDER BY starts_at_ms, event_key').all(calendar) as Row[];
-    return rows.map((row) => ({
-      calendar: String(row.calendar),
-      key: String(row.event_key),
-      kind: String(row.kind) as PendingOp['kind'],
-      itemId: (row.item_id as string | null) ?? null,
-      contentHash: (row.content_hash as string | null) ?? null,
-      transactionId: (row.transaction_id as string | null) ?? null,
-      startsAtMs: row.starts_at_ms === null ? null : Number(row.starts_at_ms),
-      attempts: Number(row.attempts),
-      lastError: (row.last_error as string | null) ?? null,
-    }));
+    return rows.map(toPendingOp);
   }
 
   async markOpAttempts(calendar: string, keys: string[]): Promise<void> {
@@ -616,6 +608,20 @@ function opIdentity(key: string, kind: string, itemId: string | null): string {
   return `${key}\n${kind}\n${itemId ?? ''}`;
 }
 
+function toPendingOp(row: Row): PendingOp {
+  return {
+    calendar: String(row.calendar),
+    key: String(row.event_key),
+    kind: String(row.kind) as PendingOp['kind'],
+    itemId: (row.item_id as string | null) ?? null,
+    contentHash: (row.content_hash as string | null) ?? null,
+    transactionId: (row.transaction_id as string | null) ?? null,
+    startsAtMs: row.starts_at_ms === null ? null : Number(row.starts_at_ms),
+    attempts: Number(row.attempts),
+    lastError: (row.last_error as string | null) ?? null,
+  };
+}
+
 function toDesired(row: Row): DesiredRow {
   return {
     calendar: String(row.calendar),
@@ -677,7 +683,8 @@ class SqliteDesiredImport implements DesiredImport {
       CREATE TEMP TABLE ${this.t}_held_prefix (calendar TEXT NOT NULL, prefix TEXT NOT NULL);
       CREATE TEMP TABLE ${this.t}_held_calendar (calendar TEXT PRIMARY KEY) WITHOUT ROWID;
       CREATE TEMP TABLE ${this.t}_scope (calendar TEXT PRIMARY KEY) WITHOUT ROWID;
-      CREATE TEMP TABLE ${this.t}_changed (calendar TEXT PRIMARY KEY) WITHOUT ROWID;`);
+      CREATE TEMP TABLE ${this.t}_changed (calendar TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TEMP TABLE ${this.t}_removed (calendar TEXT NOT NULL, event_key TEXT NOT NULL, source_id TEXT NOT NULL, PRIMARY KEY (calendar, event_key)) WITHOUT ROWID;`);
   }
 
   async add(events: Array<{ desired: DesiredEvent; record: string }>): Promise<void> {
@@ -704,107 +711,219 @@ class SqliteDesiredImport implements DesiredImport {
   }
 
   async finish(options: DesiredImportFinish): Promise<DesiredImportResult> {
-    const t = this.t;
-    const all = <R>(sql: string, ...params: Array<string | number>) => this.db.prepare(sql).all(...params) as R[];
-    const count = (sql: string) => Number((this.db.prepare(sql).get() as Row).n);
     try {
-      this.db.exec(`CREATE INDEX ${t}_staged_key ON ${t}_staged (calendar, event_key)`);
-      // Duplicates: every occurrence is refused and its key held (what was delivered for it stays).
-      const duplicateRows = all<Row>(`
-        SELECT s.calendar, s.event_key, s.source_id, s.record FROM ${t}_staged s
-        JOIN (SELECT calendar, event_key FROM ${t}_staged GROUP BY calendar, event_key HAVING COUNT(*) > 1) d
-          ON d.calendar = s.calendar AND d.event_key = s.event_key
-        ORDER BY s.rowid`);
-      const duplicates = new Map<string, { calendar: string; sourceId: string; records: string[] }>();
-      for (const row of duplicateRows) {
-        const id = `${row.calendar}\n${row.event_key}`;
-        const entry = duplicates.get(id) ?? { calendar: String(row.calendar), sourceId: String(row.source_id), records: [] };
-        entry.records.push(String(row.record));
-        duplicates.set(id, entry);
-      }
-      if (duplicates.size) {
-        this.db.exec(`
-          INSERT OR IGNORE INTO ${t}_held_key SELECT calendar, event_key FROM ${t}_staged GROUP BY calendar, event_key HAVING COUNT(*) > 1;
-          DELETE FROM ${t}_staged WHERE (calendar, event_key) IN (SELECT calendar, event_key FROM ${t}_held_key);`);
-      }
-
-      if (options.upsertOnly) {
-        this.db.exec(`INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged`);
-      } else if (options.calendars === 'staged-and-synced') {
-        // Calendars that the API, an import or a feed manages are not sync's to replace.
-        this.db.exec(`
-          INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged;
-          INSERT OR IGNORE INTO ${t}_scope SELECT calendar FROM mailbox WHERE managed_by IS NULL OR managed_by = 'sync';`);
-      } else {
-        const insert = this.statement(`INSERT OR IGNORE INTO ${t}_scope VALUES (?)`);
-        for (const calendar of options.calendars) insert.run(calendar);
-        const outside = count(`SELECT COUNT(*) AS n FROM ${t}_staged WHERE calendar NOT IN (SELECT calendar FROM ${t}_scope)`);
-        if (outside) throw new Error(`${outside} staged event(s) are outside the calendars being replaced`);
-      }
-
-      const applied = count(`SELECT COUNT(*) AS n FROM ${t}_staged`);
-      if (options.refuseEmpty && !options.upsertOnly && applied === 0) {
-        const existing = count(`SELECT COUNT(*) AS n FROM desired_event WHERE calendar IN (SELECT calendar FROM ${t}_scope)`);
-        if (existing > 0) throw new EmptyInputRefused(existing, count(`SELECT COUNT(*) AS n FROM ${t}_scope`));
-      }
-
-      const result = this.transaction(() => {
-        const stamp = now();
-        this.db.exec(`INSERT OR IGNORE INTO mailbox (calendar) SELECT calendar FROM ${t}_scope`);
-        // One pass classifies the staged events against the desired state; a no-op resync stops after it and one
-        // count (no upsert, no search for removals): each pass over a million rows costs about a second.
-        const matched = this.db
-          .prepare(`
-            SELECT COALESCE(SUM(d.content_hash = s.content_hash), 0) AS unchanged, COALESCE(SUM(d.content_hash <> s.content_hash), 0) AS changed
-            FROM ${t}_staged s JOIN desired_event d ON d.calendar = s.calendar AND d.event_key = s.event_key`)
-          .get() as Row;
-        const unchanged = Number(matched.unchanged);
-        const changed = Number(matched.changed);
-        const added = applied - unchanged - changed;
-        // Desired events in scope that no staged event matched are the candidates for removal.
-        const unmatched = options.upsertOnly ? 0 : count(`SELECT COUNT(*) AS n FROM desired_event WHERE calendar IN (SELECT calendar FROM ${t}_scope)`) - unchanged - changed;
-        if (added + changed > 0) {
-          this.db.exec(`
-            INSERT OR IGNORE INTO ${t}_changed
-              SELECT DISTINCT s.calendar FROM ${t}_staged s LEFT JOIN desired_event d
-                ON d.calendar = s.calendar AND d.event_key = s.event_key
-              WHERE d.content_hash IS NULL OR d.content_hash <> s.content_hash;`);
-          this.db.prepare(`
-            INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
-            SELECT s.calendar, s.event_key, s.source_id, s.content_hash, s.starts_at_ms, s.payload, ? FROM ${t}_staged s
-            WHERE NOT EXISTS (SELECT 1 FROM desired_event d
-                              WHERE d.calendar = s.calendar AND d.event_key = s.event_key AND d.content_hash = s.content_hash)
-            ON CONFLICT (calendar, event_key) DO UPDATE SET
-              source_id = excluded.source_id, content_hash = excluded.content_hash,
-              starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`).run(stamp);
-        }
-        let removed = 0;
-        if (unmatched > 0) {
-          // Removed: in scope, not in the input, and not held (by key, id prefix or whole calendar).
-          const removable = `
-            FROM desired_event d
-            WHERE d.calendar IN (SELECT calendar FROM ${t}_scope)
-              AND d.calendar NOT IN (SELECT calendar FROM ${t}_held_calendar)
-              AND NOT EXISTS (SELECT 1 FROM ${t}_staged s WHERE s.calendar = d.calendar AND s.event_key = d.event_key)
-              AND NOT EXISTS (SELECT 1 FROM ${t}_held_key h WHERE h.calendar = d.calendar AND h.event_key = d.event_key)
-              AND NOT EXISTS (SELECT 1 FROM ${t}_held_prefix p WHERE p.calendar = d.calendar AND substr(d.source_id, 1, length(p.prefix)) = p.prefix)`;
-          this.db.exec(`INSERT OR IGNORE INTO ${t}_changed SELECT DISTINCT d.calendar ${removable}`);
-          removed = Number(this.db.prepare(`DELETE FROM desired_event WHERE (calendar, event_key) IN (SELECT d.calendar, d.event_key ${removable})`).run().changes);
-        }
-        this.db.exec(`UPDATE mailbox SET desired_version = desired_version + 1 WHERE calendar IN (SELECT calendar FROM ${t}_changed)`);
-        this.db.prepare(`UPDATE mailbox SET managed_by = ? WHERE calendar IN (SELECT calendar FROM ${t}_scope)`).run(options.source ?? 'sync');
-        return { added, changed, removed, unchanged };
-      });
-      const calendars = all<Row>(`SELECT calendar FROM ${t}_scope ORDER BY calendar`).map((row) => String(row.calendar));
-      return { ...result, calendars, applied, duplicates: [...duplicates.values()] };
+      return this.transaction(() => this.replace(options));
     } finally {
       await this.abort();
     }
   }
 
+  async preview(options: DesiredImportFinish, inspect: (calendar: DesiredPreviewCalendar) => void): Promise<DesiredImportResult> {
+    if (this.finished) throw new Error('this import was finished or aborted already');
+    // The same replacement as finish, then rolled back: the staged tables are TEMP tables of this connection and
+    // roll back with it, so the import can be previewed again or finished.
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = this.replace(options);
+      for (const calendar of result.calendars) inspect(this.previewCalendar(calendar));
+      return result;
+    } finally {
+      this.db.exec('ROLLBACK');
+    }
+  }
+
+  /** The replacement itself, inside the caller's transaction. */
+  private replace(options: DesiredImportFinish): DesiredImportResult {
+    const t = this.t;
+    this.db.exec(`CREATE INDEX ${t}_staged_key ON ${t}_staged (calendar, event_key)`);
+    const duplicates = this.holdDuplicates();
+    this.fillScope(options);
+    const applied = this.count(`SELECT COUNT(*) AS n FROM ${t}_staged`);
+    if (options.refuseEmpty && !options.upsertOnly && applied === 0) {
+      const existing = this.count(`SELECT COUNT(*) AS n FROM desired_event WHERE calendar IN (SELECT calendar FROM ${t}_scope)`);
+      if (existing > 0) throw new EmptyInputRefused(existing, this.count(`SELECT COUNT(*) AS n FROM ${t}_scope`));
+    }
+    this.db.exec(`INSERT OR IGNORE INTO mailbox (calendar) SELECT calendar FROM ${t}_scope`);
+    const inScope = options.upsertOnly ? 0 : this.count(`SELECT COUNT(*) AS n FROM desired_event WHERE calendar IN (SELECT calendar FROM ${t}_scope)`);
+    const { added, changed, unchanged } = this.upsertStaged(applied);
+    // Desired events in scope that no staged event matched are the candidates for removal.
+    const unmatched = inScope - unchanged - changed;
+    const { removed, kept } = unmatched > 0 ? this.removeAbsent(options.retention) : { removed: 0, kept: 0 };
+    this.db.exec(`UPDATE mailbox SET desired_version = desired_version + 1 WHERE calendar IN (SELECT calendar FROM ${t}_changed)`);
+    this.db.prepare(`UPDATE mailbox SET managed_by = ? WHERE calendar IN (SELECT calendar FROM ${t}_scope)`).run(options.source ?? 'sync');
+    const calendars = (this.db.prepare(`SELECT calendar FROM ${t}_scope ORDER BY calendar`).all() as Row[]).map((row) => String(row.calendar));
+    return { added, changed, removed, unchanged, kept, calendars, applied, duplicates: [...duplicates.values()] };
+  }
+
+  private count(sql: string): number {
+    return Number((this.db.prepare(sql).get() as Row).n);
+  }
+
+  /** Duplicates: every occurrence is refused and its key held (what was delivered for it stays). */
+  private holdDuplicates(): Map<string, { calendar: string; sourceId: string; records: string[] }> {
+    const t = this.t;
+    const duplicateRows = this.db
+      .prepare(`
+        SELECT s.calendar, s.event_key, s.source_id, s.record FROM ${t}_staged s
+        JOIN (SELECT calendar, event_key FROM ${t}_staged GROUP BY calendar, event_key HAVING COUNT(*) > 1) d
+          ON d.calendar = s.calendar AND d.event_key = s.event_key
+        ORDER BY s.rowid`)
+      .all() as Row[];
+    const duplicates = new Map<string, { calendar: string; sourceId: string; records: string[] }>();
+    for (const row of duplicateRows) {
+      const id = `${row.calendar}\n${row.event_key}`;
+      const entry = duplicates.get(id) ?? { calendar: String(row.calendar), sourceId: String(row.source_id), records: [] };
+      entry.records.push(String(row.record));
+      duplicates.set(id, entry);
+    }
+    if (duplicates.size) {
+      this.db.exec(`
+        INSERT OR IGNORE INTO ${t}_held_key SELECT calendar, event_key FROM ${t}_staged GROUP BY calendar, event_key HAVING COUNT(*) > 1;
+        DELETE FROM ${t}_staged WHERE (calendar, event_key) IN (SELECT calendar, event_key FROM ${t}_held_key);`);
+    }
+    return duplicates;
+  }
+
+  /** The calendars whose desired set this import replaces (or, upsert-only, adds to). */
+  private fillScope(options: DesiredImportFinish): void {
+    const t = this.t;
+    if (options.upsertOnly) {
+      this.db.exec(`INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged`);
+    } else if (options.calendars === 'staged-and-synced') {
+      // Calendars that the API, an import or a feed manages are not sync's to replace.
+      this.db.exec(`
+        INSERT OR IGNORE INTO ${t}_scope SELECT DISTINCT calendar FROM ${t}_staged;
+        INSERT OR IGNORE INTO ${t}_scope SELECT calendar FROM mailbox WHERE managed_by IS NULL OR managed_by = 'sync';`);
+    } else {
+      const insert = this.statement(`INSERT OR IGNORE INTO ${t}_scope VALUES (?)`);
+      for (const calendar of options.calendars) insert.run(calendar);
+      const outside = this.count(`SELECT COUNT(*) AS n FROM ${t}_staged WHERE calendar NOT IN (SELECT calendar FROM ${t}_scope)`);
+      if (outside) throw new Error(`${outside} staged event(s) are outside the calendars being replaced`);
+    }
+  }
+
+  /** Adds and changes the staged events; counts what was added, changed and already so. */
+  private upsertStaged(applied: number): { added: number; changed: number; unchanged: number } {
+    const t = this.t;
+    // One pass classifies the staged events against the desired state; a no-op resync stops after it and one
+    // count (no upsert, no search for removals): each pass over a million rows costs about a second.
+    const matched = this.db
+      .prepare(`
+        SELECT COALESCE(SUM(d.content_hash = s.content_hash), 0) AS unchanged, COALESCE(SUM(d.content_hash <> s.content_hash), 0) AS changed
+        FROM ${t}_staged s JOIN desired_event d ON d.calendar = s.calendar AND d.event_key = s.event_key`)
+      .get() as Row;
+    const unchanged = Number(matched.unchanged);
+    const changed = Number(matched.changed);
+    const added = applied - unchanged - changed;
+    if (added + changed > 0) {
+      this.db.exec(`
+        INSERT OR IGNORE INTO ${t}_changed
+          SELECT DISTINCT s.calendar FROM ${t}_staged s LEFT JOIN desired_event d
+            ON d.calendar = s.calendar AND d.event_key = s.event_key
+          WHERE d.content_hash IS NULL OR d.content_hash <> s.content_hash;`);
+      this.db.prepare(`
+        INSERT INTO desired_event (calendar, event_key, source_id, content_hash, starts_at_ms, payload, updated_at)
+        SELECT s.calendar, s.event_key, s.source_id, s.content_hash, s.starts_at_ms, s.payload, ? FROM ${t}_staged s
+        WHERE NOT EXISTS (SELECT 1 FROM desired_event d
+                          WHERE d.calendar = s.calendar AND d.event_key = s.event_key AND d.content_hash = s.content_hash)
+        ON CONFLICT (calendar, event_key) DO UPDATE SET
+          source_id = excluded.source_id, content_hash = excluded.content_hash,
+          starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`).run(now());
+    }
+    return { added, changed, unchanged };
+  }
+
+  /** Removes the desired events in scope that the input left out, except held ones and those retention keeps. */
+  private removeAbsent(retention: RetentionRule | null): { removed: number; kept: number } {
+    const t = this.t;
+    // Absent: in scope, not in the input, and not held (by key, id prefix or whole calendar).
+    const absent = `
+      FROM desired_event d
+      WHERE d.calendar IN (SELECT calendar FROM ${t}_scope)
+        AND d.calendar NOT IN (SELECT calendar FROM ${t}_held_calendar)
+        AND NOT EXISTS (SELECT 1 FROM ${t}_staged s WHERE s.calendar = d.calendar AND s.event_key = d.event_key)
+        AND NOT EXISTS (SELECT 1 FROM ${t}_held_key h WHERE h.calendar = d.calendar AND h.event_key = d.event_key)
+        AND NOT EXISTS (SELECT 1 FROM ${t}_held_prefix p WHERE p.calendar = d.calendar AND substr(d.source_id, 1, length(p.prefix)) = p.prefix)`;
+    let kept = 0;
+    if (retention) kept = this.chooseRemovals(absent, retention);
+    else this.db.exec(`INSERT INTO ${t}_removed SELECT d.calendar, d.event_key, d.source_id ${absent}`);
+    this.db.exec(`INSERT OR IGNORE INTO ${t}_changed SELECT DISTINCT calendar FROM ${t}_removed`);
+    const removed = Number(this.db.prepare(`DELETE FROM desired_event WHERE (calendar, event_key) IN (SELECT calendar, event_key FROM ${t}_removed)`).run().changes);
+    return { removed, kept };
+  }
+
+  /**
+   * Retention, the one place it is applied (src/model/retention.ts): of the absent events, those that ended — and,
+   * with `prune`, not too long ago — stay desired; the others go into the removed table. Sorted by comparing the
+   * local end with bounds no zone can cross (retentionBounds); only events within hours of a bound have their
+   * timing read. A replacement that keeps many past events thus costs one pass. Returns how many stay.
+   */
+  private chooseRemovals(absent: string, rule: RetentionRule): number {
+    const bounds = retentionBounds(rule);
+    const prune = bounds.prunedBefore !== null;
+    const params = { now: rule.nowMs, notEndedAfter: bounds.notEndedAfter, endedBy: bounds.endedBy, ...(prune ? { prunedBefore: bounds.prunedBefore, keptFrom: bounds.keptFrom } : {}) };
+    const candidates = `
+      WITH a AS (
+        SELECT d.calendar, d.event_key, d.source_id, d.starts_at_ms,
+               COALESCE(json_extract(d.payload, '$.timing.end'), json_extract(d.payload, '$.timing.endDate') || 'T00:00:00') AS end_local
+        ${absent})`;
+    // An event that has not started has not ended.
+    const surelyRemoved = `(a.starts_at_ms > $now OR a.end_local > $notEndedAfter${prune ? ' OR a.end_local < $prunedBefore' : ''})`;
+    const surelyKept = `(a.starts_at_ms <= $now AND a.end_local <= $endedBy${prune ? ' AND a.end_local >= $keptFrom' : ''})`;
+    // node:sqlite refuses named parameters a statement does not use: each gets those it names.
+    const run = (sql: string) => {
+      const statement = this.db.prepare(sql);
+      return { statement, params: Object.fromEntries(Object.entries(params).filter(([name]) => new RegExp(`\\$${name}\\b`).test(sql))) };
+    };
+    const count = run(`${candidates} SELECT COUNT(*) AS absent, COALESCE(SUM(${surelyRemoved}), 0) AS removed, COALESCE(SUM(NOT ${surelyRemoved} AND NOT ${surelyKept}), 0) AS near FROM a`);
+    const sorted = count.statement.get(count.params) as Row;
+    let kept = Number(sorted.absent) - Number(sorted.removed);
+    if (Number(sorted.removed) > 0) {
+      const insert = run(`${candidates} INSERT INTO ${this.t}_removed SELECT a.calendar, a.event_key, a.source_id FROM a WHERE ${surelyRemoved}`);
+      insert.statement.run(insert.params);
+    }
+    if (Number(sorted.near) > 0) {
+      const remove = this.statement(`INSERT INTO ${this.t}_removed VALUES (?, ?, ?)`);
+      const select = run(`${candidates} SELECT a.calendar, a.event_key, a.source_id FROM a WHERE NOT ${surelyRemoved} AND NOT ${surelyKept}`);
+      const timing = this.statement(`SELECT json_extract(payload, '$.timing') AS timing FROM desired_event WHERE calendar = ? AND event_key = ?`);
+      for (const row of select.statement.all(select.params) as Row[]) {
+        const exact = JSON.parse(String((timing.get(String(row.calendar), String(row.event_key)) as Row).timing)) as EventTiming;
+        if (keepsAbsentEvent(exact, rule)) continue;
+        remove.run(String(row.calendar), String(row.event_key), String(row.source_id));
+        kept--;
+      }
+    }
+    return kept;
+  }
+
+  /** What a preview's inspector sees of one calendar, read inside the preview's transaction. */
+  private previewCalendar(calendar: string): DesiredPreviewCalendar {
+    const mailbox = toMailbox(this.db.prepare('SELECT * FROM mailbox WHERE calendar = ?').get(calendar) as Row);
+    const pendingOps = () => (this.db.prepare('SELECT * FROM pending_op WHERE calendar = ? ORDER BY starts_at_ms, event_key').all(calendar) as Row[]).map(toPendingOp);
+    const hasPending = pendingOps().length > 0;
+    return {
+      calendar,
+      mailbox,
+      needsDelivery: !(mailbox.state === 'ok' && mailbox.inventoriedAt !== null && mailbox.deliveredVersion >= mailbox.desiredVersion && !hasPending),
+      pendingOps,
+      desired: () =>
+        (this.db.prepare('SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = ? ORDER BY event_key').all(calendar) as Row[]).map(toDesired),
+      delivered: () =>
+        (
+          this.db
+            .prepare('SELECT calendar, event_key, item_id, change_key, transaction_id, content_hash, starts_at_ms FROM delivered_item WHERE calendar = ? ORDER BY event_key, item_id')
+            .all(calendar) as Row[]
+        ).map(toDelivered),
+      generations: () =>
+        new Map((this.db.prepare('SELECT event_key, generation FROM key_generation WHERE calendar = ?').all(calendar) as Row[]).map((row) => [String(row.event_key), Number(row.generation)])),
+      removedIds: () =>
+        new Map((this.db.prepare(`SELECT event_key, source_id FROM ${this.t}_removed WHERE calendar = ?`).all(calendar) as Row[]).map((row) => [String(row.event_key), String(row.source_id)])),
+    };
+  }
+
   async abort(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
-    for (const suffix of ['staged', 'held_key', 'held_prefix', 'held_calendar', 'scope', 'changed']) this.db.exec(`DROP TABLE IF EXISTS temp.${this.t}_${suffix}`);
+    for (const suffix of ['staged', 'held_key', 'held_prefix', 'held_calendar', 'scope', 'changed', 'removed']) this.db.exec(`DROP TABLE IF EXISTS temp.${this.t}_${suffix}`);
   }
 }

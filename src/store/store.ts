@@ -4,6 +4,7 @@
 // interface as the embedded SQLite one. Work is claimed per mailbox with a lease: a worker that dies leaves a
 // lease that expires, and another worker takes the mailbox over.
 import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
+import type { RetentionRule } from '../model/retention.ts';
 import type { HeldEvent } from '../sources/records.ts';
 
 export interface DesiredRow {
@@ -65,6 +66,8 @@ export interface DesiredChange {
   calendars: string[];
   events: DesiredEvent[];
   held: HeldEvent[];
+  /** Ended events absent from `events` are kept as this rule says; without one, every absent event is removed. */
+  retention?: RetentionRule;
 }
 
 export interface DesiredChangeResult {
@@ -75,6 +78,8 @@ export interface DesiredChangeResult {
 }
 
 export interface DesiredImportResult extends DesiredChangeResult {
+  /** Ended events absent from the input that stay in the desired set (retention). */
+  kept: number;
   /** The calendars whose desired set was replaced. */
   calendars: string[];
   /** Events applied (staged minus duplicates). */
@@ -91,7 +96,28 @@ export interface DesiredImport {
   add(events: Array<{ desired: DesiredEvent; record: string }>): Promise<void>;
   hold(held: HeldEvent[]): Promise<void>;
   finish(options: DesiredImportFinish): Promise<DesiredImportResult>;
+  /**
+   * A dry run of finish: the same replacement (duplicates, holds, scope, retention, the empty-input refusal), then
+   * rolled back, so nothing is recorded. `inspect` is called for each calendar in scope, inside the transaction,
+   * with the calendar as finish would leave it; it must be synchronous and must not write. The import stays
+   * staged: it can be previewed again, finished or aborted.
+   */
+  preview(options: DesiredImportFinish, inspect: (calendar: DesiredPreviewCalendar) => void): Promise<DesiredImportResult>;
   abort(): Promise<void>;
+}
+
+/** One calendar as a finish would leave it (DesiredImport.preview). Valid only during the inspect call. */
+export interface DesiredPreviewCalendar {
+  calendar: string;
+  mailbox: MailboxRow;
+  /** Whether a delivery would work on it after the change (as calendarsNeedingDelivery would answer). */
+  needsDelivery: boolean;
+  pendingOps(): PendingOp[];
+  desired(): DesiredRow[];
+  delivered(): DeliveredRow[];
+  generations(): Map<string, number>;
+  /** The source ids of the events this change removes from the desired set, by key. */
+  removedIds(): Map<string, string>;
 }
 
 /** Who sets a calendar's desired state. */
@@ -112,6 +138,12 @@ export interface DesiredImportFinish {
   upsertOnly?: boolean;
   /** Recorded as the manager of every calendar in scope (default "sync"). */
   source?: DesiredSource;
+  /**
+   * What becomes of an ended event that is absent from the input (src/model/retention.ts). Required: every full
+   * replacement — sync, a feed, the API — decides it here, in one place. null removes every absent event whatever
+   * its end (tools and tests that rebuild a desired set exactly).
+   */
+  retention: RetentionRule | null;
 }
 
 export class EmptyInputRefused extends Error {

@@ -1,13 +1,17 @@
 // One sync: read the input, record it as the desired state (one transaction), deliver every affected mailbox.
+// A dry run (previewSync, `sync --dry-run`) reads and validates the same way, runs the same replacement and rolls it
+// back, and plans each mailbox instead of delivering it (src/sync/dry-run.ts).
 import type { Config } from '../config/config.ts';
-import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath } from '../config/config.ts';
+import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath, retentionRule } from '../config/config.ts';
+import { systemClock, type Clock } from '../model/clock.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
-import { duplicateErrors, validateRecord, type RecordError } from '../sources/records.ts';
+import { duplicateErrors, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
 import { SqliteStore } from '../store/sqlite.ts';
-import { EmptyInputRefused, type DesiredChangeResult, type Store } from '../store/store.ts';
+import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
+import { dryRun, type DryRunPlan } from './dry-run.ts';
 import { GraphTarget } from '../targets/graph/target.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 
@@ -25,6 +29,8 @@ export interface SyncOptions {
   busyWaitMs?: number;
   /** Expansion window for recurring .ics events. */
   horizonDays?: number;
+  /** "Now": the expansion window of recurring events and which events have ended (retention). */
+  clock?: Clock;
   onProgress?: (progress: { done: number; total: number }) => void;
   log?: DeliveryLog;
   /** For tests: use this store / target instead of the configured ones. */
@@ -32,10 +38,34 @@ export interface SyncOptions {
   target?: CalendarTarget;
 }
 
+/** What the input said about itself. */
+export interface InputReport {
+  files: number;
+  records: number;
+  accepted: number;
+  rejected: number;
+  errors: RecordError[];
+  unreportedErrors?: number;
+  /** Valid records read differently from how they are written (they went through): a local time shifted out of a DST gap. */
+  warnings: RecordWarning[];
+  unreportedWarnings?: number;
+}
+
+/** What the change did to the desired state; `kept`: ended events absent from the input that stay (retention). */
+export type DesiredSummary = DesiredChangeResult & { kept: number };
+
 export interface SyncResult {
-  input: { files: number; records: number; accepted: number; rejected: number; errors: RecordError[]; unreportedErrors?: number };
-  desired: DesiredChangeResult;
+  input: InputReport;
+  desired: DesiredSummary;
   delivery: DeliverySummary;
+}
+
+/** A dry run (--dry-run): the desired-state change and the plan per mailbox; nothing was sent or recorded. */
+export interface SyncPreview {
+  dryRun: true;
+  input: InputReport;
+  desired: DesiredSummary;
+  plan: DryRunPlan;
 }
 
 export class SyncRefused extends Error {
@@ -91,7 +121,7 @@ export function createScheduler(config: Config): Scheduler {
   });
 }
 
-/** How many record errors are kept with their details; the rest are counted. */
+/** How many record errors (and, apart, warnings) are kept with their details; the rest are counted. */
 const MAX_REPORTED_ERRORS = 10_000;
 /**
  * Events staged into the store per call. Small on purpose: a chunk that outlives a young-generation GC is copied
@@ -99,11 +129,117 @@ const MAX_REPORTED_ERRORS = 10_000;
  * ~290 to ~185 MB and its time by a quarter (docs/benchmarks.md, (c)).
  */
 const STAGE_CHUNK = 250;
+/**
+ * Recurring .ics events are expanded from this long ago. Occurrences that fall out of the window stay (retention),
+ * so it need not reach further back than what a source may still change.
+ */
+export const EXPANSION_PAST_MS = 30 * 86_400_000;
 
+/** Collects an input's errors and warnings, bounded, and which records were rejected. */
+export class InputProblems {
+  readonly errors: RecordError[] = [];
+  readonly warnings: RecordWarning[] = [];
+  private readonly rejectedRecords = new Set<string>();
+  private unreportedErrors = 0;
+  private unreportedWarnings = 0;
+
+  reject(error: RecordError): void {
+    this.rejectedRecords.add(error.record);
+    if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push(error);
+    else this.unreportedErrors++;
+  }
+
+  warn(warning: RecordWarning): void {
+    if (this.warnings.length < MAX_REPORTED_ERRORS) this.warnings.push(warning);
+    else this.unreportedWarnings++;
+  }
+
+  report(counts: { files: number; records: number; accepted: number }): InputReport {
+    return {
+      ...counts,
+      rejected: this.rejectedRecords.size,
+      errors: this.errors,
+      ...(this.unreportedErrors ? { unreportedErrors: this.unreportedErrors } : {}),
+      warnings: this.warnings,
+      ...(this.unreportedWarnings ? { unreportedWarnings: this.unreportedWarnings } : {}),
+    };
+  }
+}
+
+/** Records the input as the desired state of its calendars and delivers every affected mailbox. */
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
+  return withStagedInput(options, async ({ importer, finish, problems, records, store, target }) => {
+    let imported;
+    try {
+      imported = await importer.finish(finish);
+    } catch (error) {
+      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
+      throw error;
+    }
+    for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
+
+    const { config } = options;
+    const delivery = await deliver({
+      store,
+      target,
+      scheduler: createScheduler(config),
+      instance: config.instance,
+      calendars: imported.calendars,
+      reinventory: options.reinventory ?? false,
+      busyWaitMs: options.busyWaitMs ?? 0,
+      maxAttempts: config.limits.maxAttempts,
+      parallelMailboxes: config.limits.parallelMailboxes,
+      ...(options.log ? { log: options.log } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { input: problems.report({ files: options.inputs.length, records, accepted: imported.applied }), desired: desiredSummary(imported), delivery };
+  });
+}
+
+/**
+ * sync --dry-run: the same input, validation and replacement as runSync, rolled back, and the plan per mailbox. Sends
+ * no write request and records nothing; mailboxes a real run would list first are listed read-only (src/sync/dry-run.ts).
+ */
+export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
+  return withStagedInput(options, async ({ importer, finish, problems, records, target }) => {
+    let previewed;
+    try {
+      previewed = await dryRun({
+        importer,
+        finish,
+        instance: options.config.instance,
+        reinventory: options.reinventory ?? false,
+        lister: { target, scheduler: createScheduler(options.config), parallelMailboxes: options.config.limits.parallelMailboxes },
+      });
+    } catch (error) {
+      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
+      throw error;
+    }
+    const { imported, plan } = previewed;
+    for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
+    return { dryRun: true, input: problems.report({ files: options.inputs.length, records, accepted: imported.applied }), desired: desiredSummary(imported), plan };
+  });
+}
+
+export function desiredSummary(imported: DesiredImportResult): DesiredSummary {
+  const { added, changed, removed, unchanged, kept } = imported;
+  return { added, changed, removed, unchanged, kept };
+}
+
+interface StagedInput {
+  importer: DesiredImport;
+  finish: DesiredImportFinish;
+  problems: InputProblems;
+  records: number;
+  store: Store;
+  target: CalendarTarget;
+}
+
+/** Reads and validates the input into a staged import, hands it to `apply`, and closes what it opened. */
+async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedInput) => Promise<T>): Promise<T> {
   const { config } = options;
   const horizonDays = options.horizonDays ?? 400;
-  const now = Date.now();
+  const now = (options.clock ?? systemClock).now();
   const explicitCalendars = options.calendars?.map((c) => c.trim().toLowerCase());
   const configured = config.mailboxes?.map((m) => m.toLowerCase());
   const allowed = explicitCalendars ?? configured;
@@ -112,14 +248,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
   const target = options.target ?? (await createTarget(config, options.baseDir));
   try {
-    const errors: RecordError[] = [];
-    const rejectedRecords = new Set<string>();
-    let unreportedErrors = 0;
-    const reject = (error: RecordError) => {
-      rejectedRecords.add(error.record);
-      if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
-      else unreportedErrors++;
-    };
+    const problems = new InputProblems();
     const fileErrors: RecordError[] = [];
     let records = 0;
 
@@ -129,7 +258,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       const items = readInputItems(options.inputs, {
         ...(explicitCalendars?.length === 1 ? { icsCalendar: explicitCalendars[0]! } : {}),
         timeZone: config.timeZone,
-        horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 },
+        horizon: { fromMs: now - EXPANSION_PAST_MS, toMs: now + horizonDays * 86_400_000 },
       });
       for await (const item of items) {
         if (item.kind === 'held') {
@@ -138,20 +267,20 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
         }
         if (item.kind === 'error') {
           if (item.fileLevel) fileErrors.push(item.error);
-          reject(item.error);
+          problems.reject(item.error);
           continue;
         }
         records++;
         const { record, value } = item.record;
         const result = validateRecord(record, value);
         if (!result.ok) {
-          result.errors.forEach(reject);
+          result.errors.forEach((e) => problems.reject(e));
           if (result.held) await importer.hold([result.held]);
           continue;
         }
         const { desired } = result;
         if (allowedSet && !allowedSet.has(desired.event.calendar)) {
-          reject({
+          problems.reject({
             record,
             id: desired.event.id,
             calendar: desired.event.calendar,
@@ -160,6 +289,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
           });
           continue;
         }
+        result.warnings.forEach((w) => problems.warn(w));
         chunk.push({ desired, record });
         if (chunk.length >= STAGE_CHUNK) {
           await importer.add(chunk);
@@ -176,34 +306,16 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       throw error;
     }
 
-    let imported;
-    try {
-      imported = await importer.finish({ calendars: allowed ?? 'staged-and-synced', refuseEmpty: !options.allowEmpty });
-    } catch (error) {
-      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
-      throw error;
-    }
-    for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach(reject);
-
-    const delivery = await deliver({
-      store,
-      target,
-      scheduler: createScheduler(config),
-      instance: config.instance,
-      calendars: imported.calendars,
-      reinventory: options.reinventory ?? false,
-      busyWaitMs: options.busyWaitMs ?? 0,
-      maxAttempts: config.limits.maxAttempts,
-      parallelMailboxes: config.limits.parallelMailboxes,
-      ...(options.log ? { log: options.log } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    const { added, changed, removed, unchanged } = imported;
-    return {
-      input: { files: options.inputs.length, records, accepted: imported.applied, rejected: rejectedRecords.size, errors, ...(unreportedErrors ? { unreportedErrors } : {}) },
-      desired: { added, changed, removed, unchanged },
-      delivery,
+    const finish: DesiredImportFinish = {
+      calendars: allowed ?? 'staged-and-synced',
+      refuseEmpty: !options.allowEmpty,
+      retention: retentionRule(config, now),
     };
+    try {
+      return await apply({ importer, finish, problems, records, store, target });
+    } finally {
+      await importer.abort();
+    }
   } finally {
     if (!options.target) await target.close();
     if (!options.store) await store.close();

@@ -7,8 +7,8 @@ import type { SyncResult } from '../../src/sync/sync.ts';
 
 const mailbox = (status: MailboxSummary['status'], failed = 0): MailboxSummary => ({ calendar: `${status}@contoso.edu`, status, created: 0, updated: 0, deleted: 0, unchanged: 0, failed, requests: 0, failures: [] });
 const result = (mailboxes: MailboxSummary[], extra: { rejected?: number; fatal?: boolean } = {}): SyncResult => ({
-  input: { files: 1, records: 1, accepted: 1, rejected: extra.rejected ?? 0, errors: [] },
-  desired: { added: 0, changed: 0, removed: 0, unchanged: 0 },
+  input: { files: 1, records: 1, accepted: 1, rejected: extra.rejected ?? 0, errors: [], warnings: [] },
+  desired: { added: 0, changed: 0, removed: 0, unchanged: 0, kept: 0 },
   delivery: {
     mailboxes,
     totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: mailboxes.reduce((n, m) => n + m.failed, 0), requests: 0, failedMailboxes: mailboxes.filter((m) => m.status === 'failed').length },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
 import { runSync } from '../../src/sync/sync.ts';
-import { createWorkspace as baseWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from './harness.ts';
+import { beforeTheLectures, createWorkspace as baseWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from './harness.ts';
 
 let sandbox: Sandbox;
 let students: string[];
@@ -23,7 +23,7 @@ function timetable(count = 12) {
 }
 
 async function sync(ws: Workspace, input: string, extra: Partial<Parameters<typeof runSync>[0]> = {}) {
-  return runSync({ config: ws.config, baseDir: ws.dir, inputs: [input], ...extra });
+  return runSync({ config: ws.config, baseDir: ws.dir, inputs: [input], clock: beforeTheLectures(), ...extra });
 }
 
 describe.each(['chain', 'parallel', 'off'] as const)('Graph sync against the sandbox (batch: %s)', (batchMode) => {

@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/config.ts';
+import { fixedClock } from '../../src/model/clock.ts';
 import type { EventInput } from '../../src/model/event.ts';
 import type { Sandbox, TenantSeed } from '../../src/sandbox/index.ts';
 import { TAG_PROPERTY_ID } from '../../src/targets/graph/mapping.ts';
@@ -72,6 +73,12 @@ export function usableStudents(seed: TenantSeed): string[] {
     .map((m) => m.address.toLowerCase())
     .sort((a, b) => Number(withForeign.has(b)) - Number(withForeign.has(a)) || a.localeCompare(b));
 }
+
+/**
+ * "Now" for syncs that remove events: before every lecture() (December 2026), so retention, which keeps ended
+ * events, keeps none of them at whatever hour the suite runs.
+ */
+export const beforeTheLectures = () => fixedClock('2026-11-01T00:00:00Z');
 
 export function lecture(calendar: string, n: number, extra: Partial<EventInput> = {}): EventInput {
   const day = String(1 + (n % 28)).padStart(2, '0');

@@ -17,7 +17,7 @@ import { runSync } from '../../src/sync/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import type { EwsTarget } from '../../src/targets/ews/target.ts';
 import { TargetError, type CalendarTarget } from '../../src/targets/target.ts';
-import { createWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from '../e2e/harness.ts';
+import { beforeTheLectures, createWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from '../e2e/harness.ts';
 
 const seed = defaultTenantSeed();
 let sandbox: SandboxInternals;
@@ -62,7 +62,7 @@ function ewsWorkspace(instance: string, access: Access, extra: Record<string, un
 
 async function syncEws(ws: Workspace, target: CalendarTarget, input: string, extra: Partial<Parameters<typeof runSync>[0]> = {}) {
   try {
-    return await runSync({ config: ws.config, baseDir: ws.dir, inputs: [input], target, ...extra });
+    return await runSync({ config: ws.config, baseDir: ws.dir, inputs: [input], target, clock: beforeTheLectures(), ...extra });
   } finally {
     await target.close();
   }
@@ -243,13 +243,13 @@ describe('across targets: EWS and Graph recognise each other’s events', () => 
 
     const graphWs = createWorkspace(sandbox, 'secret', { instance });
     sandbox.resetStats();
-    const graph = await runSync({ config: graphWs.config, baseDir: graphWs.dir, inputs: [graphWs.input('t.ndjson', events)] });
+    const graph = await runSync({ config: graphWs.config, baseDir: graphWs.dir, inputs: [graphWs.input('t.ndjson', events)], clock: beforeTheLectures() });
     expect(graph.delivery.totals).toMatchObject({ created: 0, updated: 0, deleted: 0, unchanged: 8, failed: 0 });
     expect(sandbox.stats().writes).toBe(0);
     expect(ours(mailbox, instance)).toHaveLength(8);
 
     // And the Graph target updates and deletes them like its own.
-    const graph2 = await runSync({ config: graphWs.config, baseDir: graphWs.dir, inputs: [graphWs.input('t2.ndjson', events.slice(1).map((e, n) => (n === 0 ? { ...e, subject: 'via Graph' } : e)))] });
+    const graph2 = await runSync({ config: graphWs.config, baseDir: graphWs.dir, inputs: [graphWs.input('t2.ndjson', events.slice(1).map((e, n) => (n === 0 ? { ...e, subject: 'via Graph' } : e)))], clock: beforeTheLectures() });
     expect(graph2.delivery.totals).toMatchObject({ updated: 1, deleted: 1, failed: 0 });
   });
 
@@ -258,7 +258,7 @@ describe('across targets: EWS and Graph recognise each other’s events', () => 
     const mailbox = usableStudents(seed)[7]!;
     const events = Array.from({ length: 8 }, (_, n) => lecture(mailbox, n, { location: 'Aula', categories: ['Timetable'] }));
     const graphWs = createWorkspace(sandbox, 'secret', { instance });
-    await runSync({ config: graphWs.config, baseDir: graphWs.dir, inputs: [graphWs.input('t.ndjson', events)] });
+    await runSync({ config: graphWs.config, baseDir: graphWs.dir, inputs: [graphWs.input('t.ndjson', events)], clock: beforeTheLectures() });
     const graphIds = new Map(ours(mailbox, instance).map((e) => [e.subject, e.id]));
     expect(graphIds.size).toBe(8);
 

@@ -249,6 +249,74 @@ describe('conditional GET', () => {
   });
 });
 
+describe('retention: a feed re-read as time passes', () => {
+  // A daily lecture from 1 September 2026 for 90 days, and a one-off meeting, polled on 1 September 08:00 UTC (NOW)
+  // and again 60 days later: by then the expansion window (from 30 days ago) no longer holds September.
+  const feed = [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'PRODID:-//test//EN',
+    'BEGIN:VEVENT',
+    'UID:daily-lecture',
+    'DTSTAMP:20260801T000000Z',
+    'DTSTART;TZID=Europe/Amsterdam:20260901T090000',
+    'DTEND;TZID=Europe/Amsterdam:20260901T100000',
+    'RRULE:FREQ=DAILY;COUNT=90',
+    'SUMMARY:Daily lecture',
+    'END:VEVENT',
+    'BEGIN:VEVENT',
+    'UID:kick-off',
+    'DTSTAMP:20260801T000000Z',
+    'DTSTART;TZID=Europe/Amsterdam:20260902T140000',
+    'DTEND;TZID=Europe/Amsterdam:20260902T150000',
+    'SUMMARY:Kick-off',
+    'END:VEVENT',
+    'END:VCALENDAR',
+    '',
+  ].join('\r\n');
+  const later = NOW + 60 * 86_400_000;
+
+  it('keeps every past occurrence and event when the clock has moved 60 days forward', async () => {
+    const store = new SqliteStore(':memory:');
+    routes.set('/daily.ics', { body: feed });
+    let now = NOW;
+    const { poller: p } = poller(store, { [CAL]: `${base}/daily.ics` }, {}, () => now);
+    expect(await p.poll(CAL)).toMatchObject({ outcome: 'changed', added: 91 });
+    const first = await snapshot(store, CAL);
+
+    now = later;
+    const result = await p.poll(CAL);
+    // The lectures of 1 September to 1 October left the window; none of them is removed, nothing is changed.
+    expect(result).toMatchObject({ removed: 0, changed: 0, added: 0, kept: 31, outcome: 'unchanged' });
+    expect(await snapshot(store, CAL)).toEqual(first);
+
+    // The source drops the one-off meeting (past) and the rest of the series (future): only the future goes.
+    routes.set('/daily.ics', { body: feed.replace('RRULE:FREQ=DAILY;COUNT=90', 'RRULE:FREQ=DAILY;COUNT=70').replace(/BEGIN:VEVENT\r\nUID:kick-off[\s\S]*?END:VEVENT\r\n/, '') });
+    const dropped = await p.poll(CAL);
+    expect(dropped).toMatchObject({ outcome: 'changed', removed: 20, kept: 32 });
+    const ids = [...(await snapshot(store, CAL)).keys()];
+    expect(ids).toContain('kick-off');
+    expect(ids.filter((id) => id.startsWith('daily-lecture@'))).toHaveLength(70);
+  });
+
+  it('with retention "prune", removes past events once they ended more than afterDays ago', async () => {
+    const store = new SqliteStore(':memory:');
+    routes.set('/daily.ics', { body: feed });
+    let now = NOW;
+    const feeds = feedsConfigSchema.parse({ allowPrivateAddresses: true, timeoutSeconds: 2 });
+    const p = new FeedPoller({ store, feeds, urls: new Map([[CAL, `${base}/daily.ics`]]), timeZone: 'Europe/Amsterdam', now: () => now, retention: { past: 'prune', afterDays: 14 } });
+    await p.poll(CAL);
+    now = later;
+    const result = await p.poll(CAL);
+    // Out of the window (from 1 October 08:00 UTC): the 31 lectures up to 1 October 09:00 Amsterdam, all ended more
+    // than 14 days ago. The kick-off is a single event, still in the feed: it stays, past or not.
+    expect(result).toMatchObject({ removed: 31, kept: 0 });
+    const ids = [...(await snapshot(store, CAL)).keys()];
+    expect(ids).toContain('kick-off');
+    expect(ids.filter((id) => id.startsWith('daily-lecture@'))).toHaveLength(59);
+  });
+});
+
 describe('a feed that fails deletes nothing', () => {
   const failures: Array<[string, Served, string]> = [
     ['HTTP 500', { status: 500, body: 'oops' }, 'http-status'],

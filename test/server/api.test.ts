@@ -1,5 +1,6 @@
 // Every route of the push API: happy paths, bad input, auth failures and scope limits.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/model/clock.ts';
 import { eventKey } from '../../src/model/event.ts';
 import { routeTable } from '../../src/server/app.ts';
 import type { PendingOp } from '../../src/store/store.ts';
@@ -542,5 +543,77 @@ describe('store methods behind the API', () => {
     expect(await f.store.applyDesiredOps([{ kind: 'upsert', desired: desired(CAL, 'a', { subject: 'x' }) }, { kind: 'remove', calendar: CAL, key: a.key }])).toEqual(['changed', 'removed']);
     expect((await f.store.mailbox(CAL))!.desiredVersion).toBe(v1 + 1);
     expect(await f.store.desiredFor(CAL)).toEqual([]);
+  });
+});
+
+describe('PUT /v1/calendars/{calendar}/events: retention and dryRun', () => {
+  const url = `${calendarUrl(CAL)}/events`;
+  const on = (date: string, id: string, subject = id) => ({ id, subject, start: `${date}T09:00`, end: `${date}T10:00`, timeZone: 'Europe/Amsterdam' });
+
+  it('keeps ended events the body leaves out once the clock has moved on; future ones follow the body', async () => {
+    const clock = fixedClock('2026-09-01T00:00:00Z');
+    const api = await apiFixture({ clock });
+    try {
+      const term = [on('2026-09-02', 'sep'), on('2026-09-20', 'sep-20'), on('2026-11-02', 'nov'), on('2026-12-02', 'dec')];
+      expect((await api.call({ method: 'PUT', url, payload: term })).statusCode).toBe(202);
+      clock.advance(60 * 86_400_000);
+      const next = await api.call({ method: 'PUT', url, payload: [on('2026-09-20', 'sep-20', 'corrected'), on('2026-12-02', 'dec')] });
+      expect(json(next)).toMatchObject({ removed: 1, changed: 1, unchanged: 1, kept: 1 });
+      expect((await api.store.desiredFor(CAL)).map((r) => r.sourceId).sort()).toEqual(['dec', 'sep', 'sep-20']);
+      // A single-event DELETE still deletes, past or not.
+      expect((await api.call({ method: 'DELETE', url: eventUrl(CAL, 'sep') })).statusCode).toBe(202);
+      expect((await api.store.desiredFor(CAL)).map((r) => r.sourceId).sort()).toEqual(['dec', 'sep-20']);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('with retention "prune" in the config, removes what ended more than afterDays ago', async () => {
+    const clock = fixedClock('2026-09-01T00:00:00Z');
+    const api = await apiFixture({ clock, config: { retention: { past: 'prune', afterDays: 30 } } });
+    try {
+      await api.call({ method: 'PUT', url, payload: [on('2026-09-02', 'sep'), on('2026-10-25', 'oct'), on('2026-12-02', 'dec')] });
+      clock.set('2026-11-01T00:00:00Z');
+      expect(json(await api.call({ method: 'PUT', url, payload: [on('2026-12-02', 'dec')] }))).toMatchObject({ removed: 1, kept: 1 });
+      expect((await api.store.desiredFor(CAL)).map((r) => r.sourceId).sort()).toEqual(['dec', 'oct']);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('dryRun=true answers 200 with the change and the plan, records nothing and starts no delivery', async () => {
+    await f.call({ method: 'PUT', url, payload: [on('2026-12-02', 'a'), on('2026-12-03', 'b'), on('2026-12-04', 'c')] });
+    const nudges = f.nudges.length;
+    const before = JSON.stringify([await f.store.desiredFor(CAL), await f.store.mailboxes()]);
+    const body = [on('2026-12-02', 'a', 'renamed'), on('2026-12-03', 'b'), on('2026-12-05', 'd'), { id: 'bad', start: 'never' }, on('2026-03-29', 'gap')];
+    body[4] = { ...body[4]!, start: '2026-03-29T02:30', end: '2026-03-29T04:00' };
+    const dry = await f.call({ method: 'PUT', url: `${url}?dryRun=true`, payload: body });
+    expect(dry.statusCode).toBe(200);
+    expect(dry.headers.location).toBeUndefined();
+    expect(json(dry)).toMatchObject({
+      dryRun: true,
+      accepted: 4,
+      rejected: 1,
+      added: 2,
+      changed: 1,
+      removed: 1,
+      unchanged: 1,
+      kept: 0,
+      warnings: [{ item: 5, id: 'gap', field: 'start', message: expect.stringContaining('taken as 2026-03-29T03:30:00') }],
+      // Never delivered, never listed: the plan says so.
+      plan: { calendar: CAL, basis: 'not-listed', create: { count: 4, ids: ['gap', 'a', 'b', 'd'] }, update: { count: 0 }, delete: { count: 0 }, note: expect.stringContaining('a real run lists it first') },
+    });
+    expect(json(dry).errors.map((e: { item: number; field: string }) => `${e.item} ${e.field}`).sort()).toEqual(['4 end', '4 start', '4 timeZone']);
+    expect(JSON.stringify([await f.store.desiredFor(CAL), await f.store.mailboxes()])).toBe(before);
+    expect(f.nudges.length).toBe(nudges);
+
+    // Once delivered, the plan compares with what the store recorded.
+    for (const row of await f.store.desiredFor(CAL)) {
+      await f.store.completeOps([{ op: { calendar: CAL, key: row.key, kind: 'create', itemId: null, contentHash: row.contentHash, transactionId: null, startsAtMs: row.startsAtMs, attempts: 0, lastError: null }, delivered: { calendar: CAL, key: row.key, itemId: `item-${row.sourceId}`, changeKey: null, transactionId: null, contentHash: row.contentHash } }]);
+    }
+    await f.store.recordInventory(CAL, await f.store.deliveredFor(CAL));
+    const planned = json(await f.call({ method: 'PUT', url: `${url}?dryRun=1`, payload: body }));
+    expect(planned.plan).toMatchObject({ basis: 'store', create: { count: 2, ids: ['gap', 'd'] }, update: { count: 1, ids: ['a'] }, delete: { count: 1, ids: ['c'] }, unchanged: 1 });
+    expect(planned.plan.note).toBeUndefined();
   });
 });

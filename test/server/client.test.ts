@@ -28,6 +28,7 @@ describe('CalpushClient', () => {
     expect(await client.deleteEvent(CAL, id)).toMatchObject({ result: 'removed' });
     expect(await client.health()).toMatchObject({ status: 'ok' });
     expect(await client.openApi()).toMatchObject({ openapi: '3.1.0' });
+    expect(await client.replaceEvents(CAL, [], { allowEmpty: true, dryRun: true })).toMatchObject({ dryRun: true, removed: 1, plan: { calendar: CAL } });
     expect(await client.replaceEvents(CAL, [], { allowEmpty: true })).toMatchObject({ removed: 1 });
   });
 

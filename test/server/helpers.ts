@@ -1,6 +1,7 @@
 // Shared set-up for the push API tests: an app over an in-memory store, keys of every kind, a stub delivery loop.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { parseConfig, type Config } from '../../src/config/config.ts';
+import { fixedClock, type Clock } from '../../src/model/clock.ts';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { createApiKey } from '../../src/server/auth.ts';
@@ -27,9 +28,14 @@ export interface ApiFixture {
   close(): Promise<void>;
 }
 
-export async function apiFixture(options: { mailboxes?: string[]; feeds?: Map<string, string>; server?: ServerConfigInput } = {}): Promise<ApiFixture> {
+/** "Now" for the API tests: before every event they write (December 2026), so retention keeps none of them. */
+export const API_TEST_NOW = '2026-11-01T00:00:00Z';
+
+export async function apiFixture(
+  options: { mailboxes?: string[]; feeds?: Map<string, string>; server?: ServerConfigInput; clock?: Clock; config?: Record<string, unknown> } = {},
+): Promise<ApiFixture> {
   const store = new SqliteStore(':memory:');
-  const config = coreConfig(options.mailboxes ? { mailboxes: options.mailboxes } : {});
+  const config = coreConfig({ ...(options.mailboxes ? { mailboxes: options.mailboxes } : {}), ...options.config });
   const nudges: string[] = [];
   const loop = {
     nudge: (calendar?: string) => void (calendar && nudges.push(calendar)),
@@ -42,6 +48,7 @@ export async function apiFixture(options: { mailboxes?: string[]; feeds?: Map<st
     ...(options.feeds ? { feeds: options.feeds } : {}),
     loop,
     metrics: createMetrics({ store, defaultMetrics: false }),
+    clock: options.clock ?? fixedClock(API_TEST_NOW),
   });
   const keys = {
     write: (await createApiKey(store, { scope: 'write', name: 'writer' })).key,

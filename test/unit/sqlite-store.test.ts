@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import fc from 'fast-check';
+import { keepsAbsentEvent, type RetentionRule } from '../../src/model/retention.ts';
 import type { PendingOp } from '../../src/store/store.ts';
 
 const cal = 'a@contoso.edu';
@@ -101,7 +103,7 @@ describe('SQLite store', () => {
     const importer = await store.beginDesiredImport();
     await importer.add([{ desired: event('a'), record: 'line 1' }, { desired: event('dup', 'x'), record: 'line 2' }]);
     await importer.add([{ desired: event('dup', 'y'), record: 'line 3' }]);
-    const result = await importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true });
+    const result = await importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null });
     expect(result.duplicates).toEqual([{ calendar: cal, sourceId: 'dup', records: ['line 2', 'line 3'] }]);
     expect(result).toMatchObject({ applied: 1, added: 1, removed: 1, calendars: [cal] });
     // The duplicated id keeps its previous desired state; "kept" was not in the input and is removed.
@@ -132,7 +134,7 @@ describe('SQLite store', () => {
     const store = new SqliteStore(':memory:');
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     const importer = await store.beginDesiredImport();
-    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true })).rejects.toThrow(/--allow-empty/);
+    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null })).rejects.toThrow(/--allow-empty/);
     expect(await store.desiredFor(cal)).toHaveLength(1);
     // And the next import on the same connection works (the failed one cleaned up after itself).
     expect((await store.applyDesired({ calendars: [cal], events: [event('a'), event('b')], held: [] })).added).toBe(1);
@@ -166,10 +168,159 @@ describe('SQLite store', () => {
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     const importer = await store.beginDesiredImport();
     await importer.add([{ desired: event('b'), record: 'line 1' }]);
-    const result = await importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true });
+    const result = await importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null });
     expect(result.calendars).toEqual([cal]);
     expect((await store.desiredFor(apiCalendar)).map((r) => r.sourceId)).toEqual(['pushed']);
     expect((await store.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['b']);
     await store.close();
+  });
+
+  describe('retention: ended events absent from a full replacement', () => {
+    const at = (id: string, start: string, end: string, subject = id) => {
+      const r = validateEvent({ calendar: cal, id, subject, start, end, timeZone: 'Europe/Amsterdam' });
+      if (!r.ok) throw new Error('invalid');
+      return r.desired;
+    };
+    const allDay = (id: string, start: string, end: string) => {
+      const r = validateEvent({ calendar: cal, id, allDay: true, start, end });
+      if (!r.ok) throw new Error('invalid');
+      return r.desired;
+    };
+    // "Now" is 1 October 2026, 12:00 UTC (14:00 in Amsterdam).
+    const nowMs = Date.parse('2026-10-01T12:00:00Z');
+    const rule = (retention: RetentionRule['retention']): RetentionRule => ({ retention, nowMs, allDayTimeZone: 'Europe/Amsterdam' });
+    const ids = async (store: SqliteStore) => (await store.desiredFor(cal)).map((r) => r.sourceId).sort();
+    const events = [
+      at('long-ago', '2026-06-01T09:00', '2026-06-01T10:00'),
+      at('last-week', '2026-09-24T09:00', '2026-09-24T10:00'),
+      at('this-morning', '2026-10-01T09:00', '2026-10-01T10:00'),
+      at('running-now', '2026-10-01T13:30', '2026-10-01T15:00'),
+      at('tomorrow', '2026-10-02T09:00', '2026-10-02T10:00'),
+      allDay('yesterday-all-day', '2026-09-30', '2026-10-01'),
+      allDay('today-all-day', '2026-10-01', '2026-10-02'),
+    ];
+
+    it('keeps every ended one with "keep", and removes those that have not ended', async () => {
+      const store = new SqliteStore(':memory:');
+      await store.applyDesired({ calendars: [cal], events, held: [] });
+      const result = await store.applyDesired({ calendars: [cal], events: [], held: [], retention: rule({ past: 'keep' }) });
+      expect(result).toEqual({ added: 0, changed: 0, removed: 3, unchanged: 0 });
+      // An all-day event ends at midnight in the config's zone that begins its (exclusive) end date.
+      expect(await ids(store)).toEqual(['last-week', 'long-ago', 'this-morning', 'yesterday-all-day']);
+      await store.close();
+    });
+
+    it('with "prune", removes only those that ended more than afterDays ago', async () => {
+      const store = new SqliteStore(':memory:');
+      await store.applyDesired({ calendars: [cal], events, held: [] });
+      await store.applyDesired({ calendars: [cal], events: [], held: [], retention: rule({ past: 'prune', afterDays: 7 }) });
+      expect(await ids(store)).toEqual(['this-morning', 'yesterday-all-day']);
+      await store.applyDesired({ calendars: [cal], events, held: [] });
+      await store.applyDesired({ calendars: [cal], events: [], held: [], retention: rule({ past: 'prune', afterDays: 0 }) });
+      expect(await ids(store)).toEqual([]);
+      await store.close();
+    });
+
+    it('changes a past event that is in the input, and counts what it kept', async () => {
+      const store = new SqliteStore(':memory:');
+      await store.applyDesired({ calendars: [cal], events, held: [] });
+      const importer = await store.beginDesiredImport();
+      await importer.add([{ desired: at('last-week', '2026-09-24T09:00', '2026-09-24T10:00', 'renamed afterwards'), record: 'line 1' }]);
+      await importer.add([{ desired: at('tomorrow', '2026-10-02T09:00', '2026-10-02T10:00'), record: 'line 2' }]);
+      const result = await importer.finish({ calendars: [cal], refuseEmpty: true, retention: rule({ past: 'keep' }) });
+      expect(result).toMatchObject({ changed: 1, unchanged: 1, removed: 2, kept: 3 });
+      expect((await store.desiredFor(cal)).find((r) => r.sourceId === 'last-week')!.event.subject).toBe('renamed afterwards');
+      expect(await ids(store)).toEqual(['last-week', 'long-ago', 'this-morning', 'tomorrow', 'yesterday-all-day']);
+      // Nothing was removed only because it ended: the desired version moves for the change, not for the kept.
+      const version = (await store.mailbox(cal))!.desiredVersion;
+      const again = await store.beginDesiredImport();
+      await again.add([{ desired: at('tomorrow', '2026-10-02T09:00', '2026-10-02T10:00'), record: 'line 1' }]);
+      await again.add([{ desired: at('last-week', '2026-09-24T09:00', '2026-09-24T10:00', 'renamed afterwards'), record: 'line 2' }]);
+      expect(await again.finish({ calendars: [cal], refuseEmpty: true, retention: rule({ past: 'keep' }) })).toMatchObject({ removed: 0, kept: 3 });
+      expect((await store.mailbox(cal))!.desiredVersion).toBe(version);
+      await store.close();
+    });
+
+    it('keeps exactly the absent events the rule keeps, in any zone and near any boundary (fast-check)', async () => {
+      const zones = ['Pacific/Kiritimati', 'Etc/GMT+12', 'Europe/Amsterdam', 'America/St_Johns', 'Asia/Kolkata', 'Australia/Lord_Howe', 'UTC'];
+      const timing = fc.oneof(
+        fc.record({ allDay: fc.constant(false as const), startMin: fc.integer({ min: -3000, max: 3000 }), lengthMin: fc.integer({ min: 0, max: 3000 }), timeZone: fc.constantFrom(...zones) }),
+        fc.record({ allDay: fc.constant(true as const), startDay: fc.integer({ min: -4, max: 4 }), days: fc.integer({ min: 1, max: 3 }) }),
+      );
+      const base = Date.parse('2026-10-01T00:00:00Z');
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(timing, { minLength: 1, maxLength: 12 }),
+          fc.integer({ min: -2880, max: 2880 }),
+          fc.oneof(fc.constant({ past: 'keep' as const }), fc.record({ past: fc.constant('prune' as const), afterDays: fc.integer({ min: 0, max: 2 }) })),
+          fc.constantFrom(...zones),
+          async (timings, nowMin, retention, allDayTimeZone) => {
+            const store = new SqliteStore(':memory:');
+            const events = timings.map((t, n) => {
+              const local = (ms: number) => new Date(ms).toISOString().slice(0, 16);
+              const input = t.allDay
+                ? { calendar: cal, id: `e${n}`, allDay: true, start: local(base + t.startDay * 86_400_000).slice(0, 10), end: local(base + (t.startDay + t.days) * 86_400_000).slice(0, 10) }
+                : { calendar: cal, id: `e${n}`, start: local(base + t.startMin * 60_000), end: local(base + (t.startMin + t.lengthMin) * 60_000), timeZone: t.timeZone };
+              const r = validateEvent(input);
+              if (!r.ok) throw new Error(JSON.stringify(r.problems));
+              return r.desired;
+            });
+            await store.applyDesired({ calendars: [cal], events, held: [] });
+            const rule: RetentionRule = { retention, nowMs: base + nowMin * 60_000, allDayTimeZone };
+            const result = await store.applyDesired({ calendars: [cal], events: [], held: [], retention: rule });
+            const expected = events.filter((e) => keepsAbsentEvent(e.event.timing, rule)).map((e) => e.event.id).sort();
+            expect((await store.desiredFor(cal)).map((r) => r.sourceId).sort()).toEqual(expected);
+            expect(result.removed).toBe(events.length - expected.length);
+            await store.close();
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
+    it('is not applied by a single-event removal: an explicit delete deletes', async () => {
+      const store = new SqliteStore(':memory:');
+      await store.applyDesired({ calendars: [cal], events, held: [] });
+      expect(await store.applyDesiredOps([{ kind: 'remove', calendar: cal, key: events[0]!.key }])).toEqual(['removed']);
+      expect(await ids(store)).not.toContain('long-ago');
+      await store.close();
+    });
+  });
+
+  describe('preview: a finish rolled back', () => {
+    it('reports what finish would do, shows each calendar as finish would leave it, records nothing, and can be finished after', async () => {
+      const store = new SqliteStore(':memory:');
+      await store.applyDesired({ calendars: [cal], events: [event('a'), event('b'), event('c')], held: [] });
+      await store.recordInventory(cal, []);
+      const before = JSON.stringify([await store.desiredFor(cal), await store.mailboxes()]);
+      const importer = await store.beginDesiredImport();
+      await importer.add([{ desired: event('a', 'changed'), record: 'line 1' }, { desired: event('d'), record: 'line 2' }]);
+      await importer.add([{ desired: event('x'), record: 'line 3' }, { desired: event('x', 'twice'), record: 'line 4' }]);
+      await importer.hold([{ calendar: cal, key: event('c').key }]);
+      const seen: Array<{ calendar: string; desired: string[]; removed: string[]; needsDelivery: boolean }> = [];
+      const finish = { calendars: 'staged-and-synced' as const, refuseEmpty: true, retention: null };
+      const previewed = await importer.preview(finish, (view) =>
+        seen.push({ calendar: view.calendar, desired: view.desired().map((r) => r.sourceId), removed: [...view.removedIds().values()], needsDelivery: view.needsDelivery }),
+      );
+      expect(previewed).toMatchObject({ added: 1, changed: 1, removed: 1, unchanged: 0, applied: 2, calendars: [cal] });
+      expect(previewed.duplicates).toEqual([{ calendar: cal, sourceId: 'x', records: ['line 3', 'line 4'] }]);
+      expect(seen).toEqual([{ calendar: cal, desired: ['a', 'c', 'd'].sort((p, q) => event(p).key.localeCompare(event(q).key)), removed: ['b'], needsDelivery: true }]);
+      expect(JSON.stringify([await store.desiredFor(cal), await store.mailboxes()])).toBe(before);
+      // The same import previewed again gives the same answer, and finishing it does what the preview said.
+      expect(await importer.preview(finish, () => {})).toEqual(previewed);
+      expect(await importer.finish(finish)).toEqual(previewed);
+      expect((await store.desiredFor(cal)).map((r) => r.sourceId).sort()).toEqual(['a', 'c', 'd']);
+      await store.close();
+    });
+
+    it('refuses an empty input like finish, recording nothing', async () => {
+      const store = new SqliteStore(':memory:');
+      await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
+      const importer = await store.beginDesiredImport();
+      await expect(importer.preview({ calendars: [cal], refuseEmpty: true, retention: null }, () => {})).rejects.toThrow(/--allow-empty/);
+      await importer.abort();
+      expect(await store.desiredFor(cal)).toHaveLength(1);
+      await store.close();
+    });
   });
 });

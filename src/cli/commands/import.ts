@@ -7,25 +7,28 @@
 //
 // As in sync: each record is checked on its own and reported with file, line and field; valid records go through;
 // an id given twice is applied from neither record; a file that cannot be read at all (not JSON, a CSV with
-// unknown columns) stops the import before anything is changed.
+// unknown columns) stops the import before anything is changed. `--dry-run` shows what would be added and changed
+// and what a delivery would then do, recording nothing (exit codes as sync --dry-run).
 import { createReadStream, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { parse } from 'csv-parse';
 import type { Config } from '../../config/config.ts';
-import { resolvePath } from '../../config/config.ts';
+import { resolvePath, retentionRule } from '../../config/config.ts';
+import { systemClock, type Clock } from '../../model/clock.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { deliver, type DeliverySummary } from '../../scheduler/delivery.ts';
 import { loadServeConfig } from '../../server/settings.ts';
 import { duplicateErrors, validateRecord, type RecordError } from '../../sources/records.ts';
 import { readInputItems, type InputItem } from '../../sources/stream.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
-import type { Store } from '../../store/store.ts';
-import { createGraphTarget, createScheduler, SyncRefused, type SyncResult } from '../../sync/sync.ts';
+import type { DesiredImport, DesiredImportFinish, Store } from '../../store/store.ts';
+import { dryRun } from '../../sync/dry-run.ts';
+import { createScheduler, createTarget, desiredSummary, EXPANSION_PAST_MS, InputProblems, SyncRefused, type SyncPreview, type SyncResult } from '../../sync/sync.ts';
 import type { CalendarTarget } from '../../targets/target.ts';
-import { formatSummary, progressBar } from '../summary.ts';
-import { exitCodeFor, reportFailure } from './sync.ts';
+import { formatPreview, formatSummary, progressBar } from '../summary.ts';
+import { exitCodeFor, exitCodeForPreview, reportFailure } from './sync.ts';
 
 /** The CSV columns, in the order a template would list them. A header row naming them is required. */
 export const CSV_COLUMNS = [
@@ -162,6 +165,8 @@ export interface ImportOptions {
   /** The mailbox of .ics files and of CSV files without a calendar column; also the only calendar accepted. */
   calendar?: string;
   horizonDays?: number;
+  /** "Now": the expansion window of recurring .ics events. */
+  clock?: Clock;
   /** Deliver the changed calendars after recording them (default true). */
   deliver?: boolean;
   onRead?: (progress: { files: number; filesDone: number; records: number }) => void;
@@ -170,12 +175,69 @@ export interface ImportOptions {
   target?: CalendarTarget;
 }
 
-const MAX_REPORTED_ERRORS = 10_000;
 const STAGE_CHUNK = 2_000;
 
+/** Loads the files as an upsert (nothing is removed) and delivers the calendars they changed. */
 export async function runImport(options: ImportOptions): Promise<SyncResult & { calendars: string[] }> {
+  return withStagedFiles(options, async ({ importer, finish, problems, files, records, store }) => {
+    const imported = await importer.finish(finish);
+    for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
+
+    const { config } = options;
+    let delivery: DeliverySummary = { mailboxes: [], totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 } };
+    if ((options.deliver ?? true) && imported.calendars.length) {
+      const target = options.target ?? (await createTarget(config, options.baseDir));
+      try {
+        delivery = await deliver({
+          store,
+          target,
+          scheduler: createScheduler(config),
+          instance: config.instance,
+          calendars: imported.calendars,
+          maxAttempts: config.limits.maxAttempts,
+          parallelMailboxes: config.limits.parallelMailboxes,
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        });
+      } finally {
+        if (!options.target) await target.close();
+      }
+    }
+    return { input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), delivery, calendars: imported.calendars };
+  });
+}
+
+/**
+ * import --dry-run: what the import would add and change, and what a delivery would then do per mailbox; nothing is
+ * recorded and no write request is sent (mailboxes a real run would list first are listed read-only).
+ */
+export async function previewImport(options: ImportOptions): Promise<SyncPreview & { calendars: string[] }> {
+  return withStagedFiles(options, async ({ importer, finish, problems, files, records }) => {
+    const { config } = options;
+    const target = options.target ?? (await createTarget(config, options.baseDir));
+    try {
+      const lister = { target, scheduler: createScheduler(config), parallelMailboxes: config.limits.parallelMailboxes };
+      const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister });
+      for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
+      return { dryRun: true, input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), plan, calendars: imported.calendars };
+    } finally {
+      if (!options.target) await target.close();
+    }
+  });
+}
+
+interface StagedFiles {
+  importer: DesiredImport;
+  finish: DesiredImportFinish;
+  problems: InputProblems;
+  files: number;
+  records: number;
+  store: Store;
+}
+
+/** Reads and validates the files into a staged import, hands it to `apply`, and closes what it opened. */
+async function withStagedFiles<T>(options: ImportOptions, apply: (staged: StagedFiles) => Promise<T>): Promise<T> {
   const { config } = options;
-  const now = Date.now();
+  const now = (options.clock ?? systemClock).now();
   const horizonDays = options.horizonDays ?? 400;
   const calendar = options.calendar?.trim().toLowerCase();
   const allowed = calendar ? new Set([calendar]) : config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
@@ -183,20 +245,11 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
   if (!files.length) throw new SyncRefused(`no input file found in ${options.paths.join(', ')} (looked for ${[...SUPPORTED].join(', ')})`);
 
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
-  let target: CalendarTarget | undefined = options.target;
   try {
-    const errors: RecordError[] = [];
+    const problems = new InputProblems();
     const fileErrors: RecordError[] = [];
-    const rejectedRecords = new Set<string>();
-    let unreportedErrors = 0;
     let records = 0;
-    const reject = (error: RecordError) => {
-      rejectedRecords.add(error.record);
-      if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
-      else unreportedErrors++;
-    };
     const importer = await store.beginDesiredImport();
-    let imported;
     try {
       let chunk: Array<{ desired: DesiredEvent; record: string }> = [];
       for (const [index, file] of files.entries()) {
@@ -204,24 +257,24 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
         const items =
           extname(file).toLowerCase() === '.csv'
             ? csvItems(file, origin, calendar)
-            : readInputItems([file], { ...(calendar ? { icsCalendar: calendar } : {}), timeZone: config.timeZone, horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 } });
+            : readInputItems([file], { ...(calendar ? { icsCalendar: calendar } : {}), timeZone: config.timeZone, horizon: { fromMs: now - EXPANSION_PAST_MS, toMs: now + horizonDays * 86_400_000 } });
         for await (const item of items) {
           // An upsert removes nothing, so what a bad record would hold stays anyway.
           if (item.kind === 'held') continue;
           if (item.kind === 'error') {
             if (item.fileLevel) fileErrors.push(item.error);
-            reject(item.error);
+            problems.reject(item.error);
             continue;
           }
           records++;
           const result = validateRecord(item.record.record, item.record.value);
           if (!result.ok) {
-            result.errors.forEach(reject);
+            result.errors.forEach((e) => problems.reject(e));
             continue;
           }
           const { desired } = result;
           if (allowed && !allowed.has(desired.event.calendar)) {
-            reject({
+            problems.reject({
               record: item.record.record,
               id: desired.event.id,
               calendar: desired.event.calendar,
@@ -230,6 +283,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
             });
             continue;
           }
+          result.warnings.forEach((w) => problems.warn(w));
           chunk.push({ desired, record: item.record.record });
           if (chunk.length >= STAGE_CHUNK) {
             await importer.add(chunk);
@@ -241,38 +295,20 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
       }
       if (chunk.length) await importer.add(chunk);
       if (fileErrors.length) throw new SyncRefused(`nothing was imported: ${fileErrors.map((e) => `${e.record} ${e.message}`).join('; ')}`);
-      imported = await importer.finish({ calendars: [], refuseEmpty: false, upsertOnly: true, source: 'import' });
-    } catch (error) {
+      // An upsert removes nothing, so retention has nothing to keep; the rule is given all the same.
+      const finish: DesiredImportFinish = { calendars: [], refuseEmpty: false, upsertOnly: true, source: 'import', retention: retentionRule(config, now) };
+      return await apply({ importer, finish, problems, files: files.length, records, store });
+    } finally {
       await importer.abort();
-      throw error;
     }
-    for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach(reject);
-
-    let delivery: DeliverySummary = { mailboxes: [], totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 } };
-    if ((options.deliver ?? true) && imported.calendars.length) {
-      target ??= createGraphTarget(config, options.baseDir);
-      delivery = await deliver({
-        store,
-        target,
-        scheduler: createScheduler(config),
-        instance: config.instance,
-        calendars: imported.calendars,
-        maxAttempts: config.limits.maxAttempts,
-        parallelMailboxes: config.limits.parallelMailboxes,
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      });
-    }
-    const { added, changed, removed, unchanged } = imported;
-    return {
-      input: { files: files.length, records, accepted: imported.applied, rejected: rejectedRecords.size, errors, ...(unreportedErrors ? { unreportedErrors } : {}) },
-      desired: { added, changed, removed, unchanged },
-      delivery,
-      calendars: imported.calendars,
-    };
   } finally {
-    if (target && !options.target) await target.close();
     if (!options.store) await store.close();
   }
+}
+
+/** --errors: every rejected record, one JSON object a line. */
+function writeErrors(path: string, errors: RecordError[]): void {
+  writeFileSync(path, errors.map((e) => JSON.stringify(e)).join('\n') + (errors.length ? '\n' : ''));
 }
 
 function readingBar(enabled: boolean) {
@@ -304,14 +340,15 @@ export function registerImportCommand(program: Command): void {
     .option('--calendar <mailbox>', 'the mailbox for .ics files and CSV files without a calendar column; records for other calendars are refused')
     .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
     .option('--no-deliver', 'only record the events (a running calpush serve delivers them)')
+    .option('--dry-run', 'print what would be added and changed, and created or updated per mailbox; send no write request and record nothing')
     .option('--errors <file>', 'also write every rejected record to this file (NDJSON)')
     .option('--json', 'print the summary as JSON on stdout')
-    .action(async (paths: string[], options: { config: string; calendar?: string; horizonDays: number; deliver: boolean; errors?: string; json?: boolean }) => {
+    .action(async (paths: string[], options: { config: string; calendar?: string; horizonDays: number; deliver: boolean; dryRun?: boolean; errors?: string; json?: boolean }) => {
       const reading = readingBar(!options.json);
       const bar = progressBar(!options.json);
       try {
         const { config, baseDir } = loadServeConfig(options.config);
-        const result = await runImport({
+        const importOptions: ImportOptions = {
           config,
           baseDir,
           paths,
@@ -323,10 +360,19 @@ export function registerImportCommand(program: Command): void {
             reading.stop();
             bar.update(p);
           },
-        });
+        };
+        if (options.dryRun) {
+          const preview = await previewImport(importOptions);
+          reading.stop();
+          if (options.errors) writeErrors(options.errors, preview.input.errors);
+          process.stdout.write(options.json ? `${JSON.stringify(preview, null, 2)}\n` : `${formatPreview(preview)}\n`);
+          process.exitCode = exitCodeForPreview(preview);
+          return;
+        }
+        const result = await runImport(importOptions);
         reading.stop();
         bar.stop();
-        if (options.errors) writeFileSync(options.errors, result.input.errors.map((e) => JSON.stringify(e)).join('\n') + (result.input.errors.length ? '\n' : ''));
+        if (options.errors) writeErrors(options.errors, result.input.errors);
         if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         else {
           process.stdout.write(`${formatSummary(result)}\n`);

@@ -74,14 +74,15 @@ export function registerFeedsCommand(program: Command): void {
         }
         const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
         try {
-          const results = await new FeedPoller({ store, feeds: feedsConfig, urls, timeZone: config.timeZone }).pollAll();
+          const results = await new FeedPoller({ store, feeds: feedsConfig, urls, timeZone: config.timeZone, retention: config.retention }).pollAll();
           if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
           else {
             for (const r of results) {
               process.stdout.write(
-                `${r.calendar}  ${r.outcome}  events ${r.events}  +${r.added} ~${r.changed} -${r.removed}${r.error ? `  ${r.error.code}: ${r.error.message}` : ''}\n`,
+                `${r.calendar}  ${r.outcome}  events ${r.events}  +${r.added} ~${r.changed} -${r.removed}${r.kept ? `  kept ${r.kept} ended` : ''}${r.error ? `  ${r.error.code}: ${r.error.message}` : ''}\n`,
               );
               for (const e of r.errors.slice(0, 10)) process.stdout.write(`    ${e.record}: ${e.field} ${e.message}\n`);
+              for (const w of r.warnings.slice(0, 10)) process.stdout.write(`    warning: ${w.record}: ${w.field} ${w.message}\n`);
             }
           }
           process.exitCode = results.some((r) => r.outcome === 'failed' || r.errors.length) ? 1 : 0;

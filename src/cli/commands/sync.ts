@@ -2,17 +2,25 @@
 // 2 the command, config or input could not be used at all; 3 stopped by a failure no mailbox can get past;
 // 4 recorded, but another calpush process was still delivering a mailbox when --busy-wait ran out (it picks the
 // change up; nothing is lost, but it was not confirmed delivered).
+// With --dry-run: 0 the plan was printed; 1 records were rejected or a mailbox could not be listed; 2 as above;
+// 3 listing stopped by a failure no mailbox can get past.
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config/config.ts';
-import { runSync, SyncRefused, type SyncResult } from '../../sync/sync.ts';
+import { previewSync, runSync, SyncRefused, type SyncPreview, type SyncResult } from '../../sync/sync.ts';
 import { TargetError } from '../../targets/target.ts';
 import { createLog, LOG_LEVELS } from '../log.ts';
-import { formatSummary, progressBar } from '../summary.ts';
+import { formatPreview, formatSummary, progressBar } from '../summary.ts';
 
 export function exitCodeFor(result: SyncResult): number {
   if (result.delivery.fatal) return 3;
   if (result.input.rejected || result.delivery.totals.failed || result.delivery.totals.failedMailboxes) return 1;
   if (result.delivery.mailboxes.some((m) => m.status === 'busy')) return 4;
+  return 0;
+}
+
+export function exitCodeForPreview(preview: SyncPreview): number {
+  if (preview.plan.fatal) return 3;
+  if (preview.input.rejected || preview.plan.totals.failedMailboxes) return 1;
   return 0;
 }
 
@@ -26,16 +34,17 @@ export function registerSyncCommand(program: Command): void {
     .option('--allow-empty', 'accept an input without valid events even though it removes every event calpush manages')
     .option('--reinventory', 'list every mailbox for our tagged events again before planning')
     .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
+    .option('--dry-run', 'print what would be created, updated and deleted per mailbox; send no write request and record nothing')
     .option('--busy-wait <seconds>', 'wait this long for a mailbox another calpush process is delivering, then deliver what is left; exit 4 if it is still busy', (v) => Number.parseFloat(v), 600)
     .option('--json', 'print the summary as JSON on stdout')
     .option('--log-level <level>', `structured JSON log on stderr: ${LOG_LEVELS.join(', ')} (default: none, or CALPUSH_LOG_LEVEL)`)
     .option('--log-file <file>', 'write the structured log to this file instead of stderr')
-    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; busyWait: number; json?: boolean; logLevel?: string; logFile?: string }) => {
+    .action(async (options: { config: string; input: string[]; calendar?: string[]; allowEmpty?: boolean; reinventory?: boolean; horizonDays: number; dryRun?: boolean; busyWait: number; json?: boolean; logLevel?: string; logFile?: string }) => {
       const bar = progressBar(!options.json && !(options.logLevel && !options.logFile));
       try {
         const log = createLog({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFile ? { file: options.logFile } : {}) });
         const { config, baseDir } = loadConfig(options.config);
-        const result = await runSync({
+        const syncOptions = {
           config,
           baseDir,
           inputs: options.input,
@@ -46,7 +55,15 @@ export function registerSyncCommand(program: Command): void {
           busyWaitMs: Number.isFinite(options.busyWait) && options.busyWait > 0 ? options.busyWait * 1000 : 0,
           onProgress: bar.update,
           ...(log ? { log } : {}),
-        });
+        };
+        if (options.dryRun) {
+          const preview = await previewSync(syncOptions);
+          bar.stop();
+          process.stdout.write(options.json ? `${JSON.stringify(preview, null, 2)}\n` : `${formatPreview(preview)}\n`);
+          process.exitCode = exitCodeForPreview(preview);
+          return;
+        }
+        const result = await runSync(syncOptions);
         bar.stop();
         if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         else process.stdout.write(`${formatSummary(result)}\n`);

@@ -1,0 +1,126 @@
+// --dry-run: what a sync or import would do, per mailbox, with nothing sent and nothing recorded.
+//
+// The input is staged exactly as for a real run and the store's replacement is run and rolled back
+// (DesiredImport.preview), so duplicates, holds, calendar scope, managed-by-source and retention are decided by the
+// same code. Each mailbox a real run would deliver is then planned by the real planner (previewMailbox).
+//
+// Where a real run lists a mailbox before planning (no record of it, a create whose answer never arrived, or
+// --reinventory), the dry run lists it too — read-only GETs through the scheduler, which honours the mailbox's
+// limits and Retry-After as always — and keeps the listing in memory only. Without that listing the dry run could
+// not say what a first run would adopt or delete. With no target to list (the API), such a mailbox is shown as
+// "not-listed".
+import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPreviewCalendar, DeliveredRow } from '../store/store.ts';
+import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
+import type { DeliveryScheduler } from '../scheduler/delivery.ts';
+import { TargetError, type CalendarTarget } from '../targets/target.ts';
+
+export interface DryRunPlan {
+  /** The mailboxes a real run would work on (others have nothing to do). */
+  mailboxes: MailboxPreview[];
+  /** Mailboxes in scope with nothing to do: delivered, unchanged. */
+  unchangedMailboxes: number;
+  totals: { create: number; update: number; delete: number; unchanged: number; notListed: number; failedMailboxes: number };
+  /** A failure no mailbox can get past (credentials, endpoint) stopped the listing. */
+  fatal?: { code: string; message: string; remedy?: string };
+}
+
+export interface DryRunOptions {
+  importer: DesiredImport;
+  finish: DesiredImportFinish;
+  instance: string;
+  /** List every mailbox in scope again, as sync --reinventory does. */
+  reinventory?: boolean;
+  /** Lists mailboxes read-only where a real run would list them first; without one they are "not-listed". */
+  lister?: { target: CalendarTarget; scheduler: DeliveryScheduler; parallelMailboxes: number };
+}
+
+/** Whether a real delivery lists the mailbox before planning it (the same rule as deliver()'s inventory step). */
+function needsListing(view: DesiredPreviewCalendar, reinventory: boolean): boolean {
+  return reinventory || !view.mailbox.inventoriedAt || view.pendingOps().some((op) => op.kind === 'create' && op.attempts > 0);
+}
+
+export async function dryRun(options: DryRunOptions): Promise<{ imported: DesiredImportResult; plan: DryRunPlan }> {
+  const reinventory = options.reinventory ?? false;
+  const previews = new Map<string, MailboxPreview>();
+  const toList: string[] = [];
+  let unchangedMailboxes = 0;
+  const previewOf = (view: DesiredPreviewCalendar, delivered: DeliveredRow[], basis: MailboxPreview['basis']) =>
+    previewMailbox({ instance: options.instance, calendar: view.calendar, desired: view.desired(), delivered, generations: view.generations(), removedIds: view.removedIds(), basis });
+
+  const imported = await options.importer.preview(options.finish, (view) => {
+    if (!view.needsDelivery && !reinventory) {
+      unchangedMailboxes++;
+      return;
+    }
+    const listing = needsListing(view, reinventory);
+    if (listing && options.lister) toList.push(view.calendar);
+    previews.set(view.calendar, previewOf(view, view.delivered(), listing ? 'not-listed' : 'store'));
+  });
+
+  let fatal: TargetError | undefined;
+  if (toList.length && options.lister) {
+    const listed = await listMailboxes(toList, options.lister);
+    fatal = listed.fatal;
+    // A run-wide failure is reported once (plan.fatal), not on every mailbox it stopped.
+    for (const [calendar, error] of listed.errors) {
+      if (error.scope === 'fatal') continue;
+      previews.get(calendar)!.error = { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+    }
+    if (listed.items.size) {
+      // The same replacement again, now planned against what the target holds.
+      await options.importer.preview(options.finish, (view) => {
+        const items = listed.items.get(view.calendar);
+        if (items) previews.set(view.calendar, previewOf(view, items, 'listed'));
+      });
+    }
+  }
+
+  const mailboxes = [...previews.values()].sort((a, b) => a.calendar.localeCompare(b.calendar));
+  const totals = { create: 0, update: 0, delete: 0, unchanged: 0, notListed: 0, failedMailboxes: 0 };
+  for (const m of mailboxes) {
+    totals.create += m.create.count;
+    totals.update += m.update.count;
+    totals.delete += m.delete.count;
+    totals.unchanged += m.unchanged;
+    if (m.basis === 'not-listed') totals.notListed++;
+    if (m.error) totals.failedMailboxes++;
+  }
+  const plan: DryRunPlan = { mailboxes, unchangedMailboxes, totals };
+  if (fatal) plan.fatal = { code: fatal.code, message: fatal.message, ...(fatal.remedy ? { remedy: fatal.remedy } : {}) };
+  return { imported, plan };
+}
+
+/** Lists the mailboxes' tagged items (GET only), `parallelMailboxes` at a time; the store is not told. */
+async function listMailboxes(
+  calendars: string[],
+  lister: NonNullable<DryRunOptions['lister']>,
+): Promise<{ items: Map<string, DeliveredRow[]>; errors: Map<string, TargetError>; fatal?: TargetError }> {
+  const items = new Map<string, DeliveredRow[]>();
+  const errors = new Map<string, TargetError>();
+  let fatal: TargetError | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < calendars.length && !fatal) {
+      const calendar = calendars[next++]!;
+      try {
+        const owned: DeliveredRow[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await lister.scheduler.submit(calendar, () => lister.target.listOwned(calendar, cursor), { priority: Number.MIN_SAFE_INTEGER });
+          for (const item of page.items) owned.push({ calendar, ...item });
+          cursor = page.next;
+        } while (cursor);
+        items.set(calendar, owned);
+      } catch (error) {
+        if (!(error instanceof TargetError)) throw error;
+        errors.set(calendar, error);
+        if (error.scope === 'fatal') {
+          fatal ??= error;
+          lister.scheduler.abandonAll(error);
+        } else lister.scheduler.abandonMailbox(calendar, error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(lister.parallelMailboxes, calendars.length) }, worker));
+  return { items, errors, ...(fatal ? { fatal } : {}) };
+}
