@@ -134,6 +134,15 @@ describe('which calendars a sync replaces (docs/api.md, "Mixing sources")', () =
     // Named with --calendar, the API's calendar is replaced (and from then on managed by sync).
     await runSync(options([ws.ndjson('3.ndjson', [lesson(apiCalendar, 'from-sync', '2026-12-01')])], { calendars: [apiCalendar] }));
     expect((await store.desiredFor(apiCalendar)).map((r) => r.sourceId)).toEqual(['from-sync']);
+
+    // A calendar sync managed becomes the API's once the API writes to it: a sync without it leaves it alone.
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'pushed-later') }]);
+    await runSync(options([ws.ndjson('4.ndjson', [lesson(B, 'b', '2026-12-01')])]));
+    expect((await store.desiredFor(A)).map((r) => r.sourceId).sort()).toEqual(['a', 'pushed-later']);
+    // With `mailboxes`, every listed calendar is replaced, whoever set it.
+    await runSync({ ...options([ws.ndjson('5.ndjson', [lesson(B, 'b', '2026-12-01')])]), config: coreConfig({ mailboxes: [A, B] }) });
+    expect(await store.desiredFor(A)).toEqual([]);
+    expect((await store.desiredFor(feedCalendar)).map((r) => r.sourceId)).toEqual(['from-feed']);
   });
 });
 
