@@ -3,9 +3,10 @@
 // trusted/configured once and survive restarts.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
 import { generateCertificate, loadOrCreatePair, loadOrCreateServerCertificate } from '../../sandbox/tls.ts';
+import { listenFailure } from '../../server/listen.ts';
 
 export interface SandboxCommandOptions {
   host: string;
@@ -21,7 +22,7 @@ export interface SandboxCommandOptions {
 function integer(name: string, min: number, max: number) {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
     return n;
   };
 }
@@ -44,7 +45,12 @@ export function registerSandboxCommand(program: Command): void {
     .option('--rooms <n>', 'number of room mailboxes', integer('--rooms', 0, 10_000), 12)
     .option('--log-requests', 'print one line per HTTP request (never tokens or secrets)')
     .action(async (options: SandboxCommandOptions) => {
-      await runSandboxCommand(options);
+      try {
+        await runSandboxCommand(options);
+      } catch (error) {
+        const { reportFailure } = await import('../failure.ts');
+        process.exitCode = reportFailure(listenFailure(error, options.host, options.port, '--port'), false);
+      }
     });
 }
 

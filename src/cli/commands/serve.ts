@@ -6,7 +6,7 @@ import { loadServeConfig } from '../../server/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
-import { reportFailure } from './sync.ts';
+import { reportFailure } from '../failure.ts';
 
 export function registerServeCommand(program: Command): void {
   program
