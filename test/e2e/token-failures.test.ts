@@ -8,7 +8,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../../src/admin/doctor/index.ts';
+import { parseConfig } from '../../src/config/config.ts';
 import { defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
+import { CalpushClient } from '../../src/client/index.ts';
+import { createApiKey } from '../../src/server/auth.ts';
+import { startServer } from '../../src/server/index.ts';
+import { parseServerConfig } from '../../src/server/settings.ts';
 import { createWorkspace, lecture, runCli, tagged, usableStudents, type Workspace } from './harness.ts';
 
 let sandbox: SandboxInternals;
@@ -30,7 +35,7 @@ function workspace(instance: string, target: Record<string, unknown> = {}): Work
     else section[key] = value;
   }
   writeFileSync(ws.configPath, JSON.stringify(ws.rawConfig, null, 2));
-  return ws;
+  return { ...ws, config: parseConfig(ws.rawConfig) };
 }
 
 /** The "Stopped:" message and its fix in a sync's output. */
@@ -105,6 +110,27 @@ describe('a token request that fails', async () => {
     const report = await runDoctor({ configPath: ws.configPath, mailbox: students[0]!, write: false });
     const token = report.checks.find((c) => c.id === 'graph.token')!;
     expect(token).toMatchObject({ status: 'fail', code: cause.code, detail: told.message, remedy: told.fix });
+  });
+
+  it('calpush serve says the same in /v1/health (and keeps answering)', async () => {
+    const ws = workspace('token-serve', { authorityHost: nothingListens });
+    const sync = await runCli(['sync', '-c', ws.configPath, '-i', ws.input('t.ndjson', [lecture(students[0]!, 1)])]);
+    const told = stopped(sync.stdout);
+    const running = await startServer({ config: ws.config, server: parseServerConfig({ port: 0, deliveryPollMs: 50 }), feeds: undefined, baseDir: ws.dir, retryMinMs: 60_000 });
+    try {
+      const { key } = await createApiKey(running.store, { scope: 'write' });
+      const client = new CalpushClient({ baseUrl: running.url, apiKey: key });
+      await client.putEvent(students[1]!, 'serve-1', { subject: 'x', start: '2026-12-01T09:00', end: '2026-12-01T10:00', timeZone: 'Europe/Amsterdam' });
+      let health = await client.health();
+      for (let i = 0; i < 200 && !health.delivery.fatal; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        health = await client.health();
+      }
+      expect(health.status).toBe('degraded');
+      expect(health.delivery.fatal).toMatchObject({ code: 'ECONNREFUSED', message: told.message, remedy: told.fix });
+    } finally {
+      await running.close();
+    }
   });
 
   it('the four messages and fixes are all different', () => {
