@@ -166,7 +166,9 @@ export class SqliteStore implements Store {
    */
   constructor(path: string) {
     this.path = path;
-    if (path !== ':memory:') prepareStoreFile(path);
+    // A plain path is prepared here; ":memory:" and SQLite URIs (file:…?mode=ro) are SQLite's to interpret.
+    const plainFile = path !== ':memory:' && !path.startsWith('file:');
+    if (plainFile) prepareStoreFile(path);
     try {
       this.db = guardDatabase(new DatabaseSync(this.path), this.path);
     } catch (error) {
@@ -184,7 +186,7 @@ export class SqliteStore implements Store {
       this.db.close();
       throw error;
     }
-    if (path !== ':memory:') warnIfReadableByOthers(path);
+    if (plainFile) warnIfReadableByOthers(path);
   }
 
   /** The schema version this database is at. */
