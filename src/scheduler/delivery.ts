@@ -533,7 +533,10 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       const failure = describeError(error);
       summary.status = 'failed';
       summary.error = failure;
-      options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
+      // A run-wide failure is logged once, by the mailbox that met it first; the others it stopped only say so.
+      const runWide = (error instanceof TargetError && error.scope === 'fatal') || error instanceof StoreError;
+      if (runWide && fatal) options.log?.debug({ calendar, code: failure.code }, 'stopped by the failure logged before');
+      else options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
       if (error instanceof TargetError && error.scope === 'fatal') {
         fatal ??= error;
         scheduler.abandonAll(error);

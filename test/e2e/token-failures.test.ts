@@ -4,7 +4,7 @@
 // credential") each get their own message and fix — the same in `calpush sync` and `calpush doctor` — and a run
 // stopped by one says it once, not once per mailbox. A token that expires or is revoked while a sync runs is
 // replaced: the run completes with exit 0 and nothing duplicated.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../../src/admin/doctor/index.ts';
@@ -92,8 +92,13 @@ describe('a token request that fails', async () => {
   it.each(causes)('$name: its own message and fix, once for ten mailboxes, exit 3; doctor says the same', async (cause) => {
     const ws = workspace(`token-${cause.code}`, cause.target());
     const input = ws.input('t.ndjson', students.map((s, i) => lecture(s, i)));
-    const result = await runCli(['sync', '-c', ws.configPath, '-i', input], { env: cause.env });
+    const logFile = join(ws.dir, 'sync.log');
+    const result = await runCli(['sync', '-c', ws.configPath, '-i', input, '--log-level', 'info', '--log-file', logFile], { env: cause.env });
     expect(result.code).toBe(3);
+    // The structured log, too, carries the failure once (the other mailboxes only say it stopped them, at debug).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const errors = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { level: number; code?: string }).filter((line) => line.level >= 50);
+    expect(errors.map((line) => line.code)).toEqual([cause.code]);
     const output = result.stdout + result.stderr;
     const told = stopped(output);
     expect(told.message).toMatch(cause.message);
