@@ -133,7 +133,8 @@ describe('the command line', () => {
   });
 
   it('usage mistakes exit 2 with commander’s one line, never a stack trace', async () => {
-    for (const args of [['sandbox', '--port', '99999'], ['doctor', 'x@contoso.edu', '-c', 'x.json', '--timeout', 'soon'], ['no-such-command'], ['sync']]) {
+    const cases = [['sandbox', '--port', '99999'], ['serve', '-c', 'x.json', '--port', 'eighty'], ['demo', '--students', 'many'], ['doctor', 'x@contoso.edu', '-c', 'x.json', '--timeout', 'soon'], ['no-such-command'], ['sync']];
+    for (const args of cases) {
       const result = await runCli(args);
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/^error: /);
