@@ -1,6 +1,7 @@
 // What a person sees after a sync: input problems, one line per mailbox, totals. And a progress bar on a terminal.
 import cliProgress from 'cli-progress';
 import { formatRecordError } from '../sources/records.ts';
+import type { MailboxSummary } from '../scheduler/delivery.ts';
 import type { InputReport, SyncPreview, SyncResult } from '../sync/sync.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
@@ -34,6 +35,11 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
   const { input, delivery } = result;
   const lines = formatInput(input, stream);
   if (result.desired.kept) lines.push(`Kept ${result.desired.kept} ended event(s) that are no longer in the input (retention).`);
+  // A run-wide failure (credentials, the endpoint, the store) stopped every mailbox with the same error: it is
+  // told once, under "Stopped", not once per mailbox.
+  const fatal = delivery.fatal;
+  const stoppedByFatal = (m: MailboxSummary) => Boolean(fatal && m.error && m.error.code === fatal.code && m.error.message === fatal.message);
+  const ownError = (m: MailboxSummary) => (stoppedByFatal(m) ? undefined : m.error);
   const header = ['mailbox', 'created', 'updated', 'deleted', 'unchanged', 'failed', 'requests', 'status'];
   const rows = delivery.mailboxes.map((m) => [
     m.calendar,
@@ -43,34 +49,34 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
     String(m.unchanged),
     String(m.failed),
     String(m.requests),
-    m.status === 'failed' ? `FAILED ${m.error?.code ?? ''}` : m.status,
+    stoppedByFatal(m) ? 'stopped' : m.status === 'failed' ? `FAILED ${m.error?.code ?? ''}` : m.status,
   ]);
   const t = delivery.totals;
-  rows.push(['TOTAL', String(t.created), String(t.updated), String(t.deleted), String(t.unchanged), String(t.failed), String(t.requests), t.failedMailboxes ? `${t.failedMailboxes} mailbox(es) failed` : 'ok']);
+  rows.push(['TOTAL', String(t.created), String(t.updated), String(t.deleted), String(t.unchanged), String(t.failed), String(t.requests), fatal ? `STOPPED ${fatal.code}` : t.failedMailboxes ? `${t.failedMailboxes} mailbox(es) failed` : 'ok']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const format = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
   lines.push(format(header));
   for (const row of rows) {
     const line = format(row);
-    lines.push(row[7]!.startsWith('FAILED') ? paint(stream, 31, line) : line);
+    lines.push(/^(FAILED|STOPPED)/.test(row[7]!) ? paint(stream, 31, line) : line);
   }
   const busy = delivery.mailboxes.filter((m) => m.status === 'busy');
   if (busy.length) {
     lines.push('', `${busy.length} mailbox(es) were still being delivered by another calpush process when --busy-wait ran out (exit status 4); it picks up this change: ${busy.slice(0, 5).map((m) => m.calendar).join(', ')}${busy.length > 5 ? ', …' : ''}`);
   }
-  const problems = delivery.mailboxes.filter((m) => m.error || m.failures.length);
+  const problems = delivery.mailboxes.filter((m) => ownError(m) || m.failures.length);
   if (problems.length) lines.push('');
   for (const m of problems) {
-    if (m.error) {
-      lines.push(paint(stream, 31, `${m.calendar}: ${m.error.message}`));
-      if (m.error.remedy) lines.push(`  fix: ${m.error.remedy}`);
+    if (ownError(m)) {
+      lines.push(paint(stream, 31, `${m.calendar}: ${m.error!.message}`));
+      if (m.error!.remedy) lines.push(`  fix: ${m.error!.remedy}`);
     }
     for (const failure of m.failures.slice(0, 20)) lines.push(`  ${m.calendar} event "${failure.id}" (${failure.operation}): ${failure.code}: ${failure.message}`);
     if (m.failures.length > 20) lines.push(`  … and ${m.failures.length - 20} more failed events in ${m.calendar}`);
   }
-  if (delivery.fatal) {
-    lines.push('', paint(stream, 31, `Stopped: ${delivery.fatal.message}`));
-    if (delivery.fatal.remedy) lines.push(`  fix: ${delivery.fatal.remedy}`);
+  if (fatal) {
+    lines.push('', paint(stream, 31, `Stopped: ${fatal.message}`));
+    if (fatal.remedy) lines.push(`  fix: ${fatal.remedy}`);
   }
   return lines.join('\n');
 }

@@ -28,6 +28,11 @@ const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Clock skew tolerated on client assertions (Entra allows a few minutes; we take 5). */
 const ASSERTION_SKEW_S = 300;
+/** Graph's message for an expired token (https://github.com/s1t5/mail-archiver/issues/267), and for one that fails validation. */
+const EXPIRED_TOKEN_MESSAGE = 'Lifetime validation failed, the token is expired.';
+const REVOKED_TOKEN_MESSAGE = 'Access token validation failure.';
+/** Issue numbers kept for expiry/revocation on demand; older tokens are long expired anyway. */
+const MAX_REMEMBERED_TOKENS = 10_000;
 
 interface RegisteredCertificate {
   pem: string;
@@ -97,6 +102,12 @@ export class IdentityService {
   private readonly baseUrl: () => string;
   private readonly now: () => number;
   private readonly onTokenRequest: () => void;
+  /** Access tokens issued so far, and the issue number of each (by its uti claim), for expiry/revocation on demand. */
+  private issued = 0;
+  private readonly issueNumbers = new Map<string, number>();
+  /** Tokens issued up to these numbers are refused as expired / revoked (faults for tests). */
+  private expiredThrough = 0;
+  private revokedThrough = 0;
 
   constructor(options: IdentityServiceOptions) {
     this.tenantId = options.tenant.tenantId.toLowerCase();
@@ -421,6 +432,8 @@ export class IdentityService {
     // Entra omits the roles claim when the app has no application permission.
     if (app.roles.length > 0) claims['roles'] = [...app.roles];
     const token = signJwt({ typ: 'JWT', alg: 'RS256', x5t: this.kid, kid: this.kid }, claims, this.signingKey);
+    this.issueNumbers.set(String(claims['uti']), ++this.issued);
+    if (this.issueNumbers.size > MAX_REMEMBERED_TOKENS) this.issueNumbers.delete(this.issueNumbers.keys().next().value!);
     // Successful response of the client-credentials grant:
     // https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#successful-response
     sendJson(ctx.res, 200, { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: token }, { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' });
@@ -437,16 +450,31 @@ export class IdentityService {
     if (!jwt) return { ok: false, message: 'IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be in JWS or JWE Compact Serialization Format.' };
     if (jwt.header['alg'] !== 'RS256' || !verifyJwtSignature(jwt, this.publicKey)) return { ok: false, message: 'Access token validation failure. Invalid signature.' };
     const claims = jwt.payload;
+    // Expired or revoked on demand (expireIssuedTokens / revokeIssuedTokens): as Graph answers a token that expired
+    // or that its issuer invalidated before its time.
+    const issueNumber = this.issueNumbers.get(String(claims['uti']));
+    if (issueNumber !== undefined && issueNumber <= this.revokedThrough) return { ok: false, message: REVOKED_TOKEN_MESSAGE };
+    if (issueNumber !== undefined && issueNumber <= this.expiredThrough) return { ok: false, message: EXPIRED_TOKEN_MESSAGE };
     const nowS = Math.floor(this.now() / 1000);
     const exp = typeof claims['exp'] === 'number' ? claims['exp'] : 0;
     const nbf = typeof claims['nbf'] === 'number' ? claims['nbf'] : 0;
-    if (exp <= nowS) return { ok: false, message: 'Lifetime validation failed, the token is expired.' };
+    if (exp <= nowS) return { ok: false, message: EXPIRED_TOKEN_MESSAGE };
     if (nbf > nowS + 300) return { ok: false, message: 'Access token has expired or is not yet valid.' };
     if (claims['aud'] !== GRAPH_RESOURCE && claims['aud'] !== GRAPH_APP_ID) return { ok: false, message: 'Access token validation failure. Invalid audience.' };
     if (claims['iss'] !== `https://sts.windows.net/${this.tenantId}/` || claims['tid'] !== this.tenantId) return { ok: false, message: 'Access token validation failure. Invalid issuer.' };
     const app = typeof claims['appid'] === 'string' ? this.app(claims['appid']) : undefined;
     if (!app) return { ok: false, message: 'Access token validation failure.' };
     return { ok: true, app, claims };
+  }
+
+  /** Every access token issued so far is refused from now on as expired ("Lifetime validation failed, …"). */
+  expireIssuedTokens(): void {
+    this.expiredThrough = this.issued;
+  }
+
+  /** Every access token issued so far is refused from now on as invalid (revoked before its time). */
+  revokeIssuedTokens(): void {
+    this.revokedThrough = this.issued;
   }
 
   /** Signs a token with the sandbox key (tests: expired or foreign-audience tokens). */

@@ -81,6 +81,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const router = new Router();
   identity.register(router);
 
+  /** Expiry/revocation of the tokens issued so far, due after that many more Graph requests (faults.expireTokens). */
+  const tokenFaults: Array<{ remaining: number; kind: 'expire' | 'revoke' }> = [];
+  function applyTokenFaults(): void {
+    for (const fault of tokenFaults) fault.remaining--;
+    for (const fault of tokenFaults.filter((f) => f.remaining < 0)) {
+      if (fault.kind === 'expire') identity.expireIssuedTokens();
+      else identity.revokeIssuedTokens();
+      tokenFaults.splice(tokenFaults.indexOf(fault), 1);
+    }
+  }
+  function tokenFault(kind: 'expire' | 'revoke', afterRequests = 0): void {
+    if (afterRequests <= 0) {
+      if (kind === 'expire') identity.expireIssuedTokens();
+      else identity.revokeIssuedTokens();
+    } else tokenFaults.push({ remaining: afterRequests, kind });
+  }
+
   async function handleGraph(ctx: RequestContext, graphPath: string): Promise<void> {
     const ids = newRequestIds(ctx.headers['client-request-id']);
     const baseHeaders = { 'request-id': ids.requestId, 'client-request-id': ids.clientRequestId };
@@ -93,9 +110,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }
       sendJson(ctx.res, result.status, result.body, { ...baseHeaders, ...result.headers });
     };
+    applyTokenFaults();
     const token = identity.verifyAccessToken(ctx.headers['authorization']);
     if (!token.ok) {
-      // 401 InvalidAuthenticationToken with Graph's WWW-Authenticate challenge (https://github.com/microsofthackathons/tdi/issues/24).
+      service.stats.unauthorized++;
+      // 401 InvalidAuthenticationToken in Graph's error body (https://learn.microsoft.com/graph/errors: "code",
+      // "message", "innerError") with Graph's WWW-Authenticate challenge (https://github.com/microsofthackathons/tdi/issues/24).
       return answer(
         graphError(401, 'InvalidAuthenticationToken', token.message, ids, {
           ...baseHeaders,
@@ -231,7 +251,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     faults: {
       dropResponseAfterCreate: (n, mailbox) => service.dropResponseAfterCreate(n, mailbox),
       failNext: (n, status, opts) => service.failNext(n, status, opts),
-      clear: () => service.clearFaults(),
+      expireTokens: (opts) => tokenFault('expire', opts?.afterRequests),
+      revokeTokens: (opts) => tokenFault('revoke', opts?.afterRequests),
+      clear: () => {
+        service.clearFaults();
+        tokenFaults.length = 0;
+      },
     },
     signToken: (claims) => identity.signForTests(claims),
     close(): Promise<void> {

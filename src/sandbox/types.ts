@@ -203,6 +203,8 @@ export interface SandboxStats {
   throttled: number;
   /** POSTs to the token endpoint */
   tokenRequests: number;
+  /** Graph requests answered 401 InvalidAuthenticationToken (no, expired, revoked or foreign token) */
+  unauthorized: number;
   /** Extension: $batch envelopes received */
   batches: number;
   perMailbox: Record<string, MailboxStats>;
@@ -224,6 +226,14 @@ export interface SandboxFaults {
   dropResponseAfterCreate(n: number, mailbox?: string): void;
   /** the next N requests to a mailbox answer this status (e.g. 503 with Retry-After, 500) without doing anything */
   failNext(n: number, status: 429 | 500 | 503 | 504, opts?: { mailbox?: string; retryAfterSeconds?: number }): void;
+  /**
+   * every access token issued so far answers 401 InvalidAuthenticationToken "Lifetime validation failed, the token is
+   * expired." — at once, or after `afterRequests` more Graph requests (top-level requests and $batch envelopes);
+   * tokens issued afterwards work
+   */
+  expireTokens(opts?: { afterRequests?: number }): void;
+  /** the same, answering "Access token validation failure." (a token invalidated before its time) */
+  revokeTokens(opts?: { afterRequests?: number }): void;
   clear(): void;
 }
 

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
+import { StoreError } from '../store/errors.ts';
 import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
 import { OUTLOOK_LIMITS, type Scheduler } from './scheduler.ts';
@@ -80,7 +81,8 @@ export interface MailboxSummary {
 export interface DeliverySummary {
   mailboxes: MailboxSummary[];
   totals: { created: number; updated: number; deleted: number; unchanged: number; failed: number; requests: number; failedMailboxes: number };
-  fatal?: { code: string; message: string; remedy?: string };
+  /** What stopped the whole run; `source: 'store'` when it was the store (disk full, locked…), not the target. */
+  fatal?: { code: string; message: string; remedy?: string; source?: 'store' };
 }
 
 function mergeSummaries(a: MailboxSummary, b: MailboxSummary): MailboxSummary {
@@ -180,7 +182,7 @@ function isDeadLocalProcess(owner: string): boolean {
 }
 
 function describeError(error: unknown): { code: string; message: string; remedy?: string } {
-  if (error instanceof TargetError) return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+  if (error instanceof TargetError || error instanceof StoreError) return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
   return { code: 'InternalError', message: error instanceof Error ? error.message : String(error) };
 }
 
@@ -372,6 +374,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
           );
           return take().map((op, index) => [op, outcomes[index]!]);
         } catch (error) {
+          // The store failing (disk full…) stops the run; it is no failure of these operations.
+          if (error instanceof StoreError) throw error;
           const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
           return take().map((op) => [op, { ok: false, error: failure }]);
         }
@@ -529,10 +533,19 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       const failure = describeError(error);
       summary.status = 'failed';
       summary.error = failure;
-      options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
+      // A run-wide failure is logged once, by the mailbox that met it first; the others it stopped only say so.
+      const runWide = (error instanceof TargetError && error.scope === 'fatal') || error instanceof StoreError;
+      if (runWide && fatal) options.log?.debug({ calendar, code: failure.code }, 'stopped by the failure logged before');
+      else options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
       if (error instanceof TargetError && error.scope === 'fatal') {
         fatal ??= error;
         scheduler.abandonAll(error);
+      } else if (error instanceof StoreError) {
+        // The store cannot record what happens (disk full, locked, damaged): no mailbox can go on. Nothing is
+        // recorded about this mailbox either; what was recorded so far was recorded whole (one transaction each).
+        const stop = new TargetError('fatal', error.code, error.message, { remedy: error.remedy, cause: error });
+        fatal ??= stop;
+        scheduler.abandonAll(stop);
       } else if (error instanceof TargetError) {
         // 403/404 for the mailbox: stop sending to it, report why; the other mailboxes go on.
         scheduler.abandonMailbox(calendar, error);
@@ -541,7 +554,10 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         await store.recordMailboxFailure(calendar, failure.code, failure.message);
       }
     } finally {
-      await store.releaseMailbox(calendar, workerId);
+      // A store that failed cannot release the lease either: it expires (a later run on this host takes it over).
+      await store.releaseMailbox(calendar, workerId).catch((error: unknown) => {
+        if (!(error instanceof StoreError && fatal)) throw error;
+      });
     }
     return summary;
   }
@@ -644,5 +660,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
     totals.requests += s.requests;
     if (s.status === 'failed') totals.failedMailboxes++;
   }
-  return { mailboxes: summaries, totals, ...(fatal ? { fatal: describeError(fatal) } : {}) };
+  // (Assigned in the workers' closures: TypeScript cannot see that it may be set here.)
+  const stopped = fatal as TargetError | null;
+  return { mailboxes: summaries, totals, ...(stopped ? { fatal: { ...describeError(stopped), ...(stopped.cause instanceof StoreError ? { source: 'store' as const } : {}) } } : {}) };
 }

@@ -10,6 +10,7 @@ import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from './settings.ts';
 import { DeliveryLoop } from './loop.ts';
+import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface ServeOptions extends ServeSettings {
@@ -133,7 +134,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await app.close();
     if (!options.target) await target.close();
     if (!options.store) await store.close();
-    throw error;
+    throw listenFailure(error, server.host, server.port, '--port (or server.port in the config)');
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : server.port;

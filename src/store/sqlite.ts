@@ -1,6 +1,4 @@
 // The embedded store: SQLite through node:sqlite (no native build), WAL mode, versioned migrations.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
@@ -26,6 +24,8 @@ import {
   type PendingOp,
   type Store,
 } from './store.ts';
+import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';
+import { prepareStoreFile, warnIfReadableByOthers } from './files.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
 const MIGRATIONS: string[] = [
@@ -128,6 +128,31 @@ const MIGRATIONS: string[] = [
 
 type Row = Record<string, unknown>;
 
+/** "calp": the PRAGMA application_id that marks a calpush store (https://www.sqlite.org/fileformat.html#application_id). */
+const CALPUSH_APPLICATION_ID = 0x63616c70;
+
+/**
+ * Runs `work` in a transaction: it commits, or it did not happen. On some errors (SQLITE_FULL, IOERR, BUSY, NOMEM)
+ * SQLite has already rolled the transaction back itself (https://www.sqlite.org/lang_transaction.html, "Response
+ * To Errors Within A Transaction"); the ROLLBACK then fails with "cannot rollback - no transaction is active",
+ * which must not hide the error that mattered.
+ */
+function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', work: () => T): T {
+  db.exec(begin);
+  try {
+    const result = work();
+    db.exec('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      // rolled back by SQLite already: `error` says why
+    }
+    throw error;
+  }
+}
+
 const now = () => new Date().toISOString();
 
 export class SqliteStore implements Store {
@@ -136,14 +161,34 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, StatementSync>();
   private importSequence = 0;
 
+  /**
+   * Opens (or creates: folder 0700, file 0600) the store at `path`. Anything that makes it unusable — a read-only
+   * folder, a full disk, a lock held too long, a file that is not a calpush store, damage, a newer schema — is a
+   * StoreError naming the file, the cause and the fix; so is every SQLite failure later on (guardDatabase).
+   */
   constructor(path: string) {
     this.path = path;
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    // WAL: readers don't block the writer; NORMAL sync is durable across process crashes (a power loss may
-    // lose the last transactions, which the tag-based adoption then recovers).
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
-    this.migrate();
+    // A plain path is prepared here; ":memory:" and SQLite URIs (file:…?mode=ro) are SQLite's to interpret.
+    const plainFile = path !== ':memory:' && !path.startsWith('file:');
+    if (plainFile) prepareStoreFile(path);
+    try {
+      this.db = guardDatabase(new DatabaseSync(this.path), this.path);
+    } catch (error) {
+      throw storeFailure(error, this.path);
+    }
+    try {
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // Before anything is written (WAL mode changes the file header): another application's file stays untouched.
+      this.checkIdentity();
+      // WAL: readers don't block the writer; NORMAL sync is durable across process crashes (a power loss may
+      // lose the last transactions, which the tag-based adoption then recovers).
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      this.migrate();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    if (plainFile) warnIfReadableByOthers(path);
   }
 
   /** The schema version this database is at. */
@@ -151,15 +196,42 @@ export class SqliteStore implements Store {
     return Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version);
   }
 
+  /**
+   * Refuses a database that is not calpush's (another application's SQLite file) before a migration writes into
+   * it. calpush marks its stores with PRAGMA application_id (https://www.sqlite.org/pragma.html#pragma_application_id);
+   * a store from before that mark is known by its schema version and its tables.
+   */
+  private checkIdentity(): void {
+    const applicationId = Number((this.db.prepare('PRAGMA application_id').get() as Row).application_id);
+    const version = this.schemaVersion();
+    const tables = new Set((this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Row[]).map((row) => String(row.name)));
+    const foreign =
+      applicationId !== 0 && applicationId !== CALPUSH_APPLICATION_ID
+        ? `it belongs to another application (application_id ${applicationId})`
+        : version === 0 && tables.size > 0
+          ? `it is an SQLite database of another application (tables ${[...tables].slice(0, 3).join(', ')}${tables.size > 3 ? ', …' : ''})`
+          : version > 0 && !tables.has('desired_event')
+            ? `it is an SQLite database of another application (schema version ${version}, no calpush tables)`
+            : undefined;
+    if (foreign) {
+      throw new StoreError('NotACalpushStore', this.path, `${this.path} is not a calpush store: ${foreign}`, {
+        remedy: 'set store.sqlite in the config to calpush’s own store file (a new path creates a new store); calpush never writes into another application’s database',
+      });
+    }
+    if (version > MIGRATIONS.length) {
+      throw new StoreError('StoreTooNew', this.path, `the store ${this.path} was written by a newer calpush (schema version ${version}; this calpush knows up to ${MIGRATIONS.length})`, {
+        remedy: 'run the calpush version that wrote it, or newer (npm install calpush@latest); an older calpush cannot read it safely',
+      });
+    }
+  }
+
   private migrate(): void {
     const current = this.schemaVersion();
-    if (current > MIGRATIONS.length) {
-      throw new Error(`${this.path} was written by a newer calpush (schema ${current}, this one knows ${MIGRATIONS.length}); upgrade calpush`);
-    }
     for (let version = current; version < MIGRATIONS.length; version++) {
       this.transaction(() => {
         this.db.exec(MIGRATIONS[version]!);
         this.db.exec(`PRAGMA user_version = ${version + 1}`);
+        this.db.exec(`PRAGMA application_id = ${CALPUSH_APPLICATION_ID}`);
       });
     }
   }
@@ -174,15 +246,7 @@ export class SqliteStore implements Store {
   }
 
   private transaction<T>(work: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = work();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    }
+    return inTransaction(this.db, 'BEGIN IMMEDIATE', work);
   }
 
   private touchMailbox(calendar: string): void {
@@ -689,16 +753,11 @@ class SqliteDesiredImport implements DesiredImport {
 
   async add(events: Array<{ desired: DesiredEvent; record: string }>): Promise<void> {
     const insert = this.statement(`INSERT INTO ${this.t}_staged VALUES (?, ?, ?, ?, ?, ?, ?)`);
-    this.db.exec('BEGIN');
-    try {
+    inTransaction(this.db, 'BEGIN', () => {
       for (const { desired, record } of events) {
         insert.run(desired.event.calendar, desired.key, desired.event.id, desired.contentHash, desired.startsAtMs, JSON.stringify(desired.event), record);
       }
-      this.db.exec('COMMIT');
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    }
+    });
     this.staged += events.length;
   }
 

@@ -63,7 +63,7 @@ export class HttpClient {
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', (error) => reject(networkError(request, error)));
       if (body) req.write(body);
       req.end();
@@ -81,26 +81,75 @@ function tlsRootCertificates(): string[] {
   return [...tls.rootCertificates];
 }
 
+/** Why a request got no HTTP answer, as far as an administrator can act on it. */
+export type NetworkReason = 'refused' | 'dns' | 'timeout' | 'tls-untrusted' | 'tls-expired' | 'tls-name' | 'tls' | 'unreachable' | 'reset' | 'other';
+
+/** A request that got no HTTP answer: its reason, and the URL it was for (origin and path; never the query). */
+export class NetworkError extends TargetError {
+  readonly reason: NetworkReason;
+  readonly url: string;
+
+  constructor(reason: NetworkReason, url: string, scope: 'transient' | 'fatal', code: string, message: string, details: { remedy?: string; cause?: unknown }) {
+    super(scope, code, message, details);
+    this.reason = reason;
+    this.url = url;
+  }
+}
+
+// Node's (OpenSSL's) verification codes for a chain that no trusted CA signs.
+const TLS_UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
 /**
  * A request that got no HTTP answer. For a write this means the outcome is unknown: the caller's idempotency
- * (transactionId, deterministic ids) makes the retry safe.
+ * (transactionId, deterministic ids) makes the retry safe. Certificate and DNS failures are fatal (no retry
+ * fixes a config); a refused connection, a timeout or a reset are transient.
  */
-function networkError(request: HttpRequest, error: Error & { code?: string }): TargetError {
+export function networkFailure(method: string, url: URL, error: Error & { code?: string }): NetworkError {
   const code = error.code ?? 'NETWORK_ERROR';
-  const host = new URL(request.url).host;
-  if (['CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID'].includes(code)) {
-    return new TargetError('fatal', code, `TLS certificate of ${host} is not trusted (${code}: ${error.message})`, {
-      remedy: 'point the config at the CA that signed it (caFile), or, for the sandbox, at its tls-cert.pem',
-      cause: error,
-    });
+  const host = url.host;
+  const where = `${url.origin}${url.pathname}`;
+  const make = (reason: NetworkReason, scope: 'transient' | 'fatal', message: string, remedy?: string) =>
+    new NetworkError(reason, where, scope, code, message, { ...(remedy ? { remedy } : {}), cause: error });
+  if (TLS_UNTRUSTED.has(code)) {
+    return make('tls-untrusted', 'fatal', `the TLS certificate of ${host} is not trusted (${code})`, `set target.caFile to the PEM file of the CA that signed it (an inspecting proxy's CA, an on-premises CA; for the sandbox its tls-cert.pem)`);
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return make('tls-expired', 'fatal', `the TLS certificate of ${host} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${code})`, code === 'CERT_HAS_EXPIRED' ? `the server's certificate must be renewed (behind an inspecting proxy: its owner)` : `check this machine's clock (NTP)`);
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return make('tls-name', 'fatal', `the TLS certificate of ${host} is issued for another name (${code}: ${error.message})`, 'use the host name the certificate names in the URL in the config');
+  }
+  if (/^ERR_SSL|^EPROTO$/.test(code)) {
+    return make('tls', 'fatal', `TLS with ${host} failed (${code}: ${error.message})`, `is ${url.origin} really https on a TLS port? (a plain-HTTP port fails like this)`);
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new TargetError('fatal', code, `cannot resolve ${host} (${code})`, { remedy: 'check the URL in the config and DNS', cause: error });
+    return make('dns', 'fatal', `cannot resolve ${url.hostname} (${code}) for ${where}`, `check the host name in the config and this machine's DNS (nslookup ${url.hostname})`);
   }
   if (code === 'ECONNREFUSED') {
-    return new TargetError('transient', code, `connection to ${host} refused`, { remedy: 'is the server running and the URL right?', cause: error });
+    return make('refused', 'transient', `connection to ${where} refused (ECONNREFUSED): nothing listens at ${host}`, 'is the server running, and are the host and port in the config right?');
   }
-  return new TargetError('transient', code, `${request.method} ${host}: ${error.message}`, { cause: error });
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
+    return make('timeout', 'transient', `${method} ${where}: ${error.message || 'timed out'} (${code})`, `check firewalls and proxies between this machine and ${host}; raise target.requestTimeoutMs if the server is just slow`);
+  }
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') {
+    return make('unreachable', 'transient', `cannot reach ${host} (${code}) for ${where}`, 'check the network route (and proxy) from this machine to the host');
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test(error.message)) {
+    return make('reset', 'transient', `${method} ${where}: the connection was closed before an answer came (${code})`);
+  }
+  return make('other', 'transient', `${method} ${where}: ${error.message} (${code})`);
+}
+
+function networkError(request: HttpRequest, error: Error & { code?: string }): NetworkError {
+  return networkFailure(request.method, new URL(request.url), error);
 }
 
 /**

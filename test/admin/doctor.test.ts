@@ -172,7 +172,7 @@ describe('calpush doctor', () => {
     expect(mailbox.remedy).toContain('no Exchange Online licence');
   });
 
-  it('TLS not trusted (no caFile): the TLS line fails with the caFile fix and no token is asked for', async () => {
+  it('TLS not trusted (no caFile): the TLS line fails with the caFile fix, and so does the token, in sync’s words', async () => {
     const { path } = sandboxConfig(sandbox, { caFile: false });
     sandbox.resetStats();
     const result = await runAdminCli(['doctor', 's0004@contoso.edu', '-c', path], { env: { NODE_EXTRA_CA_CERTS: '' } });
@@ -180,8 +180,9 @@ describe('calpush doctor', () => {
     const out = result.stdout.replace(/\s+/g, ' ');
     expect(out).toMatch(/✘ TLS 127\.0\.0\.1:\d+: the certificate \(calpush sandbox, issued by calpush sandbox, valid until [\d-]+\) is not trusted: DEPTH_ZERO_SELF_SIGNED_CERT/);
     expect(out).toContain('fix: point the config at the CA that signed it: "caFile"');
-    expect(out).toMatch(/- token not tried: Entra ID is not reachable/);
-    expect(result.stdout).toContain('1 check failed.');
+    expect(out).toMatch(/✘ token could not get a token: the TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+    expect(out).toMatch(/fix: set target\.caFile to the PEM file of the CA that signs 127\.0\.0\.1:\d+'s certificate/);
+    expect(result.stdout).toContain('2 checks failed.');
     expect(sandbox.stats().tokenRequests).toBe(0);
   });
 
@@ -202,7 +203,8 @@ describe('calpush doctor', () => {
     const tls = check(report, 'graph.tls.0');
     expect(tls.status).toBe('fail');
     expect(tls.code).toBe('ECONNREFUSED');
-    expect(check(report, 'graph.token').status).toBe('skip');
+    expect(check(report, 'graph.token')).toMatchObject({ status: 'fail', code: 'ECONNREFUSED' });
+    expect(check(report, 'graph.roles').status).toBe('skip');
   });
 
   it('an invalid config or mailbox address fails the first line', async () => {

@@ -219,6 +219,23 @@ describe('errors', () => {
     expect(unknown).toMatchObject({ scope: 'fatal', code: 'ENOTFOUND' });
   });
 
+  it('nothing listening at target.url before Exchange ever answered: fatal, naming the URL; after an answer: transient', async () => {
+    const closed = await fake();
+    const url = closed.url;
+    await closed.close();
+    const never = await rejection(target(closed, { url }).listOwned(MAILBOXES[0]!));
+    expect(never).toMatchObject({ scope: 'fatal', code: 'ECONNREFUSED' });
+    expect(never.message).toBe(`could not reach Exchange: connection to ${url} refused (ECONNREFUSED): nothing listens at ${new URL(url).host}`);
+    expect(never.remedy).toBe(`check target.url (${url}): is the server running, and are the host and port in the config right?`);
+
+    const flaky = await fake();
+    const reached = target(flaky);
+    await reached.listOwned(MAILBOXES[0]!);
+    await flaky.close();
+    const later = await rejection(reached.listOwned(MAILBOXES[0]!));
+    expect(later).toMatchObject({ scope: 'transient' });
+  });
+
   it('plain http is refused unless allowed', () => {
     expect(() => target(server, { url: 'http://127.0.0.1:1/EWS/Exchange.asmx', allowInsecureHttp: false })).toThrow(/unencrypted/);
   });
@@ -321,6 +338,22 @@ describe('authentication', () => {
     await target(bearer, { auth: 'oauth', access: 'impersonation', accounts: undefined, oauth: { name: 'app', token: async () => (calls++, 'token-123') } }).listOwned(MAILBOXES[0]!);
     expect(bearer.requests[0]!.account).toBe('app');
     expect(calls).toBe(1);
+  });
+
+  it('a bearer token refused (401) is dropped and the request sent once more with a fresh one; a second 401 is fatal', async () => {
+    const bearer = await fake({ auth: 'bearer', accounts: { 'token-fresh': 'app' } });
+    let current = 'token-stale';
+    const dropped: string[] = [];
+    const oauth = { name: 'app', token: async () => current, invalidate: (token: string) => (dropped.push(token), (current = 'token-fresh')) };
+    const t = target(bearer, { auth: 'oauth', access: 'impersonation', accounts: undefined, oauth });
+    await t.listOwned(MAILBOXES[0]!);
+    expect(dropped).toEqual(['token-stale']);
+    expect(bearer.requests.map((r) => r.account)).toEqual(['app']);
+
+    const refused = await rejection(target(bearer, { auth: 'oauth', access: 'impersonation', accounts: undefined, oauth: { name: 'app', token: async () => 'token-never', invalidate: () => {} } }).listOwned(MAILBOXES[0]!));
+    expect(refused).toMatchObject({ scope: 'fatal', code: 'HTTP401' });
+    expect(refused.message).toBe('Exchange refused the access token of app (HTTP 401, a freshly fetched one too)');
+    expect(refused.remedy).toMatch(/full_access_as_app/);
   });
 });
 

@@ -7,7 +7,7 @@ import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts'
 import { signJwt, decodeJwt } from '../../src/sandbox/jwt.ts';
 import { generateCertificate } from '../../src/sandbox/tls.ts';
 import { NO_PERMISSION_CLIENT_ID } from '../../src/sandbox/tenant.ts';
-import { GraphClient, httpsRequest, msalNetworkClient, tokenRequest, users } from './helpers.ts';
+import { demoToken, GraphClient, httpsRequest, msalNetworkClient, tokenRequest, users } from './helpers.ts';
 
 let sandbox: SandboxInternals;
 beforeAll(async () => {
@@ -235,6 +235,31 @@ describe('Graph bearer token checks', () => {
     expect((await call(`Bearer ${audience}`)).json.error.message).toBe('Access token validation failure. Invalid audience.');
     const ok = sandbox.signToken(good);
     expect((await call(`Bearer ${ok}`)).status).toBe(200);
+  });
+
+  it('expires or revokes the tokens issued so far on demand (at once or after N requests); tokens issued later work', async () => {
+    sandbox.faults.clear();
+    sandbox.resetStats();
+    const first = await demoToken(sandbox);
+    expect((await call(`Bearer ${first}`)).status).toBe(200);
+    sandbox.faults.expireTokens();
+    const expired = await call(`Bearer ${first}`);
+    expect(expired.status).toBe(401);
+    // Graph's error body (https://learn.microsoft.com/graph/errors): code, message, innerError with the request ids.
+    expect(expired.json.error).toMatchObject({ code: 'InvalidAuthenticationToken', message: 'Lifetime validation failed, the token is expired.' });
+    expect(expired.json.error.innerError).toMatchObject({ 'request-id': expired.headers['request-id'] });
+    expect(expired.headers['www-authenticate']).toContain('Bearer');
+
+    const second = await demoToken(sandbox);
+    expect((await call(`Bearer ${second}`)).status).toBe(200);
+    sandbox.faults.revokeTokens({ afterRequests: 2 });
+    expect((await call(`Bearer ${second}`)).status).toBe(200);
+    expect((await call(`Bearer ${second}`)).status).toBe(200);
+    const revoked = await call(`Bearer ${second}`);
+    expect(revoked.status).toBe(401);
+    expect(revoked.json.error).toMatchObject({ code: 'InvalidAuthenticationToken', message: 'Access token validation failure.' });
+    expect((await call(`Bearer ${await demoToken(sandbox)}`)).status).toBe(200);
+    expect(sandbox.stats().unauthorized).toBe(2);
   });
 });
 

@@ -35,17 +35,6 @@ export interface SectionResult {
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** AADSTS codes calpush's token provider has no remedy for, as the doctor explains them. */
-const EXTRA_AADSTS: Record<string, string> = {
-  AADSTS7000216: 'no credential was sent: configure a client secret or a certificate in target.credential',
-  AADSTS7000218: 'the app registration has no credential: add a certificate (calpush cert create) or a secret in Entra ID > App registrations > Certificates & secrets',
-  AADSTS700025: 'the app registration has no credential (Entra treats it as a public client): add a certificate or secret to it',
-  AADSTS50012: 'the client assertion is addressed to another token endpoint: check authorityHost and tenantId',
-  AADSTS700021: 'the client assertion names another application: check clientId',
-  AADSTS50027: 'the client assertion is malformed: check that privateKey and certificate belong together',
-  AADSTS90014: 'a required field is missing from the token request: check scope in the config',
-};
-
 function ok(id: string, title: string, detail: string): CheckResult {
   return { id, title, status: 'pass', detail };
 }
@@ -131,11 +120,15 @@ function credentialCheck(loaded: LoadedConfig, credential: GraphCredential): Che
   return { id, title, status: loose.length ? 'warn' : 'pass', detail: `${describeCert}; the private key matches.${looseNote}`, ...(looseRemedy ? { remedy: looseRemedy } : {}) };
 }
 
+/**
+ * The token step's failure in the words sync and serve use (GraphTokenProvider → tokenFailure in
+ * src/targets/graph/token-errors.ts), with what only the doctor knows added to the fix.
+ */
 function tokenFailure(error: unknown, credential: GraphCredential, clientId: string): CheckResult {
   const id = 'graph.token';
   const title = 'token';
   if (!(error instanceof TargetError)) return { id, title, status: 'fail', detail: `could not get a token: ${(error as Error).message ?? String(error)}`, remedy: 'check tenantId, clientId and the credential in the config' };
-  let remedy = EXTRA_AADSTS[error.code] ?? error.remedy ?? 'check tenantId, clientId and the credential in the config';
+  let remedy = error.remedy ?? 'check tenantId, clientId and the credential in the config';
   if (error.code === 'AADSTS700027' && credential.kind === 'certificate' && credential.certificatePem) {
     const prints = certificateThumbprints(credential.certificatePem);
     remedy += `. The configured certificate has SHA-1 thumbprint ${prints.sha1}: it must be listed under Certificates & secrets > Certificates of app ${clientId}`;
@@ -237,12 +230,11 @@ export async function graphChecks(loaded: LoadedConfig, options: GraphDoctorOpti
     checks.push(tls);
     reachable.set(endpoint.url.origin, tls.status !== 'fail' && tls.status !== 'skip');
   }
-  const authorityReachable = reachable.get(new URL(target.authorityHost).origin) ?? false;
   const graphReachable = reachable.get(new URL(target.graphBaseUrl).origin) ?? false;
 
-  // 3. Token
-  if (!authorityReachable || credentialResult.status === 'fail') {
-    checks.push(skip('graph.token', 'token', !authorityReachable ? 'not tried: Entra ID is not reachable (see above)' : 'not tried: the credential is unusable (see above)'));
+  // 3. Token — tried even when DNS or TLS failed above: its failure then reads as it does in sync and serve.
+  if (credentialResult.status === 'fail') {
+    checks.push(skip('graph.token', 'token', 'not tried: the credential is unusable (see above)'));
     checks.push(skip('graph.roles', 'roles', 'no token'));
     checks.push(skip('graph.mailbox', 'mailbox', 'no token'));
     checks.push(skip('graph.calendar', 'calendar', 'no token'));

@@ -6,7 +6,7 @@ import { createApiKey } from '../../server/auth.ts';
 import { loadServeConfig } from '../../server/settings.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import type { ApiKeyScope } from '../../store/store.ts';
-import { reportFailure } from './sync.ts';
+import { reportFailure } from '../failure.ts';
 
 async function withStore<T>(configPath: string, work: (store: SqliteStore) => Promise<T>): Promise<T> {
   const { config, baseDir } = loadServeConfig(configPath);

@@ -9,6 +9,7 @@ import { parseConfig } from '../../config/config.ts';
 import { sampleTimetable } from '../../sandbox/sample-timetable.ts';
 import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
 import { runSync } from '../../sync/sync.ts';
+import { integerArgument } from '../options.ts';
 import { formatSummary, progressBar } from '../summary.ts';
 import { exitCodeFor, reportFailure } from './sync.ts';
 
@@ -17,8 +18,8 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('start the sandbox and push a sample timetable into it (no Microsoft tenant needed)')
     .option('--dir <dir>', 'where the demo keeps its config, credentials and store', '.calpush-demo')
-    .option('--students <n>', 'number of students', (v) => Number.parseInt(v, 10), 30)
-    .option('--rooms <n>', 'number of rooms', (v) => Number.parseInt(v, 10), 8)
+    .option('--students <n>', 'number of students', integerArgument('--students', 0, 100_000), 30)
+    .option('--rooms <n>', 'number of rooms', integerArgument('--rooms', 0, 10_000), 8)
     .option('--json', 'print the first sync’s summary as JSON')
     .action(async (options: { dir: string; students: number; rooms: number; json?: boolean }) => {
       const dir = resolve(options.dir);

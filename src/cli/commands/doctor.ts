@@ -1,7 +1,7 @@
 // calpush doctor <mailbox> -c <config> [--write] [--json]: checks, step by step, that calpush can reach and write
 // one mailbox — config, DNS, TLS, token, roles, mailbox, calendar, and with --write a probe event — and says what
 // to fix for each step that fails. Exit 0 when nothing failed, 1 when a check failed.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { renderText, runDoctor } from '../../admin/doctor/index.ts';
 
 export interface DoctorCommandOptions {
@@ -14,7 +14,7 @@ export interface DoctorCommandOptions {
 function positiveInteger(name: string) {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 300) throw new Error(`${name} must be a whole number of seconds from 1 to 300`);
+    if (!Number.isInteger(n) || n < 1 || n > 300) throw new InvalidArgumentError(`${name} must be a whole number of seconds from 1 to 300`);
     return n;
   };
 }

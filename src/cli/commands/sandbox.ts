@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
 import { generateCertificate, loadOrCreatePair, loadOrCreateServerCertificate } from '../../sandbox/tls.ts';
+import { listenFailure } from '../../server/listen.ts';
+import { integerArgument } from '../options.ts';
 
 export interface SandboxCommandOptions {
   host: string;
@@ -18,14 +20,6 @@ export interface SandboxCommandOptions {
   logRequests?: boolean;
 }
 
-function integer(name: string, min: number, max: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
 function writePrivate(path: string, content: string): void {
   writeFileSync(path, content, { mode: 0o600 });
   chmodSync(path, 0o600);
@@ -36,15 +30,20 @@ export function registerSandboxCommand(program: Command): void {
     .command('sandbox')
     .description('run a local HTTPS stand-in for Microsoft 365 (Entra ID token endpoint + Graph calendar API)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0 = any free port)', integer('--port', 0, 65535), 8443)
+    .option('--port <port>', 'port to listen on (0 = any free port)', integerArgument('--port', 0, 65535), 8443)
     .option('--state-dir <dir>', 'where the certificates, tenant and demo credentials are kept', '.calpush/sandbox')
     .option('--no-throttling', "turn off Microsoft's Outlook throttling limits (4 concurrent, 10,000 per 10 minutes per mailbox)")
-    .option('--latency-ms <n>', 'added round-trip time per HTTP request, in milliseconds', integer('--latency-ms', 0, 60_000), 0)
-    .option('--students <n>', 'number of student mailboxes', integer('--students', 0, 100_000), 40)
-    .option('--rooms <n>', 'number of room mailboxes', integer('--rooms', 0, 10_000), 12)
+    .option('--latency-ms <n>', 'added round-trip time per HTTP request, in milliseconds', integerArgument('--latency-ms', 0, 60_000), 0)
+    .option('--students <n>', 'number of student mailboxes', integerArgument('--students', 0, 100_000), 40)
+    .option('--rooms <n>', 'number of room mailboxes', integerArgument('--rooms', 0, 10_000), 12)
     .option('--log-requests', 'print one line per HTTP request (never tokens or secrets)')
     .action(async (options: SandboxCommandOptions) => {
-      await runSandboxCommand(options);
+      try {
+        await runSandboxCommand(options);
+      } catch (error) {
+        const { reportFailure } = await import('../failure.ts');
+        process.exitCode = reportFailure(listenFailure(error, options.host, options.port, '--port'), false);
+      }
     });
 }
 

@@ -6,7 +6,8 @@ import { loadServeConfig } from '../../server/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
-import { reportFailure } from './sync.ts';
+import { reportFailure } from '../failure.ts';
+import { integerArgument } from '../options.ts';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -14,7 +15,7 @@ export function registerServeCommand(program: Command): void {
     .description('run the push API (HTTP), deliver every change as it comes, and poll the configured iCalendar feeds')
     .requiredOption('-c, --config <file>', 'configuration file (JSON) with an optional "server" and "feeds" section')
     .option('--host <host>', 'interface to listen on (overrides server.host)')
-    .option('--port <port>', 'port to listen on (overrides server.port; 0 = any free port)', (v) => Number.parseInt(v, 10))
+    .option('--port <port>', 'port to listen on (overrides server.port; 0 = any free port)', integerArgument('--port', 0, 65535))
     .option('--no-feeds', 'do not poll the configured feeds')
     .action(async (options: { config: string; host?: string; port?: number; feeds: boolean }) => {
       try {

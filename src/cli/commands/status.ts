@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig, resolvePath } from '../../config/config.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
-import { reportFailure } from './sync.ts';
+import { reportFailure } from '../failure.ts';
 
 export function registerStatusCommand(program: Command): void {
   program

@@ -1,25 +1,27 @@
 // calpush sync: the main job. Exit status: 0 all delivered; 1 something was rejected or failed (see the summary);
 // 2 the command, config or input could not be used at all; 3 stopped by a failure no mailbox can get past;
 // 4 recorded, but another calpush process was still delivering a mailbox when --busy-wait ran out (it picks the
-// change up; nothing is lost, but it was not confirmed delivered).
+// change up; nothing is lost, but it was not confirmed delivered); 5 the store cannot be used (src/cli/failure.ts).
 // With --dry-run: 0 the plan was printed; 1 records were rejected or a mailbox could not be listed; 2 as above;
 // 3 listing stopped by a failure no mailbox can get past.
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../../config/config.ts';
-import { previewSync, runSync, SyncRefused, type SyncPreview, type SyncResult } from '../../sync/sync.ts';
-import { TargetError } from '../../targets/target.ts';
+import { loadConfig } from '../../config/config.ts';
+import { previewSync, runSync, type SyncPreview, type SyncResult } from '../../sync/sync.ts';
+import { EXIT, reportFailure } from '../failure.ts';
 import { createLog, LOG_LEVELS } from '../log.ts';
 import { formatPreview, formatSummary, progressBar } from '../summary.ts';
 
+export { reportFailure } from '../failure.ts';
+
 export function exitCodeFor(result: SyncResult): number {
-  if (result.delivery.fatal) return 3;
+  if (result.delivery.fatal) return result.delivery.fatal.source === 'store' ? EXIT.store : EXIT.stopped;
   if (result.input.rejected || result.delivery.totals.failed || result.delivery.totals.failedMailboxes) return 1;
   if (result.delivery.mailboxes.some((m) => m.status === 'busy')) return 4;
   return 0;
 }
 
 export function exitCodeForPreview(preview: SyncPreview): number {
-  if (preview.plan.fatal) return 3;
+  if (preview.plan.fatal) return EXIT.stopped;
   if (preview.input.rejected || preview.plan.totals.failedMailboxes) return 1;
   return 0;
 }
@@ -73,19 +75,4 @@ export function registerSyncCommand(program: Command): void {
         process.exitCode = reportFailure(error, options.json ?? false);
       }
     });
-}
-
-/** Prints a failure that stopped the command before any summary; returns the exit code. */
-export function reportFailure(error: unknown, json: boolean): number {
-  const known = error instanceof ConfigError || error instanceof SyncRefused || error instanceof TargetError;
-  const code = error instanceof TargetError ? error.code : error instanceof Error ? error.name : 'Error';
-  const message = error instanceof Error ? error.message : String(error);
-  const remedy = error instanceof TargetError ? error.remedy : undefined;
-  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message, ...(remedy ? { remedy } : {}) } }, null, 2)}\n`);
-  else {
-    process.stderr.write(`calpush: ${message}\n`);
-    if (remedy) process.stderr.write(`  fix: ${remedy}\n`);
-    if (!known && error instanceof Error && error.stack && process.env.CALPUSH_DEBUG) process.stderr.write(`${error.stack}\n`);
-  }
-  return error instanceof TargetError && error.scope === 'fatal' ? 3 : known ? 2 : 70;
 }

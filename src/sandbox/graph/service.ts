@@ -428,7 +428,7 @@ export class GraphService {
 }
 
 export function emptyStats(): SandboxStats {
-  return { requests: 0, writes: 0, byMethod: {}, throttled: 0, tokenRequests: 0, batches: 0, perMailbox: {} };
+  return { requests: 0, writes: 0, byMethod: {}, throttled: 0, tokenRequests: 0, unauthorized: 0, batches: 0, perMailbox: {} };
 }
 
 export function newRequestIds(clientRequestId: string | undefined): RequestIds {

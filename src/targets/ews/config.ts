@@ -130,7 +130,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
         { tenantId: oauth.tenantId, clientId: oauth.clientId, credential, authorityHost: oauth.authorityHost, scope: oauth.scope },
         new HttpClient({ ...(caPem ? { caPem } : {}), timeoutMs: parsed.requestTimeoutMs }),
       );
-      options.oauth = { name: `app ${oauth.clientId}`, token: () => tokens.token() };
+      options.oauth = { name: `app ${oauth.clientId}`, token: () => tokens.token(), invalidate: (token) => tokens.invalidate(token) };
     }
   } else {
     options.accounts = parsed.accounts!.map((account, index) => ({

@@ -39,6 +39,8 @@ const NO_MAILBOX = new Set(['ErrorNonExistentMailbox', 'ErrorMailRecipientNotFou
 
 export interface ErrorContext {
   access: AccessMode;
+  /** How the account authenticates: the fix for a 401 depends on it. */
+  auth?: 'ntlm' | 'basic' | 'oauth';
   /** The service account (or app) the request was sent as: named in remedies, never its secret. */
   account: string;
   mailbox: string;
@@ -108,6 +110,14 @@ export function classifyResponseCode(code: string, message: string, values: Reco
 export function classifyHttpStatus(status: number, headers: Record<string, string>, context: ErrorContext, url: string): TargetError {
   const retryAfter = retryAfterMs(headers['retry-after']);
   const base = { status, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) };
+  if (status === 401 && context.auth === 'oauth') {
+    return new TargetError('fatal', 'HTTP401', `Exchange refused the access token of ${context.account} (HTTP 401, a freshly fetched one too)`, {
+      ...base,
+      remedy:
+        'Exchange Online: the app needs the application permission full_access_as_app of Office 365 Exchange Online with admin consent, and target.oauth.scope ' +
+        'must be https://outlook.office365.com/.default; a token file (target.oauth.token) must be renewed by whatever writes it before the token expires',
+    });
+  }
   if (status === 401) {
     return new TargetError('fatal', 'HTTP401', `Exchange refused the credentials of ${context.account} (HTTP 401)`, {
       ...base,

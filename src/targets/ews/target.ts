@@ -18,6 +18,7 @@
 // unknown (delivery.ts, outcomeUnknown), and the tag adopts what did land.
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../graph/mapping.ts';
+import { NetworkError } from '../http.ts';
 import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
 import { AccountGate, assignAccount, type GateStats } from './accounts.ts';
 import { CHANGE_KEY_CODES, classifyHttpStatus, classifyResponseCode, DEFAULT_BUSY_BACKOFF_MS, type ErrorContext } from './errors.ts';
@@ -61,7 +62,7 @@ export interface EwsTargetOptions {
   /** Service accounts (ntlm, basic). */
   accounts?: EwsAccount[];
   /** OAuth (Exchange Online app-only, or a token kept fresh by someone else): the access token. */
-  oauth?: { name: string; token: () => Promise<string> };
+  oauth?: { name: string; token: () => Promise<string>; invalidate?: (token: string) => void };
   caPem?: string;
   /** Plain http (credentials and calendars in clear): refused unless this is set. */
   allowInsecureHttp?: boolean;
@@ -130,6 +131,8 @@ export class EwsTarget implements CalendarTarget {
   private changeKeyRequired = false;
   private readonly busyRetries: number;
   private readonly log: (message: string) => void;
+  /** Exchange has answered at least one request (see unreachable()). */
+  private answered = false;
 
   constructor(options: EwsTargetOptions) {
     const url = new URL(options.url);
@@ -154,7 +157,8 @@ export class EwsTarget implements CalendarTarget {
     const defaultConcurrency = options.accountConcurrency ?? EWS_DEFAULT_ACCOUNT_CONCURRENCY;
     if (options.auth === 'oauth') {
       if (!options.oauth) throw new Error('EwsTarget: auth "oauth" needs options.oauth');
-      this.accounts = [makeAccount(options.oauth.name, { kind: 'bearer', token: options.oauth.token }, 1, defaultConcurrency)];
+      const { token, invalidate } = options.oauth;
+      this.accounts = [makeAccount(options.oauth.name, { kind: 'bearer', token, ...(invalidate ? { invalidate } : {}) }, 1, defaultConcurrency)];
     } else {
       const accounts = options.accounts ?? [];
       if (accounts.length === 0) throw new Error(`EwsTarget: auth "${options.auth}" needs at least one service account`);
@@ -200,7 +204,7 @@ export class EwsTarget implements CalendarTarget {
   }
 
   private errorContext(calendar: string, operation: ErrorContext['operation']): ErrorContext {
-    return { access: this.options.access, account: this.accountFor(calendar).name, mailbox: calendar, operation };
+    return { access: this.options.access, auth: this.options.auth, account: this.accountFor(calendar).name, mailbox: calendar, operation };
   }
 
   private rememberChangeKey(item: { itemId: string; changeKey: string | null }): void {
@@ -239,8 +243,9 @@ export class EwsTarget implements CalendarTarget {
           // Always the target mailbox as anchor: Exchange routes the request to the server holding it (required
           // with impersonation, harmless and faster with delegate access).
           answer = await account.connection.post(slot, xml, { 'x-anchormailbox': calendar });
+          this.answered = true;
         } catch (error) {
-          if (error instanceof TargetError) throw new RequestFailed({ error, refused: error.scope === 'fatal' && error.code.startsWith('Ntlm') });
+          if (error instanceof TargetError) throw new RequestFailed({ error: this.unreachable(error), refused: error.scope === 'fatal' && error.code.startsWith('Ntlm') });
           throw error;
         }
         const { status } = answer;
@@ -287,6 +292,18 @@ export class EwsTarget implements CalendarTarget {
         account.gate.release(slot, outcome);
       }
     }
+  }
+
+  /**
+   * Until Exchange has answered once, a refused or unroutable connection means target.url is wrong (or Exchange is
+   * down) for every mailbox alike: the run stops with that instead of retrying and failing every request.
+   */
+  private unreachable(error: TargetError): TargetError {
+    if (this.answered || !(error instanceof NetworkError) || (error.reason !== 'refused' && error.reason !== 'unreachable')) return error;
+    return new TargetError('fatal', error.code, `could not reach Exchange: ${error.message}`, {
+      remedy: `check target.url (${this.options.url}): ${error.remedy ?? 'is Exchange running?'}`,
+      cause: error,
+    });
   }
 
   private failed(message: ResponseMessage, calendar: string, what: ErrorContext['operation']): TargetError {

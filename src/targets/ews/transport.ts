@@ -11,12 +11,14 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import tls from 'node:tls';
 import ntlm from '@ewsjs/ntlm-client';
+import { networkFailure, type NetworkError } from '../http.ts';
 import { TargetError } from '../target.ts';
 
 export type EwsCredentials =
   | { kind: 'basic'; username: string; password: string; domain?: string }
   | { kind: 'ntlm'; username: string; password: string; domain?: string; workstation?: string }
-  | { kind: 'bearer'; token: () => Promise<string> };
+  /** `invalidate`: the server refused this token (HTTP 401); the next token() must be a fresh one. */
+  | { kind: 'bearer'; token: () => Promise<string>; invalidate?: (token: string) => void };
 
 export interface HttpAnswer {
   status: number;
@@ -104,10 +106,20 @@ export class AccountConnection {
       const user = credentials.domain && !/[\\@]/.test(credentials.username) ? `${credentials.domain}\\${credentials.username}` : credentials.username;
       return this.raw(state, { ...base, authorization: `Basic ${Buffer.from(`${user}:${credentials.password}`, 'utf8').toString('base64')}` }, body);
     }
-    if (credentials.kind === 'bearer') {
-      return this.raw(state, { ...base, authorization: `Bearer ${await credentials.token()}` }, body);
-    }
+    if (credentials.kind === 'bearer') return this.bearer(state, credentials, base, body);
     return this.ntlm(state, credentials, base, body);
+  }
+
+  /**
+   * A 401 to a bearer token that the provider can replace (expired early, revoked): a fresh token and one more try;
+   * a second 401 in a row is for the caller to classify. Exchange did not act on a request it answered 401.
+   */
+  private async bearer(state: Slot, credentials: Extract<EwsCredentials, { kind: 'bearer' }>, headers: Record<string, string>, body: string): Promise<HttpAnswer> {
+    const token = await credentials.token();
+    const answer = await this.raw(state, { ...headers, authorization: `Bearer ${token}` }, body);
+    if (answer.status !== 401 || !credentials.invalidate) return answer;
+    credentials.invalidate(token);
+    return this.raw(state, { ...headers, authorization: `Bearer ${await credentials.token()}` }, body);
   }
 
   private async ntlm(state: Slot, credentials: Extract<EwsCredentials, { kind: 'ntlm' }>, headers: Record<string, string>, body: string): Promise<HttpAnswer> {
@@ -182,40 +194,10 @@ export class AccountConnection {
   }
 }
 
-const TLS_CODES = new Set([
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_NOT_YET_VALID',
-]);
-
 /**
- * A request that got no HTTP answer. For a CreateItem this means the outcome is unknown: the target looks for the
- * transactionId before sending it again.
+ * A request that got no HTTP answer (the same reasons and fixes as every HTTP client of calpush: src/targets/http.ts).
+ * For a CreateItem this means the outcome is unknown: the target looks for the transactionId before sending it again.
  */
-export function networkError(url: URL, error: Error & { code?: string }): TargetError {
-  const code = error.code ?? 'NETWORK_ERROR';
-  const host = url.host;
-  if (TLS_CODES.has(code)) {
-    return new TargetError('fatal', code, `the TLS certificate of ${host} is not trusted (${code}: ${error.message})`, {
-      remedy: 'point target.caFile at the CA that issued the Exchange server certificate (PEM), or fix the certificate (expired, wrong name)',
-      cause: error,
-    });
-  }
-  if (/^ERR_SSL|^EPROTO$/.test(code)) {
-    return new TargetError('fatal', code, `TLS with ${host} failed (${code}: ${error.message})`, {
-      remedy: 'is target.url really https on the TLS port of the Exchange server? (an http port answering TLS fails like this)',
-      cause: error,
-    });
-  }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new TargetError('fatal', code, `cannot resolve ${url.hostname} (${code})`, { remedy: 'check the host name in target.url and this machine’s DNS', cause: error });
-  }
-  if (code === 'ECONNREFUSED') {
-    return new TargetError('transient', code, `connection to ${host} refused`, { remedy: 'is Exchange running, and are the host and port in target.url right?', cause: error });
-  }
-  return new TargetError('transient', code, `POST ${host}${url.pathname}: ${error.message}`, { cause: error });
+export function networkError(url: URL, error: Error & { code?: string }): NetworkError {
+  return networkFailure('POST', url, error);
 }

@@ -3,8 +3,11 @@
 // https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
 import { createHash, X509Certificate } from 'node:crypto';
 import type { ConfidentialClientApplication, Configuration, INetworkModule } from '@azure/msal-node';
-import type { HttpClient } from '../http.ts';
+import { NetworkError, type HttpClient } from '../http.ts';
 import { TargetError } from '../target.ts';
+import { authorityProblem, tokenFailure, type TokenContext } from './token-errors.ts';
+
+export { aadstsRemedy } from './token-errors.ts';
 
 export type GraphCredential =
   | { kind: 'secret'; secret: string }
@@ -29,16 +32,31 @@ export function certificateThumbprints(certificatePem: string): { sha1: string; 
   };
 }
 
-/** msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's). */
-function networkModule(http: HttpClient): INetworkModule {
+/** What one token acquisition saw on the wire: msal-node keeps only "endpoints_resolution_error" of it. */
+type WireLog = Pick<TokenContext, 'network' | 'errorAnswer'>;
+
+/**
+ * msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's);
+ * a request without an answer and an answer with an error status are noted in `wire` for the diagnosis.
+ */
+function networkModule(http: HttpClient, wire: WireLog): INetworkModule {
   const send = async <T>(method: string, url: string, options?: { headers?: Record<string, string>; body?: string }) => {
-    const response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body });
+    let response;
+    try {
+      response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body });
+    } catch (error) {
+      if (error instanceof NetworkError) wire.network = error;
+      throw error;
+    }
     let body: unknown;
+    let json = true;
     try {
       body = JSON.parse(response.body);
     } catch {
+      json = false;
       body = { error: 'invalid_response', error_description: `non-JSON answer (HTTP ${response.status}) from ${new URL(url).host}` };
     }
+    if (response.status >= 400) wire.errorAnswer = { url: `${new URL(url).origin}${new URL(url).pathname}`, status: response.status, body: json ? body : undefined };
     return { status: response.status, headers: response.headers, body: body as T };
   };
   return {
@@ -47,45 +65,32 @@ function networkModule(http: HttpClient): INetworkModule {
   };
 }
 
-/** What an administrator should do about an Entra ID (AADSTS) error code. */
-const AADSTS_REMEDIES: Record<string, string> = {
-  '7000215': 'the client secret is wrong: copy the secret VALUE (not its ID) from Entra ID > App registrations > Certificates & secrets into the configured secret file or variable',
-  '7000222': 'the client secret has expired: create a new one in Entra ID > App registrations > Certificates & secrets',
-  '700027': 'the certificate is not registered on the app (or the key does not match it): upload the certificate (.cer/.pem) in Entra ID > App registrations > Certificates & secrets and configure its private key',
-  '700016': 'no application with this client id exists in the tenant: check clientId and tenantId (Entra ID > App registrations > Overview)',
-  '90002': 'the tenant was not found: check tenantId (a GUID or a verified domain) and the authority host for national clouds',
-  '900023': 'the tenant id is malformed: use the directory (tenant) GUID or a verified domain name',
-  '700024': 'the client assertion is outside its valid time range: check this machine’s clock (NTP)',
-  '1002012': 'the scope is not valid for client credentials: it must end in /.default (e.g. https://graph.microsoft.com/.default)',
-  '70011': 'the scope is not valid for client credentials: it must end in /.default (e.g. https://graph.microsoft.com/.default)',
-  '65001': 'admin consent has not been granted: Entra ID > App registrations > API permissions > Grant admin consent',
-  '7000112': 'the application is disabled: enable the enterprise application in Entra ID',
-  '700023': 'the authority is wrong for this app: use the tenant-specific authority (https://login.microsoftonline.com/<tenant id>)',
-};
-
-export function aadstsRemedy(message: string): { code: string | undefined; remedy: string | undefined } {
-  const match = /AADSTS(\d+)/.exec(message);
-  const code = match?.[1];
-  return { code: code ? `AADSTS${code}` : undefined, remedy: code ? AADSTS_REMEDIES[code] : undefined };
-}
-
 export class GraphTokenProvider {
   /** msal-node is loaded with the first token request: a run that needs no token (nothing to send) never loads it. */
   private app: Promise<ConfidentialClientApplication> | null = null;
   private readonly configuration: Configuration;
   private readonly scope: string;
+  private readonly authorityHost: string;
+  private readonly tenantId: string;
+  /** A mistake in authorityHost/tenantId, reported by the first token request (where token failures surface). */
+  private readonly problem: TargetError | undefined;
+  private readonly wire: WireLog = {};
   private cached: { token: string; refreshAt: number } | null = null;
   private pending: Promise<string> | null = null;
+  /** The token was refused by the resource: the next acquisition must not take msal's cached one either. */
+  private bypassCache = false;
 
   constructor(options: GraphAuthOptions, http: HttpClient) {
+    this.authorityHost = options.authorityHost;
+    this.tenantId = options.tenantId;
+    this.problem = authorityProblem(options.authorityHost, options.tenantId);
     const authorityHost = options.authorityHost.replace(/\/+$/, '');
-    const authority = `${authorityHost}/${options.tenantId}`;
     const auth: Configuration['auth'] = {
       clientId: options.clientId,
-      authority,
+      authority: `${authorityHost}/${options.tenantId}`,
       // A host msal does not know (the sandbox, a sovereign cloud it has no metadata for) is trusted as named here
       // instead of being checked against Microsoft's instance discovery, which is unreachable from offline networks.
-      knownAuthorities: [new URL(authorityHost).host],
+      knownAuthorities: this.problem ? [] : [new URL(authorityHost).host],
     };
     if (options.credential.kind === 'secret') {
       auth.clientSecret = options.credential.secret;
@@ -103,7 +108,7 @@ export class GraphTokenProvider {
     this.configuration = {
       auth,
       system: {
-        networkClient: networkModule(http),
+        networkClient: networkModule(http, this.wire),
         // msal logs never carry secrets at Warning level without PII; we keep it quiet and surface errors ourselves.
         loggerOptions: { piiLoggingEnabled: false, loggerCallback: () => {} },
       },
@@ -123,33 +128,35 @@ export class GraphTokenProvider {
     return this.pending;
   }
 
+  /**
+   * The resource refused `token` (HTTP 401: expired early, revoked): forget it, so that the next token() asks
+   * Entra ID for a new one — past msal's cache too. A token other callers have already replaced is left alone.
+   */
+  invalidate(token: string): void {
+    if (this.cached?.token !== token) return;
+    this.cached = null;
+    this.bypassCache = true;
+  }
+
   private async acquire(): Promise<string> {
+    if (this.problem) throw this.problem;
+    this.wire.network = undefined;
+    this.wire.errorAnswer = undefined;
     try {
       this.app ??= import('@azure/msal-node').then(({ ConfidentialClientApplication, LogLevel }) => {
         this.configuration.system!.loggerOptions!.logLevel = LogLevel.Error;
         return new ConfidentialClientApplication(this.configuration);
       });
       const app = await this.app;
-      const result = await app.acquireTokenByClientCredential({ scopes: [this.scope] });
+      const skipCache = this.bypassCache;
+      const result = await app.acquireTokenByClientCredential({ scopes: [this.scope], ...(skipCache ? { skipCache } : {}) });
       if (!result?.accessToken) throw new Error('token endpoint returned no access token');
+      this.bypassCache = false;
       const expiresAt = result.expiresOn ? result.expiresOn.getTime() : Date.now() + 30 * 60_000;
       this.cached = { token: result.accessToken, refreshAt: expiresAt - 5 * 60_000 };
       return result.accessToken;
     } catch (error) {
-      if (error instanceof TargetError) throw error;
-      const text = error instanceof Error ? `${(error as { errorCode?: string }).errorCode ?? ''} ${error.message}` : String(error);
-      const { code, remedy } = aadstsRemedy(text);
-      const firstLine = (error instanceof Error ? error.message : String(error)).split(/\r?\n/)[0]!;
-      if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|certificate|ETIMEDOUT|ECONNRESET/i.test(text) && !code) {
-        throw new TargetError('fatal', 'TokenEndpointUnreachable', `cannot reach the token endpoint: ${firstLine}`, {
-          remedy: 'check authorityHost in the config, the network path to it, and the CA that signs its certificate (caFile)',
-          cause: error,
-        });
-      }
-      throw new TargetError('fatal', code ?? 'TokenAcquisitionFailed', `could not get a token for Microsoft Graph: ${firstLine}`, {
-        remedy: remedy ?? 'check tenantId, clientId and the credential in the config',
-        cause: error,
-      });
+      throw tokenFailure(error, { authorityHost: this.authorityHost, tenantId: this.tenantId, ...this.wire });
     }
   }
 }

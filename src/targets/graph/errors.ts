@@ -31,7 +31,8 @@ export function classifyGraphError(response: HttpResponse, context: 'mailbox' | 
   if (status === 401) {
     return new TargetError('fatal', code, text, {
       ...details,
-      remedy: 'Graph refused the token: check that tenantId is the tenant that owns the mailboxes and that graphBaseUrl and scope belong to the same cloud',
+      remedy:
+        'Graph refused the access token (a freshly fetched one too): check that tenantId is the tenant that owns the mailboxes, and that graphBaseUrl and scope belong to the same cloud',
     });
   }
   if (status === 403) {

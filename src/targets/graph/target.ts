@@ -1,6 +1,6 @@
 // The Microsoft Graph target: app-only access to /users/{mailbox}/events.
 import type { DesiredEvent } from '../../model/event.ts';
-import { HttpClient, type HttpResponse } from '../http.ts';
+import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '../http.ts';
 import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
 import { GraphTokenProvider, type GraphCredential } from './auth.ts';
 import { classifyGraphError } from './errors.ts';
@@ -44,6 +44,8 @@ export class GraphTarget implements CalendarTarget {
   private readonly tokens: GraphTokenProvider;
   private readonly base: string;
   private readonly options: GraphTargetOptions;
+  /** Graph has answered at least one request (see request()). */
+  private answered = false;
 
   constructor(options: GraphTargetOptions) {
     this.options = options;
@@ -107,17 +109,50 @@ export class GraphTarget implements CalendarTarget {
     return `${this.base}/users/${encodeURIComponent(calendar)}/events`;
   }
 
+  /**
+   * One Graph request with a bearer token. A 401 means Graph refused the token — expired before its time or revoked
+   * (InvalidAuthenticationToken, https://learn.microsoft.com/graph/errors): it is dropped, a fresh one is fetched and
+   * the request sent once more. Only a second 401 in a row is the credentials' fault (fatal). Graph did not act on
+   * a request it answered 401, so sending it again duplicates nothing.
+   */
   private async send(method: string, url: string, body?: unknown, context: 'mailbox' | 'item' = 'item'): Promise<HttpResponse> {
-    const token = await this.tokens.token();
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
-      accept: 'application/json',
-      prefer: PREFER_IMMUTABLE_ID,
-    };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await this.http.request({ method, url, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (response.status >= 400) throw classifyGraphError(response, context);
-    return response;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    for (let attempt = 1; ; attempt++) {
+      const token = await this.tokens.token();
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        prefer: PREFER_IMMUTABLE_ID,
+      };
+      if (payload !== undefined) headers['content-type'] = 'application/json';
+      const response = await this.request({ method, url, headers, body: payload });
+      if (response.status === 401 && attempt === 1) {
+        this.tokens.invalidate(token);
+        continue;
+      }
+      if (response.status >= 400) throw classifyGraphError(response, context);
+      return response;
+    }
+  }
+
+  /**
+   * Until Graph has answered once, a refused or unroutable connection means graphBaseUrl is wrong (or the endpoint
+   * is down) for every mailbox alike: the run stops with that, instead of every request being retried and failed.
+   */
+  private async request(request: HttpRequest): Promise<HttpResponse> {
+    try {
+      const response = await this.http.request(request);
+      this.answered = true;
+      return response;
+    } catch (error) {
+      if (!this.answered && error instanceof NetworkError && (error.reason === 'refused' || error.reason === 'unreachable')) {
+        throw new TargetError('fatal', error.code, `could not reach Microsoft Graph: ${error.message}`, {
+          remedy: `check target.graphBaseUrl (${this.options.graphBaseUrl}): ${error.remedy ?? 'is the endpoint running?'}`,
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   async listOwned(calendar: string, cursor?: string): Promise<OwnedPage> {
