@@ -14,6 +14,7 @@
 //     ]
 //   }
 import { z } from 'zod';
+import { maxResponseBytesSchema } from '../answer-limits.ts';
 
 const secretReference = z.union(
   [z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()],
@@ -64,7 +65,10 @@ export const caldavTargetSchema = z
     /** Extra CA to trust (PEM), e.g. an on-premises CA. */
     caFile: z.string().optional(),
     multigetChunk: z.number().int().min(1).max(1000).default(100),
+    /** The whole exchange of one request, connection to last byte (src/targets/http.ts). */
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** Largest answer body accepted from the server (a multiget chunk, the listing of our objects). */
+    maxResponseBytes: maxResponseBytesSchema,
   })
   .strict()
   .superRefine((target, ctx) => {

@@ -47,7 +47,10 @@ export interface CalDavTargetOptions {
   multigetChunk?: number;
   /** All-day events are DATE values in CalDAV (floating days): kept for symmetry with the other targets. */
   allDayTimeZone: string;
+  /** The whole exchange of one request, connection to last byte (src/targets/http.ts). */
   requestTimeoutMs?: number;
+  /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
   /** A fetch to use instead of calpush's HTTP client (tests count requests with it). */
   fetch?: FetchFn;
 }
@@ -147,7 +150,11 @@ export class CalDavTarget implements CalendarTarget {
       this.http = null;
       this.fetchFn = options.fetch;
     } else {
-      this.http = new HttpClient({ ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs: options.requestTimeoutMs ?? 60_000 });
+      this.http = new HttpClient({
+        ...(options.caPem ? { caPem: options.caPem } : {}),
+        timeoutMs: options.requestTimeoutMs ?? 60_000,
+        ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
+      });
       this.fetchFn = httpClientFetch(this.http);
     }
     const base = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;

@@ -29,10 +29,24 @@ export function certificateThumbprints(certificatePem: string): { sha1: string; 
   };
 }
 
-/** msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's). */
-function networkModule(http: HttpClient): INetworkModule {
+/** A token answer is a few KB, the authority's metadata a few more: anything near this is not Entra ID. */
+const TOKEN_ANSWER_MAX_BYTES = 1024 * 1024;
+
+/**
+ * msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's)
+ * and their answers are bounded like every other.
+ */
+function networkModule(http: HttpClient, bounded: { exceeded: TargetError | null }): INetworkModule {
   const send = async <T>(method: string, url: string, options?: { headers?: Record<string, string>; body?: string }) => {
-    const response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body });
+    let response;
+    try {
+      response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body, maxResponseBytes: TOKEN_ANSWER_MAX_BYTES });
+    } catch (error) {
+      // msal replaces whatever the network module throws with its own code (endpoints_resolution_error): an answer
+      // that broke a limit is kept here so that the token error can say so.
+      if (error instanceof TargetError && (error.code === 'AnswerTooLarge' || error.code === 'AnswerTooSlow')) bounded.exceeded = error;
+      throw error;
+    }
     let body: unknown;
     try {
       body = JSON.parse(response.body);
@@ -76,6 +90,8 @@ export class GraphTokenProvider {
   private readonly scope: string;
   private cached: { token: string; refreshAt: number } | null = null;
   private pending: Promise<string> | null = null;
+  /** An answer of the token endpoint's host that broke a limit (too large, too slow), for the error message. */
+  private readonly bounded: { exceeded: TargetError | null } = { exceeded: null };
 
   constructor(options: GraphAuthOptions, http: HttpClient) {
     const authorityHost = options.authorityHost.replace(/\/+$/, '');
@@ -103,7 +119,7 @@ export class GraphTokenProvider {
     this.configuration = {
       auth,
       system: {
-        networkClient: networkModule(http),
+        networkClient: networkModule(http, this.bounded),
         // msal logs never carry secrets at Warning level without PII; we keep it quiet and surface errors ourselves.
         loggerOptions: { piiLoggingEnabled: false, loggerCallback: () => {} },
       },
@@ -137,6 +153,9 @@ export class GraphTokenProvider {
       return result.accessToken;
     } catch (error) {
       if (error instanceof TargetError) throw error;
+      const exceeded = this.bounded.exceeded;
+      this.bounded.exceeded = null;
+      if (exceeded) throw new TargetError('fatal', exceeded.code, `could not get a token for Microsoft Graph: ${exceeded.message}`, { remedy: exceeded.remedy, cause: error });
       const text = error instanceof Error ? `${(error as { errorCode?: string }).errorCode ?? ''} ${error.message}` : String(error);
       const { code, remedy } = aadstsRemedy(text);
       const firstLine = (error instanceof Error ? error.message : String(error)).split(/\r?\n/)[0]!;
