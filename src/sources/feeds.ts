@@ -134,6 +134,7 @@ const PRIVATE_V4: Array<[string, number]> = [
 
 const PRIVATE_V6: Array<[string, number]> = [
   ['::', 96], // unspecified, loopback, IPv4-compatible (deprecated)
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 2765): never a public destination
   ['64:ff9b:1::', 48], // local-use NAT64
   ['100::', 64], // discard
   ['2001::', 23], // IETF protocol assignments (Teredo, ORCHID, …)
@@ -156,14 +157,33 @@ const privateV6 = blockList(PRIVATE_V6, 'ipv6');
 const metadata = new BlockList();
 for (const ip of METADATA_ADDRESSES) metadata.addAddress(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
 
-/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address. */
-function embeddedIPv4(ip: string): string | null {
-  const words = expandIPv6(ip);
-  if (!words) return null;
-  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
-  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0);
-  if (!mapped && !nat64) return null;
-  return [words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.');
+/**
+ * Every IPv4 address an IPv6 address may carry to an IPv4 host, so that a forbidden IPv4 address cannot be reached
+ * in IPv6 clothing: IPv4-mapped ::ffff:0:0/96 (RFC 4291 §2.5.5.2; also written ::ffff:7f00:1), IPv4-translated
+ * ::ffff:0:0:0/96 (RFC 2765), IPv4-compatible ::/96 (deprecated), NAT64 64:ff9b::/96 (RFC 6052) and the local-use
+ * 64:ff9b:1::/48 (RFC 8215) at every prefix length it may have, 6to4 2002::/16 (RFC 3056) and Teredo 2001::/32
+ * (RFC 4380: the server's address, and the client's, stored inverted). A public IPv4 address in mapped or NAT64
+ * form stays allowed: an IPv6-only network with DNS64 reaches every IPv4 feed that way.
+ */
+export function embeddedIPv4(ip: string): string[] {
+  const w = expandIPv6(ip);
+  if (!w) return [];
+  const v4 = (high: number, low: number) => [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  const zero = (from: number, to: number) => w.slice(from, to).every((word) => word === 0);
+  const found: string[] = [];
+  if (zero(0, 5) && (w[5] === 0xffff || w[5] === 0)) found.push(v4(w[6]!, w[7]!)); // mapped, compatible
+  if (zero(0, 4) && w[4] === 0xffff && w[5] === 0) found.push(v4(w[6]!, w[7]!)); // translated
+  if (w[0] === 0x64 && w[1] === 0xff9b && zero(2, 6)) found.push(v4(w[6]!, w[7]!)); // NAT64, well-known /96
+  if (w[0] === 0x64 && w[1] === 0xff9b && w[2] === 1) {
+    // Local-use NAT64 (RFC 8215): the operator's prefix is /48 … /96; RFC 6052 §2.2 puts the IPv4 address right
+    // after it, skipping bits 64–71 (the "u" octet).
+    const bytes = w.flatMap((word) => [word >> 8, word & 0xff]);
+    const after = (start: number) => bytes.slice(start).filter((_, i) => start + i !== 8).slice(0, 4).join('.');
+    for (const start of [6, 7, 9, 12]) found.push(after(start));
+  }
+  if (w[0] === 0x2002) found.push(v4(w[1]!, w[2]!)); // 6to4
+  if (w[0] === 0x2001 && w[1] === 0) found.push(v4(w[2]!, w[3]!), v4(w[6]! ^ 0xffff, w[7]! ^ 0xffff)); // Teredo
+  return found;
 }
 
 function expandIPv6(ip: string): number[] | null {
@@ -204,10 +224,10 @@ export class AddressPolicy {
     if (!family) return 'is not an IP address';
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (this.allowed?.check(ip, type)) return null;
-    const v4 = family === 4 ? ip : embeddedIPv4(ip);
-    if (metadata.check(ip, type) || (v4 !== null && metadata.check(v4, 'ipv4'))) return 'is a cloud metadata address';
+    const v4 = family === 4 ? [ip] : embeddedIPv4(ip);
+    if (metadata.check(ip, type) || v4.some((address) => metadata.check(address, 'ipv4'))) return 'is a cloud metadata address';
     if (this.allowPrivate) return null;
-    if (v4 !== null && privateV4.check(v4, 'ipv4')) return 'is a loopback, private, link-local or reserved address';
+    if (v4.some((address) => privateV4.check(address, 'ipv4'))) return 'is a loopback, private, link-local or reserved address';
     if (family === 6 && privateV6.check(ip, 'ipv6')) return 'is a loopback, private, link-local or reserved address';
     return null;
   }
