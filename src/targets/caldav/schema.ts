@@ -40,7 +40,10 @@ const template = z
   .min(1)
   .refine((value) => [...value.matchAll(ANY_BRACE)].every((m) => PLACEHOLDER.test(m[0])), {
     message: 'may only use the placeholders {address}, {localpart} and {domain}',
-  });
+  })
+  // A placeholder in the host would let a mailbox address choose the server the credentials go to.
+  .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\/[^/]*\{/i.test(value), { message: 'may use placeholders only in the path, not in the server name' })
+  .refine((value) => !/[?#]/.test(value), { message: 'must not have a query or fragment: it names a collection' });
 
 const accountSchema = z
   .object({

@@ -119,11 +119,38 @@ export function canonicalPath(pathname: string): string {
     .join('/');
 }
 
+/** A calendar address that cannot name a collection safely. */
+function unsafeAddress(calendar: string, why: string): TargetError {
+  return new TargetError('mailbox', 'UnsafeCalendarAddress', `the CalDAV collection of ${calendar} cannot be derived from calendarUrlTemplate: ${why}`, {
+    remedy: 'give this address an account of its own ("match": the address) with a calendarUrlTemplate without placeholders, or use another address',
+  });
+}
+
+/** A path whose "." and ".." segments a URL parser would resolve (RFC 3986 §5.2.4), also when spelt %2e. */
+function hasDotSegment(path: string): boolean {
+  return path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
+}
+
+/**
+ * The collection URL of a calendar. Each placeholder fills exactly one path segment: a value that is "." or "..",
+ * or contains "/" or "\\" (which some servers decode into a separator even when percent-encoded), is refused —
+ * otherwise "..@example.edu" could reach a collection above the template's, or another person's.
+ */
 export function expandTemplate(template: string, calendar: string): string {
   const address = calendar.trim().toLowerCase();
   const at = address.lastIndexOf('@');
   const values: Record<string, string> = { address, localpart: at > 0 ? address.slice(0, at) : address, domain: at > 0 ? address.slice(at + 1) : '' };
-  return template.replace(/\{(address|localpart|domain)\}/g, (_, name: string) => encodeSegment(values[name]!));
+  const expanded = template.replace(/\{(address|localpart|domain)\}/g, (_, name: string) => {
+    const value = values[name]!;
+    if (value === '' || value === '.' || value === '..') throw unsafeAddress(calendar, `its {${name}} would be the path segment "${value}"`);
+    if (/[/\\]/.test(value)) throw unsafeAddress(calendar, `its {${name}} contains "${/\//.test(value) ? '/' : '\\'}", which would split a path segment`);
+    return encodeSegment(value);
+  });
+  const absolute = /^https?:\/\//i.test(template);
+  const path = absolute ? expanded.replace(/^https?:\/\/[^/]*/i, '') : expanded;
+  if (hasDotSegment(path)) throw unsafeAddress(calendar, `the path ${path} has a "." or ".." segment`);
+  if (absolute && new URL(expanded).origin !== new URL(template.replace(/\{[a-z]+\}/g, 'x')).origin) throw unsafeAddress(calendar, 'it would change the server');
+  return expanded;
 }
 
 export class CalDavTarget implements CalendarTarget {
