@@ -45,9 +45,12 @@ describe('authentication', () => {
       { authorization: `Bearer ${f.keys.revoked}` },
       { authorization: `Bearer ${f.keys.write}x` },
     ];
+    // Each from its own address: failed authentications from one address are limited (429) after server.authFailureLimit.
+    let client = 0;
     for (const route of routes) {
       for (const headers of headerSets) {
-        const response = await f.app.inject({ method: route.method as 'GET', url: concrete(route.url), headers, ...(route.method === 'PUT' || route.method === 'POST' ? { payload: {} } : {}) });
+        const remoteAddress = `10.0.0.${++client}`;
+        const response = await f.app.inject({ method: route.method as 'GET', url: concrete(route.url), headers, remoteAddress, ...(route.method === 'PUT' || route.method === 'POST' ? { payload: {} } : {}) });
         if (open.has(route.url)) {
           expect([200, 503], `${route.method} ${route.url}`).toContain(response.statusCode);
         } else {
