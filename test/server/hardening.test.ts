@@ -60,6 +60,12 @@ describe('failed authentications per client address', () => {
     expect(text).toMatch(/^calpush_api_auth_failures_total\{reason="missing"\} 1$/m);
   });
 
+  it('the contract lists 429 on every route that needs a key', async () => {
+    const document = json(await app.inject({ method: 'GET', url: '/openapi.json', headers: { authorization: `Bearer ${key}` } }));
+    expect(document.paths['/v1/calendars/{calendar}/events/{eventId}'].put.responses['429'].headers['Retry-After']).toBeDefined();
+    expect(document.paths['/v1/health'].get.responses['429']).toBeUndefined();
+  });
+
   it('successful requests never count towards the limit', async () => {
     const busy = '192.0.2.20';
     for (let i = 0; i < 50; i++) expect((await get(busy, `Bearer ${key}`)).statusCode).toBe(200);
