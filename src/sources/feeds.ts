@@ -14,6 +14,7 @@
 //   (not the host name, and not in a separate look-up that a DNS rebinding could answer differently), redirects are
 //   followed by hand and checked the same way, and loopback, private, link-local, unique-local, multicast,
 //   reserved and cloud-metadata addresses are refused unless `allowPrivateAddresses` allows them.
+import { createHash } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -21,6 +22,7 @@ import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { z } from 'zod';
+import { ConfigError, readSecret } from '../config/secrets.ts';
 import { parseIcs } from './ics.ts';
 import { validateRecord, type HeldEvent, type RecordError } from './records.ts';
 import type { Store } from '../store/store.ts';
@@ -33,17 +35,31 @@ const address = z
   .regex(/^[^\s@]+@[^\s@]+$/, 'must be a mailbox address')
   .transform((value) => value.trim().toLowerCase());
 
-const feedUrl = z
-  .string()
-  .refine((value) => /^https?:\/\//i.test(value), 'must be an http:// or https:// URL')
-  .refine((value) => {
-    try {
-      new URL(value.replaceAll('{user}', 'user').replaceAll('{address}', 'user%40example.edu'));
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'is not a valid URL');
+/** Why a feed URL (or template) cannot be used, or null. Never repeats the URL: it may hold a token. */
+function feedUrlProblem(value: string): string | null {
+  if (!/^https?:\/\//i.test(value)) return 'must be an http:// or https:// URL';
+  try {
+    new URL(value.replaceAll('{user}', 'user').replaceAll('{address}', 'user%40example.edu'));
+    return null;
+  } catch {
+    return 'is not a valid URL';
+  }
+}
+
+const feedUrl = z.string().superRefine((value, ctx) => {
+  const problem = feedUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/**
+ * A feed URL, or where it is kept: published Outlook, Google and iCloud calendars carry their secret in the URL
+ * itself, so it may be a secret reference like any other secret of the config (src/config/secrets.ts).
+ */
+const feedUrlSource = z.union([feedUrl, z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
+  error: 'must be an http(s) URL, or {"env": "VARIABLE"} / {"file": "path"} holding one',
+});
+
+export type FeedUrlSource = z.infer<typeof feedUrlSource>;
 
 export const feedsConfigSchema = z
   .object({
@@ -51,11 +67,11 @@ export const feedsConfigSchema = z
      * URL of every calendar's feed, with {user} (the address's local part) and {address} (the whole address),
      * both percent-encoded: "https://timetable.example.edu/ical/{user}.ics".
      */
-    template: feedUrl.optional(),
+    template: feedUrlSource.optional(),
     /** The calendars the template applies to; default: the config's `mailboxes`. */
     calendars: z.array(address).optional(),
     /** Feed URL per calendar (overrides the template). */
-    urls: z.record(z.string(), feedUrl).default({}),
+    urls: z.record(z.string(), feedUrlSource).default({}),
     /** Seconds between two fetches of a feed. */
     intervalSeconds: z.number().int().min(5).max(86_400).default(900),
     /** Whole fetch (connect, headers, body) must finish within this. */
@@ -82,14 +98,27 @@ export const feedsConfigSchema = z
 export type FeedsConfig = z.infer<typeof feedsConfigSchema>;
 export type FeedsConfigInput = z.input<typeof feedsConfigSchema>;
 
-/** The feed URL of every calendar that has one. */
-export function feedUrls(feeds: FeedsConfig | undefined, mailboxes: string[] | undefined): Map<string, string> {
+/** A feed URL from the config, its secret reference resolved and checked (a ConfigError names the key, never the value). */
+function resolveFeedUrl(source: FeedUrlSource, baseDir: string, what: string): string {
+  if (typeof source === 'string') return source;
+  const value = readSecret(source, baseDir, what);
+  const problem = feedUrlProblem(value);
+  if (problem) throw new ConfigError(`${what}: the value of ${'env' in source ? `environment variable ${source.env}` : `file ${source.file}`} ${problem}`);
+  return value;
+}
+
+/**
+ * The feed URL of every calendar that has one, secret references resolved (file references relative to baseDir,
+ * the config file's directory). The URLs are secrets from here on: show them only through redactUrl.
+ */
+export function feedUrls(feeds: FeedsConfig | undefined, mailboxes: string[] | undefined, baseDir = '.'): Map<string, string> {
   const urls = new Map<string, string>();
   if (!feeds) return urls;
   if (feeds.template) {
-    for (const calendar of feeds.calendars ?? mailboxes?.map((m) => m.toLowerCase()) ?? []) urls.set(calendar, expandTemplate(feeds.template, calendar));
+    const template = resolveFeedUrl(feeds.template, baseDir, 'feeds.template');
+    for (const calendar of feeds.calendars ?? mailboxes?.map((m) => m.toLowerCase()) ?? []) urls.set(calendar, expandTemplate(template, calendar));
   }
-  for (const [calendar, url] of Object.entries(feeds.urls)) urls.set(calendar.trim().toLowerCase(), url);
+  for (const [calendar, source] of Object.entries(feeds.urls)) urls.set(calendar.trim().toLowerCase(), resolveFeedUrl(source, baseDir, `feeds.urls.${calendar}`));
   return urls;
 }
 
@@ -327,7 +356,7 @@ function get(url: string, options: FetchOptions, signal: AbortSignal): Promise<I
   try {
     target = new URL(url);
   } catch {
-    return Promise.reject(new FeedError('bad-url', `"${url}" is not a URL`));
+    return Promise.reject(new FeedError('bad-url', 'the feed URL is not a URL'));
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') return Promise.reject(new FeedError('bad-url', `${target.protocol} URLs are not fetched`));
   if (target.username || target.password) return Promise.reject(new FeedError('bad-url', 'URLs with credentials are not fetched'));
@@ -411,14 +440,23 @@ export interface FeedPollerOptions {
   now?: () => number;
 }
 
-/** Removes a URL's query (feed URLs often carry a private token) for logs and the API. */
+/**
+ * A feed URL as logs, errors, the API and `feeds poll` show it: its origin only. Feed URLs carry private tokens in
+ * the query (timetabling exports) and in the path (published Outlook calendars: /owa/calendar/<id>/<token>/,
+ * Google's /private-<token>/, iCloud's /published/2/<token>), so neither is shown.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}${parsed.search ? '?…' : ''}`;
+    return `${parsed.origin}/${parsed.pathname !== '/' || parsed.search ? '…' : ''}`;
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** What the store remembers of a feed's URL: enough to notice that it changed, nothing that could be used. */
+export function urlFingerprint(url: string): string {
+  return `sha256:${createHash('sha256').update(url, 'utf8').digest('hex')}`;
 }
 
 export class FeedPoller {
@@ -500,9 +538,10 @@ export class FeedPoller {
     }
     const stamp = new Date(this.now()).toISOString();
     const previous = await store.feedState(calendar);
+    const fingerprint = urlFingerprint(url);
     const state = {
       calendar,
-      url,
+      url: fingerprint,
       etag: null as string | null,
       lastModified: null as string | null,
       consecutiveEmpty: 0,
@@ -511,7 +550,7 @@ export class FeedPoller {
       lastOutcome: null as string | null,
       lastError: null as string | null,
       lastChangeAt: null as string | null,
-      ...(previous && previous.url === url ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt } : {}),
+      ...(previous && previous.url === fingerprint ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt } : {}),
     };
     state.lastFetchAt = stamp;
     const fullRefreshDue = !state.lastFullFetchAt || Date.parse(state.lastFullFetchAt) < this.now() - feeds.fullRefreshHours * 3_600_000;
