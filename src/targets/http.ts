@@ -80,13 +80,26 @@ export function answerTooSlow(host: string, limits: AnswerLimits): TargetError {
   });
 }
 
+/** Takes an answer as it arrives instead of having it collected: its head, then each chunk of its body. */
+export interface AnswerSink {
+  head(response: http.IncomingMessage): void;
+  chunk(chunk: Buffer): void;
+}
+
 /**
  * Waits for the answer to `request` (already sent or being sent) and reads its body within `limits`: a
  * Content-Length over the limit is refused at once, a body is cut off the moment it passes the limit, and the
  * whole exchange is cut after limits.totalMs. The request is destroyed on any failure (its connection is not
- * reused). Network errors become TargetErrors through `networkError`.
+ * reused). Network errors become TargetErrors through `networkError`. With a `sink`, the head and the chunks go
+ * there as they arrive (the same limits apply; a sink that throws fails the answer) and the body returned is empty.
  */
-export function receive(request: http.ClientRequest, host: string, limits: AnswerLimits, networkError: (error: Error & { code?: string }) => TargetError): Promise<ReceivedAnswer> {
+export function receive(
+  request: http.ClientRequest,
+  host: string,
+  limits: AnswerLimits,
+  networkError: (error: Error & { code?: string }) => TargetError,
+  sink?: AnswerSink,
+): Promise<ReceivedAnswer> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let deadline: NodeJS.Timeout | undefined;
@@ -103,20 +116,32 @@ export function receive(request: http.ClientRequest, host: string, limits: Answe
       deadline = setTimeout(() => settle(answerTooSlow(host, limits)), limits.totalMs);
     });
     request.on('error', (error) => settle(networkError(error)));
+    /** Hands over to the sink; what it throws fails the answer. */
+    const give = (deliver: () => void): boolean => {
+      try {
+        deliver();
+        return true;
+      } catch (error) {
+        settle(error instanceof TargetError ? error : new TargetError('transient', 'UnreadableAnswer', `${host}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        return false;
+      }
+    };
     request.on('response', (response) => {
       const socket = response.socket ?? null;
       const declared = Number(response.headers['content-length'] ?? Number.NaN);
       if (declared > limits.maxBytes) return settle(answerTooLarge(host, limits, declared));
+      if (sink && !give(() => sink.head(response))) return;
       const chunks: Buffer[] = [];
       let size = 0;
       response.on('data', (chunk: Buffer) => {
         if (settled) return;
         size += chunk.length;
         if (size > limits.maxBytes) return settle(answerTooLarge(host, limits));
-        chunks.push(chunk);
+        if (sink) give(() => sink.chunk(chunk));
+        else chunks.push(chunk);
       });
       response.on('error', (error) => settle(networkError(error)));
-      response.on('end', () => settle(null, { response, socket, body: Buffer.concat(chunks, size) }));
+      response.on('end', () => settle(null, { response, socket, body: sink ? Buffer.alloc(0) : Buffer.concat(chunks, size) }));
     });
   });
 }
@@ -149,6 +174,47 @@ export class HttpClient {
   }
 
   async request(request: HttpRequest): Promise<HttpResponse> {
+    const { response, body } = await this.send(request);
+    return { status: response.status, headers: response.headers, body: body!.toString('utf8') };
+  }
+
+  /**
+   * Resolves with the head of the answer as soon as it arrives; the body follows as a stream, under the same
+   * limits (a body past maxResponseBytes or an exchange past timeoutMs errors the stream with the TargetError). For
+   * listings parsed as they arrive (the CalDAV target's REPORT), and for its fetch adaptor.
+   */
+  async open(request: HttpRequest): Promise<{ status: number; headers: Record<string, string>; body: ReadableStream<Uint8Array> }> {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    let abandon = () => {};
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+      // A reader that stops early (a parse error) ends the exchange: the rest is not downloaded.
+      cancel: () => {
+        cancelled = true;
+        abandon();
+      },
+    });
+    const { response } = await this.send(request, {
+      chunk: (chunk) => controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
+      // After a cancel the stream takes nothing more (and would throw).
+      close: () => cancelled || controller.close(),
+      error: (error) => cancelled || controller.error(error),
+      attach: (destroy) => (abandon = destroy),
+    });
+    return { ...response, body };
+  }
+
+  /**
+   * Sends the request; resolves with the head and, without a stream, the whole body. With a stream, resolves at
+   * the head and feeds the stream until the answer ends or fails.
+   */
+  private send(
+    request: HttpRequest,
+    stream?: { chunk(chunk: Buffer): void; close(): void; error(error: unknown): void; attach(destroy: () => void): void },
+  ): Promise<{ response: { status: number; headers: Record<string, string> }; body?: Buffer }> {
     const url = new URL(request.url);
     const isHttps = url.protocol === 'https:';
     const transport = isHttps ? https : http;
@@ -163,11 +229,31 @@ export class HttpClient {
       totalMs: this.timeoutMs,
       setting: smaller ? null : this.maxResponseSetting,
     };
-    const answer = receive(req, url.host, limits, (error) => networkError(request, error));
-    if (body) req.write(body);
-    req.end();
-    const { response, body: received } = await answer;
-    return { status: response.statusCode ?? 0, headers: headersOf(response), body: received.toString('utf8') };
+    const fail = (error: Error & { code?: string }) => networkError(request, error);
+    const write = () => {
+      if (body) req.write(body);
+      req.end();
+    };
+    if (!stream) {
+      const answer = receive(req, url.host, limits, fail);
+      write();
+      return answer.then(({ response, body: received }) => ({ response: { status: response.statusCode ?? 0, headers: headersOf(response) }, body: received }));
+    }
+    stream.attach(() => req.destroy());
+    return new Promise((resolve, reject) => {
+      let opened = false;
+      receive(req, url.host, limits, fail, {
+        head: (response) => {
+          opened = true;
+          resolve({ response: { status: response.statusCode ?? 0, headers: headersOf(response) } });
+        },
+        chunk: stream.chunk,
+      }).then(
+        () => stream.close(),
+        (error: unknown) => (opened ? stream.error(error) : reject(error)),
+      );
+      write();
+    });
   }
 
   close(): void {

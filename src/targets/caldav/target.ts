@@ -11,7 +11,20 @@ import type { DAVResponse } from 'tsdav';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient } from '../http.ts';
 import { TargetError, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
-import { classifyFailure, fetchFailure, httpClientFetch, multigetBody, propfindCollectionBody, syncCollectionBody, taggedQueryBody, textOf, type FetchFn, type Operation } from './dav.ts';
+import {
+  classifyFailure,
+  fetchFailure,
+  httpClientFetch,
+  multigetBody,
+  propfindCollectionBody,
+  readMultistatus,
+  syncCollectionBody,
+  taggedQueryBody,
+  textOf,
+  type FetchFn,
+  type MultistatusEntry,
+  type Operation,
+} from './dav.ts';
 import { findTag, iCalendarFor, resourceNameFor, TAG_PROPERTY } from './ical.ts';
 
 export type CalDavAuth = { kind: 'basic'; username: string; password: string } | { kind: 'bearer'; token: string };
@@ -235,7 +248,19 @@ export class CalDavTarget implements CalendarTarget {
     return url;
   }
 
-  private async send(calendar: string, operation: Operation, method: string, url: URL, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  /**
+   * One request as the calendar's account. With `stream`, a multi-status (207, XML) answer is handed to it as it
+   * arrives and the Answer's body is empty; any other answer is read whole.
+   */
+  private async send(
+    calendar: string,
+    operation: Operation,
+    method: string,
+    url: URL,
+    headers: Record<string, string> = {},
+    body?: string,
+    stream?: (body: ReadableStream<Uint8Array>) => Promise<void>,
+  ): Promise<Answer> {
     const account = this.accountFor(calendar);
     // Until an account's credentials have been accepted once, its requests go one at a time: a wrong password
     // then costs one failed login, not one per calendar in flight (servers delay, and directories lock out, on
@@ -263,7 +288,9 @@ export class CalDavTarget implements CalendarTarget {
       } catch (error) {
         throw fetchFailure(error, method, url.href);
       }
-      const answer: Answer = { status: response.status, headers: response.headers, body: await response.text() };
+      const streamed = stream && response.status === 207 && response.body && /xml/i.test(response.headers.get('content-type') ?? '');
+      const answer: Answer = { status: response.status, headers: response.headers, body: streamed ? '' : await response.text() };
+      if (streamed) await stream(response.body!);
       if (answer.status === 401) {
         const error = this.failure(calendar, operation, method, url, answer);
         this.refused.set(account, error);
@@ -336,16 +363,20 @@ export class CalDavTarget implements CalendarTarget {
     }
 
     if (cursor === QUERY_CURSOR) {
-      const { answer, responses } = await this.dav(calendar, 'list', 'REPORT', collection, '1', taggedQueryBody(TAG_PROPERTY));
-      if (answer.status !== 207) throw this.failure(calendar, 'list', 'REPORT', collection, answer);
+      // Every tagged object of the calendar in one answer: read as it arrives (readMultistatus), bounded by
+      // maxResponseBytes, keeping only the paths.
       const hrefs: string[] = [];
-      for (const response of responses) {
-        if (!response.href || !response.ok) continue;
-        const url = new URL(response.href, collection);
+      const own = canonicalPath(collection.pathname);
+      const take = (entry: MultistatusEntry) => {
+        if (!entry.href || (entry.status !== null && (entry.status < 200 || entry.status >= 300))) return;
+        const url = new URL(entry.href, collection);
         const path = canonicalPath(url.pathname);
-        if (url.origin !== collection.origin || path === canonicalPath(collection.pathname)) continue;
+        if (url.origin !== collection.origin || path === own) return;
         hrefs.push(path);
-      }
+      };
+      const headers = { depth: '1', 'content-type': 'text/xml; charset=utf-8' };
+      const answer = await this.send(calendar, 'list', 'REPORT', collection, headers, taggedQueryBody(TAG_PROPERTY), (body) => readMultistatus(body, take));
+      if (answer.status !== 207) throw this.failure(calendar, 'list', 'REPORT', collection, answer);
       return hrefs.length ? { items: [], next: `${MULTIGET_CURSOR}${JSON.stringify(hrefs)}` } : { items: [] };
     }
 
