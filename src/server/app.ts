@@ -115,6 +115,7 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Socket): v
   }
   socket.destroy();
 }
+
 const ADDRESS = /^[^\s@]+@[^\s@]+$/;
 
 export function statusUrl(calendar: string, id?: string): string {

@@ -1,5 +1,5 @@
 // HTTPS for the targets and their token clients: keep-alive connections, an optional extra CA (the sandbox, an
-// on-premises CA), a timeout per request. Network failures become TargetErrors the scheduler understands.
+// on-premises CA), bounded answers. Network failures become TargetErrors the scheduler understands.
 //
 // Every answer is bounded (receive(), also used by the EWS transport): at most maxResponseBytes of body — a
 // Content-Length above it is refused before a byte is read, and the connection is cut the moment the body passes
@@ -8,6 +8,7 @@
 // (no Accept-Encoding), so a body is never inflated: the bytes counted are the bytes kept.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './answer-limits.ts';
 import { TargetError } from './target.ts';
@@ -53,7 +54,7 @@ export interface AnswerLimits {
 export interface ReceivedAnswer {
   response: http.IncomingMessage;
   /** The connection the answer came on, taken when it arrived (a keep-alive agent takes it back afterwards). */
-  socket: import('node:net').Socket | null;
+  socket: Socket | null;
   body: Buffer;
 }
 
