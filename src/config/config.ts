@@ -12,6 +12,7 @@ import { canonicalTimeZone } from '../model/time.ts';
 import type { GraphCredential } from '../targets/graph/auth.ts';
 import { ewsTargetSchema } from '../targets/ews/schema.ts';
 import { caldavTargetSchema } from '../targets/caldav/schema.ts';
+import { maxResponseBytesSchema } from '../targets/answer-limits.ts';
 import { serverConfigSchema } from '../server/config.ts';
 import { feedsConfigSchema } from '../sources/feeds.ts';
 
@@ -50,6 +51,8 @@ const graphTargetSchema = z
     /** Extra CA to trust (PEM): an inspecting proxy's, or the sandbox's tls-cert.pem. */
     caFile: z.string().optional(),
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** Largest answer body accepted from Graph and the token endpoint's host (src/targets/answer-limits.ts). */
+    maxResponseBytes: maxResponseBytesSchema,
     /**
      * JSON $batch: "chain" (dependsOn, one request at a time per batch: 4 batches of 20 in flight per mailbox),
      * "parallel" (Outlook runs up to 4 items of one batch at once), "auto" (the default: chains while few

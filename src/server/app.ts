@@ -9,6 +9,7 @@
 // - A calendar is known when it is in the config's `mailboxes` (when given), or else has a feed or is in the store. Writing to a calendar
 //   creates it, unless `mailboxes` is given and does not include it (404). A calendar fed by an iCalendar feed is
 //   written by its feed only (409).
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { z } from 'zod';
 import { retentionRule, type Config } from '../config/config.ts';
@@ -18,12 +19,12 @@ import { eventKey, validateEvent, type CanonicalEvent, type DesiredEvent } from 
 import { EmptyInputRefused, type DesiredOp, type EventDeliveryState, type Store } from '../store/store.ts';
 import { validateRecord, type HeldEvent } from '../sources/records.ts';
 import { redactUrl } from '../sources/feeds.ts';
-import { ApiKeyVerifier, hasScope, mayUseCalendar, type Principal } from './auth.ts';
+import { ApiKeyVerifier, FailedAuthentications, hasScope, mayUseCalendar, type Authentication, type Principal } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import type { DeliveryLoopStatus } from './loop.ts';
 import type { Metrics } from './metrics.ts';
 import { buildOpenApi, renderDocsHtml, type RouteAuth, type RouteDoc } from './openapi.ts';
-import { fieldErrors, invalid, problem, ProblemError, type FieldError } from './problem.ts';
+import { fieldErrors, invalid, problem, PROBLEM_TYPES, ProblemError, type FieldError } from './problem.ts';
 import {
   acceptedSchema,
   batchItemSchema,
@@ -68,7 +69,7 @@ export interface AppOptions {
   stopping?: () => boolean;
   /** Serve HTTPS with this key and certificate (PEM). */
   https?: { key: string; cert: string };
-  /** "Now" for retention (which events have ended). */
+  /** "Now" for retention (which events have ended) and the failed-authentication window (default: the system clock). */
   clock?: Clock;
 }
 
@@ -88,6 +89,34 @@ class NdjsonBody {
 }
 
 const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/json-lines'];
+
+/** The media types a route's body may have ("application/x-ndjson" stands for every NDJSON spelling). */
+function acceptedMediaTypes(contentTypes: string[]): string[] {
+  return contentTypes.flatMap((type) => (type === 'application/x-ndjson' ? NDJSON_TYPES : [type]));
+}
+
+/** Whether the request carries a body (Content-Length above 0, or chunked). */
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Answers a request Node's HTTP parser could not read (a request head over 16 KB, a broken request line, a head
+ * that never finished) with a fixed problem document and closes the connection: there is no request yet to
+ * authenticate, and nothing of it is repeated back.
+ */
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const kind = error.code === 'HPE_HEADER_OVERFLOW' ? 'header-too-large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'invalid-request';
+  const body = JSON.stringify(problem(kind, kind === 'invalid-request' ? 'the request could not be read as HTTP/1.1' : undefined));
+  const reason = kind === 'header-too-large' ? 'Request Header Fields Too Large' : kind === 'request-timeout' ? 'Request Timeout' : 'Bad Request';
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${PROBLEM_TYPES[kind].status} ${reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 const ADDRESS = /^[^\s@]+@[^\s@]+$/;
 
 export function statusUrl(calendar: string, id?: string): string {
@@ -195,12 +224,64 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const mailboxes = config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
   const verifier = new ApiKeyVerifier(store);
   const principals = new WeakMap<FastifyRequest, Principal>();
+  const failures = new FailedAuthentications({ max: server.authFailureLimit, windowMs: server.authFailureWindowSeconds * 1000 }, clock);
+
+  /**
+   * Answers a request whose key did not authenticate: 401, or 429 with Retry-After once its address has failed
+   * server.authFailureLimit times within the window. Every failure counts, the limited ones too.
+   */
+  const refuse = (request: FastifyRequest, reply: FastifyReply, result: Extract<Authentication, { ok: false }>) => {
+    metrics.authFailures.inc({ reason: result.reason });
+    const waitMs = failures.retryAfterMs(request.ip);
+    failures.record(request.ip);
+    if (waitMs > 0) {
+      metrics.authLimited.inc();
+      const seconds = Math.ceil(waitMs / 1000);
+      return reply
+        .code(429)
+        .header('retry-after', String(seconds))
+        .type('application/problem+json')
+        .send(problem('too-many-requests', `too many failed authentications from this address; try again in ${seconds} s`));
+    }
+    const detail =
+      result.reason === 'missing'
+        ? 'send Authorization: Bearer <key>'
+        : result.reason === 'malformed'
+          ? 'the Authorization header must be "Bearer <key>"'
+          : result.reason === 'revoked'
+            ? 'the API key was revoked'
+            : 'the API key is not valid';
+    return reply
+      .code(401)
+      .header('www-authenticate', result.reason === 'missing' ? 'Bearer realm="calpush"' : 'Bearer realm="calpush", error="invalid_token"')
+      .type('application/problem+json')
+      .send(problem('unauthorized', detail));
+  };
 
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: server.trustProxy,
     bodyLimit: server.bodyLimitBytes,
     routerOptions: { maxParamLength: 2048, ignoreTrailingSlash: true },
+    // A URL the router cannot take (bad percent-encoding, a path parameter over 2048 characters) is authenticated
+    // like any other request before it is answered, and the answer never repeats the URL.
+    frameworkErrors: (error, rawRequest, rawReply) => {
+      const request = rawRequest as unknown as FastifyRequest;
+      const reply = rawReply as unknown as FastifyReply;
+      void (async () => {
+        const result = await verifier.verify(request.headers.authorization);
+        if (!result.ok) return refuse(request, reply, result);
+        const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+        const body = tooLong
+          ? problem('uri-too-long', 'a path parameter is longer than 2048 characters')
+          : problem('invalid-request', 'the URL path is not valid percent-encoding (RFC 3986)', { errors: [{ field: '(path)', message: 'is not valid percent-encoding' }] });
+        return reply.code(body.status).type('application/problem+json').send(body);
+      })().catch((failure: unknown) => {
+        request.log.error({ err: failure }, 'request failed');
+        void reply.code(500).type('application/problem+json').send(problem('internal-error'));
+      });
+    },
+    clientErrorHandler,
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -211,6 +292,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'string' }, (_request, body, done) => done(null, new NdjsonBody(body as string)));
+  // fastify reads text/plain bodies as strings by default; no route takes one (415, as docs/api.md says).
+  app.removeContentTypeParser('text/plain');
 
   // --- Calendars ---------------------------------------------------------------------------------------------
   const known = async (calendar: string) => (mailboxes ? mailboxes.has(calendar) : feeds.has(calendar) || store.hasCalendar(calendar));
@@ -229,24 +312,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // --- Authentication, metrics, errors ----------------------------------------------------------------------
   app.addHook('onRequest', async (request, reply) => {
-    const routeConfig = (request.routeOptions.config ?? {}) as { auth?: RouteAuth; calendarParam?: boolean };
+    const routeConfig = (request.routeOptions.config ?? {}) as { auth?: RouteAuth; calendarParam?: boolean; contentTypes?: string[] };
     const auth = routeConfig.auth ?? 'read';
     if (auth === 'none' || (auth === 'docs' && server.publicDocs)) return;
     const result = await verifier.verify(request.headers.authorization);
     if (!result.ok) {
-      const detail =
-        result.reason === 'missing'
-          ? 'send Authorization: Bearer <key>'
-          : result.reason === 'malformed'
-            ? 'the Authorization header must be "Bearer <key>"'
-            : result.reason === 'revoked'
-              ? 'the API key was revoked'
-              : 'the API key is not valid';
-      reply
-        .code(401)
-        .header('www-authenticate', result.reason === 'missing' ? 'Bearer realm="calpush"' : 'Bearer realm="calpush", error="invalid_token"')
-        .type('application/problem+json')
-        .send(problem('unauthorized', detail));
+      refuse(request, reply, result);
       return reply;
     }
     const principal = result.principal;
@@ -267,6 +338,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         return reply;
       }
     }
+    // The body's media type is checked before the body is read: NDJSON sent to the single-event PUT, or any type a
+    // route does not take, is 415 with what the route does take.
+    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (routeConfig.contentTypes && hasBody(request) && mediaType && !acceptedMediaTypes(routeConfig.contentTypes).includes(mediaType)) {
+      reply.code(415).type('application/problem+json').send(unsupportedMediaType(mediaType, routeConfig.contentTypes));
+      return reply;
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -277,7 +355,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     let body;
     if (error instanceof ProblemError) body = error.problem;
     else if (error.statusCode === 413) body = problem('payload-too-large', `the body is larger than this route accepts (${request.routeOptions.bodyLimit ?? server.bodyLimitBytes} bytes)`);
-    else if (error.statusCode === 415) body = problem('unsupported-media-type', error.message);
+    else if (error.statusCode === 415) {
+      const contentTypes = ((request.routeOptions.config ?? {}) as { contentTypes?: string[] }).contentTypes;
+      body = unsupportedMediaType((request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase(), contentTypes);
+    }
     else if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
       body = problem('invalid-json', error.message, { errors: [{ field: '(body)', message: `is not valid JSON: ${error.message}` }] });
     } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
@@ -762,13 +843,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const options: RouteOptions = {
       method: spec.method,
       url: spec.url,
-      config: { auth: spec.auth, calendarParam: spec.calendarParam ?? false },
+      config: { auth: spec.auth, calendarParam: spec.calendarParam ?? false, ...(spec.body ? { contentTypes: spec.body.contentTypes } : {}) },
       handler: spec.handler,
       ...(spec.bodyLimit === 'bulk' ? { bodyLimit: server.bulkBodyLimitBytes } : {}),
     };
     app.route(options);
   }
   return app;
+}
+
+function unsupportedMediaType(mediaType: string, contentTypes: string[] | undefined) {
+  const what = mediaType ? `a body of type ${mediaType}` : 'a body without Content-Type';
+  if (!contentTypes) return problem('unsupported-media-type', `this route takes no body, not ${what}`);
+  if (contentTypes.includes('application/x-ndjson')) {
+    return problem('unsupported-media-type', `this route takes a JSON array or object (application/json) or NDJSON lines (application/x-ndjson), not ${what}`);
+  }
+  return problem('unsupported-media-type', `this route takes one JSON event (application/json), not ${what}; send many events as NDJSON to PUT /v1/calendars/{calendar}/events or POST /v1/events/batch`);
 }
 
 function itemFieldError(error: { item: number; field: string; pointer?: string; message: string }): FieldError {

@@ -7,6 +7,7 @@
 // tens of milliseconds of CPU — an easy denial of service — in front of every call. Hashes are compared in
 // constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { systemClock, type Clock } from '../model/clock.ts';
 import type { ApiKeyRow, ApiKeyScope, Store } from '../store/store.ts';
 
 const KEY_PATTERN = /^cpk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
@@ -99,4 +100,67 @@ export class ApiKeyVerifier {
     }
     return { ok: true, principal: { keyId: row.id, scope: row.scope, calendars: row.calendars } };
   }
+}
+
+/**
+ * Failed authentications per client address, over a sliding window: once an address has failed `max` times within
+ * `windowMs`, its next failures are answered 429 with Retry-After instead of 401, until the oldest of its latest
+ * failures leaves the window. Only failures count: a request with a valid key is never limited, also from an
+ * address that is (a NAT shared with a misconfigured client).
+ *
+ * Memory is bounded: at most `max` instants per address and `maxAddresses` addresses (the least recently failing
+ * are forgotten first). IPv6 clients are counted per /64, the block one subscriber usually holds, so that walking
+ * through its addresses gains nothing.
+ */
+export class FailedAuthentications {
+  private readonly failures = new Map<string, number[]>();
+  private readonly max: number;
+  private readonly windowMs: number;
+  private readonly clock: Clock;
+  private readonly maxAddresses: number;
+
+  constructor(limit: { max: number; windowMs: number }, clock: Clock = systemClock, maxAddresses = 10_000) {
+    this.max = limit.max;
+    this.windowMs = limit.windowMs;
+    this.clock = clock;
+    this.maxAddresses = maxAddresses;
+  }
+
+  /** Milliseconds until the address may fail again without being limited; 0 when it may now. */
+  retryAfterMs(address: string): number {
+    if (this.max <= 0) return 0;
+    const recent = this.recent(clientKey(address));
+    return recent.length < this.max ? 0 : Math.max(1, recent[0]! + this.windowMs - this.clock.now());
+  }
+
+  record(address: string): void {
+    if (this.max <= 0) return;
+    const key = clientKey(address);
+    const recent = [...this.recent(key), this.clock.now()].slice(-this.max);
+    this.failures.delete(key);
+    this.failures.set(key, recent);
+    if (this.failures.size > this.maxAddresses) this.failures.delete(this.failures.keys().next().value!);
+  }
+
+  /** Addresses being tracked (for tests and the bound). */
+  get size(): number {
+    return this.failures.size;
+  }
+
+  private recent(key: string): number[] {
+    const since = this.clock.now() - this.windowMs;
+    return (this.failures.get(key) ?? []).filter((at) => at > since);
+  }
+}
+
+/** The unit an address is counted in: an IPv4 address (also IPv4-mapped), or an IPv6 /64. */
+export function clientKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail] = ip.toLowerCase().replace(/%.*$/, '').split('::');
+  const headWords = head ? head.split(':') : [];
+  const tailWords = tail ? tail.split(':') : [];
+  const words = tail === undefined ? headWords : [...headWords, ...Array<string>(Math.max(0, 8 - headWords.length - tailWords.length)).fill('0'), ...tailWords];
+  return `${words.slice(0, 4).map((w) => w.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -21,6 +21,9 @@ export const serverConfigSchema = z
     batchMaxItems: z.number().int().min(1).max(100_000).default(5_000),
     /** Most events in one PUT /v1/calendars/{calendar}/events. */
     replaceMaxEvents: z.number().int().min(1).max(1_000_000).default(50_000),
+    /** Failed authentications from one client address (an IPv6 /64) within authFailureWindowSeconds before 429s; 0: no limit. */
+    authFailureLimit: z.number().int().min(0).max(1_000_000).default(10),
+    authFailureWindowSeconds: z.number().int().min(1).max(86_400).default(60),
     /** Serve /openapi.json and /docs without an API key (the contract is not secret; the default is closed). */
     publicDocs: z.boolean().default(false),
     /** Behind a reverse proxy: trust X-Forwarded-* from it (fastify's trustProxy: true, or the proxy's addresses/CIDRs). */

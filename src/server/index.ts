@@ -61,7 +61,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
-  const urls = feedUrls(feeds, config.mailboxes);
+  const urls = feedUrls(feeds, config.mailboxes, baseDir);
   if (config.mailboxes) {
     const managed = new Set(config.mailboxes.map((m) => m.toLowerCase()));
     const outside = [...urls.keys()].filter((c) => !managed.has(c));

@@ -9,6 +9,8 @@ export interface Metrics {
   deliveryLatency: Histogram;
   mailboxDeliveries: Counter<'outcome'>;
   feedFetches: Counter<'outcome'>;
+  authFailures: Counter<'reason'>;
+  authLimited: Counter;
 }
 
 export function createMetrics(options: { store: Store; schedulerStats?: () => SchedulerStats; defaultMetrics?: boolean }): Metrics {
@@ -81,5 +83,16 @@ export function createMetrics(options: { store: Store; schedulerStats?: () => Sc
     }),
     mailboxDeliveries: new Counter({ name: 'calpush_mailbox_deliveries_total', help: 'Deliveries of a mailbox by outcome', labelNames: ['outcome'], registers: [registry] }),
     feedFetches: new Counter({ name: 'calpush_feed_fetches_total', help: 'Feed fetches by outcome', labelNames: ['outcome'], registers: [registry] }),
+    authFailures: new Counter({
+      name: 'calpush_api_auth_failures_total',
+      help: 'Requests to the push API whose key was missing, malformed, unknown or revoked (answered 401 or 429)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    authLimited: new Counter({
+      name: 'calpush_api_auth_rate_limited_total',
+      help: 'Failed authentications answered 429: the client address failed too often within the window',
+      registers: [registry],
+    }),
   };
 }

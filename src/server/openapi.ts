@@ -54,6 +54,7 @@ export function buildOpenApi(routes: RouteDoc[], info: { version: string; public
     if (route.auth === 'read' || route.auth === 'write' || (route.auth === 'docs' && !info.publicDocs)) {
       all[401] ??= { description: 'No valid API key' };
       all[403] ??= { description: 'The key lacks the scope or may not use the calendar' };
+      all[429] ??= { description: 'Too many failed authentications from this address; see Retry-After', headers: { 'Retry-After': 'Seconds to wait' } };
     }
     for (const [status, response] of Object.entries(all)) {
       const isProblem = Number(status) >= 400;

@@ -14,6 +14,7 @@
 //   (not the host name, and not in a separate look-up that a DNS rebinding could answer differently), redirects are
 //   followed by hand and checked the same way, and loopback, private, link-local, unique-local, multicast,
 //   reserved and cloud-metadata addresses are refused unless `allowPrivateAddresses` allows them.
+import { createHash } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -21,6 +22,7 @@ import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { z } from 'zod';
+import { ConfigError, readSecret } from '../config/secrets.ts';
 import { parseIcs } from './ics.ts';
 import { validateRecord, type HeldEvent, type RecordError, type RecordWarning } from './records.ts';
 import { DEFAULT_RETENTION, type Retention } from '../model/retention.ts';
@@ -36,17 +38,31 @@ const address = z
   .regex(/^[^\s@]+@[^\s@]+$/, 'must be a mailbox address')
   .transform((value) => value.trim().toLowerCase());
 
-const feedUrl = z
-  .string()
-  .refine((value) => /^https?:\/\//i.test(value), 'must be an http:// or https:// URL')
-  .refine((value) => {
-    try {
-      new URL(value.replaceAll('{user}', 'user').replaceAll('{address}', 'user%40example.edu'));
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'is not a valid URL');
+/** Why a feed URL (or template) cannot be used, or null. Never repeats the URL: it may hold a token. */
+function feedUrlProblem(value: string): string | null {
+  if (!/^https?:\/\//i.test(value)) return 'must be an http:// or https:// URL';
+  try {
+    new URL(value.replaceAll('{user}', 'user').replaceAll('{address}', 'user%40example.edu'));
+    return null;
+  } catch {
+    return 'is not a valid URL';
+  }
+}
+
+const feedUrl = z.string().superRefine((value, ctx) => {
+  const problem = feedUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/**
+ * A feed URL, or where it is kept: published Outlook, Google and iCloud calendars carry their secret in the URL
+ * itself, so it may be a secret reference like any other secret of the config (src/config/secrets.ts).
+ */
+const feedUrlSource = z.union([feedUrl, z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
+  error: 'must be an http(s) URL, or {"env": "VARIABLE"} / {"file": "path"} holding one',
+});
+
+export type FeedUrlSource = z.infer<typeof feedUrlSource>;
 
 export const feedsConfigSchema = z
   .object({
@@ -54,11 +70,11 @@ export const feedsConfigSchema = z
      * URL of every calendar's feed, with {user} (the address's local part) and {address} (the whole address),
      * both percent-encoded: "https://timetable.example.edu/ical/{user}.ics".
      */
-    template: feedUrl.optional(),
+    template: feedUrlSource.optional(),
     /** The calendars the template applies to; default: the config's `mailboxes`. */
     calendars: z.array(address).optional(),
     /** Feed URL per calendar (overrides the template). */
-    urls: z.record(z.string(), feedUrl).default({}),
+    urls: z.record(z.string(), feedUrlSource).default({}),
     /** Seconds between two fetches of a feed. */
     intervalSeconds: z.number().int().min(5).max(86_400).default(900),
     /** Whole fetch (connect, headers, body) must finish within this. */
@@ -85,14 +101,27 @@ export const feedsConfigSchema = z
 export type FeedsConfig = z.infer<typeof feedsConfigSchema>;
 export type FeedsConfigInput = z.input<typeof feedsConfigSchema>;
 
-/** The feed URL of every calendar that has one. */
-export function feedUrls(feeds: FeedsConfig | undefined, mailboxes: string[] | undefined): Map<string, string> {
+/** A feed URL from the config, its secret reference resolved and checked (a ConfigError names the key, never the value). */
+function resolveFeedUrl(source: FeedUrlSource, baseDir: string, what: string): string {
+  if (typeof source === 'string') return source;
+  const value = readSecret(source, baseDir, what);
+  const problem = feedUrlProblem(value);
+  if (problem) throw new ConfigError(`${what}: the value of ${'env' in source ? `environment variable ${source.env}` : `file ${source.file}`} ${problem}`);
+  return value;
+}
+
+/**
+ * The feed URL of every calendar that has one, secret references resolved (file references relative to baseDir,
+ * the config file's directory). The URLs are secrets from here on: show them only through redactUrl.
+ */
+export function feedUrls(feeds: FeedsConfig | undefined, mailboxes: string[] | undefined, baseDir = '.'): Map<string, string> {
   const urls = new Map<string, string>();
   if (!feeds) return urls;
   if (feeds.template) {
-    for (const calendar of feeds.calendars ?? mailboxes?.map((m) => m.toLowerCase()) ?? []) urls.set(calendar, expandTemplate(feeds.template, calendar));
+    const template = resolveFeedUrl(feeds.template, baseDir, 'feeds.template');
+    for (const calendar of feeds.calendars ?? mailboxes?.map((m) => m.toLowerCase()) ?? []) urls.set(calendar, expandTemplate(template, calendar));
   }
-  for (const [calendar, url] of Object.entries(feeds.urls)) urls.set(calendar.trim().toLowerCase(), url);
+  for (const [calendar, source] of Object.entries(feeds.urls)) urls.set(calendar.trim().toLowerCase(), resolveFeedUrl(source, baseDir, `feeds.urls.${calendar}`));
   return urls;
 }
 
@@ -137,6 +166,7 @@ const PRIVATE_V4: Array<[string, number]> = [
 
 const PRIVATE_V6: Array<[string, number]> = [
   ['::', 96], // unspecified, loopback, IPv4-compatible (deprecated)
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 2765): never a public destination
   ['64:ff9b:1::', 48], // local-use NAT64
   ['100::', 64], // discard
   ['2001::', 23], // IETF protocol assignments (Teredo, ORCHID, …)
@@ -159,14 +189,33 @@ const privateV6 = blockList(PRIVATE_V6, 'ipv6');
 const metadata = new BlockList();
 for (const ip of METADATA_ADDRESSES) metadata.addAddress(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
 
-/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address. */
-function embeddedIPv4(ip: string): string | null {
-  const words = expandIPv6(ip);
-  if (!words) return null;
-  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
-  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0);
-  if (!mapped && !nat64) return null;
-  return [words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.');
+/**
+ * Every IPv4 address an IPv6 address may carry to an IPv4 host, so that a forbidden IPv4 address cannot be reached
+ * in IPv6 clothing: IPv4-mapped ::ffff:0:0/96 (RFC 4291 §2.5.5.2; also written ::ffff:7f00:1), IPv4-translated
+ * ::ffff:0:0:0/96 (RFC 2765), IPv4-compatible ::/96 (deprecated), NAT64 64:ff9b::/96 (RFC 6052) and the local-use
+ * 64:ff9b:1::/48 (RFC 8215) at every prefix length it may have, 6to4 2002::/16 (RFC 3056) and Teredo 2001::/32
+ * (RFC 4380: the server's address, and the client's, stored inverted). A public IPv4 address in mapped or NAT64
+ * form stays allowed: an IPv6-only network with DNS64 reaches every IPv4 feed that way.
+ */
+export function embeddedIPv4(ip: string): string[] {
+  const w = expandIPv6(ip);
+  if (!w) return [];
+  const v4 = (high: number, low: number) => [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  const zero = (from: number, to: number) => w.slice(from, to).every((word) => word === 0);
+  const found: string[] = [];
+  if (zero(0, 5) && (w[5] === 0xffff || w[5] === 0)) found.push(v4(w[6]!, w[7]!)); // mapped, compatible
+  if (zero(0, 4) && w[4] === 0xffff && w[5] === 0) found.push(v4(w[6]!, w[7]!)); // translated
+  if (w[0] === 0x64 && w[1] === 0xff9b && zero(2, 6)) found.push(v4(w[6]!, w[7]!)); // NAT64, well-known /96
+  if (w[0] === 0x64 && w[1] === 0xff9b && w[2] === 1) {
+    // Local-use NAT64 (RFC 8215): the operator's prefix is /48 … /96; RFC 6052 §2.2 puts the IPv4 address right
+    // after it, skipping bits 64–71 (the "u" octet).
+    const bytes = w.flatMap((word) => [word >> 8, word & 0xff]);
+    const after = (start: number) => bytes.slice(start).filter((_, i) => start + i !== 8).slice(0, 4).join('.');
+    for (const start of [6, 7, 9, 12]) found.push(after(start));
+  }
+  if (w[0] === 0x2002) found.push(v4(w[1]!, w[2]!)); // 6to4
+  if (w[0] === 0x2001 && w[1] === 0) found.push(v4(w[2]!, w[3]!), v4(w[6]! ^ 0xffff, w[7]! ^ 0xffff)); // Teredo
+  return found;
 }
 
 function expandIPv6(ip: string): number[] | null {
@@ -207,10 +256,10 @@ export class AddressPolicy {
     if (!family) return 'is not an IP address';
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (this.allowed?.check(ip, type)) return null;
-    const v4 = family === 4 ? ip : embeddedIPv4(ip);
-    if (metadata.check(ip, type) || (v4 !== null && metadata.check(v4, 'ipv4'))) return 'is a cloud metadata address';
+    const v4 = family === 4 ? [ip] : embeddedIPv4(ip);
+    if (metadata.check(ip, type) || v4.some((address) => metadata.check(address, 'ipv4'))) return 'is a cloud metadata address';
     if (this.allowPrivate) return null;
-    if (v4 !== null && privateV4.check(v4, 'ipv4')) return 'is a loopback, private, link-local or reserved address';
+    if (v4.some((address) => privateV4.check(address, 'ipv4'))) return 'is a loopback, private, link-local or reserved address';
     if (family === 6 && privateV6.check(ip, 'ipv6')) return 'is a loopback, private, link-local or reserved address';
     return null;
   }
@@ -310,7 +359,7 @@ function get(url: string, options: FetchOptions, signal: AbortSignal): Promise<I
   try {
     target = new URL(url);
   } catch {
-    return Promise.reject(new FeedError('bad-url', `"${url}" is not a URL`));
+    return Promise.reject(new FeedError('bad-url', 'the feed URL is not a URL'));
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') return Promise.reject(new FeedError('bad-url', `${target.protocol} URLs are not fetched`));
   if (target.username || target.password) return Promise.reject(new FeedError('bad-url', 'URLs with credentials are not fetched'));
@@ -400,14 +449,23 @@ export interface FeedPollerOptions {
   retention?: Retention;
 }
 
-/** Removes a URL's query (feed URLs often carry a private token) for logs and the API. */
+/**
+ * A feed URL as logs, errors, the API and `feeds poll` show it: its origin only. Feed URLs carry private tokens in
+ * the query (timetabling exports) and in the path (published Outlook calendars: /owa/calendar/<id>/<token>/,
+ * Google's /private-<token>/, iCloud's /published/2/<token>), so neither is shown.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}${parsed.search ? '?…' : ''}`;
+    return `${parsed.origin}/${parsed.pathname !== '/' || parsed.search ? '…' : ''}`;
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** What the store remembers of a feed's URL: enough to notice that it changed, nothing that could be used. */
+export function urlFingerprint(url: string): string {
+  return `sha256:${createHash('sha256').update(url, 'utf8').digest('hex')}`;
 }
 
 export class FeedPoller {
@@ -489,9 +547,10 @@ export class FeedPoller {
     }
     const stamp = new Date(this.now()).toISOString();
     const previous = await store.feedState(calendar);
+    const fingerprint = urlFingerprint(url);
     const state = {
       calendar,
-      url,
+      url: fingerprint,
       etag: null as string | null,
       lastModified: null as string | null,
       consecutiveEmpty: 0,
@@ -500,7 +559,7 @@ export class FeedPoller {
       lastOutcome: null as string | null,
       lastError: null as string | null,
       lastChangeAt: null as string | null,
-      ...(previous && previous.url === url ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt } : {}),
+      ...(previous && previous.url === fingerprint ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt } : {}),
     };
     state.lastFetchAt = stamp;
     const fullRefreshDue = !state.lastFullFetchAt || Date.parse(state.lastFullFetchAt) < this.now() - feeds.fullRefreshHours * 3_600_000;

@@ -203,6 +203,7 @@ export interface ApiKeyRow {
 /** What the feed poller remembers about one calendar's iCalendar feed. */
 export interface FeedStateRow {
   calendar: string;
+  /** A fingerprint of the feed's URL (sources/feeds.ts urlFingerprint), never the URL: it may hold a token. */
   url: string;
   etag: string | null;
   lastModified: string | null;

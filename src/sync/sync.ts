@@ -89,6 +89,7 @@ export function createGraphTarget(config: Config, baseDir: string): GraphTarget 
     ...(caPem ? { caPem } : {}),
     allDayTimeZone: config.timeZone,
     requestTimeoutMs: target.requestTimeoutMs,
+    maxResponseBytes: target.maxResponseBytes,
     batch: target.batch,
   });
 }

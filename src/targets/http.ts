@@ -1,15 +1,30 @@
 // HTTPS for the targets and their token clients: keep-alive connections, an optional extra CA (the sandbox, an
-// on-premises CA), a timeout per request. Network failures become TargetErrors the scheduler understands.
+// on-premises CA), bounded answers. Network failures become TargetErrors the scheduler understands.
+//
+// Every answer is bounded (receive(), also used by the EWS transport): at most maxResponseBytes of body — a
+// Content-Length above it is refused before a byte is read, and the connection is cut the moment the body passes
+// it — and at most timeoutMs for the whole exchange, so that a server that trickles a byte every few seconds (which
+// never trips the socket's idle timeout) cannot hold a request forever. No client here asks for a content coding
+// (no Accept-Encoding), so a body is never inflated: the bytes counted are the bytes kept.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import tls from 'node:tls';
+import { DEFAULT_MAX_RESPONSE_BYTES } from './answer-limits.ts';
 import { TargetError } from './target.ts';
+
+export { DEFAULT_MAX_RESPONSE_BYTES };
 
 export interface HttpOptions {
   /** Extra CA certificates (PEM) to trust in addition to the system's. */
   caPem?: string;
+  /** The whole exchange (from getting a connection to the answer's last byte), and the longest silence. */
   timeoutMs?: number;
   maxSockets?: number;
+  /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
+  /** The config setting that raises maxResponseBytes, named in the error (e.g. "target.maxResponseBytes"). */
+  maxResponseSetting?: string;
 }
 
 export interface HttpResponse {
@@ -23,12 +38,137 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: string | Buffer;
+  /** A smaller, fixed limit for this request's answer (e.g. a token endpoint's). */
+  maxResponseBytes?: number;
+}
+
+/** How much of an answer is accepted, and what to tell the administrator when a server sends more. */
+export interface AnswerLimits {
+  maxBytes: number;
+  /** From the moment the request has a connection to the last byte of the answer. */
+  totalMs: number;
+  /** The setting that raises maxBytes ("target.maxResponseBytes"), or null for a fixed limit. */
+  setting: string | null;
+}
+
+export interface ReceivedAnswer {
+  response: http.IncomingMessage;
+  /** The connection the answer came on, taken when it arrived (a keep-alive agent takes it back afterwards). */
+  socket: Socket | null;
+  body: Buffer;
+}
+
+/**
+ * An answer larger than the limit. Not transient: the request asked for a bounded page (Graph $top, EWS pageSize,
+ * CalDAV multigetChunk), so the same request gets the same answer again — retrying would only download it again.
+ * The mailbox is stopped and reported (the others go on; `serve` tries it again after its back-off); a create whose
+ * answer was cut counts as "outcome unknown", so the mailbox is listed before anything is sent again.
+ */
+export function answerTooLarge(host: string, limits: AnswerLimits, declared?: number): TargetError {
+  const size = declared === undefined ? `more than ${limits.maxBytes} bytes` : `${declared} bytes (its Content-Length)`;
+  const limit = limits.setting ? `${limits.maxBytes} (${limits.setting})` : `${limits.maxBytes} bytes for this kind of answer`;
+  return new TargetError('mailbox', 'AnswerTooLarge', `${host} sent an answer of ${size}; calpush accepts at most ${limit}; the connection was closed`, {
+    remedy: limits.setting
+      ? `if the server is right to send this much, raise ${limits.setting} (or make the pages smaller); otherwise find out why ${host} answers like this`
+      : `find out why ${host} answers like this (is the URL in the config the right service?)`,
+  });
+}
+
+/** The whole exchange took longer than allowed (a server that trickles its answer). Transient, like a timeout. */
+export function answerTooSlow(host: string, limits: AnswerLimits): TargetError {
+  return new TargetError('transient', 'AnswerTooSlow', `${host} did not complete its answer within ${limits.totalMs} ms; the connection was closed`, {
+    remedy: 'a slow or overloaded server, or one that trickles its answer: raise the target\'s requestTimeoutMs if it is merely slow',
+  });
+}
+
+/** Takes an answer as it arrives instead of having it collected: its head, then each chunk of its body. */
+export interface AnswerSink {
+  head(response: http.IncomingMessage): void;
+  chunk(chunk: Buffer): void;
+}
+
+/**
+ * Waits for the answer to `request` (already sent or being sent) and reads its body within `limits`: a
+ * Content-Length over the limit is refused at once, a body is cut off the moment it passes the limit, and the
+ * whole exchange is cut after limits.totalMs. The request is destroyed on any failure (its connection is not
+ * reused). Network errors become TargetErrors through `networkError`. With a `sink`, the head and the chunks go
+ * there as they arrive (the same limits apply; a sink that throws fails the answer) and the body returned is empty.
+ */
+export function receive(
+  request: http.ClientRequest,
+  host: string,
+  limits: AnswerLimits,
+  networkError: (error: Error & { code?: string }) => TargetError,
+  sink?: AnswerSink,
+): Promise<ReceivedAnswer> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let deadline: NodeJS.Timeout | undefined;
+    const settle = (error: TargetError | null, answer?: ReceivedAnswer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (!error) return resolve(answer!);
+      request.destroy();
+      reject(error);
+    };
+    // The clock starts with the connection, so that a request waiting for a free socket of the agent is not cut.
+    // No answer at all within the time is a timeout of the request (the diagnosis names the URL and the network
+    // path); an answer that began but did not finish is a server trickling it (AnswerTooSlow).
+    let answered = false;
+    request.once('socket', () => {
+      deadline = setTimeout(
+        () => settle(answered ? answerTooSlow(host, limits) : networkError(Object.assign(new Error(`no answer within ${limits.totalMs} ms`), { code: 'ETIMEDOUT' }))),
+        limits.totalMs,
+      );
+    });
+    request.on('error', (error) => settle(networkError(error)));
+    /** Hands over to the sink; what it throws fails the answer. */
+    const give = (deliver: () => void): boolean => {
+      try {
+        deliver();
+        return true;
+      } catch (error) {
+        settle(error instanceof TargetError ? error : new TargetError('transient', 'UnreadableAnswer', `${host}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        return false;
+      }
+    };
+    request.on('response', (response) => {
+      answered = true;
+      const socket = response.socket ?? null;
+      const declared = Number(response.headers['content-length'] ?? Number.NaN);
+      if (declared > limits.maxBytes) return settle(answerTooLarge(host, limits, declared));
+      if (sink && !give(() => sink.head(response))) return;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        size += chunk.length;
+        if (size > limits.maxBytes) return settle(answerTooLarge(host, limits));
+        if (sink) give(() => sink.chunk(chunk));
+        else chunks.push(chunk);
+      });
+      response.on('error', (error) => settle(networkError(error)));
+      response.on('end', () => settle(null, { response, socket, body: sink ? Buffer.alloc(0) : Buffer.concat(chunks, size) }));
+    });
+  });
+}
+
+/** An answer's headers as single strings (repeated headers joined with ", "). */
+export function headersOf(response: http.IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
 }
 
 export class HttpClient {
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent: http.Agent;
   private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private readonly maxResponseSetting: string;
 
   constructor(options: HttpOptions = {}) {
     // One secure context, built once: passing `ca` to the agent instead would make it join every CA certificate
@@ -37,36 +177,90 @@ export class HttpClient {
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(secureContext ? { secureContext } : {}) });
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.maxResponseSetting = options.maxResponseSetting ?? 'target.maxResponseBytes';
   }
 
-  request(request: HttpRequest): Promise<HttpResponse> {
+  async request(request: HttpRequest): Promise<HttpResponse> {
+    const { response, body } = await this.send(request);
+    return { status: response.status, headers: response.headers, body: body!.toString('utf8') };
+  }
+
+  /**
+   * Resolves with the head of the answer as soon as it arrives; the body follows as a stream, under the same
+   * limits (a body past maxResponseBytes or an exchange past timeoutMs errors the stream with the TargetError). For
+   * listings parsed as they arrive (the CalDAV target's REPORT), and for its fetch adaptor.
+   */
+  async open(request: HttpRequest): Promise<{ status: number; headers: Record<string, string>; body: ReadableStream<Uint8Array> }> {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    let abandon = () => {};
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+      // A reader that stops early (a parse error) ends the exchange: the rest is not downloaded.
+      cancel: () => {
+        cancelled = true;
+        abandon();
+      },
+    });
+    const { response } = await this.send(request, {
+      chunk: (chunk) => controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
+      // After a cancel the stream takes nothing more (and would throw).
+      close: () => cancelled || controller.close(),
+      error: (error) => cancelled || controller.error(error),
+      attach: (destroy) => (abandon = destroy),
+    });
+    return { ...response, body };
+  }
+
+  /**
+   * Sends the request; resolves with the head and, without a stream, the whole body. With a stream, resolves at
+   * the head and feeds the stream until the answer ends or fails.
+   */
+  private send(
+    request: HttpRequest,
+    stream?: { chunk(chunk: Buffer): void; close(): void; error(error: unknown): void; attach(destroy: () => void): void },
+  ): Promise<{ response: { status: number; headers: Record<string, string> }; body?: Buffer }> {
     const url = new URL(request.url);
     const isHttps = url.protocol === 'https:';
     const transport = isHttps ? https : http;
     const body = request.body === undefined ? undefined : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body);
     const headers: Record<string, string> = { ...request.headers };
     if (body) headers['content-length'] = String(body.length);
-    return new Promise((resolve, reject) => {
-      const req = transport.request(
-        url,
-        { method: request.method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent, timeout: this.timeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', (error) => reject(networkError(request, error)));
-          res.on('end', () => {
-            const responseHeaders: Record<string, string> = {};
-            for (const [name, value] of Object.entries(res.headers)) {
-              if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: responseHeaders, body: Buffer.concat(chunks).toString('utf8') });
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', (error) => reject(networkError(request, error)));
+    const req = transport.request(url, { method: request.method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent, timeout: this.timeoutMs });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    const smaller = request.maxResponseBytes !== undefined && request.maxResponseBytes < this.maxResponseBytes;
+    const limits: AnswerLimits = {
+      maxBytes: smaller ? request.maxResponseBytes! : this.maxResponseBytes,
+      totalMs: this.timeoutMs,
+      setting: smaller ? null : this.maxResponseSetting,
+    };
+    const fail = (error: Error & { code?: string }) => networkError(request, error);
+    const write = () => {
       if (body) req.write(body);
       req.end();
+    };
+    if (!stream) {
+      const answer = receive(req, url.host, limits, fail);
+      write();
+      return answer.then(({ response, body: received }) => ({ response: { status: response.statusCode ?? 0, headers: headersOf(response) }, body: received }));
+    }
+    stream.attach(() => req.destroy());
+    return new Promise((resolve, reject) => {
+      let opened = false;
+      receive(req, url.host, limits, fail, {
+        head: (response) => {
+          opened = true;
+          resolve({ response: { status: response.statusCode ?? 0, headers: headersOf(response) } });
+        },
+        chunk: stream.chunk,
+      }).then(
+        () => stream.close(),
+        (error: unknown) => (opened ? stream.error(error) : reject(error)),
+      );
+      write();
     });
   }
 

@@ -8,7 +8,7 @@ import { utcMsToZoned, zonedToUtcMs } from '../../src/model/time.ts';
 import { caldavTargetSchema, createCalDavTarget } from '../../src/targets/caldav/config.ts';
 import { classifyFailure } from '../../src/targets/caldav/dav.ts';
 import { findTag, htmlToText, iCalendarFor, resourceNameFor, uidFor } from '../../src/targets/caldav/ical.ts';
-import { canonicalPath, expandTemplate } from '../../src/targets/caldav/target.ts';
+import { CalDavTarget, canonicalPath, expandTemplate } from '../../src/targets/caldav/target.ts';
 import { offsetAt, vtimezone } from '../../src/targets/caldav/vtimezone.ts';
 
 function desired(input: Partial<EventInput> = {}) {
@@ -198,7 +198,57 @@ describe('collection URLs', () => {
     expect(expandTemplate('https://dav.example.edu/calendars/{localpart}/timetable/', 'Alice.Smith@Example.edu')).toBe('https://dav.example.edu/calendars/alice.smith/timetable/');
     expect(expandTemplate('https://dav.example.edu/{address}/cal/', 'alice@example.edu')).toBe('https://dav.example.edu/alice@example.edu/cal/');
     expect(expandTemplate('/{domain}/{localpart}/', "o'brien+x@example.edu")).toBe("/example.edu/o'brien+x/");
-    expect(expandTemplate('/{localpart}/', 'a/b@example.edu')).toBe('/a%2Fb/');
+  });
+
+  it('refuses an address whose placeholder would be a dot segment or split a segment, and names it', () => {
+    const template = 'https://dav.example.edu/calendars/{localpart}/timetable/';
+    for (const [calendar, why] of [
+      ['.@example.edu', /\{localpart\} would be the path segment "\."/],
+      ['..@example.edu', /\{localpart\} would be the path segment "\.\."/],
+      ['a/b@example.edu', /\{localpart\} contains "\/"/],
+      ['../b@example.edu', /contains "\/"/],
+      ['a\\b@example.edu', /contains "\\"/],
+    ] as const) {
+      let error: unknown;
+      try {
+        expandTemplate(template, calendar);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, calendar).toMatchObject({ name: 'TargetError', scope: 'mailbox', code: 'UnsafeCalendarAddress' });
+      expect((error as Error).message, calendar).toMatch(why);
+      expect((error as Error).message).toContain(calendar);
+    }
+    expect(() => expandTemplate('https://dav.example.edu/{domain}/cal/', 'a@..')).toThrow(/\{domain\} would be the path segment "\.\."/);
+    // Dots inside a segment, and percent signs, are just characters.
+    expect(expandTemplate(template, '...@example.edu')).toBe('https://dav.example.edu/calendars/.../timetable/');
+    expect(expandTemplate(template, '%2e%2e@example.edu')).toBe('https://dav.example.edu/calendars/%252e%252e/timetable/');
+    expect(expandTemplate('https://dav.example.edu/{address}/', '..@example.edu')).toBe('https://dav.example.edu/..@example.edu/');
+  });
+
+  it('a refused address fails its mailbox only, before any request', async () => {
+    let requests = 0;
+    const target = new CalDavTarget({
+      instance: 'i',
+      baseUrl: 'https://dav.example.edu/',
+      calendarUrlTemplate: 'calendars/{localpart}/timetable/',
+      auth: { kind: 'basic', username: 'calpush', password: 'x' },
+      allDayTimeZone: 'UTC',
+      fetch: (async () => {
+        requests++;
+        return new Response('', { status: 500 });
+      }) as typeof fetch,
+    });
+    await expect(target.listOwned('..@example.edu')).rejects.toMatchObject({ scope: 'mailbox', code: 'UnsafeCalendarAddress' });
+    expect(requests).toBe(0);
+    expect(target.collectionUrl('alice@example.edu').href).toBe('https://dav.example.edu/calendars/alice/timetable/');
+  });
+
+  it('templates name servers and collections: no placeholder in the host, no query', () => {
+    const base = { kind: 'caldav', baseUrl: 'https://dav.example.edu/', auth: { kind: 'basic', username: 'u', password: { env: 'X' } } };
+    expect(caldavTargetSchema.safeParse({ ...base, calendarUrlTemplate: 'https://{domain}/dav/{localpart}/' }).error?.issues[0]?.message).toMatch(/only in the path/);
+    expect(caldavTargetSchema.safeParse({ ...base, calendarUrlTemplate: 'https://dav.example.edu/x?u={localpart}' }).error?.issues[0]?.message).toMatch(/query/);
+    expect(caldavTargetSchema.safeParse({ ...base, calendarUrlTemplate: 'https://dav.example.edu/{domain}/{localpart}/' }).success).toBe(true);
   });
 
   it('spells every path one way, however the server encodes its hrefs', () => {

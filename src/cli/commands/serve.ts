@@ -63,7 +63,7 @@ export function registerFeedsCommand(program: Command): void {
     .action(async (options: { config: string; calendar?: string[]; json?: boolean }) => {
       try {
         const { config, feeds: feedsConfig, baseDir } = loadServeConfig(options.config);
-        let urls = feedUrls(feedsConfig, config.mailboxes);
+        let urls = feedUrls(feedsConfig, config.mailboxes, baseDir);
         if (options.calendar) {
           const only = new Set(options.calendar.map((c) => c.toLowerCase()));
           urls = new Map([...urls].filter(([calendar]) => only.has(calendar)));

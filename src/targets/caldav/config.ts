@@ -65,6 +65,7 @@ export function createCalDavTarget(parsed: CalDavTargetConfig, context: CreateCa
     ...(caPem ? { caPem } : {}),
     multigetChunk: parsed.multigetChunk,
     requestTimeoutMs: parsed.requestTimeoutMs,
+    maxResponseBytes: parsed.maxResponseBytes,
     allDayTimeZone: context.allDayTimeZone,
     ...(context.fetch ? { fetch: context.fetch } : {}),
   };

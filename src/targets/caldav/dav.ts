@@ -10,9 +10,10 @@ export type FetchFn = typeof fetch;
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /**
- * A `fetch` on calpush's HttpClient: keep-alive agents, the extra CA of the config (caFile), a timeout per request,
- * and network failures already classified as TargetErrors (refused connection → transient, untrusted
- * certificate → fatal with the remedy).
+ * A `fetch` on calpush's HttpClient: keep-alive agents, the extra CA of the config (caFile), a time limit per
+ * exchange, answers bounded by maxResponseBytes, and network failures already classified as TargetErrors (refused
+ * connection → transient, untrusted certificate → fatal with the remedy). The Response is returned at the head and
+ * its body streams: a listing can be parsed while it arrives; a body past the limits errors with the TargetError.
  */
 export function httpClientFetch(client: HttpClient): FetchFn {
   const fn = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
@@ -23,7 +24,7 @@ export function httpClientFetch(client: HttpClient): FetchFn {
     });
     const body = init?.body;
     if (body !== undefined && body !== null && typeof body !== 'string') throw new TypeError('httpClientFetch sends string bodies only');
-    const response = await client.request({ method: init?.method ?? 'GET', url, headers, ...(typeof body === 'string' ? { body } : {}) });
+    const response = await client.open({ method: init?.method ?? 'GET', url, headers, ...(typeof body === 'string' ? { body } : {}) });
     const responseHeaders = new Headers();
     for (const [name, value] of Object.entries(response.headers)) responseHeaders.set(name, value);
     const status = response.status >= 200 && response.status <= 599 ? response.status : 502;
@@ -166,6 +167,63 @@ export function syncCollectionBody(token: string | null): string {
     (token ? `<D:sync-token>${escapeXml(token)}</D:sync-token>` : '<D:sync-token/>') +
     '<D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>'
   );
+}
+
+/** One <response> of a multi-status answer, as the listing needs it: its href, and its own status if it has one. */
+export interface MultistatusEntry {
+  href: string;
+  /** The status code of the response's own <status> (not its propstats'); null when it has none (200). */
+  status: number | null;
+}
+
+/**
+ * Reads a multi-status answer (RFC 4918 §13) while it arrives and hands over the href and status of each
+ * <response>, keeping nothing else: the listing of a calendar's tagged objects is the one answer calpush gets
+ * unpaged (100,000 objects are about 25 MB), and parsed whole it held the event loop for seconds and took ten
+ * times its size in memory. An answer that is not well-formed XML is an error, never an empty listing.
+ */
+export async function readMultistatus(body: ReadableStream<Uint8Array>, onEntry: (entry: MultistatusEntry) => void): Promise<void> {
+  const { default: sax } = await import('sax');
+  const parser = sax.parser(true, { xmlns: true });
+  const stack: Array<{ local: string; dav: boolean }> = [];
+  let entry: { href: string; status: string } | null = null;
+  let collecting: 'href' | 'status' | null = null;
+  let failure: Error | null = null;
+  parser.onopentag = (tag) => {
+    const element = { local: tag.local, dav: tag.uri === 'DAV:' };
+    const parent = stack.at(-1);
+    if (element.dav && element.local === 'response' && parent?.dav && parent.local === 'multistatus') entry = { href: '', status: '' };
+    else if (entry && parent?.dav && parent.local === 'response' && element.dav && (element.local === 'href' || element.local === 'status')) collecting = element.local;
+    stack.push(element);
+  };
+  parser.onclosetag = () => {
+    const element = stack.pop();
+    if (collecting && element?.local === collecting) collecting = null;
+    else if (entry && element?.dav && element.local === 'response') {
+      const status = /^HTTP\/\d(?:\.\d)?\s+(\d{3})/.exec(entry.status.trim());
+      onEntry({ href: entry.href.trim(), status: status ? Number(status[1]) : null });
+      entry = null;
+    }
+  };
+  parser.ontext = parser.oncdata = (text) => {
+    if (entry && collecting) entry[collecting] += text;
+  };
+  parser.onerror = (error) => {
+    failure ??= error;
+  };
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: false });
+  const fail = (error: Error) => new TargetError('transient', 'UnreadableAnswer', `the multi-status answer is not well-formed XML (${error.message.split('\n')[0]})`, { cause: error });
+  try {
+    for await (const chunk of body) {
+      parser.write(decoder.decode(chunk, { stream: true }));
+      if (failure) break;
+    }
+    if (!failure) parser.write(decoder.decode()).close();
+  } catch (error) {
+    if (error instanceof TargetError) throw error;
+    failure ??= error as Error;
+  }
+  if (failure) throw fail(failure);
 }
 
 /** Text content of a property as tsdav's parser hands it over (string, number, CDATA object or nothing). */

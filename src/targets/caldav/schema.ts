@@ -14,6 +14,7 @@
 //     ]
 //   }
 import { z } from 'zod';
+import { maxResponseBytesSchema } from '../answer-limits.ts';
 
 const secretReference = z.union(
   [z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()],
@@ -39,7 +40,10 @@ const template = z
   .min(1)
   .refine((value) => [...value.matchAll(ANY_BRACE)].every((m) => PLACEHOLDER.test(m[0])), {
     message: 'may only use the placeholders {address}, {localpart} and {domain}',
-  });
+  })
+  // A placeholder in the host would let a mailbox address choose the server the credentials go to.
+  .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\/[^/]*\{/i.test(value), { message: 'may use placeholders only in the path, not in the server name' })
+  .refine((value) => !/[?#]/.test(value), { message: 'must not have a query or fragment: it names a collection' });
 
 const accountSchema = z
   .object({
@@ -64,7 +68,10 @@ export const caldavTargetSchema = z
     /** Extra CA to trust (PEM), e.g. an on-premises CA. */
     caFile: z.string().optional(),
     multigetChunk: z.number().int().min(1).max(1000).default(100),
+    /** The whole exchange of one request, connection to last byte (src/targets/http.ts). */
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** Largest answer body accepted from the server (a multiget chunk, the listing of our objects). */
+    maxResponseBytes: maxResponseBytesSchema,
   })
   .strict()
   .superRefine((target, ctx) => {

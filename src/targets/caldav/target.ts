@@ -11,7 +11,20 @@ import type { DAVResponse } from 'tsdav';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient } from '../http.ts';
 import { TargetError, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
-import { classifyFailure, fetchFailure, httpClientFetch, multigetBody, propfindCollectionBody, syncCollectionBody, taggedQueryBody, textOf, type FetchFn, type Operation } from './dav.ts';
+import {
+  classifyFailure,
+  fetchFailure,
+  httpClientFetch,
+  multigetBody,
+  propfindCollectionBody,
+  readMultistatus,
+  syncCollectionBody,
+  taggedQueryBody,
+  textOf,
+  type FetchFn,
+  type MultistatusEntry,
+  type Operation,
+} from './dav.ts';
 import { findTag, iCalendarFor, resourceNameFor, TAG_PROPERTY } from './ical.ts';
 
 export type CalDavAuth = { kind: 'basic'; username: string; password: string } | { kind: 'bearer'; token: string };
@@ -47,7 +60,10 @@ export interface CalDavTargetOptions {
   multigetChunk?: number;
   /** All-day events are DATE values in CalDAV (floating days): kept for symmetry with the other targets. */
   allDayTimeZone: string;
+  /** The whole exchange of one request, connection to last byte (src/targets/http.ts). */
   requestTimeoutMs?: number;
+  /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
   /** A fetch to use instead of calpush's HTTP client (tests count requests with it). */
   fetch?: FetchFn;
 }
@@ -116,11 +132,38 @@ export function canonicalPath(pathname: string): string {
     .join('/');
 }
 
+/** A calendar address that cannot name a collection safely. */
+function unsafeAddress(calendar: string, why: string): TargetError {
+  return new TargetError('mailbox', 'UnsafeCalendarAddress', `the CalDAV collection of ${calendar} cannot be derived from calendarUrlTemplate: ${why}`, {
+    remedy: 'give this address an account of its own ("match": the address) with a calendarUrlTemplate without placeholders, or use another address',
+  });
+}
+
+/** A path whose "." and ".." segments a URL parser would resolve (RFC 3986 §5.2.4), also when spelt %2e. */
+function hasDotSegment(path: string): boolean {
+  return path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
+}
+
+/**
+ * The collection URL of a calendar. Each placeholder fills exactly one path segment: a value that is "." or "..",
+ * or contains "/" or "\\" (which some servers decode into a separator even when percent-encoded), is refused —
+ * otherwise "..@example.edu" could reach a collection above the template's, or another person's.
+ */
 export function expandTemplate(template: string, calendar: string): string {
   const address = calendar.trim().toLowerCase();
   const at = address.lastIndexOf('@');
   const values: Record<string, string> = { address, localpart: at > 0 ? address.slice(0, at) : address, domain: at > 0 ? address.slice(at + 1) : '' };
-  return template.replace(/\{(address|localpart|domain)\}/g, (_, name: string) => encodeSegment(values[name]!));
+  const expanded = template.replace(/\{(address|localpart|domain)\}/g, (_, name: string) => {
+    const value = values[name]!;
+    if (value === '' || value === '.' || value === '..') throw unsafeAddress(calendar, `its {${name}} would be the path segment "${value}"`);
+    if (/[/\\]/.test(value)) throw unsafeAddress(calendar, `its {${name}} contains "${/\//.test(value) ? '/' : '\\'}", which would split a path segment`);
+    return encodeSegment(value);
+  });
+  const absolute = /^https?:\/\//i.test(template);
+  const path = absolute ? expanded.replace(/^https?:\/\/[^/]*/i, '') : expanded;
+  if (hasDotSegment(path)) throw unsafeAddress(calendar, `the path ${path} has a "." or ".." segment`);
+  if (absolute && new URL(expanded).origin !== new URL(template.replace(/\{[a-z]+\}/g, 'x')).origin) throw unsafeAddress(calendar, 'it would change the server');
+  return expanded;
 }
 
 export class CalDavTarget implements CalendarTarget {
@@ -147,7 +190,11 @@ export class CalDavTarget implements CalendarTarget {
       this.http = null;
       this.fetchFn = options.fetch;
     } else {
-      this.http = new HttpClient({ ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs: options.requestTimeoutMs ?? 60_000 });
+      this.http = new HttpClient({
+        ...(options.caPem ? { caPem: options.caPem } : {}),
+        timeoutMs: options.requestTimeoutMs ?? 60_000,
+        ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
+      });
       this.fetchFn = httpClientFetch(this.http);
     }
     const base = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
@@ -201,7 +248,19 @@ export class CalDavTarget implements CalendarTarget {
     return url;
   }
 
-  private async send(calendar: string, operation: Operation, method: string, url: URL, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  /**
+   * One request as the calendar's account. With `stream`, a multi-status (207, XML) answer is handed to it as it
+   * arrives and the Answer's body is empty; any other answer is read whole.
+   */
+  private async send(
+    calendar: string,
+    operation: Operation,
+    method: string,
+    url: URL,
+    headers: Record<string, string> = {},
+    body?: string,
+    stream?: (body: ReadableStream<Uint8Array>) => Promise<void>,
+  ): Promise<Answer> {
     const account = this.accountFor(calendar);
     // Until an account's credentials have been accepted once, its requests go one at a time: a wrong password
     // then costs one failed login, not one per calendar in flight (servers delay, and directories lock out, on
@@ -229,7 +288,9 @@ export class CalDavTarget implements CalendarTarget {
       } catch (error) {
         throw fetchFailure(error, method, url.href);
       }
-      const answer: Answer = { status: response.status, headers: response.headers, body: await response.text() };
+      const streamed = stream && response.status === 207 && response.body && /xml/i.test(response.headers.get('content-type') ?? '');
+      const answer: Answer = { status: response.status, headers: response.headers, body: streamed ? '' : await response.text() };
+      if (streamed) await stream(response.body!);
       if (answer.status === 401) {
         const error = this.failure(calendar, operation, method, url, answer);
         this.refused.set(account, error);
@@ -302,16 +363,20 @@ export class CalDavTarget implements CalendarTarget {
     }
 
     if (cursor === QUERY_CURSOR) {
-      const { answer, responses } = await this.dav(calendar, 'list', 'REPORT', collection, '1', taggedQueryBody(TAG_PROPERTY));
-      if (answer.status !== 207) throw this.failure(calendar, 'list', 'REPORT', collection, answer);
+      // Every tagged object of the calendar in one answer: read as it arrives (readMultistatus), bounded by
+      // maxResponseBytes, keeping only the paths.
       const hrefs: string[] = [];
-      for (const response of responses) {
-        if (!response.href || !response.ok) continue;
-        const url = new URL(response.href, collection);
+      const own = canonicalPath(collection.pathname);
+      const take = (entry: MultistatusEntry) => {
+        if (!entry.href || (entry.status !== null && (entry.status < 200 || entry.status >= 300))) return;
+        const url = new URL(entry.href, collection);
         const path = canonicalPath(url.pathname);
-        if (url.origin !== collection.origin || path === canonicalPath(collection.pathname)) continue;
+        if (url.origin !== collection.origin || path === own) return;
         hrefs.push(path);
-      }
+      };
+      const headers = { depth: '1', 'content-type': 'text/xml; charset=utf-8' };
+      const answer = await this.send(calendar, 'list', 'REPORT', collection, headers, taggedQueryBody(TAG_PROPERTY), (body) => readMultistatus(body, take));
+      if (answer.status !== 207) throw this.failure(calendar, 'list', 'REPORT', collection, answer);
       return hrefs.length ? { items: [], next: `${MULTIGET_CURSOR}${JSON.stringify(hrefs)}` } : { items: [] };
     }
 

@@ -105,6 +105,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
     ...(parsed.accountItemsPerMinute ? { accountItemsPerMinute: parsed.accountItemsPerMinute } : {}),
     busyRetries: parsed.busyRetries,
     requestTimeoutMs: parsed.requestTimeoutMs,
+    maxResponseBytes: parsed.maxResponseBytes,
     ...(parsed.workstation ? { workstation: parsed.workstation } : {}),
     ...(context.log ? { log: context.log } : {}),
   };
@@ -128,7 +129,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
       // The Graph target's msal-node client-credentials provider, with the EWS resource's scope.
       const tokens = new GraphTokenProvider(
         { tenantId: oauth.tenantId, clientId: oauth.clientId, credential, authorityHost: oauth.authorityHost, scope: oauth.scope },
-        new HttpClient({ ...(caPem ? { caPem } : {}), timeoutMs: parsed.requestTimeoutMs }),
+        new HttpClient({ ...(caPem ? { caPem } : {}), timeoutMs: parsed.requestTimeoutMs, maxResponseBytes: parsed.maxResponseBytes }),
       );
       options.oauth = { name: `app ${oauth.clientId}`, token: () => tokens.token(), invalidate: (token) => tokens.invalidate(token) };
     }

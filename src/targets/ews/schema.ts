@@ -18,6 +18,7 @@
 //     "caFile": "example-root-ca.pem"
 //   }
 import { z } from 'zod';
+import { maxResponseBytesSchema } from '../answer-limits.ts';
 
 /** The EWS schema versions calpush speaks (RequestServerVersion). */
 export const SERVER_VERSIONS = ['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2016'] as const;
@@ -106,7 +107,10 @@ export const ewsTargetSchema = z
     accountItemsPerMinute: z.number().int().min(1).max(10_000_000).optional(),
     /** ErrorServerBusy answers to one request that calpush waits out itself before counting a failed attempt. */
     busyRetries: z.number().int().min(0).max(20).default(3),
+    /** The whole exchange of one request, connection to last byte (src/targets/http.ts). */
     requestTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+    /** Largest answer body accepted from Exchange (and the token endpoint's host). */
+    maxResponseBytes: maxResponseBytesSchema,
     /** NTLM workstation name sent in the handshake (default: this host's name). */
     workstation: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, 'must be a NetBIOS-style name of 1–15 letters, digits, dot, dash or underscore').optional(),
   })

@@ -83,6 +83,8 @@ export interface EwsTargetOptions {
   /** ErrorServerBusy answers to one request that the target waits out itself before the scheduler sees one. Default 3. */
   busyRetries?: number;
   requestTimeoutMs?: number;
+  /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
   /** NTLM workstation name; default this host's short name. */
   workstation?: string;
   /** Where calpush bugs (a request Exchange finds malformed) are reported; default process.emitWarning. */
@@ -152,7 +154,7 @@ export class EwsTarget implements CalendarTarget {
       name,
       weight,
       gate: new AccountGate({ concurrency, ...(options.accountItemsPerMinute ? { itemsPerMinute: options.accountItemsPerMinute } : {}) }),
-      connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name }),
+      connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}) }),
     });
     const defaultConcurrency = options.accountConcurrency ?? EWS_DEFAULT_ACCOUNT_CONCURRENCY;
     if (options.auth === 'oauth') {

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import tls from 'node:tls';
 import ntlm from '@ewsjs/ntlm-client';
-import { networkFailure, type NetworkError } from '../http.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, headersOf, networkFailure, receive, type AnswerLimits, type NetworkError } from '../http.ts';
 import { TargetError } from '../target.ts';
 
 export type EwsCredentials =
@@ -38,6 +38,8 @@ export interface ConnectionOptions {
   slots: number;
   /** For messages: the account's name, never its secret. */
   account: string;
+  /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
 }
 
 interface Slot {
@@ -73,9 +75,11 @@ export class AccountConnection {
   private readonly credentials: EwsCredentials;
   private readonly timeoutMs: number;
   private readonly account: string;
+  private readonly limits: AnswerLimits;
 
   constructor(credentials: EwsCredentials, options: ConnectionOptions) {
     this.url = new URL(options.url);
+    this.limits = { maxBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, totalMs: options.timeoutMs, setting: 'target.maxResponseBytes' };
     this.credentials = credentials;
     this.timeoutMs = options.timeoutMs;
     this.account = options.account;
@@ -160,33 +164,18 @@ export class AccountConnection {
     }
   }
 
-  private raw(state: Slot, headers: Record<string, string>, body: string): Promise<RawAnswer> {
+  private async raw(state: Slot, headers: Record<string, string>, body: string): Promise<RawAnswer> {
     const payload = Buffer.from(body, 'utf8');
     const url = this.url;
     const isHttps = url.protocol === 'https:';
-    return new Promise((resolve, reject) => {
-      const request = (isHttps ? https : http).request(
-        url,
-        { method: 'POST', agent: state.agent, timeout: this.timeoutMs, headers: { ...headers, 'content-length': String(payload.length) } },
-        (response) => {
-          // The connection, taken now: once the answer has been read, a keep-alive agent takes it back.
-          const socket = response.socket ?? null;
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', (error) => reject(networkError(url, error)));
-          response.on('end', () => {
-            const answerHeaders: Record<string, string> = {};
-            for (const [name, value] of Object.entries(response.headers)) {
-              if (value !== undefined) answerHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
-            }
-            resolve({ status: response.statusCode ?? 0, headers: answerHeaders, body: Buffer.concat(chunks).toString('utf8'), socket });
-          });
-        },
-      );
-      request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      request.on('error', (error) => reject(networkError(url, error)));
-      request.end(payload);
-    });
+    const request = (isHttps ? https : http).request(url, { method: 'POST', agent: state.agent, timeout: this.timeoutMs, headers: { ...headers, 'content-length': String(payload.length) } });
+    request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    // Bounded like every answer (src/targets/http.ts): a 600 MB FindItem answer is cut at maxResponseBytes instead of
+    // being collected into one string the process cannot hold.
+    const answer = receive(request, url.host, this.limits, (error) => networkError(url, error));
+    request.end(payload);
+    const { response, socket, body: received } = await answer;
+    return { status: response.statusCode ?? 0, headers: headersOf(response), body: received.toString('utf8'), socket };
   }
 
   close(): void {

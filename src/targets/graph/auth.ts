@@ -32,20 +32,25 @@ export function certificateThumbprints(certificatePem: string): { sha1: string; 
   };
 }
 
+/** A token answer is a few KB, the authority's metadata a few more: anything near this is not Entra ID. */
+const TOKEN_ANSWER_MAX_BYTES = 1024 * 1024;
+
 /** What one token acquisition saw on the wire: msal-node keeps only "endpoints_resolution_error" of it. */
-type WireLog = Pick<TokenContext, 'network' | 'errorAnswer'>;
+type WireLog = Pick<TokenContext, 'network' | 'errorAnswer'> & { exceeded?: TargetError };
 
 /**
- * msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's);
- * a request without an answer and an answer with an error status are noted in `wire` for the diagnosis.
+ * msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's)
+ * and their answers are bounded like every other; a request without an answer, an answer that broke a limit and
+ * an answer with an error status are noted in `wire` for the diagnosis.
  */
 function networkModule(http: HttpClient, wire: WireLog): INetworkModule {
   const send = async <T>(method: string, url: string, options?: { headers?: Record<string, string>; body?: string }) => {
     let response;
     try {
-      response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body });
+      response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body, maxResponseBytes: TOKEN_ANSWER_MAX_BYTES });
     } catch (error) {
       if (error instanceof NetworkError) wire.network = error;
+      if (error instanceof TargetError && (error.code === 'AnswerTooLarge' || error.code === 'AnswerTooSlow')) wire.exceeded = error;
       throw error;
     }
     let body: unknown;
@@ -156,6 +161,9 @@ export class GraphTokenProvider {
       this.cached = { token: result.accessToken, refreshAt: expiresAt - 5 * 60_000 };
       return result.accessToken;
     } catch (error) {
+      const exceeded = this.wire.exceeded;
+      delete this.wire.exceeded;
+      if (exceeded) throw new TargetError('fatal', exceeded.code, `could not get a token for Microsoft Graph: ${exceeded.message}`, { remedy: exceeded.remedy, cause: error });
       throw tokenFailure(error, { authorityHost: this.authorityHost, tenantId: this.tenantId, ...this.wire });
     }
   }

@@ -17,7 +17,10 @@ export interface GraphTargetOptions {
   scope: string;
   caPem?: string;
   allDayTimeZone: string;
+  /** The whole exchange of one request (src/targets/http.ts). */
   requestTimeoutMs?: number;
+  /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
   /** Page size when listing our events (Graph allows up to 1000 for events with $top). */
   pageSize?: number;
   /**
@@ -49,7 +52,11 @@ export class GraphTarget implements CalendarTarget {
 
   constructor(options: GraphTargetOptions) {
     this.options = options;
-    this.http = new HttpClient({ caPem: options.caPem, timeoutMs: options.requestTimeoutMs ?? 60_000 });
+    this.http = new HttpClient({
+      caPem: options.caPem,
+      timeoutMs: options.requestTimeoutMs ?? 60_000,
+      ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
+    });
     this.tokens = new GraphTokenProvider(options, this.http);
     this.base = options.graphBaseUrl.replace(/\/+$/, '');
     const mode = options.batch ?? 'auto';
