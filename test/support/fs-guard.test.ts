@@ -1,0 +1,67 @@
+// The guard itself: a read of ../shared (what a user's clone does not have) fails through every door of node:fs,
+// also when the code that made it catches the error; legitimate reads go through.
+import { spawnSync } from 'node:child_process';
+import fs, { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile as readFileAsync, readdir as readdirAsync } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GUARD_CODE, repoRoot, takeViolations } from './fs-guard.mjs';
+
+const shared = resolve(repoRoot, '../shared/x');
+const guarded = { code: GUARD_CODE };
+
+afterEach(() => {
+  // This file makes violations on purpose; each test checks its own, so the suite-wide check sees none.
+  takeViolations();
+});
+
+describe('the read guard', () => {
+  it('fails a read of ../shared/x through every form of node:fs', async () => {
+    expect(() => readFileSync(shared)).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.readFileSync(join(repoRoot, 'test/../../shared/x'))).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.readFileSync(pathToFileURL(shared))).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.readFileSync(Buffer.from(shared))).toThrow(expect.objectContaining(guarded));
+    expect(() => existsSync(shared)).toThrow(expect.objectContaining(guarded));
+    expect(() => statSync(shared)).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.openSync(shared, 'r')).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.readdirSync(resolve(repoRoot, '../shared'))).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.createReadStream(shared)).toThrow(expect.objectContaining(guarded));
+    expect(() => fs.readFile(shared, () => {})).toThrow(expect.objectContaining(guarded));
+    await expect(readFileAsync(shared)).rejects.toMatchObject(guarded);
+    await expect(fs.promises.stat(shared)).rejects.toMatchObject(guarded);
+    await expect(readdirAsync(resolve(repoRoot, '..'))).rejects.toMatchObject(guarded);
+    expect(takeViolations()).toHaveLength(13);
+  });
+
+  it('records a read that the code making it catches, so the test still fails', () => {
+    const optional = () => {
+      try {
+        return readFileSync(shared, 'utf8');
+      } catch {
+        return 'fallback';
+      }
+    };
+    expect(optional()).toBe('fallback');
+    expect(takeViolations()).toEqual([expect.stringContaining(`readFileSync(${shared})`)]);
+  });
+
+  it('guards the Node processes a test starts', () => {
+    const child = spawnSync(process.execPath, ['-e', `require('node:fs').readFileSync(${JSON.stringify(shared)})`], { encoding: 'utf8' });
+    expect(child.status).not.toBe(0);
+    expect(child.stderr).toContain(`fs-guard: readFileSync(${shared})`);
+  });
+
+  it('lets the repository, the temporary directory and the system paths tests need be read', () => {
+    expect(readFileSync(join(repoRoot, 'package.json'), 'utf8')).toContain('"name": "calpush"');
+    expect(existsSync(join(repoRoot, 'node_modules/vitest/package.json'))).toBe(true);
+    const file = join(fs.mkdtempSync(join(tmpdir(), 'calpush-guard-')), 'f');
+    fs.writeFileSync(file, 'x');
+    expect(readFileSync(file, 'utf8')).toBe('x');
+    expect(existsSync('/usr/share/zoneinfo')).toBe(true);
+    // Looking for a program on PATH is not reading outside.
+    expect(() => existsSync('/usr/bin/xmllint')).not.toThrow();
+    expect(takeViolations()).toEqual([]);
+  });
+});
