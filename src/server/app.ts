@@ -12,6 +12,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { z } from 'zod';
 import type { Config } from '../config/config.ts';
+import type { Clock } from '../model/clock.ts';
 import { eventKey, validateEvent, type CanonicalEvent, type DesiredEvent } from '../model/event.ts';
 import { EmptyInputRefused, type DesiredOp, type EventDeliveryState, type Store } from '../store/store.ts';
 import { validateRecord, type HeldEvent } from '../sources/records.ts';
@@ -66,6 +67,8 @@ export interface AppOptions {
   stopping?: () => boolean;
   /** Serve HTTPS with this key and certificate (PEM). */
   https?: { key: string; cert: string };
+  /** What time it is (API keys' last use); default: the system clock. */
+  clock?: Clock;
 }
 
 interface RouteSpec extends RouteDoc {
@@ -188,7 +191,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, config, server, metrics } = options;
   const feeds = options.feeds ?? new Map<string, string>();
   const mailboxes = config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
-  const verifier = new ApiKeyVerifier(store);
+  const verifier = new ApiKeyVerifier(store, options.clock);
   const principals = new WeakMap<FastifyRequest, Principal>();
 
   const app = Fastify({

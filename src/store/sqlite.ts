@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent } from '../model/event.ts';
 import type { HeldEvent } from '../sources/records.ts';
 import {
@@ -126,16 +127,21 @@ const MIGRATIONS: string[] = [
 
 type Row = Record<string, unknown>;
 
-const now = () => new Date().toISOString();
+/** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
+type Stamp = () => string;
 
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private importSequence = 0;
+  /** What time it is: row timestamps and lease expiry (leases are compared across processes, so wall-clock time). */
+  private readonly clock: Clock;
+  private readonly now: Stamp = () => new Date(this.clock.now()).toISOString();
 
-  constructor(path: string) {
+  constructor(path: string, options: { clock?: Clock } = {}) {
     this.path = path;
+    this.clock = options.clock ?? systemClock;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     // WAL: readers don't block the writer; NORMAL sync is durable across process crashes (a power loss may
@@ -188,7 +194,7 @@ export class SqliteStore implements Store {
   }
 
   async beginDesiredImport(): Promise<DesiredImport> {
-    return new SqliteDesiredImport(this.db, (sql) => this.statement(sql), (work) => this.transaction(work), ++this.importSequence);
+    return new SqliteDesiredImport(this.db, (sql) => this.statement(sql), (work) => this.transaction(work), ++this.importSequence, this.now);
   }
 
   async applyDesired(change: DesiredChange): Promise<DesiredChangeResult> {
@@ -259,7 +265,7 @@ export class SqliteStore implements Store {
   }
 
   async recordInventory(calendar: string, items: DeliveredRow[]): Promise<void> {
-    const stamp = now();
+    const stamp = this.now();
     this.transaction(() => {
       this.touchMailbox(calendar);
       this.statement('DELETE FROM delivered_item WHERE calendar = ?').run(calendar);
@@ -278,7 +284,7 @@ export class SqliteStore implements Store {
     this.statement(`
       UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_sync_at = ?, consecutive_failures = 0,
         delivered_version = MAX(delivered_version, ?)
-      WHERE calendar = ?`).run(now(), desiredVersion, calendar);
+      WHERE calendar = ?`).run(this.now(), desiredVersion, calendar);
   }
 
   async recordMailboxFailure(calendar: string, code: string, message: string): Promise<void> {
@@ -286,7 +292,7 @@ export class SqliteStore implements Store {
     this.statement(`
       UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_sync_at = ?,
         consecutive_failures = consecutive_failures + 1
-      WHERE calendar = ?`).run(code, message, now(), calendar);
+      WHERE calendar = ?`).run(code, message, this.now(), calendar);
   }
 
   async invalidateInventory(calendar?: string): Promise<void> {
@@ -295,7 +301,7 @@ export class SqliteStore implements Store {
   }
 
   async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean> {
-    const nowMs = Date.now();
+    const nowMs = this.clock.now();
     return this.transaction(() => {
       this.touchMailbox(calendar);
       const result = this.statement(`
@@ -319,7 +325,7 @@ export class SqliteStore implements Store {
   async takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<boolean> {
     const result = this.statement('UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ? WHERE calendar = ? AND lease_owner = ?').run(
       owner,
-      Date.now() + leaseMs,
+      this.clock.now() + leaseMs,
       calendar,
       previousOwner,
     );
@@ -401,7 +407,7 @@ export class SqliteStore implements Store {
       delivered.changeKey,
       delivered.transactionId,
       delivered.contentHash,
-      now(),
+      this.now(),
       delivered.startsAtMs ?? null,
     );
   }
@@ -434,7 +440,7 @@ export class SqliteStore implements Store {
 
   async applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]> {
     return this.transaction(() => {
-      const stamp = now();
+      const stamp = this.now();
       const changed = new Set<string>();
       const outcomes: DesiredOpOutcome[] = [];
       const current = this.statement('SELECT content_hash FROM desired_event WHERE calendar = ? AND event_key = ?');
@@ -548,11 +554,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string): Promise<boolean> {
-    return Number(this.statement('UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now(), id).changes) === 1;
+    return Number(this.statement('UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id).changes) === 1;
   }
 
   async touchApiKey(id: string): Promise<void> {
-    this.statement('UPDATE api_key SET last_used_at = ? WHERE id = ?').run(now(), id);
+    this.statement('UPDATE api_key SET last_used_at = ? WHERE id = ?').run(this.now(), id);
   }
 
   async feedState(calendar: string): Promise<FeedStateRow | null> {
@@ -664,9 +670,11 @@ class SqliteDesiredImport implements DesiredImport {
   private readonly t: string;
   private finished = false;
   private staged = 0;
+  private readonly now: Stamp;
 
-  constructor(db: DatabaseSync, statement: (sql: string) => StatementSync, transaction: <T>(work: () => T) => T, sequence: number) {
+  constructor(db: DatabaseSync, statement: (sql: string) => StatementSync, transaction: <T>(work: () => T) => T, sequence: number, now: Stamp) {
     this.db = db;
+    this.now = now;
     this.statement = statement;
     this.transaction = transaction;
     this.t = `import${sequence}`;
@@ -749,7 +757,7 @@ class SqliteDesiredImport implements DesiredImport {
       }
 
       const result = this.transaction(() => {
-        const stamp = now();
+        const stamp = this.now();
         this.db.exec(`INSERT OR IGNORE INTO mailbox (calendar) SELECT calendar FROM ${t}_scope`);
         // One pass classifies the staged events against the desired state; a no-op resync stops after it and one
         // count (no upsert, no search for removals): each pass over a million rows costs about a second.

@@ -3,6 +3,7 @@
 // https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
 import { createHash, X509Certificate } from 'node:crypto';
 import type { ConfidentialClientApplication, Configuration, INetworkModule } from '@azure/msal-node';
+import { systemClock, type Clock } from '../../model/clock.ts';
 import type { HttpClient } from '../http.ts';
 import { TargetError } from '../target.ts';
 
@@ -18,6 +19,8 @@ export interface GraphAuthOptions {
   authorityHost: string;
   /** https://graph.microsoft.com/.default for the global cloud. */
   scope: string;
+  /** What time it is: when the cached token is refreshed (default: the system clock). */
+  clock?: Clock;
 }
 
 /** SHA-256 thumbprint (hex) of a PEM certificate, as Entra ID shows it and msal-node wants it. */
@@ -74,6 +77,7 @@ export class GraphTokenProvider {
   private app: Promise<ConfidentialClientApplication> | null = null;
   private readonly configuration: Configuration;
   private readonly scope: string;
+  private readonly clock: Clock;
   private cached: { token: string; refreshAt: number } | null = null;
   private pending: Promise<string> | null = null;
 
@@ -109,6 +113,7 @@ export class GraphTokenProvider {
       },
     };
     this.scope = options.scope;
+    this.clock = options.clock ?? systemClock;
   }
 
   /**
@@ -116,7 +121,7 @@ export class GraphTokenProvider {
    * costs more than a request's worth of CPU); concurrent callers share one acquisition.
    */
   async token(): Promise<string> {
-    if (this.cached && this.cached.refreshAt > Date.now()) return this.cached.token;
+    if (this.cached && this.cached.refreshAt > this.clock.now()) return this.cached.token;
     this.pending ??= this.acquire().finally(() => {
       this.pending = null;
     });
@@ -132,8 +137,9 @@ export class GraphTokenProvider {
       const app = await this.app;
       const result = await app.acquireTokenByClientCredential({ scopes: [this.scope] });
       if (!result?.accessToken) throw new Error('token endpoint returned no access token');
-      const expiresAt = result.expiresOn ? result.expiresOn.getTime() : Date.now() + 30 * 60_000;
-      this.cached = { token: result.accessToken, refreshAt: expiresAt - 5 * 60_000 };
+      // msal dates expiresOn by the system clock; what is kept is the token's remaining lifetime, on our clock.
+      const lifetimeMs = result.expiresOn ? result.expiresOn.getTime() - Date.now() : 30 * 60_000;
+      this.cached = { token: result.accessToken, refreshAt: this.clock.now() + lifetimeMs - 5 * 60_000 };
       return result.accessToken;
     } catch (error) {
       if (error instanceof TargetError) throw error;
