@@ -42,22 +42,28 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
+/** Offset per zone and quarter hour; NaN for a quarter hour with a transition inside it. */
 const offsetCache = new Map<string, number>();
 const OFFSET_BUCKET_MS = 15 * 60_000;
 
 /**
- * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Offsets only change at transitions, which
- * fall on quarter hours in every zone, so one lookup per zone and quarter hour serves a whole timetable.
+ * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Offsets only change at transitions, so one
+ * lookup per zone and quarter hour serves a whole timetable. Most transitions fall on a quarter hour, but not all
+ * (St. John's changed at 00:01 local time until 2011, local mean times at odd seconds): a quarter hour whose
+ * first and last second differ in offset holds a transition, and is looked up exactly every time.
  */
 export function zoneOffsetMs(zone: string, utcMs: number): number {
-  const cacheKey = `${zone}|${Math.floor(utcMs / OFFSET_BUCKET_MS)}`;
+  const bucket = Math.floor(utcMs / OFFSET_BUCKET_MS);
+  const cacheKey = `${zone}|${bucket}`;
   let offset = offsetCache.get(cacheKey);
   if (offset === undefined) {
-    offset = exactZoneOffsetMs(zone, Math.floor(utcMs / OFFSET_BUCKET_MS) * OFFSET_BUCKET_MS);
+    const start = bucket * OFFSET_BUCKET_MS;
+    const atStart = exactZoneOffsetMs(zone, start);
+    offset = exactZoneOffsetMs(zone, start + OFFSET_BUCKET_MS - 1000) === atStart ? atStart : Number.NaN;
     if (offsetCache.size > 100_000) offsetCache.clear();
     offsetCache.set(cacheKey, offset);
   }
-  return offset;
+  return Number.isNaN(offset) ? exactZoneOffsetMs(zone, utcMs) : offset;
 }
 
 /** Offset of `zone` from UTC at exactly `utcMs` (to the second: Intl has no finer resolution), uncached. */
