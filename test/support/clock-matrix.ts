@@ -3,6 +3,7 @@
 // UTC, a date computed in the machine's zone) fails here. Each run is the suite (or the given paths) under one
 // CALPUSH_FAKE_NOW (test/support/fake-now.mjs, preloaded into vitest and every Node process it starts) and one TZ.
 // Prints a summary per run and exits non-zero when any test failed; --json FILE writes the counts for .ci/run.
+// test/package (npm pack and install: nothing in it asks what time it is) runs in the normal run only.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,7 +63,7 @@ function runOnce(at: string, timeZone: string, name: string, vitestArgs: string[
   const env: NodeJS.ProcessEnv = { ...process.env, CALPUSH_FAKE_NOW: at, TZ: timeZone, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import="${fakeNowModule}"`.trim() };
   delete env.CALPUSH_FAKE_NOW_OFFSET_MS;
   console.log(`\n=== ${name}: CALPUSH_FAKE_NOW=${at} TZ=${timeZone} ===`);
-  spawnSync(process.execPath, [join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`, ...vitestArgs], {
+  spawnSync(process.execPath, [join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`, '--exclude', 'test/package/**', ...vitestArgs], {
     cwd: repoRoot,
     env,
     stdio: 'inherit',
