@@ -67,7 +67,8 @@ function check(operation, target, lookupOnly) {
 }
 
 const LOOKUPS = new Set(['stat', 'lstat', 'access', 'exists']);
-const NAMES = ['readFile', 'open', 'stat', 'lstat', 'readdir', 'access', 'opendir', 'realpath', 'readlink', 'exists'];
+/** Functions whose first argument is a path they read (copyFile and cp: their source). */
+const NAMES = ['readFile', 'open', 'stat', 'lstat', 'readdir', 'access', 'opendir', 'realpath', 'readlink', 'exists', 'copyFile', 'cp'];
 
 function wrapSync(object, name, label, lookupOnly) {
   const original = object[name];

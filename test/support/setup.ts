@@ -1,5 +1,5 @@
 // vitest setupFiles: runs in every test worker before each test file.
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { installFsGuard, takeViolations } from './fs-guard.mjs';
 
 // Reads outside the repository fail (fs-guard.mjs), in this worker and in every Node process a test starts.
@@ -10,8 +10,11 @@ if (!process.env.NODE_OPTIONS?.includes(guard)) {
 }
 process.env.CALPUSH_FS_GUARD_CHILD = '1';
 
-// A read caught by the code that made it (an optional file, a fallback) still fails the test.
-afterEach(() => {
+// A read caught by the code that made it (an optional file, a fallback) still fails the test (or, made in an
+// afterAll hook, the file).
+function failOnViolations(): void {
   const violations = takeViolations();
   if (violations.length > 0) throw new Error(`read outside the repository:\n${violations.join('\n')}`);
-});
+}
+afterEach(failOnViolations);
+afterAll(failOnViolations);
