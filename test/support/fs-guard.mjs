@@ -4,7 +4,9 @@
 // NODE_OPTIONS, by every Node process a test starts (the CLI, the sandbox), it wraps node:fs so that reading,
 // opening, listing or stat-ing a path outside
 //   - the repository (which holds node_modules),
-//   - os.tmpdir() (test workspaces, stores, certificates),
+//   - os.tmpdir() (test workspaces, stores, certificates): during the tests a folder of their own inside the
+//     machine's temporary directory (setup.ts points TMPDIR there), not all of it, since a repository cloned into
+//     the temporary directory has its siblings (../shared) there too,
 //   - a few system paths Node and the tests legitimately use (CA certificates, time zones, /proc, /dev),
 // throws ERR_READ_OUTSIDE_REPOSITORY, and records it: a read inside a try/catch (an optional file, a fallback)
 // is still reported, as a failure of the test that made it (setup.ts) or on the child's stderr.
@@ -33,8 +35,9 @@ function realTmpdir() {
   }
 }
 
-const readable = [repoRoot, tmpdir(), realTmpdir(), ...SYSTEM_PATHS];
-const searchable = (process.env.PATH ?? '').split(delimiter).filter((dir) => isAbsolute(dir));
+/** What may be read, and where programs may be looked for; fixed when the guard is installed (TMPDIR set by then). */
+let readable = [];
+let searchable = [];
 
 function within(path, roots) {
   return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
@@ -99,6 +102,8 @@ export function installFsGuard({ child = false } = {}) {
   state.child = child;
   if (state.installed) return;
   state.installed = true;
+  readable = [repoRoot, tmpdir(), realTmpdir(), ...SYSTEM_PATHS];
+  searchable = (process.env.PATH ?? '').split(delimiter).filter((dir) => isAbsolute(dir));
   for (const name of NAMES) {
     const lookupOnly = LOOKUPS.has(name);
     wrapSync(fs, `${name}Sync`, `${name}Sync`, lookupOnly);

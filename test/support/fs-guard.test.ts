@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs, { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile as readFileAsync, readdir as readdirAsync } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GUARD_CODE, repoRoot, takeViolations } from './fs-guard.mjs';
@@ -56,7 +56,15 @@ describe('the read guard', () => {
     expect(child.stderr).toContain(`fs-guard: readFileSync(${shared})`);
   });
 
-  it('lets the repository, the temporary directory and the system paths tests need be read', () => {
+  it('refuses the rest of the machine’s temporary directory, where a clone in it has its siblings', () => {
+    // During the tests os.tmpdir() is a folder of their own (setup.ts); beside it lies what is not theirs.
+    expect(basename(tmpdir())).toMatch(/^calpush-tests-/);
+    const besideTests = join(dirname(tmpdir()), 'calpush-clone-parent', 'shared', 'x');
+    expect(() => readFileSync(besideTests)).toThrow(expect.objectContaining(guarded));
+    expect(takeViolations()).toHaveLength(1);
+  });
+
+  it('lets the repository, the tests’ temporary directory and the system paths tests need be read', () => {
     expect(readFileSync(join(repoRoot, 'package.json'), 'utf8')).toContain('"name": "calpush"');
     expect(existsSync(join(repoRoot, 'node_modules/vitest/package.json'))).toBe(true);
     const file = join(fs.mkdtempSync(join(tmpdir(), 'calpush-guard-')), 'f');
