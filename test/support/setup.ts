@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
 import { installFsGuard, takeViolations } from './fs-guard.mjs';
+import { TEST_TMP_PREFIX } from './global-setup.ts';
 
 // The tests' temporary files go to a folder of their own (TMPDIR, which os.tmpdir() and the processes the tests
-// start follow), and that folder is what the guard lets them read besides the repository: not the whole temporary
-// directory, where a repository cloned into it has its siblings.
-const TEST_TMP_PREFIX = 'calpush-tests-';
+// start follow; made by global-setup.ts for the run), and that folder is what the guard lets them read besides
+// the repository: not the whole temporary directory, where a repository cloned into it has its siblings.
 if (!basename(tmpdir()).startsWith(TEST_TMP_PREFIX)) process.env.TMPDIR = mkdtempSync(join(tmpdir(), TEST_TMP_PREFIX));
 
 // Reads outside the repository fail (fs-guard.mjs), in this worker and in every Node process a test starts.
