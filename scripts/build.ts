@@ -1,7 +1,9 @@
-// `npm run build` (also run by `npm ci`/`npm install` through "prepare"): compiles src/ to JavaScript in dist/
-// with tsc (tsconfig.build.json) and copies the files that are not TypeScript (the sandbox's schemas). A calpush
-// process started from dist/ skips Node's type stripping (a fixed ~0.2–0.3 s per process). bin/calpush.js uses
-// dist/ only while dist/BUILT is newer than every file in src/, so an edited source is never run stale.
+// `npm run build` (also run by `npm ci`/`npm install` and `npm pack` through "prepare"): compiles src/ to
+// JavaScript and type declarations in dist/ with tsc (tsconfig.build.json) and copies the files that are not
+// TypeScript (the sandbox's schemas and their licence). The npm package holds dist/ and runs only it; in a checkout
+// a calpush process started from dist/ skips Node's type stripping (a fixed ~0.2–0.3 s per process), and
+// bin/calpush.js uses dist/ only while dist/BUILT is newer than every file in src/, so an edited source is never
+// run stale.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';

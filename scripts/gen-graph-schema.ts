@@ -3,11 +3,11 @@
  * Graph sandbox needs to validate request bodies for `event`, so that the sandbox answers a malformed body
  * with the 400 real Graph gives instead of silently storing it.
  *
- * Usage: npm run gen:graph-schema [-- path/to/v1.0-metadata.xml]
- *        (default source: ../shared/reference/graph/v1.0-metadata.xml, relative to the repo root)
+ * Usage: npm run gen:graph-schema [-- path/to/v1.0-metadata.xml[.gz]]
+ *        (default source: reference/graph/v1.0-metadata.xml.gz, the CSDL committed with its licence)
  *
- * The output is committed, so the sandbox works where ../shared is absent; the test
- * test/sandbox/graph-schema.test.ts regenerates it in memory and fails when the committed copy is stale.
+ * The output is committed, so the sandbox needs no CSDL at run time; the test test/sandbox/graph-schema.test.ts
+ * regenerates it in memory from the committed CSDL and fails when the committed output is stale.
  *
  * No XML parser is installed in node_modules, so this file carries a small pull tokenizer. CSDL uses plain
  * XML: elements, quoted attributes, a little text (<EnumMember>, <PropertyPath>), comments, no DTD. The
@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import type {
   GraphSchemaFile,
   SchemaEnumType,
@@ -33,7 +34,7 @@ export const GENERATOR_VERSION = 1;
 export const ROOT_ENTITY_TYPES = ['microsoft.graph.event'] as const;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const DEFAULT_METADATA_PATH = resolve(repoRoot, '../shared/reference/graph/v1.0-metadata.xml');
+export const DEFAULT_METADATA_PATH = resolve(repoRoot, 'reference/graph/v1.0-metadata.xml.gz');
 export const OUTPUT_PATH = resolve(repoRoot, 'src/sandbox/graph/schema/graph-v1.json');
 
 // ---------------------------------------------------------------------------------------------------------
@@ -481,9 +482,29 @@ export function generateGraphSchema(metadataBytes: Uint8Array, sourceName = 'v1.
   return `${formatJson(sortKeysDeep(file), 3)}\n`;
 }
 
-if (import.meta.main) {
+/** The CSDL's bytes, uncompressed when the file is gzip (the committed copy is: 3.5 MB → 0.34 MB). */
+export function readMetadata(path: string): Uint8Array {
+  const bytes = readFileSync(path);
+  return path.endsWith('.gz') ? gunzipSync(bytes) : bytes;
+}
+
+function main(): void {
   const sourcePath = resolve(process.argv[2] ?? DEFAULT_METADATA_PATH);
-  const output = generateGraphSchema(readFileSync(sourcePath), basename(sourcePath));
+  let metadata: Uint8Array;
+  try {
+    metadata = readMetadata(sourcePath);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    console.error(`gen:graph-schema: cannot read ${sourcePath} (${reason}); pass the Graph v1.0 CSDL (.xml or .xml.gz) as the argument`);
+    process.exit(1);
+  }
+  let output: string;
+  try {
+    output = generateGraphSchema(metadata, basename(sourcePath).replace(/\.gz$/, ''));
+  } catch (error) {
+    console.error(`gen:graph-schema: ${sourcePath} is not usable Graph CSDL: ${(error as Error).message}`);
+    process.exit(1);
+  }
   writeFileSync(OUTPUT_PATH, output);
   const parsed = JSON.parse(output) as GraphSchemaFile;
   console.log(
@@ -491,3 +512,5 @@ if (import.meta.main) {
       `${output.length} bytes (source ${sourcePath}, sha256 ${parsed.header.sha256})`,
   );
 }
+
+if (import.meta.main) main();

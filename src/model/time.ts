@@ -42,14 +42,15 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
-/** Offset per zone and quarter hour; NaN marks a quarter hour with a transition inside it. */
+/** Offset per zone and quarter hour; NaN for a quarter hour with a transition inside it. */
 const offsetCache = new Map<string, number>();
 const OFFSET_BUCKET_MS = 15 * 60_000;
 
 /**
- * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Most transitions fall on quarter hours, so one
- * lookup per zone and quarter hour serves a whole timetable; a quarter hour with a transition inside it (St John's
- * changed at 00:01 local time until 2011) is answered exactly each time.
+ * Offset of `zone` from UTC at the instant `utcMs`, in milliseconds. Offsets only change at transitions, so one
+ * lookup per zone and quarter hour serves a whole timetable. Most transitions fall on a quarter hour, but not all
+ * (St. John's changed at 00:01 local time until 2011, local mean times at odd seconds): a quarter hour whose
+ * first and last second differ in offset holds a transition, and is looked up exactly every time.
  */
 export function zoneOffsetMs(zone: string, utcMs: number): number {
   const bucket = Math.floor(utcMs / OFFSET_BUCKET_MS);

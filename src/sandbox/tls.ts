@@ -15,12 +15,24 @@ export interface CertificateOptions {
   commonName: string;
   /** DNS names and IP addresses (v4 or v6) for subjectAltName; none for a client certificate */
   altNames?: string[];
+  /** Days it stays valid from now (default: five years). */
   validDays?: number;
   /** server (serverAuth, SANs, CA:true so it can be trusted as its own CA) or client (clientAuth) */
   usage: 'server' | 'client';
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How far back a sandbox certificate's validity starts. Node (OpenSSL) checks a certificate's dates against the
+ * machine's real clock, but the test suite runs the sandbox and calpush at fake times (`npm run test:clocks`: a
+ * winter night, a summer afternoon, a DST change, possibly a year or more from the real date), and the
+ * certificate is made at the sandbox's own "now". Valid from five years before that "now" to `validDays` after
+ * it, the certificate is accepted whatever fake time the sandbox runs at. It is a self-signed certificate that
+ * is only ever trusted explicitly (the config's caFile), so a long validity costs nothing.
+ */
+const VALID_BEFORE_NOW_DAYS = 5 * 365;
 
 export function generateCertificate(options: CertificateOptions): CertificatePair {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -29,8 +41,9 @@ export function generateCertificate(options: CertificateOptions): CertificatePai
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
   // A positive serial (leading byte < 0x80) as RFC 5280 asks.
   cert.serialNumber = '01' + randomBytes(15).toString('hex');
-  const notBefore = new Date(Date.now() - 60 * 60 * 1000);
-  const notAfter = new Date(notBefore.getTime() + (options.validDays ?? 825) * 24 * 60 * 60 * 1000);
+  const now = Date.now();
+  const notBefore = new Date(now - VALID_BEFORE_NOW_DAYS * DAY_MS);
+  const notAfter = new Date(now + (options.validDays ?? 5 * 365) * DAY_MS);
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   const subject = [{ name: 'commonName', value: options.commonName }, { name: 'organizationName', value: 'calpush sandbox' }];

@@ -4,6 +4,8 @@
 // plan, persist the plan as pending work, then run each operation through the scheduler and record its answer
 // the moment it arrives. Every request goes through the scheduler; nothing here sends on its own.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { systemClock, type Clock } from '../model/clock.ts';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
 import { StoreError } from '../store/errors.ts';
@@ -49,6 +51,8 @@ export interface DeliveryOptions {
   busyWaitMs?: number;
   /** Called each time a mailbox's delivery ends (also "busy" and "failed"), while the rest goes on. */
   onMailboxDone?: (summary: MailboxSummary) => void;
+  /** What time it is: which operations are urgent (default: the system clock). Waits are measured monotonically. */
+  clock?: Clock;
 }
 
 export interface DeliveryLog {
@@ -389,7 +393,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       const batchMode = (): 'chain' | 'parallel' =>
         !batch || batch.mode === 'chain' ? 'chain' : batch.mode === 'parallel' ? 'parallel' : scheduler.activeMailboxes() * batch.parallelism > scheduler.globalConcurrency ? 'parallel' : 'chain';
 
-      const urgentBefore = Date.now() + (options.urgentWithinMs ?? OUTLOOK_LIMITS.urgentWithinMs);
+      const urgentBefore = (options.clock ?? systemClock).now() + (options.urgentWithinMs ?? OUTLOOK_LIMITS.urgentWithinMs);
       const startOf = (op: PendingOp) => op.startsAtMs ?? Number.MAX_SAFE_INTEGER;
       /** Groups in start order; urgent operations never share a batch with far-future ones, so they are not held up by them. */
       const chunked = (ops: PendingOp[]) => {
@@ -630,11 +634,12 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
     } while (queue.hasWaiting() && !fatal);
     // Mailboxes another process was delivering: wait for its lease, then deliver what is left (usually nothing:
     // the lease holder picks up changes recorded while it runs), so that "ok" means delivered.
-    const waitUntil = Date.now() + (options.busyWaitMs ?? 0);
+    // Elapsed time (monotonic), not the clock: a fixed clock in a test must not make this wait forever.
+    const waitUntil = performance.now() + (options.busyWaitMs ?? 0);
     for (;;) {
       const busy = [...byCalendar.values()].filter((s) => s.status === 'busy').map((s) => s.calendar);
-      if (!busy.length || fatal || Date.now() >= waitUntil) break;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(250, waitUntil - Date.now())));
+      if (!busy.length || fatal || performance.now() >= waitUntil) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, waitUntil - performance.now())));
       const stillNeeding = new Set(await store.calendarsNeedingDelivery(busy));
       const delivered = busy.filter((calendar) => !stillNeeding.has(calendar));
       const desiredCounts = delivered.length ? await store.desiredCounts() : new Map<string, number>();

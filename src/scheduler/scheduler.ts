@@ -13,6 +13,13 @@
 // of successes (additive increase, multiplicative decrease). Ready mailboxes take turns; a request on an event
 // that starts soon (within `urgentWithinMs`) goes before every non-urgent one, whichever mailbox it is for, and
 // within a mailbox the soonest start goes first.
+//
+// Two kinds of time: what time it is (is this event's start within `urgentWithinMs`?) comes from the injected
+// Clock, so tests can run at a fixed moment; how long to wait (Retry-After, back-off, the budget window) is elapsed
+// time on the monotonic clock (performance.now()), which a fixed or fake clock cannot stop and a wall-clock step
+// (NTP, a changed time zone) cannot stretch or cut short. The timers are real setTimeout.
+import { performance } from 'node:perf_hooks';
+import { systemClock, type Clock } from '../model/clock.ts';
 import { TargetError } from '../targets/target.ts';
 
 export interface SchedulerOptions {
@@ -37,6 +44,14 @@ export const OUTLOOK_LIMITS: SchedulerOptions = {
   maxBackoffMs: 60_000,
   urgentWithinMs: 48 * 3_600_000,
 };
+
+/** The limits, and the Clock that says what time it is (default: the system clock). */
+export interface SchedulerSetup extends Partial<SchedulerOptions> {
+  clock?: Clock;
+}
+
+/** Milliseconds on the monotonic clock: what every wait is measured in. */
+const elapsed = (): number => performance.now();
 
 export interface SchedulerStats {
   started: number;
@@ -150,13 +165,14 @@ class Heap<T> {
 
 export class Scheduler {
   private readonly options: SchedulerOptions;
+  private readonly clock: Clock;
   private readonly lanes = new Map<string, MailboxLane>();
   /** Ready lanes whose next job is not urgent, in turn order (a FIFO with a moving head). */
   private readyFifo: Array<[MailboxLane, number]> = [];
   private readyHead = 0;
   /** Ready lanes whose next job is urgent, soonest first. */
   private readonly readyUrgent = new Heap<[MailboxLane, number, number]>((a, b) => a[2] < b[2]);
-  /** Lanes waiting for a pause or the budget to pass, earliest first. */
+  /** Lanes waiting for a pause or the budget to pass, earliest first (monotonic time). */
   private readonly waiting = new Heap<[MailboxLane, number]>((a, b) => a[1] < b[1]);
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -167,7 +183,9 @@ export class Scheduler {
   private dispatching = false;
   private readonly statistics: SchedulerStats = { started: 0, retried: 0, throttled: 0, maxInFlight: 0, maxInFlightPerMailbox: 0 };
 
-  constructor(options: Partial<SchedulerOptions> = {}) {
+  constructor(setup: SchedulerSetup = {}) {
+    const { clock = systemClock, ...options } = setup;
+    this.clock = clock;
     this.options = { ...OUTLOOK_LIMITS, ...options, mailboxBudget: { ...OUTLOOK_LIMITS.mailboxBudget, ...options.mailboxBudget } };
   }
 
@@ -222,7 +240,7 @@ export class Scheduler {
    */
   pause(mailbox: string, ms: number, throttled = true): void {
     const lane = this.lane(mailbox);
-    lane.pausedUntil = Math.max(lane.pausedUntil, Date.now() + ms);
+    lane.pausedUntil = Math.max(lane.pausedUntil, elapsed() + ms);
     if (throttled) this.throttledOn(lane);
     if (lane.state === 'ready') this.unready(lane);
     this.consider(lane);
@@ -275,7 +293,7 @@ export class Scheduler {
     lane.state = 'idle';
   }
 
-  /** When the lane's next job may start: 0 = now, Infinity = when a slot frees, else a time. */
+  /** When the lane's next job may start: 0 = now, Infinity = when a slot frees, else a monotonic time. */
   private readyAt(lane: MailboxLane, now: number): number {
     const job = lane.queue[0];
     if (!job) return Infinity;
@@ -301,7 +319,7 @@ export class Scheduler {
   /** Puts an idle lane where it belongs: a ready queue, the waiting heap, or nowhere (no work or no free slot). */
   private consider(lane: MailboxLane): void {
     if (lane.state !== 'idle' || lane.abandoned) return;
-    const now = Date.now();
+    const now = elapsed();
     const at = this.readyAt(lane, now);
     if (at === Infinity) return;
     if (at > now) {
@@ -312,7 +330,7 @@ export class Scheduler {
     }
     lane.state = 'ready';
     const head = lane.queue[0]!;
-    if (head.priority < now + this.options.urgentWithinMs) this.readyUrgent.push([lane, lane.ticket, head.priority]);
+    if (head.priority < this.clock.now() + this.options.urgentWithinMs) this.readyUrgent.push([lane, lane.ticket, head.priority]);
     else this.readyFifo.push([lane, lane.ticket]);
   }
 
@@ -341,7 +359,7 @@ export class Scheduler {
         if (!lane) break;
         this.unready(lane);
         // Still ready? (a pause or budget change may have come since it was queued)
-        if (this.readyAt(lane, Date.now()) !== 0) {
+        if (this.readyAt(lane, elapsed()) !== 0) {
           this.consider(lane);
           continue;
         }
@@ -358,13 +376,13 @@ export class Scheduler {
     if (at >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.wake(), Math.max(0, at - Date.now()));
+    this.timer = setTimeout(() => this.wake(), Math.max(0, at - elapsed()));
   }
 
   private wake(): void {
     this.timer = null;
     this.timerAt = Infinity;
-    const now = Date.now();
+    const now = elapsed();
     while (this.waiting.size > 0 && this.waiting.peek()![1] <= now) {
       const [lane] = this.waiting.pop()!;
       if (lane.state !== 'waiting') continue;
@@ -376,7 +394,7 @@ export class Scheduler {
   }
 
   private start(lane: MailboxLane, job: Job): void {
-    const now = Date.now();
+    const now = elapsed();
     lane.inFlight += job.slots;
     lane.spent.push([now, job.cost]);
     lane.spentTotal += job.cost;
@@ -443,7 +461,7 @@ export class Scheduler {
     const backoff = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** (job.attempts - 1));
     const delay = error.retryAfterMs ?? backoff;
     // Retry-After is about the mailbox (app + mailbox limits), so the whole lane waits, not just this request.
-    lane.pausedUntil = Math.max(lane.pausedUntil, Date.now() + delay);
+    lane.pausedUntil = Math.max(lane.pausedUntil, elapsed() + delay);
     lane.enqueue(job);
     this.track(lane);
     if (lane.state === 'ready') this.unready(lane);

@@ -69,7 +69,7 @@ export interface AppOptions {
   stopping?: () => boolean;
   /** Serve HTTPS with this key and certificate (PEM). */
   https?: { key: string; cert: string };
-  /** "Now" for retention (which events have ended) and the failed-authentication window (default: the system clock). */
+  /** "Now" for retention (which events have ended), API keys' last use and the failed-authentication window (default: the system clock). */
   clock?: Clock;
 }
 
@@ -222,7 +222,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const feeds = options.feeds ?? new Map<string, string>();
   const mailboxes = config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
-  const verifier = new ApiKeyVerifier(store);
+  const verifier = new ApiKeyVerifier(store, options.clock);
   const principals = new WeakMap<FastifyRequest, Principal>();
   const failures = new FailedAuthentications({ max: server.authFailureLimit, windowMs: server.authFailureWindowSeconds * 1000 }, clock);
 

@@ -22,7 +22,7 @@ export interface CreatedApiKey {
   row: ApiKeyRow;
 }
 
-export async function createApiKey(store: Store, options: { scope: ApiKeyScope; calendars?: string[] | null; name?: string }): Promise<CreatedApiKey> {
+export async function createApiKey(store: Store, options: { scope: ApiKeyScope; calendars?: string[] | null; name?: string; clock?: Clock }): Promise<CreatedApiKey> {
   const id = randomBytes(6).toString('hex');
   const key = `cpk_${id}_${randomBytes(32).toString('base64url')}`;
   const calendars = options.calendars?.length ? options.calendars.map((pattern) => pattern.trim().toLowerCase()).filter(Boolean) : null;
@@ -35,7 +35,7 @@ export async function createApiKey(store: Store, options: { scope: ApiKeyScope; 
     hash: hashApiKey(key),
     scope: options.scope,
     calendars,
-    createdAt: new Date().toISOString(),
+    createdAt: new Date((options.clock ?? systemClock).now()).toISOString(),
     revokedAt: null,
     lastUsedAt: null,
   };
@@ -74,10 +74,12 @@ export type Authentication = { ok: true; principal: Principal } | { ok: false; r
 /** Checks an Authorization header. Last use is recorded at most once a minute per key. */
 export class ApiKeyVerifier {
   private readonly store: Store;
+  private readonly clock: Clock;
   private readonly touched = new Map<string, number>();
 
-  constructor(store: Store) {
+  constructor(store: Store, clock: Clock = systemClock) {
     this.store = store;
+    this.clock = clock;
   }
 
   async verify(authorization: string | undefined): Promise<Authentication> {
@@ -93,7 +95,7 @@ export class ApiKeyVerifier {
     const actual = Buffer.from(hashApiKey(key), 'hex');
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return { ok: false, reason: 'unknown' };
     if (row.revokedAt) return { ok: false, reason: 'revoked' };
-    const now = Date.now();
+    const now = this.clock.now();
     if ((this.touched.get(row.id) ?? 0) < now - 60_000) {
       this.touched.set(row.id, now);
       await this.store.touchApiKey(row.id);

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, resolvePath } from '../config/config.ts';
+import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
@@ -26,6 +27,8 @@ export interface ServeOptions extends ServeSettings {
   /** Delivery loop back-offs, for tests. */
   retryMinMs?: number;
   busyRetryMs?: number;
+  /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface RunningServer {
@@ -55,9 +58,10 @@ function readPem(reference: { file: string } | { env: string }, baseDir: string,
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { config, server, feeds, baseDir } = options;
-  const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite));
+  const { clock } = options;
+  const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
   const target = options.target ?? createGraphTarget(config, baseDir);
-  const scheduler = createScheduler(config);
+  const scheduler = createScheduler(config, clock);
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
@@ -78,6 +82,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     pollMs: server.deliveryPollMs,
     ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
     ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
+    clock,
     onDelivered: (summary, latencyMs) => {
       metrics.mailboxDeliveries.inc({ outcome: summary.status === 'ok' && summary.failed === 0 ? 'ok' : 'failed' });
       if (latencyMs !== null) metrics.deliveryLatency.observe(latencyMs / 1000);
@@ -126,6 +131,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logger: options.log ? { level: server.logLevel } : false,
     stopping: () => stopping,
     ...(https ? { https } : {}),
+    clock,
   });
 
   try {

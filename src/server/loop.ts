@@ -12,6 +12,8 @@
 // long and an administrator fixes such things, so each deliver() call gets a view of the scheduler whose
 // stops last only for that call (the loop then waits with a back-off before trying the mailbox again).
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { systemClock, type Clock } from '../model/clock.ts';
 import { deliver, type DeliveryLog, type DeliveryScheduler, type DeliverySummary, type MailboxSummary } from '../scheduler/delivery.ts';
 import type { Scheduler, SubmitOptions } from '../scheduler/scheduler.ts';
 import type { Store } from '../store/store.ts';
@@ -36,6 +38,8 @@ export interface DeliveryLoopOptions {
   log?: DeliveryLog;
   onDelivered?: (summary: MailboxSummary, latencyMs: number | null) => void;
   onError?: (error: unknown) => void;
+  /** What time it is: back-offs, latency, the status's times; passed on to deliver() (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface DeliveryLoopStatus {
@@ -116,6 +120,7 @@ class ScopedScheduler implements DeliveryScheduler {
 
 export class DeliveryLoop {
   private readonly options: DeliveryLoopOptions;
+  private readonly clock: Clock;
   private readonly workerId: string;
   /** Mailboxes in the scope of a running deliver() call (it delivers them again if they change meanwhile). */
   private readonly inFlight = new Set<string>();
@@ -143,6 +148,7 @@ export class DeliveryLoop {
 
   constructor(options: DeliveryLoopOptions) {
     this.options = options;
+    this.clock = options.clock ?? systemClock;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   }
 
@@ -160,14 +166,14 @@ export class DeliveryLoop {
    * INTERACTIVE_EXTRA, so it does not wait for a drain to make room.
    */
   nudge(calendar?: string, events = 1): void {
-    if (calendar && !this.changedAt.has(calendar)) this.changedAt.set(calendar, Date.now());
+    if (calendar && !this.changedAt.has(calendar)) this.changedAt.set(calendar, this.clock.now());
     if (calendar && events <= INTERACTIVE_EVENTS) this.interactive.add(calendar);
     // The tick this wakes also tells a running delivery of the calendar (see tick), once per new version.
     this.wake();
   }
 
   status(): DeliveryLoopStatus {
-    const fatal = this.fatal && this.fatal.until > Date.now() ? this.fatal : null;
+    const fatal = this.fatal && this.fatal.until > this.clock.now() ? this.fatal : null;
     return {
       state: fatal && this.state === 'running' ? 'paused' : this.state,
       delivering: [...this.inFlight].sort(),
@@ -180,13 +186,13 @@ export class DeliveryLoop {
 
   /** Resolves once every change recorded so far is delivered (or failed, or waiting for a back-off). For tests. */
   async idle(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       await this.ticking;
       await Promise.all([...this.runs]);
-      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar, Date.now()));
+      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar, this.clock.now()));
       if (!changed.length && !this.runs.size) return;
-      if (Date.now() > deadline) throw new Error(`delivery not idle after ${timeoutMs} ms: ${changed.map((m) => m.calendar).join(', ')}`);
+      if (performance.now() > deadline) throw new Error(`delivery not idle after ${timeoutMs} ms: ${changed.map((m) => m.calendar).join(', ')}`);
       this.wake();
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -234,7 +240,7 @@ export class DeliveryLoop {
 
   private async tick(): Promise<void> {
     const { store } = this.options;
-    const now = Date.now();
+    const now = this.clock.now();
     if (this.fatal && this.fatal.until > now) return;
     const changed = await store.changedMailboxes();
     const candidates = new Set(changed.map((m) => m.calendar));
@@ -283,7 +289,7 @@ export class DeliveryLoop {
   private async run(calendars: string[]): Promise<void> {
     const scheduler = new ScopedScheduler(
       this.options.scheduler,
-      () => this.stopping ?? (this.fatal && this.fatal.until > Date.now() ? this.fatal.error : null),
+      () => this.stopping ?? (this.fatal && this.fatal.until > this.clock.now() ? this.fatal.error : null),
       (error) => this.pauseAll(error),
     );
     let summary: DeliverySummary;
@@ -297,6 +303,7 @@ export class DeliveryLoop {
         workerId: this.workerId,
         maxAttempts: this.options.maxAttempts,
         parallelMailboxes: this.options.parallelMailboxes,
+        clock: this.clock,
         ...(this.options.log ? { log: this.options.log } : {}),
         changes: (listener) => {
           this.listeners.add(listener);
@@ -312,12 +319,12 @@ export class DeliveryLoop {
       for (const calendar of calendars) this.failed(calendar);
       return;
     }
-    this.lastRunAt = new Date().toISOString();
-    if (!summary.fatal && this.fatal && this.fatal.until <= Date.now()) this.fatal = null;
+    this.lastRunAt = new Date(this.clock.now()).toISOString();
+    if (!summary.fatal && this.fatal && this.fatal.until <= this.clock.now()) this.fatal = null;
     for (const mailbox of summary.mailboxes) {
       if (summary.fatal || this.stopping) continue;
       if (mailbox.status === 'busy') {
-        this.backoff.set(mailbox.calendar, { until: Date.now() + (this.options.busyRetryMs ?? 2_000), failures: this.backoff.get(mailbox.calendar)?.failures ?? 0 });
+        this.backoff.set(mailbox.calendar, { until: this.clock.now() + (this.options.busyRetryMs ?? 2_000), failures: this.backoff.get(mailbox.calendar)?.failures ?? 0 });
         continue;
       }
       if (mailbox.status === 'failed' || mailbox.failed > 0) {
@@ -328,7 +335,7 @@ export class DeliveryLoop {
       this.backoff.delete(mailbox.calendar);
       const since = this.changedAt.get(mailbox.calendar);
       this.changedAt.delete(mailbox.calendar);
-      this.options.onDelivered?.(mailbox, since === undefined ? null : Date.now() - since);
+      this.options.onDelivered?.(mailbox, since === undefined ? null : this.clock.now() - since);
     }
   }
 
@@ -340,13 +347,13 @@ export class DeliveryLoop {
     const failures = (this.backoff.get(calendar)?.failures ?? 0) + 1;
     const min = this.options.retryMinMs ?? 30_000;
     const max = this.options.retryMaxMs ?? 3_600_000;
-    this.backoff.set(calendar, { until: Date.now() + Math.min(max, min * 2 ** (failures - 1)), failures });
+    this.backoff.set(calendar, { until: this.clock.now() + Math.min(max, min * 2 ** (failures - 1)), failures });
   }
 
   private pauseAll(error: TargetError): void {
     const failures = (this.fatal?.failures ?? 0) + 1;
     const min = this.options.retryMinMs ?? 30_000;
     const max = this.options.retryMaxMs ?? 3_600_000;
-    this.fatal = { error, failures, until: Date.now() + Math.min(max, min * 2 ** (failures - 1)) };
+    this.fatal = { error, failures, until: this.clock.now() + Math.min(max, min * 2 ** (failures - 1)) };
   }
 }

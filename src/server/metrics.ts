@@ -1,4 +1,5 @@
 // Prometheus metrics of `calpush serve` (GET /metrics). One registry per server, so that tests can run several.
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SchedulerStats } from '../scheduler/scheduler.ts';
 import type { Store } from '../store/store.ts';
@@ -18,13 +19,14 @@ export function createMetrics(options: { store: Store; schedulerStats?: () => Sc
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'calpush_process_' });
   const { store } = options;
 
-  // Store gauges are read when scraped: one query, whatever process changed the store.
+  // Store gauges are read when scraped: one query, whatever process changed the store. The gauges of one scrape
+  // share it: reused for 500 ms of elapsed (monotonic) time, an age and not a time of day, so no Clock is asked.
   let totals: Awaited<ReturnType<Store['totals']>> | null = null;
   let totalsAt = 0;
   const readTotals = async () => {
-    if (!totals || Date.now() - totalsAt > 500) {
+    if (!totals || performance.now() - totalsAt > 500) {
       totals = await store.totals();
-      totalsAt = Date.now();
+      totalsAt = performance.now();
     }
     return totals;
   };

@@ -1,5 +1,6 @@
 // The embedded store: SQLite through node:sqlite (no native build), WAL mode, versioned migrations.
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
 import type { HeldEvent } from '../sources/records.ts';
@@ -153,21 +154,26 @@ function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', 
   }
 }
 
-const now = () => new Date().toISOString();
+/** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
+type Stamp = () => string;
 
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private importSequence = 0;
+  /** What time it is: row timestamps and lease expiry (leases are compared across processes, so wall-clock time). */
+  private readonly clock: Clock;
+  private readonly now: Stamp = () => new Date(this.clock.now()).toISOString();
 
   /**
    * Opens (or creates: folder 0700, file 0600) the store at `path`. Anything that makes it unusable — a read-only
    * folder, a full disk, a lock held too long, a file that is not a calpush store, damage, a newer schema — is a
    * StoreError naming the file, the cause and the fix; so is every SQLite failure later on (guardDatabase).
    */
-  constructor(path: string) {
+  constructor(path: string, options: { clock?: Clock } = {}) {
     this.path = path;
+    this.clock = options.clock ?? systemClock;
     // A plain path is prepared here; ":memory:" and SQLite URIs (file:…?mode=ro) are SQLite's to interpret.
     const plainFile = path !== ':memory:' && !path.startsWith('file:');
     if (plainFile) prepareStoreFile(path);
@@ -254,7 +260,7 @@ export class SqliteStore implements Store {
   }
 
   async beginDesiredImport(): Promise<DesiredImport> {
-    return new SqliteDesiredImport(this.db, (sql) => this.statement(sql), (work) => this.transaction(work), ++this.importSequence);
+    return new SqliteDesiredImport(this.db, (sql) => this.statement(sql), (work) => this.transaction(work), ++this.importSequence, this.now);
   }
 
   async applyDesired(change: DesiredChange): Promise<DesiredChangeResult> {
@@ -325,7 +331,7 @@ export class SqliteStore implements Store {
   }
 
   async recordInventory(calendar: string, items: DeliveredRow[]): Promise<void> {
-    const stamp = now();
+    const stamp = this.now();
     this.transaction(() => {
       this.touchMailbox(calendar);
       this.statement('DELETE FROM delivered_item WHERE calendar = ?').run(calendar);
@@ -344,7 +350,7 @@ export class SqliteStore implements Store {
     this.statement(`
       UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_sync_at = ?, consecutive_failures = 0,
         delivered_version = MAX(delivered_version, ?)
-      WHERE calendar = ?`).run(now(), desiredVersion, calendar);
+      WHERE calendar = ?`).run(this.now(), desiredVersion, calendar);
   }
 
   async recordMailboxFailure(calendar: string, code: string, message: string): Promise<void> {
@@ -352,7 +358,7 @@ export class SqliteStore implements Store {
     this.statement(`
       UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_sync_at = ?,
         consecutive_failures = consecutive_failures + 1
-      WHERE calendar = ?`).run(code, message, now(), calendar);
+      WHERE calendar = ?`).run(code, message, this.now(), calendar);
   }
 
   async invalidateInventory(calendar?: string): Promise<void> {
@@ -361,7 +367,7 @@ export class SqliteStore implements Store {
   }
 
   async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean> {
-    const nowMs = Date.now();
+    const nowMs = this.clock.now();
     return this.transaction(() => {
       this.touchMailbox(calendar);
       const result = this.statement(`
@@ -385,7 +391,7 @@ export class SqliteStore implements Store {
   async takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<boolean> {
     const result = this.statement('UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ? WHERE calendar = ? AND lease_owner = ?').run(
       owner,
-      Date.now() + leaseMs,
+      this.clock.now() + leaseMs,
       calendar,
       previousOwner,
     );
@@ -457,7 +463,7 @@ export class SqliteStore implements Store {
       delivered.changeKey,
       delivered.transactionId,
       delivered.contentHash,
-      now(),
+      this.now(),
       delivered.startsAtMs ?? null,
     );
   }
@@ -490,7 +496,7 @@ export class SqliteStore implements Store {
 
   async applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]> {
     return this.transaction(() => {
-      const stamp = now();
+      const stamp = this.now();
       const changed = new Set<string>();
       const outcomes: DesiredOpOutcome[] = [];
       const current = this.statement('SELECT content_hash FROM desired_event WHERE calendar = ? AND event_key = ?');
@@ -604,11 +610,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string): Promise<boolean> {
-    return Number(this.statement('UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now(), id).changes) === 1;
+    return Number(this.statement('UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id).changes) === 1;
   }
 
   async touchApiKey(id: string): Promise<void> {
-    this.statement('UPDATE api_key SET last_used_at = ? WHERE id = ?').run(now(), id);
+    this.statement('UPDATE api_key SET last_used_at = ? WHERE id = ?').run(this.now(), id);
   }
 
   async feedState(calendar: string): Promise<FeedStateRow | null> {
@@ -734,9 +740,11 @@ class SqliteDesiredImport implements DesiredImport {
   private readonly t: string;
   private finished = false;
   private staged = 0;
+  private readonly now: Stamp;
 
-  constructor(db: DatabaseSync, statement: (sql: string) => StatementSync, transaction: <T>(work: () => T) => T, sequence: number) {
+  constructor(db: DatabaseSync, statement: (sql: string) => StatementSync, transaction: <T>(work: () => T) => T, sequence: number, now: Stamp) {
     this.db = db;
+    this.now = now;
     this.statement = statement;
     this.transaction = transaction;
     this.t = `import${sequence}`;
@@ -887,7 +895,7 @@ class SqliteDesiredImport implements DesiredImport {
                           WHERE d.calendar = s.calendar AND d.event_key = s.event_key AND d.content_hash = s.content_hash)
         ON CONFLICT (calendar, event_key) DO UPDATE SET
           source_id = excluded.source_id, content_hash = excluded.content_hash,
-          starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`).run(now());
+          starts_at_ms = excluded.starts_at_ms, payload = excluded.payload, updated_at = excluded.updated_at`).run(this.now());
     }
     return { added, changed, unchanged };
   }

@@ -113,8 +113,9 @@ export async function createTarget(config: Config, baseDir: string): Promise<Cal
   }
 }
 
-export function createScheduler(config: Config): Scheduler {
+export function createScheduler(config: Config, clock: Clock = systemClock): Scheduler {
   return new Scheduler({
+    clock,
     globalConcurrency: config.limits.globalConcurrency,
     mailboxConcurrency: config.limits.mailboxConcurrency,
     mailboxBudget: { requests: config.limits.requestsPerTenMinutes, windowMs: 600_000 },
@@ -183,7 +184,8 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     const delivery = await deliver({
       store,
       target,
-      scheduler: createScheduler(config),
+      scheduler: createScheduler(config, options.clock),
+      ...(options.clock ? { clock: options.clock } : {}),
       instance: config.instance,
       calendars: imported.calendars,
       reinventory: options.reinventory ?? false,
@@ -210,7 +212,7 @@ export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
         finish,
         instance: options.config.instance,
         reinventory: options.reinventory ?? false,
-        lister: { target, scheduler: createScheduler(options.config), parallelMailboxes: options.config.limits.parallelMailboxes },
+        lister: { target, scheduler: createScheduler(options.config, options.clock), parallelMailboxes: options.config.limits.parallelMailboxes },
       });
     } catch (error) {
       if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
@@ -246,7 +248,7 @@ async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedIn
   const allowed = explicitCalendars ?? configured;
   const allowedSet = allowed ? new Set(allowed) : null;
 
-  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
+  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
   const target = options.target ?? (await createTarget(config, options.baseDir));
   try {
     const problems = new InputProblems();

@@ -11,6 +11,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './answer-limits.ts';
+import { systemClock, type Clock } from '../model/clock.ts';
 import { TargetError } from './target.ts';
 
 export { DEFAULT_MAX_RESPONSE_BYTES };
@@ -348,12 +349,12 @@ function networkError(request: HttpRequest, error: Error & { code?: string }): N
 
 /**
  * Retry-After in milliseconds: seconds, as Graph and Exchange send it (https://learn.microsoft.com/graph/throttling),
- * or an HTTP date (RFC 9110, section 10.2.3).
+ * or an HTTP date (RFC 9110, section 10.2.3), which is read against `clock` (what time it is here).
  */
-export function retryAfterMs(value: string | undefined): number | undefined {
+export function retryAfterMs(value: string | undefined, clock: Clock = systemClock): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
   const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+  return Number.isNaN(date) ? undefined : Math.max(0, date - clock.now());
 }

@@ -16,8 +16,7 @@ import { startServer, type CalDavServer, type Credentials, type RadicaleOptions,
 
 /**
  * Starts a server for the enclosing describe block and stops it afterwards. If it cannot start (not installed),
- * every test of the block fails with the reason (on CI the block runs even without the binary, see
- * serverAvailable), rather than being reported as skipped.
+ * every test of the block fails with the reason (the install line), rather than being reported as skipped.
  */
 export function useServer(kind: ServerKind, setup: (server: CalDavServer) => Promise<void> = async () => {}, options: RadicaleOptions = {}): () => CalDavServer {
   let server: CalDavServer | undefined;

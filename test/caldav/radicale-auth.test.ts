@@ -8,9 +8,9 @@ import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createCalDavTarget, caldavTargetSchema } from '../../src/targets/caldav/config.ts';
 import { CalDavTarget } from '../../src/targets/caldav/target.ts';
 import { address, lecture, objectsIn, ownedIn, sync, tempDir, useServer } from './harness.ts';
-import { serverAvailable, type CalDavServer } from './servers.ts';
+import type { CalDavServer } from './servers.ts';
 
-describe.skipIf(!serverAvailable('radicale'))('CalDAV accounts and rights against Radicale', () => {
+describe('CalDAV accounts and rights against Radicale', () => {
   const current = useServer(
     'radicale',
     async (s) => {

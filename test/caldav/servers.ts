@@ -1,12 +1,16 @@
 // Real CalDAV servers for the tests and the benchmark: Radicale 3 and Xandikos from Debian (apt-get install
 // radicale xandikos), each started on 127.0.0.1 on a free port with a temporary storage directory.
 //
-// On CI (CI=true) a missing server is a failure; elsewhere the tests that need it are skipped with the reason.
+// A missing server fails the tests that need it with the install line (test/support/tools.ts); `npm test` checks
+// for both before it starts.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findExecutable, missingToolsMessage } from '../support/tools.ts';
+
+export { findExecutable };
 
 export type ServerKind = 'radicale' | 'xandikos';
 
@@ -35,36 +39,11 @@ export interface CalDavServer {
   close(): Promise<void>;
 }
 
-/** The executable on PATH, or null. */
-export function findExecutable(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 export function serverVersion(kind: ServerKind): string | null {
   const exe = findExecutable(kind);
   if (!exe) return null;
   const result = spawnSync(exe, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   return /\d+\.\d+(\.\d+)?/.exec(`${result.stdout}${result.stderr}`)?.[0] ?? null;
-}
-
-/**
- * Whether the tests for `kind` can run here. On CI a missing server must fail the run, so this returns true
- * there and the start fails with the install hint.
- */
-export function serverAvailable(kind: ServerKind): boolean {
-  if (findExecutable(kind)) return true;
-  if (process.env.CI === 'true') return true;
-  console.warn(`skipping the ${kind} tests: ${kind} is not installed (apt-get install -y ${kind}); on CI this is a failure`);
-  return false;
 }
 
 export async function freePort(): Promise<number> {
@@ -123,7 +102,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 function missing(kind: ServerKind): Error {
-  return new Error(`${kind} is not installed: apt-get install -y ${kind} (the CalDAV tests run against the real server)`);
+  return new Error(missingToolsMessage([kind]));
 }
 
 export interface RadicaleOptions {

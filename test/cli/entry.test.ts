@@ -1,5 +1,5 @@
 // bin/calpush.js runs the built dist/ only while it is newer than every source file: an edited source is never
-// run stale, and a checkout without a build runs the sources.
+// run stale, and a checkout without a build runs the sources. An installed package always runs dist/.
 import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,5 +30,17 @@ describe('bin/calpush.js entry', () => {
     expect(entryOf(root, { CALPUSH_FROM_SOURCE: '1' })).toBe('src/cli/main.ts');
     at(join(dir, 'src/cli/main.ts'), 3_000);
     expect(entryOf(root)).toBe('src/cli/main.ts');
+  });
+
+  it('always runs dist/ in an installed package: under node_modules, or with no src/ (the npm package has none)', () => {
+    const installed = mkdtempSync(join(tmpdir(), 'calpush-entry-'));
+    mkdirSync(join(installed, 'dist/cli'), { recursive: true });
+    writeFileSync(join(installed, 'dist/cli/main.js'), '');
+    expect(entryOf(pathToFileURL(`${installed}/`))).toBe('dist/cli/main.js');
+    // Even with sources beside it, newer than any build, and CALPUSH_FROM_SOURCE: Node strips no types under node_modules.
+    const underNodeModules = join(mkdtempSync(join(tmpdir(), 'calpush-entry-')), 'node_modules', 'calpush');
+    mkdirSync(join(underNodeModules, 'src/cli'), { recursive: true });
+    writeFileSync(join(underNodeModules, 'src/cli/main.ts'), '');
+    expect(entryOf(pathToFileURL(`${underNodeModules}/`), { CALPUSH_FROM_SOURCE: '1' })).toBe('dist/cli/main.js');
   });
 });

@@ -86,6 +86,8 @@ describe('createEwsTarget', () => {
     expect(() => createEwsTarget(parsed, { instance: 'x', baseDir: '/', allDayTimeZone: 'UTC' })).toThrow(/target.accounts.0.password: environment variable CALPUSH_TEST_EWS_UNSET is not set/);
     const withCa = ewsTargetSchema.parse({ ...base, caFile: 'missing.pem' });
     process.env['EWS_PW_1'] = 'x';
-    expect(() => createEwsTarget(withCa, { instance: 'x', baseDir: '/nonexistent', allDayTimeZone: 'UTC' })).toThrow(/target.caFile: cannot read/);
+    // A folder that does not exist, inside the temporary directory (the suite refuses reads outside the repository and it).
+    const nowhere = join(tmpdir(), 'calpush-no-such-folder');
+    expect(() => createEwsTarget(withCa, { instance: 'x', baseDir: nowhere, allDayTimeZone: 'UTC' })).toThrow(/target.caFile: cannot read/);
   });
 });

@@ -1,31 +1,20 @@
-// Schema validation of EWS requests with libxml2's xmllint against Microsoft's schema in ../shared/reference/ews.
+// Schema validation of EWS requests with libxml2's xmllint against Microsoft's schema, as committed for the sandbox
+// in src/sandbox/ews/schema (messages.xsd, types.xsd; see the README and LICENSE there).
 //
 // A request is a SOAP envelope; the schema declares the body's element (m:CreateItem, …) as a top-level element
 // of the messages namespace, and the header's (t:RequestServerVersion, t:ExchangeImpersonation) in the types
 // namespace. So each part is cut out of the envelope as it was sent, given the namespace declarations it inherited,
 // and validated as a standalone document against messages.xsd or types.xsd. One xmllint run validates many files.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { SCHEMA_DIR } from '../../src/sandbox/ews/validate.ts';
 import { NS_MESSAGES, NS_TYPES } from '../../src/targets/ews/xml.ts';
+import { requireTool } from '../support/tools.ts';
 
-export const REFERENCE = resolve(import.meta.dirname, '../../../shared/reference/ews');
-export const MESSAGES_XSD = join(REFERENCE, 'messages.xsd');
-export const TYPES_XSD = join(REFERENCE, 'types.xsd');
-
-export function xmllintAvailable(): boolean {
-  return !spawnSync('xmllint', ['--version'], { encoding: 'utf8' }).error && existsSync(MESSAGES_XSD);
-}
-
-/** On CI the schema tests must run: a missing xmllint fails them instead of skipping them. */
-export function requireXmllintOnCi(): boolean {
-  const available = xmllintAvailable();
-  if (!available && process.env.CI === 'true') {
-    throw new Error('xmllint (Debian package libxml2-utils) or ../shared/reference/ews/messages.xsd is missing on CI: the EWS schema tests cannot run');
-  }
-  return available;
-}
+export const MESSAGES_XSD = join(SCHEMA_DIR, 'messages.xsd');
+export const TYPES_XSD = join(SCHEMA_DIR, 'types.xsd');
 
 const DECLARATIONS = `xmlns:m="${NS_MESSAGES}" xmlns:t="${NS_TYPES}"`;
 
@@ -66,7 +55,7 @@ export function validate(documents: string[], schema: string): LintResult[] {
       writeFileSync(file, document);
       return file;
     });
-    const run = spawnSync('xmllint', ['--noout', '--nonet', '--schema', schema, ...files], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const run = spawnSync(requireTool('xmllint'), ['--noout', '--nonet', '--schema', schema, ...files], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     const output = `${run.stdout ?? ''}${run.stderr ?? ''}`;
     return files.map((file) => {
       const lines = output.split('\n').filter((line) => line.startsWith(`${file}:`) || line.startsWith(`${file} `));

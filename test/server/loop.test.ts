@@ -1,6 +1,7 @@
 // The serve loop: delivers changes as they come (from this process or another), honours leases, backs off from
 // failing mailboxes without giving up on them, pauses on fatal errors, and stops cleanly.
 import { afterEach, describe, expect, it } from 'vitest';
+import { fixedClock, type Clock } from '../../src/model/clock.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { DeliveryLoop } from '../../src/server/loop.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -17,15 +18,16 @@ afterEach(async () => {
   for (const loop of loops.splice(0)) await loop.stop(0);
 });
 
-function setup(options: { pollMs?: number; retryMinMs?: number; parallelMailboxes?: number; mailboxConcurrency?: number; delayMs?: number } = {}) {
-  const store = new SqliteStore(':memory:');
+function setup(options: { pollMs?: number; retryMinMs?: number; parallelMailboxes?: number; mailboxConcurrency?: number; delayMs?: number; clock?: Clock } = {}) {
+  const { clock } = options;
+  const store = new SqliteStore(':memory:', { clock });
   const target = new FakeTarget();
   target.delayMs = options.delayMs ?? 0;
   const delivered: Array<{ calendar: string; status: string; latencyMs: number | null }> = [];
   const loop = new DeliveryLoop({
     store,
     target,
-    scheduler: new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20, ...(options.mailboxConcurrency ? { mailboxConcurrency: options.mailboxConcurrency } : {}) }),
+    scheduler: new Scheduler({ clock, baseBackoffMs: 5, maxBackoffMs: 20, ...(options.mailboxConcurrency ? { mailboxConcurrency: options.mailboxConcurrency } : {}) }),
     instance: 'loop-test',
     maxAttempts: 3,
     parallelMailboxes: options.parallelMailboxes ?? 8,
@@ -33,6 +35,7 @@ function setup(options: { pollMs?: number; retryMinMs?: number; parallelMailboxe
     retryMinMs: options.retryMinMs ?? 100,
     busyRetryMs: 50,
     workerId: 'test-host:1',
+    clock,
     onDelivered: (summary, latencyMs) => delivered.push({ calendar: summary.calendar, status: summary.failed ? 'failed' : summary.status, latencyMs }),
   });
   loops.push(loop);
@@ -116,6 +119,22 @@ describe('delivery loop', () => {
     expect(target.requests).toBe(requests);
     target.fatal = null;
     await until(() => target.subjects(A).length === 1 && target.subjects(B).length === 1, 3_000);
+    await until(() => loop.status().fatal === null);
+  });
+
+  it('pauses on a fatal error until its clock reaches the retry time, which the status gives by that clock', async () => {
+    const clock = fixedClock('2031-03-30T01:30:00Z');
+    const { store, target, loop } = setup({ retryMinMs: 60_000, clock });
+    target.fatal = new TargetError('fatal', 'AADSTS7000215', 'Invalid client secret provided.', { remedy: 'fix the secret' });
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
+    loop.start();
+    await until(() => loop.status().fatal !== null);
+    expect(loop.status().fatal).toMatchObject({ code: 'AADSTS7000215', retryAt: '2031-03-30T01:31:00.000Z' });
+    target.fatal = null;
+    await sleep(200); // polls go by, but by the clock the minute has not passed
+    expect(target.subjects(A)).toEqual([]);
+    clock.advance(60_000);
+    await until(() => target.subjects(A).length === 1, 3_000);
     await until(() => loop.status().fatal === null);
   });
 

@@ -1,6 +1,7 @@
 // Delivery of one mailbox while its desired state changes: the change is planned around the requests in flight
 // and overtakes the mailbox's own backlog; urgent operations never wait inside a batch of far-future ones.
 import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/model/clock.ts';
 import { deliver } from '../../src/scheduler/delivery.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -8,7 +9,11 @@ import { FakeTarget } from '../server/fake-target.ts';
 import { desired } from '../server/helpers.ts';
 
 const A = 'a@contoso.edu';
-const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+// "Within 48 hours" must not depend on the hour the tests run (at 02:30 UTC in winter, day(2) 09:00 Amsterdam is
+// 53.5 hours away, and the urgent test failed every night): everything here asks this fixed clock for "now", at
+// which day(1) 09:00 Amsterdam is 20 hours away and day(2) 09:00 is 44 hours away.
+const clock = fixedClock('2026-01-15T12:00:00Z');
+const day = (offsetDays: number) => new Date(clock.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 const at = (date: string, subject: string) => ({ start: `${date}T09:00`, end: `${date}T10:00`, timeZone: 'Europe/Amsterdam', subject });
 const farFuture = (n: number) => desired(A, `e${n}`, at(day(60 + (n % 30)), `Lecture ${n}`));
 
@@ -22,13 +27,13 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
 
 describe('delivery of a mailbox that changes while it is delivered', () => {
   it('re-plans at once: the change overtakes the backlog, superseded work is never sent, the end state is exact', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = new SqliteStore(':memory:', { clock });
     const target = new FakeTarget();
     target.delayMs = 15;
     await store.applyDesiredOps(Array.from({ length: 60 }, (_, n) => ({ kind: 'upsert' as const, desired: farFuture(n) })));
     // One request at a time for the mailbox: the backlog takes ~60 × 15 ms.
-    const scheduler = new Scheduler({ mailboxConcurrency: 1 });
-    const delivery = deliver({ store, target, scheduler, instance: 'delivery-test', calendars: [A], watchIntervalMs: 1_000 });
+    const scheduler = new Scheduler({ clock, mailboxConcurrency: 1 });
+    const delivery = deliver({ clock, store, target, scheduler, instance: 'delivery-test', calendars: [A], watchIntervalMs: 1_000 });
     await until(() => target.subjects(A).length >= 5);
     // e59 is still queued (far future, last in start order): it moves to tomorrow; e58 gets another subject.
     await store.applyDesiredOps([
@@ -56,11 +61,11 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
   });
 
   it('waits for a request in flight before planning its event again, and then corrects it', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = new SqliteStore(':memory:', { clock });
     const target = new FakeTarget();
     target.delayMs = 150;
     await store.applyDesiredOps([{ kind: 'upsert', desired: farFuture(0) }]);
-    const delivery = deliver({ store, target, scheduler: new Scheduler(), instance: 'delivery-test', calendars: [A], watchIntervalMs: 20 });
+    const delivery = deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'delivery-test', calendars: [A], watchIntervalMs: 20 });
     // The create of e0 is out (the listing was the first request): change e0 meanwhile.
     await until(() => target.requests >= 2);
     await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'e0', at(day(2), 'Changed in flight')) }]);
@@ -72,14 +77,14 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
   });
 
   it('sends urgent operations in batches of their own, before the far-future ones', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = new SqliteStore(':memory:', { clock });
     const target = new FakeTarget().enableBatch(20);
     await store.applyDesiredOps([
       ...Array.from({ length: 45 }, (_, n) => ({ kind: 'upsert' as const, desired: farFuture(n) })),
       { kind: 'upsert', desired: desired(A, 'tomorrow', at(day(1), 'Tomorrow')) },
       { kind: 'upsert', desired: desired(A, 'day-after', at(day(2), 'Day after')) },
     ]);
-    const summary = await deliver({ store, target, scheduler: new Scheduler({ mailboxConcurrency: 1 }), instance: 'delivery-test', calendars: [A] });
+    const summary = await deliver({ clock, store, target, scheduler: new Scheduler({ clock, mailboxConcurrency: 1 }), instance: 'delivery-test', calendars: [A] });
     expect(summary.totals).toMatchObject({ created: 47, failed: 0 });
     expect(target.writes[0]).toEqual(['Tomorrow', 'Day after']);
     expect(target.writes.slice(1).map((w) => w.length)).toEqual([20, 20, 5]);
@@ -88,11 +93,11 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
   });
 
   it('waits for a mailbox another process holds when asked to, then delivers what is left; otherwise reports it busy', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = new SqliteStore(':memory:', { clock });
     const target = new FakeTarget();
     await store.applyDesiredOps([{ kind: 'upsert', desired: farFuture(1) }]);
     expect(await store.claimMailbox(A, 'other-host:7', 60_000)).toBe(true);
-    const options = { store, target, scheduler: new Scheduler(), instance: 'delivery-test', calendars: [A], workerId: 'this-host:1' };
+    const options = { clock, store, target, scheduler: new Scheduler({ clock }), instance: 'delivery-test', calendars: [A], workerId: 'this-host:1' };
     expect((await deliver(options)).mailboxes[0]!.status).toBe('busy');
     expect((await deliver({ ...options, busyWaitMs: 300 })).mailboxes[0]!.status).toBe('busy');
     setTimeout(() => void store.releaseMailbox(A, 'other-host:7'), 300);
@@ -103,16 +108,16 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
   });
 
   it('auto batches: chains while the active mailboxes leave request slots for them, parallel batches when they do not', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = new SqliteStore(':memory:', { clock });
     const mailboxes = ['m1@contoso.edu', 'm2@contoso.edu', 'm3@contoso.edu'];
     await store.applyDesiredOps(mailboxes.flatMap((calendar) => Array.from({ length: 40 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(calendar, `e${n}`, at(day(60 + (n % 20)), `Lecture ${n}`)) }))));
     // 64 request slots: 3 mailboxes × 4 chains fit, so chains (the round trip hidden behind the other chains).
     const roomy = new FakeTarget().enableBatch(20, 'auto');
-    await deliver({ store, target: roomy, scheduler: new Scheduler({ globalConcurrency: 64 }), instance: 'auto-roomy', calendars: mailboxes });
+    await deliver({ clock, store, target: roomy, scheduler: new Scheduler({ clock, globalConcurrency: 64 }), instance: 'auto-roomy', calendars: mailboxes });
     expect(new Set(roomy.batchModes)).toEqual(new Set(['chain']));
     // 4 request slots for 3 mailboxes: each slot does more as a parallel batch.
     const tight = new FakeTarget().enableBatch(20, 'auto');
-    const summary = await deliver({ store, target: tight, scheduler: new Scheduler({ globalConcurrency: 4 }), instance: 'auto-tight', calendars: mailboxes, reinventory: true });
+    const summary = await deliver({ clock, store, target: tight, scheduler: new Scheduler({ clock, globalConcurrency: 4 }), instance: 'auto-tight', calendars: mailboxes, reinventory: true });
     expect(summary.totals).toMatchObject({ failed: 0 });
     expect(tight.batchModes.filter((m) => m === 'parallel').length).toBeGreaterThan(0);
     await store.close();

@@ -103,6 +103,31 @@ describe('event model', () => {
     expect(new Date(zonedToUtcMs('2026-03-29T03:30:00', 'Europe/Amsterdam')).toISOString()).toBe('2026-03-29T01:30:00.000Z');
     expect(new Date(zonedToUtcMs('2026-07-01T12:00:00', 'America/New_York')).toISOString()).toBe('2026-07-01T16:00:00.000Z');
   });
+
+  it('gives the offset Intl gives at every minute around transitions that are not on a quarter hour', () => {
+    // St. John's changed its clocks at 00:01 local time until 2011 (02:31 and 03:31 UTC): found by the clock
+    // matrix, where calpush put 02:31–02:44 UTC on 1 November 2009 an hour late (the quarter hour's offset).
+    const intl = (ms: number, zone: string) => {
+      const parts = Object.fromEntries(
+        new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+          .formatToParts(new Date(ms))
+          .map((p) => [p.type, p.value]),
+      );
+      return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}`;
+    };
+    const around = [
+      ['America/St_Johns', Date.UTC(2009, 10, 1, 2, 31)],
+      ['America/St_Johns', Date.UTC(2009, 2, 8, 3, 31)],
+      ['Europe/Amsterdam', Date.UTC(2026, 2, 29, 1)],
+      ['Australia/Lord_Howe', Date.UTC(2026, 3, 4, 15)],
+    ] as const;
+    for (const [zone, transition] of around) {
+      for (let minute = -40; minute <= 40; minute++) {
+        const instant = transition + minute * 60_000;
+        expect(utcMsToZoned(instant, zone), `${zone} ${new Date(instant).toISOString()}`).toBe(intl(instant, zone));
+      }
+    }
+  });
 });
 
 describe('remembered slot times', () => {

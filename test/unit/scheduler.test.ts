@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/model/clock.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { TargetError } from '../../src/targets/target.ts';
 
@@ -142,15 +143,16 @@ describe('scheduler', () => {
   });
 
   it('runs urgent work before the backlog of every other mailbox', async () => {
-    const scheduler = new Scheduler({ globalConcurrency: 1, urgentWithinMs: 48 * 3_600_000 });
+    const clock = fixedClock('2026-01-15T02:30:00Z');
+    const scheduler = new Scheduler({ clock, globalConcurrency: 1, urgentWithinMs: 48 * 3_600_000 });
     const order: string[] = [];
-    const farFuture = Date.now() + 90 * 86_400_000;
+    const farFuture = clock.now() + 90 * 86_400_000;
     const jobs = [];
     for (const mailbox of ['a', 'b', 'c']) {
       for (let i = 0; i < 5; i++) jobs.push(scheduler.submit(mailbox, async () => { order.push(mailbox); await sleep(2); }, farFuture + i));
     }
     await sleep(3);
-    const tomorrow = Date.now() + 86_400_000;
+    const tomorrow = clock.now() + 86_400_000;
     jobs.push(scheduler.submit('z', async () => void order.push('urgent'), tomorrow));
     await Promise.all(jobs);
     // At most the request already in flight (and the one started as it finished) go before the urgent one.

@@ -191,7 +191,8 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
         delivery = await deliver({
           store,
           target,
-          scheduler: createScheduler(config),
+          scheduler: createScheduler(config, options.clock),
+          ...(options.clock ? { clock: options.clock } : {}),
           instance: config.instance,
           calendars: imported.calendars,
           maxAttempts: config.limits.maxAttempts,
@@ -215,7 +216,7 @@ export async function previewImport(options: ImportOptions): Promise<SyncPreview
     const { config } = options;
     const target = options.target ?? (await createTarget(config, options.baseDir));
     try {
-      const lister = { target, scheduler: createScheduler(config), parallelMailboxes: config.limits.parallelMailboxes };
+      const lister = { target, scheduler: createScheduler(config, options.clock), parallelMailboxes: config.limits.parallelMailboxes };
       const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister });
       for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
       return { dryRun: true, input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), plan, calendars: imported.calendars };
@@ -244,7 +245,7 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
   const files = inputFiles(options.paths);
   if (!files.length) throw new SyncRefused(`no input file found in ${options.paths.join(', ')} (looked for ${[...SUPPORTED].join(', ')})`);
 
-  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite));
+  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
   try {
     const problems = new InputProblems();
     const fileErrors: RecordError[] = [];

@@ -3,6 +3,7 @@
 // https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
 import { createHash, X509Certificate } from 'node:crypto';
 import type { ConfidentialClientApplication, Configuration, INetworkModule } from '@azure/msal-node';
+import { systemClock, type Clock } from '../../model/clock.ts';
 import { NetworkError, type HttpClient } from '../http.ts';
 import { TargetError } from '../target.ts';
 import { authorityProblem, tokenFailure, type TokenContext } from './token-errors.ts';
@@ -21,6 +22,8 @@ export interface GraphAuthOptions {
   authorityHost: string;
   /** https://graph.microsoft.com/.default for the global cloud. */
   scope: string;
+  /** What time it is: when the cached token is refreshed (default: the system clock). */
+  clock?: Clock;
 }
 
 /** SHA-256 thumbprint (hex) of a PEM certificate, as Entra ID shows it and msal-node wants it. */
@@ -80,6 +83,7 @@ export class GraphTokenProvider {
   /** A mistake in authorityHost/tenantId, reported by the first token request (where token failures surface). */
   private readonly problem: TargetError | undefined;
   private readonly wire: WireLog = {};
+  private readonly clock: Clock;
   private cached: { token: string; refreshAt: number } | null = null;
   private pending: Promise<string> | null = null;
   /** The token was refused by the resource: the next acquisition must not take msal's cached one either. */
@@ -119,6 +123,7 @@ export class GraphTokenProvider {
       },
     };
     this.scope = options.scope;
+    this.clock = options.clock ?? systemClock;
   }
 
   /**
@@ -126,7 +131,7 @@ export class GraphTokenProvider {
    * costs more than a request's worth of CPU); concurrent callers share one acquisition.
    */
   async token(): Promise<string> {
-    if (this.cached && this.cached.refreshAt > Date.now()) return this.cached.token;
+    if (this.cached && this.cached.refreshAt > this.clock.now()) return this.cached.token;
     this.pending ??= this.acquire().finally(() => {
       this.pending = null;
     });
@@ -157,8 +162,9 @@ export class GraphTokenProvider {
       const result = await app.acquireTokenByClientCredential({ scopes: [this.scope], ...(skipCache ? { skipCache } : {}) });
       if (!result?.accessToken) throw new Error('token endpoint returned no access token');
       this.bypassCache = false;
-      const expiresAt = result.expiresOn ? result.expiresOn.getTime() : Date.now() + 30 * 60_000;
-      this.cached = { token: result.accessToken, refreshAt: expiresAt - 5 * 60_000 };
+      // msal dates expiresOn by the system clock; what is kept is the token's remaining lifetime, on our clock.
+      const lifetimeMs = result.expiresOn ? result.expiresOn.getTime() - Date.now() : 30 * 60_000;
+      this.cached = { token: result.accessToken, refreshAt: this.clock.now() + lifetimeMs - 5 * 60_000 };
       return result.accessToken;
     } catch (error) {
       const exceeded = this.wire.exceeded;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DOMParser, type Element as XmlElement } from '@xmldom/xmldom';
 import { md4 } from '../../../src/sandbox/ews/ntlm.ts';
 import { REQUEST_SCHEMA } from '../../../src/sandbox/ews/validate.ts';
+import { requireTool } from '../../support/tools.ts';
 
 export const M = 'http://schemas.microsoft.com/exchange/services/2006/messages';
 export const T = 'http://schemas.microsoft.com/exchange/services/2006/types';
@@ -181,7 +182,7 @@ export function xmllintFailures(envelopes: string[]): string[] {
       return file;
     });
     try {
-      execFileSync('xmllint', ['--noout', '--nonet', '--schema', REQUEST_SCHEMA, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(requireTool('xmllint'), ['--noout', '--nonet', '--schema', REQUEST_SCHEMA, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
       return [];
     } catch (error) {
       const out = String((error as { stderr?: Buffer }).stderr ?? '');

@@ -1,0 +1,47 @@
+// The programs the tests start besides Node: Debian packages, installed by .ci/run on CI and by hand elsewhere.
+// `npm test` checks for them before it starts (test/support/preflight.ts) and stops with one line naming what to
+// install; a test that needs one that is missing fails with the same line. No test is skipped for a missing tool:
+// a skipped schema check or CalDAV suite looks green and proves nothing.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Executable → the Debian package that provides it. */
+export const TEST_TOOLS = {
+  xmllint: 'libxml2-utils',
+  radicale: 'radicale',
+  xandikos: 'xandikos',
+} as const;
+
+export type TestTool = keyof typeof TEST_TOOLS;
+
+/** The executable's path on PATH, or null. */
+export function findExecutable(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export function missingTools(tools: readonly TestTool[] = Object.keys(TEST_TOOLS) as TestTool[]): TestTool[] {
+  return tools.filter((tool) => findExecutable(tool) === null);
+}
+
+/** One line: what is missing and the command that installs it. */
+export function missingToolsMessage(missing: readonly TestTool[]): string {
+  const packages = [...new Set(missing.map((tool) => TEST_TOOLS[tool]))].join(' ');
+  return `the tests need ${missing.join(', ')}, not found on PATH: install ${missing.length === 1 ? 'it' : 'them'} with "sudo apt-get install ${packages}" (Debian/Ubuntu; .ci/run does this on CI)`;
+}
+
+/** The tool's path; throws the one-line install hint when it is missing. */
+export function requireTool(tool: TestTool): string {
+  const path = findExecutable(tool);
+  if (path === null) throw new Error(missingToolsMessage([tool]));
+  return path;
+}
