@@ -287,8 +287,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         op.kind === 'create'
           ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
           : op.kind === 'update'
-            ? { kind: 'update', desired: desiredOf(op), item: { itemId: op.itemId!, changeKey: null } }
-            : { kind: 'delete', calendar, item: { itemId: op.itemId!, changeKey: null } };
+            ? { kind: 'update', desired: desiredOf(op), item: { itemId: op.itemId!, changeKey: op.changeKey ?? null } }
+            : { kind: 'delete', calendar, item: { itemId: op.itemId!, changeKey: op.changeKey ?? null } };
       const sendOne = (op: BatchOp): Promise<ItemRef | undefined> =>
         op.kind === 'create'
           ? target.create(op.desired, op.transactionId)
@@ -330,7 +330,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         await store.forgetDelivered(calendar, op.key, op.itemId!);
         const generation = (generations.get(op.key) ?? 0) + 1;
         generations.set(op.key, generation);
-        const created: PendingOp = { ...op, kind: 'create', itemId: null, transactionId: transactionIdFor(options.instance, calendar, op.key, op.contentHash!, generation) };
+        const created: PendingOp = { ...op, kind: 'create', itemId: null, changeKey: null, transactionId: transactionIdFor(options.instance, calendar, op.key, op.contentHash!, generation) };
         contentOf.set(created, contentOf.get(op)!);
         await store.replacePendingOps(calendar, [...(await store.pendingOps(calendar)).filter((p) => p.key !== op.key || p.kind === 'delete'), created]);
         return created;
