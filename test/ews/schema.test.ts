@@ -1,4 +1,4 @@
-// Every kind of request the EWS target sends is valid against Microsoft's schema (../shared/reference/ews), and
+// Every kind of request the EWS target sends is valid against Microsoft's schema (src/sandbox/ews/schema), and
 // every value in it is escaped: checked with xmllint, for fixed requests and for random events full of XML-special,
 // control and non-ASCII characters.
 import fc from 'fast-check';
@@ -11,6 +11,7 @@ import {
   envelope,
   findByTransactionBody,
   findOwnedBody,
+  getCalendarFolderBody,
   getItemsBody,
   SERVER_VERSIONS,
   updateItemBody,
@@ -22,7 +23,7 @@ import { desired } from './helpers.ts';
 import { bodyElement, headerElements, MESSAGES_XSD, requireXmllintOnCi, validate, validateEnvelopes } from './xmllint.ts';
 
 const available = requireXmllintOnCi();
-const mapping = { instance: 'schema-test', allDayTimeZone: 'Europe/Amsterdam' };
+const mapping = { instance: 'schema-test', allDayTimeZone: 'Europe/Amsterdam', serverVersion: 'Exchange2016' as const };
 
 const variants: DesiredEvent[] = [
   desired(),
@@ -37,6 +38,7 @@ const variants: DesiredEvent[] = [
 
 function allEnvelopes(access: AccessMode, serverVersion: RequestContext['serverVersion']): string[] {
   const context: RequestContext = { access, serverVersion, mailbox: 's0001@contoso.edu' };
+  const mapping = { instance: 'schema-test', allDayTimeZone: 'Europe/Amsterdam', serverVersion };
   const items = [{ itemId: 'AAMkAGI2TG93AAA=', changeKey: 'CQAAABYAAAD' }, { itemId: 'AAMkAGI2TG94AAA=', changeKey: null }];
   return [
     envelope(context, createItemBody(context, variants.map((d, i) => ({ desired: d, transactionId: `0000000${i}-aaaa-bbbb-cccc-dddddddddddd` })), mapping)),
@@ -50,6 +52,7 @@ function allEnvelopes(access: AccessMode, serverVersion: RequestContext['serverV
     envelope(context, findByTransactionBody(context, ['0000000a-aaaa-bbbb-cccc-dddddddddddd'])),
     envelope(context, findByTransactionBody(context, ['a', 'b', 'c'])),
     envelope(context, getItemsBody(items)),
+    envelope(context, getCalendarFolderBody(context)),
   ];
 }
 
@@ -66,6 +69,16 @@ describe.skipIf(!available)('EWS requests against messages.xsd / types.xsd (xmll
       expect(bodyElement(envelopes[0]!).includes('<t:Mailbox>')).toBe(access === 'delegate');
     },
   );
+
+  it('sends only the values of the schema version it speaks: WorkingElsewhere is Busy for Exchange2010_SP2', () => {
+    // Exchange 2010's LegacyFreeBusyType: Free, Tentative, Busy, OOF, NoData (WorkingElsewhere from Exchange 2013).
+    const exchange2010 = new Set(['Free', 'Tentative', 'Busy', 'OOF', 'NoData']);
+    const statuses = (version: RequestContext['serverVersion']) =>
+      allEnvelopes('delegate', version).flatMap((xml) => [...xml.matchAll(/<t:LegacyFreeBusyStatus>([^<]*)</g)].map((m) => m[1]!));
+    expect(statuses('Exchange2010_SP2').every((status) => exchange2010.has(status))).toBe(true);
+    expect(statuses('Exchange2010_SP2')).toContain('Busy');
+    for (const version of SERVER_VERSIONS.filter((v) => v !== 'Exchange2010_SP2')) expect(statuses(version)).toContain('WorkingElsewhere');
+  });
 
   it('a schema violation is caught (the check itself works)', () => {
     const context: RequestContext = { access: 'delegate', serverVersion: 'Exchange2013', mailbox: 'a@b.c' };

@@ -1,4 +1,5 @@
-// Schema validation of EWS requests with libxml2's xmllint against Microsoft's schema in ../shared/reference/ews.
+// Schema validation of EWS requests with libxml2's xmllint against Microsoft's schema as the repository ships it
+// (src/sandbox/ews/schema: messages.xsd, types.xsd, copied unchanged).
 //
 // A request is a SOAP envelope; the schema declares the body's element (m:CreateItem, …) as a top-level element
 // of the messages namespace, and the header's (t:RequestServerVersion, t:ExchangeImpersonation) in the types
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NS_MESSAGES, NS_TYPES } from '../../src/targets/ews/xml.ts';
 
-export const REFERENCE = resolve(import.meta.dirname, '../../../shared/reference/ews');
+export const REFERENCE = resolve(import.meta.dirname, '../../src/sandbox/ews/schema');
 export const MESSAGES_XSD = join(REFERENCE, 'messages.xsd');
 export const TYPES_XSD = join(REFERENCE, 'types.xsd');
 
@@ -22,7 +23,7 @@ export function xmllintAvailable(): boolean {
 export function requireXmllintOnCi(): boolean {
   const available = xmllintAvailable();
   if (!available && process.env.CI === 'true') {
-    throw new Error('xmllint (Debian package libxml2-utils) or ../shared/reference/ews/messages.xsd is missing on CI: the EWS schema tests cannot run');
+    throw new Error('xmllint (Debian package libxml2-utils) or src/sandbox/ews/schema/messages.xsd is missing on CI: the EWS schema tests cannot run');
   }
   return available;
 }
