@@ -147,6 +147,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (/^\/\$batch\/?$/i.test(graphPath)) {
       if (ctx.method !== 'POST') return answer(graphError(405, 'BadRequest', 'Specified HTTP method is not allowed for the request target.', ids, baseHeaders));
       service.stats.batches++;
+      service.noteSupportHeaders(ctx.headers);
       let items;
       try {
         items = parseBatch(body);
@@ -253,6 +254,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       failNext: (n, status, opts) => service.failNext(n, status, opts),
       expireTokens: (opts) => tokenFault('expire', opts?.afterRequests),
       revokeTokens: (opts) => tokenFault('revoke', opts?.afterRequests),
+      revokeMailbox: (mailbox, revoked = true) => service.setRevoked(mailbox, revoked),
       clear: () => {
         service.clearFaults();
         tokenFaults.length = 0;

@@ -207,6 +207,12 @@ export interface SandboxStats {
   unauthorized: number;
   /** Extension: $batch envelopes received */
   batches: number;
+  /**
+   * Graph requests (top-level requests, $batch envelopes and $batch items) that came without a `client-request-id`
+   * header, and without `return-client-request-id: true` (https://learn.microsoft.com/graph/best-practices-concept)
+   */
+  withoutClientRequestId: number;
+  withoutReturnClientRequestId: number;
   perMailbox: Record<string, MailboxStats>;
 }
 
@@ -234,6 +240,12 @@ export interface SandboxFaults {
   expireTokens(opts?: { afterRequests?: number }): void;
   /** the same, answering "Access token validation failure." (a token invalidated before its time) */
   revokeTokens(opts?: { afterRequests?: number }): void;
+  /**
+   * the app loses its access to the mailbox (`revoked` false: gets it back): a request on one event answers 404
+   * ErrorItemNotFound — Exchange's answer for an item the caller may not see — and the mailbox's event collections
+   * answer 403 ErrorAccessDenied; nothing is changed
+   */
+  revokeMailbox(mailbox: string, revoked?: boolean): void;
   clear(): void;
 }
 

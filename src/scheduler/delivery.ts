@@ -186,6 +186,11 @@ function describeError(error: unknown): { code: string; message: string; remedy?
   return { code: 'InternalError', message: error instanceof Error ? error.message : String(error) };
 }
 
+/** Graph's request-id and our client-request-id of a failed request, for the log (what Microsoft support asks for). */
+function supportIds(error: unknown): { requestId?: string; clientRequestId?: string } {
+  return error instanceof TargetError ? error.supportIds() : {};
+}
+
 export async function deliver(options: DeliveryOptions): Promise<DeliverySummary> {
   const { store, target, scheduler } = options;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
@@ -275,7 +280,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       };
       const fail = async (op: PendingOp, error: unknown) => {
         const failure = describeError(error);
-        options.log?.warn({ calendar, id: desiredByKey.get(op.key)?.sourceId, operation: op.kind, code: failure.code }, failure.message);
+        options.log?.warn({ calendar, id: desiredByKey.get(op.key)?.sourceId, operation: op.kind, code: failure.code, ...supportIds(error) }, failure.message);
         summary.failed++;
         summary.failures.push({ id: desiredByKey.get(op.key)?.sourceId ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
         await store.recordOpFailure(calendar, op.key, `${failure.code}: ${failure.message}`);
@@ -536,7 +541,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       // A run-wide failure is logged once, by the mailbox that met it first; the others it stopped only say so.
       const runWide = (error instanceof TargetError && error.scope === 'fatal') || error instanceof StoreError;
       if (runWide && fatal) options.log?.debug({ calendar, code: failure.code }, 'stopped by the failure logged before');
-      else options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
+      else options.log?.error({ calendar, code: failure.code, remedy: failure.remedy, ...supportIds(error) }, failure.message);
       if (error instanceof TargetError && error.scope === 'fatal') {
         fatal ??= error;
         scheduler.abandonAll(error);
