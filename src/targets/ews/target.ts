@@ -8,7 +8,8 @@
 // Requests: CreateItem / UpdateItem / DeleteItem take several items, which is the natural batch (one request,
 // processed item by item by the server: "chain"). A batch of mixed operations becomes up to three requests (creates,
 // updates, deletes), sent one after the other. Otherwise each call sends one request; the exceptions are the ChangeKey
-// paths (GetItem, then UpdateItem again) and the recovery of a create whose answer was lost (FindItem first).
+// paths (GetItem, then UpdateItem / DeleteItem again), the confirmation of an ErrorItemNotFound (GetFolder: is the
+// calendar still reachable?) and the recovery of a create whose answer was lost (FindItem first).
 //
 // Idempotent create: EWS has no transactionId. Each item carries ours in a second named property
 // (CalpushTransactionId). A CreateItem whose answer never arrived (a timeout, a reset connection, a 5xx without a

@@ -1,4 +1,8 @@
 // The Microsoft Graph target: app-only access to /users/{mailbox}/events.
+//
+// Each call sends one request (a $batch counts as one), so that the scheduler can count, gate and retry it; the
+// exceptions are the conflict path (412 on a stale If-Match: GET the event's etag, then the write once more) and the
+// confirmation of a 404 (is the mailbox still reachable?), as in the EWS and CalDAV targets.
 import { randomUUID } from 'node:crypto';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '../http.ts';
