@@ -1,7 +1,8 @@
 // The planner: a pure function from (desired, delivered) to the operations that make a calendar match.
 //
 // It only ever sees items that carry our tag (delivered rows come from our own creates or from a listing
-// filtered on our tag), so every update or delete it plans is on an item calpush created. No I/O here.
+// filtered on our tag), so every update or delete it plans is on an item calpush created. Updates and deletes carry
+// the item's ChangeKey / ETag as delivered, so the target can send it (a stale one is re-read there). No I/O here.
 import { createHash } from 'node:crypto';
 import type { DeliveredRow, DesiredRow, PendingOp } from '../store/store.ts';
 
@@ -48,7 +49,7 @@ export function plan(input: PlanInput): Plan {
     // item with the same key is a duplicate (e.g. copied in Outlook with our tag) and goes.
     const keeper = items.find((item) => item.contentHash === desired.contentHash) ?? items[0];
     for (const extra of items) {
-      if (extra !== keeper) ops.push({ ...base, key: desired.key, kind: 'delete', itemId: extra.itemId, contentHash: null, transactionId: null, startsAtMs: desired.startsAtMs });
+      if (extra !== keeper) ops.push({ ...base, key: desired.key, kind: 'delete', itemId: extra.itemId, changeKey: extra.changeKey, contentHash: null, transactionId: null, startsAtMs: desired.startsAtMs });
     }
     if (!keeper) {
       const generation = input.generations.get(desired.key) ?? 0;
@@ -65,7 +66,7 @@ export function plan(input: PlanInput): Plan {
       // A move is as urgent as the sooner of its two times: tomorrow's lecture moved to next month must leave
       // tomorrow's calendar as soon as one moved into tomorrow must appear there.
       const startsAtMs = Math.min(desired.startsAtMs, keeper.startsAtMs ?? desired.startsAtMs);
-      ops.push({ ...base, key: desired.key, kind: 'update', itemId: keeper.itemId, contentHash: desired.contentHash, transactionId: null, startsAtMs });
+      ops.push({ ...base, key: desired.key, kind: 'update', itemId: keeper.itemId, changeKey: keeper.changeKey, contentHash: desired.contentHash, transactionId: null, startsAtMs });
     } else {
       unchanged++;
     }
@@ -74,7 +75,7 @@ export function plan(input: PlanInput): Plan {
   // is known when we delivered it; an item found by a listing has none and goes with the far-future work).
   for (const [key, items] of deliveredByKey) {
     for (const item of items) {
-      ops.push({ ...base, key, kind: 'delete', itemId: item.itemId, contentHash: null, transactionId: null, startsAtMs: item.startsAtMs ?? null });
+      ops.push({ ...base, key, kind: 'delete', itemId: item.itemId, changeKey: item.changeKey, contentHash: null, transactionId: null, startsAtMs: item.startsAtMs ?? null });
     }
   }
   return { ops, unchanged };

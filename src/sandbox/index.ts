@@ -63,7 +63,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const throttler = new Throttler({ ...DEFAULT_THROTTLING, ...options.throttling });
   const service = new GraphService({ mailboxes: seed.mailboxes, throttler, latency, baseUrl: getBaseUrl, store: new EventStore() });
   // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).
-  const ews = new EwsService({ graph: service, seed, latency, ...(options.ews?.throttling ? { throttling: options.ews.throttling } : {}), ...(options.ews?.schemaValidation !== undefined ? { schemaValidation: options.ews.schemaValidation } : {}) });
+  const { throttling: ewsThrottling, schemaValidation, ...behaviour } = options.ews ?? {};
+  const ews = new EwsService({
+    graph: service,
+    seed,
+    latency,
+    behaviour,
+    ...(ewsThrottling ? { throttling: ewsThrottling } : {}),
+    ...(schemaValidation !== undefined ? { schemaValidation } : {}),
+    ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+  });
   const identity = new IdentityService({ tenant: seed, baseUrl: getBaseUrl, onTokenRequest: () => service.stats.tokenRequests++ });
 
   for (const { mailbox, event } of seed.events ?? []) addEvent(mailbox, event);
@@ -109,6 +118,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         return;
       }
       sendJson(ctx.res, result.status, result.body, { ...baseHeaders, ...result.headers });
+      if (result.body !== undefined) options.onResponse?.({ service: 'graph', status: result.status, body: JSON.stringify(result.body) });
     };
     applyTokenFaults();
     const token = identity.verifyAccessToken(ctx.headers['authorization']);
@@ -147,6 +157,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (/^\/\$batch\/?$/i.test(graphPath)) {
       if (ctx.method !== 'POST') return answer(graphError(405, 'BadRequest', 'Specified HTTP method is not allowed for the request target.', ids, baseHeaders));
       service.stats.batches++;
+      service.noteSupportHeaders(ctx.headers);
       let items;
       try {
         items = parseBatch(body);
@@ -220,6 +231,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       setSchemaValidation: (on) => {
         ews.schemaValidation = on;
       },
+      setBehaviour: (o) => Object.assign(ews.behaviour, o),
+      setDelegateRights: (account, mailbox, granted) => ews.accounts.setDelegate(account, mailbox, granted),
     },
     authorityUrl: `${baseUrl}/${seed.tenantId}`,
     tenantId: seed.tenantId,
@@ -253,6 +266,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       failNext: (n, status, opts) => service.failNext(n, status, opts),
       expireTokens: (opts) => tokenFault('expire', opts?.afterRequests),
       revokeTokens: (opts) => tokenFault('revoke', opts?.afterRequests),
+      revokeMailbox: (mailbox, revoked = true) => service.setRevoked(mailbox, revoked),
       clear: () => {
         service.clearFaults();
         tokenFaults.length = 0;

@@ -21,8 +21,13 @@ export interface SandboxOptions {
    * generating a fresh pair, so `calpush sandbox` keeps the same demo credentials across restarts.
    */
   demoAppCertificate?: { certPem: string; keyPem: string };
-  /** EWS at /EWS/Exchange.asmx (src/sandbox/ews): throttling, schema validation */
-  ews?: { throttling?: Partial<EwsThrottlingOptions>; schemaValidation?: boolean };
+  /** EWS at /EWS/Exchange.asmx (src/sandbox/ews): throttling, schema validation, the Exchange version and its answers */
+  ews?: { throttling?: Partial<EwsThrottlingOptions>; schemaValidation?: boolean } & Partial<EwsBehaviour>;
+  /**
+   * Called with every answer the sandbox writes for Graph (/v1.0) and EWS, after it is sent: for tests that hold the
+   * stand-in to Microsoft's schema (test/sandbox/responses.test.ts). Never given request bodies or tokens.
+   */
+  onResponse?: (response: { service: 'graph' | 'ews'; status: number; body: string }) => void;
 }
 
 export interface ThrottlingOptions {
@@ -85,6 +90,26 @@ export interface EwsThrottlingOptions {
   /** rate budget: items (min. 1 per request) a budget may spend per window before ErrorServerBusy */
   budgetItems: number;
   budgetWindowMs: number;
+  /**
+   * how a request over budget is answered — the three forms of "EWS throttling in Exchange": `fault` (HTTP 500,
+   * ErrorServerBusy with BackOffMilliseconds; the default), `http503` (IIS queueing: HTTP 503, no SOAP) or
+   * `innerError` (HTTP 200, every item ErrorInternalServerError with an inner ErrorServerBusy)
+   */
+  form: 'fault' | 'http503' | 'innerError';
+  /** the budget is checked after each item of a batch and later items wait for it (default true); false charges a request's items up front */
+  perItem: boolean;
+  /** EWS "limits the execution time of a batch request to one minute": items still waiting then are not done (default 60000) */
+  batchTimeLimitMs: number;
+  /** a batch cut off by the time limit: `items` answers the rest ErrorTimeoutExpired (default); `fault` answers the whole request with a SOAP fault although the first items were done */
+  overrun: 'items' | 'fault';
+}
+
+/** Where Exchange versions and deployments answer differently, what the sandbox does (SandboxOptions.ews). */
+export interface EwsBehaviour {
+  /** the Exchange the sandbox stands in for (default Exchange2016): ServerVersionInfo, the RequestServerVersions it takes, FindItem page caps, the values its schema knows */
+  serverVersion: 'Exchange2010_SP2' | 'Exchange2013' | 'Exchange2016';
+  /** what a delegate without folder rights gets for the calendar (default ErrorAccessDenied); both are documented for this case */
+  delegateDenied: 'ErrorAccessDenied' | 'ErrorFolderNotFound';
 }
 
 export interface EwsAccountStats {
@@ -110,6 +135,9 @@ export interface EwsAccountStats {
 export interface EwsStats {
   /** HTTP requests to /EWS/Exchange.asmx, incl. 401 challenges */
   httpRequests: number;
+  /** requests without a SOAPAction header, and with one that is not their operation's (Services.wsdl binding) */
+  soapActionMissing: number;
+  soapActionMismatch: number;
   /** 401 answers (challenges and failed logins) */
   unauthorized: number;
   /** ErrorSchemaValidation faults */
@@ -133,6 +161,10 @@ export interface SandboxEws {
   /** new throttling options; every budget starts afresh (its spending is forgotten) */
   setThrottling(o: Partial<EwsThrottlingOptions>): void;
   setSchemaValidation(on: boolean): void;
+  /** the version / deployment behaviour (see EwsBehaviour) from now on */
+  setBehaviour(o: Partial<EwsBehaviour>): void;
+  /** grants (true) or withdraws (false) a service account's delegate rights on a mailbox's calendar, as Add/Remove-MailboxFolderPermission does */
+  setDelegateRights(account: string, mailbox: string, granted: boolean): void;
 }
 
 export interface AppSeed {
@@ -207,6 +239,12 @@ export interface SandboxStats {
   unauthorized: number;
   /** Extension: $batch envelopes received */
   batches: number;
+  /**
+   * Graph requests (top-level requests, $batch envelopes and $batch items) that came without a `client-request-id`
+   * header, and without `return-client-request-id: true` (https://learn.microsoft.com/graph/best-practices-concept)
+   */
+  withoutClientRequestId: number;
+  withoutReturnClientRequestId: number;
   perMailbox: Record<string, MailboxStats>;
 }
 
@@ -234,6 +272,12 @@ export interface SandboxFaults {
   expireTokens(opts?: { afterRequests?: number }): void;
   /** the same, answering "Access token validation failure." (a token invalidated before its time) */
   revokeTokens(opts?: { afterRequests?: number }): void;
+  /**
+   * the app loses its access to the mailbox (`revoked` false: gets it back): a request on one event answers 404
+   * ErrorItemNotFound — Exchange's answer for an item the caller may not see — and the mailbox's event collections
+   * answer 403 ErrorAccessDenied; nothing is changed
+   */
+  revokeMailbox(mailbox: string, revoked?: boolean): void;
   clear(): void;
 }
 

@@ -190,6 +190,11 @@ function describeError(error: unknown): { code: string; message: string; remedy?
   return { code: 'InternalError', message: error instanceof Error ? error.message : String(error) };
 }
 
+/** Graph's request-id and our client-request-id of a failed request, for the log (what Microsoft support asks for). */
+function supportIds(error: unknown): { requestId?: string; clientRequestId?: string } {
+  return error instanceof TargetError ? error.supportIds() : {};
+}
+
 export async function deliver(options: DeliveryOptions): Promise<DeliverySummary> {
   const { store, target, scheduler } = options;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
@@ -279,7 +284,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       };
       const fail = async (op: PendingOp, error: unknown) => {
         const failure = describeError(error);
-        options.log?.warn({ calendar, id: desiredByKey.get(op.key)?.sourceId, operation: op.kind, code: failure.code }, failure.message);
+        options.log?.warn({ calendar, id: desiredByKey.get(op.key)?.sourceId, operation: op.kind, code: failure.code, ...supportIds(error) }, failure.message);
         summary.failed++;
         summary.failures.push({ id: desiredByKey.get(op.key)?.sourceId ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
         await store.recordOpFailure(calendar, op.key, `${failure.code}: ${failure.message}`);
@@ -291,8 +296,8 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         op.kind === 'create'
           ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
           : op.kind === 'update'
-            ? { kind: 'update', desired: desiredOf(op), item: { itemId: op.itemId!, changeKey: null } }
-            : { kind: 'delete', calendar, item: { itemId: op.itemId!, changeKey: null } };
+            ? { kind: 'update', desired: desiredOf(op), item: { itemId: op.itemId!, changeKey: op.changeKey ?? null } }
+            : { kind: 'delete', calendar, item: { itemId: op.itemId!, changeKey: op.changeKey ?? null } };
       const sendOne = (op: BatchOp): Promise<ItemRef | undefined> =>
         op.kind === 'create'
           ? target.create(op.desired, op.transactionId)
@@ -334,7 +339,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
         await store.forgetDelivered(calendar, op.key, op.itemId!);
         const generation = (generations.get(op.key) ?? 0) + 1;
         generations.set(op.key, generation);
-        const created: PendingOp = { ...op, kind: 'create', itemId: null, transactionId: transactionIdFor(options.instance, calendar, op.key, op.contentHash!, generation) };
+        const created: PendingOp = { ...op, kind: 'create', itemId: null, changeKey: null, transactionId: transactionIdFor(options.instance, calendar, op.key, op.contentHash!, generation) };
         contentOf.set(created, contentOf.get(op)!);
         await store.replacePendingOps(calendar, [...(await store.pendingOps(calendar)).filter((p) => p.key !== op.key || p.kind === 'delete'), created]);
         return created;
@@ -540,7 +545,7 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       // A run-wide failure is logged once, by the mailbox that met it first; the others it stopped only say so.
       const runWide = (error instanceof TargetError && error.scope === 'fatal') || error instanceof StoreError;
       if (runWide && fatal) options.log?.debug({ calendar, code: failure.code }, 'stopped by the failure logged before');
-      else options.log?.error({ calendar, code: failure.code, remedy: failure.remedy }, failure.message);
+      else options.log?.error({ calendar, code: failure.code, remedy: failure.remedy, ...supportIds(error) }, failure.message);
       if (error instanceof TargetError && error.scope === 'fatal') {
         fatal ??= error;
         scheduler.abandonAll(error);

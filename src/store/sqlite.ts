@@ -125,6 +125,10 @@ const MIGRATIONS: string[] = [
   -- event is urgent although its desired row is gone; this is where its start is still known.
   ALTER TABLE delivered_item ADD COLUMN starts_at_ms INTEGER;
   `,
+  `
+  -- The ChangeKey / ETag an update or delete was planned with (the delivered item's), so the write carries it.
+  ALTER TABLE pending_op ADD COLUMN change_key TEXT;
+  `,
 ];
 
 type Row = Record<string, unknown>;
@@ -414,11 +418,11 @@ export class SqliteStore implements Store {
       }
       this.statement('DELETE FROM pending_op WHERE calendar = ?').run(calendar);
       const insert = this.statement(`
-        INSERT INTO pending_op (calendar, event_key, kind, item_id, content_hash, transaction_id, starts_at_ms, attempts, last_error)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+        INSERT INTO pending_op (calendar, event_key, kind, item_id, change_key, content_hash, transaction_id, starts_at_ms, attempts, last_error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
       for (const op of ops) {
         const attempts = Math.max(op.attempts, previousAttempts.get(opIdentity(op.key, op.kind, op.itemId)) ?? 0);
-        insert.run(calendar, op.key, op.kind, op.itemId, op.contentHash, op.transactionId, op.startsAtMs, attempts, op.lastError);
+        insert.run(calendar, op.key, op.kind, op.itemId, op.changeKey ?? null, op.contentHash, op.transactionId, op.startsAtMs, attempts, op.lastError);
       }
     });
   }
@@ -684,6 +688,7 @@ function toPendingOp(row: Row): PendingOp {
     key: String(row.event_key),
     kind: String(row.kind) as PendingOp['kind'],
     itemId: (row.item_id as string | null) ?? null,
+    changeKey: (row.change_key as string | null) ?? null,
     contentHash: (row.content_hash as string | null) ?? null,
     transactionId: (row.transaction_id as string | null) ?? null,
     startsAtMs: row.starts_at_ms === null ? null : Number(row.starts_at_ms),

@@ -53,6 +53,11 @@ export interface PendingOp {
   kind: PlannedOpKind;
   /** For delete/update: the item we act on. */
   itemId: string | null;
+  /**
+   * For delete/update: the item's ChangeKey / ETag as last delivered or listed (DeliveredRow.changeKey), sent with
+   * the write so the target can tell a stale copy (EWS ChangeKey, Graph If-Match, CalDAV If-Match); null when unknown.
+   */
+  changeKey?: string | null;
   contentHash: string | null;
   transactionId: string | null;
   startsAtMs: number | null;

@@ -78,16 +78,30 @@ export class TargetError extends CalpushError {
   readonly scope: FailureScope;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /**
+   * What the service's support asks for to find a request in its logs: Graph's `request-id` answer header and the
+   * `client-request-id` calpush sent (https://learn.microsoft.com/graph/best-practices-concept, "Reliability and
+   * support"). Logged with the failure; set where known (the client id also when no answer came).
+   */
+  requestId: string | undefined;
+  clientRequestId: string | undefined;
 
   constructor(
     scope: FailureScope,
     code: string,
     message: string,
-    details: { status?: number; retryAfterMs?: number; remedy?: string; cause?: unknown } = {},
+    details: { status?: number; retryAfterMs?: number; remedy?: string; cause?: unknown; requestId?: string; clientRequestId?: string } = {},
   ) {
     super(code, message, details);
     this.scope = scope;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
+    this.requestId = details.requestId;
+    this.clientRequestId = details.clientRequestId;
+  }
+
+  /** The support ids as log fields (only those known). */
+  supportIds(): { requestId?: string; clientRequestId?: string } {
+    return { ...(this.requestId ? { requestId: this.requestId } : {}), ...(this.clientRequestId ? { clientRequestId: this.clientRequestId } : {}) };
   }
 }

@@ -7,14 +7,14 @@ import type { EventInput } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { tagValue } from '../../src/targets/caldav/ical.ts';
 import { TargetError, type CalendarTarget } from '../../src/targets/target.ts';
-import { address, foreignEvent, lecture, objectsIn, ownedIn, putForeign, rawSnapshot, sync, targetFor, tempDir, useServer } from './harness.ts';
+import { address, desiredOf, foreignEvent, lecture, objectsIn, ownedIn, putForeign, rawSnapshot, sync, targetFor, tempDir, useServer } from './harness.ts';
 import { countingFetch, type CalDavServer, type ServerKind } from './servers.ts';
 
 const KINDS: ServerKind[] = ['radicale', 'xandikos'];
 
 for (const kind of KINDS) {
   describe(`the engine with the CalDAV target against ${kind}`, () => {
-    const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
+    const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina'];
     const current = useServer(kind, async (s) => {
       for (const user of users) await s.makeCalendar(user);
     });
@@ -218,6 +218,47 @@ for (const kind of KINDS) {
         await store.close();
         await real.close();
         rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a new process writes with the stored ETag: a person’s edit is seen (412), read and overwritten, the delete too', async () => {
+      const instance = 'etag';
+      const user = 'gina';
+      const store = new SqliteStore(':memory:');
+      const first = targetFor(server, instance);
+      const events = timetable([user], 3);
+      try {
+        await sync(store, first, instance, [address(user)], events);
+      } finally {
+        await first.close();
+      }
+      // A person edits two of the objects: the ETags in the store are stale now.
+      const owned = await ownedIn(server, server.calendarUrl(user), instance);
+      for (const object of owned.slice(0, 2)) {
+        const url = new URL(object.href, server.url).href;
+        const current = await server.request('GET', url);
+        const edited = await server.request('PUT', url, { headers: { 'content-type': 'text/calendar', 'if-match': current.headers.get('etag')! }, body: current.body.replace(/SUMMARY:[^\r\n]*/, 'SUMMARY:Edited by a person') });
+        expect(edited.status).toBeLessThan(300);
+      }
+      const editedKeys = new Set(owned.slice(0, 2).map((o) => o.tag!.key));
+      const [changed, removed] = desiredOf(events).filter((d) => editedKeys.has(d.key)).map((d) => d.event.id);
+      // A fresh target (a new process): it knows no ETag but the one delivery hands it from the store.
+      const counter = countingFetch();
+      const fresh = targetFor(server, instance, { fetch: counter.fetch });
+      try {
+        const next = events.filter((e) => e.id !== removed).map((e) => (e.id === changed ? { ...e, subject: 'Changed at the source' } : e));
+        const result = await sync(store, fresh, instance, [address(user)], next);
+        expect(result.totals).toMatchObject({ updated: 1, deleted: 1, failed: 0 });
+        // Each write: 412 on the stored ETag, a GET, the write again with the current one.
+        expect(counter.counts).toEqual({ PUT: 2, DELETE: 2, GET: 2 });
+        const after = await ownedIn(server, server.calendarUrl(user), instance);
+        expect(after).toHaveLength(2);
+        const summaries = after.map((o) => /SUMMARY:([^\r\n]*)/.exec(o.data)![1]).sort();
+        expect(summaries).toContain('Changed at the source');
+        expect(summaries).not.toContain('Edited by a person');
+      } finally {
+        await store.close();
+        await fresh.close();
       }
     });
 

@@ -22,7 +22,9 @@ function problems(raw: Record<string, unknown>): string[] {
 describe('ewsTargetSchema', () => {
   it('accepts a minimal section and fills the defaults', () => {
     const parsed = ewsTargetSchema.parse(base);
-    expect(parsed).toMatchObject({ serverVersion: 'Exchange2013', batchSize: 20, pageSize: 500, deleteType: 'HardDelete', accountConcurrency: 8, allowInsecureHttp: false, requestTimeoutMs: 60_000 });
+    expect(parsed).toMatchObject({ serverVersion: 'Exchange2013', batchSize: 20, deleteType: 'HardDelete', accountConcurrency: 8, allowInsecureHttp: false, requestTimeoutMs: 60_000 });
+    // No page size: the target asks for what the server gives (250 from Exchange 2013, 1000 for 2010).
+    expect(parsed.pageSize).toBeUndefined();
   });
 
   it.each([

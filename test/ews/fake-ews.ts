@@ -25,6 +25,8 @@ export interface Captured {
   operation: string;
   account: string | null;
   anchor: string | undefined;
+  /** The SOAPAction header as sent. */
+  soapAction: string | undefined;
   body: string;
 }
 
@@ -33,7 +35,11 @@ export type Fault =
   | { kind: 'http'; status: number; body?: string; headers?: Record<string, string>; operation?: string }
   | { kind: 'fault'; code: string; message?: string; operation?: string; mailbox?: string }
   | { kind: 'message'; code: string; operation?: string; mailbox?: string }
-  | { kind: 'drop'; operation: string };
+  | { kind: 'drop'; operation: string }
+  /** The operation is carried out, then answered with a SOAP fault (a batch cut off after part of it was done). */
+  | { kind: 'faultAfter'; code: string; operation?: string }
+  /** HTTP 200, every item ErrorInternalServerError with an inner ErrorServerBusy (nothing done). */
+  | { kind: 'innerBusy'; backOffMs?: number; operation?: string };
 
 export interface FakeEwsOptions {
   auth: 'basic' | 'ntlm' | 'bearer' | 'none';
@@ -47,6 +53,8 @@ export interface FakeEwsOptions {
   latencyMs?: number;
   /** ChangeKey required on UpdateItem (ErrorChangeKeyRequiredForWriteOperations without one). */
   requireChangeKey?: boolean;
+  /** A ChangeKey that is not the item's current one is refused (ErrorStaleObject), on UpdateItem and DeleteItem. */
+  checkChangeKey?: boolean;
 }
 
 const NS = 'xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"';
@@ -242,7 +250,7 @@ export class FakeEws {
     const soapBody = path(document, 'Envelope', 'Body');
     const operation = soapBody ? Object.keys(soapBody).find((key) => !key.startsWith('@_') && key !== '#text') ?? '' : '';
     const anchor = req.headers['x-anchormailbox'] as string | undefined;
-    this.requests.push({ operation, account, anchor, body });
+    this.requests.push({ operation, account, anchor, soapAction: req.headers['soapaction'] as string | undefined, body });
     this.inFlight.set(account, (this.inFlight.get(account) ?? 0) + 1);
     this.maxInFlight.set(account, Math.max(this.maxInFlight.get(account) ?? 0, this.inFlight.get(account)!));
     try {
@@ -264,7 +272,19 @@ export class FakeEws {
         res.writeHead(500, { 'content-type': 'text/xml; charset=utf-8' }).end(faultXml(fault.code, fault.message ?? fault.code));
         return;
       }
+      if (fault?.kind === 'innerBusy') {
+        const count = Math.max(1, descendants(request, 'CalendarItem').length || descendants(request, 'ItemChange').length || descendants(request, 'ItemId').length);
+        const values: Record<string, string> = { InnerErrorMessageText: 'The server cannot service this request right now. Try again later.', InnerErrorResponseCode: 'ErrorServerBusy', InnerErrorDescriptiveLinkKey: '0' };
+        if (fault.backOffMs !== undefined) values['BackOffMilliseconds'] = String(fault.backOffMs);
+        const messages = Array.from({ length: count }, () => errorMessage(operation, 'ErrorInternalServerError', 'An internal server error occurred. The operation failed.', values)).join('');
+        res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8' }).end(envelope(`<m:${operation}Response><m:ResponseMessages>${messages}</m:ResponseMessages></m:${operation}Response>`));
+        return;
+      }
       const answer = this.execute(operation, request, account, impersonated, fault);
+      if (fault?.kind === 'faultAfter') {
+        res.writeHead(500, { 'content-type': 'text/xml; charset=utf-8' }).end(faultXml(fault.code, fault.code));
+        return;
+      }
       if (fault?.kind === 'drop') {
         req.socket.destroy();
         return;
@@ -324,8 +344,15 @@ export class FakeEws {
         `<m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:RootFolder IndexedPagingOffset="${offset + page.length}" TotalItemsInView="${all.length}" IncludesLastItemInRange="${last}"><t:Items>${page.map((item) => itemXml(item, ['CalpushKey', 'CalpushTransactionId'])).join('')}</t:Items></m:RootFolder></m:FindItemResponseMessage>`,
       ]);
     }
+    if (operation === 'GetFolder') {
+      const mailbox = folderMailbox();
+      const denied = this.access(account, mailbox, operation, impersonated !== null);
+      if (denied) return response([denied]);
+      return response([`<m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Folders><t:CalendarFolder><t:FolderId Id="CAL-${esc(mailbox)}" ChangeKey="AgAAAA=="/></t:CalendarFolder></m:Folders></m:GetFolderResponseMessage>`]);
+    }
     const ids = descendants(request, 'ItemId');
     const lookup = (node: XmlValue) => this.items.get(attr(node, 'Id') ?? '');
+    const stale = (node: XmlValue, item: FakeItem) => this.options.checkChangeKey === true && attr(node, 'ChangeKey') !== undefined && attr(node, 'ChangeKey') !== item.changeKey;
     if (operation === 'GetItem') {
       return response(
         ids.map((id) => {
@@ -346,6 +373,7 @@ export class FakeEws {
           if (denied) return denied;
           const changeKey = attr(id, 'ChangeKey');
           if (!changeKey && this.options.requireChangeKey) return errorMessage(operation, 'ErrorChangeKeyRequiredForWriteOperations', 'Send and update operations for contacts and items require a change key.');
+          if (stale(id!, item)) return errorMessage(operation, 'ErrorStaleObject', 'The change key passed in the request does not match the current change key for the item.');
           for (const set of children(child(change, 'Updates'), 'SetItemField')) this.apply(item, child(set, 'CalendarItem'));
           for (const del of children(child(change, 'Updates'), 'DeleteItemField')) delete item.fields[(attr(child(del, 'FieldURI'), 'FieldURI') ?? '').replace(/^\w+:/, '')];
           item.changeKey = `CK${randomBytes(6).toString('hex')}`;
@@ -355,9 +383,11 @@ export class FakeEws {
     }
     if (operation === 'DeleteItem') {
       return response(
-        ids.map((id) => {
+        ids.map((id, index) => {
+          if (messageFault && index === 0) return failMessage();
           const item = lookup(id);
           if (!item) return errorMessage(operation, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+          if (stale(id, item)) return errorMessage(operation, 'ErrorStaleObject', 'The change key passed in the request does not match the current change key for the item.');
           this.items.delete(item.id);
           return `<m:DeleteItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>`;
         }),

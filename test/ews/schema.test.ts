@@ -11,6 +11,7 @@ import {
   envelope,
   findByTransactionBody,
   findOwnedBody,
+  getCalendarFolderBody,
   getItemsBody,
   SERVER_VERSIONS,
   updateItemBody,
@@ -21,7 +22,7 @@ import { serialize, xmlSafe } from '../../src/targets/ews/xml.ts';
 import { desired } from './helpers.ts';
 import { bodyElement, headerElements, MESSAGES_XSD, validate, validateEnvelopes } from './xmllint.ts';
 
-const mapping = { instance: 'schema-test', allDayTimeZone: 'Europe/Amsterdam' };
+const mapping = { instance: 'schema-test', allDayTimeZone: 'Europe/Amsterdam', serverVersion: 'Exchange2016' as const };
 
 const variants: DesiredEvent[] = [
   desired(),
@@ -36,6 +37,7 @@ const variants: DesiredEvent[] = [
 
 function allEnvelopes(access: AccessMode, serverVersion: RequestContext['serverVersion']): string[] {
   const context: RequestContext = { access, serverVersion, mailbox: 's0001@contoso.edu' };
+  const mapping = { instance: 'schema-test', allDayTimeZone: 'Europe/Amsterdam', serverVersion };
   const items = [{ itemId: 'AAMkAGI2TG93AAA=', changeKey: 'CQAAABYAAAD' }, { itemId: 'AAMkAGI2TG94AAA=', changeKey: null }];
   return [
     envelope(context, createItemBody(context, variants.map((d, i) => ({ desired: d, transactionId: `0000000${i}-aaaa-bbbb-cccc-dddddddddddd` })), mapping)),
@@ -49,6 +51,7 @@ function allEnvelopes(access: AccessMode, serverVersion: RequestContext['serverV
     envelope(context, findByTransactionBody(context, ['0000000a-aaaa-bbbb-cccc-dddddddddddd'])),
     envelope(context, findByTransactionBody(context, ['a', 'b', 'c'])),
     envelope(context, getItemsBody(items)),
+    envelope(context, getCalendarFolderBody(context)),
   ];
 }
 
@@ -65,6 +68,16 @@ describe('EWS requests against messages.xsd / types.xsd (xmllint)', () => {
       expect(bodyElement(envelopes[0]!).includes('<t:Mailbox>')).toBe(access === 'delegate');
     },
   );
+
+  it('sends only the values of the schema version it speaks: WorkingElsewhere is Busy for Exchange2010_SP2', () => {
+    // Exchange 2010's LegacyFreeBusyType: Free, Tentative, Busy, OOF, NoData (WorkingElsewhere from Exchange 2013).
+    const exchange2010 = new Set(['Free', 'Tentative', 'Busy', 'OOF', 'NoData']);
+    const statuses = (version: RequestContext['serverVersion']) =>
+      allEnvelopes('delegate', version).flatMap((xml) => [...xml.matchAll(/<t:LegacyFreeBusyStatus>([^<]*)</g)].map((m) => m[1]!));
+    expect(statuses('Exchange2010_SP2').every((status) => exchange2010.has(status))).toBe(true);
+    expect(statuses('Exchange2010_SP2')).toContain('Busy');
+    for (const version of SERVER_VERSIONS.filter((v) => v !== 'Exchange2010_SP2')) expect(statuses(version)).toContain('WorkingElsewhere');
+  });
 
   it('a schema violation is caught (the check itself works)', () => {
     const context: RequestContext = { access: 'delegate', serverVersion: 'Exchange2013', mailbox: 'a@b.c' };

@@ -1,10 +1,12 @@
 // The EWS target against a fake EWS endpoint on loopback: operations in both access modes, error classification
 // (ErrorServerBusy back-off per account, access errors, 401, TLS, DNS, schema faults), NTLM, ChangeKeys, the
 // recovery of a create whose answer was lost, batches, and the service-account pool.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateServerCertificate } from '../../src/sandbox/index.ts';
 import { EwsTarget, type EwsTargetOptions } from '../../src/targets/ews/target.ts';
 import { assignAccount } from '../../src/targets/ews/accounts.ts';
+import { soapAction } from '../../src/targets/ews/requests.ts';
 import { TargetError, type BatchOp } from '../../src/targets/target.ts';
 import { FakeEws, type FakeEwsOptions } from './fake-ews.ts';
 import { desired } from './helpers.ts';
@@ -120,7 +122,8 @@ describe.each(['delegate', 'impersonation'] as const)('operations (%s)', (access
     ];
     const outcomes = await t.batch!.run(mailbox, ops);
     expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, true, true]);
-    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['CreateItem', 'UpdateItem', 'DeleteItem']);
+    // The delete of an item already gone is confirmed by reading the calendar folder once (it is reachable).
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['CreateItem', 'UpdateItem', 'DeleteItem', 'GetFolder']);
     expect(server.listItems(mailbox)).toHaveLength(3);
   });
 });
@@ -249,8 +252,8 @@ describe('errors', () => {
     expect(logged.join('\n')).toMatch(/malformed.*bug/);
   });
 
-  it('HTTP 503 is transient with its Retry-After; an HTML 200 is transient', async () => {
-    const t = target(server);
+  it('HTTP 503 is transient with its Retry-After once the busy resends are spent; an HTML 200 is transient', async () => {
+    const t = target(server, { busyRetries: 0 });
     server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '3' } });
     expect(await rejection(t.listOwned(MAILBOXES[0]!))).toMatchObject({ scope: 'transient', retryAfterMs: 3000 });
     server.faults.push({ kind: 'http', status: 200, body: '<html>proxy</html>' });
@@ -280,6 +283,146 @@ describe('ChangeKeys', () => {
     await t.update(lecture(mailbox, 2, { subject: 'z' }), { itemId: b.itemId, changeKey: null });
     expect(server.requests.slice(-1).map((r) => r.operation)).toEqual(['UpdateItem']);
     expect(server.items.get(b.itemId)!.fields['Subject']).toBe('z');
+  });
+});
+
+describe('ChangeKeys carried on update and delete', () => {
+  it('sends the stored ChangeKey; a stale one is read again (GetItem) and the write sent once more', async () => {
+    const server = await fake({ checkChangeKey: true });
+    const writer = target(server);
+    const mailbox = MAILBOXES[13]!;
+    const a = await writer.create(lecture(mailbox, 1), 'stale-1');
+    const b = await writer.create(lecture(mailbox, 2), 'stale-2');
+    // Someone edited both in Outlook since: the ChangeKeys calpush stored are stale (a fresh process knows no other).
+    for (const id of [a.itemId, b.itemId]) server.items.get(id)!.changeKey = `CKedited${id.slice(-4)}`;
+    const t = target(server);
+    let before = server.requests.length;
+    const updated = await t.update(lecture(mailbox, 1, { subject: 'Restored' }), a);
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['UpdateItem', 'GetItem', 'UpdateItem']);
+    expect(server.requests[before]!.body).toContain(`ChangeKey="${a.changeKey}"`);
+    expect(server.items.get(a.itemId)!.fields['Subject']).toBe('Restored');
+    expect(updated.changeKey).toBe(server.items.get(a.itemId)!.changeKey);
+    // The ChangeKey the update answered is current: the next write needs no GetItem.
+    before = server.requests.length;
+    await t.update(lecture(mailbox, 1, { subject: 'Again' }), updated);
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['UpdateItem']);
+
+    before = server.requests.length;
+    await t.remove(mailbox, b);
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['DeleteItem', 'GetItem', 'DeleteItem']);
+    expect(server.requests[before]!.body).toContain(`ChangeKey="${b.changeKey}"`);
+    expect(server.items.has(b.itemId)).toBe(false);
+  });
+
+  it('leaves an item alone whose tag is no longer ours: the update is "gone", the delete forgets it', async () => {
+    const server = await fake({ checkChangeKey: true });
+    const writer = target(server);
+    const mailbox = MAILBOXES[14]!;
+    const a = await writer.create(lecture(mailbox, 1), 'untag-1');
+    const b = await writer.create(lecture(mailbox, 2), 'untag-2');
+    for (const id of [a.itemId, b.itemId]) {
+      const item = server.items.get(id)!;
+      item.changeKey = 'CKchanged';
+      delete item.props['CalpushKey'];
+    }
+    const t = target(server);
+    expect(await rejection(t.update(lecture(mailbox, 1, { subject: 'Not mine to write' }), a))).toMatchObject({ scope: 'gone', code: 'NotOurs' });
+    await t.remove(mailbox, b);
+    expect(server.items.get(a.itemId)!.fields['Subject']).toBe('Lecture 1');
+    expect(server.items.has(b.itemId)).toBe(true);
+  });
+});
+
+describe('ErrorItemNotFound is confirmed before it counts', () => {
+  it('a delete of a missing item is done once the calendar folder answers; lost rights make it a mailbox failure', async () => {
+    const server = await fake();
+    const mailbox = MAILBOXES[15]!;
+    const t = target(server);
+    const kept = await target(server).create(lecture(mailbox, 1), 'confirm-1');
+    let before = server.requests.length;
+    await t.remove(mailbox, { itemId: 'AAMkAlreadyGone', changeKey: null });
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['DeleteItem', 'GetFolder']);
+
+    // The account lost its rights: Exchange answers the item ErrorItemNotFound, the folder ErrorAccessDenied.
+    server.options.denied = { 'contoso\\svc1': [mailbox] };
+    server.faults.push({ kind: 'message', code: 'ErrorItemNotFound', operation: 'DeleteItem' });
+    before = server.requests.length;
+    const lost = await rejection(t.remove(mailbox, kept));
+    expect(lost).toMatchObject({ scope: 'mailbox', code: 'ErrorAccessDenied' });
+    expect(lost.remedy).toMatch(/Add-MailboxFolderPermission/);
+    expect(server.requests.slice(before).map((r) => r.operation)).toEqual(['DeleteItem', 'GetFolder']);
+    // The same for an update: a mailbox failure, not "gone" (which would make the engine create a second copy).
+    server.faults.push({ kind: 'message', code: 'ErrorItemNotFound', operation: 'UpdateItem' });
+    expect(await rejection(t.update(lecture(mailbox, 1, { subject: 'x' }), kept))).toMatchObject({ scope: 'mailbox', code: 'ErrorAccessDenied' });
+    expect(server.items.has(kept.itemId)).toBe(true);
+    server.options.denied = {};
+  });
+});
+
+describe('throttling forms', () => {
+  it('HTTP 503 pauses the account and is sent again (no scheduler attempt spent)', async () => {
+    const server = await fake();
+    const t = target(server);
+    server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '0.05' } });
+    const page = await t.listOwned(MAILBOXES[16]!);
+    expect(page.items).toEqual([]);
+    expect(server.requests.map((r) => r.operation)).toEqual(['FindItem', 'FindItem']);
+    expect(t.accountStats()[0]!.stats.busy).toBe(1);
+  });
+
+  it('HTTP 200 with ErrorInternalServerError and an inner ErrorServerBusy is ErrorServerBusy: the account pauses, the items are transient', async () => {
+    const server = await fake();
+    const t = target(server);
+    const mailbox = MAILBOXES[17]!;
+    server.faults.push({ kind: 'innerBusy', backOffMs: 40, operation: 'CreateItem' });
+    const busy = await rejection(t.create(lecture(mailbox, 1), 'inner-1'));
+    expect(busy).toMatchObject({ scope: 'transient', code: 'ErrorServerBusy', retryAfterMs: 40 });
+    expect(t.accountStats()[0]!.stats.busy).toBe(1);
+    expect(server.listItems(mailbox)).toHaveLength(0);
+    await t.create(lecture(mailbox, 1), 'inner-1');
+    expect(server.listItems(mailbox)).toHaveLength(1);
+  });
+
+  it('a fault after part of a batch was done leaves the creates uncertain: they are looked up, not sent twice', async () => {
+    const server = await fake();
+    const t = target(server, { batchSize: 10 });
+    const mailbox = MAILBOXES[18]!;
+    const ops: BatchOp[] = [1, 2, 3].map((n) => ({ kind: 'create', desired: lecture(mailbox, n), transactionId: `cut-${n}` }));
+    server.faults.push({ kind: 'faultAfter', code: 'ErrorTimeoutExpired', operation: 'CreateItem' });
+    await expect(t.batch!.run(mailbox, ops)).rejects.toMatchObject({ scope: 'transient', code: 'ErrorTimeoutExpired' });
+    expect(server.listItems(mailbox)).toHaveLength(3);
+    const outcomes = await t.batch!.run(mailbox, ops);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(server.listItems(mailbox)).toHaveLength(3);
+    expect(server.requests.slice(-1)[0]!.operation).toBe('FindItem');
+  });
+});
+
+describe('what a request carries', () => {
+  it('the SOAPAction of its operation, as Services.wsdl binds it', async () => {
+    const server = await fake();
+    const t = target(server);
+    const mailbox = MAILBOXES[19]!;
+    const ref = await t.create(lecture(mailbox, 1), 'action-1');
+    await t.listOwned(mailbox);
+    await t.update(lecture(mailbox, 1, { subject: 'x' }), ref);
+    await t.remove(mailbox, ref);
+    await t.remove(mailbox, ref);
+    const seen = new Map(server.requests.map((r) => [r.operation, r.soapAction]));
+    expect([...seen.keys()].sort()).toEqual(['CreateItem', 'DeleteItem', 'FindItem', 'GetFolder', 'UpdateItem']);
+    for (const [operation, action] of seen) expect(action).toBe(`"http://schemas.microsoft.com/exchange/services/2006/messages/${operation}"`);
+    // The rule is the WSDL's: every operation the shipped Services.wsdl binds has exactly this soapAction.
+    const wsdl = readFileSync(new URL('../../src/sandbox/ews/schema/services.wsdl', import.meta.url), 'utf8');
+    const bound = [...wsdl.matchAll(/<wsdl:operation name="(\w+)">\s*<soap:operation soapAction="([^"]+)"/g)];
+    expect(bound.length).toBeGreaterThan(5);
+    for (const [, name, action] of bound) expect(`"${action}"`).toBe(soapAction(name!));
+  });
+
+  it('asks for the page the server gives: 250 items from Exchange 2013 on, 1000 for Exchange 2010 SP2', async () => {
+    const server = await fake();
+    await target(server, { serverVersion: 'Exchange2016' }).listOwned(MAILBOXES[20]!);
+    await target(server, { serverVersion: 'Exchange2010_SP2' }).listOwned(MAILBOXES[20]!);
+    expect(server.requests.map((r) => /MaxEntriesReturned="(\d+)"/.exec(r.body)![1])).toEqual(['250', '1000']);
   });
 });
 

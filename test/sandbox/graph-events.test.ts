@@ -253,3 +253,53 @@ describe('seeded foreign events and the in-process API', () => {
     expect(() => sandbox.addEvent('nobody@contoso.edu', {})).toThrow(/no mailbox/);
   });
 });
+
+describe('as strict as Graph', () => {
+  it('PATCH and DELETE with a stale If-Match answer 412 and change nothing; the current etag (or *) is applied', async () => {
+    const created = (await graph.post(`${users(MAILBOX)}/events`, lesson(40))).json;
+    const url = `${users(MAILBOX)}/events/${encodeURIComponent(created.id)}`;
+    const current = created['@odata.etag'] as string;
+    // Someone edits the event: its etag moves on.
+    const edited = (await graph.patch(url, { subject: 'Edited in Outlook' })).json;
+    expect(edited['@odata.etag']).not.toBe(current);
+    const stale = await graph.patch(url, { subject: 'From the source' }, { 'if-match': current });
+    expect(stale.status).toBe(412);
+    expect(stale.json.error.code).toBe('ErrorIrresolvableConflict');
+    expect(stale.headers['request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await graph.delete(url, { 'if-match': current })).status).toBe(412);
+    expect(sandbox.listEvents(MAILBOX).find((e) => e.id === created.id)!.subject).toBe('Edited in Outlook');
+    const applied = await graph.patch(url, { subject: 'From the source' }, { 'if-match': edited['@odata.etag'] });
+    expect(applied.status).toBe(200);
+    expect((await graph.patch(url, { subject: 'Any version' }, { 'if-match': '*' })).status).toBe(200);
+    expect((await graph.delete(url, { 'if-match': (await graph.get(url)).json['@odata.etag'] })).status).toBe(204);
+  });
+
+  it('returns only what the v1.0 CSDL defines for an event: no uid, no occurrenceId', async () => {
+    const created = (await graph.post(`${users(MAILBOX)}/events`, lesson(41))).json;
+    expect(created).not.toHaveProperty('uid');
+    expect(created).not.toHaveProperty('occurrenceId');
+    expect((await graph.get(`${users(MAILBOX)}/events?$select=uid`)).status).toBe(400);
+  });
+
+  it('echoes the client-request-id and sends a request-id', async () => {
+    const r = await graph.get(`${users(MAILBOX)}/events?$top=1`, { 'client-request-id': '0b6a4f7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b', 'return-client-request-id': 'true' });
+    expect(r.headers['client-request-id']).toBe('0b6a4f7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b');
+    expect(r.headers['request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('faults.revokeMailbox: events answer 404 ErrorItemNotFound, the collection 403, until access returns', async () => {
+    const created = (await graph.post(`${users(MAILBOX)}/events`, lesson(42))).json;
+    const url = `${users(MAILBOX)}/events/${encodeURIComponent(created.id)}`;
+    sandbox.faults.revokeMailbox(MAILBOX);
+    try {
+      expect((await graph.delete(url)).json.error.code).toBe('ErrorItemNotFound');
+      expect((await graph.patch(url, { subject: 'x' })).status).toBe(404);
+      const list = await graph.get(`${users(MAILBOX)}/events?$top=1`);
+      expect(list.status).toBe(403);
+      expect(list.json.error.code).toBe('ErrorAccessDenied');
+    } finally {
+      sandbox.faults.revokeMailbox(MAILBOX, false);
+    }
+    expect((await graph.get(url)).status).toBe(200);
+  });
+});

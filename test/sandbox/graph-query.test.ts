@@ -103,14 +103,25 @@ describe('$filter and $expand on singleValueExtendedProperties', () => {
     expect((await graph.get(q({ $filter: filter.replace(TAG_ID, wrongName) }))).json.value).toHaveLength(0);
   });
 
-  it('supports Any with id only and startswith on the value', async () => {
-    const tagged = await graph.get(q({ $filter: `singleValueExtendedProperties/any(ep: ep/id eq '${TAG_ID}')`, $top: '100' }));
-    expect(tagged.json.value).toHaveLength(EVENTS - 1);
+  it('supports the documented forms (id eq … and startswith/contains/eq/ne on the value) and refuses the id alone', async () => {
     const prefixed = await graph.get(q({ $filter: `singleValueExtendedProperties/Any(ep: ep/id eq '${TAG_ID}' and startswith(ep/value, 'CALPUSH;Test;Lesson-1'))`, $top: '100' }));
     // lesson-1, lesson-10 … lesson-19
     expect(prefixed.json.value).toHaveLength(11);
-    const none = await graph.get(q({ $filter: `not singleValueExtendedProperties/Any(ep: ep/id eq '${TAG_ID}')` }));
+    const tagged = await graph.get(q({ $filter: `singleValueExtendedProperties/any(ep: ep/id eq '${TAG_ID}' and contains(ep/value, ';'))`, $top: '100' }));
+    expect(tagged.json.value).toHaveLength(EVENTS - 1);
+    const none = await graph.get(q({ $filter: `not singleValueExtendedProperties/Any(ep: ep/id eq '${TAG_ID}' and contains(ep/value, ';'))` }));
     expect(none.json.value.map((e: { subject: string }) => e.subject)).toEqual(['Untagged']);
+    // Not documented on singlevaluelegacyextendedproperty-get: the id alone, endswith, a value-only filter.
+    for (const filter of [
+      `singleValueExtendedProperties/any(ep: ep/id eq '${TAG_ID}')`,
+      `singleValueExtendedProperties/Any(ep: ep/id eq '${TAG_ID}' and endswith(ep/value, '-1'))`,
+      `singleValueExtendedProperties/Any(ep: startswith(ep/value, 'calpush'))`,
+      `singleValueExtendedProperties/Any(ep: ep/id ne '${TAG_ID}' and ep/value eq 'x')`,
+    ]) {
+      const refused = await graph.get(q({ $filter: filter }));
+      expect(refused.status, filter).toBe(400);
+      expect(refused.json.error.message).toMatch(/must be Any\(ep: ep\/id eq/);
+    }
   });
 
   it('$expand=singleValueExtendedProperties($filter=id eq …) returns only the matching property', async () => {
@@ -166,7 +177,7 @@ describe('calendarView', () => {
 
   it('filters on the tag in the calendar view too', async () => {
     const r = await graph.get(
-      `${users(MAILBOX)}/calendarView?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z&$top=100&$filter=${encodeURIComponent(`singleValueExtendedProperties/Any(ep: ep/id eq '${TAG_ID}')`)}`,
+      `${users(MAILBOX)}/calendarView?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z&$top=100&$filter=${encodeURIComponent(`singleValueExtendedProperties/Any(ep: ep/id eq '${TAG_ID}' and contains(ep/value, ';'))`)}`,
     );
     expect(r.json.value).toHaveLength(EVENTS - 1);
   });

@@ -5,6 +5,8 @@ import { fixedClock } from '../../src/model/clock.ts';
 import { deliver } from '../../src/scheduler/delivery.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { DesiredEvent } from '../../src/model/event.ts';
+import type { ItemRef } from '../../src/targets/target.ts';
 import { FakeTarget } from '../server/fake-target.ts';
 import { desired } from '../server/helpers.ts';
 
@@ -120,6 +122,43 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
     const summary = await deliver({ clock, store, target: tight, scheduler: new Scheduler({ clock, globalConcurrency: 4 }), instance: 'auto-tight', calendars: mailboxes, reinventory: true });
     expect(summary.totals).toMatchObject({ failed: 0 });
     expect(tight.batchModes.filter((m) => m === 'parallel').length).toBeGreaterThan(0);
+    await store.close();
+  });
+
+  it('hands the target the ChangeKey each update and delete was planned with (the one the last write answered)', async () => {
+    /** Answers every write with a fresh ChangeKey and records the one each update and delete arrived with. */
+    class VersionedTarget extends FakeTarget {
+      readonly received: Array<[string, string | null]> = [];
+      private version = 0;
+      override async create(desired: DesiredEvent, transactionId: string): Promise<ItemRef> {
+        return { ...(await super.create(desired, transactionId)), changeKey: `ck${++this.version}` };
+      }
+      override async update(desired: DesiredEvent, item: ItemRef): Promise<ItemRef> {
+        this.received.push(['update', item.changeKey]);
+        return { ...(await super.update(desired, item)), changeKey: `ck${++this.version}` };
+      }
+      override async remove(calendar: string, item: ItemRef): Promise<void> {
+        this.received.push(['delete', item.changeKey]);
+        await super.remove(calendar, item);
+      }
+    }
+    const store = new SqliteStore(':memory:');
+    const target = new VersionedTarget();
+    const options = { store, target, scheduler: new Scheduler(), instance: 'changekey-test', calendars: [A] };
+    await store.applyDesiredOps([farFuture(1), farFuture(2)].map((d) => ({ kind: 'upsert' as const, desired: d })));
+    await deliver(options);
+    const keyOf = async (key: string) => (await store.deliveredFor(A)).find((row) => row.key === key)!.changeKey;
+    const first = await keyOf(farFuture(1).key);
+    const second = await keyOf(farFuture(2).key);
+    expect([first, second].sort()).toEqual(['ck1', 'ck2']);
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'e1', at(day(61), 'Renamed')) }, { kind: 'remove', calendar: A, key: farFuture(2).key }]);
+    await deliver(options);
+    expect(target.received.sort()).toEqual([
+      ['delete', second],
+      ['update', first],
+    ]);
+    // The update's answer is what the next write of that event will carry.
+    expect(await keyOf(farFuture(1).key)).toBe('ck3');
     await store.close();
   });
 });

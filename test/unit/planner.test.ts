@@ -19,6 +19,20 @@ describe('planner', () => {
     ]);
   });
 
+  it('carries the delivered ChangeKey / ETag on every update and delete (the target sends it with the write)', () => {
+    const withKey = (row: DeliveredRow, changeKey: string): DeliveredRow => ({ ...row, changeKey });
+    const result = run(
+      [desired('k1', 'new'), desired('k2', 'h2')],
+      [withKey(delivered('k1', 'old'), 'ck-1'), withKey(delivered('k2', 'h2', 'keep'), 'ck-2'), withKey(delivered('k2', 'old', 'copy'), 'ck-3'), withKey(delivered('k3', 'h3'), 'ck-4')],
+    );
+    expect(result.ops.map((op) => [op.kind, op.itemId, op.changeKey])).toEqual([
+      ['update', 'item-k1', 'ck-1'],
+      ['delete', 'copy', 'ck-3'],
+      ['delete', 'item-k3', 'ck-4'],
+    ]);
+    expect(run([desired('k1', 'h1')], []).ops[0]!.changeKey ?? null).toBeNull();
+  });
+
   it('plans nothing when everything is delivered as desired', () => {
     expect(run([desired('k1', 'h1')], [delivered('k1', 'h1')]).ops).toEqual([]);
   });

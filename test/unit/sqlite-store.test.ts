@@ -20,11 +20,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(4);
+    expect(store.schemaVersion()).toBe(5);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(4);
+    expect(again.schemaVersion()).toBe(5);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -69,6 +69,17 @@ describe('SQLite store', () => {
     await store.completeOps([{ op, delivered: { calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h', startsAtMs: 1 } }]);
     expect(await store.pendingOps(cal)).toEqual([]);
     expect(await store.deliveredFor(cal)).toEqual([{ calendar: cal, key: 'k', itemId: 'item1', changeKey: 'ck', transactionId: 't', contentHash: 'h', startsAtMs: 1 }]);
+    await store.close();
+  });
+
+  it('keeps the ChangeKey an update or delete was planned with (schema 5: pending_op.change_key)', async () => {
+    const store = new SqliteStore(':memory:');
+    const update: PendingOp = { calendar: cal, key: 'k', kind: 'update', itemId: 'item1', changeKey: 'ck-1', contentHash: 'h', transactionId: null, startsAtMs: 1, attempts: 0, lastError: null };
+    const del: PendingOp = { calendar: cal, key: 'j', kind: 'delete', itemId: 'item2', contentHash: null, transactionId: null, startsAtMs: null, attempts: 0, lastError: null };
+    await store.replacePendingOps(cal, [update, del]);
+    const stored = await store.pendingOps(cal);
+    expect(stored.find((op) => op.key === 'k')!.changeKey).toBe('ck-1');
+    expect(stored.find((op) => op.key === 'j')!.changeKey).toBeNull();
     await store.close();
   });
 

@@ -20,6 +20,8 @@ export interface EwsAccount {
   user: string;
   password: string;
   delegate: Set<string> | 'all';
+  /** delegate rights withdrawn at runtime (SandboxEws.setDelegateRights), on top of `delegate` */
+  withdrawn: Set<string>;
   impersonation: Set<string> | 'all' | 'none';
 }
 
@@ -63,6 +65,7 @@ export class EwsAccounts {
         user,
         password: seed.password,
         delegate: seed.delegateOf === 'all' ? 'all' : expand(seed.delegateOf ?? [], roomLists),
+        withdrawn: new Set<string>(),
         impersonation: seed.impersonationScope === 'all' ? 'all' : seed.impersonationScope ? expand(seed.impersonationScope, roomLists) : 'none',
       };
     });
@@ -83,6 +86,21 @@ export class EwsAccounts {
   }
 
   static isDelegate(account: EwsAccount, mailbox: string): boolean {
-    return account.delegate === 'all' || account.delegate.has(mailbox.toLowerCase());
+    const address = mailbox.toLowerCase();
+    if (account.withdrawn.has(address)) return false;
+    return account.delegate === 'all' || account.delegate.has(address);
+  }
+
+  /** Add-MailboxFolderPermission (granted) / Remove-MailboxFolderPermission for one account on one mailbox. */
+  setDelegate(name: string, mailbox: string, granted: boolean): void {
+    const account = this.find(name);
+    if (!account) throw new Error(`sandbox: no EWS account '${name}'`);
+    const address = mailbox.toLowerCase();
+    if (granted) {
+      account.withdrawn.delete(address);
+      if (account.delegate !== 'all') account.delegate.add(address);
+    } else {
+      account.withdrawn.add(address);
+    }
   }
 }

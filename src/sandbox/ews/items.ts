@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { EventRecord } from '../graph/store.ts';
 import { formatInstantUtc, instantToWall, parseGraphDateTime, resolveTimeZone, wallToInstant, type ResolvedZone } from '../graph/timezones.ts';
 import { EwsItemError } from './soap.ts';
+import { timeZoneDefinitionXml, timeZoneDisplayName, windowsZoneOf } from './timezones.ts';
 import { attr, element, elements, esc, NS, tEl, textOf, type XmlElement } from './xml.ts';
 
 export const UTC_ZONE: ResolvedZone = { name: 'UTC', iana: 'Etc/UTC' };
@@ -354,6 +355,9 @@ function attendeeListXml(element: string, list: Array<{ name: string; address: s
 
 const always = (value: (r: EventRecord) => string) => (r: EventRecord) => value(r);
 
+/** The year whose time-zone rules describe the item: the year it starts in. */
+const yearOf = (r: EventRecord) => new Date(r.start.instant).getUTCFullYear();
+
 /** Properties in the order of types.xsd (ItemType, then CalendarItemType). */
 const PROPERTIES: Property[] = [
   { uri: 'item:ParentFolderId', inDefault: true, inAll: true, render: (_r, _s, ctx) => `<t:ParentFolderId Id="${esc(ctx.folderId)}" ChangeKey="AgAAAA=="/>` },
@@ -429,16 +433,16 @@ const PROPERTIES: Property[] = [
   { uri: 'calendar:OptionalAttendees', inDefault: false, inAll: true, render: (r) => attendeeListXml('OptionalAttendees', attendeesOf(r, 'optional')) },
   { uri: 'calendar:Resources', inDefault: false, inAll: true, render: (r) => attendeeListXml('Resources', attendeesOf(r, 'resource')) },
   { uri: 'calendar:Duration', inDefault: true, inAll: true, render: always((r) => tEl('Duration', isoDuration(r.end.instant - r.start.instant))) },
-  { uri: 'calendar:TimeZone', inDefault: true, inAll: true, render: always((r) => tEl('TimeZone', r.start.zone.name)) },
+  { uri: 'calendar:TimeZone', inDefault: true, inAll: true, render: always((r) => tEl('TimeZone', timeZoneDisplayName(r.start.zone, yearOf(r)))) },
   { uri: 'calendar:AppointmentSequenceNumber', inDefault: true, inAll: true, render: always(() => tEl('AppointmentSequenceNumber', 0)) },
   { uri: 'calendar:AppointmentState', inDefault: true, inAll: true, render: always((r) => tEl('AppointmentState', ((fieldsOf(r)['attendees'] as unknown[] | undefined) ?? []).length > 0 ? 1 : 0)) },
-  { uri: 'calendar:StartTimeZone', inDefault: false, inAll: true, render: always((r) => `<t:StartTimeZone Id="${esc(r.start.zone.name)}"/>`) },
-  { uri: 'calendar:EndTimeZone', inDefault: false, inAll: true, render: always((r) => `<t:EndTimeZone Id="${esc(r.end.zone.name)}"/>`) },
+  { uri: 'calendar:StartTimeZone', inDefault: false, inAll: true, render: always((r) => timeZoneDefinitionXml('StartTimeZone', r.start.zone, yearOf(r))) },
+  { uri: 'calendar:EndTimeZone', inDefault: false, inAll: true, render: always((r) => timeZoneDefinitionXml('EndTimeZone', r.end.zone, yearOf(r))) },
   { uri: 'calendar:ConferenceType', inDefault: true, inAll: true, render: always(() => tEl('ConferenceType', 0)) },
   { uri: 'calendar:AllowNewTimeProposal', inDefault: true, inAll: true, render: always((r) => tEl('AllowNewTimeProposal', fieldsOf(r)['allowNewTimeProposals'] !== false)) },
   { uri: 'calendar:IsOnlineMeeting', inDefault: false, inAll: true, render: always((r) => tEl('IsOnlineMeeting', fieldsOf(r)['isOnlineMeeting'] === true)) },
-  { uri: 'calendar:StartTimeZoneId', inDefault: false, inAll: false, render: always((r) => tEl('StartTimeZoneId', r.start.zone.name)) },
-  { uri: 'calendar:EndTimeZoneId', inDefault: false, inAll: false, render: always((r) => tEl('EndTimeZoneId', r.end.zone.name)) },
+  { uri: 'calendar:StartTimeZoneId', inDefault: false, inAll: false, render: always((r) => tEl('StartTimeZoneId', windowsZoneOf(r.start.zone))) },
+  { uri: 'calendar:EndTimeZoneId', inDefault: false, inAll: false, render: always((r) => tEl('EndTimeZoneId', windowsZoneOf(r.end.zone))) },
   { uri: 'calendar:IsOrganizer', inDefault: false, inAll: false, render: always(() => tEl('IsOrganizer', true)) },
 ];
 

@@ -12,7 +12,7 @@ import { GraphHttpError } from '../graph/errors.ts';
 import { EventStore, sameExtendedPropertyId, type EventRecord } from '../graph/store.ts';
 import type { ResolvedZone } from '../graph/timezones.ts';
 import { readBody, sleep, type RequestContext } from '../http.ts';
-import type { EwsAccountStats, EwsStats, EwsThrottlingOptions, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
+import type { EwsAccountStats, EwsBehaviour, EwsStats, EwsThrottlingOptions, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
 import { EwsAccounts, netbiosDomain, type EwsAccount } from './accounts.ts';
 import { EwsAuthenticator } from './auth.ts';
 import {
@@ -37,8 +37,9 @@ import {
   type ItemInput,
   type Shape,
 } from './items.ts';
-import { envelope, EwsFault, EwsItemError, faultEnvelope, MESSAGES } from './soap.ts';
-import { DEFAULT_EWS_THROTTLING, EwsThrottler } from './throttle.ts';
+import { envelope, EwsFault, EwsHttpAnswer, EwsItemError, faultEnvelope, MESSAGES } from './soap.ts';
+import { expectedSoapAction, requestVersionRank, SERVER_VERSION_RANK } from './versions.ts';
+import { DEFAULT_EWS_THROTTLING, EwsThrottler, type EwsAdmission } from './throttle.ts';
 import { SchemaValidator } from './validate.ts';
 import { attr, element, elements, esc, firstElement, NS, parseXml, positionOf, tEl, textOf, walk, XmlParseError, type XmlElement } from './xml.ts';
 
@@ -46,8 +47,21 @@ setExtendedIdComparer(sameExtendedPropertyId);
 
 /** IIS/ASP.NET request limit for EWS is large; the sandbox takes 16 MB. */
 const MAX_EWS_BODY_BYTES = 16 * 1024 * 1024;
-/** EWSFindCountLimit: a FindItem page returns at most 1000 items (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange). */
+/**
+ * EWSFindCountLimit (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange):
+ * "The default policy in Exchange limits the page size to 1000 items"; "In Exchange Online and on-premises versions
+ * of Exchange starting with Exchange 2013, the EWSFindCountLimit for AQS search and any Exchange search with a
+ * restriction is 250 results. An Exchange search without a restriction will return up to 1000 results."
+ */
 const FIND_COUNT_LIMIT = 1000;
+const RESTRICTED_FIND_COUNT_LIMIT_2013 = 250;
+
+/** Paces the items of one request: each after the first is charged to the budget, waiting for it (within the time limit). */
+interface ItemPacer {
+  /** Resolves true when the request's time limit is reached before the budget has room (the rest is not done). */
+  next(): Promise<boolean>;
+  overrun: EwsThrottlingOptions['overrun'];
+}
 
 interface Mailbox extends MailboxSeed {
   objectId: string;
@@ -67,8 +81,10 @@ function emptyAccountStats(): EwsAccountStats {
 }
 
 function emptyStats(): EwsStats {
-  return { httpRequests: 0, unauthorized: 0, schemaRejected: 0, schemaValidationRuns: 0, logins: { basic: 0, ntlm: 0 }, perAccount: {} };
+  return { httpRequests: 0, soapActionMissing: 0, soapActionMismatch: 0, unauthorized: 0, schemaRejected: 0, schemaValidationRuns: 0, logins: { basic: 0, ntlm: 0 }, perAccount: {} };
 }
+
+export const DEFAULT_EWS_BEHAVIOUR: EwsBehaviour = { serverVersion: 'Exchange2016', delegateDenied: 'ErrorAccessDenied' };
 
 const itemError = (code: keyof typeof MESSAGES | string, message?: string) => new EwsItemError(code, message ?? (MESSAGES as Record<string, string>)[code] ?? code);
 
@@ -77,7 +93,9 @@ export class EwsService {
   readonly throttler: EwsThrottler;
   readonly validator: SchemaValidator;
   schemaValidation: boolean;
+  readonly behaviour: EwsBehaviour;
   stats: EwsStats = emptyStats();
+  private readonly onResponse: ((response: { service: 'ews'; status: number; body: string }) => void) | undefined;
   private readonly graph: GraphService;
   private readonly store: EventStore;
   private readonly auth: EwsAuthenticator;
@@ -86,7 +104,15 @@ export class EwsService {
   private readonly folderIds = new Map<string, string>();
   private runsAtReset = 0;
 
-  constructor(options: { graph: GraphService; seed: TenantSeed; latency: LatencyOptions; throttling?: Partial<EwsThrottlingOptions>; schemaValidation?: boolean }) {
+  constructor(options: {
+    graph: GraphService;
+    seed: TenantSeed;
+    latency: LatencyOptions;
+    throttling?: Partial<EwsThrottlingOptions>;
+    schemaValidation?: boolean;
+    behaviour?: Partial<EwsBehaviour>;
+    onResponse?: (response: { service: 'ews'; status: number; body: string }) => void;
+  }) {
     this.graph = options.graph;
     this.store = options.graph.store;
     this.latency = options.latency;
@@ -96,6 +122,8 @@ export class EwsService {
     this.throttler = new EwsThrottler({ ...DEFAULT_EWS_THROTTLING, ...options.throttling });
     this.validator = new SchemaValidator();
     this.schemaValidation = options.schemaValidation ?? true;
+    this.behaviour = { ...DEFAULT_EWS_BEHAVIOUR, ...options.behaviour };
+    this.onResponse = options.onResponse;
     for (const m of options.graph.listMailboxes()) this.folderIds.set(calendarFolderId(m.address), m.address.toLowerCase());
   }
 
@@ -139,15 +167,20 @@ export class EwsService {
       res.end();
       return;
     }
-    const answer = (status: number, xml: string) => {
+    const answer = (status: number, body: string, contentType = 'text/xml; charset=utf-8', headers: Record<string, string> = {}) => {
       if (res.headersSent || res.destroyed) return;
-      res.writeHead(status, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml), 'x-calpush-ews-account': account.name });
-      res.end(xml);
+      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'x-calpush-ews-account': account.name, ...headers });
+      res.end(body);
+      this.onResponse?.({ service: 'ews', status, body });
     };
     try {
       const xml = await this.process(ctx, account, raw.toString('utf8'));
       answer(200, xml);
     } catch (error) {
+      if (error instanceof EwsHttpAnswer) {
+        ctx.note = `${ctx.note} HTTP ${error.status}`;
+        return answer(error.status, error.body, 'text/html', error.headers);
+      }
       if (error instanceof EwsFault) {
         ctx.note = `${ctx.note} ${error.fault.code}`;
         return answer(500, faultEnvelope(error.fault));
@@ -168,23 +201,7 @@ export class EwsService {
   }
 
   private async process(ctx: RequestContext, account: EwsAccount, text: string): Promise<string> {
-    // 1. Schema (the whole envelope: SOAP 1.1 + messages.xsd/types.xsd).
-    if (this.schemaValidation && this.validator.available) {
-      const result = await this.validator.validate(text);
-      this.stats.schemaValidationRuns = this.validator.runs - this.runsAtReset;
-      if (!result.ok) {
-        let position = 1;
-        try {
-          const root = parseXml(text);
-          const name = /^Element '\{[^}]*\}([^']+)'/.exec(result.message)?.[1];
-          const at = [...walk(root)].find((el) => positionOf(el).line === result.line && (name === undefined || el.localName === name));
-          position = at ? positionOf(at).column + 1 : 1;
-        } catch {
-          position = 1;
-        }
-        throw this.schemaFault(result.line, position, result.message);
-      }
-    }
+    await this.validateSchema(text);
     let root: XmlElement;
     try {
       root = parseXml(text);
@@ -200,14 +217,96 @@ export class EwsService {
     const request = firstElement(body);
     if (!request || request.namespaceURI !== NS.m) throw this.schemaFault(1, 1, 'The SOAP body must contain an EWS request element.');
     const operation = request.localName ?? '';
+    this.checkSoapAction(ctx.headers['soapaction'], operation);
+    this.checkVersion(header, request);
 
-    // 2. Headers.
+    // Headers.
     const principal = this.principal(account, header);
     const stats = this.accountStats(account);
     stats.requests++;
     stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + 1;
-    // X-AnchorMailbox: "When EWS Impersonation is used, the X-AnchorMailbox should always be correctly set"
-    // (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/impersonation-and-ews-in-exchange).
+    this.noteAnchor(ctx, stats, principal);
+
+    // Throttling: per account; under impersonation a copy of the target mailbox's budget per account.
+    const items = Math.max(1, this.requestItemCount(request));
+    const key = principal.impersonated ? `${account.name.toLowerCase()}|${principal.impersonated.address}` : account.name.toLowerCase();
+    const throttling = this.throttler.options;
+    const admission = this.throttler.acquire(key, throttling.perItem ? 1 : items);
+    if (!admission.ok) return this.throttled(admission, stats, operation, items);
+    stats.maxConcurrent = Math.max(stats.maxConcurrent, admission.inFlight);
+    try {
+      const deadline = Date.now() + throttling.batchTimeLimitMs;
+      await sleep((this.latency.perRequestMs ?? 0) + (this.latency.perItemMs ?? 0) * items);
+      const pacer = throttling.perItem && throttling.enabled ? this.pacer(key, deadline) : undefined;
+      const { xml, handled } = await this.dispatch(operation, request, principal, pacer);
+      stats.items += Math.max(handled, 0);
+      return envelope(xml, this.behaviour.serverVersion);
+    } finally {
+      admission.release();
+    }
+  }
+
+  /** 1. Schema (the whole envelope: SOAP 1.1 + messages.xsd/types.xsd). */
+  private async validateSchema(text: string): Promise<void> {
+    if (!this.schemaValidation || !this.validator.available) return;
+    const result = await this.validator.validate(text);
+    this.stats.schemaValidationRuns = this.validator.runs - this.runsAtReset;
+    if (result.ok) return;
+    let position = 1;
+    try {
+      const root = parseXml(text);
+      const name = /^Element '\{[^}]*\}([^']+)'/.exec(result.message)?.[1];
+      const at = [...walk(root)].find((el) => positionOf(el).line === result.line && (name === undefined || el.localName === name));
+      position = at ? positionOf(at).column + 1 : 1;
+    } catch {
+      position = 1;
+    }
+    throw this.schemaFault(result.line, position, result.message);
+  }
+
+  /**
+   * SOAPAction as services.wsdl binds the operation (SOAP 1.1 §6.1.1: a quoted URI; "An HTTP client MUST use this
+   * header field when issuing a SOAP HTTP Request"). A missing one is counted (clients such as the EWS Managed API
+   * are accepted by Exchange without it [VERIFY]); one that names another operation is refused as a client fault
+   * (the dispatcher of a SOAP 1.1 service routes by it; [VERIFY] Exchange's wording).
+   */
+  private checkSoapAction(header: string | undefined, operation: string): void {
+    if (header === undefined) {
+      this.stats.soapActionMissing++;
+      return;
+    }
+    const action = header.trim().replace(/^"(.*)"$/, '$1');
+    if (action === expectedSoapAction(operation)) return;
+    this.stats.soapActionMismatch++;
+    throw new EwsFault({ code: 'ErrorInvalidRequest', clientFault: true, faultString: `The SOAPAction '${action}' does not match the operation ${operation} (expected '${expectedSoapAction(operation)}').` });
+  }
+
+  /**
+   * The Exchange version the sandbox stands in for: a newer RequestServerVersion than it speaks is refused
+   * (ErrorInvalidServerVersion: "the requested server version is invalid",
+   * https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode), and Exchange 2010's
+   * schema has no LegacyFreeBusyStatus WorkingElsewhere (added in Exchange 2013:
+   * https://learn.microsoft.com/dotnet/api/microsoft.exchange.webservices.data.legacyfreebusystatus), so an Exchange 2010
+   * server fails such a request at schema validation.
+   */
+  private checkVersion(header: XmlElement | undefined, request: XmlElement): void {
+    const version = attr(element(header, NS.t, 'RequestServerVersion'), 'Version');
+    if (version !== undefined && requestVersionRank(version) > SERVER_VERSION_RANK[this.behaviour.serverVersion]) {
+      throw new EwsFault({ code: 'ErrorInvalidServerVersion', faultString: MESSAGES.ErrorInvalidServerVersion });
+    }
+    if (this.behaviour.serverVersion !== 'Exchange2010_SP2') return;
+    const offending = [...walk(request)].find((el) => el.localName === 'LegacyFreeBusyStatus' && textOf(el).trim() === 'WorkingElsewhere');
+    if (offending) {
+      const at = positionOf(offending);
+      throw this.schemaFault(at.line, at.column + 1, "The 'http://schemas.microsoft.com/exchange/services/2006/types:LegacyFreeBusyStatus' element is invalid - The value 'WorkingElsewhere' is invalid according to its datatype 'http://schemas.microsoft.com/exchange/services/2006/types:LegacyFreeBusyType' - The Enumeration constraint failed.");
+    }
+  }
+
+  /**
+   * X-AnchorMailbox: "When EWS Impersonation is used, the X-AnchorMailbox should always be correctly set"
+   * (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/impersonation-and-ews-in-exchange).
+   */
+  private noteAnchor(ctx: RequestContext, stats: EwsAccountStats, principal: Principal): void {
     const anchor = ctx.headers['x-anchormailbox']?.trim().toLowerCase();
     if (!anchor) stats.anchorMailboxMissing++;
     else {
@@ -215,29 +314,57 @@ export class EwsService {
       if (principal.impersonated && anchor !== principal.impersonated.address) stats.anchorMailboxMismatch++;
     }
     if (principal.impersonated) stats.impersonated++;
+  }
 
-    // 3. Throttling: per account; under impersonation a copy of the target mailbox's budget per account.
-    const items = Math.max(1, this.requestItemCount(request));
-    const key = principal.impersonated ? `${account.name.toLowerCase()}|${principal.impersonated.address}` : account.name.toLowerCase();
-    const admission = this.throttler.acquire(key, items);
-    if (!admission.ok) {
-      if (admission.code === 'ErrorServerBusy') {
-        stats.busy++;
-        // ErrorServerBusy with BackOffMilliseconds in MessageXml (protocol notes B2; https://github.com/mguessan/davmail/issues/161).
-        throw new EwsFault({ code: 'ErrorServerBusy', faultString: MESSAGES.ErrorServerBusy, messageXml: `<t:Value Name="BackOffMilliseconds">${admission.backOffMs}</t:Value>` });
-      }
+  /**
+   * A request over its budget (or its concurrency), in the form the sandbox is set to. "EWS throttling in Exchange"
+   * (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange,
+   * "Throttling related error codes"): HTTP 503 — "EWS requests are queuing with IIS"; HTTP 500 — ErrorServerBusy
+   * with a BackOffMilliseconds hint (the fault shape: protocol notes B2, github.com/mguessan/davmail/issues/161);
+   * HTTP 200 — "an EWS schema-based error response with an ErrorInternalServerError error code. An inner
+   * ErrorServerBusy error code may be present" (InnerErrorResponseCode in MessageXml, as Microsoft's support article
+   * "Email can't be received because the license is invalid for the mailbox" shows the inner-error shape).
+   */
+  private throttled(admission: Exclude<EwsAdmission, { ok: true }>, stats: EwsAccountStats, operation: string, items: number): string {
+    if (admission.code === 'ErrorExceededConnectionCount') {
       stats.overConcurrency++;
       throw new EwsFault({ code: 'ErrorExceededConnectionCount', faultString: MESSAGES.ErrorExceededConnectionCount });
     }
-    stats.maxConcurrent = Math.max(stats.maxConcurrent, admission.inFlight);
-    try {
-      await sleep((this.latency.perRequestMs ?? 0) + (this.latency.perItemMs ?? 0) * items);
-      const { xml, handled } = this.dispatch(operation, request, principal);
-      stats.items += Math.max(handled, 0);
-      return envelope(xml);
-    } finally {
-      admission.release();
+    stats.busy++;
+    const backOff = `<t:Value Name="BackOffMilliseconds">${admission.backOffMs}</t:Value>`;
+    switch (this.throttler.options.form) {
+      case 'http503':
+        throw new EwsHttpAnswer(503, '<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>HTTP Error 503. The service is unavailable.</p></body></html>');
+      case 'innerError': {
+        if (operation === 'GetRoomLists' || operation === 'GetRooms') break;
+        const inner = `<t:Value Name="InnerErrorMessageText">${esc(MESSAGES.ErrorServerBusy)}</t:Value><t:Value Name="InnerErrorResponseCode">ErrorServerBusy</t:Value><t:Value Name="InnerErrorDescriptiveLinkKey">0</t:Value>${backOff}`;
+        const message = `<m:${operation}ResponseMessage ResponseClass="Error"><m:MessageText>${esc(MESSAGES.ErrorInternalServerError)}</m:MessageText><m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:MessageXml>${inner}</m:MessageXml>${this.itemsTail(operation)}</m:${operation}ResponseMessage>`;
+        return envelope(this.response(operation, Array.from({ length: items }, () => message)), this.behaviour.serverVersion);
+      }
+      default:
+        break;
     }
+    throw new EwsFault({ code: 'ErrorServerBusy', faultString: MESSAGES.ErrorServerBusy, messageXml: backOff });
+  }
+
+  /** Waits for the budget before each further item of a request, until the request's time limit. */
+  private pacer(key: string, deadline: number): ItemPacer {
+    return {
+      overrun: this.throttler.options.overrun,
+      next: async () => {
+        for (;;) {
+          const charge = this.throttler.chargeItem(key);
+          if (charge.ok) return false;
+          if (Date.now() + charge.waitMs > deadline) return true;
+          await sleep(charge.waitMs);
+        }
+      },
+    };
+  }
+
+  /** The (empty) item list an error message of this operation carries. */
+  private itemsTail(operation: string): string {
+    return operation === 'CreateItem' || operation === 'UpdateItem' || operation === 'GetItem' ? '<m:Items/>' : '';
   }
 
   private requestItemCount(request: XmlElement): number {
@@ -322,14 +449,22 @@ export class EwsService {
     return mailbox;
   }
 
-  private assertAccess(address: string, p: Principal): void {
-    if (p.impersonated) {
-      // Acting as the impersonated user, who has no rights on other people's calendars in the sandbox.
-      if (p.impersonated.address !== address) throw itemError('ErrorAccessDenied');
-      return;
-    }
+  /** May the principal open the mailbox's calendar? */
+  private mayAccess(address: string, p: Principal): boolean {
+    // Impersonation: acting as the impersonated user, who has no rights on other people's calendars in the sandbox.
+    if (p.impersonated) return p.impersonated.address === address;
     // Delegate access: calendar folder permission (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-access-a-calendar-as-a-delegate-by-using-ews-in-exchange).
-    if (!EwsAccounts.isDelegate(p.account, address)) throw itemError('ErrorAccessDenied');
+    return EwsAccounts.isDelegate(p.account, address);
+  }
+
+  /**
+   * The calendar folder without rights: ErrorAccessDenied, or — for a delegate, where the sandbox is set to it —
+   * ErrorFolderNotFound, which the responsecode page documents for "the delegate does not have permission to access
+   * the folder" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode).
+   */
+  private assertAccess(address: string, p: Principal): void {
+    if (this.mayAccess(address, p)) return;
+    throw itemError(p.impersonated ? 'ErrorAccessDenied' : this.behaviour.delegateDenied);
   }
 
   /** The event an ItemId names, after the rights check. */
@@ -345,7 +480,9 @@ export class EwsService {
       const record = this.store.get(m.address, graphId);
       if (record) {
         const mailbox = this.graph.mailbox(m.address)!;
-        this.assertAccess(mailbox.address, p);
+        // An item the caller may not see is not found: ErrorItemNotFound "occurs when the item was not found or you
+        // do not have permission to access the item" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode).
+        if (!this.mayAccess(mailbox.address, p)) break;
         return { record, mailbox };
       }
     }
@@ -355,16 +492,16 @@ export class EwsService {
   // -------------------------------------------------------------------------------------------------------------
   // Operations
 
-  private dispatch(operation: string, request: XmlElement, p: Principal): { xml: string; handled: number } {
+  private async dispatch(operation: string, request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
     switch (operation) {
       case 'CreateItem':
-        return this.createItem(request, p);
+        return this.createItem(request, p, pacer);
       case 'UpdateItem':
-        return this.updateItem(request, p);
+        return this.updateItem(request, p, pacer);
       case 'DeleteItem':
-        return this.deleteItem(request, p);
+        return this.deleteItem(request, p, pacer);
       case 'GetItem':
-        return this.getItem(request, p);
+        return this.getItem(request, p, pacer);
       case 'FindItem':
         return this.findItem(request, p);
       case 'GetFolder':
@@ -386,6 +523,26 @@ export class EwsService {
     if (error instanceof EwsFault) throw error;
     const message = error instanceof Error ? error.message : String(error);
     return `<m:${name} ResponseClass="Error"><m:MessageText>An internal server error occurred. The operation failed. ${esc(message)}</m:MessageText><m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>${tail}</m:${name}>`;
+  }
+
+  /**
+   * The items of a request one by one. With a pacer (throttling per item), each item after the first waits for the
+   * budget; items still waiting when the request's time limit is reached are not done: they are answered
+   * ErrorTimeoutExpired, or (overrun "fault") the whole request is answered with that fault although the first items
+   * were done — either way the batch comes back half done.
+   */
+  private async eachItem<T>(items: T[], pacer: ItemPacer | undefined, name: string, work: (item: T) => string): Promise<string[]> {
+    const messages: string[] = [];
+    for (const [index, item] of items.entries()) {
+      if (index > 0 && pacer && (await pacer.next())) {
+        if (pacer.overrun === 'fault') throw new EwsFault({ code: 'ErrorTimeoutExpired', faultString: MESSAGES.ErrorTimeoutExpired });
+        const timedOut = this.errorMessage(name, itemError('ErrorTimeoutExpired'), this.itemsTail(name.replace(/ResponseMessage$/, '')));
+        for (let rest = index; rest < items.length; rest++) messages.push(timedOut);
+        break;
+      }
+      messages.push(work(item));
+    }
+    return messages;
   }
 
   private response(name: string, messages: string[]): string {
@@ -431,11 +588,11 @@ export class EwsService {
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-calendar-item
-  private createItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+  private async createItem(request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
     const send = attr(request, 'SendMeetingInvitations');
     const folder = firstElement(element(request, NS.m, 'SavedItemFolderId'));
     const items = elements(element(request, NS.m, 'Items'), NS.t);
-    const messages = items.map((item) => {
+    const messages = await this.eachItem(items, pacer, 'CreateItemResponseMessage', (item) => {
       try {
         if (item.localName !== 'CalendarItem') throw itemError('ErrorInvalidItemForOperationCreateItem', 'The item type is not supported by the sandbox (calendar items only).');
         // "SendMeetingInvitations … is required for calendar items" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem).
@@ -463,24 +620,17 @@ export class EwsService {
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem
-  private updateItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+  private async updateItem(request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
     const conflict = attr(request, 'ConflictResolution') ?? 'AutoResolve';
     const send = attr(request, 'SendMeetingInvitationsOrCancellations');
     const changes = elements(element(request, NS.m, 'ItemChanges'), NS.t, 'ItemChange');
-    const messages = changes.map((change) => {
+    const messages = await this.eachItem(changes, pacer, 'UpdateItemResponseMessage', (change) => {
       try {
         const idEl = elements(change).find((e) => e.localName === 'ItemId' || e.localName === 'OccurrenceItemId' || e.localName === 'RecurringMasterItemId');
         const { record } = this.itemById(idEl, p);
         // "SendMeetingInvitationsOrCancellations … required for calendar items" (…/updateitem).
         if (send === undefined) throw itemError('ErrorSendMeetingInvitationsOrCancellationsRequired');
-        const changeKey = attr(idEl, 'ChangeKey');
-        if (changeKey !== undefined && !isWellFormedChangeKey(changeKey)) throw itemError('ErrorInvalidChangeKey');
-        if (conflict === 'NeverOverwrite') {
-          // NeverOverwrite: "If there is a conflict, the update operation fails and an error is returned"; a change key
-          // that is not the current one is that conflict (ErrorIrresolvableConflict, …/responsecode). [VERIFY] missing change key.
-          if (changeKey === undefined) throw itemError('ErrorChangeKeyRequiredForWriteOperations');
-          if (changeKey !== record.changeKey) throw itemError('ErrorIrresolvableConflict');
-        }
+        this.checkChangeKey(attr(idEl, 'ChangeKey'), record, conflict);
         const { patch, deleteExtended } = this.updates(element(change, NS.t, 'Updates'), record, p);
         try {
           this.store.update(record, patch);
@@ -494,6 +644,21 @@ export class EwsService {
       }
     });
     return { xml: this.response('UpdateItem', messages), handled: changes.length };
+  }
+
+  /**
+   * The ChangeKey of an UpdateItem: "For SendItem, UpdateItem, and UpdateFolder operations, the caller must pass in a
+   * correct and current change key for the item. Note that this is the case with UpdateItem even when conflict
+   * resolution is set to always overwrite" (ErrorChangeKeyRequiredForWriteOperations); ErrorStaleObject "occurs in an
+   * UpdateItem operation … when the change key is not up-to-date"; with NeverOverwrite a conflict is
+   * ErrorIrresolvableConflict (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode;
+   * ConflictResolution: …/updateitem). A ChangeKey that is no base64 is ErrorInvalidChangeKey.
+   */
+  private checkChangeKey(changeKey: string | undefined, record: EventRecord, conflict: string): void {
+    if (changeKey === undefined) throw itemError('ErrorChangeKeyRequiredForWriteOperations');
+    if (!isWellFormedChangeKey(changeKey)) throw itemError('ErrorInvalidChangeKey');
+    if (changeKey === record.changeKey) return;
+    throw itemError(conflict === 'NeverOverwrite' ? 'ErrorIrresolvableConflict' : 'ErrorStaleObject');
   }
 
   /** SetItemField / AppendToItemField / DeleteItemField (https://learn.microsoft.com/exchange/client-developer/web-service-reference/updates-item). */
@@ -557,10 +722,10 @@ export class EwsService {
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/deleteitem-operation
-  private deleteItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+  private async deleteItem(request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
     const send = attr(request, 'SendMeetingCancellations');
     const ids = elements(element(request, NS.m, 'ItemIds'), NS.t);
-    const messages = ids.map((idEl) => {
+    const messages = await this.eachItem(ids, pacer, 'DeleteItemResponseMessage', (idEl) => {
       try {
         const { record, mailbox } = this.itemById(idEl, p);
         // "SendMeetingCancellations … required for calendar items" (…/deleteitem).
@@ -586,7 +751,7 @@ export class EwsService {
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getitem-operation
-  private getItem(request: XmlElement, p: Principal): { xml: string; handled: number } {
+  private async getItem(request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
     const ids = elements(element(request, NS.m, 'ItemIds'), NS.t);
     let shape: Shape | undefined;
     let shapeError: unknown;
@@ -595,7 +760,7 @@ export class EwsService {
     } catch (error) {
       shapeError = error;
     }
-    const messages = ids.map((idEl) => {
+    const messages = await this.eachItem(ids, pacer, 'GetItemResponseMessage', (idEl) => {
       try {
         if (!shape) throw shapeError;
         const { record, mailbox } = this.itemById(idEl, p);
@@ -655,7 +820,8 @@ export class EwsService {
           const offset = Math.max(0, Number(attr(indexed, 'Offset') ?? 0) || 0);
           const fromEnd = attr(indexed, 'BasePoint') === 'End';
           const max = Number(attr(indexed, 'MaxEntriesReturned') ?? FIND_COUNT_LIMIT);
-          const limit = Math.min(Number.isFinite(max) && max > 0 ? max : FIND_COUNT_LIMIT, FIND_COUNT_LIMIT);
+          const cap = restriction && this.behaviour.serverVersion !== 'Exchange2010_SP2' ? RESTRICTED_FIND_COUNT_LIMIT_2013 : FIND_COUNT_LIMIT;
+          const limit = Math.min(Number.isFinite(max) && max > 0 ? max : cap, cap);
           const from = fromEnd ? Math.max(0, total - offset - limit) : offset;
           const to = fromEnd ? Math.max(0, total - offset) : Math.min(total, offset + limit);
           page = records.slice(from, to);

@@ -1,14 +1,24 @@
 // SOAP 1.1 envelopes and faults as Exchange writes them.
 import { esc, NS } from './xml.ts';
 
-/**
- * Exchange Server 2016 CU23 (15.1.2507.6). Exchange answers with the schema version it speaks, here V2017_07_11
- * (https://learn.microsoft.com/exchange/client-developer/web-service-reference/serverversioninfo).
- */
-export const SERVER_VERSION = { MajorVersion: 15, MinorVersion: 1, MajorBuildNumber: 2507, MinorBuildNumber: 6, Version: 'V2017_07_11' } as const;
+/** The Exchange versions the sandbox can stand in for (SandboxOptions.ews.serverVersion). */
+export type EwsServerVersion = 'Exchange2010_SP2' | 'Exchange2013' | 'Exchange2016';
 
-function serverVersionInfo(): string {
-  const v = SERVER_VERSION;
+/**
+ * ServerVersionInfo of each: Exchange answers with its build and the schema version it speaks
+ * (https://learn.microsoft.com/exchange/client-developer/web-service-reference/serverversioninfo). Exchange 2016
+ * CU23 (15.1.2507.6) speaks V2017_07_11; Exchange 2010 SP2 (14.2.247.5) Exchange2010_SP2; Exchange 2013 CU23
+ * (15.0.1497.2) [VERIFY] the Version string it writes.
+ */
+export const SERVER_VERSIONS: Record<EwsServerVersion, { MajorVersion: number; MinorVersion: number; MajorBuildNumber: number; MinorBuildNumber: number; Version: string }> = {
+  Exchange2010_SP2: { MajorVersion: 14, MinorVersion: 2, MajorBuildNumber: 247, MinorBuildNumber: 5, Version: 'Exchange2010_SP2' },
+  Exchange2013: { MajorVersion: 15, MinorVersion: 0, MajorBuildNumber: 1497, MinorBuildNumber: 2, Version: 'Exchange2013_SP1' },
+  Exchange2016: { MajorVersion: 15, MinorVersion: 1, MajorBuildNumber: 2507, MinorBuildNumber: 6, Version: 'V2017_07_11' },
+};
+export const SERVER_VERSION = SERVER_VERSIONS.Exchange2016;
+
+function serverVersionInfo(version: EwsServerVersion): string {
+  const v = SERVER_VERSIONS[version];
   return `<h:ServerVersionInfo MajorVersion="${v.MajorVersion}" MinorVersion="${v.MinorVersion}" MajorBuildNumber="${v.MajorBuildNumber}" MinorBuildNumber="${v.MinorBuildNumber}" Version="${v.Version}" xmlns:h="${NS.t}" xmlns="${NS.t}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/>`;
 }
 
@@ -16,11 +26,11 @@ function serverVersionInfo(): string {
  * A response envelope: ServerVersionInfo in the header, the operation's response element in the body
  * (shape of the responses in https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-calendar-item).
  */
-export function envelope(bodyXml: string): string {
+export function envelope(bodyXml: string, version: EwsServerVersion = 'Exchange2016'): string {
   return (
     `<?xml version="1.0" encoding="utf-8"?>` +
     `<s:Envelope xmlns:s="${NS.soap}">` +
-    `<s:Header>${serverVersionInfo()}</s:Header>` +
+    `<s:Header>${serverVersionInfo(version)}</s:Header>` +
     `<s:Body xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">${bodyXml}</s:Body>` +
     `</s:Envelope>`
   );
@@ -70,6 +80,19 @@ export class EwsFault extends Error {
   }
 }
 
+/** Thrown while handling a request to answer with a plain HTTP status instead of SOAP (e.g. IIS's 503). */
+export class EwsHttpAnswer extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  constructor(status: number, body: string, headers: Record<string, string> = {}) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
 /** Thrown inside one item's processing: becomes that item's ResponseClass="Error" response message. */
 export class EwsItemError extends Error {
   readonly code: string;
@@ -90,8 +113,13 @@ export const MESSAGES = {
   ErrorInvalidIdMalformed: 'Id is malformed.',
   ErrorInvalidChangeKey: 'The change key is invalid.',
   ErrorIrresolvableConflict: 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.',
+  // [VERIFY] wording; the meaning is the responsecode page's: "the change key for an item is missing or stale".
+  ErrorChangeKeyRequiredForWriteOperations: 'The change key is missing. For UpdateItem, the caller must pass in a correct and current change key for the item.',
   // [VERIFY] wording
-  ErrorChangeKeyRequiredForWriteOperations: 'When making a write request with ConflictResolution set to NeverOverwrite, a change key is required.',
+  ErrorStaleObject: 'The change key passed in the request does not match the current change key for the item.',
+  ErrorTimeoutExpired: 'The request timed out.',
+  ErrorInvalidServerVersion: 'The specified server version is invalid.',
+  ErrorInternalServerError: 'An internal server error occurred. The operation failed.',
   ErrorSendMeetingInvitationsRequired: 'The SendMeetingInvitations attribute is required for calendar items.',
   ErrorSendMeetingInvitationsOrCancellationsRequired: 'The SendMeetingInvitationsOrCancellations attribute is required for calendar items.',
   ErrorSendMeetingCancellationsRequired: 'The SendMeetingCancellations attribute is required for calendar items.',

@@ -10,7 +10,16 @@
 import type { EwsThrottlingOptions } from '../types.ts';
 
 /** Exchange 2013+ EWSMaxConcurrency 27; the rate budget is the sandbox's own model (see docs/sandbox.md). */
-export const DEFAULT_EWS_THROTTLING: EwsThrottlingOptions = { enabled: true, maxConcurrency: 27, budgetItems: 6000, budgetWindowMs: 60_000 };
+export const DEFAULT_EWS_THROTTLING: EwsThrottlingOptions = {
+  enabled: true,
+  maxConcurrency: 27,
+  budgetItems: 6000,
+  budgetWindowMs: 60_000,
+  form: 'fault',
+  perItem: true,
+  batchTimeLimitMs: 60_000,
+  overrun: 'items',
+};
 
 interface Budget {
   inFlight: number;
@@ -43,30 +52,57 @@ export class EwsThrottler {
     }
   }
 
-  acquire(key: string, cost: number): EwsAdmission {
+  private budget(key: string): Budget {
     let b = this.budgets.get(key);
     if (!b) {
       b = { inFlight: 0, spent: [], total: 0 };
       this.budgets.set(key, b);
     }
     const now = this.now();
+    while (b.spent.length > 0 && b.spent[0]!.at <= now - this.options.budgetWindowMs) b.total -= b.spent.shift()!.cost;
+    return b;
+  }
+
+  /** Ms until `charge` more items fit the budget, 0 when they fit now. */
+  private waitFor(b: Budget, charge: number): number {
     const o = this.options;
-    while (b.spent.length > 0 && b.spent[0]!.at <= now - o.budgetWindowMs) b.total -= b.spent.shift()!.cost;
+    if (!o.enabled || b.total + charge <= o.budgetItems || b.spent.length === 0) return 0;
+    // Time until enough old spending leaves the window for this request to fit.
+    let need = b.total + charge - o.budgetItems;
+    let until = b.spent[0]!.at;
+    for (const s of b.spent) {
+      need -= s.cost;
+      until = s.at;
+      if (need <= 0) break;
+    }
+    return Math.max(1, until + o.budgetWindowMs - this.now());
+  }
+
+  /**
+   * One more item of a request already admitted: charged when the budget has room, else how long until it has.
+   * ("When an Exchange server executes a batched request, it checks the user's budget after the execution of each
+   * item within the batch. If the application is over budget, the processing of the next item in the batch is
+   * delayed until the budget for that user has recharged", ews-throttling-in-exchange.)
+   */
+  chargeItem(key: string): { ok: true } | { ok: false; waitMs: number } {
+    const b = this.budget(key);
+    const waitMs = this.waitFor(b, 1);
+    if (waitMs > 0) return { ok: false, waitMs };
+    b.spent.push({ at: this.now(), cost: 1 });
+    b.total += 1;
+    return { ok: true };
+  }
+
+  acquire(key: string, cost: number): EwsAdmission {
+    const b = this.budget(key);
+    const o = this.options;
     const charge = Math.max(1, cost);
     if (o.enabled) {
       if (b.inFlight >= o.maxConcurrency) return { ok: false, code: 'ErrorExceededConnectionCount' };
-      if (b.total + charge > o.budgetItems && b.spent.length > 0) {
-        // Time until enough old spending leaves the window for this request to fit.
-        let need = b.total + charge - o.budgetItems;
-        let until = b.spent[0]!.at;
-        for (const s of b.spent) {
-          need -= s.cost;
-          until = s.at;
-          if (need <= 0) break;
-        }
-        return { ok: false, code: 'ErrorServerBusy', backOffMs: Math.max(1, until + o.budgetWindowMs - now) };
-      }
+      const backOffMs = this.waitFor(b, charge);
+      if (backOffMs > 0) return { ok: false, code: 'ErrorServerBusy', backOffMs };
     }
+    const now = this.now();
     b.spent.push({ at: now, cost: charge });
     b.total += charge;
     b.inFlight++;

@@ -307,9 +307,36 @@ export function validateFilter(node: FilterNode, variables: Set<string> = new Se
       const head = node.collection[0]!;
       const name = PROPERTY_BY_LOWER.get(head.toLowerCase());
       if (!name || node.collection.length > 1 || EVENT_PROPERTIES[name] !== 'collection') throw notFound(node.collection.join('/'));
+      if (name === 'singleValueExtendedProperties') assertDocumentedExtendedPropertyFilter(node);
       if (node.body && node.variable) validateFilter(node.body, new Set([...variables, node.variable]));
       return;
     }
+  }
+}
+
+/**
+ * A filter on extended properties must take one of the documented forms: "use the $filter query parameter and apply
+ * an eq operator on the id property. In addition, … For string-typed extended properties, apply a contains,
+ * startswith, eq, or ne operator on value" (https://learn.microsoft.com/graph/api/singlevaluelegacyextendedproperty-get;
+ * every example there is `Any(ep: ep/id eq '{id_value}' and <operator on ep/value>)`, and {property_value} is
+ * "Required where listed"). The id alone, or endswith, is not documented, so a tenant may refuse it: the sandbox does.
+ * [VERIFY] Graph's own wording for the refusal.
+ */
+function assertDocumentedExtendedPropertyFilter(node: Extract<FilterNode, { kind: 'lambda' }>): void {
+  const variable = node.variable;
+  const isVar = (n: FilterNode, property: string) =>
+    n.kind === 'path' && n.segments.length === 2 && n.segments[0] === variable && n.segments[1]!.toLowerCase() === property;
+  const isString = (n: FilterNode) => n.kind === 'literal' && typeof n.value === 'string';
+  const idEq = (n: FilterNode) => n.kind === 'cmp' && n.op === 'eq' && isVar(n.left, 'id') && isString(n.right);
+  const valueOp = (n: FilterNode) =>
+    (n.kind === 'cmp' && (n.op === 'eq' || n.op === 'ne') && isVar(n.left, 'value') && isString(n.right)) ||
+    (n.kind === 'call' && (n.name === 'startswith' || n.name === 'contains') && n.args.length === 2 && isVar(n.args[0]!, 'value') && isString(n.args[1]!));
+  const body = node.body;
+  const documented = node.quantifier === 'any' && body?.kind === 'and' && ((idEq(body.left) && valueOp(body.right)) || (idEq(body.right) && valueOp(body.left)));
+  if (!documented) {
+    throw new FilterSemanticError(
+      "A filter on singleValueExtendedProperties must be Any(ep: ep/id eq '{id}' and <eq, ne, startswith or contains on ep/value>).",
+    );
   }
 }
 

@@ -23,14 +23,13 @@ export interface EventQuery {
 export const DEFAULT_PAGE_SIZE = 10;
 export const MAX_PAGE_SIZE = 1000;
 
-/** Top-level properties of microsoft.graph.event (v1.0 CSDL, shared/reference/graph/v1.0-metadata.xml) + outlookItem/entity. */
+/** Top-level properties of microsoft.graph.event (the v1.0 CSDL, schema/graph-v1.json) + outlookItem/entity. */
 export const EVENT_PROPERTIES = [
   'id', 'categories', 'changeKey', 'createdDateTime', 'lastModifiedDateTime', 'allowNewTimeProposals', 'attendees', 'body', 'bodyPreview',
   'cancelledOccurrences', 'end', 'hasAttachments', 'hideAttendees', 'iCalUId', 'importance', 'isAllDay', 'isCancelled', 'isDraft',
   'isOnlineMeeting', 'isOrganizer', 'isReminderOn', 'location', 'locations', 'onlineMeeting', 'onlineMeetingProvider', 'onlineMeetingUrl',
   'organizer', 'originalEndTimeZone', 'originalStart', 'originalStartTimeZone', 'recurrence', 'reminderMinutesBeforeStart',
   'responseRequested', 'responseStatus', 'sensitivity', 'seriesMasterId', 'showAs', 'start', 'subject', 'transactionId', 'type', 'webLink',
-  'uid', 'occurrenceId',
 ];
 const PROPERTY_BY_LOWER = new Map(EVENT_PROPERTIES.map((p) => [p.toLowerCase(), p]));
 const NAVIGATION = new Set(['attachments', 'calendar', 'exceptionoccurrences', 'extensions', 'instances', 'multivalueextendedproperties', 'singlevalueextendedproperties']);

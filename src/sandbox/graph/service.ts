@@ -54,6 +54,8 @@ export class GraphService {
   stats: SandboxStats;
   private faultRules: FaultRule[] = [];
   private dropRules: Array<{ remaining: number; mailbox?: string }> = [];
+  /** Mailboxes whose access the app lost (faults.revokeMailbox): events 404, the mailbox's collections 403. */
+  private readonly revoked = new Set<string>();
   private readonly baseUrl: () => string;
 
   constructor(options: { mailboxes: MailboxSeed[]; throttler: Throttler; latency: LatencyOptions; baseUrl: () => string; store?: EventStore }) {
@@ -95,6 +97,13 @@ export class GraphService {
   clearFaults(): void {
     this.faultRules = [];
     this.dropRules = [];
+    this.revoked.clear();
+  }
+
+  /** The app loses (or regains) its access to a mailbox's calendar, as SandboxFaults.revokeMailbox describes. */
+  setRevoked(address: string, revoked: boolean): void {
+    if (revoked) this.revoked.add(address.toLowerCase());
+    else this.revoked.delete(address.toLowerCase());
   }
 
   private mailboxStats(address: string): MailboxStats {
@@ -107,8 +116,15 @@ export class GraphService {
   }
 
   /** Executes one Graph operation and never throws. */
+  /** Counts a request (or $batch item) that lacks the support headers Microsoft asks clients to send. */
+  noteSupportHeaders(headers: Record<string, string>): void {
+    if (!headers['client-request-id']) this.stats.withoutClientRequestId++;
+    if (headers['return-client-request-id']?.toLowerCase() !== 'true') this.stats.withoutReturnClientRequestId++;
+  }
+
   async execute(op: GraphOperation): Promise<GraphResult> {
     this.stats.requests++;
+    this.noteSupportHeaders(op.headers);
     this.stats.byMethod[op.method] = (this.stats.byMethod[op.method] ?? 0) + 1;
     const baseHeaders = { 'request-id': op.ids.requestId, 'client-request-id': op.ids.clientRequestId };
     try {
@@ -197,6 +213,14 @@ export class GraphService {
     if (mailbox.state === 'restDisabled') {
       // Unlicensed / on-premises / soft-deleted mailbox (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6519).
       throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
+    }
+    if (this.revoked.has(mailbox.address) && resource !== 'user') {
+      // Access lost: an item the caller may not see is "not found" (Exchange's ErrorItemNotFound: "the item was not
+      // found or you do not have permission to access the item",
+      // https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode), the mailbox's
+      // collections are refused.
+      if (resource === 'event') throw new GraphHttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+      throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     }
     if (resource === 'user') {
       return this.ok(200, { '@odata.context': `${this.baseUrl()}/v1.0/$metadata#users/$entity`, id: mailbox.objectId, displayName: mailbox.displayName, mail: mailbox.address, userPrincipalName: mailbox.address });
@@ -343,6 +367,7 @@ export class GraphService {
       throw new GraphHttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
     }
     const { options, applied } = this.renderOptions(prefer);
+    if (op.method !== 'GET') this.checkIfMatch(op.headers['if-match'], record);
     if (op.method === 'DELETE') {
       // 204 No Content (https://learn.microsoft.com/graph/api/event-delete).
       this.store.delete(mailbox.address, eventId);
@@ -356,6 +381,21 @@ export class GraphService {
     }
     const query = parseEventQuery(op.query, 'item');
     return this.ok(200, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...this.renderEvent(record, query, options) }, this.appliedHeader(applied));
+  }
+
+  /**
+   * If-Match on PATCH/DELETE: the write happens only when the event still has that etag, else 412 Precondition Failed
+   * ("A precondition provided in the request (such as an if-match header) does not match the resource's current
+   * state", https://learn.microsoft.com/graph/errors). The etag is `@odata.etag`, W/"<changeKey>"; the strong form
+   * and `*` match too. The code and text are Exchange's for a stale change key (ErrorIrresolvableConflict,
+   * https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode; seen from Graph in
+   * https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/7934) [VERIFY] for events.
+   */
+  private checkIfMatch(header: string | undefined, record: EventRecord): void {
+    if (header === undefined) return;
+    const current = new Set([`W/"${record.changeKey}"`, `"${record.changeKey}"`, '*']);
+    if (header.split(',').some((tag) => current.has(tag.trim()))) return;
+    throw new GraphHttpError(412, 'ErrorIrresolvableConflict', 'The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.');
   }
 
   private listEvents(op: GraphOperation, mailbox: Mailbox, prefer: Map<string, string>, kind: 'events' | 'calendarView', pathRest: string[]): GraphResult {
@@ -428,7 +468,7 @@ export class GraphService {
 }
 
 export function emptyStats(): SandboxStats {
-  return { requests: 0, writes: 0, byMethod: {}, throttled: 0, tokenRequests: 0, unauthorized: 0, batches: 0, perMailbox: {} };
+  return { requests: 0, writes: 0, byMethod: {}, throttled: 0, tokenRequests: 0, unauthorized: 0, batches: 0, withoutClientRequestId: 0, withoutReturnClientRequestId: 0, perMailbox: {} };
 }
 
 export function newRequestIds(clientRequestId: string | undefined): RequestIds {

@@ -313,7 +313,9 @@ export class EventStore {
     };
     const locations = (f['locations'] as unknown[] | undefined) ?? (renderedLocation.displayName ? [{ ...renderedLocation, uniqueId: renderedLocation.displayName, uniqueIdType: 'private' }] : []);
     const base = options.baseUrl ?? 'https://outlook.office365.com';
-    // Property order and defaults follow Graph's event responses (https://learn.microsoft.com/graph/api/user-post-events, Response).
+    // Property order and defaults follow Graph's event responses (https://learn.microsoft.com/graph/api/user-post-events,
+    // Response); only properties the v1.0 CSDL defines for microsoft.graph.event (schema/graph-v1.json): not `uid` or
+    // `occurrenceId`, which the beta endpoint has and v1.0 does not.
     const out: Record<string, unknown> = {
       '@odata.etag': `W/"${record.changeKey}"`,
       id: record.id,
@@ -328,7 +330,6 @@ export class EventStore {
       originalStartTimeZone: record.start.zone.name,
       originalEndTimeZone: record.end.zone.name,
       iCalUId: record.iCalUId,
-      uid: record.iCalUId,
       reminderMinutesBeforeStart: f['reminderMinutesBeforeStart'] ?? 15,
       isReminderOn: f['isReminderOn'] ?? true,
       hasAttachments: false,
@@ -348,7 +349,6 @@ export class EventStore {
       isOnlineMeeting: f['isOnlineMeeting'] ?? false,
       onlineMeetingProvider: f['onlineMeetingProvider'] ?? 'unknown',
       allowNewTimeProposals: f['allowNewTimeProposals'] ?? true,
-      occurrenceId: null,
       isDraft: false,
       hideAttendees: f['hideAttendees'] ?? false,
       responseStatus: { response: 'organizer', time: '0001-01-01T00:00:00Z' },

@@ -5,7 +5,6 @@
 // https://learn.microsoft.com/graph/api/resources/datetimetimezone (source: microsoftgraph/microsoft-graph-docs-contrib
 // api-reference/v1.0/resources/datetimetimezone.md). Anything else → 400 TimeZoneNotSupportedException
 // (protocol notes A6, https://github.com/microsoftgraph/microsoft-graph-docs/issues/4758).
-import { zoneOffsetMs } from '../../model/time.ts';
 import { findIana, WINDOWS_TO_IANA_MAP } from 'windows-iana';
 
 const ADDITIONAL_IANA = [
@@ -113,14 +112,51 @@ function wallToUtcNaive(w: WallClock): number {
 }
 
 /**
- * Wall clock of an instant (ms since epoch) in an IANA zone: the instant shifted by the zone's offset then, from
- * the cached offset lookup calpush itself uses (src/model/time.ts); Intl.DateTimeFormat per call cost the
- * sandbox a sixth of its CPU under load.
+ * The sandbox's own time-zone arithmetic: Intl (ICU's tz database), not calpush's src/model/time.ts, so that a bug in
+ * calpush's conversion shows up as a disagreement with the sandbox instead of being shared by both sides
+ * (test/sandbox/timezones.property.test.ts compares the two). Offsets are remembered per zone and quarter of an hour:
+ * modern tz rules change offsets only on quarter-hour boundaries, and Intl per call cost the sandbox a sixth of its CPU.
  */
+const QUARTER_HOUR = 15 * 60_000;
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+const offsetCache = new Map<string, number>();
+
+function offsetFormatter(iana: string): Intl.DateTimeFormat {
+  let formatter = offsetFormatters.get(iana);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('en-US', { timeZone: iana, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', era: 'short' });
+    offsetFormatters.set(iana, formatter);
+  }
+  return formatter;
+}
+
+/** The zone's UTC offset (ms) at an instant, straight from Intl. */
+export function intlOffsetMs(iana: string, instantMs: number): number {
+  const at = Math.floor(instantMs / 1000) * 1000;
+  const parts: Record<string, string> = {};
+  for (const part of offsetFormatter(iana).formatToParts(new Date(at))) parts[part.type] = part.value;
+  const year = parts['era'] === 'BC' ? 1 - Number(parts['year']) : Number(parts['year']);
+  const wall = Date.UTC(year, Number(parts['month']) - 1, Number(parts['day']), Number(parts['hour']), Number(parts['minute']), Number(parts['second']));
+  return wall - at;
+}
+
+function offsetAt(iana: string, instantMs: number): number {
+  if (iana === 'Etc/UTC') return 0;
+  const key = `${iana}\n${Math.floor(instantMs / QUARTER_HOUR)}`;
+  let offset = offsetCache.get(key);
+  if (offset === undefined) {
+    offset = intlOffsetMs(iana, Math.floor(instantMs / QUARTER_HOUR) * QUARTER_HOUR);
+    if (offsetCache.size > 200_000) offsetCache.clear();
+    offsetCache.set(key, offset);
+  }
+  return offset;
+}
+
+/** Wall clock of an instant (ms since epoch) in an IANA zone: the instant shifted by the zone's offset then. */
 export function instantToWall(instantMs: number, iana: string): WallClock {
   const seconds = Math.floor(instantMs / 1000);
   const ticks = (instantMs - seconds * 1000) * 10000;
-  const local = new Date(seconds * 1000 + (iana === 'Etc/UTC' ? 0 : zoneOffsetMs(iana, seconds * 1000)));
+  const local = new Date(seconds * 1000 + offsetAt(iana, seconds * 1000));
   return { year: local.getUTCFullYear(), month: local.getUTCMonth() + 1, day: local.getUTCDate(), hour: local.getUTCHours(), minute: local.getUTCMinutes(), second: local.getUTCSeconds(), ticks };
 }
 

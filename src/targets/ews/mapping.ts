@@ -12,6 +12,7 @@ import { findWindows } from 'windows-iana';
 import type { DesiredEvent, Sensitivity, ShowAs } from '../../model/event.ts';
 import { zonedToUtcMs } from '../../model/time.ts';
 import { TAG_PROPERTY_NAME, TAG_PROPERTY_SET, tagValue } from '../graph/mapping.ts';
+import type { ServerVersion } from './schema.ts';
 import { el, type XmlElement } from './xml.ts';
 
 export { TAG_PROPERTY_NAME, TAG_PROPERTY_SET };
@@ -27,6 +28,20 @@ export function transactionFieldUri(): XmlElement {
 
 const SENSITIVITY: Record<Sensitivity, string> = { normal: 'Normal', personal: 'Personal', private: 'Private', confidential: 'Confidential' };
 const FREE_BUSY: Record<ShowAs, string> = { free: 'Free', tentative: 'Tentative', busy: 'Busy', oof: 'OOF', workingElsewhere: 'WorkingElsewhere', unknown: 'NoData' };
+
+/**
+ * LegacyFreeBusyStatus for the schema version we speak. "The WorkingElsewhere field is applicable for clients that
+ * target Exchange Online and versions of Exchange starting with Exchange Server 2013"
+ * (https://learn.microsoft.com/dotnet/api/microsoft.exchange.webservices.data.legacyfreebusystatus; Exchange 2010's
+ * LegacyFreeBusyType has Free, Tentative, Busy, OOF and NoData only,
+ * https://learn.microsoft.com/previous-versions/office/developer/exchange-server-2010/bb402179(v=exchg.140)). Against
+ * Exchange2010_SP2 such an event is sent as Busy: away from one's desk is still not free. Every other value calpush
+ * sends exists in the Exchange 2010 SP2 schema (docs/ews.md, "Exchange versions").
+ */
+export function freeBusyStatus(showAs: ShowAs, serverVersion: ServerVersion): string {
+  if (showAs === 'workingElsewhere' && serverVersion === 'Exchange2010_SP2') return 'Busy';
+  return FREE_BUSY[showAs];
+}
 
 /**
  * The Windows time-zone id Exchange 2010+ takes in StartTimeZone/EndTimeZone (CLDR's primary mapping, as the Graph
@@ -88,6 +103,8 @@ export function ewsTiming(desired: DesiredEvent, allDayTimeZone: string): EwsTim
 export interface MappingOptions {
   instance: string;
   allDayTimeZone: string;
+  /** RequestServerVersion: decides the values the schema of that version knows (freeBusyStatus). */
+  serverVersion: ServerVersion;
 }
 
 function body(desired: DesiredEvent): XmlElement {
@@ -121,7 +138,7 @@ export function calendarItemForCreate(desired: DesiredEvent, transactionId: stri
     el('t:Start', {}, timing.start),
     el('t:End', {}, timing.end),
     el('t:IsAllDayEvent', {}, timing.allDay ? 'true' : 'false'),
-    el('t:LegacyFreeBusyStatus', {}, FREE_BUSY[event.showAs]),
+    el('t:LegacyFreeBusyStatus', {}, freeBusyStatus(event.showAs, options.serverVersion)),
     event.location !== null && el('t:Location', {}, event.location),
     el('t:StartTimeZone', { Id: timing.startZone }),
     el('t:EndTimeZone', { Id: timing.endZone }),
@@ -159,7 +176,7 @@ export function calendarItemUpdates(desired: DesiredEvent, options: MappingOptio
     setField('calendar:Start', el('t:Start', {}, timing.start)),
     setField('calendar:End', el('t:End', {}, timing.end)),
     setField('calendar:IsAllDayEvent', el('t:IsAllDayEvent', {}, timing.allDay ? 'true' : 'false')),
-    setField('calendar:LegacyFreeBusyStatus', el('t:LegacyFreeBusyStatus', {}, FREE_BUSY[event.showAs])),
+    setField('calendar:LegacyFreeBusyStatus', el('t:LegacyFreeBusyStatus', {}, freeBusyStatus(event.showAs, options.serverVersion))),
     event.location !== null ? setField('calendar:Location', el('t:Location', {}, event.location)) : deleteField('calendar:Location'),
   ];
 }

@@ -6,7 +6,7 @@
 import type { DesiredEvent } from '../../model/event.ts';
 import type { ItemRef } from '../target.ts';
 import { calendarItemForCreate, calendarItemUpdates, tagFieldUri, transactionFieldUri, type MappingOptions } from './mapping.ts';
-import { el, soapEnvelope, type XmlElement } from './xml.ts';
+import { el, NS_MESSAGES, soapEnvelope, type XmlElement } from './xml.ts';
 
 import type { ServerVersion } from './schema.ts';
 
@@ -47,6 +47,17 @@ export function envelope(context: RequestContext, body: XmlElement): string {
   return soapEnvelope(headerFor(context), body);
 }
 
+/**
+ * The SOAPAction HTTP header of an operation, as Exchange's Services.wsdl binds every operation:
+ * `<soap:operation soapAction="http://schemas.microsoft.com/exchange/services/2006/messages/FindItem"/>` (the messages
+ * namespace, a slash, the operation; src/sandbox/ews/schema/services.wsdl binds its operations the same way). SOAP 1.1
+ * §6.1.1 (https://www.w3.org/TR/2000/NOTE-SOAP-20000508/#_Toc478383528): "An HTTP client MUST use this header field
+ * when issuing a SOAP HTTP Request", its value a quoted URI.
+ */
+export function soapAction(operation: string): string {
+  return `"${NS_MESSAGES}/${operation}"`;
+}
+
 function itemId(item: ItemRef, withChangeKey: boolean): XmlElement {
   return el('t:ItemId', { Id: item.itemId, ChangeKey: withChangeKey && item.changeKey ? item.changeKey : undefined });
 }
@@ -83,11 +94,23 @@ export function updateItemBody(items: Array<{ desired: DesiredEvent; item: ItemR
 }
 
 /**
- * Several deletions in one DeleteItem; nobody is told (SendMeetingCancellations="SendToNone"). No ChangeKey: an
- * item of ours goes whatever someone did to it.
+ * Several deletions in one DeleteItem; nobody is told (SendMeetingCancellations="SendToNone"). The ChangeKey we hold
+ * goes with each id (ItemIdType's optional ChangeKey): a server that checks it answers a stale one with a ChangeKey
+ * code, and the target reads the current one (and checks the tag is still ours) before deleting.
  */
 export function deleteItemBody(items: ItemRef[], deleteType: DeleteType): XmlElement {
-  return el('m:DeleteItem', { DeleteType: deleteType, SendMeetingCancellations: 'SendToNone' }, el('m:ItemIds', {}, items.map((item) => itemId(item, false))));
+  return el('m:DeleteItem', { DeleteType: deleteType, SendMeetingCancellations: 'SendToNone' }, el('m:ItemIds', {}, items.map((item) => itemId(item, true))));
+}
+
+/**
+ * The mailbox's calendar folder (IdOnly): is the calendar still reachable with our rights? Asked before an
+ * ErrorItemNotFound counts as "the item is gone", because Exchange answers ErrorItemNotFound also when "you do not
+ * have permission to access the item" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode);
+ * the folder is refused with ErrorAccessDenied / ErrorFolderNotFound when the rights are gone
+ * (https://learn.microsoft.com/exchange/client-developer/web-service-reference/getfolder-operation).
+ */
+export function getCalendarFolderBody(context: RequestContext): XmlElement {
+  return el('m:GetFolder', {}, el('m:FolderShape', {}, el('t:BaseShape', {}, 'IdOnly')), el('m:FolderIds', {}, calendarFolder(context)));
 }
 
 function ownedShape(): XmlElement {

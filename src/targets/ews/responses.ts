@@ -4,7 +4,7 @@
 import { TAG_PROPERTY_NAME, TRANSACTION_PROPERTY_NAME } from './mapping.ts';
 import { attr, child, children, descendants, parseXml, path, text, type XmlValue } from './xml.ts';
 
-export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem';
+export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder';
 
 export interface ParsedItem {
   itemId: string;
@@ -48,6 +48,18 @@ function messageValues(message: XmlValue | null): Record<string, string> {
   return values;
 }
 
+/**
+ * The code that says what happened. One of EWS's throttling forms is "HTTP 200 … an EWS schema-based error response
+ * with an ErrorInternalServerError error code. An inner ErrorServerBusy error code may be present"
+ * (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange, "Throttling
+ * related error codes"); the inner code travels in MessageXml as `<t:Value Name="InnerErrorResponseCode">`
+ * (as in Microsoft's support article "Email can't be received because the license is invalid for the mailbox",
+ * learn.microsoft.com/troubleshoot/dynamics-365/…). Such an answer is ErrorServerBusy for everything that follows.
+ */
+function effectiveCode(code: string, values: Record<string, string>): string {
+  return code === 'ErrorInternalServerError' && values['InnerErrorResponseCode'] === 'ErrorServerBusy' ? 'ErrorServerBusy' : code;
+}
+
 export function backOffMs(values: Record<string, string>): number | undefined {
   const raw = values['BackOffMilliseconds'];
   if (raw === undefined || !/^\s*\d{1,10}\s*$/.test(raw)) return undefined;
@@ -86,12 +98,13 @@ function parseItems(items: XmlValue | null): ParsedItem[] {
 
 function parseMessage(node: XmlValue): ResponseMessage {
   const responseClass = attr(node, 'ResponseClass');
-  const code = text(child(node, 'ResponseCode')) || (responseClass === 'Success' ? 'NoError' : 'ErrorUnknown');
+  const values = messageValues(node);
+  const code = effectiveCode(text(child(node, 'ResponseCode')) || (responseClass === 'Success' ? 'NoError' : 'ErrorUnknown'), values);
   const message: ResponseMessage = {
     responseClass: responseClass === 'Success' || responseClass === 'Warning' ? responseClass : 'Error',
     code,
     message: text(child(node, 'MessageText')),
-    values: messageValues(node),
+    values,
     items: parseItems(child(node, 'Items')),
   };
   const root = child(node, 'RootFolder');
@@ -119,9 +132,10 @@ export function parseSoapAnswer(body: string, operation: Operation): SoapAnswer 
     if (fault) {
       const detail = child(fault, 'detail') ?? child(fault, 'Detail');
       const faultCode = text(child(fault, 'faultcode')).replace(/^.*:/, '');
-      const code = text(child(detail, 'ResponseCode')) || faultCode || 'SoapFault';
+      const values = messageValues(detail);
+      const code = effectiveCode(text(child(detail, 'ResponseCode')) || faultCode || 'SoapFault', values);
       const message = text(child(detail, 'Message')) || text(child(fault, 'faultstring')) || code;
-      return { kind: 'fault', code, message, values: messageValues(detail) };
+      return { kind: 'fault', code, message, values };
     }
     const response = child(soapBody, `${operation}Response`);
     const container = response ? child(response, 'ResponseMessages') : null;

@@ -25,7 +25,17 @@ export const SERVER_VERSIONS = ['Exchange2010_SP2', 'Exchange2013', 'Exchange201
 export type ServerVersion = (typeof SERVER_VERSIONS)[number];
 
 export const EWS_DEFAULT_BATCH = 20;
-export const EWS_DEFAULT_PAGE = 500;
+
+/**
+ * Items per FindItem page when listing our (tagged, so restricted) items: what the server gives. "In Exchange Online
+ * and on-premises versions of Exchange starting with Exchange 2013, the EWSFindCountLimit for AQS search and any
+ * Exchange search with a restriction is 250 results. An Exchange search without a restriction will return up to 1000
+ * results." (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange,
+ * EWSFindCountLimit). Whatever a page holds, the listing follows IndexedPagingOffset until IncludesLastItemInRange.
+ */
+export function ewsDefaultPage(serverVersion: ServerVersion): number {
+  return serverVersion === 'Exchange2010_SP2' ? 1000 : 250;
+}
 export const EWS_DEFAULT_ACCOUNT_CONCURRENCY = 8;
 
 const secretReference = z.union([z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
@@ -98,8 +108,8 @@ export const ewsTargetSchema = z
     allowInsecureHttp: z.boolean().default(false),
     /** Items per CreateItem / UpdateItem / DeleteItem; 1 = one item per request. */
     batchSize: z.number().int().min(1).max(100).default(EWS_DEFAULT_BATCH),
-    /** Items per FindItem page when listing our events (Exchange's default EWSFindCountLimit is 1000). */
-    pageSize: z.number().int().min(1).max(1000).default(EWS_DEFAULT_PAGE),
+    /** Items per FindItem page when listing our events; default what the server gives (250 from Exchange 2013, 1000 before). */
+    pageSize: z.number().int().min(1).max(1000).optional(),
     deleteType: z.enum(['HardDelete', 'SoftDelete', 'MoveToDeletedItems']).default('HardDelete'),
     /** Requests in flight per service account (Exchange's EWSMaxConcurrency: 10 on 2010, 27 on 2013+). */
     accountConcurrency: z.number().int().min(1).max(100).default(EWS_DEFAULT_ACCOUNT_CONCURRENCY),

@@ -8,7 +8,8 @@
 // Requests: CreateItem / UpdateItem / DeleteItem take several items, which is the natural batch (one request,
 // processed item by item by the server: "chain"). A batch of mixed operations becomes up to three requests (creates,
 // updates, deletes), sent one after the other. Otherwise each call sends one request; the exceptions are the ChangeKey
-// paths (GetItem, then UpdateItem again) and the recovery of a create whose answer was lost (FindItem first).
+// paths (GetItem, then UpdateItem / DeleteItem again), the confirmation of an ErrorItemNotFound (GetFolder: is the
+// calendar still reachable?) and the recovery of a create whose answer was lost (FindItem first).
 //
 // Idempotent create: EWS has no transactionId. Each item carries ours in a second named property
 // (CalpushTransactionId). A CreateItem whose answer never arrived (a timeout, a reset connection, a 5xx without a
@@ -29,16 +30,18 @@ import {
   envelope,
   findByTransactionBody,
   findOwnedBody,
+  getCalendarFolderBody,
   getItemsBody,
+  soapAction,
   updateItemBody,
   type AccessMode,
   type DeleteType,
   type RequestContext,
   type ServerVersion,
 } from './requests.ts';
-import { backOffMs, parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage } from './responses.ts';
-import { AccountConnection, type EwsCredentials } from './transport.ts';
-import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, EWS_DEFAULT_PAGE } from './schema.ts';
+import { backOffMs, parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage, type SoapAnswer } from './responses.ts';
+import { AccountConnection, type EwsCredentials, type HttpAnswer } from './transport.ts';
+import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage } from './schema.ts';
 import type { XmlElement } from './xml.ts';
 
 export interface EwsAccount {
@@ -69,7 +72,7 @@ export interface EwsTargetOptions {
   allDayTimeZone: string;
   /** Items per CreateItem / UpdateItem / DeleteItem; 1 turns batching off. Default 20. */
   batchSize?: number;
-  /** Items per FindItem page when listing (≤ 1000, Exchange's default EWSFindCountLimit). Default 500. */
+  /** Items per FindItem page when listing (≤ 1000). Default what the server gives: 250 from Exchange 2013, 1000 before (ewsDefaultPage). */
   pageSize?: number;
   /** Default HardDelete: see docs/ews.md ("Deleting"). */
   deleteType?: DeleteType;
@@ -91,7 +94,7 @@ export interface EwsTargetOptions {
   log?: (message: string) => void;
 }
 
-export { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, EWS_DEFAULT_PAGE };
+export { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage };
 
 interface ServiceAccount {
   name: string;
@@ -115,6 +118,24 @@ class RequestFailed extends Error {
 }
 
 const MAX_REMEMBERED_CHANGE_KEYS = 200_000;
+
+/**
+ * SOAP faults Exchange answers before any item of the request is touched (throttling at admission, a malformed
+ * request, the identity or the version refused): the request certainly did nothing.
+ */
+const REFUSED_BEFORE_WORK = new Set([
+  'ErrorServerBusy',
+  'ErrorExceededConnectionCount',
+  'ErrorSchemaValidation',
+  'ErrorInvalidRequest',
+  'ErrorImpersonateUserDenied',
+  'ErrorImpersonationFailed',
+  'ErrorNonExistentMailbox',
+  'ErrorInvalidServerVersion',
+  'ErrorInvalidRequestServerVersion',
+  'ErrorIncorrectSchemaVersion',
+  'ErrorTimeZone',
+]);
 
 export class EwsTarget implements CalendarTarget {
   readonly kind = 'ews' as const;
@@ -144,8 +165,8 @@ export class EwsTarget implements CalendarTarget {
       });
     }
     this.options = options;
-    this.mapping = { instance: options.instance, allDayTimeZone: options.allDayTimeZone };
-    this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? EWS_DEFAULT_PAGE));
+    this.mapping = { instance: options.instance, allDayTimeZone: options.allDayTimeZone, serverVersion: options.serverVersion };
+    this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? ewsDefaultPage(options.serverVersion)));
     this.deleteType = options.deleteType ?? 'HardDelete';
     this.busyRetries = Math.max(0, options.busyRetries ?? 3);
     this.log = options.log ?? ((message) => process.emitWarning(message, 'CalpushEwsWarning'));
@@ -220,17 +241,24 @@ export class EwsTarget implements CalendarTarget {
    * One EWS request as the calendar's account, through the account's gate. Resolves with the response messages
    * (one per item of the request); a failure of the request as a whole rejects with RequestFailed.
    *
-   * ErrorServerBusy for the whole request means Exchange did nothing: the account's gate is paused for the
-   * BackOffMilliseconds it names (every mailbox of that account waits, not just this one) and the request is sent
-   * again, first in the account's line, up to `busyRetries` times; only then does the scheduler see the transient
-   * error (with retryAfterMs), so that a budget-bound account does not burn the scheduler's attempts.
+   * Exchange throttles in three forms (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange,
+   * "Throttling related error codes"): HTTP 503 (requests queuing in IIS), HTTP 500 with ErrorServerBusy and a
+   * BackOffMilliseconds hint, and HTTP 200 whose items carry ErrorInternalServerError with an inner ErrorServerBusy
+   * (read as ErrorServerBusy, responses.ts). Each pauses the account's gate — every mailbox of that account waits,
+   * not just this one — for BackOffMilliseconds (or Retry-After, or 5 s). A request refused as a whole (the first two
+   * forms: Exchange did nothing) is sent again, first in the account's line, up to `busyRetries` times; only then
+   * does the scheduler see the transient error (with retryAfterMs), so that a budget-bound account does not burn the
+   * scheduler's attempts. Items refused one by one go back to the engine as transient outcomes.
    */
   private async send(calendar: string, operation: Operation, body: XmlElement, what: ErrorContext['operation'], expected: number): Promise<ResponseMessage[]> {
     const account = this.accountFor(calendar);
     const context = this.errorContext(calendar, what);
     const xml = envelope(this.context(calendar), body);
+    // Always the target mailbox as anchor: Exchange routes the request to the server holding it (required with
+    // impersonation, harmless and faster with delegate access); SOAPAction as the WSDL binds the operation.
+    const headers = { 'x-anchormailbox': calendar, soapaction: soapAction(operation) };
     // What the request costs against the account's budget: its items, at least 1 (FindItem, GetItem of one).
-    const cost = Math.max(1, operation === 'FindItem' ? 1 : expected);
+    const cost = Math.max(1, operation === 'FindItem' || operation === 'GetFolder' ? 1 : expected);
     for (let round = 0; ; round++) {
       let slot: number;
       try {
@@ -240,60 +268,86 @@ export class EwsTarget implements CalendarTarget {
       }
       let outcome: 'ok' | 'busy' | 'other' = 'other';
       try {
-        let answer;
-        try {
-          // Always the target mailbox as anchor: Exchange routes the request to the server holding it (required
-          // with impersonation, harmless and faster with delegate access).
-          answer = await account.connection.post(slot, xml, { 'x-anchormailbox': calendar });
-          this.answered = true;
-        } catch (error) {
-          if (error instanceof TargetError) throw new RequestFailed({ error: this.unreachable(error), refused: error.scope === 'fatal' && error.code.startsWith('Ntlm') });
-          throw error;
-        }
-        const { status } = answer;
-        if (status === 401 || status === 403 || status === 404 || status === 405 || (status >= 300 && status < 400)) {
-          throw new RequestFailed({ error: classifyHttpStatus(status, answer.headers, context, this.options.url), refused: true });
-        }
-        const parsed = parseSoapAnswer(answer.body, operation);
-        if (parsed.kind === 'fault') {
-          const error = classifyResponseCode(parsed.code, parsed.message, parsed.values, context, status);
-          if (parsed.code === 'ErrorServerBusy') {
+        const answer = await this.post(account, slot, xml, headers);
+        const refusal = this.refusal(answer, operation, context);
+        if (refusal) {
+          if (refusal.busyMs !== undefined) {
             outcome = 'busy';
-            account.gate.busy(error.retryAfterMs ?? DEFAULT_BUSY_BACKOFF_MS);
+            account.gate.busy(refusal.busyMs);
             if (round < this.busyRetries) continue;
           }
-          if (parsed.code === 'ErrorSchemaValidation' || parsed.code === 'ErrorInvalidRequest') this.log(`EWS refused a ${operation} request as malformed (a calpush bug): ${error.message}`);
-          throw new RequestFailed({ error, refused: true });
+          throw new RequestFailed(refusal.failure);
         }
-        if (parsed.kind === 'unreadable' || status !== 200) {
-          const error =
-            status === 200
-              ? new TargetError('transient', 'UnreadableAnswer', `EWS answered ${operation} with something that is not its SOAP answer (${parsed.kind === 'unreadable' ? parsed.reason : 'unexpected'})`, { status })
-              : classifyHttpStatus(status, answer.headers, context, this.options.url);
-          throw new RequestFailed({ error, refused: false });
-        }
+        const messages = (parseSoapAnswer(answer.body, operation) as Extract<SoapAnswer, { kind: 'messages' }>).messages;
         // Some items of a batch refused as busy (the others done): those go back to the engine as transient.
-        const busy = parsed.messages.find((message) => message.code === 'ErrorServerBusy');
+        const busy = messages.find((message) => message.code === 'ErrorServerBusy');
         if (busy) {
           outcome = 'busy';
           account.gate.busy(backOffMs(busy.values) ?? DEFAULT_BUSY_BACKOFF_MS);
         } else {
           outcome = 'ok';
         }
-        for (const message of parsed.messages) {
+        for (const message of messages) {
           if (message.code === 'ErrorSchemaValidation') this.log(`EWS refused an item of a ${operation} request as malformed (a calpush bug): ${message.code}: ${message.message}`);
         }
-        if (parsed.messages.length !== expected) {
+        if (messages.length !== expected) {
           throw new RequestFailed({
-            error: new TargetError('transient', 'ResponseCountMismatch', `EWS answered ${parsed.messages.length} messages to a ${operation} of ${expected} items`, { status }),
+            error: new TargetError('transient', 'ResponseCountMismatch', `EWS answered ${messages.length} messages to a ${operation} of ${expected} items`, { status: answer.status }),
             refused: false,
           });
         }
-        return parsed.messages;
+        return messages;
       } finally {
         account.gate.release(slot, outcome);
       }
     }
+  }
+
+  /** The HTTP exchange itself; a request that got no answer is a RequestFailed (refused only when NTLM never let it in). */
+  private async post(account: ServiceAccount, slot: number, xml: string, headers: Record<string, string>): Promise<HttpAnswer> {
+    try {
+      const answer = await account.connection.post(slot, xml, headers);
+      this.answered = true;
+      return answer;
+    } catch (error) {
+      if (error instanceof TargetError) throw new RequestFailed({ error: this.unreachable(error), refused: error.scope === 'fatal' && error.code.startsWith('Ntlm') });
+      throw error;
+    }
+  }
+
+  /**
+   * What is wrong with an answer that is not a set of response messages: the failure, whether Exchange certainly did
+   * nothing (`refused`), and how long the account must wait when it was throttling (`busyMs`). Null for a readable
+   * answer with response messages.
+   */
+  private refusal(answer: HttpAnswer, operation: Operation, context: ErrorContext): { failure: SendFailure; busyMs?: number } | null {
+    const { status } = answer;
+    if (status === 401 || status === 403 || status === 404 || status === 405 || (status >= 300 && status < 400)) {
+      return { failure: { error: classifyHttpStatus(status, answer.headers, context, this.options.url), refused: true } };
+    }
+    if (status === 503) {
+      // "Indicates that EWS requests are queuing with IIS" (ews-throttling-in-exchange): never reached EWS.
+      const error = classifyHttpStatus(status, answer.headers, context, this.options.url);
+      return { failure: { error, refused: true }, busyMs: error.retryAfterMs ?? DEFAULT_BUSY_BACKOFF_MS };
+    }
+    const parsed = parseSoapAnswer(answer.body, operation);
+    if (parsed.kind === 'fault') {
+      const error = classifyResponseCode(parsed.code, parsed.message, parsed.values, context, status);
+      if (parsed.code === 'ErrorSchemaValidation' || parsed.code === 'ErrorInvalidRequest') this.log(`EWS refused a ${operation} request as malformed (a calpush bug): ${error.message}`);
+      // A fault Exchange sends before touching an item means nothing happened; any other (a timeout, an internal
+      // error after a batch was partly done: EWS "limits the execution time of a batch request to one minute") leaves
+      // the outcome unknown, so creates are looked up by transactionId before they are sent again.
+      const failure = { error, refused: REFUSED_BEFORE_WORK.has(parsed.code) };
+      return parsed.code === 'ErrorServerBusy' ? { failure, busyMs: error.retryAfterMs ?? DEFAULT_BUSY_BACKOFF_MS } : { failure };
+    }
+    if (parsed.kind === 'unreadable' || status !== 200) {
+      const error =
+        status === 200
+          ? new TargetError('transient', 'UnreadableAnswer', `EWS answered ${operation} with something that is not its SOAP answer (${parsed.kind === 'unreadable' ? parsed.reason : 'unexpected'})`, { status })
+          : classifyHttpStatus(status, answer.headers, context, this.options.url);
+      return { failure: { error, refused: false } };
+    }
+    return null;
   }
 
   /**
@@ -403,10 +457,13 @@ export class EwsTarget implements CalendarTarget {
 
   // ---- updating ------------------------------------------------------------------------------------------------
 
-  /** Current ChangeKeys by GetItem, checking each item still carries our tag. Per item: a ref or the failure. */
+  /**
+   * Current ChangeKeys by GetItem, checking each item still carries our tag. Per item: a ref or the failure (an item
+   * that is gone only after the mailbox was found reachable, see confirmGone).
+   */
   private async currentChangeKeys(calendar: string, items: ItemRef[]): Promise<Array<ItemRef | TargetError>> {
     const messages = await this.send(calendar, 'GetItem', getItemsBody(items), 'get', items.length);
-    return messages.map((message, index) => {
+    const results = messages.map((message, index): ItemRef | TargetError => {
       if (!EwsTarget.ok(message)) return this.failed(message, calendar, 'get');
       const item: ParsedItem | undefined = message.items[0];
       if (!item) return new TargetError('transient', 'MissingItemId', 'the GetItem answer carries no item');
@@ -419,49 +476,89 @@ export class EwsTarget implements CalendarTarget {
       this.rememberChangeKey(item);
       return { itemId: item.itemId, changeKey: item.changeKey };
     });
+    return this.confirmGone(calendar, results);
   }
 
-  /** UpdateItem for several events, re-reading stale ChangeKeys once. Rejects with RequestFailed when a request as a whole failed. */
+  /**
+   * Exchange answers ErrorItemNotFound also when "you do not have permission to access the item"
+   * (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode), so a service account
+   * that lost its rights sees every item of ours as gone. Before an ErrorItemNotFound counts as gone (a delete done,
+   * an update re-created), the calendar folder is read once (GetFolder): refused there, the mailbox has become
+   * unreachable and every such item gets that mailbox-level failure instead — no delete is recorded, nothing is
+   * created twice. Results that are not ErrorItemNotFound pass through.
+   */
+  private async confirmGone<T>(calendar: string, results: Array<T | TargetError>): Promise<Array<T | TargetError>> {
+    if (!results.some((result) => result instanceof TargetError && result.code === 'ErrorItemNotFound')) return results;
+    let unreachable: TargetError | null;
+    try {
+      const [message] = await this.send(calendar, 'GetFolder', getCalendarFolderBody(this.context(calendar)), 'list', 1);
+      unreachable = EwsTarget.ok(message!) ? null : this.failed(message!, calendar, 'list');
+    } catch (error) {
+      unreachable = error instanceof RequestFailed ? error.failure.error : error instanceof TargetError ? error : new TargetError('transient', 'InternalError', String(error));
+    }
+    if (!unreachable) return results;
+    return results.map((result) => (result instanceof TargetError && result.code === 'ErrorItemNotFound' ? unreachable : result));
+  }
+
+  /** The ChangeKey to send for an item: the freshest this process has seen, else the one delivery stored. */
+  private changeKeyOf(item: ItemRef): ItemRef {
+    return { itemId: item.itemId, changeKey: this.changeKeys.get(item.itemId) ?? item.changeKey ?? null };
+  }
+
+  /**
+   * UpdateItem for several events with the ChangeKeys we hold. Exchange wants a current one "even when conflict
+   * resolution is set to always overwrite" (ErrorChangeKeyRequiredForWriteOperations; ErrorStaleObject "when the
+   * change key is not up-to-date or was not supplied. Call the GetItem operation to retrieve an updated change key
+   * and then try the operation again": https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode).
+   * So a refused ChangeKey is read again with GetItem — which also checks the item still carries our tag: a person's
+   * edit is overwritten (the source is the authority), an item that is no longer ours is not — and the update sent
+   * once more. Rejects with RequestFailed when a request as a whole failed.
+   */
   private async updateMany(calendar: string, updates: Array<{ desired: DesiredEvent; item: ItemRef }>): Promise<BatchOutcome[]> {
     const outcomes: Array<BatchOutcome | undefined> = new Array(updates.length).fill(undefined);
-    let pending = updates.map((update, index) => ({ index, desired: update.desired, item: { itemId: update.item.itemId, changeKey: update.item.changeKey ?? this.changeKeys.get(update.item.itemId) ?? null } }));
-
-    const refresh = async (entries: typeof pending): Promise<typeof pending> => {
-      if (entries.length === 0) return entries;
-      const current = await this.currentChangeKeys(calendar, entries.map((entry) => entry.item));
-      const kept: typeof pending = [];
-      entries.forEach((entry, i) => {
-        const result = current[i]!;
-        if (result instanceof TargetError) outcomes[entry.index] = { ok: false, error: result };
-        else kept.push({ ...entry, item: result });
-      });
-      return kept;
-    };
+    let pending = updates.map((update, index) => ({ index, desired: update.desired, item: this.changeKeyOf(update.item) }));
+    const refresh = (entries: typeof pending) => this.refreshed(calendar, entries, outcomes);
 
     if (this.changeKeyRequired) {
       const unknown = pending.filter((entry) => !entry.item.changeKey);
-      const refreshed = await refresh(unknown);
-      pending = [...pending.filter((entry) => entry.item.changeKey), ...refreshed];
+      pending = [...pending.filter((entry) => entry.item.changeKey), ...(await refresh(unknown))];
     }
     for (let round = 1; pending.length > 0; round++) {
       const messages = await this.send(calendar, 'UpdateItem', updateItemBody(pending, this.mapping), 'update', pending.length);
       const again: typeof pending = [];
-      messages.forEach((message, i) => {
+      const results = await this.confirmGone(
+        calendar,
+        messages.map((message) => (EwsTarget.ok(message) ? message : this.failed(message, calendar, 'update'))),
+      );
+      results.forEach((result, i) => {
         const entry = pending[i]!;
-        if (EwsTarget.ok(message)) {
-          const item = message.items[0];
+        if (!(result instanceof TargetError)) {
+          const item = result.items[0];
           if (item) this.rememberChangeKey(item);
           outcomes[entry.index] = { ok: true, item: { itemId: item?.itemId ?? entry.item.itemId, changeKey: item?.changeKey ?? null } };
-        } else if (CHANGE_KEY_CODES.has(message.code) && round === 1) {
-          if (message.code.startsWith('ErrorChangeKeyRequired')) this.changeKeyRequired = true;
+        } else if (CHANGE_KEY_CODES.has(result.code) && round === 1) {
+          if (result.code.startsWith('ErrorChangeKeyRequired')) this.changeKeyRequired = true;
           again.push(entry);
         } else {
-          outcomes[entry.index] = { ok: false, error: this.failed(message, calendar, 'update') };
+          outcomes[entry.index] = { ok: false, error: result };
         }
       });
       pending = await refresh(again);
     }
     return outcomes.map((outcome) => outcome ?? { ok: false, error: new TargetError('transient', 'NotSent', 'the update was not sent') });
+  }
+
+  /** Entries with their current ChangeKey (GetItem); an entry that cannot have one gets its failure as outcome. */
+  private async refreshed<E extends { index: number; item: ItemRef }>(calendar: string, entries: E[], outcomes: Array<BatchOutcome | undefined>): Promise<E[]> {
+    if (entries.length === 0) return entries;
+    const current = await this.currentChangeKeys(calendar, entries.map((entry) => entry.item));
+    const kept: E[] = [];
+    entries.forEach((entry, i) => {
+      const result = current[i]!;
+      if (result instanceof TargetError) outcomes[entry.index] = { ok: false, error: result };
+      else kept.push({ ...entry, item: result });
+    });
+    return kept;
   }
 
   async update(desired: DesiredEvent, item: ItemRef): Promise<ItemRef> {
@@ -472,13 +569,38 @@ export class EwsTarget implements CalendarTarget {
 
   // ---- deleting ------------------------------------------------------------------------------------------------
 
+  /**
+   * DeleteItem with the ChangeKeys we hold. A ChangeKey the server refuses is read again (GetItem, which checks the
+   * tag) and the delete sent once more; an item that no longer carries our tag is forgotten and left alone. An
+   * ErrorItemNotFound counts as deleted only once the mailbox is known to be reachable (confirmGone).
+   */
   private async deleteMany(calendar: string, items: ItemRef[]): Promise<BatchOutcome[]> {
-    const messages = await this.send(calendar, 'DeleteItem', deleteItemBody(items, this.deleteType), 'delete', items.length);
-    return messages.map((message, index): BatchOutcome => {
-      this.changeKeys.delete(items[index]!.itemId);
-      if (EwsTarget.ok(message) || message.code === 'ErrorItemNotFound') return { ok: true };
-      return { ok: false, error: this.failed(message, calendar, 'delete') };
-    });
+    const outcomes: Array<BatchOutcome | undefined> = new Array(items.length).fill(undefined);
+    let pending = items.map((item, index) => ({ index, item: this.changeKeyOf(item) }));
+    for (let round = 1; pending.length > 0; round++) {
+      const messages = await this.send(calendar, 'DeleteItem', deleteItemBody(pending.map((entry) => entry.item), this.deleteType), 'delete', pending.length);
+      const results = await this.confirmGone(
+        calendar,
+        messages.map((message) => (EwsTarget.ok(message) ? message : this.failed(message, calendar, 'delete'))),
+      );
+      const again: typeof pending = [];
+      results.forEach((result, i) => {
+        const entry = pending[i]!;
+        if (!(result instanceof TargetError) || result.code === 'ErrorItemNotFound') {
+          this.changeKeys.delete(entry.item.itemId);
+          outcomes[entry.index] = { ok: true };
+        } else if (CHANGE_KEY_CODES.has(result.code) && round === 1) {
+          again.push(entry);
+        } else {
+          outcomes[entry.index] = { ok: false, error: result };
+        }
+      });
+      pending = await this.refreshed(calendar, again, outcomes);
+    }
+    // Gone meanwhile (confirmed), or no longer ours: nothing of ours is left to delete.
+    return outcomes.map((outcome) =>
+      outcome && !outcome.ok && outcome.error.scope === 'gone' ? { ok: true } : (outcome ?? { ok: false, error: new TargetError('transient', 'NotSent', 'the delete was not sent') }),
+    );
   }
 
   async remove(calendar: string, item: ItemRef): Promise<void> {

@@ -20,7 +20,13 @@ function errorBody(response: HttpResponse): { code: string; message: string } {
 export function classifyGraphError(response: HttpResponse, context: 'mailbox' | 'item'): TargetError {
   const { status } = response;
   const { code, message } = errorBody(response);
-  const details = { status, retryAfterMs: retryAfterMs(response.headers['retry-after']) };
+  // request-id / client-request-id: what Microsoft support needs to find the request (logged with the failure).
+  const details = {
+    status,
+    retryAfterMs: retryAfterMs(response.headers['retry-after']),
+    ...(response.headers['request-id'] ? { requestId: response.headers['request-id'] } : {}),
+    ...(response.headers['client-request-id'] ? { clientRequestId: response.headers['client-request-id'] } : {}),
+  };
   const text = `${code}: ${message}`;
 
   // 429 (ApplicationThrottled: MailboxConcurrency / RequestRate) and 503/504 are retried after Retry-After
@@ -45,6 +51,11 @@ export function classifyGraphError(response: HttpResponse, context: 'mailbox' | 
         '(check with Test-ServicePrincipalAuthorization / Test-ApplicationAccessPolicy), or make sure the app has the Calendars.ReadWrite ' +
         'application permission with admin consent',
     });
+  }
+  if (status === 412) {
+    // Precondition Failed: the If-Match etag is not the event's current one (someone changed it since). The target
+    // reads the current etag and sends once more; only a second 412 in a row gets here as a transient conflict.
+    return new TargetError('transient', code, text, details);
   }
   if (status === 404) {
     if (code === 'MailboxNotEnabledForRESTAPI') {

@@ -185,7 +185,7 @@ describe('EWS calendar items', () => {
     created = { ...created, changeKey: updated.changeKey };
   });
 
-  it('a stale ChangeKey with NeverOverwrite → ErrorIrresolvableConflict; AlwaysOverwrite applies it', async () => {
+  it('a stale ChangeKey → ErrorIrresolvableConflict (NeverOverwrite) or ErrorStaleObject even under AlwaysOverwrite; none → ErrorChangeKeyRequiredForWriteOperations', async () => {
     const change = (ck: string, mode: string, subject: string) => `<m:UpdateItem ConflictResolution="${mode}" SendMeetingInvitationsOrCancellations="SendToNone">
       <m:ItemChanges><t:ItemChange><t:ItemId Id="${created.id}" ChangeKey="${ck}"/><t:Updates>
         <t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:CalendarItem><t:Subject>${subject}</t:Subject></t:CalendarItem></t:SetItemField>
@@ -196,7 +196,14 @@ describe('EWS calendar items', () => {
     expect(all(conflict.root, M, 'Items')).toHaveLength(1);
     const fresh = await ews(change(created.changeKey, 'NeverOverwrite', 'Maths 3B (current key)'));
     expect(messages(fresh)[0]?.cls).toBe('Success');
-    const overwrite = await ews(change(stale, 'AlwaysOverwrite', 'Maths 3B (overwritten)'));
+    // "the caller must pass in a correct and current change key … even when conflict resolution is set to always
+    // overwrite" (responsecode, ErrorChangeKeyRequiredForWriteOperations; ErrorStaleObject).
+    created = itemIds(fresh)[0]!;
+    const staleOverwrite = await ews(change(stale, 'AlwaysOverwrite', 'Maths 3B (overwritten)'));
+    expect(messages(staleOverwrite)[0]).toMatchObject({ cls: 'Error', code: 'ErrorStaleObject' });
+    const noKey = await ews(change(created.changeKey, 'AlwaysOverwrite', 'Maths 3B (overwritten)').replace(/ ChangeKey="[^"]*"/, ''));
+    expect(messages(noKey)[0]).toMatchObject({ cls: 'Error', code: 'ErrorChangeKeyRequiredForWriteOperations' });
+    const overwrite = await ews(change(created.changeKey, 'AlwaysOverwrite', 'Maths 3B (overwritten)'));
     expect(messages(overwrite)[0]?.cls).toBe('Success');
     created = itemIds(overwrite)[0]!;
     const missing = await ews(change(created.changeKey, 'AutoResolve', 'x').replace(' SendMeetingInvitationsOrCancellations="SendToNone"', ''));

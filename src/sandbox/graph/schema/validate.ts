@@ -28,7 +28,8 @@ export interface GraphBodyError {
 
 /**
  * Validates a JSON request body for the given entity type ("event" or "microsoft.graph.event").
- * mode "create" = POST, "update" = PATCH. Returns null when valid.
+ * mode "create" = POST, "update" = PATCH, "response" = an entity the sandbox answers with (held to the same model
+ * by test/sandbox/responses.test.ts: only declared properties, of their declared types). Returns null when valid.
  *
  * Microsoft documents one body grammar for both modes (https://learn.microsoft.com/graph/api/user-post-events
  * and https://learn.microsoft.com/graph/api/event-update both take a JSON event), so today every rule applies
@@ -39,7 +40,7 @@ export interface GraphBodyError {
 export function validateGraphBody(
   entityType: string,
   body: unknown,
-  mode: 'create' | 'update',
+  mode: 'create' | 'update' | 'response',
 ): GraphBodyError | null {
   const rootType = compiledSchema().typeFor(entityType);
   if (rootType === undefined) {
