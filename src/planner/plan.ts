@@ -4,7 +4,7 @@
 // filtered on our tag), so every update or delete it plans is on an item calpush created. Updates and deletes carry
 // the item's ChangeKey / ETag as delivered, so the target can send it (a stale one is re-read there). No I/O here.
 import { createHash } from 'node:crypto';
-import type { DeliveredRow, DesiredRow, PendingOp } from '../store/store.ts';
+import type { DeliveredRow, DesiredRow, PendingOp } from '../model/rows.ts';
 
 export interface PlanInput {
   instance: string;

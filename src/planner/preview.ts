@@ -1,6 +1,6 @@
 // A dry run's answer for one mailbox: what a delivery would create, update and delete there, from the very planner a
 // delivery uses (plan()), so a dry run cannot disagree with a real run about the same state. Pure, like plan().
-import type { DeliveredRow, DesiredRow } from '../store/store.ts';
+import type { DeliveredRow, DesiredRow } from '../model/rows.ts';
 import { plan } from './plan.ts';
 
 /** How many ids of each kind of operation a preview names. */

@@ -9,7 +9,8 @@ import { systemClock, type Clock } from '../model/clock.ts';
 import { describe, type CanonicalEvent } from '../model/event.ts';
 import { plan, transactionIdFor } from '../planner/plan.ts';
 import { StoreError } from '../store/errors.ts';
-import type { DeliveredRow, DesiredRow, PendingOp, Store } from '../store/store.ts';
+import type { DeliveredRow, DesiredRow, PendingOp } from '../model/rows.ts';
+import type { Store } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef } from '../targets/target.ts';
 import { OUTLOOK_LIMITS, type Scheduler } from './scheduler.ts';
 

@@ -2,6 +2,7 @@
 // per offending record. Bad records never stop good ones; a record that names an event but is invalid "holds"
 // that event: whatever was delivered for it stays as it is rather than being deleted as if the source dropped it.
 import { eventKey, validateEvent, type DesiredEvent } from '../model/event.ts';
+import type { HeldEvent } from '../model/rows.ts';
 
 export interface RecordError {
   /** Where the record is: "events.ndjson line 12", "events.json record 3". */
@@ -11,13 +12,6 @@ export interface RecordError {
   field: string;
   message: string;
 }
-
-/**
- * Delivered state that an input does not decide about and that must therefore stay as it is: one event (a bad
- * record named it), the occurrences of a recurring series (the series could not be expanded), or a whole
- * calendar (its feed could not be read).
- */
-export type HeldEvent = { calendar: string; key: string } | { calendar: string; idPrefix: string } | { calendar: string; everything: true };
 
 export interface ParsedInput {
   events: DesiredEvent[];

@@ -6,7 +6,8 @@ import { basename, extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { eventKey } from '../model/event.ts';
 import { parseIcs } from './ics.ts';
-import { parseJsonRecords, type HeldEvent, type RawRecord, type RecordError } from './records.ts';
+import type { HeldEvent } from '../model/rows.ts';
+import { parseJsonRecords, type RawRecord, type RecordError } from './records.ts';
 
 export interface StreamInputOptions {
   /** Mailbox for .ics files; otherwise the file must be named <address>.ics. */

@@ -3,12 +3,11 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
-import type { HeldEvent } from '../sources/records.ts';
+import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp } from '../model/rows.ts';
 import {
   EmptyInputRefused,
   type ApiKeyRow,
   type CalendarCounts,
-  type DeliveredRow,
   type DesiredOp,
   type DesiredOpOutcome,
   type EventDeliveryState,
@@ -20,9 +19,6 @@ import {
   type DesiredImportFinish,
   type DesiredImportResult,
   type DesiredPreviewCalendar,
-  type DesiredRow,
-  type MailboxRow,
-  type PendingOp,
   type Store,
 } from './store.ts';
 import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';

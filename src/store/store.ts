@@ -5,66 +5,7 @@
 // lease that expires, and another worker takes the mailbox over.
 import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
 import type { RetentionRule } from '../model/retention.ts';
-import type { HeldEvent } from '../sources/records.ts';
-
-export interface DesiredRow {
-  calendar: string;
-  key: string;
-  sourceId: string;
-  contentHash: string;
-  startsAtMs: number;
-  event: CanonicalEvent;
-}
-
-/** One item in a target calendar that carries our tag. Several may share a key (a copy made in Outlook keeps the tag). */
-export interface DeliveredRow {
-  calendar: string;
-  key: string;
-  itemId: string;
-  changeKey: string | null;
-  transactionId: string | null;
-  contentHash: string;
-  /** When the delivered event starts (ms since epoch); null or absent when unknown (found by a listing). */
-  startsAtMs?: number | null;
-}
-
-export type MailboxState = 'pending' | 'ok' | 'failed';
-
-export interface MailboxRow {
-  calendar: string;
-  state: MailboxState;
-  lastErrorCode: string | null;
-  lastError: string | null;
-  lastSyncAt: string | null;
-  /** When the target was last listed for our tagged items; null = never (or the store was rebuilt). */
-  inventoriedAt: string | null;
-  consecutiveFailures: number;
-  /** Bumped by every change to the mailbox's desired set. */
-  desiredVersion: number;
-  /** The desiredVersion last delivered completely. */
-  deliveredVersion: number;
-}
-
-export type PlannedOpKind = 'create' | 'update' | 'delete';
-
-export interface PendingOp {
-  calendar: string;
-  key: string;
-  kind: PlannedOpKind;
-  /** For delete/update: the item we act on. */
-  itemId: string | null;
-  /**
-   * For delete/update: the item's ChangeKey / ETag as last delivered or listed (DeliveredRow.changeKey), sent with
-   * the write so the target can tell a stale copy (EWS ChangeKey, Graph If-Match, CalDAV If-Match); null when unknown.
-   */
-  changeKey?: string | null;
-  contentHash: string | null;
-  transactionId: string | null;
-  startsAtMs: number | null;
-  /** How often this op was sent without a recorded answer: > 0 at claim time means the outcome is unknown. */
-  attempts: number;
-  lastError: string | null;
-}
+import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp } from '../model/rows.ts';
 
 export interface DesiredChange {
   /** Calendars whose desired set is replaced by `events` (plus held events, which keep their old state). */

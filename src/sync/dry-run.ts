@@ -9,7 +9,8 @@
 // limits and Retry-After as always — and keeps the listing in memory only. Without that listing the dry run could
 // not say what a first run would adopt or delete. With no target to list (the API), such a mailbox is shown as
 // "not-listed".
-import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPreviewCalendar, DeliveredRow } from '../store/store.ts';
+import type { DeliveredRow } from '../model/rows.ts';
+import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPreviewCalendar } from '../store/store.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
 import type { DeliveryScheduler } from '../scheduler/delivery.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';

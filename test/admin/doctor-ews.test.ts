@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor, type DoctorReport } from '../../src/admin/doctor/index.ts';
 import { EWS_DELEGATE_ACCOUNTS, EWS_IMPERSONATION_ACCOUNT, EWS_NO_RIGHTS_ACCOUNT, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { TAG_PROPERTY_ID } from '../../src/targets/graph/mapping.ts';
+import { TAG_PROPERTY_ID } from '../../src/model/tag.ts';
 import { runAdminCli, tempDir } from './harness.ts';
 
 let sandbox: SandboxInternals;

@@ -5,7 +5,7 @@ import { createSelfSignedCertificate } from '../../src/admin/certificate.ts';
 import { runDoctor, renderText, type DoctorReport } from '../../src/admin/doctor/index.ts';
 import { redact } from '../../src/admin/doctor/report.ts';
 import { NO_PERMISSION_CLIENT_ID, NO_PERMISSION_CLIENT_SECRET, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { TAG_PROPERTY_ID } from '../../src/targets/graph/mapping.ts';
+import { TAG_PROPERTY_ID } from '../../src/model/tag.ts';
 import { runAdminCli, sandboxConfig } from './harness.ts';
 
 let sandbox: SandboxInternals;

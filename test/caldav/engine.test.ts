@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { EventInput } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { tagValue } from '../../src/targets/caldav/ical.ts';
+import { tagValue } from '../../src/model/tag.ts';
 import { TargetError, type CalendarTarget } from '../../src/targets/target.ts';
 import { address, desiredOf, foreignEvent, lecture, objectsIn, ownedIn, putForeign, rawSnapshot, sync, targetFor, tempDir, useServer } from './harness.ts';
 import { countingFetch, type CalDavServer, type ServerKind } from './servers.ts';

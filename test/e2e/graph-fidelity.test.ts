@@ -8,7 +8,7 @@ import type { DeliveryLog } from '../../src/scheduler/delivery.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createGraphTarget, runSync } from '../../src/sync/sync.ts';
 import { GraphTarget } from '../../src/targets/graph/target.ts';
-import { TAG_PROPERTY_ID } from '../../src/targets/graph/mapping.ts';
+import { TAG_PROPERTY_ID } from '../../src/model/tag.ts';
 import { TargetError, type BatchOp } from '../../src/targets/target.ts';
 import { desired } from '../server/helpers.ts';
 import { GraphClient, users } from '../sandbox/helpers.ts';

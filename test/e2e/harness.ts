@@ -8,7 +8,7 @@ import { parseConfig, type Config } from '../../src/config/config.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import type { EventInput } from '../../src/model/event.ts';
 import type { Sandbox, TenantSeed } from '../../src/sandbox/index.ts';
-import { TAG_PROPERTY_ID } from '../../src/targets/graph/mapping.ts';
+import { TAG_PROPERTY_ID } from '../../src/model/tag.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 

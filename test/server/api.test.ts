@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/model/clock.ts';
 import { eventKey } from '../../src/model/event.ts';
 import { routeTable } from '../../src/server/app.ts';
-import type { PendingOp } from '../../src/store/store.ts';
+import type { PendingOp } from '../../src/model/rows.ts';
 import { apiFixture, CAL, calendarUrl, desired, eventBody, eventUrl, ROOM, type ApiFixture } from './helpers.ts';
 
 let f: ApiFixture;

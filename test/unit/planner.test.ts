@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { plan, transactionIdFor } from '../../src/planner/plan.ts';
-import type { DeliveredRow, DesiredRow } from '../../src/store/store.ts';
+import type { DeliveredRow, DesiredRow } from '../../src/model/rows.ts';
 
 const cal = 'a@contoso.edu';
 const desired = (key: string, hash: string, startsAtMs = 0): DesiredRow => ({ calendar: cal, key, sourceId: `src-${key}`, contentHash: hash, startsAtMs, event: {} as DesiredRow['event'] });

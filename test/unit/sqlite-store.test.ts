@@ -6,7 +6,7 @@ import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import fc from 'fast-check';
 import { keepsAbsentEvent, type RetentionRule } from '../../src/model/retention.ts';
-import type { PendingOp } from '../../src/store/store.ts';
+import type { PendingOp } from '../../src/model/rows.ts';
 
 const cal = 'a@contoso.edu';
 function event(id: string, subject = id): DesiredEvent {

@@ -2,18 +2,16 @@
 //
 // Every VEVENT we write carries:
 //   UID:<key>@calpush.<instance>                       (our UID namespace: never collides with a person's event)
-//   X-CALPUSH-KEY:v1;<instance>;<key>;<contentHash>    (the same value as the Graph tag; ownership and adoption)
+//   X-CALPUSH-KEY:v1;<instance>;<key>;<contentHash>    (the tag's value, src/model/tag.ts: ownership and adoption)
 // X- properties are TEXT (RFC 5545 §3.8.8.2), so on the wire the semicolons are escaped ("v1\;inst\;…"); servers
 // re-serialise what we PUT (Radicale and Xandikos both do), so the reader accepts the escaped and the raw form.
 import ICAL from 'ical.js';
 import type { DesiredEvent, Sensitivity, ShowAs } from '../../model/event.ts';
-import { parseTagValue, tagValue } from '../graph/mapping.ts';
+import { parseTagValue, tagValue } from '../../model/tag.ts';
 import { vtimezone } from './vtimezone.ts';
 
 export const TAG_PROPERTY = 'X-CALPUSH-KEY';
 export const PRODID = '-//calpush//calpush CalDAV target//EN';
-
-export { parseTagValue, tagValue };
 
 /** Our UID for an event: the key in calpush's own namespace for this instance. */
 export function uidFor(instance: string, key: string): string {

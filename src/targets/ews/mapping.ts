@@ -11,11 +11,10 @@
 import { findWindows } from 'windows-iana';
 import type { DesiredEvent, Sensitivity, ShowAs } from '../../model/event.ts';
 import { zonedToUtcMs } from '../../model/time.ts';
-import { TAG_PROPERTY_NAME, TAG_PROPERTY_SET, tagValue } from '../graph/mapping.ts';
+import { TAG_PROPERTY_NAME, TAG_PROPERTY_SET, tagValue } from '../../model/tag.ts';
 import type { ServerVersion } from './schema.ts';
 import { el, type XmlElement } from './xml.ts';
 
-export { TAG_PROPERTY_NAME, TAG_PROPERTY_SET };
 export const TRANSACTION_PROPERTY_NAME = 'CalpushTransactionId';
 
 export function tagFieldUri(): XmlElement {

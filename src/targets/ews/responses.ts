@@ -1,7 +1,8 @@
 // Reading EWS answers: a SOAP fault (the request as a whole was refused) or one response message per item of the
 // request, in request order (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-process-calendar-items-in-batches-in-exchange).
 // Nothing here throws: an answer that cannot be read becomes { kind: 'unreadable' }.
-import { TAG_PROPERTY_NAME, TRANSACTION_PROPERTY_NAME } from './mapping.ts';
+import { TAG_PROPERTY_NAME } from '../../model/tag.ts';
+import { TRANSACTION_PROPERTY_NAME } from './mapping.ts';
 import { attr, child, children, descendants, parseXml, path, text, type XmlValue } from './xml.ts';
 
 export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder';

@@ -18,7 +18,7 @@
 // item. Across processes (a crash), the engine lists the owned items before re-planning a create whose outcome is
 // unknown (delivery.ts, outcomeUnknown), and the tag adopts what did land.
 import type { DesiredEvent } from '../../model/event.ts';
-import { parseTagValue } from '../graph/mapping.ts';
+import { parseTagValue } from '../../model/tag.ts';
 import { NetworkError } from '../http.ts';
 import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
 import { AccountGate, assignAccount, type GateStats } from './accounts.ts';

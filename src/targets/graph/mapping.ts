@@ -1,34 +1,12 @@
-// Canonical event → Microsoft Graph event body, and our ownership tag.
+// Canonical event → Microsoft Graph event body, with our ownership tag (src/model/tag.ts).
 //
 // Only properties of the Graph v1.0 `event` entity are sent (the sandbox checks every body against the CSDL).
 // Shapes: https://learn.microsoft.com/graph/api/resources/event
 import type { Event as GraphEvent, SingleValueLegacyExtendedProperty } from '@microsoft/microsoft-graph-types';
 import { findWindows } from 'windows-iana';
 import type { DesiredEvent } from '../../model/event.ts';
+import { TAG_PROPERTY_ID, tagValue } from '../../model/tag.ts';
 import { utcMsToZoned, zonedToUtcMs } from '../../model/time.ts';
-
-/**
- * Our tag: one single-value extended property, a MAPI named property in our own property set. Named properties
- * are addressed as "String {GUID} Name X" (https://learn.microsoft.com/graph/api/resources/extended-properties-overview);
- * EWS reaches the same property through ExtendedFieldURI PropertySetId + PropertyName, so EWS- and Graph-written
- * items are recognised by both targets.
- */
-export const TAG_PROPERTY_SET = '8d406dd4-a20c-41db-a3a3-9f6d092c9a1c';
-export const TAG_PROPERTY_NAME = 'CalpushKey';
-export const TAG_PROPERTY_ID = `String {${TAG_PROPERTY_SET}} Name ${TAG_PROPERTY_NAME}`;
-
-/** The tag's value: format version, instance, event key and content hash. The hash lets adoption skip unchanged events. */
-export function tagValue(instance: string, key: string, contentHash: string): string {
-  return `v1;${instance};${key};${contentHash}`;
-}
-
-export function parseTagValue(value: string): { instance: string; key: string; contentHash: string } | null {
-  const parts = value.split(';');
-  if (parts.length !== 4 || parts[0] !== 'v1') return null;
-  const [, instance, key, contentHash] = parts as [string, string, string, string];
-  if (!instance || !/^[0-9a-f]{32}$/.test(key) || !/^[0-9a-f]{32}$/.test(contentHash)) return null;
-  return { instance, key, contentHash };
-}
 
 /**
  * Graph takes Windows time-zone names (and some IANA names, not all:

@@ -9,7 +9,8 @@ import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '.
 import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
 import { GraphTokenProvider, type GraphCredential } from './auth.ts';
 import { classifyGraphError } from './errors.ts';
-import { graphEventBody, parseTagValue, TAG_PROPERTY_ID } from './mapping.ts';
+import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
+import { graphEventBody } from './mapping.ts';
 
 export interface GraphTargetOptions {
   instance: string;

@@ -1,0 +1,71 @@
+// The rows calpush keeps about events and mailboxes: what is desired, what was delivered where, what is still to
+// do. Shared by the store (which keeps them), the planner (which compares them) and the engine (which acts on
+// them), so they live on the ground floor: the store knows rows, not input formats, and the planner knows rows,
+// not the store.
+import type { CanonicalEvent } from './event.ts';
+
+export interface DesiredRow {
+  calendar: string;
+  key: string;
+  sourceId: string;
+  contentHash: string;
+  startsAtMs: number;
+  event: CanonicalEvent;
+}
+
+/** One item in a target calendar that carries our tag. Several may share a key (a copy made in Outlook keeps the tag). */
+export interface DeliveredRow {
+  calendar: string;
+  key: string;
+  itemId: string;
+  changeKey: string | null;
+  transactionId: string | null;
+  contentHash: string;
+  /** When the delivered event starts (ms since epoch); null or absent when unknown (found by a listing). */
+  startsAtMs?: number | null;
+}
+
+export type MailboxState = 'pending' | 'ok' | 'failed';
+
+export interface MailboxRow {
+  calendar: string;
+  state: MailboxState;
+  lastErrorCode: string | null;
+  lastError: string | null;
+  lastSyncAt: string | null;
+  /** When the target was last listed for our tagged items; null = never (or the store was rebuilt). */
+  inventoriedAt: string | null;
+  consecutiveFailures: number;
+  /** Bumped by every change to the mailbox's desired set. */
+  desiredVersion: number;
+  /** The desiredVersion last delivered completely. */
+  deliveredVersion: number;
+}
+
+export type PlannedOpKind = 'create' | 'update' | 'delete';
+
+export interface PendingOp {
+  calendar: string;
+  key: string;
+  kind: PlannedOpKind;
+  /** For delete/update: the item we act on. */
+  itemId: string | null;
+  /**
+   * For delete/update: the item's ChangeKey / ETag as last delivered or listed (DeliveredRow.changeKey), sent with
+   * the write so the target can tell a stale copy (EWS ChangeKey, Graph If-Match, CalDAV If-Match); null when unknown.
+   */
+  changeKey?: string | null;
+  contentHash: string | null;
+  transactionId: string | null;
+  startsAtMs: number | null;
+  /** How often this op was sent without a recorded answer: > 0 at claim time means the outcome is unknown. */
+  attempts: number;
+  lastError: string | null;
+}
+
+/**
+ * Delivered state that an input does not decide about and that must therefore stay as it is: one event (a bad
+ * record named it), the occurrences of a recurring series (the series could not be expanded), or a whole
+ * calendar (its feed could not be read).
+ */
+export type HeldEvent = { calendar: string; key: string } | { calendar: string; idPrefix: string } | { calendar: string; everything: true };
