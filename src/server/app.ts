@@ -22,7 +22,7 @@ import { validateRecord } from '../sources/records.ts';
 import { redactUrl } from '../sources/feeds.ts';
 import { ApiKeyVerifier, FailedAuthentications, hasScope, mayUseCalendar, type Authentication, type Principal } from './auth.ts';
 import type { ServerConfig } from './config.ts';
-import type { DeliveryLoopStatus } from './loop.ts';
+import type { DeliveryLoopStatus } from '../engine/loop.ts';
 import type { Metrics } from './metrics.ts';
 import { buildOpenApi, renderDocsHtml, type RouteAuth, type RouteDoc } from './openapi.ts';
 import { fieldErrors, invalid, problem, PROBLEM_TYPES, ProblemError, type FieldError } from './problem.ts';

@@ -10,7 +10,7 @@ import { createGraphTarget, createScheduler } from '../sync/sync.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from './settings.ts';
-import { DeliveryLoop } from './loop.ts';
+import { DeliveryLoop } from '../engine/loop.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 

@@ -1,7 +1,7 @@
 // Prometheus metrics of `calpush serve` (GET /metrics). One registry per server, so that tests can run several.
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SchedulerStats } from '../scheduler/scheduler.ts';
+import type { SchedulerStats } from '../engine/scheduler.ts';
 import type { Store } from '../store/store.ts';
 
 export interface Metrics {

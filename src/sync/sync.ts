@@ -1,17 +1,17 @@
 // One sync: read the input, record it as the desired state (one transaction), deliver every affected mailbox.
 // A dry run (previewSync, `sync --dry-run`) reads and validates the same way, runs the same replacement and rolls it
-// back, and plans each mailbox instead of delivering it (src/sync/dry-run.ts).
+// back, and plans each mailbox instead of delivering it (src/engine/dry-run.ts).
 import type { Config } from '../config/config.ts';
 import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath, retentionRule } from '../config/config.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
-import { Scheduler } from '../scheduler/scheduler.ts';
-import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
+import { Scheduler } from '../engine/scheduler.ts';
+import { deliver, type DeliveryLog, type DeliverySummary } from '../engine/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
 import { duplicateErrors, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
-import { dryRun, type DryRunPlan } from './dry-run.ts';
+import { dryRun, type DryRunPlan } from '../engine/dry-run.ts';
 import { GraphTarget } from '../targets/graph/target.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 
@@ -201,7 +201,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
 
 /**
  * sync --dry-run: the same input, validation and replacement as runSync, rolled back, and the plan per mailbox. Sends
- * no write request and records nothing; mailboxes a real run would list first are listed read-only (src/sync/dry-run.ts).
+ * no write request and records nothing; mailboxes a real run would list first are listed read-only (src/engine/dry-run.ts).
  */
 export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
   return withStagedInput(options, async ({ importer, finish, problems, records, target }) => {

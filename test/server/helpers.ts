@@ -7,7 +7,7 @@ import { buildApp } from '../../src/server/app.ts';
 import { createApiKey } from '../../src/server/auth.ts';
 import { parseServerConfig } from '../../src/server/settings.ts';
 import type { ServerConfigInput } from '../../src/server/config.ts';
-import type { DeliveryLoopStatus } from '../../src/server/loop.ts';
+import type { DeliveryLoopStatus } from '../../src/engine/loop.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 

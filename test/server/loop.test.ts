@@ -2,8 +2,8 @@
 // failing mailboxes without giving up on them, pauses on fatal errors, and stops cleanly.
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock, type Clock } from '../../src/model/clock.ts';
-import { Scheduler } from '../../src/scheduler/scheduler.ts';
-import { DeliveryLoop } from '../../src/server/loop.ts';
+import { Scheduler } from '../../src/engine/scheduler.ts';
+import { DeliveryLoop } from '../../src/engine/loop.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { TargetError } from '../../src/targets/target.ts';
 import { FakeTarget } from './fake-target.ts';

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fixedClock } from '../../src/model/clock.ts';
 import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { Scheduler } from '../../src/engine/scheduler.ts';
 import { ApiKeyVerifier, createApiKey } from '../../src/server/auth.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { GraphTokenProvider } from '../../src/targets/graph/auth.ts';

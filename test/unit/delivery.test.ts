@@ -2,8 +2,8 @@
 // and overtakes the mailbox's own backlog; urgent operations never wait inside a batch of far-future ones.
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/model/clock.ts';
-import { deliver } from '../../src/scheduler/delivery.ts';
-import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { deliver } from '../../src/engine/delivery.ts';
+import { Scheduler } from '../../src/engine/scheduler.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { DesiredEvent } from '../../src/model/event.ts';
 import type { ItemRef } from '../../src/targets/target.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/model/clock.ts';
-import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { Scheduler } from '../../src/engine/scheduler.ts';
 import { TargetError } from '../../src/targets/target.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

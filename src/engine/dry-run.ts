@@ -12,7 +12,7 @@
 import type { DeliveredRow } from '../model/rows.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPreviewCalendar } from '../store/store.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
-import type { DeliveryScheduler } from '../scheduler/delivery.ts';
+import type { DeliveryScheduler } from './delivery.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
 
 export interface DryRunPlan {

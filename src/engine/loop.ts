@@ -14,8 +14,8 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
-import { deliver, type DeliveryLog, type DeliveryScheduler, type DeliverySummary, type MailboxSummary } from '../scheduler/delivery.ts';
-import type { Scheduler, SubmitOptions } from '../scheduler/scheduler.ts';
+import { deliver, type DeliveryLog, type DeliveryScheduler, type DeliverySummary, type MailboxSummary } from './delivery.ts';
+import type { Scheduler, SubmitOptions } from './scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
 
