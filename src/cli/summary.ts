@@ -1,7 +1,7 @@
 // What a person sees after a sync: input problems, one line per mailbox, totals. And a progress bar on a terminal.
 import cliProgress from 'cli-progress';
 import { formatRecordError } from '../sources/records.ts';
-import type { MailboxSummary } from '../engine/delivery.ts';
+import type { MailboxSummary } from '../engine/summary.ts';
 import type { InputReport, SyncPreview, SyncResult } from '../sync/sync.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;

@@ -11,8 +11,10 @@
 // "not-listed".
 import type { DeliveredRow } from '../model/rows.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPreviewCalendar } from '../store/store.ts';
+import { listingReason } from '../planner/listing.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
-import type { DeliveryScheduler } from './delivery.ts';
+import { listOwned } from './listing.ts';
+import type { DeliveryScheduler } from './run.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
 
 export interface DryRunPlan {
@@ -35,9 +37,9 @@ export interface DryRunOptions {
   lister?: { target: CalendarTarget; scheduler: DeliveryScheduler; parallelMailboxes: number };
 }
 
-/** Whether a real delivery lists the mailbox before planning it (the same rule as deliver()'s inventory step). */
+/** Whether a real delivery lists the mailbox before planning it (the very rule of its inventory step). */
 function needsListing(view: DesiredPreviewCalendar, reinventory: boolean): boolean {
-  return reinventory || !view.mailbox.inventoriedAt || view.pendingOps().some((op) => op.kind === 'create' && op.attempts > 0);
+  return listingReason({ reinventory, inventoriedAt: view.mailbox.inventoriedAt, pending: () => view.pendingOps() }) !== null;
 }
 
 export async function dryRun(options: DryRunOptions): Promise<{ imported: DesiredImportResult; plan: DryRunPlan }> {
@@ -104,14 +106,7 @@ async function listMailboxes(
     while (next < calendars.length && !fatal) {
       const calendar = calendars[next++]!;
       try {
-        const owned: DeliveredRow[] = [];
-        let cursor: string | undefined;
-        do {
-          const page = await lister.scheduler.submit(calendar, () => lister.target.listOwned(calendar, cursor), { priority: Number.MIN_SAFE_INTEGER });
-          for (const item of page.items) owned.push({ calendar, ...item });
-          cursor = page.next;
-        } while (cursor);
-        items.set(calendar, owned);
+        items.set(calendar, await listOwned(lister.scheduler, lister.target, calendar));
       } catch (error) {
         if (!(error instanceof TargetError)) throw error;
         errors.set(calendar, error);

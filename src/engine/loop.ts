@@ -14,7 +14,9 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
-import { deliver, type DeliveryLog, type DeliveryScheduler, type DeliverySummary, type MailboxSummary } from './delivery.ts';
+import { deliver } from './delivery.ts';
+import type { DeliveryLog, DeliveryScheduler } from './run.ts';
+import type { DeliverySummary, MailboxSummary } from './summary.ts';
 import type { Scheduler, SubmitOptions } from './scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';

@@ -2,7 +2,7 @@
 // process when --busy-wait ran out (recorded, not confirmed), below the codes for failures.
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/cli/commands/sync.ts';
-import type { MailboxSummary } from '../../src/engine/delivery.ts';
+import type { MailboxSummary } from '../../src/engine/summary.ts';
 import type { SyncResult } from '../../src/sync/sync.ts';
 
 const mailbox = (status: MailboxSummary['status'], failed = 0): MailboxSummary => ({ calendar: `${status}@contoso.edu`, status, created: 0, updated: 0, deleted: 0, unchanged: 0, failed, requests: 0, failures: [] });

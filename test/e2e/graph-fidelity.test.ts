@@ -4,7 +4,7 @@
 // on one event counts as "gone" only when the mailbox still answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import type { DeliveryLog } from '../../src/engine/delivery.ts';
+import type { DeliveryLog } from '../../src/engine/run.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createGraphTarget, runSync } from '../../src/sync/sync.ts';
 import { GraphTarget } from '../../src/targets/graph/target.ts';

@@ -1,0 +1,38 @@
+// Planning a mailbox (again) while it is delivered: the store's current desired state against what is delivered,
+// around the requests in flight (planner/replan.ts decides; this reads the rows and acts on the answer).
+import { keysInFlight, replan } from '../planner/replan.ts';
+import type { MailboxWork } from './mailbox-work.ts';
+
+/**
+ * Plans the mailbox against the store's current desired state, leaving alone keys with a request out. An operation
+ * already queued and still wanted keeps its place; one no longer wanted is superseded; new ones are queued now (an
+ * urgent one goes before the far-future work already queued: the scheduler orders by start). So a change to a
+ * mailbox being delivered is sent within about one request's time, not after the rest of the mailbox.
+ */
+export async function replanMailbox(work: MailboxWork): Promise<void> {
+  const { store, instance, log } = work.run.options;
+  const { calendar, run } = work;
+  work.plannedVersion = (await store.mailbox(calendar))?.desiredVersion ?? work.plannedVersion;
+  run.plannedVersions.set(calendar, work.plannedVersion);
+  const desired = await store.desiredFor(calendar);
+  work.desiredByKey = new Map(desired.map((row) => [row.key, row]));
+  // Taken before the delivered rows are read: an answer is recorded before its operation leaves inFlight, so every
+  // key not left alone here has its answer in the rows read below.
+  const { busy, deferred } = keysInFlight(work.inFlight, work.desiredByKey);
+  work.deferred = deferred;
+  const delivered = await store.deliveredFor(calendar);
+  const result = replan({ instance, calendar, desired, delivered, generations: work.generations, busy, queued: work.queued });
+  for (const op of result.superseded) {
+    work.queued.delete(op);
+    run.progress.total--;
+  }
+  const { fresh } = result;
+  for (const op of fresh) if (op.kind !== 'delete') work.contentOf.set(op, work.desiredByKey.get(op.key)!);
+  await store.replacePendingOps(calendar, [...work.inFlight, ...work.queued, ...fresh]);
+  log?.debug({ calendar, version: work.plannedVersion, ops: fresh.length, unchanged: result.unchanged, inFlight: work.inFlight.size }, 'planned');
+  work.summary.unchanged = result.unchanged;
+  run.progress.total += fresh.length;
+  run.report();
+  for (const op of fresh) work.queued.add(op);
+  work.send(fresh);
+}

@@ -1,0 +1,149 @@
+// Sending a mailbox's planned operations and recording their answers. Each group of operations is one request
+// through the scheduler (a batch, or a single call); each answer is recorded the moment it arrives.
+import { describe, type CanonicalEvent } from '../model/event.ts';
+import type { PendingOp } from '../model/rows.ts';
+import { batchShape, requestPriority } from '../planner/requests.ts';
+import { recreate } from '../planner/recreate.ts';
+import { StoreError } from '../store/errors.ts';
+import { TargetError, type BatchOp, type BatchOutcome, type ItemRef } from '../targets/target.ts';
+import type { MailboxWork } from './mailbox-work.ts';
+import { outcomeAction } from './outcomes.ts';
+
+type Answered = { op: PendingOp; item: ItemRef | undefined };
+
+/** Sends one group (attempt 1, or a retry of batch items) and acts on each operation's answer. */
+export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: number): Promise<void> {
+  const { scheduler, log } = work.run.options;
+  const outcomes = await request(work, group);
+  const answered: Answered[] = [];
+  const retry: PendingOp[] = [];
+  let pauseMs = 0;
+  let throttled = false;
+  for (const [op, outcome] of outcomes) {
+    const action = outcomeAction(op, outcome, { requestSize: outcomes.length, attempt, maxAttempts: work.run.maxAttempts });
+    if (action.kind === 'answered') {
+      if (outcomes.length > 1) scheduler.succeeded(work.calendar);
+      answered.push({ op, item: action.item });
+    } else if (action.kind === 'halt') work.halt(action.error);
+    else if (action.kind === 'recreate') retry.push(await recreateGone(work, op));
+    else if (action.kind === 'retry') {
+      retry.push(op);
+      if (action.error.status === 429) throttled = true;
+      pauseMs = Math.max(pauseMs, action.error.retryAfterMs ?? 0);
+    } else await work.fail(op, action.error);
+  }
+  await record(work, answered);
+  for (const [op] of outcomes) work.inFlight.delete(op);
+  for (const op of retry) work.queued.add(op);
+  // The source changed this mailbox while the request was out, or a key left alone for it is answered now.
+  if (!work.stop && (outcomes.some(([op]) => work.deferred.has(op.key)) || (await work.desiredVersion()) > work.plannedVersion)) {
+    work.track(work.replan());
+  }
+  if (!retry.length || work.stop) return;
+  if (pauseMs > 0 || throttled) {
+    log?.warn({ calendar: work.calendar, retry: retry.length, pauseMs: pauseMs || 1000, throttled }, 'batch items throttled or failed: sending them again after Retry-After');
+    scheduler.pause(work.calendar, pauseMs || 1000, throttled);
+  }
+  await Promise.all(work.groups(retry).map((next) => sendGroup(work, next, attempt + 1)));
+}
+
+/**
+ * One request for a group of operations through the scheduler. The operations still planned when its turn comes
+ * are sent (the rest were superseded by a re-plan) and come back with an outcome each.
+ */
+async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[PendingOp, BatchOutcome]>> {
+  const { store, target, scheduler } = work.run.options;
+  const batch = target.batch;
+  let taken: PendingOp[] | null = null;
+  const take = (): PendingOp[] => {
+    if (taken) return taken;
+    taken = group.filter((op) => work.queued.delete(op));
+    for (const op of taken) work.inFlight.add(op);
+    return taken;
+  };
+  const mode = batchShape({ mode: batch?.mode, parallelism: batch?.parallelism ?? 1, activeMailboxes: scheduler.activeMailboxes(), globalConcurrency: scheduler.globalConcurrency });
+  const slots = mode === 'parallel' ? Math.min(batch!.parallelism, group.length) : 1;
+  const send = async (): Promise<BatchOutcome[]> => {
+    const first = !taken;
+    const ops = take();
+    const creates = ops.filter((op) => op.kind === 'create').map((op) => op.key);
+    // Marked before the request leaves: a crash from here on means "outcome unknown" (list before re-planning).
+    if (first && creates.length) await store.markOpAttempts(work.calendar, creates);
+    if (!ops.length) return [];
+    work.summary.requests++;
+    if (ops.length === 1 || !batch) {
+      const item = await sendOne(work, toBatchOp(work, ops[0]!));
+      return [{ ok: true, ...(item ? { item } : {}) }];
+    }
+    return batch.run(work.calendar, ops.map((op) => toBatchOp(work, op)), mode);
+  };
+  try {
+    const outcomes = await scheduler.submit(work.calendar, send, { priority: requestPriority(group), cost: group.length, slots });
+    return take().map((op, index) => [op, outcomes[index]!]);
+  } catch (error) {
+    // The store failing (disk full…) stops the run; it is no failure of these operations.
+    if (error instanceof StoreError) throw error;
+    const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
+    return take().map((op) => [op, { ok: false, error: failure }]);
+  }
+}
+
+/** What the target is asked to do for a planned operation, with the content it was planned from. */
+function toBatchOp(work: MailboxWork, op: PendingOp): BatchOp {
+  const desiredOf = (op: PendingOp) => describe(work.contentOf.get(op)!.event as CanonicalEvent);
+  return op.kind === 'create'
+    ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
+    : op.kind === 'update'
+      ? { kind: 'update', desired: desiredOf(op), item: { itemId: op.itemId!, changeKey: op.changeKey ?? null } }
+      : { kind: 'delete', calendar: work.calendar, item: { itemId: op.itemId!, changeKey: op.changeKey ?? null } };
+}
+
+function sendOne(work: MailboxWork, op: BatchOp): Promise<ItemRef | undefined> {
+  const { target } = work.run.options;
+  return op.kind === 'create'
+    ? target.create(op.desired, op.transactionId)
+    : op.kind === 'update'
+      ? target.update(op.desired, op.item)
+      : target.remove(work.calendar, op.item).then(() => undefined);
+}
+
+/** Records the answers of one request (a batch's successes together, in one store transaction). */
+async function record(work: MailboxWork, answered: Answered[]): Promise<void> {
+  if (!answered.length) return;
+  await work.run.options.store.completeOps(
+    answered.map(({ op, item }) => ({
+      op,
+      delivered:
+        op.kind === 'delete'
+          ? null
+          : {
+              calendar: work.calendar,
+              key: op.key,
+              itemId: item!.itemId,
+              changeKey: item!.changeKey,
+              transactionId: op.kind === 'create' ? op.transactionId : null,
+              contentHash: op.contentHash!,
+              startsAtMs: work.contentOf.get(op)?.startsAtMs ?? null,
+            },
+    })),
+  );
+  for (const { op } of answered) {
+    if (op.kind === 'create') work.summary.created++;
+    else if (op.kind === 'update') work.summary.updated++;
+    else work.summary.deleted++;
+  }
+  work.run.progress.done += answered.length;
+  work.run.report();
+}
+
+/** Someone deleted our item in Outlook; the source still wants the event, so it is created anew (planner/recreate.ts). */
+async function recreateGone(work: MailboxWork, op: PendingOp): Promise<PendingOp> {
+  const { store, instance } = work.run.options;
+  await store.forgetDelivered(work.calendar, op.key, op.itemId!);
+  const generation = (work.generations.get(op.key) ?? 0) + 1;
+  work.generations.set(op.key, generation);
+  const { created, pending } = recreate(op, { instance, generation, pending: await store.pendingOps(work.calendar) });
+  work.contentOf.set(created, work.contentOf.get(op)!);
+  await store.replacePendingOps(work.calendar, pending);
+  return created;
+}
