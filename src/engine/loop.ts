@@ -15,9 +15,11 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { deliver } from './delivery.ts';
-import type { DeliveryLog, DeliveryScheduler } from './run.ts';
+import type { DeliveryLog } from './run.ts';
 import type { DeliverySummary, MailboxSummary } from './summary.ts';
-import type { Scheduler, SubmitOptions } from './scheduler.ts';
+import type { Scheduler } from './scheduler.ts';
+import { Backoffs } from './backoff.ts';
+import { ScopedScheduler } from './scoped-scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
 
@@ -59,67 +61,6 @@ const INTERACTIVE_EXTRA = 32;
 
 const STOPPING = () => new TargetError('fatal', 'ShuttingDown', 'calpush serve is shutting down; the rest is delivered after the restart');
 
-/**
- * The part of the Scheduler that deliver() uses, over a shared scheduler: stopping a mailbox (or everything)
- * stops it for this call only. Requests already queued in the shared scheduler for a stopped mailbox fail when
- * their turn comes, without being sent.
- */
-class ScopedScheduler implements DeliveryScheduler {
-  private readonly shared: Scheduler;
-  private readonly stoppedMailboxes = new Map<string, TargetError>();
-  private stoppedAll: TargetError | null = null;
-  private readonly global: () => TargetError | null;
-  private readonly onFatal: (error: TargetError) => void;
-
-  constructor(shared: Scheduler, global: () => TargetError | null, onFatal: (error: TargetError) => void) {
-    this.shared = shared;
-    this.global = global;
-    this.onFatal = onFatal;
-  }
-
-  private stopped(mailbox: string): TargetError | null {
-    return this.stoppedAll ?? this.global() ?? this.stoppedMailboxes.get(mailbox) ?? null;
-  }
-
-  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
-    const before = this.stopped(mailbox);
-    if (before) return Promise.reject(before);
-    return this.shared.submit(
-      mailbox,
-      () => {
-        const stop = this.stopped(mailbox);
-        return stop ? Promise.reject(stop) : run();
-      },
-      options,
-    );
-  }
-
-  pause(mailbox: string, ms: number, throttled = true): void {
-    this.shared.pause(mailbox, ms, throttled);
-  }
-
-  succeeded(mailbox: string): void {
-    this.shared.succeeded(mailbox);
-  }
-
-  activeMailboxes(): number {
-    return this.shared.activeMailboxes();
-  }
-
-  get globalConcurrency(): number {
-    return this.shared.globalConcurrency;
-  }
-
-  abandonMailbox(mailbox: string, error: TargetError): void {
-    this.stoppedMailboxes.set(mailbox, error);
-  }
-
-  abandonAll(error: TargetError): void {
-    this.stoppedAll = error;
-    if (error.code !== 'ShuttingDown') this.onFatal(error);
-  }
-}
-
 export class DeliveryLoop {
   private readonly options: DeliveryLoopOptions;
   private readonly clock: Clock;
@@ -135,11 +76,10 @@ export class DeliveryLoop {
   /** The desired version each mailbox in flight was last told about. */
   private readonly told = new Map<string, number>();
   private readonly runs = new Set<Promise<void>>();
-  /** Mailbox → when it may be tried again, and how many deliveries of it failed in a row. */
-  private readonly backoff = new Map<string, { until: number; failures: number }>();
+  /** When a mailbox (or all delivery) may be tried again after failures. */
+  private readonly backoffs: Backoffs;
   /** Mailbox → when its first undelivered change was seen. */
   private readonly changedAt = new Map<string, number>();
-  private fatal: { error: TargetError; until: number; failures: number } | null = null;
   private stopping: TargetError | null = null;
   private state: DeliveryLoopStatus['state'] = 'stopped';
   private timer: NodeJS.Timeout | null = null;
@@ -151,6 +91,7 @@ export class DeliveryLoop {
   constructor(options: DeliveryLoopOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
+    this.backoffs = new Backoffs(this.clock, options.retryMinMs ?? 30_000, options.retryMaxMs ?? 3_600_000);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   }
 
@@ -175,7 +116,7 @@ export class DeliveryLoop {
   }
 
   status(): DeliveryLoopStatus {
-    const fatal = this.fatal && this.fatal.until > this.clock.now() ? this.fatal : null;
+    const fatal = this.backoffs.paused();
     return {
       state: fatal && this.state === 'running' ? 'paused' : this.state,
       delivering: [...this.inFlight].sort(),
@@ -220,7 +161,7 @@ export class DeliveryLoop {
   }
 
   private waiting(calendar: string, now: number): boolean {
-    return this.inFlight.has(calendar) || (this.backoff.get(calendar)?.until ?? 0) > now;
+    return this.inFlight.has(calendar) || this.backoffs.waiting(calendar, now);
   }
 
   private wake(): void {
@@ -243,7 +184,7 @@ export class DeliveryLoop {
   private async tick(): Promise<void> {
     const { store } = this.options;
     const now = this.clock.now();
-    if (this.fatal && this.fatal.until > now) return;
+    if (this.backoffs.paused(now)) return;
     const changed = await store.changedMailboxes();
     const candidates = new Set(changed.map((m) => m.calendar));
     const versions = new Map(changed.map((m) => [m.calendar, m.desiredVersion]));
@@ -291,8 +232,8 @@ export class DeliveryLoop {
   private async run(calendars: string[]): Promise<void> {
     const scheduler = new ScopedScheduler(
       this.options.scheduler,
-      () => this.stopping ?? (this.fatal && this.fatal.until > this.clock.now() ? this.fatal.error : null),
-      (error) => this.pauseAll(error),
+      () => this.stopping ?? this.backoffs.paused()?.error ?? null,
+      (error) => this.backoffs.pauseAll(error),
     );
     let summary: DeliverySummary;
     try {
@@ -318,23 +259,23 @@ export class DeliveryLoop {
       });
     } catch (error) {
       this.options.onError?.(error);
-      for (const calendar of calendars) this.failed(calendar);
+      for (const calendar of calendars) this.backoffs.mailboxFailed(calendar);
       return;
     }
     this.lastRunAt = new Date(this.clock.now()).toISOString();
-    if (!summary.fatal && this.fatal && this.fatal.until <= this.clock.now()) this.fatal = null;
+    if (!summary.fatal) this.backoffs.resumed();
     for (const mailbox of summary.mailboxes) {
       if (summary.fatal || this.stopping) continue;
       if (mailbox.status === 'busy') {
-        this.backoff.set(mailbox.calendar, { until: this.clock.now() + (this.options.busyRetryMs ?? 2_000), failures: this.backoff.get(mailbox.calendar)?.failures ?? 0 });
+        this.backoffs.mailboxBusy(mailbox.calendar, this.options.busyRetryMs ?? 2_000);
         continue;
       }
       if (mailbox.status === 'failed' || mailbox.failed > 0) {
-        this.failed(mailbox.calendar);
+        this.backoffs.mailboxFailed(mailbox.calendar);
         this.options.onDelivered?.(mailbox, null);
         continue;
       }
-      this.backoff.delete(mailbox.calendar);
+      this.backoffs.mailboxDelivered(mailbox.calendar);
       const since = this.changedAt.get(mailbox.calendar);
       this.changedAt.delete(mailbox.calendar);
       this.options.onDelivered?.(mailbox, since === undefined ? null : this.clock.now() - since);
@@ -343,19 +284,5 @@ export class DeliveryLoop {
 
   private tell(calendar: string): void {
     for (const listener of this.listeners) listener(calendar);
-  }
-
-  private failed(calendar: string): void {
-    const failures = (this.backoff.get(calendar)?.failures ?? 0) + 1;
-    const min = this.options.retryMinMs ?? 30_000;
-    const max = this.options.retryMaxMs ?? 3_600_000;
-    this.backoff.set(calendar, { until: this.clock.now() + Math.min(max, min * 2 ** (failures - 1)), failures });
-  }
-
-  private pauseAll(error: TargetError): void {
-    const failures = (this.fatal?.failures ?? 0) + 1;
-    const min = this.options.retryMinMs ?? 30_000;
-    const max = this.options.retryMaxMs ?? 3_600_000;
-    this.fatal = { error, failures, until: this.clock.now() + Math.min(max, min * 2 ** (failures - 1)) };
   }
 }
