@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, type EwsStats, type Sandbox } from '../../src/sandbox/index.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import { createWorkspace, lecture } from '../../test/e2e/harness.ts';
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CalpushError } from '../model/errors.ts';
 import { PortUnavailable } from '../server/listen.ts';
 import { StoreError } from '../store/errors.ts';
-import { SyncRefused } from '../sync/sync.ts';
+import { SyncRefused } from '../app/sync.ts';
 import { TargetError } from '../targets/target.ts';
 import { debugRequested } from './debug.ts';
 

@@ -2,7 +2,7 @@
 import cliProgress from 'cli-progress';
 import { formatRecordError } from '../sources/records.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
-import type { InputReport, SyncPreview, SyncResult } from '../sync/sync.ts';
+import type { InputReport, SyncPreview, SyncResult } from '../app/sync.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
 const paint = (stream: NodeJS.WriteStream, code: number, text: string) => (useColor(stream) ? `\u001b[${code}m${text}\u001b[0m` : text);

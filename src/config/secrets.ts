@@ -1,8 +1,19 @@
 // Secrets and files named by the config: a secret is always a reference ({"env": …} or {"file": …}), resolved at
-// start and kept in memory only. Shared by the core config and every target's config section.
+// start and kept in memory only. The building blocks every part's config section uses (targets, sources, server);
+// the assembled config is src/app/config.ts.
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
 import { CalpushError } from '../model/errors.ts';
+
+/** Where a secret is kept: an environment variable or a file, never the config itself. */
+export const secretReferenceSchema = z.union([z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
+  error: 'must be {"env": "VARIABLE"} or {"file": "path"}: secrets are never written in the config itself',
+});
+export type SecretReference = z.infer<typeof secretReferenceSchema>;
+
+/** A file the config names (a certificate, a CA): relative paths are relative to the config file. */
+export const fileReferenceSchema = z.object({ file: z.string().min(1) }).strict();
 
 export class ConfigError extends CalpushError {
   constructor(message: string, remedy?: string) {

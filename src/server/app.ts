@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { z } from 'zod';
-import { retentionRule, type Config } from '../config/config.ts';
+import { retentionRule, type Config } from '../app/config.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
 import { eventKey, validateEvent, type CanonicalEvent, type DesiredEvent } from '../model/event.ts';

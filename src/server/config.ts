@@ -1,12 +1,11 @@
-// The `server` section of the config (calpush serve). The main config schema (src/config/config.ts) includes it;
-// this module must not import that one (it would be a cycle).
+// The `server` section of the config (calpush serve), owned here; the assembled config (src/app/config.ts) includes
+// it. This module must not import that one: the config is assembled at the top, from the parts' own sections.
 import { z } from 'zod';
+import { secretReferenceSchema } from '../config/secrets.ts';
 
 const MiB = 1024 * 1024;
 
-const secretReference = z.union([z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
-  error: 'must be {"env": "VARIABLE"} or {"file": "path"}: secrets are never written in the config itself',
-});
+const secretReference = secretReferenceSchema;
 
 export const serverConfigSchema = z
   .object({

@@ -1,15 +1,16 @@
 // `calpush serve` as a library: the push API, the delivery loop and the feed pollers over one store and target.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, resolvePath } from '../config/config.ts';
+import { ConfigError, resolvePath } from '../config/secrets.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
-import { createGraphTarget, createScheduler } from '../sync/sync.ts';
+import { createGraphTarget } from '../app/targets.ts';
+import { createScheduler } from '../engine/limits.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
-import type { ServeSettings } from './settings.ts';
+import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -61,7 +62,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { clock } = options;
   const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
   const target = options.target ?? createGraphTarget(config, baseDir);
-  const scheduler = createScheduler(config, clock);
+  const scheduler = createScheduler(config.limits, clock);
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 

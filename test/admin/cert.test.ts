@@ -7,13 +7,17 @@ import { createSecureContext } from 'node:tls';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateRequestError, certificatePaths, createSelfSignedCertificate, parseSubject, writeCertificateFiles } from '../../src/admin/certificate.ts';
-import { graphTarget, parseConfig, resolveGraphCredential, readCa } from '../../src/config/config.ts';
+import { graphTarget, parseConfig, type Config } from '../../src/app/config.ts';
+import { readCa as readCaFile, resolveGraphCredential as resolveCredential } from '../../src/targets/graph/config.ts';
 import { defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { certificateThumbprints, GraphTokenProvider } from '../../src/targets/graph/auth.ts';
 import { HttpClient } from '../../src/targets/http.ts';
 import { TargetError } from '../../src/targets/target.ts';
 import { decodeJwtPayload } from '../../src/admin/doctor/jwt.ts';
 import { runAdminCli, tempDir } from './harness.ts';
+
+const readCa = (config: Config, dir: string) => readCaFile(graphTarget(config), dir);
+const resolveGraphCredential = (config: Config, dir: string) => resolveCredential(graphTarget(config), dir);
 
 const CERT_APP = '3e7c9a10-5b2d-4f6e-8a1c-0d9e8f7a6b5c';
 const OTHER_APP = '4f8d0b21-6c3e-4a7f-9b2d-1e0f9a8b7c6d';

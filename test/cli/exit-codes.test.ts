@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/cli/commands/sync.ts';
 import type { MailboxSummary } from '../../src/engine/summary.ts';
-import type { SyncResult } from '../../src/sync/sync.ts';
+import type { SyncResult } from '../../src/app/sync.ts';
 
 const mailbox = (status: MailboxSummary['status'], failed = 0): MailboxSummary => ({ calendar: `${status}@contoso.edu`, status, created: 0, updated: 0, deleted: 0, unchanged: 0, failed, requests: 0, failures: [] });
 const result = (mailboxes: MailboxSummary[], extra: { rejected?: number; fatal?: boolean; storeFatal?: boolean } = {}): SyncResult => ({

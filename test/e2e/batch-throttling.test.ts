@@ -2,7 +2,7 @@
 // a 5xx on one item does not fail the others, and calpush never holds more than 4 requests on a mailbox.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createWorkspace, lecture, tagged, usableStudents } from './harness.ts';
 
 const seed = defaultTenantSeed();

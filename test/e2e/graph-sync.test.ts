@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { beforeTheLectures, createWorkspace as baseWorkspace, foreignSnapshot, lecture, tagged, usableStudents, type Workspace } from './harness.ts';
 
 let sandbox: Sandbox;

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseConfig, type Config } from '../../src/config/config.ts';
+import { parseConfig, type Config } from '../../src/app/config.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import type { EventInput } from '../../src/model/event.ts';
 import type { Sandbox, TenantSeed } from '../../src/sandbox/index.ts';

@@ -10,7 +10,7 @@ import { exitCodeFor } from '../../src/cli/commands/sync.ts';
 import { formatSummary } from '../../src/cli/summary.ts';
 import { defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createWorkspace, lecture, runCli, tagged, usableStudents } from './harness.ts';
 
 let sandbox: SandboxInternals;

@@ -8,12 +8,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../../src/admin/doctor/index.ts';
-import { parseConfig } from '../../src/config/config.ts';
+import { parseConfig } from '../../src/app/config.ts';
 import { defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { CalpushClient } from '../../src/client/index.ts';
 import { createApiKey } from '../../src/server/auth.ts';
 import { startServer } from '../../src/server/index.ts';
-import { parseServerConfig } from '../../src/server/settings.ts';
+import { parseServerConfig } from '../../src/app/settings.ts';
 import { createWorkspace, lecture, runCli, tagged, usableStudents, type Workspace } from './harness.ts';
 
 let sandbox: SandboxInternals;

@@ -2,7 +2,7 @@
 // deliver the mailbox itself or the running process (which holds the mailbox) picks it up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createWorkspace, lecture, startCli, tagged, usableStudents } from './harness.ts';
 
 const seed = defaultTenantSeed();

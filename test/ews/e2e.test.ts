@@ -13,7 +13,7 @@ import {
   startSandbox,
   type SandboxInternals,
 } from '../../src/sandbox/index.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import type { EwsTarget } from '../../src/targets/ews/target.ts';
 import { TargetError, type CalendarTarget } from '../../src/targets/target.ts';

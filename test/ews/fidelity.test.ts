@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import type { EwsTarget } from '../../src/targets/ews/target.ts';
 import { GraphClient, users } from '../sandbox/helpers.ts';

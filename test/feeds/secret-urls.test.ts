@@ -7,12 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/config.ts';
+import { parseConfig } from '../../src/app/config.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { createApiKey } from '../../src/server/auth.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
-import { parseServerConfig } from '../../src/server/settings.ts';
+import { parseServerConfig } from '../../src/app/settings.ts';
 import { FeedPoller, feedsConfigSchema, feedUrls, redactUrl, urlFingerprint } from '../../src/sources/feeds.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/config.ts';
+import { parseConfig } from '../../src/app/config.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
 import { generateServerCertificate } from '../../src/sandbox/tls.ts';
 import { AddressPolicy, fetchFeed, FeedError } from '../../src/sources/feeds.ts';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { validateGraphBody } from '../../src/sandbox/graph/schema/validate.ts';
 import { SCHEMA_DIR } from '../../src/sandbox/ews/validate.ts';
-import { runSync } from '../../src/sync/sync.ts';
+import { runSync } from '../../src/app/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import { beforeTheLectures, createWorkspace, lecture, tagged, usableStudents } from '../e2e/harness.ts';
 import { requireTool } from '../support/tools.ts';

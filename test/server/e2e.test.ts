@@ -8,9 +8,9 @@ import { CalpushClient } from 'calpush/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultTenantSeed, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
 import { createApiKey } from '../../src/server/auth.ts';
-import { parseServerConfig } from '../../src/server/settings.ts';
+import { parseServerConfig } from '../../src/app/settings.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
-import { parseFeedsConfig } from '../../src/server/settings.ts';
+import { parseFeedsConfig } from '../../src/app/settings.ts';
 import { createWorkspace, foreignSnapshot, repoRoot, tagged, usableStudents } from '../e2e/harness.ts';
 
 let sandbox: Sandbox;

@@ -6,7 +6,7 @@ import { fixedClock } from '../../src/model/clock.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { clientKey, createApiKey, FailedAuthentications } from '../../src/server/auth.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
-import { parseServerConfig } from '../../src/server/settings.ts';
+import { parseServerConfig } from '../../src/app/settings.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { apiFixture, CAL, coreConfig, eventBody, eventUrl, type ApiFixture } from './helpers.ts';
 

@@ -1,11 +1,11 @@
 // Shared set-up for the push API tests: an app over an in-memory store, keys of every kind, a stub delivery loop.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { parseConfig, type Config } from '../../src/config/config.ts';
+import { parseConfig, type Config } from '../../src/app/config.ts';
 import { fixedClock, type Clock } from '../../src/model/clock.ts';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { createApiKey } from '../../src/server/auth.ts';
-import { parseServerConfig } from '../../src/server/settings.ts';
+import { parseServerConfig } from '../../src/app/settings.ts';
 import type { ServerConfigInput } from '../../src/server/config.ts';
 import type { DeliveryLoopStatus } from '../../src/engine/loop.ts';
 import { createMetrics } from '../../src/server/metrics.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { csvRowToRecord, runImport } from '../../src/cli/commands/import.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { SyncRefused } from '../../src/sync/sync.ts';
+import { SyncRefused } from '../../src/app/sync.ts';
 import { FakeTarget } from './fake-target.ts';
 import { coreConfig, desired } from './helpers.ts';
 

@@ -9,7 +9,7 @@ import { previewImport, runImport } from '../../src/cli/commands/import.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { validateEvent } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { previewSync, runSync, type SyncOptions } from '../../src/sync/sync.ts';
+import { previewSync, runSync, type SyncOptions } from '../../src/app/sync.ts';
 import { TargetError } from '../../src/targets/target.ts';
 import { FakeTarget } from '../server/fake-target.ts';
 import { coreConfig } from '../server/helpers.ts';

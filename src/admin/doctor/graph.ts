@@ -4,11 +4,13 @@
 // GraphTarget), so what passes here is what sync will see.
 import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { graphTarget as graphTargetConfig, readCa, resolveGraphCredential, resolvePath, type LoadedConfig } from '../../config/config.ts';
+import { graphTarget as graphTargetConfig, type LoadedConfig } from '../../app/config.ts';
+import { createGraphTarget } from '../../app/targets.ts';
+import { resolvePath } from '../../config/secrets.ts';
 import { describe, type DesiredEvent } from '../../model/event.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
-import { createGraphTarget } from '../../sync/sync.ts';
 import { certificateThumbprints, GraphTokenProvider, type GraphCredential } from '../../targets/graph/auth.ts';
+import { readCa, resolveGraphCredential } from '../../targets/graph/config.ts';
 import { classifyGraphError } from '../../targets/graph/errors.ts';
 import type { GraphTarget } from '../../targets/graph/target.ts';
 import { HttpClient } from '../../targets/http.ts';
@@ -207,8 +209,8 @@ export async function graphChecks(loaded: LoadedConfig, options: GraphDoctorOpti
   let credential: GraphCredential;
   let caPem: string | undefined;
   try {
-    credential = resolveGraphCredential(config, baseDir);
-    caPem = readCa(config, baseDir);
+    credential = resolveGraphCredential(graphTargetConfig(config), baseDir);
+    caPem = readCa(graphTargetConfig(config), baseDir);
   } catch (error) {
     checks.push({ id: 'graph.credential', title: 'credential', status: 'fail', detail: (error as Error).message, remedy: 'fix the file or environment variable the config refers to' });
     return result();

@@ -3,7 +3,8 @@
 // target.kind: Microsoft Graph (graph.ts) and Exchange Web Services (ews.ts); each returns a SectionResult.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, loadConfig, type LoadedConfig } from '../../config/config.ts';
+import { loadConfig, type LoadedConfig } from '../../app/config.ts';
+import { ConfigError } from '../../config/secrets.ts';
 import { ewsChecks } from './ews.ts';
 import { graphChecks, type SectionResult } from './graph.ts';
 import { redactReport, reportOk, type DoctorReport } from './report.ts';

@@ -1,9 +1,9 @@
 // calpush apikey create|list|revoke: the API keys of `calpush serve`. A key is printed once, when it is made;
 // the store keeps only its SHA-256 (see src/server/auth.ts for why that is enough for a 256-bit random key).
 import type { Command } from 'commander';
-import { resolvePath } from '../../config/config.ts';
+import { resolvePath } from '../../config/secrets.ts';
 import { createApiKey } from '../../server/auth.ts';
-import { loadServeConfig } from '../../server/settings.ts';
+import { loadServeConfig } from '../../app/settings.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import type { ApiKeyScope } from '../../store/store.ts';
 import { reportFailure } from '../failure.ts';

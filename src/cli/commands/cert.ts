@@ -14,7 +14,8 @@ import {
 } from '../../admin/certificate.ts';
 import { promptHidden, PromptCancelled } from '../../admin/prompt.ts';
 import { psQuote } from '../../admin/powershell.ts';
-import { ConfigError, graphTarget, loadConfig } from '../../config/config.ts';
+import { graphTarget, loadConfig } from '../../app/config.ts';
+import { ConfigError } from '../../config/secrets.ts';
 
 export interface CertCreateOptions {
   subject: string;

@@ -5,10 +5,10 @@
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseConfig } from '../../config/config.ts';
+import { parseConfig } from '../../app/config.ts';
 import { sampleTimetable } from '../../sandbox/sample-timetable.ts';
 import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
-import { runSync } from '../../sync/sync.ts';
+import { runSync } from '../../app/sync.ts';
 import { integerArgument } from '../options.ts';
 import { formatSummary, progressBar } from '../summary.ts';
 import { exitCodeFor, reportFailure } from './sync.ts';

@@ -14,19 +14,21 @@ import { basename, extname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { parse } from 'csv-parse';
-import type { Config } from '../../config/config.ts';
-import { resolvePath, retentionRule } from '../../config/config.ts';
+import { retentionRule, type Config } from '../../app/config.ts';
+import { createTarget } from '../../app/targets.ts';
+import { resolvePath } from '../../config/secrets.ts';
+import { createScheduler } from '../../engine/limits.ts';
 import { systemClock, type Clock } from '../../model/clock.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { deliver } from '../../engine/delivery.ts';
 import type { DeliverySummary } from '../../engine/summary.ts';
-import { loadServeConfig } from '../../server/settings.ts';
+import { loadServeConfig } from '../../app/settings.ts';
 import { duplicateErrors, validateRecord, type RecordError } from '../../sources/records.ts';
 import { readInputItems, type InputItem } from '../../sources/stream.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import type { DesiredImport, DesiredImportFinish, Store } from '../../store/store.ts';
 import { dryRun } from '../../engine/dry-run.ts';
-import { createScheduler, createTarget, desiredSummary, EXPANSION_PAST_MS, InputProblems, SyncRefused, type SyncPreview, type SyncResult } from '../../sync/sync.ts';
+import { desiredSummary, EXPANSION_PAST_MS, InputProblems, SyncRefused, type SyncPreview, type SyncResult } from '../../app/sync.ts';
 import type { CalendarTarget } from '../../targets/target.ts';
 import { formatPreview, formatSummary, progressBar } from '../summary.ts';
 import { exitCodeFor, exitCodeForPreview, reportFailure } from './sync.ts';
@@ -192,7 +194,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
         delivery = await deliver({
           store,
           target,
-          scheduler: createScheduler(config, options.clock),
+          scheduler: createScheduler(config.limits, options.clock),
           ...(options.clock ? { clock: options.clock } : {}),
           instance: config.instance,
           calendars: imported.calendars,
@@ -217,7 +219,7 @@ export async function previewImport(options: ImportOptions): Promise<SyncPreview
     const { config } = options;
     const target = options.target ?? (await createTarget(config, options.baseDir));
     try {
-      const lister = { target, scheduler: createScheduler(config, options.clock), parallelMailboxes: config.limits.parallelMailboxes };
+      const lister = { target, scheduler: createScheduler(config.limits, options.clock), parallelMailboxes: config.limits.parallelMailboxes };
       const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister });
       for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
       return { dryRun: true, input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), plan, calendars: imported.calendars };

@@ -1,8 +1,8 @@
 // calpush serve: the push API, the delivery loop and the feed pollers, until SIGTERM/SIGINT.
 // calpush feeds poll: fetch every configured feed once and record what it says (delivery is serve's or sync's).
 import type { Command } from 'commander';
-import { resolvePath } from '../../config/config.ts';
-import { loadServeConfig } from '../../server/settings.ts';
+import { resolvePath } from '../../config/secrets.ts';
+import { loadServeConfig } from '../../app/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
 import { SqliteStore } from '../../store/sqlite.ts';

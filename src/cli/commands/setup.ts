@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { writeScript } from '../../admin/powershell.ts';
 import { generateSetupScript, type SetupOptions } from '../../admin/setup-scripts.ts';
-import { ConfigError, loadConfig, resolvePath, type LoadedConfig } from '../../config/config.ts';
+import { loadConfig, type LoadedConfig } from '../../app/config.ts';
+import { ConfigError, resolvePath } from '../../config/secrets.ts';
 
 class SetupUsageError extends Error {}
 

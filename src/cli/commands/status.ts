@@ -1,6 +1,7 @@
 // calpush status: what the store knows per mailbox — desired, delivered, pending work, last error.
 import type { Command } from 'commander';
-import { loadConfig, resolvePath } from '../../config/config.ts';
+import { loadConfig } from '../../app/config.ts';
+import { resolvePath } from '../../config/secrets.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import { reportFailure } from '../failure.ts';
 

@@ -5,8 +5,8 @@
 // With --dry-run: 0 the plan was printed; 1 records were rejected or a mailbox could not be listed; 2 as above;
 // 3 listing stopped by a failure no mailbox can get past.
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/config.ts';
-import { previewSync, runSync, type SyncPreview, type SyncResult } from '../../sync/sync.ts';
+import { loadConfig } from '../../app/config.ts';
+import { previewSync, runSync, type SyncPreview, type SyncResult } from '../../app/sync.ts';
 import { EXIT, reportFailure } from '../failure.ts';
 import { createLog, LOG_LEVELS } from '../log.ts';
 import { formatPreview, formatSummary, progressBar } from '../summary.ts';

@@ -14,12 +14,10 @@
 //     ]
 //   }
 import { z } from 'zod';
+import { secretReferenceSchema } from '../../config/secrets.ts';
 import { maxResponseBytesSchema } from '../answer-limits.ts';
 
-const secretReference = z.union(
-  [z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()],
-  { error: 'must be {"env": "VARIABLE"} or {"file": "path"}: secrets are never written in the config itself' },
-);
+const secretReference = secretReferenceSchema;
 
 const authSchema = z.discriminatedUnion('kind', [
   z

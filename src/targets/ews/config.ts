@@ -1,6 +1,6 @@
 // The `target` section of the config file for Exchange Web Services, and the target built from it.
 //
-// Secrets follow the rule of the rest of the config (src/config/config.ts): a password, secret, private key or
+// Secrets follow the rule of the rest of the config (src/config/secrets.ts): a password, secret, private key or
 // token is never written in the config, only a reference to an environment variable or a file, resolved at start
 // and kept in memory.
 //
@@ -27,7 +27,7 @@ import type { EwsTargetConfig, SecretReference } from './schema.ts';
 export { ewsTargetSchema, type EwsTargetConfig, type SecretReference } from './schema.ts';
 
 
-/** A config that cannot be used (a secret that cannot be read). Named like src/config/config.ts's ConfigError. */
+/** A config that cannot be used (a secret that cannot be read). Named like src/config/secrets.ts's ConfigError. */
 /** Config errors of the EWS section are the config's errors (the CLI reports them the same way). */
 export { ConfigError as EwsConfigError };
 

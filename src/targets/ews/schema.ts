@@ -1,7 +1,7 @@
 // The `target` section of the config file for Exchange Web Services: its schema (src/targets/ews/config.ts
 // builds the target from it). Kept apart so that reading a config loads none of the EWS target's libraries.
 //
-// Secrets follow the rule of the rest of the config (src/config/config.ts): a password, secret, private key or
+// Secrets follow the rule of the rest of the config (src/config/secrets.ts): a password, secret, private key or
 // token is never written in the config, only a reference to an environment variable or a file, resolved at start
 // and kept in memory.
 //
@@ -18,6 +18,7 @@
 //     "caFile": "example-root-ca.pem"
 //   }
 import { z } from 'zod';
+import { secretReferenceSchema } from '../../config/secrets.ts';
 import { maxResponseBytesSchema } from '../answer-limits.ts';
 
 /** The EWS schema versions calpush speaks (RequestServerVersion). */
@@ -38,9 +39,7 @@ export function ewsDefaultPage(serverVersion: ServerVersion): number {
 }
 export const EWS_DEFAULT_ACCOUNT_CONCURRENCY = 8;
 
-const secretReference = z.union([z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
-  error: 'must be {"env": "VARIABLE"} or {"file": "path"}: secrets are never written in the config itself',
-});
+const secretReference = secretReferenceSchema;
 
 const accountSchema = z
   .object({

@@ -1,8 +1,9 @@
 // What `calpush serve`, `import` and `apikey` read from the config file: the core config with its `server`
 // (defaults filled in) and `feeds` sections.
-import { ConfigError, loadConfig, parseConfig, type Config } from '../config/config.ts';
+import { ConfigError } from '../config/secrets.ts';
+import { loadConfig, parseConfig, type Config } from './config.ts';
 import { feedsConfigSchema, type FeedsConfig } from '../sources/feeds.ts';
-import { serverConfigSchema, type ServerConfig } from './config.ts';
+import { serverConfigSchema, type ServerConfig } from '../server/config.ts';
 import type { z } from 'zod';
 
 export interface ServeSettings {

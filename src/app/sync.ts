@@ -1,21 +1,22 @@
-// One sync: read the input, record it as the desired state (one transaction), deliver every affected mailbox.
+// One sync: read the input, record it as the desired state (one transaction), deliver every affected mailbox. It
+// is neither a source nor the engine but the two put together, so it lives at the composition root (src/app/).
 // A dry run (previewSync, `sync --dry-run`) reads and validates the same way, runs the same replacement and rolls it
 // back, and plans each mailbox instead of delivering it (src/engine/dry-run.ts).
-import type { Config } from '../config/config.ts';
-import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath, retentionRule } from '../config/config.ts';
-import { systemClock, type Clock } from '../model/clock.ts';
-import { Scheduler } from '../engine/scheduler.ts';
+import { resolvePath } from '../config/secrets.ts';
 import { deliver } from '../engine/delivery.ts';
+import { dryRun, type DryRunPlan } from '../engine/dry-run.ts';
+import { createScheduler } from '../engine/limits.ts';
 import type { DeliveryLog } from '../engine/run.ts';
 import type { DeliverySummary } from '../engine/summary.ts';
+import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent } from '../model/event.ts';
 import { duplicateErrors, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
-import { dryRun, type DryRunPlan } from '../engine/dry-run.ts';
-import { GraphTarget } from '../targets/graph/target.ts';
 import type { CalendarTarget } from '../targets/target.ts';
+import { retentionRule, type Config } from './config.ts';
+import { createTarget } from './targets.ts';
 
 export interface SyncOptions {
   config: Config;
@@ -75,54 +76,6 @@ export class SyncRefused extends Error {
     super(message);
     this.name = 'SyncRefused';
   }
-}
-
-export function createGraphTarget(config: Config, baseDir: string): GraphTarget {
-  const target = graphTarget(config);
-  const caPem = readCa(config, baseDir);
-  return new GraphTarget({
-    instance: config.instance,
-    tenantId: target.tenantId,
-    clientId: target.clientId,
-    credential: resolveGraphCredential(config, baseDir),
-    authorityHost: target.authorityHost,
-    graphBaseUrl: target.graphBaseUrl,
-    scope: target.scope,
-    ...(caPem ? { caPem } : {}),
-    allDayTimeZone: config.timeZone,
-    requestTimeoutMs: target.requestTimeoutMs,
-    maxResponseBytes: target.maxResponseBytes,
-    batch: target.batch,
-  });
-}
-
-/**
- * The configured target: Microsoft Graph, EWS for Exchange Server, or a CalDAV server. EWS and CalDAV (and their
- * libraries) are loaded only when configured: every run pays the start-up of what it loads.
- */
-export async function createTarget(config: Config, baseDir: string): Promise<CalendarTarget> {
-  switch (config.target.kind) {
-    case 'graph':
-      return createGraphTarget(config, baseDir);
-    case 'ews': {
-      const { createEwsTarget } = await import('../targets/ews/config.ts');
-      return createEwsTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, readSecret });
-    }
-    case 'caldav': {
-      const { createCalDavTarget } = await import('../targets/caldav/config.ts');
-      return createCalDavTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone });
-    }
-  }
-}
-
-export function createScheduler(config: Config, clock: Clock = systemClock): Scheduler {
-  return new Scheduler({
-    clock,
-    globalConcurrency: config.limits.globalConcurrency,
-    mailboxConcurrency: config.limits.mailboxConcurrency,
-    mailboxBudget: { requests: config.limits.requestsPerTenMinutes, windowMs: 600_000 },
-    maxAttempts: config.limits.maxAttempts,
-  });
 }
 
 /** How many record errors (and, apart, warnings) are kept with their details; the rest are counted. */
@@ -186,7 +139,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     const delivery = await deliver({
       store,
       target,
-      scheduler: createScheduler(config, options.clock),
+      scheduler: createScheduler(config.limits, options.clock),
       ...(options.clock ? { clock: options.clock } : {}),
       instance: config.instance,
       calendars: imported.calendars,
@@ -214,7 +167,7 @@ export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
         finish,
         instance: options.config.instance,
         reinventory: options.reinventory ?? false,
-        lister: { target, scheduler: createScheduler(options.config, options.clock), parallelMailboxes: options.config.limits.parallelMailboxes },
+        lister: { target, scheduler: createScheduler(options.config.limits, options.clock), parallelMailboxes: options.config.limits.parallelMailboxes },
       });
     } catch (error) {
       if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
