@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import forge from 'node-forge';
 import { certificateThumbprints } from '../targets/graph/auth.ts';
+import { CalpushError } from '../model/errors.ts';
 
 export const KEY_SIZES = [2048, 3072, 4096] as const;
 export type KeySize = (typeof KEY_SIZES)[number];
@@ -34,10 +35,10 @@ export interface CreatedCertificate {
 /** The attribute short names node-forge knows (RFC 4514 keys). */
 const SUBJECT_KEYS: Record<string, string> = { CN: 'CN', O: 'O', OU: 'OU', L: 'L', ST: 'ST', S: 'ST', C: 'C', E: 'E', EMAIL: 'E', EMAILADDRESS: 'E' };
 
-export class CertificateRequestError extends Error {
+/** What `calpush cert create` was asked cannot be made (a subject, a key size, a validity). */
+export class CertificateRequestError extends CalpushError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CertificateRequestError';
+    super('CertificateRequestError', message);
   }
 }
 

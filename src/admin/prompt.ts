@@ -1,10 +1,10 @@
 // Reading a passphrase from the terminal without echoing it.
 import type { ReadStream } from 'node:tty';
+import { CalpushError } from '../model/errors.ts';
 
-export class PromptCancelled extends Error {
+export class PromptCancelled extends CalpushError {
   constructor() {
-    super('cancelled');
-    this.name = 'PromptCancelled';
+    super('PromptCancelled', 'cancelled');
   }
 }
 

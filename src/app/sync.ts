@@ -9,6 +9,7 @@ import { createScheduler } from '../engine/limits.ts';
 import type { DeliveryLog } from '../engine/run.ts';
 import type { DeliverySummary } from '../engine/summary.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
+import { CalpushError } from '../model/errors.ts';
 import type { DesiredEvent } from '../model/event.ts';
 import { duplicateErrors, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
@@ -71,10 +72,10 @@ export interface SyncPreview {
   plan: DryRunPlan;
 }
 
-export class SyncRefused extends Error {
+/** A sync (or import) that was refused before anything was changed: an unreadable file, an empty input. */
+export class SyncRefused extends CalpushError {
   constructor(message: string) {
-    super(message);
-    this.name = 'SyncRefused';
+    super('SyncRefused', message);
   }
 }
 

@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { CalpushError } from '../model/errors.ts';
 import { PortUnavailable } from '../server/listen.ts';
 import { StoreError } from '../store/errors.ts';
-import { SyncRefused } from '../app/sync.ts';
 import { TargetError } from '../targets/target.ts';
 import { debugRequested } from './debug.ts';
 
@@ -77,7 +76,7 @@ export function exitCodeForError(error: unknown): number {
   if (error instanceof StoreError) return EXIT.store;
   if (error instanceof PortUnavailable) return EXIT.port;
   if (error instanceof TargetError && error.scope === 'fatal') return EXIT.stopped;
-  if (error instanceof CalpushError || error instanceof SyncRefused) return EXIT.unusable;
+  if (error instanceof CalpushError) return EXIT.unusable;
   return EXIT.bug;
 }
 

@@ -16,6 +16,7 @@ import type {
   ProblemDocument,
   ReplaceResult,
 } from '../server/schemas.ts';
+import { CalpushError } from '../model/errors.ts';
 
 export type { Accepted, BatchItem, BatchItemResult, BatchResult, CalendarEvent, CalendarList, CalendarStatus, EventBody, EventRecord, EventStatus, Health, ProblemDocument, ReplaceResult } from '../server/schemas.ts';
 
@@ -30,14 +31,13 @@ export interface CalpushClientOptions {
   headers?: Record<string, string>;
 }
 
-/** An answer with an error status; `problem` is the RFC 9457 document calpush sent. */
-export class CalpushApiError extends Error {
+/** An answer with an error status; `problem` is the RFC 9457 document calpush sent, `code` its kind. */
+export class CalpushApiError extends CalpushError {
   readonly status: number;
   readonly problem: ProblemDocument;
   constructor(status: number, problem: ProblemDocument) {
     const fields = (problem.errors ?? []).map((e) => `${e.field} ${e.message}`).join('; ');
-    super(`${status} ${problem.title}${problem.detail ? `: ${problem.detail}` : ''}${fields ? ` (${fields})` : ''}`);
-    this.name = 'CalpushApiError';
+    super((problem.type ?? '').replace(/^.*#problem-/, '') || `http-${status}`, `${status} ${problem.title}${problem.detail ? `: ${problem.detail}` : ''}${fields ? ` (${fields})` : ''}`);
     this.status = status;
     this.problem = problem;
   }

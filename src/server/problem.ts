@@ -1,5 +1,6 @@
 // RFC 9457 problem details: every error of the push API is one of these, as application/problem+json.
 import type { FieldProblem } from '../model/event.ts';
+import { CalpushError } from '../model/errors.ts';
 
 export interface FieldError {
   /** The field as the request names it: "start", "body.contentType", "calendar" (path parameter), … */
@@ -53,11 +54,11 @@ export function problem(kind: ProblemKind, detail?: string, extra: Partial<Probl
   return { type: problemType(kind), title, status, ...(detail ? { detail } : {}), ...extra };
 }
 
-export class ProblemError extends Error {
+/** A request the API answers with a problem document (RFC 9457); its code is the problem's kind. */
+export class ProblemError extends CalpushError {
   readonly problem: Problem;
   constructor(problem: Problem) {
-    super(problem.detail ?? problem.title);
-    this.name = 'ProblemError';
+    super(problem.type.replace(/^.*#problem-/, ''), problem.detail ?? problem.title);
     this.problem = problem;
   }
 }

@@ -23,6 +23,7 @@ import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { z } from 'zod';
 import { ConfigError, readSecret } from '../config/secrets.ts';
+import { CalpushError } from '../model/errors.ts';
 import { parseIcs } from './ics.ts';
 import type { HeldEvent } from '../model/rows.ts';
 import { validateRecord, type RecordError, type RecordWarning } from './records.ts';
@@ -271,12 +272,10 @@ export class AddressPolicy {
 
 export type FeedErrorCode = 'refused-address' | 'timeout' | 'http-status' | 'too-large' | 'network' | 'bad-url' | 'redirects';
 
-export class FeedError extends Error {
-  readonly code: FeedErrorCode;
+export class FeedError extends CalpushError {
+  declare readonly code: FeedErrorCode;
   constructor(code: FeedErrorCode, message: string) {
-    super(message);
-    this.name = 'FeedError';
-    this.code = code;
+    super(code, message);
   }
 }
 

@@ -15,6 +15,7 @@
 import ICAL from 'ical.js';
 import { findIana, WINDOWS_TO_IANA_MAP } from 'windows-iana';
 import { canonicalTimeZone, normalizeLocalDate, normalizeLocalDateTime, utcMsToZoned, zonedToUtcMs } from '../model/time.ts';
+import { CalpushError } from '../model/errors.ts';
 
 export interface IcsOptions {
   /** Mailbox address the feed's events go to. */
@@ -297,10 +298,11 @@ type Point =
   | { allDay: true; date: string; utcMs: number }
   | { allDay: false; local: string; zone: string; utcMs: number };
 
-class IcsProblem extends Error {
+/** A VEVENT (or a part of it) that cannot be read: reported as an error of its record, naming the field. */
+class IcsProblem extends CalpushError {
   field: string;
   constructor(field: string, message: string) {
-    super(message);
+    super('InvalidEvent', message);
     this.field = field;
   }
 }

@@ -3,6 +3,7 @@
 // Every method is async so that a PostgreSQL implementation (many workers, network round trips) fits the same
 // interface as the embedded SQLite one. Work is claimed per mailbox with a lease: a worker that dies leaves a
 // lease that expires, and another worker takes the mailbox over.
+import { CalpushError } from '../model/errors.ts';
 import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
 import type { RetentionRule } from '../model/retention.ts';
 import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp } from '../model/rows.ts';
@@ -92,15 +93,15 @@ export interface DesiredImportFinish {
   retention: RetentionRule | null;
 }
 
-export class EmptyInputRefused extends Error {
+export class EmptyInputRefused extends CalpushError {
   readonly existing: number;
   readonly calendars: number;
   constructor(existing: number, calendars: number) {
     super(
+      'EmptyInputRefused',
       `the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars} calendar(s); ` +
         'nothing was changed. If that is really wanted, run again with --allow-empty.',
     );
-    this.name = 'EmptyInputRefused';
     this.existing = existing;
     this.calendars = calendars;
   }

@@ -16,6 +16,7 @@ import { promptHidden, PromptCancelled } from '../../admin/prompt.ts';
 import { psQuote } from '../../admin/powershell.ts';
 import { graphTarget, loadConfig } from '../../app/config.ts';
 import { ConfigError } from '../../config/secrets.ts';
+import { CalpushError } from '../../model/errors.ts';
 
 export interface CertCreateOptions {
   subject: string;
@@ -31,7 +32,12 @@ export interface CertCreateOptions {
   json?: boolean;
 }
 
-class UsageError extends Error {}
+/** A flag of `calpush cert create` that cannot be used as given. */
+class UsageError extends CalpushError {
+  constructor(message: string) {
+    super('UsageError', message);
+  }
+}
 
 async function passphraseFor(options: CertCreateOptions): Promise<string | undefined> {
   if (!options.pfx) return undefined;

@@ -9,8 +9,14 @@ import { writeScript } from '../../admin/powershell.ts';
 import { generateSetupScript, type SetupOptions } from '../../admin/setup-scripts.ts';
 import { loadConfig, type LoadedConfig } from '../../app/config.ts';
 import { ConfigError, resolvePath } from '../../config/secrets.ts';
+import { CalpushError } from '../../model/errors.ts';
 
-class SetupUsageError extends Error {}
+/** A flag of `calpush setup` that cannot be used as given. */
+class SetupUsageError extends CalpushError {
+  constructor(message: string) {
+    super('UsageError', message);
+  }
+}
 
 const VERSION = (() => {
   try {

@@ -17,6 +17,7 @@
 // retry in this process — the calendar is searched for them and a hit is returned instead of creating a second
 // item. Across processes (a crash), the engine lists the owned items before re-planning a create whose outcome is
 // unknown (delivery.ts, outcomeUnknown), and the tag adopts what did land.
+import { CalpushError } from '../../model/errors.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../../model/tag.ts';
 import { NetworkError } from '../http.ts';
@@ -109,10 +110,11 @@ interface SendFailure {
   refused: boolean;
 }
 
-class RequestFailed extends Error {
+/** A request that failed as a whole, with whether Exchange refused it before doing anything (inside the target only). */
+class RequestFailed extends CalpushError {
   readonly failure: SendFailure;
   constructor(failure: SendFailure) {
-    super(failure.error.message);
+    super(failure.error.code, failure.error.message, { remedy: failure.error.remedy });
     this.failure = failure;
   }
 }
