@@ -7,7 +7,7 @@
 //   - os.tmpdir() (test workspaces, stores, certificates): during the tests a folder of their own inside the
 //     machine's temporary directory (setup.ts points TMPDIR there), not all of it, since a repository cloned into
 //     the temporary directory has its siblings (../shared) there too,
-//   - a few system paths Node and the tests legitimately use (CA certificates, time zones, /proc, /dev, /sys),
+//   - a few system paths Node and the tests legitimately use (CA certificates, time zones, /proc, /dev, /sys, ldd),
 // throws ERR_READ_OUTSIDE_REPOSITORY, and records it: a read inside a try/catch (an optional file, a fallback)
 // is still reported, as a failure of the test that made it (setup.ts) or on the child's stderr.
 // Only stat/access/exists may look at the directories on PATH: that is how a program (xmllint, radicale) is
@@ -26,7 +26,9 @@ export const GUARD_CODE = 'ERR_READ_OUTSIDE_REPOSITORY';
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 // /sys: a read-only filesystem even root cannot write, which the store and CLI tests use to be refused for real.
-const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys'];
+// /usr/bin/ldd: how a native add-on built with napi-rs (@swc/core, the parser of the import-rule check) tells glibc
+// from musl to pick its binary.
+const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys', '/usr/bin/ldd'];
 
 function realTmpdir() {
   try {
