@@ -121,7 +121,7 @@ const sizes: Sizes = options.quick
 const repeats: Record<WorkloadName, number> = options.quick ? { a: 3, b: 3, c: 3, d: 1 } : { a: 3, b: 1, c: 3, d: 1 };
 if (options.repeat !== undefined) for (const k of ['a', 'b', 'c'] as const) repeats[k] = options.repeat;
 
-// calpush's defaults (README, src/config/config.ts): the ceiling's global bound uses them.
+// calpush's defaults (README, src/engine/limits.ts): the ceiling's global bound uses them.
 const CALPUSH_LIMITS = { mailboxConcurrency: 4, globalConcurrency: 64, requestsPerTenMinutes: 10_000 };
 const OUTLOOK = { mailboxConcurrency: 4, requestsPerWindow: 10_000, windowMs: 600_000 };
 

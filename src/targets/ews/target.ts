@@ -16,7 +16,7 @@
 // SOAP answer) leaves its transactionIds marked uncertain; before such a create is sent again — by the scheduler's
 // retry in this process — the calendar is searched for them and a hit is returned instead of creating a second
 // item. Across processes (a crash), the engine lists the owned items before re-planning a create whose outcome is
-// unknown (delivery.ts, outcomeUnknown), and the tag adopts what did land.
+// unknown (src/planner/listing.ts), and the tag adopts what did land.
 import { CalpushError } from '../../model/errors.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../../model/tag.ts';
