@@ -4,7 +4,8 @@ import { graphTarget, readCa, readSecret, resolveGraphCredential, resolvePath } 
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { deliver, type DeliveryLog, type DeliverySummary } from '../scheduler/delivery.ts';
 import type { DesiredEvent } from '../model/event.ts';
-import { duplicateErrors, validateRecord, type RecordError } from '../sources/records.ts';
+import { fileParseLimits } from '../sources/parse-pool.ts';
+import { duplicateErrors, formatRecordError, validateRecord, type RecordError } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type Store } from '../store/store.ts';
@@ -100,6 +101,17 @@ const MAX_REPORTED_ERRORS = 10_000;
  */
 const STAGE_CHUNK = 250;
 
+/**
+ * Why an input without a valid event is refused. When records were rejected, they are the reason, and --allow-empty
+ * would only wipe the calendars: their errors are named and --allow-empty is not suggested.
+ */
+function emptyInputMessage(refused: EmptyInputRefused, errors: RecordError[], unreported: number): string {
+  if (!errors.length) return `${refused.message} If that is really wanted, run again with --allow-empty.`;
+  const shown = errors.slice(0, 5);
+  const more = errors.length - shown.length + unreported;
+  return `${refused.message} The input's problems: ${shown.map(formatRecordError).join('; ')}${more ? `; and ${more} more` : ''}. Fix them and run again.`;
+}
+
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const { config } = options;
   const horizonDays = options.horizonDays ?? 400;
@@ -130,6 +142,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
         ...(explicitCalendars?.length === 1 ? { icsCalendar: explicitCalendars[0]! } : {}),
         timeZone: config.timeZone,
         horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 },
+        icsLimits: fileParseLimits(config.limits),
       });
       for await (const item of items) {
         if (item.kind === 'held') {
@@ -180,7 +193,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     try {
       imported = await importer.finish({ calendars: allowed ?? 'staged-and-synced', refuseEmpty: !options.allowEmpty });
     } catch (error) {
-      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
+      if (error instanceof EmptyInputRefused) throw new SyncRefused(emptyInputMessage(error, errors, unreportedErrors));
       throw error;
     }
     for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach(reject);
