@@ -2,7 +2,7 @@
 //
 // Import differs from sync in one thing: it is an upsert. Every valid record is added or changes its event; an
 // event that is not in the files stays as it is (sync makes the input the complete desired state and deletes what
-// is missing). Use import to load a backlog or merge in another system's events; use sync or the API's full
+// is missing). An event an .ics file marks STATUS:CANCELLED is removed by both. Use import to load a backlog or merge in another system's events; use sync or the API's full
 // replacement for a source that is the whole truth about its calendars.
 //
 // As in sync: each record is checked on its own and reported with file, line and field; valid records go through;
@@ -19,9 +19,11 @@ import type { DesiredEvent } from '../../model/event.ts';
 import { deliver, type DeliverySummary } from '../../scheduler/delivery.ts';
 import { loadServeConfig } from '../../server/settings.ts';
 import { duplicateErrors, validateRecord, type RecordError } from '../../sources/records.ts';
-import { readInputItems, type InputItem } from '../../sources/stream.ts';
+import { eventKey } from '../../model/event.ts';
+import { fileParseLimits } from '../../sources/parse-pool.ts';
+import { readInputItems, type Cancellation, type InputItem } from '../../sources/stream.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
-import type { Store } from '../../store/store.ts';
+import type { DesiredOp, Store } from '../../store/store.ts';
 import { createGraphTarget, createScheduler, SyncRefused, type SyncResult } from '../../sync/sync.ts';
 import type { CalendarTarget } from '../../targets/target.ts';
 import { formatSummary, progressBar } from '../summary.ts';
@@ -194,6 +196,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
       if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
       else unreportedErrors++;
     };
+    const cancellations: Cancellation[] = [];
     const importer = await store.beginDesiredImport();
     let imported;
     try {
@@ -203,7 +206,13 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
         const items =
           extname(file).toLowerCase() === '.csv'
             ? csvItems(file, origin, calendar)
-            : readInputItems([file], { ...(calendar ? { icsCalendar: calendar } : {}), timeZone: config.timeZone, horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 } });
+            : readInputItems([file], {
+                ...(calendar ? { icsCalendar: calendar } : {}),
+                timeZone: config.timeZone,
+                horizon: { fromMs: now - 30 * 86_400_000, toMs: now + horizonDays * 86_400_000 },
+                icsLimits: fileParseLimits(config.limits),
+                onCancelled: (cancelled) => cancellations.push(cancelled),
+              });
         for await (const item of items) {
           // An upsert removes nothing, so what a bad record would hold stays anyway.
           if (item.kind === 'held') continue;
@@ -246,32 +255,57 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
       throw error;
     }
     for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach(reject);
+    const cancelled = await removeCancelled(store, cancellations, allowed);
 
     let delivery: DeliverySummary = { mailboxes: [], totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 } };
-    if ((options.deliver ?? true) && imported.calendars.length) {
+    const calendars = [...new Set([...imported.calendars, ...cancelled.calendars])];
+    if ((options.deliver ?? true) && calendars.length) {
       target ??= createGraphTarget(config, options.baseDir);
       delivery = await deliver({
         store,
         target,
         scheduler: createScheduler(config),
         instance: config.instance,
-        calendars: imported.calendars,
+        calendars,
         maxAttempts: config.limits.maxAttempts,
         parallelMailboxes: config.limits.parallelMailboxes,
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
     }
-    const { added, changed, removed, unchanged } = imported;
+    const { added, changed, unchanged } = imported;
     return {
       input: { files: files.length, records, accepted: imported.applied, rejected: rejectedRecords.size, errors, ...(unreportedErrors ? { unreportedErrors } : {}) },
-      desired: { added, changed, removed, unchanged },
+      desired: { added, changed, removed: cancelled.removed, unchanged },
       delivery,
-      calendars: imported.calendars,
+      calendars,
     };
   } finally {
     if (target && !options.target) await target.close();
     if (!options.store) await store.close();
   }
+}
+
+/**
+ * An event the files mark STATUS:CANCELLED is removed, as sync removes it (it is not in sync's complete input):
+ * an upsert that kept it would leave a cancelled lecture in the calendar. A cancelled series removes its UID and
+ * every occurrence UID@…. Applied after the upserts, so a cancellation wins over the same event given elsewhere.
+ */
+async function removeCancelled(store: Store, cancellations: Cancellation[], allowed: Set<string> | null): Promise<{ removed: number; calendars: string[] }> {
+  const ops: Array<Extract<DesiredOp, { kind: 'remove' }>> = [];
+  for (const { calendar, id, series } of cancellations) {
+    if (allowed && !allowed.has(calendar)) continue;
+    if (!series) {
+      ops.push({ kind: 'remove', calendar, key: eventKey(calendar, id) });
+      continue;
+    }
+    for (const row of await store.desiredFor(calendar)) {
+      if (row.sourceId === id || row.sourceId.startsWith(`${id}@`)) ops.push({ kind: 'remove', calendar, key: row.key });
+    }
+  }
+  if (!ops.length) return { removed: 0, calendars: [] };
+  const outcomes = await store.applyDesiredOps(ops);
+  const calendars = new Set(ops.filter((_, at) => outcomes[at] === 'removed').map((op) => op.calendar));
+  return { removed: outcomes.filter((outcome) => outcome === 'removed').length, calendars: [...calendars] };
 }
 
 function readingBar(enabled: boolean) {
@@ -330,7 +364,7 @@ export function registerImportCommand(program: Command): void {
         else {
           process.stdout.write(`${formatSummary(result)}\n`);
           process.stdout.write(
-            `Desired state: ${result.desired.added} added, ${result.desired.changed} changed, ${result.desired.unchanged} unchanged (import removes nothing).\n` +
+            `Desired state: ${result.desired.added} added, ${result.desired.changed} changed, ${result.desired.unchanged} unchanged, ${result.desired.removed} removed (import removes only what the files mark cancelled).\n` +
               (options.deliver ? '' : 'Recorded only (--no-deliver): calpush serve, or the next sync or import, delivers it.\n'),
           );
           if (result.input.unreportedErrors) process.stdout.write(`… and ${result.input.unreportedErrors} more rejected records${options.errors ? ` (all in ${options.errors})` : ''}.\n`);
