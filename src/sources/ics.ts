@@ -77,17 +77,20 @@ export interface IcsRefusal {
 export const MAX_OCCURRENCES_PER_SERIES = 5000;
 /** Events one file may produce unless the caller says otherwise (IcsOptions.maxEvents). */
 export const DEFAULT_MAX_EVENTS = 20_000;
-/** Candidates a rule may test in search of its next occurrence: guards against rules that never match. */
-const MAX_RULE_STEPS = 50_000;
+/** Steps a rule may take in search of its next occurrence: guards against rules that never match. */
+const MAX_RULE_STEPS = 100_000;
 /** Occurrences a series may produce before the horizon ends (most of them before it starts, all discarded). */
 const MAX_EXPANSION = 100_000;
 /**
- * Candidate dates the recurrence rules of one file may test without producing an occurrence in the horizon. Each
- * costs microseconds in ical.js, so without a budget per file a megabyte of SECONDLY rules starting in 1970 would
- * cost hours. Long-running DAILY and WEEKLY series skip ahead to the horizon (fastForward) and spend almost
- * nothing; a monthly series since 1990 spends ~430, a yearly birthday since 1900 ~130.
+ * Steps (calls into ical.js's rule iterator, 0.5–3 µs each) the recurrence rules of one file may take beyond what
+ * their occurrences in the horizon pay back (OCCURRENCE_REFUND each). Without a budget per file a megabyte of
+ * SECONDLY rules starting in 1970, or of "last Monday or Tuesday of the month" rules, would cost minutes; with it
+ * the worst file costs about half a second. Long-running DAILY and WEEKLY series skip ahead to the horizon
+ * (fastForward) and spend almost nothing; a monthly series since 1990 spends ~10,000, a yearly one since 1900 ~3,000.
  */
-const FILE_EXPANSION_BUDGET = 100_000;
+const FILE_EXPANSION_BUDGET = 150_000;
+/** What an occurrence in the horizon pays back: about what a weekly or monthly rule spends to find it. */
+const OCCURRENCE_REFUND = 25;
 /**
  * The longest event accepted (DURATION, or DTEND after DTSTART): ten years. ical.js adds durations day by day
  * through the calendar (Time.adjust walks month by month), so DURATION:P999999999999999999W would never finish.
@@ -444,11 +447,16 @@ type Point =
   | { allDay: true; date: string; utcMs: number }
   | { allDay: false; local: string; zone: string; utcMs: number };
 
-class IcsProblem extends Error {
-  field: string;
+/**
+ * A problem of one record, thrown to the code that reports it. Not an Error on purpose: capturing a stack trace for
+ * each was a tenth of the time of a file with thousands of bad records, and the trace is never shown.
+ */
+class IcsProblem {
+  readonly field: string;
+  readonly message: string;
   constructor(field: string, message: string) {
-    super(message);
     this.field = field;
+    this.message = message;
   }
 }
 
@@ -845,6 +853,8 @@ class Parser {
       if (duration.isNegative) throw new IcsProblem('DURATION', `must not be negative (${duration.toString()})`);
       // Checked before ical.js adds it to a time, which it does day by day (see MAX_EVENT_DAYS).
       const total = duration.toSeconds();
+      // ical.js reads "PT-1S" as minus one second without the negative flag.
+      if (total < 0) throw new IcsProblem('DURATION', `must not be negative (${truncate(String(durationProp.jCal[3] ?? ''), 40)})`);
       if (!Number.isFinite(total) || total > MAX_EVENT_DAYS * 86_400) {
         throw new IcsProblem('DURATION', `${truncate(String(durationProp.jCal[3] ?? ''), 40)} is longer than ${MAX_EVENT_DAYS} days; calpush refuses events that long`);
       }
@@ -986,9 +996,11 @@ class Parser {
       return;
     }
     const { fromMs, toMs } = this.options.horizon;
+    const budget = this.budget;
     let start: ReturnType<Parser['readTime']>;
     let periodEnds: Map<string, Point>;
     try {
+      budget.beginSeries();
       start = this.readTime(master.comp, 'dtstart');
       for (const name of ['exdate', 'rdate']) for (const prop of master.comp.getAllProperties(name)) checkRawTimes(prop, name.toUpperCase());
       checkRules(master.comp);
@@ -1025,9 +1037,7 @@ class Parser {
     const filter = ruleFilter(master.comp, start.time);
     let inWindow = 0;
     let overflow = false;
-    const budget = this.budget;
     try {
-      budget.beginSeries();
       alignToStart(master.comp, start.time, start.tzid === null ? this.floatingZone : null);
       const skipTo = this.options.expandFromStart ? null : fastForward(master.comp, start.time, fromMs - slackMs);
       const expansion = event.iterator(skipTo ?? undefined);
@@ -1190,10 +1200,17 @@ class Parser {
 
   /** The end a PERIOD value gives its instance: its own end, or its start plus its duration. */
   periodEnd(period: ICAL.Period, tzid: string | null): Point {
-    if (period.end) return this.point(period.end, tzid, 'RDATE');
+    if (period.end) {
+      const begin = this.point(period.start, tzid, 'RDATE');
+      const end = this.point(period.end, tzid, 'RDATE');
+      if (end.utcMs < begin.utcMs || end.utcMs - begin.utcMs > MAX_EVENT_DAYS * 86_400_000) {
+        throw new IcsProblem('RDATE', `a PERIOD must end after it starts and last at most ${MAX_EVENT_DAYS} days`);
+      }
+      return end;
+    }
     const duration = period.duration;
     const seconds = duration ? duration.toSeconds() : Number.NaN;
-    if (!duration || duration.isNegative || !Number.isFinite(seconds) || seconds > MAX_EVENT_DAYS * 86_400) {
+    if (!duration || duration.isNegative || !Number.isFinite(seconds) || seconds < 0 || seconds > MAX_EVENT_DAYS * 86_400) {
       throw new IcsProblem('RDATE', `a PERIOD's duration must be between 0 and ${MAX_EVENT_DAYS} days`);
     }
     const begin = this.point(period.start, tzid, 'RDATE');
@@ -1498,12 +1515,12 @@ function sameZoneKey(time: Time, tzid: string | null): string {
 }
 
 /**
- * What the recurrence rules of one file may cost. ical.js's rule iterator reports every candidate date it tests and
- * every year it lays out (the patch below) to the budget of the parse running on this thread — parsing is
- * synchronous, so there is one at a time. VTIMEZONE rules count too: ical.js expands them as it reads times. A rule that never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30, which
- * ical.js would search forever, or a yearly rule ical.js searches up to the year 20000) stops after MAX_RULE_STEPS
- * candidates in a row; a file stops expanding once its rules tested FILE_EXPANSION_BUDGET candidates that gave no
- * occurrence in the horizon. Occurrences in the horizon are paid back: they are bounded by maxEvents instead.
+ * What the recurrence rules of one file may cost. Every step of ical.js's rule iterator (the patch below) is reported
+ * to the budget of the parse running on this thread — parsing is synchronous, so there is one at a time; VTIMEZONE
+ * rules count too, since ical.js expands them as it reads times. A rule that never matches (FREQ=DAILY;BYMONTH=2;
+ * BYMONTHDAY=30, which ical.js would search forever, or a yearly rule it searches up to the year 20000) stops after
+ * MAX_RULE_STEPS steps without an occurrence; a file stops expanding once its rules took FILE_EXPANSION_BUDGET steps
+ * more than their occurrences in the horizon paid back. Those occurrences are bounded by maxEvents.
  */
 class ExpansionBudget {
   private spent = 0;
@@ -1531,42 +1548,45 @@ class ExpansionBudget {
     if (++this.spent > FILE_EXPANSION_BUDGET) this.stop('file');
   }
 
-  /** An occurrence came out of the expansion: it costs like a candidate, unless it lands in the horizon. */
+  /** An occurrence came out of the expansion (counted also for RDATEs, which take no rule steps). */
   occurrence(): void {
     this.sinceOccurrence = 0;
     if (++this.spent > FILE_EXPANSION_BUDGET) this.stop('file');
   }
 
-  /** The occurrence lands in the horizon: it and the candidate that found it are paid back. */
+  /** The occurrence lands in the horizon: it pays back about what a plain weekly or monthly rule spends on one. */
   earned(): void {
-    this.spent -= 2;
+    this.spent -= OCCURRENCE_REFUND;
   }
 
   /** The message for an error thrown while expanding. */
   explain(error: unknown): string {
-    if (this.exhausted === 'rule') return `${MAX_RULE_STEPS} candidate dates in a row did not match the rule (it may never match)`;
+    if (this.exhausted === 'rule') return `ical.js took ${MAX_RULE_STEPS} steps without finding the rule's next occurrence (it may never match)`;
     if (this.exhausted === 'file') return FILE_BUDGET_SPENT;
     return error instanceof IcsProblem ? error.message : messageOf(error);
   }
 
   private stop(why: 'rule' | 'file'): never {
     this.exhausted = why;
-    throw new IcsProblem('RRULE', why === 'rule' ? `${MAX_RULE_STEPS} candidate dates in a row did not match a recurrence rule (it may never match)` : FILE_BUDGET_SPENT);
+    throw new IcsProblem('RRULE', why === 'rule' ? `ical.js took ${MAX_RULE_STEPS} steps without finding a recurrence rule's next occurrence (it may never match)` : FILE_BUDGET_SPENT);
   }
 }
 
-const FILE_BUDGET_SPENT = `the file's recurrence rules tested more than ${FILE_EXPANSION_BUDGET} dates outside the horizon (rules that start long before it, recur every second or minute, or never match); the rest of its series are not expanded`;
+const FILE_BUDGET_SPENT = `the file's recurrence rules took more than ${FILE_EXPANSION_BUDGET} steps of expansion beyond what their occurrences in the horizon pay for (rules that start long before it, recur every second or minute, or rarely or never match); the rest of its series are not expanded`;
 
 let activeBudget: ExpansionBudget | null = null;
 
-// The patch: each candidate ical.js tests against a rule, and each year it lays out for a YEARLY rule, is counted.
-// Outside a parse (activeBudget null) the methods behave exactly as before.
+// The patch: every call of a method of ical.js's rule iterator is a step. Steps cost 0.5–3 µs each whatever the rule
+// (a candidate of FREQ=HOURLY takes a few, a month of FREQ=MONTHLY;BYSETPOS=-1 a few hundred), which makes them a
+// fair measure of work; the wrapper adds ~2 % to an expansion. Outside a parse (activeBudget null) nothing changes.
 const iteratorPrototype = (ICAL as unknown as { RecurIterator: { prototype: Record<string, unknown> } }).RecurIterator.prototype;
-for (const name of ['check_contracting_rules', 'expand_year_days']) {
-  const original = iteratorPrototype[name] as (...args: unknown[]) => unknown;
-  iteratorPrototype[name] = function counted(this: unknown, ...args: unknown[]) {
+for (const name of Object.getOwnPropertyNames(iteratorPrototype)) {
+  const original = iteratorPrototype[name];
+  if (name === 'constructor' || typeof original !== 'function') continue;
+  iteratorPrototype[name] = function counted(this: unknown) {
     activeBudget?.step();
-    return original.apply(this, args);
+    // eslint-disable-next-line prefer-rest-params -- `arguments` avoids allocating an array per call on this hot path
+    return (original as (...args: unknown[]) => unknown).apply(this, arguments as unknown as unknown[]);
   };
 }
 
@@ -1574,11 +1594,11 @@ for (const name of ['check_contracting_rules', 'expand_year_days']) {
  * A later start for the rule iterator of a series that began long before the horizon: DTSTART moved forward by
  * whole periods of the rule, so that ical.js does not step through years of occurrences that are all discarded.
  * Whole periods keep every occurrence where it was for days and weeks (and, for the sub-daily frequencies, whole
- * days of wall-clock time, which is how ical.js steps them). Not for months and years: ical.js lays out BYMONTH,
+ * days of wall-clock time, which is how ical.js steps them). Months and years mostly not: ical.js lays out BYMONTH,
  * BYDAY and BYMONTHDAY relative to DTSTART and misses matches of the first period (FREQ=MONTHLY;BYMONTH=12 from
- * January 1995 gives December 1996 first), so a moved start would move occurrences; they cost 12 steps a year or
- * fewer anyway. The property test in test/sources/ics-completeness.test.ts compares every frequency with and
- * without the skip. Not with COUNT (occurrences are counted from DTSTART), BYSETPOS, several rules or RDATE. The
+ * January 1995 gives December 1996 first), so a moved start would move occurrences; a month or year costs ~25
+ * steps, which its occurrence pays back (see monthlyFastForward for the exception). The property test in
+ * test/sources/ics-completeness.test.ts compares every frequency with and without the skip. Not with COUNT (occurrences are counted from DTSTART), BYSETPOS, several rules or RDATE. The
  * moved start is an instance for ical.js even where the rule does not match it; it lies days before the window,
  * where it is discarded with the rest.
  */
@@ -1587,6 +1607,7 @@ function fastForward(comp: Component, dtstart: Time, fromMs: number): Time | nul
   if (rules.length !== 1 || comp.hasProperty('rdate')) return null;
   const recur = rules[0]!.getFirstValue();
   if (!(recur instanceof ICAL.Recur) || recur.count || (recur.parts as Record<string, unknown>).BYSETPOS) return null;
+  if (recur.freq === 'MONTHLY') return monthlyFastForward(recur, dtstart, fromMs);
   if (!['SECONDLY', 'MINUTELY', 'HOURLY', 'DAILY', 'WEEKLY'].includes(recur.freq)) return null;
   // Three days of margin: no zone is a day from UTC, and the moved start must stay out of the window.
   const target = fromMs - 3 * 86_400_000;
@@ -1596,6 +1617,27 @@ function fastForward(comp: Component, dtstart: Time, fromMs: number): Time | nul
   const moved = new Date(utcFields(dtstart.year, dtstart.month, dtstart.day) + periods * periodDays * 86_400_000);
   const { hour, minute, second, isDate } = dtstart;
   return ICAL.Time.fromData({ year: moved.getUTCFullYear(), month: moved.getUTCMonth() + 1, day: moved.getUTCDate(), hour, minute, second, isDate }, dtstart.zone);
+}
+
+/**
+ * The skip ahead for the one monthly shape that costs much per occurrence: weekdays of the month ("second
+ * Wednesday", "last Friday": ~100 steps each, so a monthly meeting since 2015 would spend 11,000). Only BYDAY
+ * (no BYMONTH, BYMONTHDAY or BYSETPOS, whose layout ical.js ties to DTSTART), by whole years, from a day every month
+ * has, to a start two years before the horizon: ical.js misses matches in the first year of some rules.
+ */
+function monthlyFastForward(recur: ICAL.Recur, dtstart: Time, fromMs: number): Time | null {
+  const parts = recur.parts as Record<string, unknown>;
+  if (!parts.BYDAY || Object.keys(parts).some((part) => part !== 'BYDAY') || dtstart.day > 28) return null;
+  const interval = Math.max(1, recur.interval || 1);
+  const yearsPerStep = interval / gcd(interval, 12);
+  const steps = Math.floor((new Date(fromMs).getUTCFullYear() - 2 - dtstart.year) / yearsPerStep);
+  if (steps < 1) return null;
+  const { month, day, hour, minute, second, isDate } = dtstart;
+  return ICAL.Time.fromData({ year: dtstart.year + steps * yearsPerStep, month, day, hour, minute, second, isDate }, dtstart.zone);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }
 
 /** Rules ical.js would step through at absurd cost are refused before it starts. */
