@@ -582,7 +582,7 @@ export class FeedPoller {
     let parsed: IcsParseResult;
     try {
       const horizon = { fromMs: now - feeds.pastDays * 86_400_000, toMs: now + feeds.horizonDays * 86_400_000 };
-      parsed = await this.pool.parse(fetched.body, { calendar, defaultTimeZone: this.options.timeZone, horizon, origin: redactUrl(url) }, limits, this.stopping.signal);
+      parsed = await this.pool.parse(fetched.body, { calendar, defaultTimeZone: this.options.timeZone, horizon, origin: redactUrl(url) }, limits, this.stopping.signal, true);
     } catch (error) {
       if (error instanceof ParseStopped) return stopped();
       return finish('failed', { code: 'parse', message: (error as Error).message });

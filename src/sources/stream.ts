@@ -246,7 +246,7 @@ async function* icsItems(path: string, origin: string, options: StreamInputOptio
     return;
   }
   // Bytes, not text: exporters fold lines inside multi-byte UTF-8 characters (RFC 5545 folds octets).
-  const result = await poolFor(limits.maxBytes).parse(readFileSync(path), { calendar, defaultTimeZone: options.timeZone, horizon: options.horizon, origin }, limits);
+  const result = await poolFor(limits.maxBytes).parse(readFileSync(path), { calendar, defaultTimeZone: options.timeZone, horizon: options.horizon, origin }, limits, undefined, true);
   if (result.refusal) {
     yield fileError(origin, `${result.refusal.message}; nothing was read from it (raise ${RAISE[result.refusal.limit]} if the file is genuine)`);
     return;

@@ -32,6 +32,16 @@ describe('a worker parses exactly as this thread does', () => {
     expect(bytes.length).toBeGreaterThan(0);
   });
 
+  it('can take over the bytes instead of copying them (the caller then has none)', async () => {
+    const bytes = Buffer.from(singles(3_000));
+    const result = await pool.parse(bytes, OPTIONS, LIMITS, undefined, true);
+    expect(result.inputs).toHaveLength(3_000);
+    expect(bytes.length).toBe(0);
+    const shared = Buffer.from('BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n'); // a slice of Node's shared pool: copied
+    expect((await pool.parse(shared, OPTIONS, LIMITS, undefined, true)).errors).toEqual([]);
+    expect(shared.length).toBeGreaterThan(0);
+  });
+
   it('parses as many files at once as it has workers, and queues the rest', async () => {
     const results = await Promise.all(Array.from({ length: 5 }, (_, n) => pool.parse(singles(10 + n), OPTIONS, LIMITS)));
     expect(results.map((r) => r.inputs.length)).toEqual([10, 11, 12, 13, 14]);
