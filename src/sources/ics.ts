@@ -232,6 +232,40 @@ function lineValue(text: string): string {
   return colon < 0 ? '' : text.slice(colon + 1);
 }
 
+const DATE_PROPERTIES = new Set(['DTSTART', 'DTEND', 'RECURRENCE-ID', 'RDATE', 'EXDATE']);
+const DATES_ONLY = /^\d{8}(,\d{8})*$/;
+
+/**
+ * The lines of a VEVENT with three slips of real exporters mended before ical.js reads them (found in the public
+ * test files of python-icalendar, see test/fixtures/ics-corpus/README.md):
+ *   - a date written without VALUE=DATE ("DTSTART:20220101", "RDATE:19970101,19970120"): ical.js would read a
+ *     date-time with no time and the event would be refused; it is a date;
+ *   - an empty RDATE or EXDATE ("RDATE:"): says nothing, and is dropped;
+ *   - blanks in a rule ("BYDAY=MO, TU, WE", Exchange's CDO): ical.js refuses the whole rule; they are removed.
+ * Only lines starting with D, R or E are looked at; each check is linear.
+ */
+function lenientLines(lines: LogicalLine[]): string[] {
+  const out: string[] = [];
+  for (const { text } of lines) {
+    const first = text.charCodeAt(0) | 0x20;
+    const name = first === 0x64 || first === 0x72 || first === 0x65 ? lineName(text) : null;
+    if (name === 'RRULE' || name === 'EXRULE') {
+      out.push(text.includes(' ') || text.includes('\t') ? text.replace(/[ \t]+/g, '') : text);
+      continue;
+    }
+    if (!name || !DATE_PROPERTIES.has(name)) {
+      out.push(text);
+      continue;
+    }
+    const value = text.slice(text.lastIndexOf(':') + 1).trim();
+    if (value === '' && (name === 'RDATE' || name === 'EXDATE')) continue;
+    const parameters = text.slice(name.length, text.length - value.length);
+    if (DATES_ONLY.test(value) && !/;VALUE=/i.test(parameters)) out.push(`${text.slice(0, name.length)};VALUE=DATE${text.slice(name.length)}`);
+    else out.push(text);
+  }
+  return out;
+}
+
 /**
  * Splits the file into its VEVENT and VTIMEZONE components by BEGIN/END lines, without interpreting anything
  * else, so that each component can be parsed (and fail) on its own.
@@ -642,7 +676,7 @@ class Parser {
       }
       let jcal: unknown;
       try {
-        jcal = ICAL.parse(block.lines.map((line) => line.text).join('\r\n'));
+        jcal = ICAL.parse(lenientLines(block.lines).join('\r\n'));
       } catch (error) {
         this.brokenBlock(block, `cannot be parsed: ${messageOf(error)}`);
         continue;
@@ -837,7 +871,9 @@ class Parser {
         throw new IcsProblem('DTEND', `is more than ${MAX_EVENT_DAYS} days after DTSTART; calpush refuses events that long`);
       }
       if (start.point.allDay && end.point.allDay) {
-        return { kind: 'days', days: Math.round((end.point.utcMs - start.point.utcMs) / 86_400_000) };
+        // DTEND is exclusive, so a DTEND equal to DTSTART would last no time; exporters that write it mean one day.
+        const days = Math.round((end.point.utcMs - start.point.utcMs) / 86_400_000);
+        return { kind: 'days', days: days === 0 ? 1 : days };
       }
       const sameZone = sameZoneKey(start.time, start.tzid) === sameZoneKey(end.time, end.tzid);
       if (sameZone) {

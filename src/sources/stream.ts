@@ -251,11 +251,13 @@ async function* icsItems(path: string, origin: string, options: StreamInputOptio
     yield fileError(origin, `${result.refusal.message}; nothing was read from it (raise ${RAISE[result.refusal.limit]} if the file is genuine)`);
     return;
   }
-  // A file that could not be read to its end (not iCalendar, truncated) says nothing reliable about what is gone.
+  // A file that could not be read to its end (not iCalendar, truncated) says nothing reliable about what is gone:
+  // it is refused, and nothing of it is used.
   const prefix = `${origin}: `;
-  for (const error of result.errors.filter((e) => e.field === '(file)')) yield fileError(origin, error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
+  const fileErrors = result.errors.filter((e) => e.field === '(file)');
+  for (const error of fileErrors) yield fileError(origin, error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
+  if (fileErrors.length) return;
   for (const error of result.errors) {
-    if (error.field === '(file)') continue;
     yield { kind: 'error', error: { record: error.record, field: error.field, message: error.message, ...(error.id ? { id: error.id } : {}), calendar: normalizedCalendar }, fileLevel: false };
   }
   for (const { input, record } of result.inputs) yield { kind: 'record', record: { record, value: input } };

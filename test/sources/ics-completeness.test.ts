@@ -1,6 +1,7 @@
 // iCalendar features the parser must read right or refuse with a reason: RDATE with PERIOD and DATE values, RSCALE
 // (RFC 7529), a property RFC 5545 allows once given twice, STATUS:CANCELLED, durations and intervals too large to
 // compute, and the skip ahead for long-running series (it must never change an occurrence).
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { validateEvent } from '../../src/model/event.ts';
@@ -11,7 +12,7 @@ const OPTIONS: IcsOptions = { calendar: 'm.jansen@example.edu', defaultTimeZone:
 
 const calendar = (...lines: string[]) => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//calpush tests//EN', ...lines, 'END:VCALENDAR', ''].join('\r\n');
 const vevent = (...lines: string[]) => ['BEGIN:VEVENT', 'DTSTAMP:20260901T000000Z', ...lines, 'END:VEVENT'];
-const parse = (text: string, options: Partial<IcsOptions> = {}) => parseIcs(text, { ...OPTIONS, ...options });
+const parse = (text: string | Uint8Array, options: Partial<IcsOptions> = {}) => parseIcs(text, { ...OPTIONS, ...options });
 type Input = { id: string; start: string; end: string; allDay: boolean; timeZone?: string };
 const inputs = (result: IcsParseResult) => result.inputs.map(({ input }) => input as unknown as Input);
 const timings = (result: IcsParseResult) => inputs(result).map((i) => [i.id, i.start, i.end]);
@@ -300,6 +301,38 @@ describe('monthly weekday series ("second Wednesday") skip ahead by whole years 
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('slips of real exporters, found in the public test files of python-icalendar', () => {
+  const fixture = (name: string) => readFileSync(new URL(`../fixtures/ics/${name}`, import.meta.url));
+  const wide = { horizon: { fromMs: Date.parse('2026-10-01T00:00:00Z'), toMs: Date.parse('2027-12-01T00:00:00Z') } };
+
+  it('dates without VALUE=DATE, an all-day DTEND equal to DTSTART, and empty RDATE and EXDATE lines', () => {
+    const result = parse(readFileSync(new URL('../fixtures/ics/holidays-dates.ics', import.meta.url)), wide);
+    expect(result.errors).toEqual([]);
+    expect(timings(result)).toEqual([
+      ['kerst-2026@rooster.example.edu', '2026-12-25', '2026-12-26'],
+      ['kerstvakantie-2026@rooster.example.edu', '2026-12-19', '2027-01-04'],
+      ['studiedagen-2027@rooster.example.edu@20270210', '2027-02-10', '2027-02-11'],
+      ['studiedagen-2027@rooster.example.edu@20270415', '2027-04-15', '2027-04-16'],
+      ['studiedagen-2027@rooster.example.edu@20270603', '2027-06-03', '2027-06-04'],
+    ]);
+    expectAllValid(result);
+  });
+
+  it("blanks in a rule's BYDAY list, and a zone named only by its VTIMEZONE (Exchange's CDO)", () => {
+    const result = parse(fixture('exchange-cdo.ics'), wide);
+    expect(result.errors).toEqual([]);
+    // UTC+1 in November: 10:00 local is 09:00 UTC; UNTIL ends the series after Friday.
+    expect(inputs(result).map((i) => [i.start, i.end, i.timeZone])).toEqual(
+      ['02', '03', '04', '05', '06'].map((day) => [`2026-11-${day}T09:00:00`, `2026-11-${day}T09:30:00`, 'UTC']),
+    );
+  });
+
+  it('a date value where a date-time is meant is not taken for a date when it has a time, or VALUE says otherwise', () => {
+    const result = parse(calendar(...vevent('UID:v', 'DTSTART;VALUE=DATE-TIME:20261101', 'DTEND:20261101T100000Z')));
+    expect(result.errors).toEqual([expect.objectContaining({ id: 'v', field: 'DTSTART' })]);
   });
 });
 
