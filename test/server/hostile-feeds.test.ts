@@ -37,22 +37,23 @@ const MILLION = Buffer.from(
 
 /**
  * A feed whose parse takes seconds and yields nothing to deliver: 150,000 cancelled events (its limits allow them).
- * SIGTERM comes while it is parsed.
+ * It answers 404 until the end of the test, when SIGTERM comes while it is parsed.
  */
 const LARGE = header + Array.from({ length: 150_000 }, (_, n) => `BEGIN:VEVENT\r\nUID:l${n}\r\nDTSTART:20261201T090000Z\r\nSTATUS:CANCELLED\r\nEND:VEVENT\r\n`).join('') + footer;
 
 let sandbox: Sandbox;
 let feedServer: Server;
 let feedBase: string;
-/** Resolvers waiting for the next complete answer of /large.ics. */
+/** Resolvers waiting for the next complete answer of /large.ics, which is served (not 404) once armed. */
 const largeSent: Array<() => void> = [];
+let largeArmed = false;
 const trickles = new Set<ServerResponse>();
 
 function serveFeed(request: IncomingMessage, response: ServerResponse): void {
   const name = (request.url ?? '').replace(/^\/|\.ics$/g, '');
   if (name in FEEDS) return void response.writeHead(200, { 'content-type': 'text/calendar' }).end(FEEDS[name as keyof typeof FEEDS]);
   if (name === 'million') return void response.writeHead(200, { 'content-type': 'text/calendar' }).end(MILLION);
-  if (name === 'large') {
+  if (name === 'large' && largeArmed) {
     response.writeHead(200, { 'content-type': 'text/calendar' });
     response.end(LARGE, () => largeSent.splice(0).forEach((resolve) => resolve()));
     return;
@@ -172,7 +173,9 @@ describe('calpush serve with hostile feeds', () => {
       expect(await outcome(trickleBox)).toMatchObject({ lastOutcome: 'failed', lastError: expect.stringMatching(/^timeout: /) });
       expect((await api.getCalendar(amplifyBox)).desired).toBe(0);
 
-      // SIGTERM right after the large feed has been sent again: its parse takes seconds, and must not hold serve.
+      // SIGTERM right after the large feed has been sent (at its next poll): its parse takes seconds, and must not
+      // hold serve.
+      largeArmed = true;
       await new Promise<void>((resolve) => largeSent.push(resolve));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const signalled = performance.now();
