@@ -58,10 +58,12 @@ const huge = fc.oneof(fc.constantFrom('999999999999999999', '9999999999999999999
 describe('a megabyte of adversarial input parses or is refused in under a second', () => {
   it('long runs of blanks in LOCATION, SUMMARY, DESCRIPTION, between lines and in folds', () => {
     fc.assert(
-      fc.property(fc.constantFrom('LOCATION', 'SUMMARY', 'DESCRIPTION', 'X-ANY'), fc.constantFrom(' ', '\t', ' \t'), fc.integer({ min: 1_000, max: 400_000 }), fc.boolean(), (name, blank, run, broken) => {
+      fc.property(fc.constantFrom('SUMMARY', 'DESCRIPTION', 'X-ANY'), fc.constantFrom(' ', '\t', ' \t'), fc.integer({ min: 100_000, max: 1_000_000 }), (name, blank, run) => {
         const blanks = blank.repeat(Math.ceil(run / blank.length));
-        const value = broken ? `A${blanks}\\n${blanks}B${blanks}` : `A${blanks}B`;
-        parsesOrRefuses(calendar(fill((n) => vevent(`UID:b${n}`, 'DTSTART:20260901T090000Z', `${name}:${value}`))));
+        // A LOCATION's lines are joined: a run of blanks that no line break ends was quadratic (200 KB: 30 s).
+        parsesOrRefuses(calendar(fill((n) => vevent(`UID:b${n}`, 'DTSTART:20260901T090000Z', `LOCATION:A${blanks}B`))));
+        parsesOrRefuses(calendar(fill((n) => vevent(`UID:b${n}`, 'DTSTART:20260901T090000Z', `LOCATION:A${blanks}\\n${blanks}B${blanks}`))));
+        parsesOrRefuses(calendar(fill((n) => vevent(`UID:b${n}`, 'DTSTART:20260901T090000Z', `${name}:A${blanks}B`))));
         parsesOrRefuses(calendar(`${blanks}\r\n`.repeat(Math.ceil(MB / (blanks.length + 2)))));
       }),
       runs,
@@ -132,7 +134,7 @@ describe('a megabyte of adversarial input parses or is refused in under a second
 
   it('many parameters on a line, quoted or not', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 50, max: 50_000 }), fc.boolean(), (count, quoted) => {
+      fc.property(fc.integer({ min: 5_000, max: 90_000 }), fc.boolean(), (count, quoted) => {
         const parameters = Array.from({ length: count }, (_, n) => (quoted ? `;X-A${n}="v:${n};w"` : `;X-A${n}=v`)).join('');
         parsesOrRefuses(calendar(fill((n) => vevent(`UID:q${n}`, 'DTSTART:20260901T090000Z', `ATTENDEE${parameters}:mailto:a@example.edu`))));
       }),
