@@ -3,7 +3,7 @@
 // endless trickle — next to good feeds: /v1/health keeps answering within 100 ms (p99), the good feeds deliver,
 // every hostile feed ends as parsed or refused with its reason, and SIGTERM stops serve within 5 s even while a
 // large feed is being parsed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -79,7 +79,11 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => feedServer.listen(0, '127.0.0.1', resolve));
   feedBase = `http://127.0.0.1:${(feedServer.address() as AddressInfo).port}`;
 });
+/** The serve process, killed at the end whatever happened (a test that times out does not reach its finally). */
+let serve: ChildProcess | null = null;
+
 afterAll(async () => {
+  if (serve && serve.exitCode === null && serve.signalCode === null) serve.kill('SIGKILL');
   for (const response of trickles) response.destroy();
   feedServer?.closeAllConnections();
   await new Promise((resolve) => feedServer?.close(resolve));
@@ -123,6 +127,7 @@ describe('calpush serve with hostile feeds', () => {
     const client = (url: string) => new CalpushClient({ baseUrl: url, apiKey: created.stdout.trim() });
 
     const child = spawn(process.execPath, [join(repoRoot, 'test/server/cli-entry.ts'), 'serve', '-c', ws.configPath], { env: { ...process.env, NO_COLOR: '1' } });
+    serve = child;
     let stderr = '';
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
