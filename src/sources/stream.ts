@@ -94,7 +94,7 @@ export type FileLine = { number: number; text: string } | { number: number; tooL
 /**
  * The lines of a file as they arrive, split on CRLF, LF or CR (as readline splits them), each at most maxBytes: a
  * longer line is dropped while it streams past and reported as `tooLong`, so that a file without line breaks cannot
- * fill memory. Yields the lines of each chunk read (256 KB) together: one await per chunk, not per line.
+ * fill memory. Yields the lines of each chunk read (64 KB) together: one await per chunk, not per line.
  */
 export async function* fileLines(path: string, maxBytes: number): AsyncGenerator<FileLine[]> {
   let pending: Buffer[] = [];
@@ -111,7 +111,7 @@ export async function* fileLines(path: string, maxBytes: number): AsyncGenerator
     pendingBytes = 0;
     skipping = false;
   };
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>) {
     let from = 0;
     // A CRLF split across two chunks is one line break.
     if (afterCr && chunk[0] === 0x0a) from = 1;
