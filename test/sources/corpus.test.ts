@@ -1,5 +1,5 @@
 // Every iCalendar file under test/fixtures — exports as Outlook, Exchange, Google, Apple and timetabling systems
-// write them, broken ones, and the public test files of ical.js and python-icalendar once they are vendored into
+// write them, broken ones, and the public test files of ical.js and python-icalendar vendored in
 // test/fixtures/ics-corpus/ (see its README.md) — through sync's reader and through the feed path: each ends
 // imported, or refused with a reason, within 2 s. No crash, no hang, no unhandled rejection.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -30,8 +30,9 @@ function icsFiles(dir: string): string[] {
 const files = icsFiles(fixtures).map((path) => [relative(fixtures, path), path] as const);
 
 describe('the corpus', () => {
-  it('has files (test/fixtures/ics, test/fixtures/feeds, and test/fixtures/ics-corpus when vendored)', () => {
-    expect(files.length).toBeGreaterThanOrEqual(10);
+  it('has files (test/fixtures/ics, test/fixtures/feeds and the vendored corpus in test/fixtures/ics-corpus)', () => {
+    expect(files.filter(([name]) => name.startsWith('ics-corpus/')).length).toBe(50);
+    expect(files.length).toBeGreaterThanOrEqual(60);
   });
 });
 
