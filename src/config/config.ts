@@ -15,6 +15,7 @@ import { caldavTargetSchema } from '../targets/caldav/schema.ts';
 import { maxResponseBytesSchema } from '../targets/answer-limits.ts';
 import { serverConfigSchema } from '../server/config.ts';
 import { feedsConfigSchema } from '../sources/feeds.ts';
+import { DEFAULT_PARSE_LIMITS } from '../sources/parse-pool.ts';
 
 const secretReference = z.union(
   [
@@ -105,9 +106,24 @@ export const configSchema = z
         globalConcurrency: z.number().int().min(1).max(1024).default(64),
         parallelMailboxes: z.number().int().min(1).max(10_000).default(256),
         maxAttempts: z.number().int().min(1).max(50).default(8),
+        /** An .ics file (sync, import) larger than this is refused before it is parsed. */
+        icsMaxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(DEFAULT_PARSE_LIMITS.maxBytes),
+        /** Events (single events and occurrences in the horizon) one .ics file may produce; more: refused. */
+        icsMaxEvents: z.number().int().min(1).max(10_000_000).default(DEFAULT_PARSE_LIMITS.maxEvents),
+        /** Seconds the parse of one .ics file may take (in a worker thread, stopped at this limit). */
+        icsParseTimeoutSeconds: z.number().int().min(1).max(3_600).default(DEFAULT_PARSE_LIMITS.timeoutMs / 1000),
       })
       .strict()
-      .default({ mailboxConcurrency: 4, requestsPerTenMinutes: 10_000, globalConcurrency: 64, parallelMailboxes: 256, maxAttempts: 8 }),
+      .default({
+        mailboxConcurrency: 4,
+        requestsPerTenMinutes: 10_000,
+        globalConcurrency: 64,
+        parallelMailboxes: 256,
+        maxAttempts: 8,
+        icsMaxBytes: DEFAULT_PARSE_LIMITS.maxBytes,
+        icsMaxEvents: DEFAULT_PARSE_LIMITS.maxEvents,
+        icsParseTimeoutSeconds: DEFAULT_PARSE_LIMITS.timeoutMs / 1000,
+      }),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -155,10 +155,8 @@ export class EmptyInputRefused extends Error {
   readonly existing: number;
   readonly calendars: number;
   constructor(existing: number, calendars: number) {
-    super(
-      `the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars} calendar(s); ` +
-        'nothing was changed. If that is really wanted, run again with --allow-empty.',
-    );
+    // What to do about it depends on the caller (sync names the input's errors or --allow-empty, the API allowEmpty).
+    super(`the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars} calendar(s); nothing was changed.`);
     this.name = 'EmptyInputRefused';
     this.existing = existing;
     this.calendars = calendars;

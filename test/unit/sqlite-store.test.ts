@@ -145,7 +145,7 @@ describe('SQLite store', () => {
     const store = new SqliteStore(':memory:');
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     const importer = await store.beginDesiredImport();
-    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null })).rejects.toThrow(/--allow-empty/);
+    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null })).rejects.toThrow(/has no valid event, which would remove all 1 events .* nothing was changed/);
     expect(await store.desiredFor(cal)).toHaveLength(1);
     // And the next import on the same connection works (the failed one cleaned up after itself).
     expect((await store.applyDesired({ calendars: [cal], events: [event('a'), event('b')], held: [] })).added).toBe(1);
@@ -328,7 +328,7 @@ describe('SQLite store', () => {
       const store = new SqliteStore(':memory:');
       await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
       const importer = await store.beginDesiredImport();
-      await expect(importer.preview({ calendars: [cal], refuseEmpty: true, retention: null }, () => {})).rejects.toThrow(/--allow-empty/);
+      await expect(importer.preview({ calendars: [cal], refuseEmpty: true, retention: null }, () => {})).rejects.toThrow(/has no valid event, which would remove all 1 events .* nothing was changed/);
       await importer.abort();
       expect(await store.desiredFor(cal)).toHaveLength(1);
       await store.close();
