@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { PROBLEM_TYPES } from './problem.ts';
 import { problemSchema } from './schemas.ts';
 
-export type RouteAuth = 'none' | 'docs' | 'read' | 'write';
+/** Who may call a route; "session": a dashboard route, which checks its own sessions (src/server/dashboard). */
+export type RouteAuth = 'none' | 'docs' | 'read' | 'write' | 'session';
 
 export interface RouteDoc {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
