@@ -164,7 +164,7 @@ describe('CSRF and roles', () => {
     const other = await signIn(f.app, f.keys.admin);
     expect(other.csrf).not.toBe(admin.csrf);
     for (const url of POSTS) {
-      for (const form of [{}, { _csrf: '' }, { _csrf: other.csrf }, { _csrf: admin.csrf.slice(0, -1) }]) {
+      for (const form of [{}, { _csrf: '' }, { _csrf: other.csrf }, { _csrf: admin.csrf.slice(0, -1) }] as Array<Record<string, string>>) {
         const response = await admin.post(url, { scope: 'admin', ...form });
         expect(response.statusCode, `${url} ${JSON.stringify(form)}`).toBe(403);
         expect(response.body).toContain('CSRF token');

@@ -24,6 +24,9 @@ const FILES: Record<string, { path: () => string; type: string }> = {
   '/assets/swagger-init.js': { path: () => join(OWN, 'swagger-init.js'), type: 'text/javascript; charset=utf-8' },
   '/assets/swagger-ui/swagger-ui.css': { path: () => join(swaggerUiDir(), 'swagger-ui.css'), type: 'text/css; charset=utf-8' },
   '/assets/swagger-ui/swagger-ui-bundle.js': { path: () => join(swaggerUiDir(), 'swagger-ui-bundle.js'), type: 'text/javascript; charset=utf-8' },
+  // Browsers ask for /favicon.ico on their own: answered here, not by the push API's 401 (which would count as a
+  // failed authentication of the operator's address).
+  '/favicon.ico': { path: () => join(swaggerUiDir(), 'favicon-32x32.png'), type: 'image/png' },
 };
 
 export const ASSET_PATHS = Object.keys(FILES);

@@ -48,6 +48,7 @@ export function layout(frame: PageFrame, body: HtmlValue): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${frame.title} — calpush</title>
+<link rel="icon" href="/favicon.ico" type="image/png">
 <link rel="stylesheet" href="/assets/dashboard.css">
 <script src="/assets/dashboard.js" defer></script>
 </head>
