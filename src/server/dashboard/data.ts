@@ -144,7 +144,7 @@ export function eventLines(desired: DesiredRow[], delivered: DeliveredRow[], pen
       startsAtMs: row.startsAtMs,
       state,
       operation: ops[0]?.kind ?? null,
-      error: failedOp?.lastError ?? (state === 'failed' && mailbox?.lastError ? `${mailbox.lastErrorCode ?? 'Error'}: ${mailbox.lastError}` : null),
+      error: failedOp?.lastError ?? (state === 'failed' ? mailboxError(mailbox) : null),
     };
   });
   // Items delivered for events no longer wanted: their delete is still to come (or failing).
@@ -164,6 +164,13 @@ export function eventLines(desired: DesiredRow[], delivered: DeliveredRow[], pen
     });
   }
   return lines.sort((a, b) => a.startsAtMs - b.startsAtMs || a.id.localeCompare(b.id));
+}
+
+/** The mailbox's last error as "code: message" (the message often starts with its code already). */
+function mailboxError(mailbox: MailboxRow | null): string | null {
+  if (!mailbox?.lastError) return null;
+  const code = mailbox.lastErrorCode ?? 'Error';
+  return mailbox.lastError.startsWith(code) ? mailbox.lastError : `${code}: ${mailbox.lastError}`;
 }
 
 /** The mailbox, or null when the store does not know it. */

@@ -6,7 +6,7 @@ import { redactUrl } from '../../sources/feeds.ts';
 import { html, href, mailboxHref, type Html, type HtmlValue } from './html.ts';
 import type { MailboxDetail, MailboxListing, MailboxSearch } from './data.ts';
 import type { DashboardSession } from './sessions.ts';
-import { roleText, time, type Cell, type LiveView } from './views.ts';
+import { LIST_ROWS, roleText, time, type Cell, type LiveView } from './views.ts';
 
 /** A section of the dashboard in the navigation. Alerts and connected people join this list when they are built. */
 export interface Section {
@@ -112,9 +112,10 @@ export function overviewPage(frame: PageFrame, view: LiveView): Html {
 <section aria-labelledby="mailboxes-h"><h2 id="mailboxes-h">Mailboxes by state</h2>
 <dl class="tiles">
   <div><dt>All</dt><dd>${f('mailboxes.total')}</dd></div>
-  <div><dt><a href="/mailboxes?state=ok">Up to date</a></dt><dd>${f('mailboxes.ok')}</dd></div>
-  <div><dt><a href="/mailboxes?state=pending">Pending</a></dt><dd>${f('mailboxes.pending')}</dd></div>
+  <div><dt><a href="/mailboxes?state=ok">Last delivery ok</a></dt><dd>${f('mailboxes.ok')}</dd></div>
+  <div><dt><a href="/mailboxes?state=pending">Never delivered yet</a></dt><dd>${f('mailboxes.pending')}</dd></div>
   <div><dt><a href="/mailboxes?state=failed">Failed</a></dt><dd>${f('mailboxes.failed')}</dd></div>
+  <div><dt>With changes waiting</dt><dd>${f('mailboxes.waiting')}</dd></div>
   <div><dt>Being delivered now</dt><dd>${f('mailboxes.delivering')}</dd></div>
   <div><dt>Throttled now</dt><dd>${f('mailboxes.throttled')}</dd></div>
 </dl></section>
@@ -137,7 +138,7 @@ ${meter(view, 'drain', 'Mailboxes done in the current drain')}
   <div><dt>Throttling answers since start</dt><dd>${f('rates.totalThrottled')}</dd></div>
 </dl>
 <p class="hint">Rates ${f('rates.window')}. A $batch counts as one request.</p>
-${table(view, 'throttled', 'Mailboxes being throttled now', ['Mailbox', 'Sends again in', 'Requests at once'], 'No mailbox is being throttled.')}
+${table(view, 'throttled', `Mailboxes being throttled now (at most ${LIST_ROWS}, longest wait first)`, ['Mailbox', 'Sends again in', 'Requests at once'], 'No mailbox is being throttled.')}
 </section>
 
 <section aria-labelledby="failures-h"><h2 id="failures-h">Failures by cause</h2>
@@ -146,7 +147,7 @@ ${table(view, 'failures', 'Failed mailboxes by error code', ['Error code', 'Mail
 </section>
 
 <section aria-labelledby="now-h"><h2 id="now-h">Being delivered now</h2>
-${table(view, 'delivering', 'Mailboxes being delivered now (the first 20)', ['Mailbox'], 'None right now.')}
+${table(view, 'delivering', `Mailboxes being delivered now (at most ${LIST_ROWS})`, ['Mailbox'], 'None right now.')}
 </section>`,
   );
 }
@@ -158,10 +159,10 @@ export function mailboxesPage(frame: PageFrame, search: MailboxSearch, listing: 
   return layout(
     frame,
     html`<form method="get" action="/mailboxes" class="search" role="search">
-  <label for="q">Mailbox address (or part of it)</label>
-  <input id="q" name="q" type="search" value="${search.text}" maxlength="320" autocomplete="off">
-  <label for="state">State</label>
-  <select id="state" name="state">${STATES.map((s) => html`<option value="${s}"${s === search.state ? html` selected` : ''}>${s || 'any'}</option>`)}</select>
+  <div><label for="q">Mailbox address (or part of it)</label>
+  <input id="q" name="q" type="search" value="${search.text}" maxlength="320" autocomplete="off"></div>
+  <div><label for="state">State</label>
+  <select id="state" name="state">${STATES.map((s) => html`<option value="${s}"${s === search.state ? html` selected` : ''}>${s || 'any'}</option>`)}</select></div>
   ${search.code ? html`<input type="hidden" name="code" value="${search.code}">` : ''}
   <button type="submit">Search</button>
 </form>

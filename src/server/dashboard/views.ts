@@ -19,6 +19,8 @@ export interface LiveView {
 }
 
 const NONE = '—';
+/** Rows of the overview's lists of mailboxes (throttled now, being delivered now); their tiles give the totals. */
+export const LIST_ROWS = 10;
 
 export function count(n: number): string {
   return n.toLocaleString('en-GB');
@@ -51,6 +53,7 @@ export function overviewView(o: Overview): LiveView {
     'mailboxes.ok': text(count(totals.mailboxes.ok)),
     'mailboxes.pending': text(count(totals.mailboxes.pending)),
     'mailboxes.failed': text(count(totals.mailboxes.failed)),
+    'mailboxes.waiting': text(count(drain.remaining)),
     'mailboxes.delivering': text(count(loop.delivering.length)),
     'mailboxes.throttled': text(count(o.throttled.length)),
     'events.desired': text(count(totals.desired)),
@@ -71,9 +74,9 @@ export function overviewView(o: Overview): LiveView {
   return {
     fields,
     lists: {
-      throttled: o.throttled.map((t) => [{ text: t.mailbox, href: mailboxHref(t.mailbox) }, text(duration(t.resumesInMs / 1000)), text(String(t.concurrency))]),
+      throttled: o.throttled.slice(0, LIST_ROWS).map((t) => [{ text: t.mailbox, href: mailboxHref(t.mailbox) }, text(duration(t.resumesInMs / 1000)), text(String(t.concurrency))]),
       failures: o.failures.map((f) => [{ text: f.code, href: href('/mailboxes', { state: 'failed', code: f.code }) }, text(count(f.mailboxes))]),
-      delivering: loop.delivering.slice(0, 20).map((calendar) => [{ text: calendar, href: mailboxHref(calendar) }]),
+      delivering: loop.delivering.slice(0, LIST_ROWS).map((calendar) => [{ text: calendar, href: mailboxHref(calendar) }]),
     },
     meters: { drain: { value: drain.done, max: Math.max(1, drain.total) } },
   };
