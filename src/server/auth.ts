@@ -34,7 +34,7 @@ export async function createApiKey(store: Store, options: { scope: ApiKeyScope; 
     });
   }
   for (const pattern of calendars ?? []) {
-    if (!/^[^\s]+$/.test(pattern)) throw new Error(`calendar pattern "${pattern}" must not contain spaces`);
+    if (!/^[^\s]+$/.test(pattern)) throw new CalpushError('ApiKeyOptions', `calendar pattern "${pattern}" must not contain spaces`, { remedy: 'give patterns like "*@rooms.example.edu"' });
   }
   const row: ApiKeyRow = {
     id,

@@ -255,6 +255,9 @@ describe('pages and actions', () => {
     // Calendar patterns only for read and write keys; a bad scope is refused.
     expect((await admin.post('/keys', { _csrf: admin.csrf, scope: 'admin', calendars: '*@rooms.contoso.edu' })).statusCode).toBe(400);
     expect((await admin.post('/keys', { _csrf: admin.csrf, scope: 'root' })).statusCode).toBe(400);
+    const spaced = await admin.post('/keys', { _csrf: admin.csrf, scope: 'read', calendars: 'room a@contoso.edu' });
+    expect(spaced.statusCode).toBe(400);
+    expect(spaced.body).toContain('must not contain spaces');
     // Revoking its own key signs the browser out.
     const own = await admin.post(`/keys/${f.keyIds.admin}/revoke`);
     expect(own.headers.location).toBe('/sign-in?notice=revoked');

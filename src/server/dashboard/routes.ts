@@ -208,7 +208,7 @@ export function registerPages(app: FastifyInstance, context: DashboardContext): 
     try {
       created = await createApiKey(sources.store, { scope, name, ...(calendars.length ? { calendars } : {}), clock: options.clock });
     } catch (error) {
-      if (error instanceof CalpushError || error instanceof Error) return context.sendError(request, reply, 400, 'Key not made', error.message);
+      if (error instanceof CalpushError) return context.sendError(request, reply, 400, 'Key not made', error.message);
       throw error;
     }
     request.log.info({ keyId: context.session(request).keyId, created: created.row.id, scope }, 'dashboard: API key made');
