@@ -558,9 +558,9 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
       } else if (error instanceof TargetError) {
         // 403/404 for the mailbox: stop sending to it, report why; the other mailboxes go on.
         scheduler.abandonMailbox(calendar, error);
-        await store.recordMailboxFailure(calendar, failure.code, failure.message);
+        await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy);
       } else {
-        await store.recordMailboxFailure(calendar, failure.code, failure.message);
+        await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy);
       }
     } finally {
       // A store that failed cannot release the lease either: it expires (a later run on this host takes it over).

@@ -26,7 +26,8 @@ export const GUARD_CODE = 'ERR_READ_OUTSIDE_REPOSITORY';
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 // /sys: a read-only filesystem even root cannot write, which the store and CLI tests use to be refused for real.
-const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys'];
+// /etc/os-release and /run/WSL: playwright-core (the browser tests) asks which OS it runs on, and whether in WSL.
+const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys', '/etc/os-release', '/run/WSL'];
 
 function realTmpdir() {
   try {
