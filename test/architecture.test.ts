@@ -36,9 +36,12 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/admin/doctor/network.ts': 'the TCP/TLS probe’s timeout (socket.setTimeout)',
   'src/targets/ews/accounts.ts': 'the EWS AccountGate’s pause after ErrorServerBusy, until it becomes a service-account lane of the scheduler (issue #14)',
   'src/sources/feeds.ts': 'the deadline of one feed fetch, and the poller’s cadence (when feeds are due): feeds are no Microsoft mailbox',
+  'src/sources/parse-pool.ts': 'the deadline of one .ics parse in its worker thread: a limit that stops the parse, not a wait before a request',
   'src/engine/delivery.ts': 'how often a running delivery asks the store for changes: when to look, not a wait on a request',
   'src/engine/workers.ts': 'waiting for another process to release a busy mailbox (--busy-wait): nothing is sent meanwhile',
   'src/engine/loop.ts': 'the serve loop’s poll of the store, its stop() grace period and idle() for tests; its back-offs (engine/backoff.ts) are time stamps, not timers',
+  'src/server/dashboard/live.ts': 'the cadence of a dashboard page’s live updates (server-sent events): what the page is sent, not a wait on a request',
+  'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',
   'src/cli/commands/serve.ts': 'exiting after a second SIGTERM/SIGINT if shutting down hangs',
   'src/client/index.ts': 'waitForDelivery’s poll of calpush’s API, in the source system’s process',
 };

@@ -1,23 +1,34 @@
 // The configuration file (JSON), assembled here from the sections each part owns: the target's (targets/*/schema.ts),
-// the store's (store/config.ts), the engine's limits (engine/limits.ts), the sources' feeds and retention
-// (sources/feeds.ts, sources/retention.ts) and the server's (server/config.ts). The parts never import this module:
-// only the edges (cli/, server/, admin/) do. Secrets are never written in the config: each is a reference to an
-// environment variable or a file (config/secrets.ts), resolved at start and kept in memory only.
+// the store's (store/config.ts), the limits (the engine's, engine/limits.ts, and the sources' for .ics files,
+// sources/ics-limits.ts), the sources' feeds and retention (sources/feeds.ts, sources/retention.ts) and the server's
+// (server/config.ts). The parts never import this module: only the edges (cli/, server/, admin/) do. Secrets are
+// never written in the config: each is a reference to an environment variable or a file (config/secrets.ts),
+// resolved at start and kept in memory only.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
 import { ConfigError } from '../config/secrets.ts';
-import { limitsSchema } from '../engine/limits.ts';
+import { engineLimitsShape } from '../engine/limits.ts';
 import type { RetentionRule } from '../model/retention.ts';
 import { canonicalTimeZone } from '../model/time.ts';
 import { serverConfigSchema } from '../server/config.ts';
 import { feedsConfigSchema } from '../sources/feeds.ts';
+import { icsLimitsShape } from '../sources/ics-limits.ts';
 import { retentionSchema } from '../sources/retention.ts';
 import { storeConfigSchema } from '../store/config.ts';
 import { caldavTargetSchema } from '../targets/caldav/schema.ts';
 import { ewsTargetSchema } from '../targets/ews/schema.ts';
 import { graphTargetSchema, type GraphTargetConfig } from '../targets/graph/schema.ts';
+
+/**
+ * The `limits` section: the engine's keys (the scheduler's) and the sources' (.ics files), written side by side as
+ * README documents them. Absent, or with keys left out, each key takes its default.
+ */
+const limitsSchema = z
+  .object({ ...engineLimitsShape, ...icsLimitsShape })
+  .strict()
+  .prefault({});
 
 export const configSchema = z
   .object({

@@ -11,7 +11,8 @@ import type { DeliverySummary } from '../engine/summary.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { CalpushError } from '../model/errors.ts';
 import type { DesiredEvent } from '../model/event.ts';
-import { duplicateErrors, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
+import { fileParseLimits } from '../sources/parse-pool.ts';
+import { duplicateErrors, formatRecordError, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
@@ -101,6 +102,17 @@ export class InputProblems {
   private unreportedErrors = 0;
   private unreportedWarnings = 0;
 
+  /**
+   * Why an input without a valid event is refused. When records were rejected, they are the reason, and
+   * --allow-empty would only wipe the calendars: their errors are named and --allow-empty is not suggested.
+   */
+  emptyInputMessage(refused: EmptyInputRefused): string {
+    if (!this.errors.length) return `${refused.message} If that is really wanted, run again with --allow-empty.`;
+    const shown = this.errors.slice(0, 5);
+    const more = this.errors.length - shown.length + this.unreportedErrors;
+    return `${refused.message} The input's problems: ${shown.map(formatRecordError).join('; ')}${more ? `; and ${more} more` : ''}. Fix them and run again.`;
+  }
+
   reject(error: RecordError): void {
     this.rejectedRecords.add(error.record);
     if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push(error);
@@ -131,7 +143,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     try {
       imported = await importer.finish(finish);
     } catch (error) {
-      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
+      if (error instanceof EmptyInputRefused) throw new SyncRefused(problems.emptyInputMessage(error));
       throw error;
     }
     for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
@@ -171,7 +183,7 @@ export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
         lister: { target, scheduler: createScheduler(options.config.limits, options.clock), parallelMailboxes: options.config.limits.parallelMailboxes },
       });
     } catch (error) {
-      if (error instanceof EmptyInputRefused) throw new SyncRefused(error.message);
+      if (error instanceof EmptyInputRefused) throw new SyncRefused(problems.emptyInputMessage(error));
       throw error;
     }
     const { imported, plan } = previewed;
@@ -218,6 +230,7 @@ async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedIn
         ...(explicitCalendars?.length === 1 ? { icsCalendar: explicitCalendars[0]! } : {}),
         timeZone: config.timeZone,
         horizon: { fromMs: now - EXPANSION_PAST_MS, toMs: now + horizonDays * 86_400_000 },
+        icsLimits: fileParseLimits(config.limits),
       });
       for await (const item of items) {
         if (item.kind === 'held') {

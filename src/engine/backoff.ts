@@ -43,6 +43,11 @@ export class Backoffs {
     this.mailboxes.delete(calendar);
   }
 
+  /** An operator asked for the mailbox now (DeliveryLoop.deliverNow): its back-off is forgotten. */
+  forget(calendar: string): void {
+    this.mailboxes.delete(calendar);
+  }
+
   /** A failure no mailbox can get past: all delivery pauses. */
   pauseAll(error: TargetError): void {
     const failures = (this.everything?.failures ?? 0) + 1;

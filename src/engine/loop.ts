@@ -69,6 +69,8 @@ export class DeliveryLoop {
   private readonly inFlight = new Set<string>();
   /** Mailboxes handed to a deliver() call whose delivery has not ended yet: what `parallelMailboxes` limits. */
   private readonly active = new Set<string>();
+  /** Mailboxes an operator asked to deliver now (deliverNow), not yet handed to a deliver() call. */
+  private readonly requested = new Set<string>();
   /** Mailboxes with an interactive change not yet handed to a deliver() call. */
   private readonly interactive = new Set<string>();
   /** Running deliver() calls listening for changes to the mailboxes in their scope. */
@@ -113,6 +115,17 @@ export class DeliveryLoop {
     if (calendar && events <= INTERACTIVE_EVENTS) this.interactive.add(calendar);
     // The tick this wakes also tells a running delivery of the calendar (see tick), once per new version.
     this.wake();
+  }
+
+  /**
+   * An operator asked for the mailbox now (the dashboard's "deliver now", after fixing what made it fail): its
+   * back-off is forgotten and the next tick takes it as an interactive change, whether or not its desired state
+   * changed. deliver() then does what the mailbox needs (nothing, when it is up to date).
+   */
+  deliverNow(calendar: string): void {
+    this.backoffs.forget(calendar);
+    this.requested.add(calendar);
+    this.nudge(calendar, 1);
   }
 
   status(): DeliveryLoopStatus {
@@ -199,6 +212,7 @@ export class DeliveryLoop {
       this.firstTick = false;
       for (const calendar of await store.calendarsNeedingDelivery(await store.calendars())) candidates.add(calendar);
     }
+    for (const calendar of this.requested) candidates.add(calendar);
     for (const calendar of this.interactive) if (!candidates.has(calendar)) this.interactive.delete(calendar);
     const eligible = [...candidates].filter((calendar) => !this.waiting(calendar, now));
     const { parallelMailboxes } = this.options;
@@ -214,6 +228,7 @@ export class DeliveryLoop {
         this.active.add(calendar);
         this.told.set(calendar, versions.get(calendar) ?? -1);
         this.interactive.delete(calendar);
+        this.requested.delete(calendar);
         if (!this.changedAt.has(calendar)) this.changedAt.set(calendar, now);
       }
       const run = this.run(calendars).finally(() => {

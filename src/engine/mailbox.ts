@@ -129,6 +129,6 @@ async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, error: u
   } else {
     // 403/404 for the mailbox: stop sending to it, report why; the other mailboxes go on.
     if (error instanceof TargetError) scheduler.abandonMailbox(calendar, error);
-    await store.recordMailboxFailure(calendar, failure.code, failure.message);
+    await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy);
   }
 }

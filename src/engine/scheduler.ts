@@ -89,6 +89,8 @@ class MailboxLane {
   limit: number;
   successesSinceChange = 0;
   pausedUntil = 0;
+  /** Until when it waits out a throttling answer's Retry-After (monotonic time; within pausedUntil). */
+  throttledUntil = 0;
   /** Requests spent in the budget window: [time, cost], oldest first, and their sum. */
   spent: Array<[number, number]> = [];
   spentTotal = 0;
@@ -208,6 +210,19 @@ export class Scheduler {
     return this.lanes.get(mailbox)?.limit ?? this.options.mailboxConcurrency;
   }
 
+  /**
+   * Mailboxes waiting out a throttling answer (429, or a Retry-After inside a batch) now: how long until they may
+   * send again and the concurrency they are down to. Read-only, for the dashboard.
+   */
+  throttledMailboxes(): Array<{ mailbox: string; resumesInMs: number; concurrency: number }> {
+    const now = elapsed();
+    const throttled: Array<{ mailbox: string; resumesInMs: number; concurrency: number }> = [];
+    for (const lane of this.lanes.values()) {
+      if (lane.throttledUntil > now && !lane.abandoned) throttled.push({ mailbox: lane.name, resumesInMs: Math.ceil(lane.throttledUntil - now), concurrency: lane.limit });
+    }
+    return throttled.sort((a, b) => b.resumesInMs - a.resumesInMs);
+  }
+
   /** Runs `run` when the mailbox's limits allow it; retries transient failures; rejects with the final error. */
   submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
     const { priority = 0, cost = 1, slots = 1 } = typeof options === 'number' ? { priority: options } : options;
@@ -241,7 +256,10 @@ export class Scheduler {
   pause(mailbox: string, ms: number, throttled = true): void {
     const lane = this.lane(mailbox);
     lane.pausedUntil = Math.max(lane.pausedUntil, elapsed() + ms);
-    if (throttled) this.throttledOn(lane);
+    if (throttled) {
+      this.throttledOn(lane);
+      lane.throttledUntil = lane.pausedUntil;
+    }
     if (lane.state === 'ready') this.unready(lane);
     this.consider(lane);
   }
@@ -462,6 +480,7 @@ export class Scheduler {
     const delay = error.retryAfterMs ?? backoff;
     // Retry-After is about the mailbox (app + mailbox limits), so the whole lane waits, not just this request.
     lane.pausedUntil = Math.max(lane.pausedUntil, elapsed() + delay);
+    if (error.status === 429) lane.throttledUntil = lane.pausedUntil;
     lane.enqueue(job);
     this.track(lane);
     if (lane.state === 'ready') this.unready(lane);

@@ -32,6 +32,8 @@ export interface MailboxRow {
   state: MailboxState;
   lastErrorCode: string | null;
   lastError: string | null;
+  /** What the administrator should do about the last error, where calpush knows (the target's remedy). */
+  lastErrorRemedy?: string | null;
   lastSyncAt: string | null;
   /** When the target was last listed for our tagged items; null = never (or the store was rebuilt). */
   inventoriedAt: string | null;

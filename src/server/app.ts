@@ -22,6 +22,8 @@ import { validateRecord } from '../sources/records.ts';
 import { redactUrl } from '../sources/feeds.ts';
 import { ApiKeyVerifier, FailedAuthentications, hasScope, mayUseCalendar, type Authentication, type Principal } from './auth.ts';
 import type { ServerConfig } from './config.ts';
+import { registerDashboard } from './dashboard/index.ts';
+import type { DashboardScheduler } from './dashboard/data.ts';
 import type { DeliveryLoopStatus } from '../engine/loop.ts';
 import type { Metrics } from './metrics.ts';
 import { buildOpenApi, renderDocsHtml, type RouteAuth, type RouteDoc } from './openapi.ts';
@@ -63,7 +65,9 @@ export interface AppOptions {
   server: ServerConfig;
   /** Calendar → feed URL for calendars fed by a feed. */
   feeds?: Map<string, string>;
-  loop?: { nudge(calendar?: string, events?: number): void; status(): DeliveryLoopStatus };
+  loop?: { nudge(calendar?: string, events?: number): void; status(): DeliveryLoopStatus; deliverNow?(calendar: string): void };
+  /** The delivery's scheduler, read by the dashboard (rates, who is throttled now). */
+  scheduler?: DashboardScheduler;
   metrics: Metrics;
   logger?: boolean | { level: string };
   /** For the health answer while shutting down. */
@@ -315,7 +319,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     const routeConfig = (request.routeOptions.config ?? {}) as { auth?: RouteAuth; calendarParam?: boolean; contentTypes?: string[] };
     const auth = routeConfig.auth ?? 'read';
-    if (auth === 'none' || (auth === 'docs' && server.publicDocs)) return;
+    // The dashboard's routes ("session") check their own sessions (src/server/dashboard).
+    if (auth === 'none' || auth === 'session' || (auth === 'docs' && server.publicDocs)) return;
     const result = await verifier.verify(request.headers.authorization);
     if (!result.ok) {
       refuse(request, reply, result);
@@ -849,6 +854,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ...(spec.bodyLimit === 'bulk' ? { bodyLimit: server.bulkBodyLimitBytes } : {}),
     };
     app.route(options);
+  }
+  if (server.dashboard.enabled) {
+    await registerDashboard(app, { store, config, server, feeds, loop: options.loop, scheduler: options.scheduler, failures, metrics, clock, openApi: document });
   }
   return app;
 }

@@ -8,6 +8,7 @@
 // constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../model/clock.ts';
+import { CalpushError } from '../model/errors.ts';
 import type { ApiKeyRow, ApiKeyScope, Store } from '../store/store.ts';
 
 const KEY_PATTERN = /^cpk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
@@ -26,8 +27,14 @@ export async function createApiKey(store: Store, options: { scope: ApiKeyScope; 
   const id = randomBytes(6).toString('hex');
   const key = `cpk_${id}_${randomBytes(32).toString('base64url')}`;
   const calendars = options.calendars?.length ? options.calendars.map((pattern) => pattern.trim().toLowerCase()).filter(Boolean) : null;
+  // The dashboard shows every mailbox: a key that signs in to it is not limited to some.
+  if (calendars && DASHBOARD_SCOPES.includes(options.scope)) {
+    throw new CalpushError('ApiKeyOptions', `an ${options.scope} key signs in to the dashboard, which shows every calendar: it cannot be limited to some`, {
+      remedy: 'leave out --calendars, or make a read or write key for the limited use',
+    });
+  }
   for (const pattern of calendars ?? []) {
-    if (!/^[^\s]+$/.test(pattern)) throw new Error(`calendar pattern "${pattern}" must not contain spaces`);
+    if (!/^[^\s]+$/.test(pattern)) throw new CalpushError('ApiKeyOptions', `calendar pattern "${pattern}" must not contain spaces`, { remedy: 'give patterns like "*@rooms.example.edu"' });
   }
   const row: ApiKeyRow = {
     id,
@@ -65,8 +72,15 @@ export function mayUseCalendar(principal: Principal, calendar: string): boolean 
   return principal.calendars.some((pattern) => globToRegExp(pattern).test(address));
 }
 
+/** The scopes of keys that may sign in to the dashboard (an admin may act there, a helpdesk key only look). */
+export const DASHBOARD_SCOPES: readonly ApiKeyScope[] = ['admin', 'helpdesk'];
+
+/**
+ * Whether a key of its scope may do what `needed` stands for on the push API: every key may read; write and admin
+ * keys may write. (The dashboard's own rules are in src/server/dashboard/sessions.ts.)
+ */
 export function hasScope(principal: Principal, needed: ApiKeyScope): boolean {
-  return needed === 'read' || principal.scope === 'write';
+  return needed === 'read' || principal.scope === 'write' || principal.scope === 'admin';
 }
 
 export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' };

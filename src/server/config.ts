@@ -34,6 +34,23 @@ export const serverConfigSchema = z
     /** Serve HTTPS directly. */
     tls: z.object({ certificate: z.object({ file: z.string().min(1) }).strict(), privateKey: secretReference }).strict().optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** The web dashboard at / (src/server/dashboard): sign-in with an admin or helpdesk key, sessions, live updates. */
+    dashboard: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** A session not used for this long ends. */
+        sessionIdleMinutes: z.number().int().min(1).max(1_440).default(30),
+        /** A session ends this long after sign-in, used or not. */
+        sessionMaxHours: z.number().int().min(1).max(168).default(8),
+        /** Open sessions at most (the least recently used one ends first). */
+        maxSessions: z.number().int().min(1).max(100_000).default(1_000),
+        /** Live updates (server-sent events) open at once, across all sessions. */
+        maxLiveStreams: z.number().int().min(1).max(10_000).default(100),
+        /** Between two live updates of a page. */
+        liveIntervalMs: z.number().int().min(250).max(60_000).default(2_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -128,6 +128,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     server,
     feeds: urls,
     loop,
+    scheduler,
     metrics,
     logger: options.log ? { level: server.logLevel } : false,
     stopping: () => stopping,

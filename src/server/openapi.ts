@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { PROBLEM_TYPES } from './problem.ts';
 import { problemSchema } from './schemas.ts';
 
-export type RouteAuth = 'none' | 'docs' | 'read' | 'write';
+/** Who may call a route; "session": a dashboard route, which checks its own sessions (src/server/dashboard). */
+export type RouteAuth = 'none' | 'docs' | 'read' | 'write' | 'session';
 
 export interface RouteDoc {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -98,7 +99,8 @@ export function buildOpenApi(routes: RouteDoc[], info: { version: string; public
           .map(([name, value]) => `${name} ${value}`)
           .join(', ')}.`,
     },
-    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    // No jsonSchemaDialect: the default, OAS 3.1's base dialect (JSON Schema 2020-12 plus OpenAPI's keywords), reads
+    // the schemas the same, and tools such as Swagger UI support only that one.
     servers: [{ url: '/' }],
     security: [{ apiKey: [] }],
     paths,

@@ -24,7 +24,8 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { z } from 'zod';
 import { ConfigError, readSecret } from '../config/secrets.ts';
 import { CalpushError } from '../model/errors.ts';
-import { parseIcs } from './ics.ts';
+import type { IcsParseResult } from './ics.ts';
+import { DEFAULT_PARSE_LIMITS, ParsePool, ParseStopped, type ParseLimits } from './parse-pool.ts';
 import type { HeldEvent } from '../model/rows.ts';
 import { validateRecord, type RecordError, type RecordWarning } from './records.ts';
 import { DEFAULT_RETENTION, type Retention } from '../model/retention.ts';
@@ -66,6 +67,14 @@ const feedUrlSource = z.union([feedUrl, z.object({ env: z.string().min(1) }).str
 
 export type FeedUrlSource = z.infer<typeof feedUrlSource>;
 
+const feedLimitsSchema = z
+  .object({
+    maxBytes: z.number().int().min(1024).max(1024 * MiB).optional(),
+    maxEvents: z.number().int().min(1).max(10_000_000).optional(),
+    parseTimeoutSeconds: z.number().int().min(1).max(3_600).optional(),
+  })
+  .strict();
+
 export const feedsConfigSchema = z
   .object({
     /**
@@ -90,8 +99,14 @@ export const feedsConfigSchema = z
     pastDays: z.number().int().min(0).max(3_650).default(30),
     /** A fetch without validators at least this often, so that the expansion window moves. */
     fullRefreshHours: z.number().min(1).max(24 * 30).default(24),
-    /** Feeds fetched at once. */
+    /** Feeds fetched at once (and parsed at once, each in a worker thread of its own). */
     concurrency: z.number().int().min(1).max(64).default(4),
+    /** Events one feed may produce (single events and occurrences in the horizon); a feed with more is refused. */
+    maxEvents: z.number().int().min(1).max(10_000_000).default(DEFAULT_PARSE_LIMITS.maxEvents),
+    /** Seconds the parse of one feed may take; it runs in a worker thread, which is stopped at this limit. */
+    parseTimeoutSeconds: z.number().int().min(1).max(3_600).default(30),
+    /** Other limits for particular feeds, by calendar: {"room-a@contoso.edu": {"maxEvents": 60000}}. */
+    perFeed: z.record(z.string(), feedLimitsSchema).default({}),
     /**
      * true: allow loopback, private and link-local addresses (cloud metadata addresses stay refused); or a list of
      * CIDR ranges that are allowed whatever they are ("10.20.0.0/16", "127.0.0.1/32").
@@ -468,12 +483,34 @@ export function urlFingerprint(url: string): string {
   return `sha256:${createHash('sha256').update(url, 'utf8').digest('hex')}`;
 }
 
+/** The limits of one feed: the feeds section's, with the feed's own (`perFeed`) over them. */
+export function feedLimits(feeds: FeedsConfig, calendar: string): ParseLimits & { perFeed: boolean } {
+  const own = Object.entries(feeds.perFeed).find(([key]) => key.trim().toLowerCase() === calendar)?.[1];
+  return {
+    maxBytes: own?.maxBytes ?? feeds.maxBytes,
+    maxEvents: own?.maxEvents ?? feeds.maxEvents,
+    timeoutMs: (own?.parseTimeoutSeconds ?? feeds.parseTimeoutSeconds) * 1000,
+    perFeed: own !== undefined,
+  };
+}
+
+/** Which setting raises each limit, for the refusal message. */
+const LIMIT_SETTING = { bytes: 'maxBytes', events: 'maxEvents', time: 'parseTimeoutSeconds', memory: 'maxBytes' } as const;
+
+/** Events validated or staged between two turns of the event loop, so that the API keeps answering. */
+const SLICE = 250;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class FeedPoller {
   private readonly options: FeedPollerOptions;
   private readonly policy: AddressPolicy;
   private readonly now: () => number;
   private readonly nextDue = new Map<string, number>();
   private readonly running = new Map<string, Promise<FeedPollResult>>();
+  /** Feeds are parsed in worker threads (parse-pool.ts): a hostile feed never holds the event loop. */
+  private readonly pool: ParsePool;
+  /** Aborted by stop(): parses are terminated, fetches abandoned, so that serve stops at once. */
+  private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -481,6 +518,8 @@ export class FeedPoller {
     this.options = options;
     this.policy = new AddressPolicy(options.feeds.allowPrivateAddresses);
     this.now = options.now ?? Date.now;
+    const largest = Math.max(options.feeds.maxBytes, ...Object.values(options.feeds.perFeed).map((own) => own.maxBytes ?? 0));
+    this.pool = new ParsePool({ size: options.feeds.concurrency, maxBytes: largest });
   }
 
   calendars(): string[] {
@@ -530,11 +569,25 @@ export class FeedPoller {
     tick();
   }
 
+  /** Stops polling: running parses are terminated and running fetches abandoned, nothing more is recorded. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.stopping.abort();
     await Promise.allSettled([...this.running.values()]);
+    await this.pool.close();
+  }
+
+  /** The promise, unless stop() comes first (then ParseStopped; the promise is left to its own timeout). */
+  private unlessStopped<T>(promise: Promise<T>): Promise<T> {
+    const signal = this.stopping.signal;
+    if (signal.aborted) return Promise.reject(new ParseStopped());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(new ParseStopped());
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   private async pollNow(calendar: string): Promise<FeedPollResult> {
@@ -573,28 +626,41 @@ export class FeedPoller {
       return result;
     };
 
+    const limits = feedLimits(feeds, calendar);
+    const stopped = (): FeedPollResult => ({ ...result, error: { code: 'stopped', message: 'calpush is shutting down; the feed was not applied' } });
     let fetched: FetchResult;
     try {
-      fetched = await fetchFeed(url, {
-        ...(fullRefreshDue ? {} : { etag: state.etag, lastModified: state.lastModified }),
-        timeoutMs: feeds.timeoutSeconds * 1000,
-        maxBytes: feeds.maxBytes,
-        maxRedirects: feeds.maxRedirects,
-        policy: this.policy,
-      });
+      fetched = await this.unlessStopped(
+        fetchFeed(url, {
+          ...(fullRefreshDue ? {} : { etag: state.etag, lastModified: state.lastModified }),
+          timeoutMs: feeds.timeoutSeconds * 1000,
+          maxBytes: limits.maxBytes,
+          maxRedirects: feeds.maxRedirects,
+          policy: this.policy,
+        }),
+      );
     } catch (error) {
+      if (error instanceof ParseStopped) return stopped();
       const failure = error instanceof FeedError ? { code: error.code, message: error.message } : { code: 'error', message: (error as Error).message };
       return finish('failed', failure);
     }
     if (fetched.status === 304) return finish('not-modified');
 
     const now = this.now();
-    const parsed = parseIcs(fetched.body, {
-      calendar,
-      defaultTimeZone: this.options.timeZone,
-      horizon: { fromMs: now - feeds.pastDays * 86_400_000, toMs: now + feeds.horizonDays * 86_400_000 },
-      origin: redactUrl(url),
-    });
+    let parsed: IcsParseResult;
+    try {
+      const horizon = { fromMs: now - feeds.pastDays * 86_400_000, toMs: now + feeds.horizonDays * 86_400_000 };
+      parsed = await this.pool.parse(fetched.body, { calendar, defaultTimeZone: this.options.timeZone, horizon, origin: redactUrl(url) }, limits, this.stopping.signal, true);
+    } catch (error) {
+      if (error instanceof ParseStopped) return stopped();
+      return finish('failed', { code: 'parse', message: (error as Error).message });
+    }
+    if (parsed.refusal) {
+      // Over a limit: the feed is refused as a whole, and the calendar keeps what it has.
+      const setting = LIMIT_SETTING[parsed.refusal.limit];
+      const raise = limits.perFeed ? `feeds.perFeed["${calendar}"].${setting}` : `feeds.${setting} (or feeds.perFeed["${calendar}"].${setting} for this feed alone)`;
+      return finish('failed', { code: 'over-limit', message: `the feed ${parsed.refusal.message}; nothing was changed (raise ${raise} if the feed is genuine)` });
+    }
     const fileErrors = parsed.errors.filter((e) => e.field === '(file)');
     if (fileErrors.length) {
       // Not (all of) an iCalendar file: what it says about what is gone cannot be trusted. Change nothing.
@@ -603,7 +669,8 @@ export class FeedPoller {
     const held: HeldEvent[] = [];
     const events: Array<{ desired: DesiredEvent; record: string }> = [];
     for (const error of parsed.errors) result.errors.push({ record: error.record, field: error.field, message: error.message, calendar, ...(error.id ? { id: error.id } : {}) });
-    for (const { input, record } of parsed.inputs) {
+    for (const [at, { input, record }] of parsed.inputs.entries()) {
+      if (at % SLICE === SLICE - 1) await nextTurn();
       const validation = validateRecord(record, input);
       if (validation.ok) {
         events.push({ desired: validation.desired, record });
@@ -614,6 +681,7 @@ export class FeedPoller {
         if (validation.held) held.push(validation.held);
       }
     }
+    if (this.stopping.signal.aborted) return stopped();
     for (const id of parsed.heldIds) held.push({ calendar, key: eventKey(calendar, id) });
     for (const uid of parsed.heldSeries) held.push({ calendar, idPrefix: `${uid}@` });
     result.events = events.length;
@@ -632,7 +700,10 @@ export class FeedPoller {
     const importer = await store.beginDesiredImport();
     let applied;
     try {
-      await importer.add(events);
+      for (let at = 0; at < events.length; at += SLICE) {
+        await importer.add(events.slice(at, at + SLICE));
+        await nextTurn();
+      }
       await importer.hold(held);
       const retention = { retention: this.options.retention ?? DEFAULT_RETENTION, nowMs: now, allDayTimeZone: this.options.timeZone };
       applied = await importer.finish({ calendars: [calendar], refuseEmpty: false, source: 'feed', retention });

@@ -125,6 +125,26 @@ const MIGRATIONS: string[] = [
   -- The ChangeKey / ETag an update or delete was planned with (the delivered item's), so the write carries it.
   ALTER TABLE pending_op ADD COLUMN change_key TEXT;
   `,
+  `
+  -- The dashboard: API keys with the admin and helpdesk scopes. SQLite cannot change a CHECK constraint in place,
+  -- so the table is made anew and the rows copied (https://www.sqlite.org/lang_altertable.html#otheralter).
+  CREATE TABLE api_key_new (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    scope         TEXT NOT NULL CHECK (scope IN ('read', 'write', 'admin', 'helpdesk')),
+    calendars     TEXT,
+    created_at    TEXT NOT NULL,
+    revoked_at    TEXT,
+    last_used_at  TEXT
+  );
+  INSERT INTO api_key_new (id, name, hash, scope, calendars, created_at, revoked_at, last_used_at)
+    SELECT id, name, hash, scope, calendars, created_at, revoked_at, last_used_at FROM api_key;
+  DROP TABLE api_key;
+  ALTER TABLE api_key_new RENAME TO api_key;
+  -- What the administrator should do about a mailbox's last error (the dashboard shows it next to the error).
+  ALTER TABLE mailbox ADD COLUMN last_error_remedy TEXT;
+  `,
 ];
 
 type Row = Record<string, unknown>;
@@ -348,17 +368,33 @@ export class SqliteStore implements Store {
   async recordMailboxOk(calendar: string, desiredVersion: number): Promise<void> {
     this.touchMailbox(calendar);
     this.statement(`
-      UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_sync_at = ?, consecutive_failures = 0,
+      UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_error_remedy = NULL, last_sync_at = ?, consecutive_failures = 0,
         delivered_version = MAX(delivered_version, ?)
       WHERE calendar = ?`).run(this.now(), desiredVersion, calendar);
   }
 
-  async recordMailboxFailure(calendar: string, code: string, message: string): Promise<void> {
+  async recordMailboxFailure(calendar: string, code: string, message: string, remedy?: string): Promise<void> {
     this.touchMailbox(calendar);
     this.statement(`
-      UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_sync_at = ?,
+      UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_error_remedy = ?, last_sync_at = ?,
         consecutive_failures = consecutive_failures + 1
-      WHERE calendar = ?`).run(code, message, this.now(), calendar);
+      WHERE calendar = ?`).run(code, message, remedy ?? null, this.now(), calendar);
+  }
+
+  async failureCauses(): Promise<Array<{ code: string; mailboxes: number }>> {
+    const rows = this.statement(`
+      SELECT COALESCE(last_error_code, 'Unknown') AS code, COUNT(*) AS n FROM mailbox WHERE state = 'failed'
+      GROUP BY 1 ORDER BY n DESC, code`).all() as Row[];
+    return rows.map((row) => ({ code: String(row.code), mailboxes: Number(row.n) }));
+  }
+
+  async mailboxesWithWork(): Promise<string[]> {
+    const rows = this.statement(`
+      SELECT calendar FROM mailbox m
+      WHERE m.state != 'failed' AND (m.delivered_version < m.desired_version OR m.inventoried_at IS NULL
+        OR EXISTS (SELECT 1 FROM pending_op p WHERE p.calendar = m.calendar))
+      ORDER BY calendar`).all() as Row[];
+    return rows.map((row) => String(row.calendar));
   }
 
   async invalidateInventory(calendar?: string): Promise<void> {
@@ -722,6 +758,7 @@ function toMailbox(row: Row): MailboxRow {
     state: String(row.state) as MailboxRow['state'],
     lastErrorCode: (row.last_error_code as string | null) ?? null,
     lastError: (row.last_error as string | null) ?? null,
+    lastErrorRemedy: (row.last_error_remedy as string | null) ?? null,
     lastSyncAt: (row.last_sync_at as string | null) ?? null,
     inventoriedAt: (row.inventoried_at as string | null) ?? null,
     consecutiveFailures: Number(row.consecutive_failures),

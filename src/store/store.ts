@@ -97,11 +97,8 @@ export class EmptyInputRefused extends CalpushError {
   readonly existing: number;
   readonly calendars: number;
   constructor(existing: number, calendars: number) {
-    super(
-      'EmptyInputRefused',
-      `the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars} calendar(s); ` +
-        'nothing was changed. If that is really wanted, run again with --allow-empty.',
-    );
+    // What to do about it depends on the caller (sync names the input's errors or --allow-empty, the API allowEmpty).
+    super('EmptyInputRefused', `the input has no valid event, which would remove all ${existing} events calpush manages in ${calendars} calendar(s); nothing was changed.`);
     this.existing = existing;
     this.calendars = calendars;
   }
@@ -132,7 +129,11 @@ export interface StoreTotals extends CalendarCounts {
   mailboxes: Record<MailboxState, number>;
 }
 
-export type ApiKeyScope = 'read' | 'write';
+/**
+ * read: GET; write: also PUT, DELETE and batch; admin: what write may, plus the dashboard and its actions;
+ * helpdesk: what read may, plus the dashboard without its actions (src/server/auth.ts hasScope).
+ */
+export type ApiKeyScope = 'read' | 'write' | 'admin' | 'helpdesk';
 
 /** An API key of `calpush serve`: only the SHA-256 of the key is stored. */
 export interface ApiKeyRow {
@@ -189,7 +190,14 @@ export interface Store {
   recordInventory(calendar: string, items: DeliveredRow[]): Promise<void>;
   /** A complete delivery of the desired state as of `desiredVersion` (MailboxRow.desiredVersion when it began). */
   recordMailboxOk(calendar: string, desiredVersion: number): Promise<void>;
-  recordMailboxFailure(calendar: string, code: string, message: string): Promise<void>;
+  recordMailboxFailure(calendar: string, code: string, message: string, remedy?: string): Promise<void>;
+  /** Failed mailboxes per error code, most first (the dashboard's "failures by cause"). */
+  failureCauses(): Promise<Array<{ code: string; mailboxes: number }>>;
+  /**
+   * Mailboxes with delivery work ahead that are not failing: desired state ahead of the delivered one, never
+   * listed, or operations pending (the dashboard's drain progress; failed mailboxes are counted as failures).
+   */
+  mailboxesWithWork(): Promise<string[]>;
   /** Forget inventories so that the next delivery lists every mailbox again. */
   invalidateInventory(calendar?: string): Promise<void>;
 

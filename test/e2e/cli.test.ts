@@ -54,6 +54,31 @@ describe('the built calpush (dist/, what `npx calpush` runs after npm ci)', () =
     expect(JSON.parse(again.stdout).delivery.totals).toMatchObject({ created: 0, updated: 0, requests: 0 });
     expect(tagged(sandbox, students[2]!).filter((e) => JSON.stringify(e).includes(';cli-dist;'))).toHaveLength(2);
   }, 120_000);
+
+  it('parses .ics files in its worker thread (dist/sources/parse-worker.js), and refuses one over a limit', async () => {
+    const root = new URL(`file://${repoRoot}/`);
+    if (!(chooseEntry(root, {}) as URL).pathname.endsWith('dist/cli/main.js')) {
+      const build = spawnSync(process.execPath, [join(repoRoot, 'scripts/build.ts')], { encoding: 'utf8' });
+      expect(build.status, build.stderr).toBe(0);
+    }
+    const ws = createWorkspace(sandbox, 'secret', { instance: 'cli-dist-ics' });
+    const mailbox = students[3]!;
+    const ics = (count: number) =>
+      ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//test//EN']
+        .concat(...Array.from({ length: count }, (_, n) => ['BEGIN:VEVENT', `UID:dist-${n}`, `DTSTART:202612${String(10 + n).padStart(2, '0')}T090000Z`, `DTEND:202612${String(10 + n).padStart(2, '0')}T100000Z`, `SUMMARY:From dist ${n}`, 'END:VEVENT']))
+        .concat('END:VCALENDAR', '')
+        .join('\r\n');
+    writeFileSync(join(ws.dir, `${mailbox}.ics`), ics(2));
+    const synced = await runCli(['sync', '-c', ws.configPath, '-i', join(ws.dir, `${mailbox}.ics`), '--json'], { entry: 'bin/calpush.js' });
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(JSON.parse(synced.stdout).delivery.totals).toMatchObject({ created: 2, failed: 0 });
+    writeFileSync(ws.configPath, JSON.stringify({ ...ws.rawConfig, limits: { icsMaxEvents: 2 } }));
+    writeFileSync(join(ws.dir, `${mailbox}.ics`), ics(3));
+    const refused = await runCli(['sync', '-c', ws.configPath, '-i', join(ws.dir, `${mailbox}.ics`)], { entry: 'bin/calpush.js' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`nothing was changed: ${mailbox}.ics has more than 2 events (VEVENT components); nothing was read from it (raise limits.icsMaxEvents in the config if the file is genuine)`);
+    expect(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(';cli-dist-ics;'))).toHaveLength(2);
+  }, 120_000);
 });
 
 describe('calpush sync (CLI)', () => {

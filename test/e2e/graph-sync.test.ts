@@ -181,7 +181,11 @@ describe.each(['chain', 'parallel', 'off'] as const)('Graph sync against the san
     const ws = createWorkspace(sandbox, 'secret', { instance: 'valve' });
     const mailbox = students[3]!;
     await sync(ws, ws.input('t.ndjson', [lecture(mailbox, 500)]));
-    await expect(sync(ws, ws.input('broken.ndjson', [{ nonsense: true }]))).rejects.toThrow(/--allow-empty/);
+    // The record's own error is the reason, and --allow-empty would only wipe the calendar: it is not suggested.
+    const refused = sync(ws, ws.input('broken.ndjson', [{ nonsense: true }]));
+    await expect(refused).rejects.toThrow(/has no valid event.*The input's problems: broken\.ndjson line 1: calendar .*Fix them and run again\.$/);
+    await expect(refused).rejects.not.toThrow(/--allow-empty/);
+    await expect(sync(ws, ws.input('empty.ndjson', []))).rejects.toThrow(/has no valid event.*run again with --allow-empty\.$/);
     expect(tagged(sandbox, mailbox).filter((e) => JSON.stringify(e).includes(`;valve-${batchMode};`))).toHaveLength(1);
   });
 });

@@ -360,6 +360,80 @@ describe('a feed that fails deletes nothing', () => {
   });
 });
 
+describe('a feed over a parse limit changes nothing', () => {
+  const many = (count: number) =>
+    ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//x//EN', ...Array.from({ length: count }, (_, n) => `BEGIN:VEVENT\r\nUID:m${n}\r\nDTSTART:20260915T090000Z\r\nSUMMARY:Event ${n}\r\nEND:VEVENT`), 'END:VCALENDAR', ''].join('\r\n');
+  /** 31 KB: 200 hourly series of 5,000 occurrences each, a million events. */
+  const amplifying = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//x//EN', ...Array.from({ length: 200 }, (_, n) => `BEGIN:VEVENT\r\nUID:a${n}\r\nDTSTART:20260901T000000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=HOURLY\r\nEND:VEVENT`), 'END:VCALENDAR', ''].join('\r\n');
+
+  async function refused(config: FeedsConfigInput, body: string, calendar = CAL) {
+    const store = new SqliteStore(':memory:');
+    routes.set('/feed.ics', { body: fixture('ics/google.ics') });
+    const { poller: p } = poller(store, { [calendar]: `${base}/feed.ics` }, config);
+    await p.poll(calendar);
+    const before = await snapshot(store, calendar);
+    expect(before.size).toBeGreaterThan(0);
+    routes.set('/feed.ics', { body });
+    const result = await p.poll(calendar);
+    expect(await snapshot(store, calendar)).toEqual(before);
+    await p.stop();
+    await store.close();
+    return result;
+  }
+
+  it('more events than maxEvents: failed, naming the limit and the settings that raise it', async () => {
+    const result = await refused({ maxEvents: 100 }, many(101));
+    expect(result).toMatchObject({ outcome: 'failed', error: { code: 'over-limit' } });
+    expect(result.error!.message).toBe(
+      `the feed has more than 100 events (VEVENT components); nothing was changed (raise feeds.maxEvents (or feeds.perFeed["${CAL}"].maxEvents for this feed alone) if the feed is genuine)`,
+    );
+  });
+
+  it('31 KB of recurrence rules that would become a million events', async () => {
+    expect(amplifying.length).toBeLessThan(32_000);
+    const result = await refused({}, amplifying);
+    expect(result.error).toEqual({
+      code: 'over-limit',
+      message: `the feed has more than 20000 events (single events and occurrences of recurring series in the horizon); nothing was changed (raise feeds.maxEvents (or feeds.perFeed["${CAL}"].maxEvents for this feed alone) if the feed is genuine)`,
+    });
+  });
+
+  it('a parse longer than parseTimeoutSeconds is stopped; perFeed limits apply to their feed only', async () => {
+    const result = await refused({ perFeed: { [CAL.toUpperCase()]: { maxEvents: 1_000_000, parseTimeoutSeconds: 1 } } }, many(150_000));
+    expect(result.error).toEqual({
+      code: 'over-limit',
+      message: `the feed took longer than 1 s to parse (the parse was stopped); nothing was changed (raise feeds.perFeed["${CAL}"].parseTimeoutSeconds if the feed is genuine)`,
+    });
+  }, 30_000);
+
+  it('perFeed raises a limit for one feed', async () => {
+    const store = new SqliteStore(':memory:');
+    routes.set('/a.ics', { body: many(150) });
+    routes.set('/b.ics', { body: many(150) });
+    const other = 'p.pietersen@contoso.edu';
+    const { poller: p } = poller(store, { [CAL]: `${base}/a.ics`, [other]: `${base}/b.ics` }, { maxEvents: 100, perFeed: { [other]: { maxEvents: 200 } } });
+    expect((await p.poll(CAL)).error?.code).toBe('over-limit');
+    expect(await p.poll(other)).toMatchObject({ outcome: 'changed', events: 150 });
+    await p.stop();
+    await store.close();
+  });
+
+  it('stop() ends a running parse at once, recording nothing', async () => {
+    const store = new SqliteStore(':memory:');
+    routes.set('/feed.ics', { body: many(150_000) });
+    const { poller: p } = poller(store, { [CAL]: `${base}/feed.ics` }, { maxEvents: 1_000_000 });
+    const polling = p.poll(CAL);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = performance.now();
+    await p.stop();
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(await polling).toMatchObject({ outcome: 'failed', error: { code: 'stopped' } });
+    expect(await store.feedState(CAL)).toBeNull();
+    expect(await store.desiredFor(CAL)).toEqual([]);
+    await store.close();
+  }, 30_000);
+});
+
 describe('a feed that suddenly comes back empty', () => {
   it('removes the calendar’s events only after emptyConfirmations empty fetches in a row', async () => {
     const store = new SqliteStore(':memory:');

@@ -96,6 +96,9 @@ describe('the npm package', () => {
       'dist/sandbox/graph/schema/graph-v1.json',
       'dist/sandbox/ews/schema/messages.xsd',
       'dist/sandbox/ews/schema/LICENSE.md',
+      'dist/server/dashboard/assets/dashboard.js',
+      'dist/server/dashboard/assets/dashboard.css',
+      'dist/server/dashboard/assets/swagger-init.js',
     ]) {
       expect(files, path).toContain(path);
     }

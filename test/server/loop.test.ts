@@ -104,6 +104,35 @@ describe('delivery loop', () => {
     expect((await store.mailbox(A))!.state).toBe('ok');
   });
 
+  it('deliverNow forgets a failed mailbox\'s back-off and delivers it at once (the dashboard\'s "deliver now"), with the remedy recorded meanwhile', async () => {
+    const { store, target, loop } = setup({ retryMinMs: 600_000 });
+    target.forbidden.add(A);
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
+    loop.start();
+    await until(async () => (await store.mailbox(A))?.state === 'failed');
+    expect((await store.mailbox(A))!.lastErrorCode).toBe('ErrorAccessDenied');
+    target.forbidden.delete(A); // the administrator fixed the access policy; the back-off has ten minutes to go
+    await sleep(150);
+    expect(target.subjects(A)).toEqual([]);
+    loop.deliverNow(A);
+    await until(() => target.subjects(A).length === 1, 3_000);
+    await until(async () => (await store.mailbox(A))?.state === 'ok');
+    expect((await store.mailbox(A))!.lastErrorRemedy).toBeNull();
+  });
+
+  it('deliverNow of an up-to-date mailbox sends nothing', async () => {
+    const { store, target, loop } = setup();
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
+    loop.start();
+    await until(() => target.subjects(A).length === 1);
+    await loop.idle();
+    const requests = target.requests;
+    loop.deliverNow(A);
+    await sleep(100);
+    await loop.idle();
+    expect(target.requests).toBe(requests);
+  });
+
   it('pauses everything on a fatal error and resumes after it', async () => {
     const { store, target, loop } = setup({ retryMinMs: 200 });
     target.fatal = new TargetError('fatal', 'AADSTS7000215', 'Invalid client secret provided.', { remedy: 'fix the secret' });

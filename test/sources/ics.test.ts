@@ -375,7 +375,7 @@ describe('files that are not iCalendar', () => {
   });
 
   it('an empty calendar is a valid, empty feed', () => {
-    expect(parse(calendar())).toEqual({ inputs: [], errors: [], heldIds: [], heldSeries: [] });
+    expect(parse(calendar())).toEqual({ inputs: [], errors: [], heldIds: [], heldSeries: [], cancelledIds: [], cancelledSeries: [] });
   });
 });
 
@@ -603,9 +603,9 @@ describe('recurrence', () => {
     ]);
   });
 
-  it('a cancelled series produces nothing and holds nothing', () => {
+  it('a cancelled series produces nothing, holds nothing, and is reported as cancelled', () => {
     const result = series([...weekly, 'STATUS:CANCELLED']);
-    expect(result).toEqual({ inputs: [], errors: [], heldIds: [], heldSeries: [] });
+    expect(result).toEqual({ inputs: [], errors: [], heldIds: [], heldSeries: [], cancelledIds: [], cancelledSeries: ['s'] });
   });
 
   it('overrides without their series in the feed are occurrences of their own', () => {

@@ -28,7 +28,8 @@ export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url))
 // /sys: a read-only filesystem even root cannot write, which the store and CLI tests use to be refused for real.
 // /usr/bin/ldd: how a native add-on built with napi-rs (@swc/core, the parser of the import-rule check) tells glibc
 // from musl to pick its binary.
-const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys', '/usr/bin/ldd'];
+// /etc/os-release and /run/WSL: playwright-core (the browser tests) asks which OS it runs on, and whether in WSL.
+const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys', '/usr/bin/ldd', '/etc/os-release', '/run/WSL'];
 
 function realTmpdir() {
   try {

@@ -10,6 +10,8 @@ export const TEST_TOOLS = {
   xmllint: 'libxml2-utils',
   radicale: 'radicale',
   xandikos: 'xandikos',
+  // The dashboard's browser tests drive Debian's Chromium with playwright-core (which never downloads a browser).
+  chromium: 'chromium',
 } as const;
 
 export type TestTool = keyof typeof TEST_TOOLS;

@@ -69,6 +69,38 @@ describe('scheduler', () => {
     expect(scheduler.stats().throttled).toBe(1);
   });
 
+  it('tells who waits out a throttling answer now (the dashboard), and not a mailbox backing off after a 500', async () => {
+    const scheduler = new Scheduler({ mailboxConcurrency: 4, baseBackoffMs: 300 });
+    let first = true;
+    const throttled = scheduler.submit('slow', async () => {
+      if (first) {
+        first = false;
+        throw new TargetError('transient', 'ApplicationThrottled', 'over RequestRate', { status: 429, retryAfterMs: 400 });
+      }
+      return 'done';
+    });
+    let failedOnce = false;
+    const backingOff = scheduler.submit('flaky', async () => {
+      if (!failedOnce) {
+        failedOnce = true;
+        throw new TargetError('transient', 'InternalServerError', 'HTTP 500', { status: 500 });
+      }
+      return 'done';
+    });
+    await sleep(50);
+    const now = scheduler.throttledMailboxes();
+    expect(now.map((t) => t.mailbox)).toEqual(['slow']);
+    expect(now[0]!.resumesInMs).toBeGreaterThan(200);
+    expect(now[0]!.resumesInMs).toBeLessThanOrEqual(400);
+    expect(now[0]!.concurrency).toBe(2);
+    scheduler.pause('batchy', 1_000);
+    expect(scheduler.throttledMailboxes().map((t) => t.mailbox)).toEqual(['batchy', 'slow']);
+    scheduler.pause('quiet', 1_000, false);
+    expect(scheduler.throttledMailboxes().map((t) => t.mailbox)).not.toContain('quiet');
+    await Promise.all([throttled, backingOff]);
+    expect(scheduler.throttledMailboxes().map((t) => t.mailbox)).toEqual(['batchy']);
+  });
+
   it('pauses the whole mailbox on Retry-After, not only the request that got it', async () => {
     const scheduler = new Scheduler({ mailboxConcurrency: 1 });
     const t0 = Date.now();

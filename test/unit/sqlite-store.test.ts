@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -20,11 +21,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(5);
+    expect(store.schemaVersion()).toBe(6);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(5);
+    expect(again.schemaVersion()).toBe(6);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -99,12 +100,55 @@ describe('SQLite store', () => {
     await store.close();
   });
 
-  it('records mailbox failures with the reason and clears them on success', async () => {
+  it('records mailbox failures with the reason and its fix, and clears them on success', async () => {
     const store = new SqliteStore(':memory:');
-    await store.recordMailboxFailure(cal, 'ErrorAccessDenied', 'Access to OData is disabled.');
-    expect(await store.mailbox(cal)).toMatchObject({ state: 'failed', lastErrorCode: 'ErrorAccessDenied', consecutiveFailures: 1 });
+    await store.recordMailboxFailure(cal, 'ErrorAccessDenied', 'Access to OData is disabled.', 'add it to the RBAC for Applications scope');
+    await store.recordMailboxFailure('b@contoso.edu', 'ErrorAccessDenied', 'Access to OData is disabled.');
+    await store.recordMailboxFailure('c@contoso.edu', 'ErrorInvalidUser', 'no such user');
+    expect(await store.mailbox(cal)).toMatchObject({ state: 'failed', lastErrorCode: 'ErrorAccessDenied', lastErrorRemedy: 'add it to the RBAC for Applications scope', consecutiveFailures: 1 });
+    expect(await store.failureCauses()).toEqual([{ code: 'ErrorAccessDenied', mailboxes: 2 }, { code: 'ErrorInvalidUser', mailboxes: 1 }]);
     await store.recordMailboxOk(cal, 1);
-    expect(await store.mailbox(cal)).toMatchObject({ state: 'ok', lastErrorCode: null, consecutiveFailures: 0 });
+    expect(await store.mailbox(cal)).toMatchObject({ state: 'ok', lastErrorCode: null, lastErrorRemedy: null, consecutiveFailures: 0 });
+    expect(await store.failureCauses()).toEqual([{ code: 'ErrorAccessDenied', mailboxes: 1 }, { code: 'ErrorInvalidUser', mailboxes: 1 }]);
+    await store.close();
+  });
+
+  it('lists the mailboxes with delivery work ahead that are not failing', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.applyDesired({ calendars: [cal, 'b@contoso.edu'], events: [event('x'), { ...event('y'), event: { ...event('y').event, calendar: 'b@contoso.edu' } }], held: [] });
+    expect(await store.mailboxesWithWork()).toEqual([cal, 'b@contoso.edu'].sort());
+    await store.recordMailboxFailure('b@contoso.edu', 'ErrorAccessDenied', 'denied');
+    await store.recordInventory(cal, []);
+    await store.recordMailboxOk(cal, (await store.mailbox(cal))!.desiredVersion);
+    expect(await store.mailboxesWithWork()).toEqual([]);
+    await store.invalidateInventory(cal);
+    expect(await store.mailboxesWithWork()).toEqual([cal]);
+    await store.close();
+  });
+
+  it('migrates a schema-5 store: its API keys are kept, and admin and helpdesk keys can be stored', async () => {
+    const path = tempDb();
+    const current = new SqliteStore(path);
+    await current.close();
+    // Back to schema 5 as it shipped: the api_key table with the read/write CHECK, no last_error_remedy.
+    const db = new DatabaseSync(path);
+    db.exec(`
+      DROP TABLE api_key;
+      CREATE TABLE api_key (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, scope TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+        calendars TEXT, created_at TEXT NOT NULL, revoked_at TEXT, last_used_at TEXT);
+      INSERT INTO api_key VALUES ('0123456789ab', 'old', 'hash', 'write', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL);
+      ALTER TABLE mailbox DROP COLUMN last_error_remedy;
+      PRAGMA user_version = 5;`);
+    expect(() => db.exec(`INSERT INTO api_key VALUES ('0123456789ac', 'x', 'h', 'admin', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL)`)).toThrow(/CHECK/);
+    db.close();
+    const store = new SqliteStore(path);
+    expect(store.schemaVersion()).toBe(6);
+    expect(await store.apiKey('0123456789ab')).toMatchObject({ name: 'old', scope: 'write' });
+    const row = { id: 'aaaaaaaaaaaa', name: '', hash: 'h', calendars: null, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
+    await store.createApiKey({ ...row, scope: 'admin' });
+    await store.createApiKey({ ...row, id: 'bbbbbbbbbbbb', scope: 'helpdesk' });
+    await expect(store.createApiKey({ ...row, id: 'cccccccccccc', scope: 'root' as never })).rejects.toThrow();
+    expect((await store.apiKeys()).map((k) => k.scope).sort()).toEqual(['admin', 'helpdesk', 'write']);
     await store.close();
   });
 
@@ -145,7 +189,7 @@ describe('SQLite store', () => {
     const store = new SqliteStore(':memory:');
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     const importer = await store.beginDesiredImport();
-    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null })).rejects.toThrow(/--allow-empty/);
+    await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null })).rejects.toThrow(/has no valid event, which would remove all 1 events .* nothing was changed/);
     expect(await store.desiredFor(cal)).toHaveLength(1);
     // And the next import on the same connection works (the failed one cleaned up after itself).
     expect((await store.applyDesired({ calendars: [cal], events: [event('a'), event('b')], held: [] })).added).toBe(1);
@@ -328,7 +372,7 @@ describe('SQLite store', () => {
       const store = new SqliteStore(':memory:');
       await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
       const importer = await store.beginDesiredImport();
-      await expect(importer.preview({ calendars: [cal], refuseEmpty: true, retention: null }, () => {})).rejects.toThrow(/--allow-empty/);
+      await expect(importer.preview({ calendars: [cal], refuseEmpty: true, retention: null }, () => {})).rejects.toThrow(/has no valid event, which would remove all 1 events .* nothing was changed/);
       await importer.abort();
       expect(await store.desiredFor(cal)).toHaveLength(1);
       await store.close();

@@ -25,14 +25,14 @@ export function registerApikeyCommand(program: Command): void {
     .command('create')
     .description('make a key and print it once')
     .requiredOption('-c, --config <file>', 'configuration file (JSON)')
-    .requiredOption('--scope <scope>', 'read (GET only) or write (also PUT, DELETE, batch)')
+    .requiredOption('--scope <scope>', 'read (GET only), write (also PUT, DELETE, batch), admin (write, plus the dashboard and its actions) or helpdesk (read, plus the dashboard without actions)')
     .option('--calendars <glob...>', 'limit the key to calendars matching these patterns (* and ?), e.g. "*@rooms.example.edu"')
     .option('--name <text>', 'what the key is for', '')
     .option('--json', 'print {id, key, scope, calendars} as JSON')
     .action(async (options: { config: string; scope: string; calendars?: string[]; name: string; json?: boolean }) => {
       try {
-        if (options.scope !== 'read' && options.scope !== 'write') {
-          process.stderr.write('calpush: --scope must be read or write\n');
+        if (!['read', 'write', 'admin', 'helpdesk'].includes(options.scope)) {
+          process.stderr.write('calpush: --scope must be read, write, admin or helpdesk\n');
           process.exitCode = 2;
           return;
         }
@@ -70,7 +70,7 @@ export function registerApikeyCommand(program: Command): void {
         if (!shown.length) process.stdout.write('no API keys yet: calpush apikey create -c <config> --scope write\n');
         for (const row of shown) {
           process.stdout.write(
-            `${row.id}  ${row.scope.padEnd(5)}  ${row.revokedAt ? `REVOKED ${row.revokedAt}` : 'active'}  calendars ${row.calendars ? row.calendars.join(',') : 'all'}` +
+            `${row.id}  ${row.scope.padEnd(8)}  ${row.revokedAt ? `REVOKED ${row.revokedAt}` : 'active'}  calendars ${row.calendars ? row.calendars.join(',') : 'all'}` +
               `  created ${row.createdAt}${row.lastUsedAt ? `  last used ${row.lastUsedAt}` : ''}${row.name ? `  "${row.name}"` : ''}\n`,
           );
         }

@@ -1,13 +1,19 @@
 // calpush demo: the main job on the embedded default, with nothing to set up. Starts the sandbox (a local
 // stand-in for Microsoft 365), writes a config that reaches it with a certificate credential, pushes a sample
 // timetable for dozens of students and rooms into their calendars, prints the summary, and syncs again to show
-// that an unchanged input sends no write request.
+// that an unchanged input sends no write request. With --serve it then leaves the sandbox and `calpush serve` with
+// its dashboard running, prints the dashboard's URL and a sign-in key made for this run (an admin key, shown
+// once), and stops both on Ctrl-C or SIGTERM.
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseConfig } from '../../app/config.ts';
 import { sampleTimetable } from '../../sandbox/sample-timetable.ts';
 import { defaultTenantSeed, startSandbox } from '../../sandbox/index.ts';
+import { createApiKey } from '../../server/auth.ts';
+import { startServer } from '../../server/index.ts';
+import { parseServerConfig } from '../../app/settings.ts';
+import type { Config } from '../../app/config.ts';
 import { runSync } from '../../app/sync.ts';
 import { integerArgument } from '../options.ts';
 import { formatSummary, progressBar } from '../summary.ts';
@@ -21,7 +27,9 @@ export function registerDemoCommand(program: Command): void {
     .option('--students <n>', 'number of students', integerArgument('--students', 0, 100_000), 30)
     .option('--rooms <n>', 'number of rooms', integerArgument('--rooms', 0, 10_000), 8)
     .option('--json', 'print the first sync’s summary as JSON')
-    .action(async (options: { dir: string; students: number; rooms: number; json?: boolean }) => {
+    .option('--serve', 'then keep the sandbox and calpush serve with its dashboard running (until Ctrl-C), and print a sign-in key')
+    .option('--port <port>', 'with --serve: the port of calpush serve (0 = any free port)', integerArgument('--port', 0, 65535), 8080)
+    .action(async (options: { dir: string; students: number; rooms: number; json?: boolean; serve?: boolean; port: number }) => {
       const dir = resolve(options.dir);
       const out = (line = '') => {
         if (!options.json) process.stdout.write(`${line}\n`);
@@ -83,19 +91,45 @@ export function registerDemoCommand(program: Command): void {
         out(`Events calpush did not create: ${foreignBefore} before, ${countForeign(sandbox, [...students, ...rooms])} after, untouched.`);
         out();
         out(`Config, credentials, input and store are in ${dir}. Next:`);
-        out(`  npx calpush sandbox                       # run the sandbox on its own (prints how to trust its certificate)`);
+        if (!options.serve) {
+          out(`  npx calpush demo --serve                  # the same, then the dashboard over it (prints a sign-in key)`);
+          out(`  npx calpush sandbox                       # run the sandbox on its own (prints how to trust its certificate)`);
+        }
         out(`  npx calpush sync -c <config> -i <file>    # push your own JSON, NDJSON or .ics input`);
         const code = exitCodeFor(first);
         // The two failing mailboxes are part of the demo; anything else failing is a real failure.
         const unexpected = first.delivery.fatal || first.input.rejected || first.delivery.totals.failed ||
           first.delivery.mailboxes.some((m) => m.status === 'failed' && !['ErrorAccessDenied', 'MailboxNotEnabledForRESTAPI', 'ErrorInvalidUser'].includes(m.error?.code ?? ''));
         process.exitCode = unexpected ? Math.max(code, 1) : 0;
+        if (options.serve) await serveUntilStopped(config, dir, options.port, options.json ? (line) => process.stderr.write(`${line}\n`) : out);
       } catch (error) {
         process.exitCode = reportFailure(error, options.json ?? false);
       } finally {
         await sandbox.close();
       }
     });
+}
+
+/**
+ * `calpush serve` over the demo's store and sandbox until Ctrl-C or SIGTERM, with a sign-in key for the dashboard
+ * made for this run: an admin key, printed once (the store keeps only its hash, as for every key).
+ */
+async function serveUntilStopped(config: Config, dir: string, port: number, say: (line?: string) => void): Promise<void> {
+  const running = await startServer({ config, server: parseServerConfig({ port }, 'demo config'), feeds: undefined, baseDir: dir });
+  try {
+    const { key } = await createApiKey(running.store, { scope: 'admin', name: 'calpush demo --serve sign-in' });
+    say();
+    say(`The dashboard: ${running.url}/`);
+    say(`Sign in with this key (an admin key, shown once): ${key}`);
+    say(`The push API is at ${running.url}/v1 (contract at ${running.url}/api-docs once signed in). Ctrl-C stops the server and the sandbox.`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    say(`${signal}: stopping calpush serve and the sandbox`);
+  } finally {
+    await running.close();
+  }
 }
 
 /** Events in these calendars without our tag. */

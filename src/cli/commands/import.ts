@@ -2,7 +2,7 @@
 //
 // Import differs from sync in one thing: it is an upsert. Every valid record is added or changes its event; an
 // event that is not in the files stays as it is (sync makes the input the complete desired state and deletes what
-// is missing). Use import to load a backlog or merge in another system's events; use sync or the API's full
+// is missing). An event an .ics file marks STATUS:CANCELLED is removed by both. Use import to load a backlog or merge in another system's events; use sync or the API's full
 // replacement for a source that is the whole truth about its calendars.
 //
 // As in sync: each record is checked on its own and reported with file, line and field; valid records go through;
@@ -24,9 +24,11 @@ import { deliver } from '../../engine/delivery.ts';
 import type { DeliverySummary } from '../../engine/summary.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { duplicateErrors, validateRecord, type RecordError } from '../../sources/records.ts';
-import { readInputItems, type InputItem } from '../../sources/stream.ts';
+import { eventKey } from '../../model/event.ts';
+import { fileParseLimits } from '../../sources/parse-pool.ts';
+import { readInputItems, type Cancellation, type InputItem } from '../../sources/stream.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
-import type { DesiredImport, DesiredImportFinish, Store } from '../../store/store.ts';
+import type { DesiredImport, DesiredImportFinish, DesiredOp, Store } from '../../store/store.ts';
 import { dryRun } from '../../engine/dry-run.ts';
 import { desiredSummary, EXPANSION_PAST_MS, InputProblems, SyncRefused, type SyncPreview, type SyncResult } from '../../app/sync.ts';
 import type { CalendarTarget } from '../../targets/target.ts';
@@ -182,13 +184,15 @@ const STAGE_CHUNK = 2_000;
 
 /** Loads the files as an upsert (nothing is removed) and delivers the calendars they changed. */
 export async function runImport(options: ImportOptions): Promise<SyncResult & { calendars: string[] }> {
-  return withStagedFiles(options, async ({ importer, finish, problems, files, records, store }) => {
+  return withStagedFiles(options, async ({ importer, finish, problems, files, records, store, cancellations, allowed }) => {
     const imported = await importer.finish(finish);
     for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
+    const cancelled = await removeCancelled(store, cancellations, allowed);
+    const calendars = [...new Set([...imported.calendars, ...cancelled.calendars])];
 
     const { config } = options;
     let delivery: DeliverySummary = { mailboxes: [], totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 } };
-    if ((options.deliver ?? true) && imported.calendars.length) {
+    if ((options.deliver ?? true) && calendars.length) {
       const target = options.target ?? (await createTarget(config, options.baseDir));
       try {
         delivery = await deliver({
@@ -197,7 +201,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
           scheduler: createScheduler(config.limits, options.clock),
           ...(options.clock ? { clock: options.clock } : {}),
           instance: config.instance,
-          calendars: imported.calendars,
+          calendars,
           maxAttempts: config.limits.maxAttempts,
           parallelMailboxes: config.limits.parallelMailboxes,
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -206,7 +210,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
         if (!options.target) await target.close();
       }
     }
-    return { input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), delivery, calendars: imported.calendars };
+    return { input: problems.report({ files, records, accepted: imported.applied }), desired: { ...desiredSummary(imported), removed: cancelled.removed }, delivery, calendars };
   });
 }
 
@@ -230,6 +234,10 @@ export async function previewImport(options: ImportOptions): Promise<SyncPreview
 }
 
 interface StagedFiles {
+  /** Events the files mark STATUS:CANCELLED: removed after the upsert (an upsert alone would keep them). */
+  cancellations: Cancellation[];
+  /** The calendars this import may write (null: any). */
+  allowed: Set<string> | null;
   importer: DesiredImport;
   finish: DesiredImportFinish;
   problems: InputProblems;
@@ -251,6 +259,7 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
   try {
     const problems = new InputProblems();
+    const cancellations: Cancellation[] = [];
     const fileErrors: RecordError[] = [];
     let records = 0;
     const importer = await store.beginDesiredImport();
@@ -261,7 +270,13 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
         const items =
           extname(file).toLowerCase() === '.csv'
             ? csvItems(file, origin, calendar)
-            : readInputItems([file], { ...(calendar ? { icsCalendar: calendar } : {}), timeZone: config.timeZone, horizon: { fromMs: now - EXPANSION_PAST_MS, toMs: now + horizonDays * 86_400_000 } });
+            : readInputItems([file], {
+                ...(calendar ? { icsCalendar: calendar } : {}),
+                timeZone: config.timeZone,
+                horizon: { fromMs: now - EXPANSION_PAST_MS, toMs: now + horizonDays * 86_400_000 },
+                icsLimits: fileParseLimits(config.limits),
+                onCancelled: (cancelled) => cancellations.push(cancelled),
+              });
         for await (const item of items) {
           // An upsert removes nothing, so what a bad record would hold stays anyway.
           if (item.kind === 'held') continue;
@@ -301,7 +316,7 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
       if (fileErrors.length) throw new SyncRefused(`nothing was imported: ${fileErrors.map((e) => `${e.record} ${e.message}`).join('; ')}`);
       // An upsert removes nothing, so retention has nothing to keep; the rule is given all the same.
       const finish: DesiredImportFinish = { calendars: [], refuseEmpty: false, upsertOnly: true, source: 'import', retention: retentionRule(config, now) };
-      return await apply({ importer, finish, problems, files: files.length, records, store });
+      return await apply({ importer, finish, problems, files: files.length, records, store, cancellations, allowed });
     } finally {
       await importer.abort();
     }
@@ -313,6 +328,29 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
 /** --errors: every rejected record, one JSON object a line. */
 function writeErrors(path: string, errors: RecordError[]): void {
   writeFileSync(path, errors.map((e) => JSON.stringify(e)).join('\n') + (errors.length ? '\n' : ''));
+}
+
+/**
+ * An event the files mark STATUS:CANCELLED is removed, as sync removes it (it is not in sync's complete input):
+ * an upsert that kept it would leave a cancelled lecture in the calendar. A cancelled series removes its UID and
+ * every occurrence UID@…. Applied after the upserts, so a cancellation wins over the same event given elsewhere.
+ */
+async function removeCancelled(store: Store, cancellations: Cancellation[], allowed: Set<string> | null): Promise<{ removed: number; calendars: string[] }> {
+  const ops: Array<Extract<DesiredOp, { kind: 'remove' }>> = [];
+  for (const { calendar, id, series } of cancellations) {
+    if (allowed && !allowed.has(calendar)) continue;
+    if (!series) {
+      ops.push({ kind: 'remove', calendar, key: eventKey(calendar, id) });
+      continue;
+    }
+    for (const row of await store.desiredFor(calendar)) {
+      if (row.sourceId === id || row.sourceId.startsWith(`${id}@`)) ops.push({ kind: 'remove', calendar, key: row.key });
+    }
+  }
+  if (!ops.length) return { removed: 0, calendars: [] };
+  const outcomes = await store.applyDesiredOps(ops);
+  const calendars = new Set(ops.filter((_, at) => outcomes[at] === 'removed').map((op) => op.calendar));
+  return { removed: outcomes.filter((outcome) => outcome === 'removed').length, calendars: [...calendars] };
 }
 
 function readingBar(enabled: boolean) {
@@ -381,7 +419,7 @@ export function registerImportCommand(program: Command): void {
         else {
           process.stdout.write(`${formatSummary(result)}\n`);
           process.stdout.write(
-            `Desired state: ${result.desired.added} added, ${result.desired.changed} changed, ${result.desired.unchanged} unchanged (import removes nothing).\n` +
+            `Desired state: ${result.desired.added} added, ${result.desired.changed} changed, ${result.desired.unchanged} unchanged, ${result.desired.removed} removed (import removes only what the files mark cancelled).\n` +
               (options.deliver ? '' : 'Recorded only (--no-deliver): calpush serve, or the next sync or import, delivers it.\n'),
           );
           if (result.input.unreportedErrors) process.stdout.write(`… and ${result.input.unreportedErrors} more rejected records${options.errors ? ` (all in ${options.errors})` : ''}.\n`);

@@ -23,7 +23,8 @@ export function registerServeCommand(program: Command): void {
         if (options.host !== undefined) settings.server.host = options.host;
         if (options.port !== undefined) settings.server.port = options.port;
         const running = await startServer({ ...settings, log: true, pollFeeds: options.feeds });
-        process.stderr.write(`calpush serve: listening on ${running.url} (docs at ${running.url}/docs)\n`);
+        const dashboard = settings.server.dashboard.enabled ? `, dashboard at ${running.url}/` : '';
+        process.stderr.write(`calpush serve: listening on ${running.url} (docs at ${running.url}/docs${dashboard})\n`);
         let signals = 0;
         const stop = (signal: NodeJS.Signals) => {
           if (++signals > 1) {
