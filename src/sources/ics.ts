@@ -1379,17 +1379,22 @@ class Parser {
 
   /** The whole file is refused: none of what was read so far may be used. */
   refused(refusal: IcsRefusal): IcsParseResult {
-    const origin = this.options.origin ? `${this.options.origin}: ` : '';
-    return {
-      inputs: [],
-      errors: [{ record: '(file)', field: '(file)', message: `${origin}${refusal.message}` }],
-      heldIds: [],
-      heldSeries: [],
-      cancelledIds: [],
-      cancelledSeries: [],
-      refusal,
-    };
+    return refusedResult(this.options, refusal);
   }
+}
+
+/** A result that refuses the whole file (nothing of it is used), as parseIcs and the parse pool give one. */
+export function refusedResult(options: Pick<IcsOptions, 'origin'>, refusal: IcsRefusal): IcsParseResult {
+  const origin = options.origin ? `${options.origin}: ` : '';
+  return {
+    inputs: [],
+    errors: [{ record: '(file)', field: '(file)', message: `${origin}${refusal.message}` }],
+    heldIds: [],
+    heldSeries: [],
+    cancelledIds: [],
+    cancelledSeries: [],
+    refusal,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

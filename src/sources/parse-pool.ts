@@ -12,7 +12,7 @@
 // A worker is kept for the next file (starting one costs ~0.1–0.3 s) and does not keep the process alive while idle.
 import { Worker } from 'node:worker_threads';
 import { CalpushError } from '../model/errors.ts';
-import { DEFAULT_MAX_EVENTS, type IcsOptions, type IcsParseResult, type IcsRefusal } from './ics.ts';
+import { DEFAULT_MAX_EVENTS, refusedResult, type IcsOptions, type IcsParseResult, type IcsRefusal } from './ics.ts';
 
 const MiB = 1024 * 1024;
 
@@ -59,20 +59,6 @@ export class ParseStopped extends CalpushError {
  */
 export function workerUrl(moduleUrl: string = import.meta.url): URL {
   return new URL(new URL(moduleUrl).pathname.endsWith('.ts') ? './parse-worker.ts' : './parse-worker.js', moduleUrl);
-}
-
-/** A result that refuses the whole file, in the shape parseIcs gives one. */
-export function refusedResult(options: IcsOptions, refusal: IcsRefusal): IcsParseResult {
-  const origin = options.origin ? `${options.origin}: ` : '';
-  return {
-    inputs: [],
-    errors: [{ record: '(file)', field: '(file)', message: `${origin}${refusal.message}` }],
-    heldIds: [],
-    heldSeries: [],
-    cancelledIds: [],
-    cancelledSeries: [],
-    refusal,
-  };
 }
 
 export interface ParsePoolOptions {

@@ -292,7 +292,7 @@ export class NetworkError extends TargetError {
 }
 
 // Node's (OpenSSL's) verification codes for a chain that no trusted CA signs.
-const TLS_UNTRUSTED = new Set([
+export const TLS_UNTRUSTED = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

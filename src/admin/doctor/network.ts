@@ -2,6 +2,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
+import { TLS_UNTRUSTED } from '../../targets/http.ts';
 import type { CheckResult } from './report.ts';
 
 export interface EndpointUse {
@@ -47,14 +48,6 @@ export async function dnsCheck(endpoint: EndpointUse, id: string): Promise<Check
   }
 }
 
-const TLS_UNTRUSTED = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_UNTRUSTED',
-]);
 
 /**
  * Connects with TLS and reports whether the certificate chain is trusted by the CAs calpush uses (the system's, or
