@@ -54,10 +54,12 @@ export type ProxyConfig = z.infer<typeof proxyConfigSchema>;
 
 /** Where a request goes through. */
 export interface ProxyRoute {
-  /** The proxy, with its credentials (Basic) when it has some: never show it, show `display`. */
+  /** The proxy's origin (never with credentials: those are in `authorization`, kept out of URLs that libraries log). */
   url: URL;
   /** The proxy's origin, for messages and logs. */
   display: string;
+  /** `Proxy-Authorization` (Basic, RFC 7617) when the proxy has credentials: a secret, never shown. */
+  authorization?: string;
 }
 
 /** The proxy for each request. */
@@ -130,8 +132,12 @@ function envProxyUrl(value: string, variable: string): URL {
   }
 }
 
-function route(url: URL): ProxyRoute {
-  return { url, display: url.origin };
+/** A route to the proxy at `url`; user name and password (from the URL or given) become its Basic authorization. */
+function route(url: URL, credentials?: { username: string; password: string }): ProxyRoute {
+  const username = credentials?.username ?? decodeURIComponent(url.username);
+  const password = credentials?.password ?? decodeURIComponent(url.password);
+  const origin = new URL(url.origin);
+  return { url: origin, display: origin.origin, ...(username || password ? { authorization: `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}` } : {}) };
 }
 
 /** The proxy settings of the environment (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY), or DIRECT. */
@@ -159,12 +165,8 @@ export function resolveProxy(chain: Array<ProxyConfig | undefined>, baseDir: str
   const config = chain[index]!;
   const source = index === 0 ? what : 'proxy';
   if (config === 'direct') return { source, routeFor: () => null };
-  const url = new URL(config.url);
-  if (config.username) {
-    url.username = encodeURIComponent(config.username);
-    if (config.password) url.password = encodeURIComponent(readSecret(config.password, baseDir, `${source}.password`));
-  }
-  const proxy: ProxyRoute = { url, display: new URL(config.url).origin };
+  const credentials = config.username ? { username: config.username, password: config.password ? readSecret(config.password, baseDir, `${source}.password`) : '' } : undefined;
+  const proxy = route(new URL(config.url), credentials);
   const bypass = noProxyMatcher(config.noProxy ?? []);
   return { source, routeFor: (target) => (bypass(target) ? null : proxy) };
 }

@@ -30,7 +30,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { HttpProxyAgent } from 'http-proxy-agent';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { z } from 'zod';
-import { DIRECT, proxyConfigSchema, type ProxySettings } from '../config/proxy.ts';
+import { DIRECT, proxyConfigSchema, type ProxyRoute, type ProxySettings } from '../config/proxy.ts';
 import { ConfigError, readSecret } from '../config/secrets.ts';
 import { CalpushError } from '../model/errors.ts';
 import type { IcsParseResult } from './ics.ts';
@@ -430,7 +430,7 @@ function get(url: string, options: FetchOptions, signal: AbortSignal): Promise<I
   // Direct: the connection goes to exactly the address the guarded look-up checked. Through the proxy: a CONNECT
   // tunnel (https) or an absolute-URI request (http), one connection per fetch like the direct one.
   const connection = route
-    ? { agent: target.protocol === 'https:' ? new HttpsProxyAgent(route.url, { keepAlive: false }) : new HttpProxyAgent(route.url, { keepAlive: false }) }
+    ? { agent: proxyAgent(route, target.protocol === 'https:') }
     : { lookup: guardedLookup(options.policy) as never, agent: false as const };
   return new Promise((resolve, reject) => {
     const request = send(target, { method: 'GET', headers, signal, ...connection }, resolve);
@@ -442,6 +442,12 @@ function get(url: string, options: FetchOptions, signal: AbortSignal): Promise<I
     }
     request.end();
   });
+}
+
+/** An agent through the proxy, one connection per fetch; credentials as a header (the agents log the proxy URL when debugging). */
+function proxyAgent(route: ProxyRoute, secureTarget: boolean): HttpProxyAgent<string> | HttpsProxyAgent<string> {
+  const options = { keepAlive: false, ...(route.authorization ? { headers: { 'Proxy-Authorization': route.authorization } } : {}) };
+  return secureTarget ? new HttpsProxyAgent(route.url, options) : new HttpProxyAgent(route.url, options);
 }
 
 async function readBody(response: IncomingMessage, maxBytes: number): Promise<Buffer> {

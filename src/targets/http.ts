@@ -175,7 +175,9 @@ export function headersOf(response: http.IncomingMessage): Record<string, string
  * it, checked against the request's secureContext), for an http target absolute-URI requests (RFC 9112 §3.2.2).
  */
 export function proxyAgent(route: ProxyRoute, secureTarget: boolean, options: http.AgentOptions & { secureContext?: tls.SecureContext }): http.Agent {
-  return secureTarget ? new HttpsProxyAgent(route.url, options) : new HttpProxyAgent(route.url, options);
+  // Credentials go as a header, not in the proxy URL: the agents log that URL when debugging is on.
+  const withAuth = route.authorization ? { ...options, headers: { 'Proxy-Authorization': route.authorization } } : options;
+  return secureTarget ? new HttpsProxyAgent(route.url, withAuth) : new HttpProxyAgent(route.url, withAuth);
 }
 
 /**

@@ -1,11 +1,13 @@
 // The contract every calendar target keeps (src/targets/target.ts CalendarTarget), as one suite of scenarios run
 // against each target — Graph and EWS against the sandbox, CalDAV against real Radicale and Xandikos, the in-memory
-// target — in the manner of vdirsyncer's tests/storage/__init__.py: the scenarios are written once, against a
-// factory each target's file provides (test/targets/*.test.ts).
+// target — in the manner of vdirsyncer's tests/storage/__init__.py: its StorageTests are written once and each storage's
+// test class supplies a factory (get_storage_args); here each target's file (test/targets/*.test.ts) supplies
+// `setup`, a TargetUnderTest.
 //
-// What a target cannot do is not skipped quietly: each target declares its abilities (vdirsyncer's "supports"), the
-// suite registers only the scenarios of the abilities declared, and its first test states them all — with the reason
-// for each one lacking — and checks the declaration against the target (a target that declares no batch has none).
+// What a target cannot do is not skipped quietly: each target declares its abilities (vdirsyncer's class attributes
+// supports_collections, supports_metadata), the suite registers only the scenarios of the abilities declared, and its
+// first test states them all — with the reason for each one lacking — and checks the declaration against the target
+// (a target that declares no batch has none). CI counts a skipped test as a failure; here nothing is skipped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateEvent, type DesiredEvent, type EventInput } from '../../src/model/event.ts';
 import { zonedToUtcMs } from '../../src/model/time.ts';

@@ -362,7 +362,7 @@ export class EwsTarget implements CalendarTarget {
   private unreachable(error: TargetError): TargetError {
     if (this.answered || !(error instanceof NetworkError) || (error.reason !== 'refused' && error.reason !== 'unreachable')) return error;
     return new TargetError('fatal', error.code, `could not reach Exchange: ${error.message}`, {
-      remedy: `check target.url (${this.options.url}): ${error.remedy ?? 'is Exchange running?'}`,
+      remedy: error.proxy ? error.remedy : `check target.url (${this.options.url}): ${error.remedy ?? 'is Exchange running?'}`,
       cause: error,
     });
   }

@@ -251,7 +251,8 @@ export class GraphTarget implements CalendarTarget {
     } catch (error) {
       if (!this.answered && error instanceof NetworkError && (error.reason === 'refused' || error.reason === 'unreachable')) {
         throw new TargetError('fatal', error.code, `could not reach Microsoft Graph: ${error.message}`, {
-          remedy: `check target.graphBaseUrl (${this.options.graphBaseUrl}): ${error.remedy ?? 'is the endpoint running?'}`,
+          // Through a proxy that cannot be reached, it is the proxy that is wrong, not graphBaseUrl.
+          remedy: error.proxy ? error.remedy : `check target.graphBaseUrl (${this.options.graphBaseUrl}): ${error.remedy ?? 'is the endpoint running?'}`,
           cause: error,
         });
       }
