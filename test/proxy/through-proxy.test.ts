@@ -8,7 +8,8 @@ import { createTarget } from '../../src/app/targets.ts';
 import { parseConfig } from '../../src/app/config.ts';
 import { environmentProxy, resolveProxy, type ProxyConfig } from '../../src/config/proxy.ts';
 import { defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { AddressPolicy, fetchFeed, FeedError } from '../../src/sources/feeds.ts';
+import { AddressPolicy, FeedError, FeedPoller, feedsConfigSchema, fetchFeed } from '../../src/sources/feeds.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
 import { EwsTarget } from '../../src/targets/ews/target.ts';
 import { GraphTarget } from '../../src/targets/graph/target.ts';
 import { TargetError } from '../../src/targets/target.ts';
@@ -233,6 +234,18 @@ describe('feeds', () => {
     proxy.log.length = 0;
     expect((await fetchFeed(feedUrl, options(new AddressPolicy(true), ['127.0.0.1']))).status).toBe(200);
     expect(proxy.log).toEqual([]);
+  });
+
+  it('the poller of `calpush serve` passes its proxy (feeds.proxy resolved) to every fetch', async () => {
+    proxy.log.length = 0;
+    const store = new SqliteStore(':memory:');
+    const feeds = feedsConfigSchema.parse({ allowPrivateAddresses: true });
+    const poller = new FeedPoller({ store, feeds, urls: new Map([['ann@example.edu', feedUrl]]), timeZone: 'Europe/Amsterdam', proxy: resolveProxy([{ url: proxy.url }, undefined], '.', 'feeds.proxy', {}) });
+    const result = await poller.poll('ann@example.edu');
+    await poller.stop();
+    await store.close();
+    expect(result.outcome).not.toBe('failed');
+    expect(proxy.log).toEqual([`GET ${feedUrl}`]);
   });
 
   it('through a proxy, what the URL shows is still checked: private literals and private names are refused before the proxy is asked', async () => {
