@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
+import { proxyConfigSchema } from '../config/proxy.ts';
 import { ConfigError } from '../config/secrets.ts';
 import { engineLimitsShape } from '../engine/limits.ts';
 import type { RetentionRule } from '../model/retention.ts';
@@ -52,6 +53,11 @@ export const configSchema = z
     feeds: feedsConfigSchema.optional(),
     retention: retentionSchema,
     limits: limitsSchema,
+    /**
+     * The outbound HTTP proxy for everything calpush fetches (Microsoft, CalDAV, feeds), unless `target.proxy` or
+     * `feeds.proxy` says otherwise; without it, the environment's (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
+     */
+    proxy: proxyConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -9,7 +9,7 @@ import { graphTarget, type Config } from './config.ts';
 
 /** The config's Microsoft Graph target; a ConfigError when the config names another kind. */
 export function createGraphTarget(config: Config, baseDir: string): GraphTarget {
-  return buildGraphTarget(graphTarget(config), { instance: config.instance, baseDir, allDayTimeZone: config.timeZone });
+  return buildGraphTarget(graphTarget(config), { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, ...(config.proxy ? { proxy: config.proxy } : {}) });
 }
 
 export async function createTarget(config: Config, baseDir: string): Promise<CalendarTarget> {
@@ -18,11 +18,11 @@ export async function createTarget(config: Config, baseDir: string): Promise<Cal
       return createGraphTarget(config, baseDir);
     case 'ews': {
       const { createEwsTarget } = await import('../targets/ews/config.ts');
-      return createEwsTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, readSecret });
+      return createEwsTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, readSecret, ...(config.proxy ? { proxy: config.proxy } : {}) });
     }
     case 'caldav': {
       const { createCalDavTarget } = await import('../targets/caldav/config.ts');
-      return createCalDavTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone });
+      return createCalDavTarget(config.target, { instance: config.instance, baseDir, allDayTimeZone: config.timeZone, ...(config.proxy ? { proxy: config.proxy } : {}) });
     }
   }
 }

@@ -14,6 +14,8 @@ export interface RequestContext {
   headers: Record<string, string>;
   /** set by handlers for the request log (e.g. the mailbox or the AADSTS code) */
   note?: string;
+  /** set by a handler whose answer is to be lost (fault injection): the connection is closed instead */
+  dropAnswer?: boolean;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void> | void;

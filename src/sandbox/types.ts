@@ -260,7 +260,7 @@ export interface DemoCredentials {
 }
 
 export interface SandboxFaults {
-  /** the next N event creates (optionally only for one mailbox) are committed but the connection is destroyed before the response is written — the "create's answer never arrived" case */
+  /** the next N event creates (optionally only for one mailbox; a Graph POST, a $batch item or an EWS CreateItem item) are committed but the connection is destroyed before the response is written — the "create's answer never arrived" case */
   dropResponseAfterCreate(n: number, mailbox?: string): void;
   /** the next N requests to a mailbox answer this status (e.g. 503 with Retry-After, 500) without doing anything */
   failNext(n: number, status: 429 | 500 | 503 | 504, opts?: { mailbox?: string; retryAfterSeconds?: number }): void;

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, resolvePath } from '../config/secrets.ts';
+import { resolveProxy } from '../config/proxy.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { SqliteStore } from '../store/sqlite.ts';
@@ -110,6 +111,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           urls,
           timeZone: config.timeZone,
           retention: config.retention,
+          proxy: resolveProxy([feeds.proxy, config.proxy], baseDir, 'feeds.proxy'),
           onChange: (calendar, events) => loop.nudge(calendar, events),
           onResult: (result) => {
             metrics.feedFetches.inc({ outcome: result.outcome });

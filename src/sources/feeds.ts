@@ -14,6 +14,12 @@
 //   (not the host name, and not in a separate look-up that a DNS rebinding could answer differently), redirects are
 //   followed by hand and checked the same way, and loopback, private, link-local, unique-local, multicast,
 //   reserved and cloud-metadata addresses are refused unless `allowPrivateAddresses` allows them.
+// - Through an outbound proxy (`feeds.proxy`, the top-level `proxy`, HTTPS_PROXY …; src/config/proxy.ts) the proxy
+//   resolves the name, so calpush cannot see the address it connects to: it refuses what it can tell from the URL —
+//   an address written in it (as above) and the names that are private by definition (localhost and *.localhost,
+//   RFC 6761; *.local, RFC 6762; *.internal; *.home.arpa, RFC 8375) — and protection against a name that resolves to
+//   a private address (and DNS rebinding) lies with the proxy's own rules (docs/admin.md). Hosts in NO_PROXY / noProxy
+//   are fetched directly, with every check above.
 import { createHash } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
@@ -21,7 +27,10 @@ import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 import { z } from 'zod';
+import { DIRECT, proxyConfigSchema, type ProxyRoute, type ProxySettings } from '../config/proxy.ts';
 import { ConfigError, readSecret } from '../config/secrets.ts';
 import { CalpushError } from '../model/errors.ts';
 import type { IcsParseResult } from './ics.ts';
@@ -112,6 +121,8 @@ export const feedsConfigSchema = z
      * CIDR ranges that are allowed whatever they are ("10.20.0.0/16", "127.0.0.1/32").
      */
     allowPrivateAddresses: z.union([z.boolean(), z.array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR range like 10.0.0.0/8'))]).default(false),
+    /** The outbound proxy for feeds; default the config's top-level `proxy`, else the environment's. */
+    proxy: proxyConfigSchema.optional(),
   })
   .strict();
 
@@ -252,6 +263,12 @@ function expandIPv6(ip: string): number[] | null {
   return words.length === 8 && words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffff) ? words : null;
 }
 
+/**
+ * Names that are private by definition: localhost (RFC 6761 §6.3), .local (mDNS, RFC 6762), .internal (ICANN's
+ * private-use top-level domain; metadata.google.internal is a cloud metadata service), .home.arpa (RFC 8375).
+ */
+const PRIVATE_NAMES = ['localhost', 'local', 'internal', 'home.arpa'];
+
 export class AddressPolicy {
   private readonly allowPrivate: boolean;
   private readonly allowed: BlockList | null;
@@ -265,6 +282,17 @@ export class AddressPolicy {
         this.allowed.addSubnet(network, Number(prefix), isIPv4(network) ? 'ipv4' : 'ipv6');
       }
     } else this.allowed = null;
+  }
+
+  /**
+   * Why a host name may not be fetched from through a proxy (which resolves it, out of calpush's sight), or null: the
+   * names that are private by definition. With `allowPrivateAddresses: true` none is refused.
+   */
+  nameRefusal(host: string): string | null {
+    if (this.allowPrivate) return null;
+    const name = host.toLowerCase().replace(/\.$/, '');
+    if (PRIVATE_NAMES.some((suffix) => name === suffix || name.endsWith(`.${suffix}`))) return 'is a local or private name';
+    return null;
   }
 
   /** Why the address may not be fetched from, or null when it may. */
@@ -301,6 +329,8 @@ export interface FetchOptions {
   maxBytes: number;
   maxRedirects: number;
   policy: AddressPolicy;
+  /** The outbound proxy (default none). */
+  proxy?: ProxySettings;
 }
 
 export type FetchResult =
@@ -392,11 +422,32 @@ function get(url: string, options: FetchOptions, signal: AbortSignal): Promise<I
   if (options.etag) headers['if-none-match'] = options.etag;
   if (options.lastModified) headers['if-modified-since'] = options.lastModified;
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const route = (options.proxy ?? DIRECT).routeFor(target);
+  if (route && !isIP(host)) {
+    const why = options.policy.nameRefusal(host);
+    if (why) return Promise.reject(new FeedError('refused-address', `${host} ${why}; feeds are not fetched from there (see feeds.allowPrivateAddresses)`));
+  }
+  // Direct: the connection goes to exactly the address the guarded look-up checked. Through the proxy: a CONNECT
+  // tunnel (https) or an absolute-URI request (http), one connection per fetch like the direct one.
+  const connection = route
+    ? { agent: proxyAgent(route, target.protocol === 'https:') }
+    : { lookup: guardedLookup(options.policy) as never, agent: false as const };
   return new Promise((resolve, reject) => {
-    const request = send(target, { method: 'GET', headers, signal, lookup: guardedLookup(options.policy) as never, agent: false }, resolve);
-    request.on('error', reject);
+    const request = send(target, { method: 'GET', headers, signal, ...connection }, resolve);
+    request.on('error', (error: NodeJS.ErrnoException) => reject(route && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(error.code ?? '') ? new FeedError('network', `cannot reach the proxy ${route.display} (${error.code})`) : error));
+    if (route && target.protocol === 'https:') {
+      request.on('proxyConnect', (answer: { statusCode?: number }) => {
+        if (answer.statusCode !== 200) request.destroy(new FeedError('http-status', `the proxy ${route.display} answered ${answer.statusCode} to CONNECT ${target.host}`));
+      });
+    }
     request.end();
   });
+}
+
+/** An agent through the proxy, one connection per fetch; credentials as a header (the agents log the proxy URL when debugging). */
+function proxyAgent(route: ProxyRoute, secureTarget: boolean): HttpProxyAgent<string> | HttpsProxyAgent<string> {
+  const options = { keepAlive: false, ...(route.authorization ? { headers: { 'Proxy-Authorization': route.authorization } } : {}) };
+  return secureTarget ? new HttpsProxyAgent(route.url, options) : new HttpProxyAgent(route.url, options);
 }
 
 async function readBody(response: IncomingMessage, maxBytes: number): Promise<Buffer> {
@@ -462,6 +513,8 @@ export interface FeedPollerOptions {
   now?: () => number;
   /** What becomes of ended events that leave a feed (the config's `retention`; default keep). */
   retention?: Retention;
+  /** The outbound proxy (feeds.proxy, the top-level proxy, the environment's; default none). */
+  proxy?: ProxySettings;
 }
 
 /**
@@ -637,6 +690,7 @@ export class FeedPoller {
           maxBytes: limits.maxBytes,
           maxRedirects: feeds.maxRedirects,
           policy: this.policy,
+          ...(this.options.proxy ? { proxy: this.options.proxy } : {}),
         }),
       );
     } catch (error) {

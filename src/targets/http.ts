@@ -10,6 +10,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { DIRECT, type ProxyRoute, type ProxySettings } from '../config/proxy.ts';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './answer-limits.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { TargetError } from './target.ts';
@@ -26,6 +29,8 @@ export interface HttpOptions {
   maxResponseBytes?: number;
   /** The config setting that raises maxResponseBytes, named in the error (e.g. "target.maxResponseBytes"). */
   maxResponseSetting?: string;
+  /** The outbound proxy (src/config/proxy.ts); default none. */
+  proxy?: ProxySettings;
 }
 
 export interface HttpResponse {
@@ -164,22 +169,89 @@ export function headersOf(response: http.IncomingMessage): Record<string, string
   return headers;
 }
 
+/**
+ * An agent that sends through the proxy `route`: for an https target a CONNECT tunnel per connection, kept alive with
+ * the connection (so that NTLM, which authenticates a connection, survives the tunnel; TLS to the target runs inside
+ * it, checked against the request's secureContext), for an http target absolute-URI requests (RFC 9112 §3.2.2).
+ */
+export function proxyAgent(route: ProxyRoute, secureTarget: boolean, options: http.AgentOptions & { secureContext?: tls.SecureContext }): http.Agent {
+  // Credentials go as a header, not in the proxy URL: the agents log that URL when debugging is on.
+  const withAuth = route.authorization ? { ...options, headers: { 'Proxy-Authorization': route.authorization } } : options;
+  return secureTarget ? new HttpsProxyAgent(route.url, withAuth) : new HttpProxyAgent(route.url, withAuth);
+}
+
+/**
+ * Watches a request sent through a proxy: given the answer's status, the TargetError when it is the proxy's refusal
+ * rather than the target's answer — its CONNECT answered other than 200 (https-proxy-agent then hands the proxy's
+ * answer over as if it were the target's), or 407 Proxy Authentication Required (RFC 9110 §15.5.8).
+ */
+export function watchProxy(request: http.ClientRequest, route: ProxyRoute | null, target: URL, source: string): (status: number) => TargetError | null {
+  if (!route) return () => null;
+  let tunnel: number | null = null;
+  // Only a tunnel (https) has a CONNECT answer; http-proxy-agent's event of the same name carries none.
+  if (target.protocol === 'https:') request.on('proxyConnect', (answer: { statusCode?: number }) => (tunnel = answer.statusCode ?? 0));
+  return (status) => {
+    const refused = tunnel !== null && tunnel !== 200 ? tunnel : status === 407 ? 407 : null;
+    return refused === null ? null : proxyRefusal(route, refused, target, source);
+  };
+}
+
+function proxyRefusal(route: ProxyRoute, status: number, target: URL, source: string): TargetError {
+  if (status === 407) {
+    const keys = source === 'none' || source.startsWith('the environment') ? 'proxy.username and proxy.password in the config' : `${source}.username and ${source}.password`;
+    return new TargetError('fatal', 'ProxyAuthenticationRequired', `the proxy ${route.display} asks calpush to authenticate (407) for ${target.host}`, {
+      status,
+      remedy: `give the proxy's user name and password (${keys}; the password as a secret reference), or check them`,
+    });
+  }
+  if (status >= 500) {
+    return new TargetError('transient', 'ProxyCouldNotConnect', `the proxy ${route.display} could not connect to ${target.host} (it answered ${status})`, { status });
+  }
+  const port = target.port || (target.protocol === 'https:' ? '443' : '80');
+  return new TargetError('fatal', 'ProxyRefused', `the proxy ${route.display} refused to connect calpush to ${target.host} (it answered ${status})`, {
+    status,
+    remedy: `allow calpush's host to reach ${target.hostname}:${port} through the proxy (for https: CONNECT to that port), or list the host in noProxy / NO_PROXY`,
+  });
+}
+
 export class HttpClient {
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent: http.Agent;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
   private readonly maxResponseSetting: string;
+  private readonly secureContext: tls.SecureContext | undefined;
+  private readonly proxy: ProxySettings;
+  /** Agents through a proxy, by proxy and the target's scheme. */
+  private readonly proxied = new Map<string, http.Agent>();
+  private readonly maxSockets: number;
 
   constructor(options: HttpOptions = {}) {
     // One secure context, built once: passing `ca` to the agent instead would make it join every CA certificate
     // into the connection-pool key on every request (measured: a fifth of calpush's CPU time).
     const secureContext = options.caPem ? tls.createSecureContext({ ca: [...tlsRootCertificates(), options.caPem] }) : undefined;
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(secureContext ? { secureContext } : {}) });
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
+    this.secureContext = secureContext;
+    this.maxSockets = options.maxSockets ?? 256;
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: this.maxSockets, ...(secureContext ? { secureContext } : {}) });
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.maxResponseSetting = options.maxResponseSetting ?? 'target.maxResponseBytes';
+    this.proxy = options.proxy ?? DIRECT;
+  }
+
+  /** The agent for a request to `url`: through its proxy, or direct. */
+  private agentFor(url: URL, route: ProxyRoute | null): http.Agent {
+    const isHttps = url.protocol === 'https:';
+    if (!route) return isHttps ? this.httpsAgent : this.httpAgent;
+    const key = `${route.url.href} ${url.protocol}`;
+    let agent = this.proxied.get(key);
+    if (!agent) {
+      // An https proxy is itself checked against the same CAs (the options of the connection to the proxy).
+      agent = proxyAgent(route, isHttps, { keepAlive: true, maxSockets: this.maxSockets, ...(this.secureContext ? { secureContext: this.secureContext } : {}) });
+      this.proxied.set(key, agent);
+    }
+    return agent;
   }
 
   async request(request: HttpRequest): Promise<HttpResponse> {
@@ -230,15 +302,19 @@ export class HttpClient {
     const body = request.body === undefined ? undefined : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body);
     const headers: Record<string, string> = { ...request.headers };
     if (body) headers['content-length'] = String(body.length);
-    const req = transport.request(url, { method: request.method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent, timeout: this.timeoutMs });
+    const route = this.proxy.routeFor(url);
+    // Through a tunnel the TLS with the target is the request's own: it gets the extra CA here.
+    const tunnelTls = route && isHttps && this.secureContext ? { secureContext: this.secureContext } : {};
+    const req = transport.request(url, { method: request.method, headers, agent: this.agentFor(url, route), timeout: this.timeoutMs, ...tunnelTls });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    const refusedBy = watchProxy(req, route, url, this.proxy.source);
     const smaller = request.maxResponseBytes !== undefined && request.maxResponseBytes < this.maxResponseBytes;
     const limits: AnswerLimits = {
       maxBytes: smaller ? request.maxResponseBytes! : this.maxResponseBytes,
       totalMs: this.timeoutMs,
       setting: smaller ? null : this.maxResponseSetting,
     };
-    const fail = (error: Error & { code?: string }) => networkError(request, error);
+    const fail = (error: Error & { code?: string }) => networkError(request, error, route, this.proxy.source);
     const write = () => {
       if (body) req.write(body);
       req.end();
@@ -246,13 +322,19 @@ export class HttpClient {
     if (!stream) {
       const answer = receive(req, url.host, limits, fail);
       write();
-      return answer.then(({ response, body: received }) => ({ response: { status: response.statusCode ?? 0, headers: headersOf(response) }, body: received }));
+      return answer.then(({ response, body: received }) => {
+        const refused = refusedBy(response.statusCode ?? 0);
+        if (refused) throw refused;
+        return { response: { status: response.statusCode ?? 0, headers: headersOf(response) }, body: received };
+      });
     }
     stream.attach(() => req.destroy());
     return new Promise((resolve, reject) => {
       let opened = false;
       receive(req, url.host, limits, fail, {
         head: (response) => {
+          const refused = refusedBy(response.statusCode ?? 0);
+          if (refused) throw refused;
           opened = true;
           resolve({ response: { status: response.statusCode ?? 0, headers: headersOf(response) } });
         },
@@ -268,6 +350,7 @@ export class HttpClient {
   close(): void {
     this.httpsAgent.destroy();
     this.httpAgent.destroy();
+    for (const agent of this.proxied.values()) agent.destroy();
   }
 }
 
@@ -283,11 +366,14 @@ export type NetworkReason = 'refused' | 'dns' | 'timeout' | 'tls-untrusted' | 't
 export class NetworkError extends TargetError {
   readonly reason: NetworkReason;
   readonly url: string;
+  /** The proxy, when it was the proxy that could not be reached (not the target). */
+  readonly proxy: string | undefined;
 
-  constructor(reason: NetworkReason, url: string, scope: 'transient' | 'fatal', code: string, message: string, details: { remedy?: string; cause?: unknown }) {
+  constructor(reason: NetworkReason, url: string, scope: 'transient' | 'fatal', code: string, message: string, details: { remedy?: string; cause?: unknown; proxy?: string }) {
     super(scope, code, message, details);
     this.reason = reason;
     this.url = url;
+    this.proxy = details.proxy;
   }
 }
 
@@ -307,12 +393,21 @@ export const TLS_UNTRUSTED = new Set([
  * (transactionId, deterministic ids) makes the retry safe. Certificate and DNS failures are fatal (no retry
  * fixes a config); a refused connection, a timeout or a reset are transient.
  */
-export function networkFailure(method: string, url: URL, error: Error & { code?: string }): NetworkError {
+export function networkFailure(method: string, url: URL, error: Error & { code?: string }, via: ProxyRoute | null = null, proxySource = 'proxy'): NetworkError {
   const code = error.code ?? 'NETWORK_ERROR';
   const host = url.host;
   const where = `${url.origin}${url.pathname}`;
   const make = (reason: NetworkReason, scope: 'transient' | 'fatal', message: string, remedy?: string) =>
     new NetworkError(reason, where, scope, code, message, { ...(remedy ? { remedy } : {}), cause: error });
+  // Through a proxy, the connection calpush makes is to the proxy: it is the proxy that cannot be found or reached.
+  if (via && ['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
+    const reason = code === 'ECONNREFUSED' ? 'refused' : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'dns' : 'unreachable';
+    return new NetworkError(reason, where, reason === 'dns' ? 'fatal' : 'transient', code, `cannot reach the proxy ${via.display} (${code}) for ${where}`, {
+      remedy: `check the proxy (${proxySource}): is it running, and are its host and port right?`,
+      cause: error,
+      proxy: via.display,
+    });
+  }
   if (TLS_UNTRUSTED.has(code)) {
     return make('tls-untrusted', 'fatal', `the TLS certificate of ${host} is not trusted (${code})`, `set target.caFile to the PEM file of the CA that signed it (an inspecting proxy's CA, an on-premises CA; for the sandbox its tls-cert.pem)`);
   }
@@ -343,8 +438,8 @@ export function networkFailure(method: string, url: URL, error: Error & { code?:
   return make('other', 'transient', `${method} ${where}: ${error.message} (${code})`);
 }
 
-function networkError(request: HttpRequest, error: Error & { code?: string }): NetworkError {
-  return networkFailure(request.method, new URL(request.url), error);
+function networkError(request: HttpRequest, error: Error & { code?: string }, via: ProxyRoute | null, proxySource: string): NetworkError {
+  return networkFailure(request.method, new URL(request.url), error, via, proxySource);
 }
 
 /**

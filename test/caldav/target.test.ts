@@ -1,10 +1,12 @@
-// The CalDAV target's protocol behaviour, call by call, against real Radicale and Xandikos: idempotent create,
-// conditional update and delete, ownership checks, what the server makes of our iCalendar, sync-collection.
+// The CalDAV target's protocol behaviour, call by call, against real Radicale and Xandikos, where only CalDAV has
+// something to say: the requests an idempotent create, a conditional update and delete take, resource names and the
+// collection fence, the listing's requests, what the server makes of our iCalendar, sync-collection. What every target
+// does alike is the contract suite's (test/targets/contract.ts, caldav.test.ts).
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TargetError } from '../../src/targets/target.ts';
 import { iCalendarFor, resourceNameFor } from '../../src/targets/caldav/ical.ts';
 import type { CalDavTarget } from '../../src/targets/caldav/target.ts';
-import { address, desiredOf, foreignEvent, lecture, objectsIn, ownedIn, putForeign, targetFor, useServer } from './harness.ts';
+import { address, desiredOf, foreignEvent, lecture, ownedIn, putForeign, targetFor, useServer } from './harness.ts';
 import { countingFetch, type CalDavServer, type ServerKind } from './servers.ts';
 
 async function listAll(target: CalDavTarget, calendar: string) {
@@ -85,7 +87,7 @@ for (const kind of ['radicale', 'xandikos'] as ServerKind[]) {
       await target.close();
     });
 
-    it('updates with If-Match: a stale ETag is re-read once, a deleted object is reported gone', async () => {
+    it('updates with If-Match: a stale ETag is re-read once (PUT 412, GET, PUT); without one from the engine, the last seen is sent', async () => {
       const counter = countingFetch();
       const target = targetFor(server, 'cond', { fetch: counter.fetch });
       const [v1, v2, v3] = desiredOf([lecture(address('cat'), 1), lecture(address('cat'), 1, { subject: 'v2' }), lecture(address('cat'), 1, { subject: 'v3' })]);
@@ -107,14 +109,10 @@ for (const kind of ['radicale', 'xandikos'] as ServerKind[]) {
       counter.reset();
       await target.update(v3!, { itemId: created.itemId, changeKey: null });
       expect(counter.counts).toEqual({ PUT: 1 });
-
-      await server.request('DELETE', url);
-      const gone = await rejection(target.update(v2!, { itemId: created.itemId, changeKey: ref.changeKey }));
-      expect(gone).toMatchObject({ scope: 'gone', code: 'ItemGone' });
       await target.close();
     });
 
-    it('deletes with If-Match; an object already gone counts as deleted', async () => {
+    it('deletes with If-Match: a stale ETag is re-read once (DELETE 412, GET, DELETE)', async () => {
       const counter = countingFetch();
       const target = targetFor(server, 'del', { fetch: counter.fetch });
       const [a, b] = desiredOf([lecture(address('dan'), 1), lecture(address('dan'), 2)]);
@@ -123,8 +121,10 @@ for (const kind of ['radicale', 'xandikos'] as ServerKind[]) {
       counter.reset();
       await target.remove(address('dan'), { itemId: refA.itemId, changeKey: '"stale-etag"' });
       expect(counter.counts).toEqual({ DELETE: 2, GET: 1 });
-      await target.remove(address('dan'), refA);
+      // Without an ETag from the engine, the one this process last saw is sent.
+      counter.reset();
       await target.remove(address('dan'), { itemId: refB.itemId, changeKey: null });
+      expect(counter.counts).toEqual({ DELETE: 1 });
       expect(await ownedIn(server, server.calendarUrl('dan'), 'del')).toHaveLength(0);
       await target.close();
     });
@@ -141,30 +141,19 @@ for (const kind of ['radicale', 'xandikos'] as ServerKind[]) {
       await target.close();
     });
 
-    it('lists only this instance’s objects, paged by multiget, with key, ETag and content hash', async () => {
+    it('lists in pages: PROPFIND (is it a calendar), the tagged query, then one multiget per multigetChunk hrefs', async () => {
       const target = targetFor(server, 'lister', { multigetChunk: 3 });
-      const other = targetFor(server, 'other');
       const events = desiredOf(Array.from({ length: 7 }, (_, n) => lecture(address('eve'), n)));
-      const refs = await Promise.all(events.map((e) => target.create(e, 'tx')));
-      await other.create(desiredOf([lecture(address('eve'), 100)])[0]!, 'tx');
-      await putForeign(server, server.calendarUrl('eve'), 'mine.ics', foreignEvent('mine@example.org', 'Mine'));
+      for (const e of events) await target.create(e, 'tx');
       const { items, pages } = await listAll(target, address('eve'));
       expect(pages).toBe(2 + 3); // PROPFIND, query, three multigets of at most 3
       expect(items.map((i) => i.key).sort()).toEqual(events.map((e) => e.key).sort());
-      for (const item of items) {
-        const event = events.find((e) => e.key === item.key)!;
-        expect(item.contentHash).toBe(event.contentHash);
-        expect(item.itemId).toBe(refs[events.indexOf(event)]!.itemId);
-        expect(item.changeKey).toMatch(/".+"/);
-      }
       await target.close();
-      await other.close();
     });
 
     it('reports a missing collection or one that is not a calendar as a mailbox failure, before writing', async () => {
       const target = targetFor(server, 'where', { calendarUrlTemplate: server.kind === 'radicale' ? '{localpart}/nothing-here/' : 'user/calendars/{localpart}-nothing-here/' });
       expect(await rejection(target.listOwned(address('ann')))).toMatchObject({ scope: 'mailbox', code: 'CalendarNotFound' });
-      expect(await rejection(target.create(desiredOf([lecture(address('ann'), 1)])[0]!, 'tx'))).toMatchObject({ scope: 'mailbox' });
       // The principal collection exists but is no calendar: a PUT there would create a collection on Radicale.
       const principal = targetFor(server, 'where', { calendarUrlTemplate: server.kind === 'radicale' ? '{localpart}/' : 'user/' });
       expect(await rejection(principal.listOwned(address('ann')))).toMatchObject({ scope: 'mailbox', code: 'NotACalendar' });
@@ -255,14 +244,6 @@ for (const kind of ['radicale', 'xandikos'] as ServerKind[]) {
         // Xandikos 0.2.8 answers a token it does not know with 500, which cannot be told from a server fault.
         expect(await rejection(target.changesSince(calendar, '0000000000000000000000000000000000000000'))).toMatchObject({ scope: 'transient' });
       }
-      await target.close();
-    });
-
-    it('keeps the server’s foreign objects out of every answer of listOwned', async () => {
-      const target = targetFor(server, 'nobody');
-      const { items } = await listAll(target, address('ben'));
-      expect(items).toEqual([]);
-      expect((await objectsIn(server, server.calendarUrl('ben'))).length).toBeGreaterThan(0);
       await target.close();
     });
   });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { csvRowToRecord, runImport } from '../../src/cli/commands/import.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { SyncRefused } from '../../src/app/sync.ts';
-import { FakeTarget } from './fake-target.ts';
+import { MemoryTarget } from '../support/memory-target.ts';
 import { coreConfig, desired } from './helpers.ts';
 
 const A = 's0001@contoso.edu';
@@ -177,7 +177,7 @@ describe('calpush import', () => {
 
   it('delivers what it recorded', async () => {
     const store = new SqliteStore(':memory:');
-    const target = new FakeTarget();
+    const target = new MemoryTarget();
     const dir = workspace({ 'e.json': JSON.stringify([event(A, 'a'), event(A, 'b')]) });
     const result = await runImport({ config, baseDir: dir, paths: [dir], store, target });
     expect(result.delivery.totals).toMatchObject({ created: 2, failed: 0 });

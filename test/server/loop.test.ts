@@ -6,7 +6,7 @@ import { Scheduler } from '../../src/engine/scheduler.ts';
 import { DeliveryLoop } from '../../src/engine/loop.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { TargetError } from '../../src/targets/target.ts';
-import { FakeTarget } from './fake-target.ts';
+import { MemoryTarget } from '../support/memory-target.ts';
 import { desired } from './helpers.ts';
 
 const A = 'a@contoso.edu';
@@ -21,7 +21,7 @@ afterEach(async () => {
 function setup(options: { pollMs?: number; retryMinMs?: number; parallelMailboxes?: number; mailboxConcurrency?: number; delayMs?: number; clock?: Clock } = {}) {
   const { clock } = options;
   const store = new SqliteStore(':memory:', { clock });
-  const target = new FakeTarget();
+  const target = new MemoryTarget();
   target.delayMs = options.delayMs ?? 0;
   const delivered: Array<{ calendar: string; status: string; latencyMs: number | null }> = [];
   const loop = new DeliveryLoop({

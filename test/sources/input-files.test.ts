@@ -13,7 +13,7 @@ import { parseConfig } from '../../src/app/config.ts';
 import { fileLines, MAX_LINE_BYTES, readInputItems, type Cancellation, type InputItem, type StreamInputOptions } from '../../src/sources/stream.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { runSync, SyncRefused } from '../../src/app/sync.ts';
-import { FakeTarget } from '../server/fake-target.ts';
+import { MemoryTarget } from '../support/memory-target.ts';
 
 const CAL = 's0001@contoso.edu';
 const OPTIONS: StreamInputOptions = { timeZone: 'Europe/Amsterdam', horizon: { fromMs: Date.parse('2026-08-01T00:00:00Z'), toMs: Date.parse('2027-09-01T00:00:00Z') } };
@@ -136,9 +136,9 @@ const lecture = (id: string, day: number, extra: string[] = []) =>
   vevent(`UID:${id}`, `DTSTART;TZID=Europe/Amsterdam:202612${String(day).padStart(2, '0')}T090000`, `DTEND;TZID=Europe/Amsterdam:202612${String(day).padStart(2, '0')}T100000`, `SUMMARY:Lecture ${id}`, ...extra);
 
 describe('an input that would leave calendars empty', () => {
-  async function seeded(): Promise<{ store: SqliteStore; target: FakeTarget; dir: string }> {
+  async function seeded(): Promise<{ store: SqliteStore; target: MemoryTarget; dir: string }> {
     const store = new SqliteStore(':memory:');
-    const target = new FakeTarget();
+    const target = new MemoryTarget();
     const dir = folder({ [`${CAL}.ics`]: calendar(...lecture('a', 1), ...lecture('b', 2)) });
     const first = await runSync({ config: config(), baseDir: dir, inputs: [join(dir, `${CAL}.ics`)], store, target });
     expect(first.desired.added).toBe(2);
@@ -198,7 +198,7 @@ describe('STATUS:CANCELLED: sync and import end the same', () => {
 
   async function run(kind: 'sync' | 'import'): Promise<{ ids: string[]; removed: number }> {
     const store = new SqliteStore(':memory:');
-    const target = new FakeTarget();
+    const target = new MemoryTarget();
     const dir = folder({ [`${CAL}.ics`]: before });
     const path = join(dir, `${CAL}.ics`);
     const once = () => (kind === 'sync' ? runSync({ config: config(), baseDir: dir, inputs: [path], store, target }) : runImport({ config: config(), baseDir: dir, paths: [path], store, target }));

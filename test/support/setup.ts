@@ -11,6 +11,13 @@ import { TEST_TMP_PREFIX } from './global-setup.ts';
 // the repository: not the whole temporary directory, where a repository cloned into it has its siblings.
 if (!basename(tmpdir()).startsWith(TEST_TMP_PREFIX)) process.env.TMPDIR = mkdtempSync(join(tmpdir(), TEST_TMP_PREFIX));
 
+// The machine's proxy settings are not the tests' (calpush reads them, src/config/proxy.ts): every request a test
+// makes goes to loopback, directly, unless the test starts a proxy and names it. Child processes inherit this.
+for (const name of ['http_proxy', 'https_proxy', 'all_proxy', 'no_proxy']) {
+  delete process.env[name];
+  delete process.env[name.toUpperCase()];
+}
+
 // Reads outside the repository fail (fs-guard.mjs), in this worker and in every Node process a test starts.
 installFsGuard();
 const guard = new URL('./fs-guard.mjs', import.meta.url).href;

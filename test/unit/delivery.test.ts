@@ -7,7 +7,7 @@ import { Scheduler } from '../../src/engine/scheduler.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { DesiredEvent } from '../../src/model/event.ts';
 import type { ItemRef } from '../../src/targets/target.ts';
-import { FakeTarget } from '../server/fake-target.ts';
+import { MemoryTarget } from '../support/memory-target.ts';
 import { desired } from '../server/helpers.ts';
 
 const A = 'a@contoso.edu';
@@ -30,7 +30,7 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
 describe('delivery of a mailbox that changes while it is delivered', () => {
   it('re-plans at once: the change overtakes the backlog, superseded work is never sent, the end state is exact', async () => {
     const store = new SqliteStore(':memory:', { clock });
-    const target = new FakeTarget();
+    const target = new MemoryTarget();
     target.delayMs = 15;
     await store.applyDesiredOps(Array.from({ length: 60 }, (_, n) => ({ kind: 'upsert' as const, desired: farFuture(n) })));
     // One request at a time for the mailbox: the backlog takes ~60 × 15 ms.
@@ -64,7 +64,7 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
 
   it('waits for a request in flight before planning its event again, and then corrects it', async () => {
     const store = new SqliteStore(':memory:', { clock });
-    const target = new FakeTarget();
+    const target = new MemoryTarget();
     target.delayMs = 150;
     await store.applyDesiredOps([{ kind: 'upsert', desired: farFuture(0) }]);
     const delivery = deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'delivery-test', calendars: [A], watchIntervalMs: 20 });
@@ -80,7 +80,7 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
 
   it('sends urgent operations in batches of their own, before the far-future ones', async () => {
     const store = new SqliteStore(':memory:', { clock });
-    const target = new FakeTarget().enableBatch(20);
+    const target = new MemoryTarget().enableBatch(20);
     await store.applyDesiredOps([
       ...Array.from({ length: 45 }, (_, n) => ({ kind: 'upsert' as const, desired: farFuture(n) })),
       { kind: 'upsert', desired: desired(A, 'tomorrow', at(day(1), 'Tomorrow')) },
@@ -96,7 +96,7 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
 
   it('waits for a mailbox another process holds when asked to, then delivers what is left; otherwise reports it busy', async () => {
     const store = new SqliteStore(':memory:', { clock });
-    const target = new FakeTarget();
+    const target = new MemoryTarget();
     await store.applyDesiredOps([{ kind: 'upsert', desired: farFuture(1) }]);
     expect(await store.claimMailbox(A, 'other-host:7', 60_000)).toBe(true);
     const options = { clock, store, target, scheduler: new Scheduler({ clock }), instance: 'delivery-test', calendars: [A], workerId: 'this-host:1' };
@@ -114,11 +114,11 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
     const mailboxes = ['m1@contoso.edu', 'm2@contoso.edu', 'm3@contoso.edu'];
     await store.applyDesiredOps(mailboxes.flatMap((calendar) => Array.from({ length: 40 }, (_, n) => ({ kind: 'upsert' as const, desired: desired(calendar, `e${n}`, at(day(60 + (n % 20)), `Lecture ${n}`)) }))));
     // 64 request slots: 3 mailboxes × 4 chains fit, so chains (the round trip hidden behind the other chains).
-    const roomy = new FakeTarget().enableBatch(20, 'auto');
+    const roomy = new MemoryTarget().enableBatch(20, 'auto');
     await deliver({ clock, store, target: roomy, scheduler: new Scheduler({ clock, globalConcurrency: 64 }), instance: 'auto-roomy', calendars: mailboxes });
     expect(new Set(roomy.batchModes)).toEqual(new Set(['chain']));
     // 4 request slots for 3 mailboxes: each slot does more as a parallel batch.
-    const tight = new FakeTarget().enableBatch(20, 'auto');
+    const tight = new MemoryTarget().enableBatch(20, 'auto');
     const summary = await deliver({ clock, store, target: tight, scheduler: new Scheduler({ clock, globalConcurrency: 4 }), instance: 'auto-tight', calendars: mailboxes, reinventory: true });
     expect(summary.totals).toMatchObject({ failed: 0 });
     expect(tight.batchModes.filter((m) => m === 'parallel').length).toBeGreaterThan(0);
@@ -127,7 +127,7 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
 
   it('hands the target the ChangeKey each update and delete was planned with (the one the last write answered)', async () => {
     /** Answers every write with a fresh ChangeKey and records the one each update and delete arrived with. */
-    class VersionedTarget extends FakeTarget {
+    class VersionedTarget extends MemoryTarget {
       readonly received: Array<[string, string | null]> = [];
       private version = 0;
       override async create(desired: DesiredEvent, transactionId: string): Promise<ItemRef> {

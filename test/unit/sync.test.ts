@@ -11,7 +11,7 @@ import { validateEvent } from '../../src/model/event.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { previewSync, runSync, type SyncOptions } from '../../src/app/sync.ts';
 import { TargetError } from '../../src/targets/target.ts';
-import { FakeTarget } from '../server/fake-target.ts';
+import { MemoryTarget } from '../support/memory-target.ts';
 import { coreConfig } from '../server/helpers.ts';
 
 const A = 's0001@contoso.edu';
@@ -60,7 +60,7 @@ const START = Date.parse('2026-09-01T06:00:00Z');
 
 function setup() {
   const store = new SqliteStore(':memory:');
-  const target = new FakeTarget();
+  const target = new MemoryTarget();
   const ws = workspace();
   const clock = fixedClock(START);
   const options = (inputs: string[], extra: Partial<SyncOptions> = {}): SyncOptions => ({ config, baseDir: ws.dir, inputs, store, target, clock, ...extra });

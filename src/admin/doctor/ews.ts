@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import type { ProxyConfig } from '../../config/proxy.ts';
 import { createEwsTarget, ewsTargetSchema, readSecretReference, type EwsTargetConfig } from '../../targets/ews/config.ts';
 import { TargetError } from '../../targets/target.ts';
 import { probeEvent, type SectionResult } from './graph.ts';
@@ -20,6 +21,8 @@ export interface EwsDoctorInput {
   timeZone: string;
   /** The raw `target` section of the config. */
   target: unknown;
+  /** The config's top-level `proxy` (the default of target.proxy). */
+  proxy?: ProxyConfig;
 }
 
 export interface EwsDoctorOptions {
@@ -68,7 +71,7 @@ export async function ewsChecks(input: EwsDoctorInput, options: EwsDoctorOptions
   try {
     for (const [index, account] of (target.accounts ?? []).entries()) secrets.push(readSecretReference(account.password, input.baseDir, `target.accounts.${index}.password`));
     if (target.caFile) caPem = readFileSync(isAbsolute(target.caFile) ? target.caFile : resolve(input.baseDir, target.caFile), 'utf8');
-    createEwsTarget(target, { instance: input.instance, baseDir: input.baseDir, allDayTimeZone: input.timeZone, log: () => {} }).close().catch(() => {});
+    createEwsTarget(target, { instance: input.instance, baseDir: input.baseDir, allDayTimeZone: input.timeZone, log: () => {}, ...(input.proxy ? { proxy: input.proxy } : {}) }).close().catch(() => {});
     checks.push({ id: 'ews.credential', title: 'credential', status: 'pass', detail: target.auth === 'oauth' ? 'OAuth settings read' : `passwords of ${accountNames.length} service account${accountNames.length === 1 ? '' : 's'} read` });
   } catch (error) {
     checks.push({ id: 'ews.credential', title: 'credential', status: 'fail', detail: (error as Error).message, remedy: 'fix the file or environment variable the config refers to' });
@@ -92,7 +95,7 @@ export async function ewsChecks(input: EwsDoctorInput, options: EwsDoctorOptions
   let anyOk = false;
   for (const [index, account] of toTry.entries()) {
     const name = account?.username ?? accountNames[0]!;
-    const ewsTarget = createEwsTarget(single(account), { instance: input.instance, baseDir: input.baseDir, allDayTimeZone: input.timeZone, log: () => {} });
+    const ewsTarget = createEwsTarget(single(account), { instance: input.instance, baseDir: input.baseDir, allDayTimeZone: input.timeZone, log: () => {}, ...(input.proxy ? { proxy: input.proxy } : {}) });
     const id = `ews.access.${index}`;
     const title = toTry.length > 1 ? `access ${index + 1}` : 'access';
     try {
@@ -123,7 +126,7 @@ export async function ewsChecks(input: EwsDoctorInput, options: EwsDoctorOptions
     return result();
   }
   // The probe goes through the whole pool, as sync sends it: the account the mailbox is assigned to.
-  const ewsTarget = createEwsTarget({ ...target, requestTimeoutMs: timeoutMs }, { instance: input.instance, baseDir: input.baseDir, allDayTimeZone: input.timeZone, log: () => {} });
+  const ewsTarget = createEwsTarget({ ...target, requestTimeoutMs: timeoutMs }, { instance: input.instance, baseDir: input.baseDir, allDayTimeZone: input.timeZone, log: () => {}, ...(input.proxy ? { proxy: input.proxy } : {}) });
   try {
     const probe = probeEvent(mailbox);
     const transactionId = randomUUID();

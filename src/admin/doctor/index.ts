@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../../app/config.ts';
+import { proxyConfigSchema, type ProxyConfig } from '../../config/proxy.ts';
 import { ConfigError } from '../../config/secrets.ts';
 import { ewsChecks } from './ews.ts';
 import { graphChecks, type SectionResult } from './graph.ts';
@@ -39,17 +40,19 @@ async function section(loaded: LoadedConfig, options: DoctorOptions): Promise<Se
  * An EWS config, read with the EWS target's own schema. (The project's config loader takes the Graph target; when
  * it takes EWS too, section() dispatches on the loaded config's kind and this path only serves older builds.)
  */
-function rawEwsConfig(path: string): { instance: string; timeZone: string; target: unknown } | undefined {
+function rawEwsConfig(path: string): { instance: string; timeZone: string; target: unknown; proxy?: ProxyConfig } | undefined {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
-  const config = raw as { instance?: unknown; timeZone?: unknown; target?: { kind?: unknown } } | null;
+  const config = raw as { instance?: unknown; timeZone?: unknown; target?: { kind?: unknown }; proxy?: unknown } | null;
   if (!config || typeof config !== 'object' || config.target?.kind !== 'ews') return undefined;
   const instance = typeof config.instance === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(config.instance) ? config.instance : 'default';
-  return { instance, timeZone: typeof config.timeZone === 'string' ? config.timeZone : 'UTC', target: config.target };
+  // The top-level proxy, the default of target.proxy (one that is not valid is left to the config check).
+  const proxy = proxyConfigSchema.safeParse(config.proxy);
+  return { instance, timeZone: typeof config.timeZone === 'string' ? config.timeZone : 'UTC', target: config.target, ...(config.proxy !== undefined && proxy.success ? { proxy: proxy.data } : {}) };
 }
 
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {

@@ -2,6 +2,7 @@
 // calpush feeds poll: fetch every configured feed once and record what it says (delivery is serve's or sync's).
 import type { Command } from 'commander';
 import { resolvePath } from '../../config/secrets.ts';
+import { resolveProxy } from '../../config/proxy.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
@@ -76,7 +77,8 @@ export function registerFeedsCommand(program: Command): void {
         }
         const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
         try {
-          const results = await new FeedPoller({ store, feeds: feedsConfig, urls, timeZone: config.timeZone, retention: config.retention }).pollAll();
+          const proxy = resolveProxy([feedsConfig.proxy, config.proxy], baseDir, 'feeds.proxy');
+          const results = await new FeedPoller({ store, feeds: feedsConfig, urls, timeZone: config.timeZone, retention: config.retention, proxy }).pollAll();
           if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
           else {
             for (const r of results) {

@@ -175,6 +175,12 @@ export class EwsService {
     };
     try {
       const xml = await this.process(ctx, account, raw.toString('utf8'));
+      if (ctx.dropAnswer) {
+        // Fault injection (faults.dropResponseAfterCreate): the items were created, the answer never arrives.
+        ctx.note = `${ctx.note} (response dropped)`;
+        ctx.req.socket.destroy();
+        return;
+      }
       answer(200, xml);
     } catch (error) {
       if (error instanceof EwsHttpAnswer) {
@@ -238,7 +244,8 @@ export class EwsService {
       const deadline = Date.now() + throttling.batchTimeLimitMs;
       await sleep((this.latency.perRequestMs ?? 0) + (this.latency.perItemMs ?? 0) * items);
       const pacer = throttling.perItem && throttling.enabled ? this.pacer(key, deadline) : undefined;
-      const { xml, handled } = await this.dispatch(operation, request, principal, pacer);
+      const { xml, handled, drop } = await this.dispatch(operation, request, principal, pacer);
+      if (drop) ctx.dropAnswer = true;
       stats.items += Math.max(handled, 0);
       return envelope(xml, this.behaviour.serverVersion);
     } finally {
@@ -492,7 +499,7 @@ export class EwsService {
   // -------------------------------------------------------------------------------------------------------------
   // Operations
 
-  private async dispatch(operation: string, request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
+  private async dispatch(operation: string, request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number; drop?: boolean }> {
     switch (operation) {
       case 'CreateItem':
         return this.createItem(request, p, pacer);
@@ -588,10 +595,11 @@ export class EwsService {
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-calendar-item
-  private async createItem(request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number }> {
+  private async createItem(request: XmlElement, p: Principal, pacer: ItemPacer | undefined): Promise<{ xml: string; handled: number; drop: boolean }> {
     const send = attr(request, 'SendMeetingInvitations');
     const folder = firstElement(element(request, NS.m, 'SavedItemFolderId'));
     const items = elements(element(request, NS.m, 'Items'), NS.t);
+    let drop = false;
     const messages = await this.eachItem(items, pacer, 'CreateItemResponseMessage', (item) => {
       try {
         if (item.localName !== 'CalendarItem') throw itemError('ErrorInvalidItemForOperationCreateItem', 'The item type is not supported by the sandbox (calendar items only).');
@@ -611,12 +619,13 @@ export class EwsService {
           this.storeError(error);
         }
         if (input.uid) record.iCalUId = input.uid;
+        if (this.graph.takeCreateDrop(mailbox.address)) drop = true;
         return `<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:CalendarItem><t:ItemId Id="${esc(ewsIdFromGraph(record.id))}" ChangeKey="${esc(record.changeKey)}"/></t:CalendarItem></m:Items></m:CreateItemResponseMessage>`;
       } catch (error) {
         return this.errorMessage('CreateItemResponseMessage', error, '<m:Items/>');
       }
     });
-    return { xml: this.response('CreateItem', messages), handled: items.length };
+    return { xml: this.response('CreateItem', messages), handled: items.length, drop };
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem

@@ -352,12 +352,15 @@ export class GraphService {
   private created(record: EventRecord, mailbox: Mailbox, options: RenderOptions, applied: string[]): GraphResult {
     const rendered = this.store.render(record, options);
     const result = this.ok(201, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...rendered }, { location: `${this.baseUrl()}/v1.0/users('${encodeURIComponent(mailbox.address)}')/events('${encodeURIComponent(record.id)}')`, ...this.appliedHeader(applied) });
-    const drop = this.dropRules.find((r) => r.remaining > 0 && (r.mailbox === undefined || r.mailbox === mailbox.address));
-    if (drop) {
-      drop.remaining--;
-      result.drop = true;
-    }
+    if (this.takeCreateDrop(mailbox.address)) result.drop = true;
     return result;
+  }
+
+  /** Whether the answer to this create (Graph's or EWS's CreateItem) is to be dropped (faults.dropResponseAfterCreate). */
+  takeCreateDrop(address: string): boolean {
+    const drop = this.dropRules.find((r) => r.remaining > 0 && (r.mailbox === undefined || r.mailbox === address.toLowerCase()));
+    if (drop) drop.remaining--;
+    return drop !== undefined;
   }
 
   private eventItem(op: GraphOperation, mailbox: Mailbox, eventId: string, prefer: Map<string, string>): GraphResult {

@@ -13,6 +13,7 @@
 //     ]
 //   }
 import { readFileSync } from 'node:fs';
+import { resolveProxy, type ProxyConfig } from '../../config/proxy.ts';
 import { ConfigError, readSecret, resolvePath } from '../../config/secrets.ts';
 import { CalDavTarget, type CalDavAuth, type CalDavTargetOptions } from './target.ts';
 import type { CalDavAuthConfig, CalDavTargetConfig } from './schema.ts';
@@ -28,6 +29,8 @@ export interface CreateCalDavTargetContext {
   allDayTimeZone: string;
   /** For tests: a fetch to use instead of calpush's HTTP client. */
   fetch?: typeof fetch;
+  /** The config's top-level `proxy`: the default of target.proxy. */
+  proxy?: ProxyConfig;
 }
 
 /**
@@ -68,6 +71,7 @@ export function createCalDavTarget(parsed: CalDavTargetConfig, context: CreateCa
     maxResponseBytes: parsed.maxResponseBytes,
     allDayTimeZone: context.allDayTimeZone,
     ...(context.fetch ? { fetch: context.fetch } : {}),
+    proxy: resolveProxy([parsed.proxy, context.proxy], context.baseDir, 'target.proxy'),
   };
   return new CalDavTarget(options);
 }

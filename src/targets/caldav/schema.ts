@@ -14,6 +14,7 @@
 //     ]
 //   }
 import { z } from 'zod';
+import { proxyConfigSchema } from '../../config/proxy.ts';
 import { secretReferenceSchema } from '../../config/secrets.ts';
 import { maxResponseBytesSchema } from '../answer-limits.ts';
 
@@ -70,6 +71,8 @@ export const caldavTargetSchema = z
     requestTimeoutMs: z.number().int().positive().default(60_000),
     /** Largest answer body accepted from the server (a multiget chunk, the listing of our objects). */
     maxResponseBytes: maxResponseBytesSchema,
+    /** The outbound proxy; default the config's top-level `proxy`, else the environment's. */
+    proxy: proxyConfigSchema.optional(),
   })
   .strict()
   .superRefine((target, ctx) => {

@@ -8,6 +8,7 @@
 // Like every target, each call sends one request, so that the scheduler can count, gate and retry it; the only
 // exceptions are the conflict paths (412 on create, update or delete), which read the object once and act again.
 import type { DAVResponse } from 'tsdav';
+import type { ProxySettings } from '../../config/proxy.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient } from '../http.ts';
 import { TargetError, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
@@ -66,6 +67,8 @@ export interface CalDavTargetOptions {
   maxResponseBytes?: number;
   /** A fetch to use instead of calpush's HTTP client (tests count requests with it). */
   fetch?: FetchFn;
+  /** The outbound proxy (src/config/proxy.ts); used when `fetch` is not given. */
+  proxy?: ProxySettings;
 }
 
 /** What changed in a collection since a sync token (RFC 6578), for noticing what people did to our events. */
@@ -194,6 +197,7 @@ export class CalDavTarget implements CalendarTarget {
         ...(options.caPem ? { caPem: options.caPem } : {}),
         timeoutMs: options.requestTimeoutMs ?? 60_000,
         ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
+        ...(options.proxy ? { proxy: options.proxy } : {}),
       });
       this.fetchFn = httpClientFetch(this.http);
     }

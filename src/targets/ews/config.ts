@@ -17,6 +17,7 @@
 //     "caFile": "example-root-ca.pem"
 //   }
 import { readFileSync, statSync } from 'node:fs';
+import { resolveProxy, type ProxyConfig } from '../../config/proxy.ts';
 import { ConfigError, readSecret, resolvePath } from '../../config/secrets.ts';
 import { GraphTokenProvider, type GraphCredential } from '../graph/auth.ts';
 import { HttpClient } from '../http.ts';
@@ -53,6 +54,8 @@ export interface CreateEwsTargetContext {
   /** Replaces the secret reader (e.g. the config module's own, to raise its ConfigError). */
   readSecret?: (reference: SecretReference, baseDir: string, what: string) => string;
   log?: (message: string) => void;
+  /** The config's top-level `proxy`: the default of target.proxy. */
+  proxy?: ProxyConfig;
 }
 
 /**
@@ -89,7 +92,9 @@ function tokenFromReference(reference: SecretReference, context: CreateEwsTarget
 export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTargetContext): EwsTarget {
   const readSecret = context.readSecret ?? readSecretReference;
   const caPem = parsed.caFile ? readFile(context.baseDir, parsed.caFile, 'target.caFile') : undefined;
+  const proxy = resolveProxy([parsed.proxy, context.proxy], context.baseDir, 'target.proxy');
   const options: EwsTargetOptions = {
+    proxy,
     instance: context.instance,
     url: parsed.url,
     serverVersion: parsed.serverVersion,
@@ -129,7 +134,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
       // The Graph target's msal-node client-credentials provider, with the EWS resource's scope.
       const tokens = new GraphTokenProvider(
         { tenantId: oauth.tenantId, clientId: oauth.clientId, credential, authorityHost: oauth.authorityHost, scope: oauth.scope },
-        new HttpClient({ ...(caPem ? { caPem } : {}), timeoutMs: parsed.requestTimeoutMs, maxResponseBytes: parsed.maxResponseBytes }),
+        new HttpClient({ ...(caPem ? { caPem } : {}), timeoutMs: parsed.requestTimeoutMs, maxResponseBytes: parsed.maxResponseBytes, proxy }),
       );
       options.oauth = { name: `app ${oauth.clientId}`, token: () => tokens.token(), invalidate: (token) => tokens.invalidate(token) };
     }

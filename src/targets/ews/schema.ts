@@ -18,6 +18,7 @@
 //     "caFile": "example-root-ca.pem"
 //   }
 import { z } from 'zod';
+import { proxyConfigSchema } from '../../config/proxy.ts';
 import { secretReferenceSchema } from '../../config/secrets.ts';
 import { maxResponseBytesSchema } from '../answer-limits.ts';
 
@@ -122,6 +123,8 @@ export const ewsTargetSchema = z
     maxResponseBytes: maxResponseBytesSchema,
     /** NTLM workstation name sent in the handshake (default: this host's name). */
     workstation: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, 'must be a NetBIOS-style name of 1–15 letters, digits, dot, dash or underscore').optional(),
+    /** The outbound proxy for EWS (and the token endpoint with OAuth); default the top-level `proxy`, else the environment's. */
+    proxy: proxyConfigSchema.optional(),
   })
   .strict()
   .superRefine((target, ctx) => {

@@ -17,6 +17,7 @@
 // retry in this process — the calendar is searched for them and a hit is returned instead of creating a second
 // item. Across processes (a crash), the engine lists the owned items before re-planning a create whose outcome is
 // unknown (src/planner/listing.ts), and the tag adopts what did land.
+import type { ProxySettings } from '../../config/proxy.ts';
 import { CalpushError } from '../../model/errors.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../../model/tag.ts';
@@ -93,6 +94,8 @@ export interface EwsTargetOptions {
   workstation?: string;
   /** Where calpush bugs (a request Exchange finds malformed) are reported; default process.emitWarning. */
   log?: (message: string) => void;
+  /** The outbound proxy (src/config/proxy.ts): NTLM runs inside one CONNECT tunnel per connection. */
+  proxy?: ProxySettings;
 }
 
 export { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage };
@@ -177,7 +180,7 @@ export class EwsTarget implements CalendarTarget {
       name,
       weight,
       gate: new AccountGate({ concurrency, ...(options.accountItemsPerMinute ? { itemsPerMinute: options.accountItemsPerMinute } : {}) }),
-      connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}) }),
+      connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) }),
     });
     const defaultConcurrency = options.accountConcurrency ?? EWS_DEFAULT_ACCOUNT_CONCURRENCY;
     if (options.auth === 'oauth') {
@@ -359,7 +362,7 @@ export class EwsTarget implements CalendarTarget {
   private unreachable(error: TargetError): TargetError {
     if (this.answered || !(error instanceof NetworkError) || (error.reason !== 'refused' && error.reason !== 'unreachable')) return error;
     return new TargetError('fatal', error.code, `could not reach Exchange: ${error.message}`, {
-      remedy: `check target.url (${this.options.url}): ${error.remedy ?? 'is Exchange running?'}`,
+      remedy: error.proxy ? error.remedy : `check target.url (${this.options.url}): ${error.remedy ?? 'is Exchange running?'}`,
       cause: error,
     });
   }

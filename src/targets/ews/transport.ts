@@ -11,7 +11,8 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import tls from 'node:tls';
 import ntlm from '@ewsjs/ntlm-client';
-import { DEFAULT_MAX_RESPONSE_BYTES, headersOf, networkFailure, receive, type AnswerLimits, type NetworkError } from '../http.ts';
+import { DIRECT, type ProxyRoute, type ProxySettings } from '../../config/proxy.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, headersOf, networkFailure, proxyAgent, receive, watchProxy, type AnswerLimits, type NetworkError } from '../http.ts';
 import { TargetError } from '../target.ts';
 
 export type EwsCredentials =
@@ -40,6 +41,8 @@ export interface ConnectionOptions {
   account: string;
   /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
   maxResponseBytes?: number;
+  /** The outbound proxy; through it, each slot's connection is one CONNECT tunnel, which NTLM authenticates. */
+  proxy?: ProxySettings;
 }
 
 interface Slot {
@@ -76,6 +79,10 @@ export class AccountConnection {
   private readonly timeoutMs: number;
   private readonly account: string;
   private readonly limits: AnswerLimits;
+  private readonly route: ProxyRoute | null;
+  private readonly proxySource: string;
+  /** The TLS context with the extra CA, for a tunnel's TLS (set on the request: the tunnel agent does not carry it). */
+  private readonly tunnelTls: { secureContext?: tls.SecureContext };
 
   constructor(credentials: EwsCredentials, options: ConnectionOptions) {
     this.url = new URL(options.url);
@@ -88,10 +95,14 @@ export class AccountConnection {
     // puts the whole CA list (~150 system roots) into its pool key on every request, and builds a new context (and
     // parses every root again) for every connection.
     const secureContext = options.caPem ? tls.createSecureContext({ ca: [...tls.rootCertificates, options.caPem] }) : undefined;
+    const proxy = options.proxy ?? DIRECT;
+    this.route = proxy.routeFor(this.url);
+    this.proxySource = proxy.source;
+    this.tunnelTls = this.route && isHttps && secureContext ? { secureContext } : {};
+    const route = this.route;
+    const agentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1, ...(secureContext ? { secureContext } : {}) };
     this.slots = Array.from({ length: Math.max(1, options.slots) }, () => ({
-      agent: isHttps
-        ? new https.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, ...(secureContext ? { secureContext } : {}) })
-        : new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }),
+      agent: route ? proxyAgent(route, isHttps, agentOptions) : isHttps ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }),
       authenticated: null,
     }));
   }
@@ -168,13 +179,16 @@ export class AccountConnection {
     const payload = Buffer.from(body, 'utf8');
     const url = this.url;
     const isHttps = url.protocol === 'https:';
-    const request = (isHttps ? https : http).request(url, { method: 'POST', agent: state.agent, timeout: this.timeoutMs, headers: { ...headers, 'content-length': String(payload.length) } });
+    const request = (isHttps ? https : http).request(url, { method: 'POST', agent: state.agent, timeout: this.timeoutMs, headers: { ...headers, 'content-length': String(payload.length) }, ...this.tunnelTls });
     request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    const refusedBy = watchProxy(request, this.route, url, this.proxySource);
     // Bounded like every answer (src/targets/http.ts): a 600 MB FindItem answer is cut at maxResponseBytes instead of
     // being collected into one string the process cannot hold.
-    const answer = receive(request, url.host, this.limits, (error) => networkError(url, error));
+    const answer = receive(request, url.host, this.limits, (error) => networkError(url, error, this.route, this.proxySource));
     request.end(payload);
     const { response, socket, body: received } = await answer;
+    const refused = refusedBy(response.statusCode ?? 0);
+    if (refused) throw refused;
     return { status: response.statusCode ?? 0, headers: headersOf(response), body: received.toString('utf8'), socket };
   }
 
@@ -187,6 +201,6 @@ export class AccountConnection {
  * A request that got no HTTP answer (the same reasons and fixes as every HTTP client of calpush: src/targets/http.ts).
  * For a CreateItem this means the outcome is unknown: the target looks for the transactionId before sending it again.
  */
-export function networkError(url: URL, error: Error & { code?: string }): NetworkError {
-  return networkFailure('POST', url, error);
+export function networkError(url: URL, error: Error & { code?: string }, via: ProxyRoute | null = null, proxySource = 'proxy'): NetworkError {
+  return networkFailure('POST', url, error, via, proxySource);
 }

@@ -38,6 +38,11 @@ export function certificateThumbprints(certificatePem: string): { sha1: string; 
 /** A token answer is a few KB, the authority's metadata a few more: anything near this is not Entra ID. */
 const TOKEN_ANSWER_MAX_BYTES = 1024 * 1024;
 
+/** A failure of the outbound proxy (refused, asks to authenticate, cannot be reached): said as it is, not as the authority's. */
+function isProxyFailure(error: TargetError): boolean {
+  return error.code.startsWith('Proxy') || (error instanceof NetworkError && error.proxy !== undefined);
+}
+
 /** What one token acquisition saw on the wire: msal-node keeps only "endpoints_resolution_error" of it. */
 type WireLog = Pick<TokenContext, 'network' | 'errorAnswer'> & { exceeded?: TargetError };
 
@@ -53,7 +58,8 @@ function networkModule(http: HttpClient, wire: WireLog): INetworkModule {
       response = await http.request({ method, url, headers: options?.headers ?? {}, body: options?.body, maxResponseBytes: TOKEN_ANSWER_MAX_BYTES });
     } catch (error) {
       if (error instanceof NetworkError) wire.network = error;
-      if (error instanceof TargetError && (error.code === 'AnswerTooLarge' || error.code === 'AnswerTooSlow')) wire.exceeded = error;
+      // What a limit or the outbound proxy refused is said as it is (msal-node would keep only a generic code).
+      if (error instanceof TargetError && (error.code === 'AnswerTooLarge' || error.code === 'AnswerTooSlow' || isProxyFailure(error))) wire.exceeded = error;
       throw error;
     }
     let body: unknown;
@@ -169,7 +175,7 @@ export class GraphTokenProvider {
     } catch (error) {
       const exceeded = this.wire.exceeded;
       delete this.wire.exceeded;
-      if (exceeded) throw new TargetError('fatal', exceeded.code, `could not get a token for Microsoft Graph: ${exceeded.message}`, { remedy: exceeded.remedy, cause: error });
+      if (exceeded) throw new TargetError(isProxyFailure(exceeded) && exceeded.scope === 'transient' ? 'transient' : 'fatal', exceeded.code, `could not get a token for Microsoft Graph: ${exceeded.message}`, { remedy: exceeded.remedy, cause: error });
       throw tokenFailure(error, { authorityHost: this.authorityHost, tenantId: this.tenantId, ...this.wire });
     }
   }

@@ -1,6 +1,7 @@
 // The Microsoft Graph target built from its `target` section (targets/graph/schema.ts): the credential's references
 // resolved, the extra CA read. Secrets follow the rule of every config section (src/config/secrets.ts).
 import { readFileSync } from 'node:fs';
+import { resolveProxy, type ProxyConfig } from '../../config/proxy.ts';
 import { ConfigError, readSecret, resolvePath } from '../../config/secrets.ts';
 import type { GraphCredential } from './auth.ts';
 import type { GraphTargetConfig } from './schema.ts';
@@ -12,6 +13,8 @@ export interface CreateGraphTargetContext {
   baseDir: string;
   /** The config's timeZone: Graph needs a zone even for all-day events. */
   allDayTimeZone: string;
+  /** The config's top-level `proxy`: the default of target.proxy. */
+  proxy?: ProxyConfig;
 }
 
 export function createGraphTarget(target: GraphTargetConfig, context: CreateGraphTargetContext): GraphTarget {
@@ -29,6 +32,7 @@ export function createGraphTarget(target: GraphTargetConfig, context: CreateGrap
     requestTimeoutMs: target.requestTimeoutMs,
     maxResponseBytes: target.maxResponseBytes,
     batch: target.batch,
+    proxy: resolveProxy([target.proxy, context.proxy], context.baseDir, 'target.proxy'),
   });
 }
 

@@ -1,6 +1,7 @@
 // The `target` section for Microsoft Graph ({"kind": "graph", …}), owned by the Graph target; the assembled config
 // (src/app/config.ts) includes it. Schema only: reading a config loads no network code.
 import { z } from 'zod';
+import { proxyConfigSchema } from '../../config/proxy.ts';
 import { fileReferenceSchema, secretReferenceSchema } from '../../config/secrets.ts';
 import { maxResponseBytesSchema } from '../answer-limits.ts';
 
@@ -38,6 +39,8 @@ export const graphTargetSchema = z
      * or "off" (one HTTP request per event).
      */
     batch: z.enum(['auto', 'chain', 'parallel', 'off']).default('auto'),
+    /** The outbound proxy for Graph and the token endpoint; default the config's top-level `proxy`, else the environment's. */
+    proxy: proxyConfigSchema.optional(),
   })
   .strict();
 

@@ -4,6 +4,7 @@
 // exceptions are the conflict path (412 on a stale If-Match: GET the event's etag, then the write once more) and the
 // confirmation of a 404 (is the mailbox still reachable?), as in the EWS and CalDAV targets.
 import { randomUUID } from 'node:crypto';
+import type { ProxySettings } from '../../config/proxy.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '../http.ts';
 import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
@@ -35,6 +36,8 @@ export interface GraphTargetOptions {
    * choose per batch; "off" sends one request each.
    */
   batch?: 'auto' | 'chain' | 'parallel' | 'off';
+  /** The outbound proxy for Graph and the token endpoint (src/config/proxy.ts); default none. */
+  proxy?: ProxySettings;
 }
 
 /** Graph's limit of requests in one JSON batch (https://learn.microsoft.com/graph/json-batching). */
@@ -98,6 +101,7 @@ export class GraphTarget implements CalendarTarget {
       caPem: options.caPem,
       timeoutMs: options.requestTimeoutMs ?? 60_000,
       ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
     this.tokens = new GraphTokenProvider(options, this.http);
     this.base = options.graphBaseUrl.replace(/\/+$/, '');
@@ -247,7 +251,8 @@ export class GraphTarget implements CalendarTarget {
     } catch (error) {
       if (!this.answered && error instanceof NetworkError && (error.reason === 'refused' || error.reason === 'unreachable')) {
         throw new TargetError('fatal', error.code, `could not reach Microsoft Graph: ${error.message}`, {
-          remedy: `check target.graphBaseUrl (${this.options.graphBaseUrl}): ${error.remedy ?? 'is the endpoint running?'}`,
+          // Through a proxy that cannot be reached, it is the proxy that is wrong, not graphBaseUrl.
+          remedy: error.proxy ? error.remedy : `check target.graphBaseUrl (${this.options.graphBaseUrl}): ${error.remedy ?? 'is the endpoint running?'}`,
           cause: error,
         });
       }
