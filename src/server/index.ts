@@ -6,8 +6,10 @@ import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
-import { createGraphTarget } from '../app/targets.ts';
+import { createRouter } from '../app/router.ts';
 import { createScheduler } from '../engine/limits.ts';
+import { singleRoute, type MailboxRoutes } from '../engine/routes.ts';
+import type { Scheduler } from '../engine/scheduler.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
@@ -16,9 +18,11 @@ import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface ServeOptions extends ServeSettings {
-  /** For tests: use this store / target instead of the configured ones (they are then not closed). */
+  /** For tests: use this store / target (the one target, "default") instead of the configured ones (they are then not closed). */
   store?: Store;
   target?: CalendarTarget;
+  /** For tests: these routes (each target with its shared scheduler) instead of the configured targets and routing. */
+  routes?: MailboxRoutes<Scheduler>;
   /** Log to stdout as JSON lines (pino); off in tests. */
   log?: boolean;
   /** Run the delivery loop (default true). */
@@ -61,8 +65,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
   const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
-  const target = options.target ?? createGraphTarget(config, baseDir);
-  const scheduler = createScheduler(config.limits, clock);
+  // Every configured target with its own scheduler, and the routing between them (app/router.ts): the API and the
+  // feeds feed any target, as sync and import do.
+  let routes: MailboxRoutes<Scheduler>;
+  let closeRoutes = async () => {};
+  try {
+    if (options.routes) routes = options.routes;
+    else if (options.target) routes = singleRoute(options.target, createScheduler(config.limits, clock));
+    else {
+      const router = await createRouter(config, baseDir, { store, ...(clock ? { clock } : {}) });
+      routes = router;
+      closeRoutes = () => router.close();
+    }
+  } catch (error) {
+    if (!options.store) await store.close();
+    throw error;
+  }
+  const scheduler = combinedScheduler(routes.schedulers());
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
@@ -75,8 +94,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const loop = new DeliveryLoop({
     store,
-    target,
-    scheduler,
+    routes,
     instance: config.instance,
     maxAttempts: config.limits.maxAttempts,
     parallelMailboxes: config.limits.parallelMailboxes,
@@ -140,7 +158,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await app.listen({ host: server.host, port: server.port });
   } catch (error) {
     await app.close();
-    if (!options.target) await target.close();
+    await closeRoutes();
     if (!options.store) await store.close();
     throw listenFailure(error, server.host, server.port, '--port (or server.port in the config)');
   }
@@ -161,9 +179,26 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await app.close();
       await poller?.stop();
       await loop.stop(server.shutdownGraceMs);
-      if (!options.target) await target.close();
+      await closeRoutes();
       if (!options.store) await store.close();
     })());
 
   return { app, url, store, loop, poller, metrics, close };
+}
+
+/** What the metrics and the dashboard read of the schedulers (one per target), summed over all of them. */
+function combinedScheduler(schedulers: Scheduler[]): Pick<Scheduler, 'stats' | 'throttledMailboxes'> {
+  return {
+    stats: () => {
+      const all = schedulers.map((s) => s.stats());
+      return {
+        started: all.reduce((n, s) => n + s.started, 0),
+        retried: all.reduce((n, s) => n + s.retried, 0),
+        throttled: all.reduce((n, s) => n + s.throttled, 0),
+        maxInFlight: all.reduce((n, s) => n + s.maxInFlight, 0),
+        maxInFlightPerMailbox: Math.max(0, ...all.map((s) => s.maxInFlightPerMailbox)),
+      };
+    },
+    throttledMailboxes: () => schedulers.flatMap((s) => s.throttledMailboxes()),
+  };
 }

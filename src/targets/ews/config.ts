@@ -92,6 +92,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
   const options: EwsTargetOptions = {
     instance: context.instance,
     url: parsed.url,
+    ...(parsed.autodiscoverUrl ? { autodiscoverUrl: parsed.autodiscoverUrl } : {}),
     serverVersion: parsed.serverVersion,
     access: parsed.access,
     auth: parsed.auth,
