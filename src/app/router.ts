@@ -133,12 +133,16 @@ export class Router<S extends DeliveryScheduler> implements MailboxRoutes<S> {
     });
   }
 
-  /** One question to a target, through its scheduler (its limits and Retry-After hold for lookups too). */
+  /**
+   * One question to a target, through its scheduler (its concurrency, Retry-After and retries hold for lookups too),
+   * in a lane of its own: the mailbox's lane is stopped when the target refused the mailbox, which is exactly when
+   * delivery asks again where it lives now.
+   */
   private locate(name: string, calendar: string): Promise<MailboxLocation> {
     const entry = this.options.targets.get(name);
     if (!entry?.target.locate) throw new TargetError('mailbox', 'NoLookup', `target "${name}" cannot say where a mailbox lives`);
     const { target, scheduler } = entry;
-    return scheduler.submit(calendar, () => target.locate!(calendar), { priority: Number.MIN_SAFE_INTEGER });
+    return scheduler.submit(`route-lookup:${calendar}`, () => target.locate!(calendar), { priority: Number.MIN_SAFE_INTEGER });
   }
 }
 

@@ -14,6 +14,7 @@ import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
+import type { MailboxSummary } from '../engine/summary.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -34,6 +35,8 @@ export interface ServeOptions extends ServeSettings {
   busyRetryMs?: number;
   /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
   clock?: Clock;
+  /** Told of each mailbox delivery the loop finishes (calpush demo --hybrid reports a move with it). */
+  onDelivered?: (summary: MailboxSummary) => void;
 }
 
 export interface RunningServer {
@@ -103,6 +106,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
     clock,
     onDelivered: (summary, latencyMs) => {
+      options.onDelivered?.(summary);
       metrics.mailboxDeliveries.inc({ outcome: summary.status === 'ok' && summary.failed === 0 ? 'ok' : 'failed' });
       if (latencyMs !== null) metrics.deliveryLatency.observe(latencyMs / 1000);
       if (summary.status === 'failed' || summary.failed) app.log.warn({ calendar: summary.calendar, error: summary.error, failed: summary.failed }, 'delivery failed');
