@@ -83,16 +83,17 @@ export function locationOf(answer: UserSettingsAnswer, mailbox: string): Mailbox
       return { found: 'here', answer: `on-premises Autodiscover answered with ${mailbox}'s settings${ews ? ` (EWS at ${new URL(ews).host})` : ''}: the mailbox is on-premises` };
     }
     case 'RedirectAddress':
-      return { found: 'elsewhere', answer: `on-premises Autodiscover answered RedirectAddress → ${answer.redirectTarget || '(no address)'}: the mailbox is not on-premises (moved to Exchange Online)` };
+      // Kept short: the answer is stored and shown, and the server wrote it.
+      return { found: 'elsewhere', answer: `on-premises Autodiscover answered RedirectAddress → ${answer.redirectTarget.slice(0, 320) || '(no address)'}: the mailbox is not on-premises (moved to Exchange Online)` };
     case 'InvalidUser':
       return { found: 'nowhere', answer: `on-premises Autodiscover answered InvalidUser: the on-premises organisation has no mailbox ${mailbox}` };
     case 'RedirectUrl':
       return null;
     case 'ServerBusy':
     case 'InternalServerError':
-      throw new TargetError('transient', `Autodiscover${answer.errorCode}`, `on-premises Autodiscover answered ${answer.errorCode}${answer.errorMessage ? `: ${answer.errorMessage}` : ''}`);
+      throw new TargetError('transient', `Autodiscover${answer.errorCode}`, `on-premises Autodiscover answered ${answer.errorCode}${answer.errorMessage ? `: ${answer.errorMessage.slice(0, 300)}` : ''}`);
     default:
-      throw new TargetError('mailbox', `Autodiscover${answer.errorCode}`, `on-premises Autodiscover answered ${answer.errorCode} for ${mailbox}${answer.errorMessage ? `: ${answer.errorMessage}` : ''}`, {
+      throw new TargetError('mailbox', `Autodiscover${answer.errorCode.slice(0, 60)}`, `on-premises Autodiscover answered ${answer.errorCode.slice(0, 60)} for ${mailbox}${answer.errorMessage ? `: ${answer.errorMessage.slice(0, 300)}` : ''}`, {
         remedy: 'check the address; `calpush doctor <mailbox>` shows the lookup',
       });
   }
