@@ -43,6 +43,7 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/server/dashboard/live.ts': 'the cadence of a dashboard page’s live updates (server-sent events): what the page is sent, not a wait on a request',
   'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',
   'src/cli/commands/serve.ts': 'exiting after a second SIGTERM/SIGINT if shutting down hangs',
+  'src/cli/commands/demo-hybrid.ts': 'calpush demo --hybrid waiting for the Radicale it started to answer: a start-up, no request waits on it',
   'src/client/index.ts': 'waitForDelivery’s poll of calpush’s API, in the source system’s process',
 };
 

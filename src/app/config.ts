@@ -21,6 +21,11 @@ import { storeConfigSchema } from '../store/config.ts';
 import { caldavTargetSchema } from '../targets/caldav/schema.ts';
 import { ewsTargetSchema } from '../targets/ews/schema.ts';
 import { graphTargetSchema, type GraphTargetConfig } from '../targets/graph/schema.ts';
+import { namedTargets, routingSchema, targetNameSchema } from './routing.ts';
+
+/** One target's section: Microsoft Graph, EWS (Exchange Server) or CalDAV, told apart by `kind`. */
+export const targetSchema = z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema, caldavTargetSchema]);
+export type TargetConfig = z.infer<typeof targetSchema>;
 
 /**
  * The `limits` section: the engine's keys (the scheduler's) and the sources' (.ics files), written side by side as
@@ -41,7 +46,12 @@ export const configSchema = z
     store: storeConfigSchema,
     /** Zone for all-day events and for floating times in .ics input. */
     timeZone: z.string().default('UTC'),
-    target: z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema, caldavTargetSchema]),
+    /** The one target of a deployment with one: the target named "default". */
+    target: targetSchema.optional(),
+    /** Named targets (docs/targets.md): {"online": {"kind": "graph", …}, "onprem": {"kind": "ews", …}}. */
+    targets: z.record(z.string(), targetSchema).optional(),
+    /** Which target serves which mailbox (app/routing.ts). */
+    routing: routingSchema.optional(),
     /**
      * The calendars this deployment manages. When given, the input is the complete desired state for each of
      * them (an empty set removes our events) and records for other calendars are refused.
@@ -61,6 +71,7 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    checkTargets(config, ctx);
     const zone = canonicalTimeZone(config.timeZone);
     if (!zone) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${config.timeZone}" is not a known IANA time zone` });
     else if (!findWindows(zone)?.length) {
@@ -70,6 +81,57 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 
+type RawConfig = Pick<Config, 'target' | 'targets' | 'routing'>;
+
+/** The targets and the routing fit together: names exist, the hybrid lookup has an EWS and a Graph side, and with several targets every mailbox can be routed. */
+function checkTargets(config: RawConfig, ctx: z.RefinementCtx): void {
+  if (!config.target && !config.targets) {
+    ctx.addIssue({ code: 'custom', path: ['target'], message: 'is required: one target ("target": {"kind": "graph"|"ews"|"caldav", …}), or named ones ("targets": {"name": {…}})' });
+    return;
+  }
+  if (config.targets && !Object.keys(config.targets).length) ctx.addIssue({ code: 'custom', path: ['targets'], message: 'names no target' });
+  for (const name of Object.keys(config.targets ?? {})) {
+    const named = targetNameSchema.safeParse(name);
+    if (!named.success) ctx.addIssue({ code: 'custom', path: ['targets', name], message: `is not a target name: ${named.error.issues[0]!.message}` });
+  }
+  if (config.target && config.targets?.['default']) ctx.addIssue({ code: 'custom', path: ['targets', 'default'], message: '"default" is the name of `target`: give this target another name' });
+  const kinds = new Map([...targetConfigs(config)].map(([name, target]) => [name, target.kind]));
+  const routing = config.routing;
+  if (!routing) {
+    if (kinds.size > 1 && !kinds.has('default')) {
+      ctx.addIssue({ code: 'custom', path: ['routing'], message: `is required with several targets (${[...kinds.keys()].join(', ')}): rules that say which mailbox goes where, or routing.default` });
+    }
+    return;
+  }
+  for (const { name, path } of namedTargets(routing)) {
+    if (!kinds.has(name)) ctx.addIssue({ code: 'custom', path: path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message: `names target "${name}", which is not configured (${[...kinds.keys()].join(', ')})` });
+  }
+  routing.rules.forEach((rule, index) => {
+    if (!('lookup' in rule)) return;
+    if (kinds.has(rule.onPremises) && kinds.get(rule.onPremises) !== 'ews') {
+      ctx.addIssue({ code: 'custom', path: ['routing', 'rules', index, 'onPremises'], message: `must name an EWS target (the on-premises Exchange organisation); "${rule.onPremises}" is ${kinds.get(rule.onPremises)}` });
+    }
+    if (kinds.has(rule.online) && kinds.get(rule.online) !== 'graph') {
+      ctx.addIssue({ code: 'custom', path: ['routing', 'rules', index, 'online'], message: `must name a Microsoft Graph target (Exchange Online); "${rule.online}" is ${kinds.get(rule.online)}` });
+    }
+  });
+}
+
+/** Every configured target by name: `target` is "default", `targets` by their own names. */
+export function targetConfigs(config: RawConfig): Map<string, TargetConfig> {
+  const all = new Map<string, TargetConfig>();
+  if (config.target) all.set('default', config.target);
+  for (const [name, target] of Object.entries(config.targets ?? {})) all.set(name, target);
+  return all;
+}
+
+/** The config as one target sees it: `target` is that target (the doctor's checks and tools made for one target). */
+export function withTarget(config: Config, name: string): Config {
+  const target = targetConfigs(config).get(name);
+  if (!target) throw new ConfigError(`no target named "${name}" in the config`);
+  return { ...config, target };
+}
+
 /** The config's retention setting at the moment `nowMs` (a full replacement's rule; src/model/retention.ts). */
 export function retentionRule(config: Pick<Config, 'retention' | 'timeZone'>, nowMs: number): RetentionRule {
   return { retention: config.retention, nowMs, allDayTimeZone: config.timeZone };
@@ -77,6 +139,7 @@ export function retentionRule(config: Pick<Config, 'retention' | 'timeZone'>, no
 
 /** The config's Graph target, or a ConfigError naming the kind that is there instead. */
 export function graphTarget(config: Config): GraphTargetConfig {
+  if (!config.target) throw new ConfigError('the config names its targets under "targets"; this needs one Microsoft Graph target');
   if (config.target.kind !== 'graph') throw new ConfigError(`target.kind is "${config.target.kind}"; this needs a Microsoft Graph target ("graph")`);
   return config.target;
 }

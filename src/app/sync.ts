@@ -6,6 +6,7 @@ import { resolvePath } from '../config/secrets.ts';
 import { deliver } from '../engine/delivery.ts';
 import { dryRun, type DryRunPlan } from '../engine/dry-run.ts';
 import { createScheduler } from '../engine/limits.ts';
+import { singleRoute, type MailboxRoutes } from '../engine/routes.ts';
 import type { DeliveryLog } from '../engine/run.ts';
 import type { DeliverySummary } from '../engine/summary.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
@@ -18,7 +19,7 @@ import { SqliteStore } from '../store/sqlite.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { retentionRule, type Config } from './config.ts';
-import { createTarget } from './targets.ts';
+import { createRouter } from './router.ts';
 
 export interface SyncOptions {
   config: Config;
@@ -38,9 +39,11 @@ export interface SyncOptions {
   clock?: Clock;
   onProgress?: (progress: { done: number; total: number }) => void;
   log?: DeliveryLog;
-  /** For tests: use this store / target instead of the configured ones. */
+  /** For tests: use this store / target (the one target, "default") instead of the configured ones. */
   store?: Store;
   target?: CalendarTarget;
+  /** For tests: these routes instead of the configured targets and routing. */
+  routes?: MailboxRoutes;
 }
 
 /** What the input said about itself. */
@@ -138,7 +141,7 @@ export class InputProblems {
 
 /** Records the input as the desired state of its calendars and delivers every affected mailbox. */
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
-  return withStagedInput(options, async ({ importer, finish, problems, records, store, target }) => {
+  return withStagedInput(options, true, async ({ importer, finish, problems, records, store, routes }) => {
     let imported;
     try {
       imported = await importer.finish(finish);
@@ -151,8 +154,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     const { config } = options;
     const delivery = await deliver({
       store,
-      target,
-      scheduler: createScheduler(config.limits, options.clock),
+      routes,
       ...(options.clock ? { clock: options.clock } : {}),
       instance: config.instance,
       calendars: imported.calendars,
@@ -172,7 +174,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
  * no write request and records nothing; mailboxes a real run would list first are listed read-only (src/engine/dry-run.ts).
  */
 export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
-  return withStagedInput(options, async ({ importer, finish, problems, records, target }) => {
+  return withStagedInput(options, false, async ({ importer, finish, problems, records, routes }) => {
     let previewed;
     try {
       previewed = await dryRun({
@@ -180,7 +182,7 @@ export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
         finish,
         instance: options.config.instance,
         reinventory: options.reinventory ?? false,
-        lister: { target, scheduler: createScheduler(options.config.limits, options.clock), parallelMailboxes: options.config.limits.parallelMailboxes },
+        lister: { routes, parallelMailboxes: options.config.limits.parallelMailboxes },
       });
     } catch (error) {
       if (error instanceof EmptyInputRefused) throw new SyncRefused(problems.emptyInputMessage(error));
@@ -203,11 +205,28 @@ interface StagedInput {
   problems: InputProblems;
   records: number;
   store: Store;
-  target: CalendarTarget;
+  /** Which target serves each mailbox (engine/routes.ts). */
+  routes: MailboxRoutes;
+}
+
+/**
+ * The routes of a sync or import: the ones given (tests), the one target given, or the configured targets and
+ * routing (lookup answers remembered in the store unless `record` is false: a dry run records nothing). `close`
+ * closes what was built here.
+ */
+export async function syncRoutes(
+  options: Pick<SyncOptions, 'config' | 'baseDir' | 'clock' | 'target' | 'routes'>,
+  store: Store,
+  record: boolean,
+): Promise<{ routes: MailboxRoutes; close: () => Promise<void> }> {
+  if (options.routes) return { routes: options.routes, close: async () => {} };
+  if (options.target) return { routes: singleRoute(options.target, createScheduler(options.config.limits, options.clock)), close: async () => {} };
+  const router = await createRouter(options.config, options.baseDir, { store, record, ...(options.clock ? { clock: options.clock } : {}) });
+  return { routes: router, close: () => router.close() };
 }
 
 /** Reads and validates the input into a staged import, hands it to `apply`, and closes what it opened. */
-async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedInput) => Promise<T>): Promise<T> {
+async function withStagedInput<T>(options: SyncOptions, record: boolean, apply: (staged: StagedInput) => Promise<T>): Promise<T> {
   const { config } = options;
   const horizonDays = options.horizonDays ?? 400;
   const now = (options.clock ?? systemClock).now();
@@ -217,7 +236,14 @@ async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedIn
   const allowedSet = allowed ? new Set(allowed) : null;
 
   const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
-  const target = options.target ?? (await createTarget(config, options.baseDir));
+  let routing: Awaited<ReturnType<typeof syncRoutes>>;
+  try {
+    routing = await syncRoutes(options, store, record);
+  } catch (error) {
+    if (!options.store) await store.close();
+    throw error;
+  }
+  const { routes } = routing;
   try {
     const problems = new InputProblems();
     const fileErrors: RecordError[] = [];
@@ -284,12 +310,12 @@ async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedIn
       retention: retentionRule(config, now),
     };
     try {
-      return await apply({ importer, finish, problems, records, store, target });
+      return await apply({ importer, finish, problems, records, store, routes });
     } finally {
       await importer.abort();
     }
   } finally {
-    if (!options.target) await target.close();
+    await routing.close();
     if (!options.store) await store.close();
   }
 }

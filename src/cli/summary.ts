@@ -40,9 +40,12 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
   const fatal = delivery.fatal;
   const stoppedByFatal = (m: MailboxSummary) => Boolean(fatal && m.error && m.error.code === fatal.code && m.error.message === fatal.message);
   const ownError = (m: MailboxSummary) => (stoppedByFatal(m) ? undefined : m.error);
-  const header = ['mailbox', 'created', 'updated', 'deleted', 'unchanged', 'failed', 'requests', 'status'];
+  // With named targets, which one delivered each mailbox (a single target, "default", needs no column).
+  const named = namedTargetsShown(delivery.mailboxes);
+  const header = ['mailbox', ...(named ? ['target'] : []), 'created', 'updated', 'deleted', 'unchanged', 'failed', 'requests', 'status'];
   const rows = delivery.mailboxes.map((m) => [
     m.calendar,
+    ...(named ? [m.target ?? '-'] : []),
     String(m.created),
     String(m.updated),
     String(m.deleted),
@@ -52,14 +55,17 @@ export function formatSummary(result: SyncResult, stream: NodeJS.WriteStream = p
     stoppedByFatal(m) ? 'stopped' : m.status === 'failed' ? `FAILED ${m.error?.code ?? ''}` : m.status,
   ]);
   const t = delivery.totals;
-  rows.push(['TOTAL', String(t.created), String(t.updated), String(t.deleted), String(t.unchanged), String(t.failed), String(t.requests), fatal ? `STOPPED ${fatal.code}` : t.failedMailboxes ? `${t.failedMailboxes} mailbox(es) failed` : 'ok']);
+  rows.push(['TOTAL', ...(named ? [''] : []), String(t.created), String(t.updated), String(t.deleted), String(t.unchanged), String(t.failed), String(t.requests), fatal ? `STOPPED ${fatal.code}` : t.failedMailboxes ? `${t.failedMailboxes} mailbox(es) failed` : 'ok']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const format = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  const format = (row: string[]) => row.map((cell, i) => (i === 0 || (named && i === 1) || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
   lines.push(format(header));
   for (const row of rows) {
     const line = format(row);
-    lines.push(/^(FAILED|STOPPED)/.test(row[7]!) ? paint(stream, 31, line) : line);
+    lines.push(/^(FAILED|STOPPED)/.test(row[row.length - 1]!) ? paint(stream, 31, line) : line);
   }
+  const moved = delivery.mailboxes.filter((m) => m.movedFrom);
+  if (moved.length) lines.push('');
+  for (const m of moved) lines.push(`${m.calendar} moved from target ${m.movedFrom} to ${m.target}: ${m.listed ?? 0} of our tagged events found there and adopted, nothing created twice.`);
   const busy = delivery.mailboxes.filter((m) => m.status === 'busy');
   if (busy.length) {
     lines.push('', `${busy.length} mailbox(es) were still being delivered by another calpush process when --busy-wait ran out (exit status 4); it picks up this change: ${busy.slice(0, 5).map((m) => m.calendar).join(', ')}${busy.length > 5 ? ', …' : ''}`);
@@ -91,14 +97,16 @@ export function formatPreview(preview: SyncPreview, stream: NodeJS.WriteStream =
     'Dry run: nothing was sent to any calendar and nothing was recorded.',
     '',
   );
-  const rows = plan.mailboxes.map((m) => [m.calendar, String(m.create.count), String(m.update.count), String(m.delete.count), String(m.unchanged), m.error ? `FAILED ${m.error.code}` : m.basis]);
+  const named = namedTargetsShown(plan.mailboxes);
+  const rows = plan.mailboxes.map((m) => [m.calendar, String(m.create.count), String(m.update.count), String(m.delete.count), String(m.unchanged), ...(named ? [m.target ?? '-'] : []), m.error ? `FAILED ${m.error.code}` : m.basis]);
   const t = plan.totals;
-  rows.push(['TOTAL', String(t.create), String(t.update), String(t.delete), String(t.unchanged), '']);
-  lines.push(...table(['mailbox', 'create', 'update', 'delete', 'unchanged', 'compared with'], rows));
+  rows.push(['TOTAL', String(t.create), String(t.update), String(t.delete), String(t.unchanged), ...(named ? [''] : []), '']);
+  lines.push(...table(['mailbox', 'create', 'update', 'delete', 'unchanged', ...(named ? ['target'] : []), 'compared with'], rows));
   if (plan.unchangedMailboxes) lines.push(`${plan.unchangedMailboxes} more mailbox(es) in scope: delivered and unchanged, nothing to do.`);
   const ids = (label: string, op: { count: number; ids: string[] }) => (op.count ? [`  ${label} ${op.ids.map((id) => JSON.stringify(id)).join(', ')}${op.count > op.ids.length ? `, … (${op.count - op.ids.length} more)` : ''}`] : []);
   for (const m of plan.mailboxes) {
     const details = [...ids('create', m.create), ...ids('update', m.update), ...ids('delete', m.delete)];
+    if (m.movedFrom) details.unshift(`  moves from target ${m.movedFrom} to ${m.target}: the tagged events ${m.target} holds are adopted`);
     if (!details.length && !m.note && !m.error) continue;
     lines.push('', `${m.calendar}:`, ...details);
     if (m.error) {
@@ -112,6 +120,11 @@ export function formatPreview(preview: SyncPreview, stream: NodeJS.WriteStream =
     if (plan.fatal.remedy) lines.push(`  fix: ${plan.fatal.remedy}`);
   }
   return lines.join('\n');
+}
+
+/** Whether the mailboxes were routed to named targets (anything but the single target "default"). */
+function namedTargetsShown(mailboxes: Array<{ target?: string }>): boolean {
+  return mailboxes.some((m) => m.target !== undefined && m.target !== 'default');
 }
 
 /** A progress bar on a terminal (stderr); silent when output is piped or --json is used. */

@@ -30,10 +30,15 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
 
 /** The summaries of the mailboxes in scope with nothing to do: delivered, their desired events unchanged. */
 async function settledMailboxes(options: DeliveryOptions, needing: Set<string>): Promise<Map<string, MailboxSummary>> {
-  const counts = needing.size === options.calendars.length ? new Map<string, number>() : await options.store.desiredCounts();
   const byCalendar = new Map<string, MailboxSummary>();
+  if (needing.size === options.calendars.length) return byCalendar;
+  const counts = await options.store.desiredCounts();
+  // Which target each was last delivered through (nothing is asked of the routing: nothing is sent to them).
+  const targets = new Map((await options.store.mailboxes()).map((row) => [row.calendar, row.target ?? null]));
   for (const calendar of options.calendars) {
-    if (!needing.has(calendar)) byCalendar.set(calendar, emptySummary(calendar, counts.get(calendar) ?? 0));
+    if (needing.has(calendar)) continue;
+    const target = targets.get(calendar);
+    byCalendar.set(calendar, { ...emptySummary(calendar, counts.get(calendar) ?? 0), ...(target ? { target } : {}) });
   }
   return byCalendar;
 }

@@ -14,8 +14,8 @@ import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPr
 import { listingReason } from '../planner/listing.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
 import { listOwned } from './listing.ts';
-import type { DeliveryScheduler } from './run.ts';
-import { TargetError, type CalendarTarget } from '../targets/target.ts';
+import type { MailboxRoute, MailboxRoutes } from './routes.ts';
+import { TargetError } from '../targets/target.ts';
 
 export interface DryRunPlan {
   /** The mailboxes a real run would work on (others have nothing to do). */
@@ -33,8 +33,11 @@ export interface DryRunOptions {
   instance: string;
   /** List every mailbox in scope again, as sync --reinventory does. */
   reinventory?: boolean;
-  /** Lists mailboxes read-only where a real run would list them first; without one they are "not-listed". */
-  lister?: { target: CalendarTarget; scheduler: DeliveryScheduler; parallelMailboxes: number };
+  /**
+   * Lists mailboxes read-only where a real run would list them first, each through its route (a route lookup is
+   * asked, not recorded); without one they are "not-listed" and no target is named.
+   */
+  lister?: { routes: MailboxRoutes; parallelMailboxes: number };
 }
 
 /** Whether a real delivery lists the mailbox before planning it (the very rule of its inventory step). */
@@ -45,7 +48,8 @@ function needsListing(view: DesiredPreviewCalendar, reinventory: boolean): boole
 export async function dryRun(options: DryRunOptions): Promise<{ imported: DesiredImportResult; plan: DryRunPlan }> {
   const reinventory = options.reinventory ?? false;
   const previews = new Map<string, MailboxPreview>();
-  const toList: string[] = [];
+  /** Mailboxes in scope with work: whether a real run lists them first, and the target that delivered them so far. */
+  const inScope = new Map<string, { listing: boolean; deliveredBy: string | null }>();
   let unchangedMailboxes = 0;
   const previewOf = (view: DesiredPreviewCalendar, delivered: DeliveredRow[], basis: MailboxPreview['basis']) =>
     previewMailbox({ instance: options.instance, calendar: view.calendar, desired: view.desired(), delivered, generations: view.generations(), removedIds: view.removedIds(), basis });
@@ -56,14 +60,20 @@ export async function dryRun(options: DryRunOptions): Promise<{ imported: Desire
       return;
     }
     const listing = needsListing(view, reinventory);
-    if (listing && options.lister) toList.push(view.calendar);
+    inScope.set(view.calendar, { listing, deliveredBy: view.mailbox.target ?? null });
     previews.set(view.calendar, previewOf(view, view.delivered(), listing ? 'not-listed' : 'store'));
   });
 
   let fatal: TargetError | undefined;
-  if (toList.length && options.lister) {
-    const listed = await listMailboxes(toList, options.lister);
+  if (inScope.size && options.lister) {
+    const listed = await listMailboxes(inScope, options.lister);
     fatal = listed.fatal;
+    for (const [calendar, route] of listed.routes) {
+      const preview = previews.get(calendar)!;
+      preview.target = route.name;
+      const deliveredBy = inScope.get(calendar)!.deliveredBy;
+      if (deliveredBy && deliveredBy !== route.name) preview.movedFrom = deliveredBy;
+    }
     // A run-wide failure is reported once (plan.fatal), not on every mailbox it stopped.
     for (const [calendar, error] of listed.errors) {
       if (error.scope === 'fatal') continue;
@@ -73,7 +83,9 @@ export async function dryRun(options: DryRunOptions): Promise<{ imported: Desire
       // The same replacement again, now planned against what the target holds.
       await options.importer.preview(options.finish, (view) => {
         const items = listed.items.get(view.calendar);
-        if (items) previews.set(view.calendar, previewOf(view, items, 'listed'));
+        if (!items) return;
+        const { target, movedFrom } = previews.get(view.calendar)!;
+        previews.set(view.calendar, { ...previewOf(view, items, 'listed'), ...(target ? { target } : {}), ...(movedFrom ? { movedFrom } : {}) });
       });
     }
   }
@@ -93,11 +105,17 @@ export async function dryRun(options: DryRunOptions): Promise<{ imported: Desire
   return { imported, plan };
 }
 
-/** Lists the mailboxes' tagged items (GET only), `parallelMailboxes` at a time; the store is not told. */
+/**
+ * Routes each mailbox and lists the tagged items of those a real run would list first — because its record is
+ * incomplete, or because it moved to another target (a real run then forgets the old target's rows and adopts what
+ * the new one holds) — `parallelMailboxes` at a time, GET only; the store is not told.
+ */
 async function listMailboxes(
-  calendars: string[],
+  inScope: Map<string, { listing: boolean; deliveredBy: string | null }>,
   lister: NonNullable<DryRunOptions['lister']>,
-): Promise<{ items: Map<string, DeliveredRow[]>; errors: Map<string, TargetError>; fatal?: TargetError }> {
+): Promise<{ routes: Map<string, MailboxRoute>; items: Map<string, DeliveredRow[]>; errors: Map<string, TargetError>; fatal?: TargetError }> {
+  const calendars = [...inScope.keys()];
+  const routes = new Map<string, MailboxRoute>();
   const items = new Map<string, DeliveredRow[]>();
   const errors = new Map<string, TargetError>();
   let fatal: TargetError | undefined;
@@ -105,18 +123,22 @@ async function listMailboxes(
   const worker = async () => {
     while (next < calendars.length && !fatal) {
       const calendar = calendars[next++]!;
+      let route: MailboxRoute | undefined;
       try {
-        items.set(calendar, await listOwned(lister.scheduler, lister.target, calendar));
+        route = await lister.routes.route(calendar);
+        routes.set(calendar, route);
+        const { listing, deliveredBy } = inScope.get(calendar)!;
+        if (listing || (deliveredBy !== null && deliveredBy !== route.name)) items.set(calendar, await listOwned(route.scheduler, route.target, calendar));
       } catch (error) {
         if (!(error instanceof TargetError)) throw error;
         errors.set(calendar, error);
         if (error.scope === 'fatal') {
           fatal ??= error;
-          lister.scheduler.abandonAll(error);
-        } else lister.scheduler.abandonMailbox(calendar, error);
+          route?.scheduler.abandonAll(error);
+        } else route?.scheduler.abandonMailbox(calendar, error);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(lister.parallelMailboxes, calendars.length) }, worker));
-  return { items, errors, ...(fatal ? { fatal } : {}) };
+  return { routes, items, errors, ...(fatal ? { fatal } : {}) };
 }

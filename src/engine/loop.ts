@@ -19,14 +19,18 @@ import type { DeliveryLog } from './run.ts';
 import type { DeliverySummary, MailboxSummary } from './summary.ts';
 import type { Scheduler } from './scheduler.ts';
 import { Backoffs } from './backoff.ts';
+import { singleRoute, type MailboxRoutes } from './routes.ts';
 import { ScopedScheduler } from './scoped-scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
 
 export interface DeliveryLoopOptions {
   store: Store;
-  target: CalendarTarget;
-  scheduler: Scheduler;
+  /** Which target serves each mailbox, each target with its own shared scheduler (engine/routes.ts). */
+  routes?: MailboxRoutes<Scheduler>;
+  /** Without `routes`: the one target and scheduler for every mailbox. */
+  target?: CalendarTarget;
+  scheduler?: Scheduler;
   instance: string;
   maxAttempts: number;
   /** Mailboxes delivered at once, across all running deliver() calls. */
@@ -63,6 +67,7 @@ const STOPPING = () => new TargetError('fatal', 'ShuttingDown', 'calpush serve i
 
 export class DeliveryLoop {
   private readonly options: DeliveryLoopOptions;
+  private readonly routes: MailboxRoutes<Scheduler>;
   private readonly clock: Clock;
   private readonly workerId: string;
   /** Mailboxes in the scope of a running deliver() call (it delivers them again if they change meanwhile). */
@@ -92,6 +97,8 @@ export class DeliveryLoop {
 
   constructor(options: DeliveryLoopOptions) {
     this.options = options;
+    if (!options.routes && !(options.target && options.scheduler)) throw new Error('DeliveryLoop needs routes, or a target and a scheduler');
+    this.routes = options.routes ?? singleRoute(options.target!, options.scheduler!);
     this.clock = options.clock ?? systemClock;
     this.backoffs = new Backoffs(this.clock, options.retryMinMs ?? 30_000, options.retryMaxMs ?? 3_600_000);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
@@ -245,17 +252,20 @@ export class DeliveryLoop {
   }
 
   private async run(calendars: string[]): Promise<void> {
-    const scheduler = new ScopedScheduler(
-      this.options.scheduler,
-      () => this.stopping ?? this.backoffs.paused()?.error ?? null,
-      (error) => this.backoffs.pauseAll(error),
+    // Each target's shared scheduler, seen through a view whose stops last only for this call.
+    const routes = this.routes.through(
+      (shared) =>
+        new ScopedScheduler(
+          shared,
+          () => this.stopping ?? this.backoffs.paused()?.error ?? null,
+          (error) => this.backoffs.pauseAll(error),
+        ),
     );
     let summary: DeliverySummary;
     try {
       summary = await deliver({
         store: this.options.store,
-        target: this.options.target,
-        scheduler,
+        routes,
         instance: this.options.instance,
         calendars,
         workerId: this.workerId,

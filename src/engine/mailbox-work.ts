@@ -2,13 +2,16 @@
 // (engine/sending.ts) and the delivery that drives them (engine/mailbox.ts).
 import type { DesiredRow, PendingOp } from '../model/rows.ts';
 import { requestGroups } from '../planner/requests.ts';
-import type { TargetError } from '../targets/target.ts';
-import type { DeliveryRun } from './run.ts';
+import type { CalendarTarget, TargetError } from '../targets/target.ts';
+import type { MailboxRoute } from './routes.ts';
+import type { DeliveryRun, DeliveryScheduler } from './run.ts';
 import { describeError, emptySummary, supportIds, type MailboxSummary } from './summary.ts';
 
 export abstract class MailboxWork {
   readonly run: DeliveryRun;
   readonly calendar: string;
+  /** The target that serves the mailbox in this delivery, with its scheduler (engine/routes.ts). */
+  readonly route: MailboxRoute;
   readonly summary: MailboxSummary;
   /** The desired version the mailbox was last planned at. */
   plannedVersion = 0;
@@ -30,10 +33,21 @@ export abstract class MailboxWork {
   private readonly tasks = new Set<Promise<void>>();
   private taskError: unknown = null;
 
-  constructor(run: DeliveryRun, calendar: string) {
+  /** `summary`: carried on from an earlier try of the same mailbox in this run (a move found on the way). */
+  constructor(run: DeliveryRun, calendar: string, route: MailboxRoute, summary?: MailboxSummary) {
     this.run = run;
     this.calendar = calendar;
-    this.summary = emptySummary(calendar);
+    this.route = route;
+    this.summary = summary ?? emptySummary(calendar);
+    this.summary.target = route.name;
+  }
+
+  get target(): CalendarTarget {
+    return this.route.target;
+  }
+
+  get scheduler(): DeliveryScheduler {
+    return this.route.scheduler;
   }
 
   /** Plans the mailbox again against the store's current desired state (coalesced: one re-plan at a time). */
@@ -43,7 +57,7 @@ export abstract class MailboxWork {
 
   /** Operations in request groups: as many as the target's batch carries, urgent ones apart (planner/requests.ts). */
   groups(ops: PendingOp[]): PendingOp[][] {
-    const batch = this.run.options.target.batch;
+    const batch = this.target.batch;
     return requestGroups(ops, { maxOps: batch ? batch.maxOps : 1, urgentBefore: this.urgentBefore });
   }
 
@@ -81,8 +95,8 @@ export abstract class MailboxWork {
   halt(error: TargetError): void {
     if (this.stop) return;
     this.stop = error;
-    if (error.scope === 'fatal') this.run.options.scheduler.abandonAll(error);
-    else this.run.options.scheduler.abandonMailbox(this.calendar, error);
+    if (error.scope === 'fatal') this.scheduler.abandonAll(error);
+    else this.scheduler.abandonMailbox(this.calendar, error);
   }
 
   /** One operation failed for good: logged, reported, recorded with the pending operation. */

@@ -4,11 +4,10 @@ import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../model/clock.ts';
 import type { Store } from '../store/store.ts';
 import type { CalendarTarget, TargetError } from '../targets/target.ts';
-import type { Scheduler } from './scheduler.ts';
+import { singleRoute, type DeliveryScheduler, type MailboxRoutes } from './routes.ts';
 import type { MailboxSummary } from './summary.ts';
 
-/** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
-export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
+export type { DeliveryScheduler } from './routes.ts';
 
 export interface DeliveryLog {
   debug(fields: object, message: string): void;
@@ -19,8 +18,13 @@ export interface DeliveryLog {
 
 export interface DeliveryOptions {
   store: Store;
-  target: CalendarTarget;
-  scheduler: DeliveryScheduler;
+  /**
+   * Which target (with its scheduler) serves each mailbox (engine/routes.ts). Without it, `target` and `scheduler`
+   * serve every mailbox as the target named "default".
+   */
+  routes?: MailboxRoutes;
+  target?: CalendarTarget;
+  scheduler?: DeliveryScheduler;
   instance: string;
   calendars: string[];
   /** List every mailbox's tagged items again, even where the store has a record of them. */
@@ -58,6 +62,7 @@ export interface DeliveryOptions {
 
 export class DeliveryRun {
   readonly options: DeliveryOptions;
+  readonly routes: MailboxRoutes;
   readonly workerId: string;
   readonly leaseMs: number;
   readonly maxAttempts: number;
@@ -67,11 +72,24 @@ export class DeliveryRun {
   readonly plannedVersions = new Map<string, number>();
   /** Mailboxes being delivered now → re-plan them (a change recorded while they run). */
   readonly running = new Map<string, () => void>();
-  /** The failure no mailbox can get past (credentials, the endpoint, the store), once one was met. */
+  /**
+   * The first failure no mailbox of its target can get past (credentials, the endpoint) or no mailbox at all (the
+   * store), once one was met: what the summary reports as having stopped the run.
+   */
   fatal: TargetError | null = null;
+  /** Targets stopped by such a failure (their schedulers refuse every request), by name. */
+  readonly stoppedTargets = new Map<string, TargetError>();
+  /** The store failed: nothing can be recorded, every target was stopped. */
+  storeFailed = false;
+
+  /** Nothing more can be delivered in this run: the store failed, or every target was stopped. */
+  halted(): boolean {
+    return this.storeFailed || (this.stoppedTargets.size > 0 && this.stoppedTargets.size >= this.routes.schedulers().length);
+  }
 
   constructor(options: DeliveryOptions) {
     this.options = options;
+    this.routes = deliveryRoutes(options);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.leaseMs = options.leaseMs ?? 15 * 60_000;
     this.maxAttempts = options.maxAttempts ?? 8;
@@ -81,4 +99,11 @@ export class DeliveryRun {
   report(): void {
     this.options.onProgress?.({ ...this.progress });
   }
+}
+
+/** The options' routes, or the one target and scheduler they name. */
+export function deliveryRoutes(options: Pick<DeliveryOptions, 'routes' | 'target' | 'scheduler'>): MailboxRoutes {
+  if (options.routes) return options.routes;
+  if (!options.target || !options.scheduler) throw new Error('deliver() needs routes, or a target and a scheduler');
+  return singleRoute(options.target, options.scheduler);
 }

@@ -13,7 +13,8 @@ type Answered = { op: PendingOp; item: ItemRef | undefined };
 
 /** Sends one group (attempt 1, or a retry of batch items) and acts on each operation's answer. */
 export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: number): Promise<void> {
-  const { scheduler, log } = work.run.options;
+  const { log } = work.run.options;
+  const { scheduler } = work;
   const outcomes = await request(work, group);
   const answered: Answered[] = [];
   const retry: PendingOp[] = [];
@@ -52,7 +53,8 @@ export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: 
  * are sent (the rest were superseded by a re-plan) and come back with an outcome each.
  */
 async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[PendingOp, BatchOutcome]>> {
-  const { store, target, scheduler } = work.run.options;
+  const { store } = work.run.options;
+  const { target, scheduler } = work;
   const batch = target.batch;
   let taken: PendingOp[] | null = null;
   const take = (): PendingOp[] => {
@@ -99,7 +101,7 @@ function toBatchOp(work: MailboxWork, op: PendingOp): BatchOp {
 }
 
 function sendOne(work: MailboxWork, op: BatchOp): Promise<ItemRef | undefined> {
-  const { target } = work.run.options;
+  const { target } = work;
   return op.kind === 'create'
     ? target.create(op.desired, op.transactionId)
     : op.kind === 'update'

@@ -14,6 +14,12 @@ export interface ItemFailure {
 export interface MailboxSummary {
   calendar: string;
   status: 'ok' | 'failed' | 'busy';
+  /** The named target that delivered it (config `targets`; "default" for `target`), when one was chosen. */
+  target?: string;
+  /** The target that delivered it before this run: the mailbox moved (its tagged events were listed and adopted). */
+  movedFrom?: string;
+  /** Our tagged events the target was found holding, when it was listed in this run (adoption). */
+  listed?: number;
   created: number;
   updated: number;
   deleted: number;
@@ -47,6 +53,9 @@ export function mergeSummaries(a: MailboxSummary, b: MailboxSummary): MailboxSum
     unchanged: b.unchanged,
     failed: b.failed,
     requests: a.requests + b.requests,
+    ...((b.target ?? a.target) ? { target: (b.target ?? a.target)! } : {}),
+    ...((b.movedFrom ?? a.movedFrom) ? { movedFrom: (b.movedFrom ?? a.movedFrom)! } : {}),
+    ...(b.listed !== undefined || a.listed !== undefined ? { listed: b.listed ?? a.listed! } : {}),
     ...(b.error ? { error: b.error } : {}),
     failures: b.failures,
   };

@@ -44,7 +44,7 @@ export class MailboxWorkers {
       // Leases are released by now; a change recorded meanwhile is either seen here or its own process could
       // claim the mailbox. Either way it is delivered.
       await this.watch();
-    } while (this.queue.hasWaiting() && !this.run.fatal);
+    } while (this.queue.hasWaiting() && !this.run.halted());
   }
 
   /**
@@ -82,7 +82,7 @@ export class MailboxWorkers {
     const waitUntil = performance.now() + busyWaitMs;
     for (;;) {
       const busy = [...this.byCalendar.values()].filter((s) => s.status === 'busy').map((s) => s.calendar);
-      if (!busy.length || this.run.fatal || performance.now() >= waitUntil) break;
+      if (!busy.length || this.run.halted() || performance.now() >= waitUntil) break;
       await new Promise((resolve) => setTimeout(resolve, Math.min(250, waitUntil - performance.now())));
       const stillNeeding = new Set(await store.calendarsNeedingDelivery(busy));
       const delivered = busy.filter((calendar) => !stillNeeding.has(calendar));

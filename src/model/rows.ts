@@ -42,6 +42,24 @@ export interface MailboxRow {
   desiredVersion: number;
   /** The desiredVersion last delivered completely. */
   deliveredVersion: number;
+  /**
+   * The named target (config `targets`, "default" for `target`) that delivers this mailbox since its last move: what
+   * its delivered rows (item ids, change keys) belong to. Null until a delivery first claims it.
+   */
+  target?: string | null;
+}
+
+/**
+ * What a lookup answered about where a mailbox lives (Exchange hybrid: on-premises or Exchange Online), kept so that
+ * not every delivery asks again; `checkedAt` says when it was asked (the router's refresh interval counts from it).
+ */
+export interface RouteLookupRow {
+  calendar: string;
+  /** The named target the answer routes the mailbox to. */
+  target: string;
+  /** What was asked and what it answered, in words (status and the doctor show it). */
+  answer: string;
+  checkedAt: string;
 }
 
 export type PlannedOpKind = 'create' | 'update' | 'delete';

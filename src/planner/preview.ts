@@ -27,6 +27,10 @@ export type PreviewBasis = 'store' | 'listed' | 'not-listed';
 export interface MailboxPreview {
   calendar: string;
   basis: PreviewBasis;
+  /** The named target a real run would deliver it through (set by the dry run, which asks the routing). */
+  target?: string;
+  /** The target that delivered it so far, when a real run would move it (and list and adopt on `target`). */
+  movedFrom?: string;
   create: OperationPreview;
   update: OperationPreview;
   delete: OperationPreview;

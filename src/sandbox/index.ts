@@ -192,6 +192,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         const path = url.pathname;
         if (/^\/v1\.0(\/|$)/i.test(path)) return await handleGraph(ctx, path.slice(5));
         if (/^\/EWS\/Exchange\.asmx$/i.test(path)) return await ews.handle(ctx);
+        if (/^\/autodiscover\/autodiscover\.svc$/i.test(path)) return await ews.handleAutodiscover(ctx, `${baseUrl}/EWS/Exchange.asmx`, seed.domain);
         const match = router.match(ctx.method, path);
         if (match === 'method') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Method not allowed.' });
         if (!match) return sendJson(res, 404, { error: { code: 'NotFound', message: `No sandbox endpoint at ${path}.` } });
@@ -247,6 +248,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         .map((record) => service.store.snapshot(record));
     },
     addEvent,
+    autodiscoverUrl: `${baseUrl}/autodiscover/autodiscover.svc`,
+    moveMailbox: (mailbox, to) => service.moveMailbox(mailbox, to),
     listMailboxes: () => service.listMailboxes(),
     stats(): SandboxStats {
       return structuredClone(service.stats);

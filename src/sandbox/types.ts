@@ -186,6 +186,14 @@ export interface MailboxSeed {
   kind: 'user' | 'room' | 'equipment';
   /** noMailbox → 404 ErrorInvalidUser ; restDisabled (unlicensed / on-premises / soft-deleted) → 404 MailboxNotEnabledForRESTAPI */
   state?: 'active' | 'noMailbox' | 'restDisabled';
+  /**
+   * Where the mailbox lives in an Exchange hybrid organisation. `onPremises`: EWS and Autodiscover answer for it,
+   * Graph says 404 MailboxNotEnabledForRESTAPI. `online`: Graph answers; on-premises EWS says ErrorNonExistentMailbox
+   * and Autodiscover RedirectAddress to its remote routing address (<alias>@<tenant>.mail.onmicrosoft.com). Absent:
+   * both protocols answer (the stand-in serves each protocol for every mailbox, as before). Sandbox.moveMailbox
+   * changes it; the mailbox's items stay, with their extended properties.
+   */
+  home?: 'online' | 'onPremises';
 }
 
 export interface SingleValueExtendedProperty {
@@ -300,6 +308,13 @@ export interface Sandbox {
   listEvents(mailbox: string): GraphStoredEvent[];
   /** seed a foreign event at runtime */
   addEvent(mailbox: string, event: Record<string, unknown>): GraphStoredEvent;
+  /** `${url}/autodiscover/autodiscover.svc`: SOAP Autodiscover (GetUserSettings) of the on-premises side */
+  autodiscoverUrl: string;
+  /**
+   * An Exchange hybrid mailbox move (New-MoveRequest -Remote): the mailbox now lives `to` (MailboxSeed.home); its
+   * items and their named properties stay. Graph, EWS and Autodiscover answer accordingly from the next request.
+   */
+  moveMailbox(mailbox: string, to: 'online' | 'onPremises'): void;
   stats(): SandboxStats;
   resetStats(): void;
   setThrottling(o: Partial<ThrottlingOptions>): void;

@@ -7,19 +7,24 @@ import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
-import { createGraphTarget } from '../app/targets.ts';
+import { createRouter } from '../app/router.ts';
 import { createScheduler } from '../engine/limits.ts';
+import { singleRoute, type MailboxRoutes } from '../engine/routes.ts';
+import type { Scheduler } from '../engine/scheduler.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
+import type { MailboxSummary } from '../engine/summary.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface ServeOptions extends ServeSettings {
-  /** For tests: use this store / target instead of the configured ones (they are then not closed). */
+  /** For tests: use this store / target (the one target, "default") instead of the configured ones (they are then not closed). */
   store?: Store;
   target?: CalendarTarget;
+  /** For tests: these routes (each target with its shared scheduler) instead of the configured targets and routing. */
+  routes?: MailboxRoutes<Scheduler>;
   /** Log to stdout as JSON lines (pino); off in tests. */
   log?: boolean;
   /** Run the delivery loop (default true). */
@@ -31,6 +36,8 @@ export interface ServeOptions extends ServeSettings {
   busyRetryMs?: number;
   /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
   clock?: Clock;
+  /** Told of each mailbox delivery the loop finishes (calpush demo --hybrid reports a move with it). */
+  onDelivered?: (summary: MailboxSummary) => void;
 }
 
 export interface RunningServer {
@@ -62,8 +69,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
   const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
-  const target = options.target ?? createGraphTarget(config, baseDir);
-  const scheduler = createScheduler(config.limits, clock);
+  // Every configured target with its own scheduler, and the routing between them (app/router.ts): the API and the
+  // feeds feed any target, as sync and import do.
+  let routes: MailboxRoutes<Scheduler>;
+  let closeRoutes = async () => {};
+  try {
+    if (options.routes) routes = options.routes;
+    else if (options.target) routes = singleRoute(options.target, createScheduler(config.limits, clock));
+    else {
+      const router = await createRouter(config, baseDir, { store, ...(clock ? { clock } : {}) });
+      routes = router;
+      closeRoutes = () => router.close();
+    }
+  } catch (error) {
+    if (!options.store) await store.close();
+    throw error;
+  }
+  const scheduler = combinedScheduler(routes.schedulers());
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
@@ -76,8 +98,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const loop = new DeliveryLoop({
     store,
-    target,
-    scheduler,
+    routes,
     instance: config.instance,
     maxAttempts: config.limits.maxAttempts,
     parallelMailboxes: config.limits.parallelMailboxes,
@@ -86,6 +107,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
     clock,
     onDelivered: (summary, latencyMs) => {
+      options.onDelivered?.(summary);
       metrics.mailboxDeliveries.inc({ outcome: summary.status === 'ok' && summary.failed === 0 ? 'ok' : 'failed' });
       if (latencyMs !== null) metrics.deliveryLatency.observe(latencyMs / 1000);
       if (summary.status === 'failed' || summary.failed) app.log.warn({ calendar: summary.calendar, error: summary.error, failed: summary.failed }, 'delivery failed');
@@ -142,7 +164,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await app.listen({ host: server.host, port: server.port });
   } catch (error) {
     await app.close();
-    if (!options.target) await target.close();
+    await closeRoutes();
     if (!options.store) await store.close();
     throw listenFailure(error, server.host, server.port, '--port (or server.port in the config)');
   }
@@ -163,9 +185,26 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await app.close();
       await poller?.stop();
       await loop.stop(server.shutdownGraceMs);
-      if (!options.target) await target.close();
+      await closeRoutes();
       if (!options.store) await store.close();
     })());
 
   return { app, url, store, loop, poller, metrics, close };
+}
+
+/** What the metrics and the dashboard read of the schedulers (one per target), summed over all of them. */
+function combinedScheduler(schedulers: Scheduler[]): Pick<Scheduler, 'stats' | 'throttledMailboxes'> {
+  return {
+    stats: () => {
+      const all = schedulers.map((s) => s.stats());
+      return {
+        started: all.reduce((n, s) => n + s.started, 0),
+        retried: all.reduce((n, s) => n + s.retried, 0),
+        throttled: all.reduce((n, s) => n + s.throttled, 0),
+        maxInFlight: all.reduce((n, s) => n + s.maxInFlight, 0),
+        maxInFlightPerMailbox: Math.max(0, ...all.map((s) => s.maxInFlightPerMailbox)),
+      };
+    },
+    throttledMailboxes: () => schedulers.flatMap((s) => s.throttledMailboxes()),
+  };
 }

@@ -3,7 +3,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
-import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp } from '../model/rows.ts';
+import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp, RouteLookupRow } from '../model/rows.ts';
 import {
   EmptyInputRefused,
   type ApiKeyRow,
@@ -144,6 +144,21 @@ const MIGRATIONS: string[] = [
   ALTER TABLE api_key_new RENAME TO api_key;
   -- What the administrator should do about a mailbox's last error (the dashboard shows it next to the error).
   ALTER TABLE mailbox ADD COLUMN last_error_remedy TEXT;
+  `,
+  `
+  -- Named targets (issue #14): which target delivers each mailbox (its delivered rows belong to it), so that a move
+  -- to another target is seen. Until now every mailbox was delivered by the config's single target, which is the
+  -- target named "default"; mailboxes never delivered stay NULL.
+  ALTER TABLE mailbox ADD COLUMN target TEXT;
+  UPDATE mailbox SET target = 'default'
+    WHERE inventoried_at IS NOT NULL OR EXISTS (SELECT 1 FROM delivered_item d WHERE d.calendar = mailbox.calendar);
+  -- What a route lookup (Exchange hybrid: Autodiscover, Graph) answered, and when it was asked.
+  CREATE TABLE route_lookup (
+    calendar    TEXT PRIMARY KEY,
+    target      TEXT NOT NULL,
+    answer      TEXT NOT NULL,
+    checked_at  TEXT NOT NULL
+  );
   `,
 ];
 
@@ -400,6 +415,41 @@ export class SqliteStore implements Store {
   async invalidateInventory(calendar?: string): Promise<void> {
     if (calendar === undefined) this.statement('UPDATE mailbox SET inventoried_at = NULL').run();
     else this.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
+  }
+
+  async assignTarget(calendar: string, target: string): Promise<string | null> {
+    return this.transaction(() => {
+      this.touchMailbox(calendar);
+      const row = this.statement('SELECT target FROM mailbox WHERE calendar = ?').get(calendar) as Row;
+      const previous = (row.target as string | null) ?? null;
+      if (previous === target) return null;
+      this.statement('UPDATE mailbox SET target = ? WHERE calendar = ?').run(target, calendar);
+      if (previous === null) return null;
+      this.statement('DELETE FROM delivered_item WHERE calendar = ?').run(calendar);
+      this.statement('DELETE FROM pending_op WHERE calendar = ?').run(calendar);
+      this.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
+      return previous;
+    });
+  }
+
+  async routeLookup(calendar: string): Promise<RouteLookupRow | null> {
+    const row = this.statement('SELECT calendar, target, answer, checked_at FROM route_lookup WHERE calendar = ?').get(calendar) as Row | undefined;
+    return row ? { calendar: String(row.calendar), target: String(row.target), answer: String(row.answer), checkedAt: String(row.checked_at) } : null;
+  }
+
+  async saveRouteLookup(row: RouteLookupRow): Promise<void> {
+    this.statement(`
+      INSERT INTO route_lookup (calendar, target, answer, checked_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (calendar) DO UPDATE SET target = excluded.target, answer = excluded.answer, checked_at = excluded.checked_at`).run(
+      row.calendar,
+      row.target,
+      row.answer,
+      row.checkedAt,
+    );
+  }
+
+  async forgetRouteLookup(calendar: string): Promise<void> {
+    this.statement('DELETE FROM route_lookup WHERE calendar = ?').run(calendar);
   }
 
   async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean> {
@@ -764,6 +814,7 @@ function toMailbox(row: Row): MailboxRow {
     consecutiveFailures: Number(row.consecutive_failures),
     desiredVersion: Number(row.desired_version),
     deliveredVersion: Number(row.delivered_version),
+    target: (row.target as string | null | undefined) ?? null,
   };
 }
 

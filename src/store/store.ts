@@ -6,7 +6,7 @@
 import { CalpushError } from '../model/errors.ts';
 import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
 import type { RetentionRule } from '../model/retention.ts';
-import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp } from '../model/rows.ts';
+import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp, RouteLookupRow } from '../model/rows.ts';
 
 export interface DesiredChange {
   /** Calendars whose desired set is replaced by `events` (plus held events, which keep their old state). */
@@ -200,6 +200,21 @@ export interface Store {
   mailboxesWithWork(): Promise<string[]>;
   /** Forget inventories so that the next delivery lists every mailbox again. */
   invalidateInventory(calendar?: string): Promise<void>;
+
+  /**
+   * Records that `target` (a named target) delivers the mailbox from now on, under its lease. When another target
+   * delivered it before (the mailbox moved: on-premises → Exchange Online), everything that belonged to that one is
+   * forgotten in the same transaction — delivered rows (its item ids and change keys mean nothing to the new target)
+   * and pending operations (planned against them; they are planned again) — and the inventory is invalidated, so
+   * the new target is listed and adopts the tagged events it finds. Returns the previous target when it changed,
+   * else null (also on the first claim).
+   */
+  assignTarget(calendar: string, target: string): Promise<string | null>;
+  /** The cached answer of a route lookup for this mailbox, if any (however old). */
+  routeLookup(calendar: string): Promise<RouteLookupRow | null>;
+  saveRouteLookup(row: RouteLookupRow): Promise<void>;
+  /** Drops the cached answer: the next delivery asks again (a mailbox the looked-up target refused may have moved). */
+  forgetRouteLookup(calendar: string): Promise<void>;
 
   /**
    * Claims a mailbox for delivery: returns false when another live worker holds it. The lease is renewed by

@@ -49,8 +49,21 @@ export interface BatchCapability {
   run(calendar: string, ops: BatchOp[], mode?: 'chain' | 'parallel'): Promise<BatchOutcome[]>;
 }
 
+/**
+ * Where a mailbox lives, as one service answers for itself (Exchange hybrid: on-premises Exchange's Autodiscover,
+ * Microsoft Graph): `here` — the service holds the mailbox; `elsewhere` — it knows the mailbox and says it is held by
+ * the other side (a redirect to Exchange Online; Graph's 404 MailboxNotEnabledForRESTAPI); `nowhere` — it does not know
+ * the address. `answer` says what was asked and answered, for the status, the doctor and the log.
+ */
+export interface MailboxLocation {
+  found: 'here' | 'elsewhere' | 'nowhere';
+  answer: string;
+}
+
 export interface CalendarTarget {
   readonly kind: 'graph' | 'ews' | 'caldav';
+  /** Asks the service where the mailbox lives (one request; Graph, EWS). Read-only. */
+  locate?(mailbox: string): Promise<MailboxLocation>;
   /** Present when the target can send several operations in one request. */
   readonly batch?: BatchCapability;
   /** One page of the items in `calendar` that carry this instance's tag. */

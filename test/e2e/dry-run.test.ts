@@ -52,7 +52,7 @@ describe('calpush sync --dry-run', () => {
     expect(plan.desired).toEqual({ added: 1, changed: 1, removed: 1, unchanged: 7, kept: 0 });
     expect(plan.plan).toMatchObject({ unchangedMailboxes: 1, totals: { create: 1, update: 1, delete: 1 } });
     expect(plan.plan.mailboxes).toEqual([
-      { calendar: mailbox, basis: 'store', create: { count: 1, ids: ['lecture-20'] }, update: { count: 1, ids: ['lecture-2'] }, delete: { count: 1, ids: ['lecture-5'] }, unchanged: 6 },
+      { calendar: mailbox, basis: 'store', target: 'default', create: { count: 1, ids: ['lecture-20'] }, update: { count: 1, ids: ['lecture-2'] }, delete: { count: 1, ids: ['lecture-5'] }, unchanged: 6 },
     ]);
     expect(ours().map((e) => e.subject)).not.toContain('Moved lecture');
 

@@ -191,7 +191,7 @@ describe('--dry-run', () => {
     ]);
     expect(preview.desired).toEqual({ added: 1, changed: 1, removed: 1, unchanged: 11, kept: 0 });
     expect(preview.plan.mailboxes).toEqual([
-      { calendar: A, basis: 'store', create: { count: 1, ids: ['new'] }, update: { count: 1, ids: ['e2'] }, delete: { count: 1, ids: ['e4'] }, unchanged: 10 },
+      { calendar: A, basis: 'store', target: 'default', create: { count: 1, ids: ['new'] }, update: { count: 1, ids: ['e2'] }, delete: { count: 1, ids: ['e4'] }, unchanged: 10 },
     ]);
     expect(preview.plan).toMatchObject({ unchangedMailboxes: 1, totals: { create: 1, update: 1, delete: 1, notListed: 0, failedMailboxes: 0 } });
     expect(exitCodeForPreview(preview)).toBe(1);
@@ -209,7 +209,7 @@ describe('--dry-run', () => {
     // The store is lost; the calendar still holds our five events.
     const fresh = new SqliteStore(':memory:');
     const preview = await previewSync(options([ws.ndjson('2.ndjson', events.slice(1))], { store: fresh }));
-    expect(preview.plan.mailboxes).toEqual([{ calendar: A, basis: 'listed', create: { count: 0, ids: [] }, update: { count: 0, ids: [] }, delete: { count: 1, ids: [expect.stringMatching(/^key:[0-9a-f]{32}$/)] }, unchanged: 4 }]);
+    expect(preview.plan.mailboxes).toEqual([{ calendar: A, basis: 'listed', target: 'default', create: { count: 0, ids: [] }, update: { count: 0, ids: [] }, delete: { count: 1, ids: [expect.stringMatching(/^key:[0-9a-f]{32}$/)] }, unchanged: 4 }]);
     expect(target.writes.length).toBe(writes);
     expect(await fresh.mailboxes()).toEqual([]);
     expect(await fresh.calendars()).toEqual([]);

@@ -15,12 +15,11 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { retentionRule, type Config } from '../../app/config.ts';
-import { createTarget } from '../../app/targets.ts';
 import { resolvePath } from '../../config/secrets.ts';
-import { createScheduler } from '../../engine/limits.ts';
 import { systemClock, type Clock } from '../../model/clock.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { deliver } from '../../engine/delivery.ts';
+import type { MailboxRoutes } from '../../engine/routes.ts';
 import type { DeliverySummary } from '../../engine/summary.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { duplicateErrors, validateRecord, type RecordError } from '../../sources/records.ts';
@@ -30,7 +29,7 @@ import { readInputItems, type Cancellation, type InputItem } from '../../sources
 import { SqliteStore } from '../../store/sqlite.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredOp, Store } from '../../store/store.ts';
 import { dryRun } from '../../engine/dry-run.ts';
-import { desiredSummary, EXPANSION_PAST_MS, InputProblems, SyncRefused, type SyncPreview, type SyncResult } from '../../app/sync.ts';
+import { desiredSummary, EXPANSION_PAST_MS, InputProblems, syncRoutes, SyncRefused, type SyncPreview, type SyncResult } from '../../app/sync.ts';
 import type { CalendarTarget } from '../../targets/target.ts';
 import { formatPreview, formatSummary, progressBar } from '../summary.ts';
 import { exitCodeFor, exitCodeForPreview, reportFailure } from './sync.ts';
@@ -178,6 +177,8 @@ export interface ImportOptions {
   onProgress?: (progress: { done: number; total: number }) => void;
   store?: Store;
   target?: CalendarTarget;
+  /** For tests: these routes instead of the configured targets and routing. */
+  routes?: MailboxRoutes;
 }
 
 const STAGE_CHUNK = 2_000;
@@ -193,12 +194,11 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
     const { config } = options;
     let delivery: DeliverySummary = { mailboxes: [], totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 } };
     if ((options.deliver ?? true) && calendars.length) {
-      const target = options.target ?? (await createTarget(config, options.baseDir));
+      const { routes, close } = await syncRoutes(options, store, true);
       try {
         delivery = await deliver({
           store,
-          target,
-          scheduler: createScheduler(config.limits, options.clock),
+          routes,
           ...(options.clock ? { clock: options.clock } : {}),
           instance: config.instance,
           calendars,
@@ -207,7 +207,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         });
       } finally {
-        if (!options.target) await target.close();
+        await close();
       }
     }
     return { input: problems.report({ files, records, accepted: imported.applied }), desired: { ...desiredSummary(imported), removed: cancelled.removed }, delivery, calendars };
@@ -219,16 +219,16 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
  * recorded and no write request is sent (mailboxes a real run would list first are listed read-only).
  */
 export async function previewImport(options: ImportOptions): Promise<SyncPreview & { calendars: string[] }> {
-  return withStagedFiles(options, async ({ importer, finish, problems, files, records }) => {
+  return withStagedFiles(options, async ({ importer, finish, problems, files, records, store }) => {
     const { config } = options;
-    const target = options.target ?? (await createTarget(config, options.baseDir));
+    const { routes, close } = await syncRoutes(options, store, false);
     try {
-      const lister = { target, scheduler: createScheduler(config.limits, options.clock), parallelMailboxes: config.limits.parallelMailboxes };
+      const lister = { routes, parallelMailboxes: config.limits.parallelMailboxes };
       const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister });
       for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
       return { dryRun: true, input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), plan, calendars: imported.calendars };
     } finally {
-      if (!options.target) await target.close();
+      await close();
     }
   });
 }

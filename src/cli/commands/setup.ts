@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { writeScript } from '../../admin/powershell.ts';
 import { generateSetupScript, type SetupOptions } from '../../admin/setup-scripts.ts';
-import { loadConfig, type LoadedConfig } from '../../app/config.ts';
+import { loadConfig, targetConfigs, type LoadedConfig } from '../../app/config.ts';
 import { ConfigError, resolvePath } from '../../config/secrets.ts';
 import { CalpushError } from '../../model/errors.ts';
 
@@ -81,8 +81,11 @@ function loadOptionalConfig(path: string | undefined): LoadedConfig | undefined 
 /** tenantId, clientId and the certificate file from a Graph config. */
 function graphDefaults(loaded: LoadedConfig | undefined): { tenantId?: string; clientId?: string; certificatePath?: string; firstMailbox?: string } {
   if (!loaded) return {};
-  const target = loaded.config.target as { kind: string; tenantId?: string; clientId?: string; credential?: { kind: string; certificate?: { file: string } } };
-  if (target.kind !== 'graph') return {};
+  // The single target, else the first Graph target of the named ones.
+  const target = (loaded.config.target ?? [...targetConfigs(loaded.config).values()].find((t) => t.kind === 'graph')) as
+    | { kind: string; tenantId?: string; clientId?: string; credential?: { kind: string; certificate?: { file: string } } }
+    | undefined;
+  if (target?.kind !== 'graph') return {};
   const certificate = target.credential?.kind === 'certificate' ? target.credential.certificate?.file : undefined;
   return {
     ...(target.tenantId ? { tenantId: target.tenantId } : {}),

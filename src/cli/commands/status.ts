@@ -1,6 +1,9 @@
-// calpush status: what the store knows per mailbox — desired, delivered, pending work, last error.
+// calpush status: what the store knows per mailbox — desired, delivered, pending work, last error — and which
+// target serves it: the one that delivered it, and where the routing sends it now (rules, and a lookup's
+// remembered answer; status asks no one).
 import type { Command } from 'commander';
 import { loadConfig } from '../../app/config.ts';
+import { explainRoutes } from '../../app/router.ts';
 import { resolvePath } from '../../config/secrets.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import { reportFailure } from '../failure.ts';
@@ -17,12 +20,19 @@ export function registerStatusCommand(program: Command): void {
         const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
         try {
           const rows = [];
-          for (const calendar of await store.calendars()) {
+          const calendars = await store.calendars();
+          const routes = await explainRoutes(config, baseDir, store, calendars);
+          for (const calendar of calendars) {
             const mailbox = await store.mailbox(calendar);
             const pending = await store.pendingOps(calendar);
+            const route = routes.get(calendar)!;
             rows.push({
               calendar,
               state: mailbox?.state ?? 'pending',
+              /** The target that delivered it (its delivered rows belong to that one); null before the first delivery. */
+              target: mailbox?.target ?? null,
+              /** Where the routing sends it now, and why. */
+              route: { target: route.target, reason: route.reason },
               desired: (await store.desiredFor(calendar)).length,
               delivered: (await store.deliveredFor(calendar)).length,
               pending: pending.length,
@@ -36,9 +46,11 @@ export function registerStatusCommand(program: Command): void {
             return;
           }
           for (const row of rows) {
+            const moving = row.target && row.route.target && row.route.target !== row.target ? ` (next delivery moves it to ${row.route.target})` : '';
             process.stdout.write(
-              `${row.calendar}  ${row.state}  desired ${row.desired}  delivered ${row.delivered}  pending ${row.pending}` +
-                `${row.lastSyncAt ? `  last sync ${row.lastSyncAt}` : ''}${row.lastError ? `\n    last error: ${row.lastError}` : ''}\n`,
+              `${row.calendar}  ${row.state}  target ${row.target ?? row.route.target ?? '?'}${moving}  desired ${row.desired}  delivered ${row.delivered}  pending ${row.pending}` +
+                `${row.lastSyncAt ? `  last sync ${row.lastSyncAt}` : ''}\n    route: ${row.route.target ?? 'unknown'} — ${row.route.reason}` +
+                `${row.lastError ? `\n    last error: ${row.lastError}` : ''}\n`,
             );
           }
           if (!rows.length) process.stdout.write('the store has no mailboxes yet: run calpush sync\n');

@@ -14,6 +14,7 @@ import type { ResolvedZone } from '../graph/timezones.ts';
 import { readBody, sleep, type RequestContext } from '../http.ts';
 import type { EwsAccountStats, EwsBehaviour, EwsStats, EwsThrottlingOptions, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
 import { EwsAccounts, netbiosDomain, type EwsAccount } from './accounts.ts';
+import { getUserSettingsAnswer, remoteRoutingAddress } from './autodiscover.ts';
 import { EwsAuthenticator } from './auth.ts';
 import {
   calendarFolderId,
@@ -138,6 +139,39 @@ export class EwsService {
 
   // -------------------------------------------------------------------------------------------------------------
   // HTTP
+
+  /**
+   * SOAP Autodiscover (/autodiscover/autodiscover.svc), signed in like EWS: where each asked user lives
+   * (autodiscover.ts). `ewsUrl`: the EWS endpoint it names.
+   */
+  async handleAutodiscover(ctx: RequestContext, ewsUrl: string, domain: string): Promise<void> {
+    const { res } = ctx;
+    const outcome = this.auth.authenticate(ctx.req.socket, ctx.headers['authorization']);
+    if (!outcome.ok) {
+      ctx.note = outcome.reason === 'challenge' ? 'NTLM challenge' : '401';
+      res.writeHead(401, { ...outcome.headers, 'content-type': 'text/html', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    ctx.note = `Autodiscover ${outcome.account.name}`;
+    if (ctx.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const text = (await readBody(ctx.req, MAX_EWS_BODY_BYTES)).toString('utf8');
+    const xml = getUserSettingsAnswer(text, {
+      ewsUrl,
+      user: (address) => {
+        const mailbox = this.graph.mailbox(address);
+        if (!mailbox || mailbox.state === 'noMailbox') return { kind: 'unknown' };
+        if (mailbox.home === 'online') return { kind: 'mailUser', targetAddress: remoteRoutingAddress(mailbox.address, domain) };
+        return { kind: 'mailbox', displayName: mailbox.displayName };
+      },
+    });
+    res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) });
+    res.end(xml);
+  }
 
   async handle(ctx: RequestContext): Promise<void> {
     this.stats.httpRequests++;
@@ -409,7 +443,7 @@ export class EwsService {
       // PrimarySmtpAddress / SmtpAddress / PrincipalName (the sandbox's UPNs are the addresses) / SID
       // (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-identify-the-account-to-impersonate).
       const mailbox = id && id.localName !== 'SID' ? this.graph.mailbox(value) : undefined;
-      if (!mailbox || mailbox.state === 'noMailbox') {
+      if (!mailbox || mailbox.state === 'noMailbox' || mailbox.home === 'online') {
         throw new EwsFault({ code: 'ErrorNonExistentMailbox', faultString: MESSAGES.ErrorNonExistentMailbox });
       }
       if (!EwsAccounts.mayImpersonate(account, mailbox.address)) {
@@ -451,7 +485,8 @@ export class EwsService {
       throw itemError('ErrorMissingEmailAddress');
     }
     const mailbox = this.graph.mailbox(address);
-    if (!mailbox || mailbox.state === 'noMailbox') throw itemError('ErrorNonExistentMailbox');
+    // A mailbox moved to Exchange Online is a mail user on-premises: no mailbox here.
+    if (!mailbox || mailbox.state === 'noMailbox' || mailbox.home === 'online') throw itemError('ErrorNonExistentMailbox');
     this.assertAccess(mailbox.address, p);
     return mailbox;
   }
@@ -490,6 +525,8 @@ export class EwsService {
         // An item the caller may not see is not found: ErrorItemNotFound "occurs when the item was not found or you
         // do not have permission to access the item" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode).
         if (!this.mayAccess(mailbox.address, p)) break;
+        // Moved to Exchange Online: no longer in any on-premises mailbox.
+        if (mailbox.home === 'online') break;
         return { record, mailbox };
       }
     }

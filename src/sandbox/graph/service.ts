@@ -79,6 +79,13 @@ export class GraphService {
     return this.mailboxes.get(address.toLowerCase()) ?? this.byObjectId.get(address.toLowerCase());
   }
 
+  /** A hybrid move: where the mailbox lives from now on (MailboxSeed.home); its items stay where they are. */
+  moveMailbox(address: string, to: 'online' | 'onPremises'): void {
+    const mailbox = this.mailbox(address);
+    if (!mailbox) throw new Error(`sandbox: no mailbox '${address}' in the tenant`);
+    mailbox.home = to;
+  }
+
   resetStats(): void {
     this.stats = emptyStats();
   }
@@ -213,6 +220,12 @@ export class GraphService {
     if (mailbox.state === 'restDisabled') {
       // Unlicensed / on-premises / soft-deleted mailbox (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6519).
       throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
+    }
+    if (mailbox.home === 'onPremises' && resource !== 'user') {
+      // A hybrid organisation's on-premises mailbox: its user is in the directory, its mailbox is not in Exchange
+      // Online (https://learn.microsoft.com/exchange/troubleshoot/user-and-shared-mailboxes/rest-api-is-not-yet-supported-for-this-mailbox-error;
+      // the wording as seen in https://learn.microsoft.com/answers/questions/1457213).
+      throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.');
     }
     if (this.revoked.has(mailbox.address) && resource !== 'user') {
       // Access lost: an item the caller may not see is "not found" (Exchange's ErrorItemNotFound: "the item was not

@@ -97,6 +97,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
     proxy,
     instance: context.instance,
     url: parsed.url,
+    ...(parsed.autodiscoverUrl ? { autodiscoverUrl: parsed.autodiscoverUrl } : {}),
     serverVersion: parsed.serverVersion,
     access: parsed.access,
     auth: parsed.auth,

@@ -96,6 +96,11 @@ export const ewsTargetSchema = z
     kind: z.literal('ews'),
     /** The EWS endpoint: https://<server>/EWS/Exchange.asmx */
     url: z.string({ error: 'is required: the EWS endpoint, like https://mail.example.edu/EWS/Exchange.asmx' }).trim(),
+    /**
+     * The SOAP Autodiscover endpoint the hybrid route lookup asks (routing, docs/targets.md); default
+     * https://<the EWS host>/autodiscover/autodiscover.svc.
+     */
+    autodiscoverUrl: z.url({ protocol: /^https?$/, error: 'must be the https:// URL of the SOAP Autodiscover endpoint, like https://mail.example.edu/autodiscover/autodiscover.svc' }).optional(),
     /** RequestServerVersion; time zones are sent the Exchange 2010+ way (StartTimeZone/EndTimeZone). */
     serverVersion: z.enum(SERVER_VERSIONS, { error: `must be one of ${SERVER_VERSIONS.join(', ')}` }).default('Exchange2013'),
     access: z.enum(['delegate', 'impersonation'], { error: 'must be "delegate" (folder permissions) or "impersonation" (ApplicationImpersonation)' }),
@@ -149,6 +154,9 @@ export const ewsTargetSchema = z
       if (!/\/ews\/exchange\.asmx$/i.test(url.pathname)) {
         ctx.addIssue({ code: 'custom', path: ['url'], message: `must be the EWS endpoint ending in /EWS/Exchange.asmx (got path "${url.pathname}"), like https://mail.example.edu/EWS/Exchange.asmx` });
       }
+    }
+    if (target.autodiscoverUrl?.startsWith('http:') && !target.allowInsecureHttp) {
+      ctx.addIssue({ code: 'custom', path: ['autodiscoverUrl'], message: 'is plain http: the service account would sign in unencrypted. Use https (or set allowInsecureHttp for a lab)' });
     }
     if (target.auth === 'oauth') {
       if (!target.oauth) ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'is required with auth "oauth": {"token": {"file": …}} or app-only client credentials' });

@@ -22,8 +22,9 @@ import { CalpushError } from '../../model/errors.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../../model/tag.ts';
 import { NetworkError } from '../http.ts';
-import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage } from '../target.ts';
 import { AccountGate, assignAccount, type GateStats } from './accounts.ts';
+import { autodiscoverLocation, defaultAutodiscoverUrl } from './autodiscover.ts';
 import { CHANGE_KEY_CODES, classifyHttpStatus, classifyResponseCode, DEFAULT_BUSY_BACKOFF_MS, type ErrorContext } from './errors.ts';
 import type { MappingOptions } from './mapping.ts';
 import {
@@ -61,6 +62,8 @@ export interface EwsTargetOptions {
   instance: string;
   /** https://mail.example.edu/EWS/Exchange.asmx */
   url: string;
+  /** The SOAP Autodiscover endpoint asked by locate(); default https://<EWS host>/autodiscover/autodiscover.svc. */
+  autodiscoverUrl?: string;
   serverVersion: ServerVersion;
   access: AccessMode;
   auth: 'ntlm' | 'basic' | 'oauth';
@@ -105,6 +108,11 @@ interface ServiceAccount {
   weight: number;
   gate: AccountGate;
   connection: AccountConnection;
+  credentials: EwsCredentials;
+  /** Connections to Autodiscover endpoints (locate()), by URL, made when first asked. */
+  autodiscover: Map<string, AccountConnection>;
+  /** The account's Autodiscover questions, one at a time: NTLM authenticates the one connection, leg by leg. */
+  autodiscovering: Promise<unknown>;
 }
 
 /** A failure of a request as a whole, and whether the server certainly did not act on it. */
@@ -181,6 +189,9 @@ export class EwsTarget implements CalendarTarget {
       weight,
       gate: new AccountGate({ concurrency, ...(options.accountItemsPerMinute ? { itemsPerMinute: options.accountItemsPerMinute } : {}) }),
       connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) }),
+      credentials,
+      autodiscover: new Map(),
+      autodiscovering: Promise.resolve(),
     });
     const defaultConcurrency = options.accountConcurrency ?? EWS_DEFAULT_ACCOUNT_CONCURRENCY;
     if (options.auth === 'oauth') {
@@ -206,6 +217,27 @@ export class EwsTarget implements CalendarTarget {
       // Exchange works through the items of one request one after the other: one slot, like a Graph dependsOn chain.
       this.batch = { maxOps: batchSize, mode: 'chain', parallelism: 1, run: (calendar, ops) => this.runBatch(calendar, ops) };
     }
+  }
+
+  /**
+   * Where the mailbox lives, as this organisation's SOAP Autodiscover answers (autodiscover.ts), asked as the service
+   * account that serves the mailbox, on a connection of its own (Autodiscover is not EWS: no EWS budget is spent).
+   */
+  async locate(mailbox: string): Promise<MailboxLocation> {
+    const account = this.accountFor(mailbox);
+    const connection = (url: string): AccountConnection => {
+      let made = account.autodiscover.get(url);
+      if (!made) {
+        const { caPem, requestTimeoutMs, maxResponseBytes, proxy } = this.options;
+        // Autodiscover goes out through the same proxy as EWS itself (config/proxy.ts).
+        made = new AccountConnection(account.credentials, { url, ...(caPem ? { caPem } : {}), timeoutMs: requestTimeoutMs ?? 60_000, slots: 1, account: account.name, ...(maxResponseBytes ? { maxResponseBytes } : {}), ...(proxy ? { proxy } : {}) });
+        account.autodiscover.set(url, made);
+      }
+      return made;
+    };
+    const asked = account.autodiscovering.then(() => autodiscoverLocation(connection, this.options.autodiscoverUrl ?? defaultAutodiscoverUrl(this.options.url), mailbox, account.name));
+    account.autodiscovering = asked.catch(() => {});
+    return asked;
   }
 
   /** The service account that serves the calendar (rendezvous hashing over the pool; stable). */
@@ -679,6 +711,7 @@ export class EwsTarget implements CalendarTarget {
     for (const account of this.accounts) {
       account.gate.close(closed);
       account.connection.close();
+      for (const connection of account.autodiscover.values()) connection.close();
     }
   }
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProxySettings } from '../../config/proxy.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '../http.ts';
-import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage } from '../target.ts';
 import { GraphTokenProvider, type GraphCredential } from './auth.ts';
 import { classifyGraphError } from './errors.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
@@ -421,6 +421,32 @@ export class GraphTarget implements CalendarTarget {
       return null;
     } catch (error) {
       if (error instanceof TargetError) return error;
+      throw error;
+    }
+  }
+
+  // ---- where a mailbox lives (Exchange hybrid routing) ----------------------------------------------------------
+
+  /**
+   * Asks for one event id of the mailbox's calendar. An answer means Exchange Online holds the mailbox; so does a 403
+   * (it is there, outside the app's scope: delivery reports that). 404 MailboxNotEnabledForRESTAPI is Graph's answer
+   * for a mailbox "on a dedicated Microsoft Exchange Server" that is "not a valid Microsoft 365 mailbox"
+   * (https://learn.microsoft.com/exchange/troubleshoot/user-and-shared-mailboxes/rest-api-is-not-yet-supported-for-this-mailbox-error),
+   * "hosted on-premise" in a hybrid organisation — Graph does not reach on-premises mailboxes
+   * (https://learn.microsoft.com/graph/hybrid-rest-support: that preview ended). It is also the answer for a mailbox
+   * without an Exchange Online licence, which is why Autodiscover is asked first by default (app/routing.ts).
+   */
+  async locate(mailbox: string): Promise<MailboxLocation> {
+    try {
+      await this.send('GET', `${this.eventsUrl(mailbox)}?$top=1&$select=id`, undefined, 'mailbox');
+      return { found: 'here', answer: 'Microsoft Graph answered for its calendar: the mailbox is in Exchange Online' };
+    } catch (error) {
+      if (!(error instanceof TargetError) || error.scope !== 'mailbox') throw error;
+      if (error.code === 'MailboxNotEnabledForRESTAPI') {
+        return { found: 'elsewhere', answer: 'Microsoft Graph answered 404 MailboxNotEnabledForRESTAPI: the mailbox is not in Exchange Online (on-premises, or without a licence)' };
+      }
+      if (error.status === 403) return { found: 'here', answer: `Microsoft Graph answered 403 ${error.code}: the mailbox is in Exchange Online, outside the app's scope` };
+      if (error.status === 404) return { found: 'nowhere', answer: `Microsoft Graph answered 404 ${error.code}: Exchange Online has no such mailbox` };
       throw error;
     }
   }
