@@ -4,6 +4,7 @@
 // its own.
 import { listingReason, type ListingReason } from '../planner/listing.ts';
 import { StoreError } from '../store/errors.ts';
+import { LeaseLost, type Lease } from '../store/store.ts';
 import type { PendingOp } from '../model/rows.ts';
 import { TargetError } from '../targets/target.ts';
 import { claimMailbox } from './lease.ts';
@@ -19,23 +20,47 @@ import { describeError, supportIds, type MailboxSummary } from './summary.ts';
 export async function deliverMailbox(run: DeliveryRun, calendar: string): Promise<MailboxSummary> {
   const { store } = run.options;
   const work = new MailboxDelivery(run, calendar);
-  if (!(await claimMailbox(store, calendar, run.workerId, run.leaseMs))) {
+  const lease = await claimMailbox(store, calendar, run.workerId, run.leaseMs);
+  if (!lease) {
     // The lease holder delivers it, changes included; this run leaves the mailbox alone.
     run.plannedVersions.set(calendar, Number.POSITIVE_INFINITY);
     work.summary.status = 'busy';
     return work.summary;
   }
+  work.lease = lease;
+  run.leases.hold(lease, () => work.halt(leaseLost(lease)));
   try {
+    await countSpentElsewhere(run, calendar);
     await work.deliver();
   } catch (error) {
-    await mailboxFailed(run, work.summary, error);
+    await mailboxFailed(run, work.summary, error, lease).catch((failure: unknown) => {
+      // Recording the failure under a lease that was lost meanwhile: the new holder reports on the mailbox.
+      if (!(failure instanceof LeaseLost)) throw failure;
+    });
   } finally {
+    run.leases.drop(calendar);
     // A store that failed cannot release the lease either: it expires (a later run on this host takes it over).
     await store.releaseMailbox(calendar, run.workerId).catch((error: unknown) => {
       if (!(error instanceof StoreError && run.fatal)) throw error;
     });
   }
   return work.summary;
+}
+
+/**
+ * Outlook's budget is per app and mailbox: what other workers sent to this mailbox in the window (the store's
+ * request ledger) counts here too, so a lease handover does not start the 10 minutes afresh.
+ */
+async function countSpentElsewhere(run: DeliveryRun, calendar: string): Promise<void> {
+  const { store, scheduler } = run.options;
+  if (!store.requestsSpentByOthers) return;
+  scheduler.spentElsewhere(calendar, await store.requestsSpentByOthers(calendar, run.workerId, OUTLOOK_LIMITS.mailboxBudget.windowMs));
+}
+
+/** The mailbox's lease passed to another worker: this delivery stops; the holder delivers it. */
+function leaseLost(lease: Lease): TargetError {
+  const lost = new LeaseLost(lease);
+  return new TargetError('mailbox', lost.code, lost.message, { remedy: lost.remedy, cause: lost });
 }
 
 class MailboxDelivery extends MailboxWork {
@@ -64,14 +89,17 @@ class MailboxDelivery extends MailboxWork {
     }
     if (this.stop) throw this.stop;
     // Complete only when every operation landed; otherwise the next run picks the mailbox up again.
-    if (this.summary.failed === 0) await store.recordMailboxOk(this.calendar, this.plannedVersion);
+    if (this.summary.failed === 0) await store.recordMailboxOk(this.calendar, this.plannedVersion, this.lease);
   }
 
   /** Adoption: what the target says we own replaces what the store thought was delivered. */
   private async inventory(reason: ListingReason): Promise<void> {
     const { store, target, scheduler, log } = this.run.options;
-    const owned = await listOwned(scheduler, target, this.calendar, () => this.summary.requests++);
-    await store.recordInventory(this.calendar, owned);
+    const owned = await listOwned(scheduler, target, this.calendar, async () => {
+      this.summary.requests++;
+      await store.chargeRequests?.(this.calendar, this.run.workerId, 1);
+    });
+    await store.recordInventory(this.calendar, owned, this.lease);
     log?.info({ calendar: this.calendar, owned: owned.length, reason }, 'listed our tagged events');
   }
 
@@ -108,9 +136,16 @@ class MailboxDelivery extends MailboxWork {
 }
 
 /** Reports why the mailbox failed; a failure no mailbox can get past stops the run (logged once, by the first). */
-async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, error: unknown): Promise<void> {
+async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, error: unknown, lease: Lease): Promise<void> {
   const { store, scheduler, log } = run.options;
   const { calendar } = summary;
+  if (error instanceof LeaseLost || (error instanceof TargetError && error.code === 'LeaseLost')) {
+    // Another worker holds the mailbox now and delivers it: nothing to report, nothing recorded under this lease.
+    log?.warn({ calendar }, 'lost the mailbox lease to another worker; it delivers the mailbox');
+    scheduler.abandonMailbox(calendar, error instanceof TargetError ? error : leaseLost({ calendar, owner: run.workerId, token: 0 }));
+    summary.status = 'busy';
+    return;
+  }
   const failure = describeError(error);
   summary.status = 'failed';
   summary.error = failure;
@@ -129,6 +164,6 @@ async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, error: u
   } else {
     // 403/404 for the mailbox: stop sending to it, report why; the other mailboxes go on.
     if (error instanceof TargetError) scheduler.abandonMailbox(calendar, error);
-    await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy);
+    await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy, lease);
   }
 }

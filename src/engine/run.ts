@@ -2,13 +2,17 @@
 // mailbox was planned at, the mailboxes being delivered now, and the failure that stopped the run.
 import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../model/clock.ts';
-import type { Store } from '../store/store.ts';
+import type { DeliveryStore } from '../store/store.ts';
 import type { CalendarTarget, TargetError } from '../targets/target.ts';
+import { DEFAULT_LEASE_MS, LeaseKeeper } from './lease.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { MailboxSummary } from './summary.ts';
 
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
-export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
+export type DeliveryScheduler = Pick<
+  Scheduler,
+  'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency' | 'spentElsewhere'
+>;
 
 export interface DeliveryLog {
   debug(fields: object, message: string): void;
@@ -18,7 +22,7 @@ export interface DeliveryLog {
 }
 
 export interface DeliveryOptions {
-  store: Store;
+  store: DeliveryStore;
   target: CalendarTarget;
   scheduler: DeliveryScheduler;
   instance: string;
@@ -29,7 +33,10 @@ export interface DeliveryOptions {
   parallelMailboxes?: number;
   /** Identifies this worker in mailbox leases. */
   workerId?: string;
+  /** How long a lease lasts without a heartbeat (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
+  /** The heartbeat of this worker's leases, shared by the deliver() calls of one process (calpush serve). */
+  leases?: LeaseKeeper;
   onProgress?: (progress: { done: number; total: number }) => void;
   /** Sends of one operation inside batches before it counts as failed. */
   maxAttempts?: number;
@@ -60,6 +67,7 @@ export class DeliveryRun {
   readonly options: DeliveryOptions;
   readonly workerId: string;
   readonly leaseMs: number;
+  readonly leases: LeaseKeeper;
   readonly maxAttempts: number;
   readonly clock: Clock;
   readonly progress = { done: 0, total: 0 };
@@ -73,7 +81,8 @@ export class DeliveryRun {
   constructor(options: DeliveryOptions) {
     this.options = options;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
-    this.leaseMs = options.leaseMs ?? 15 * 60_000;
+    this.leases = options.leases ?? new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
+    this.leaseMs = this.leases.leaseMs;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.clock = options.clock ?? systemClock;
   }

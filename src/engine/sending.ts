@@ -68,8 +68,10 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     const ops = take();
     const creates = ops.filter((op) => op.kind === 'create').map((op) => op.key);
     // Marked before the request leaves: a crash from here on means "outcome unknown" (list before re-planning).
-    if (first && creates.length) await store.markOpAttempts(work.calendar, creates);
+    if (first && creates.length) await store.markOpAttempts(work.calendar, creates, work.lease);
     if (!ops.length) return [];
+    // Charged before it leaves, for the workers that may hold this mailbox next (Outlook's budget is per app).
+    await store.chargeRequests?.(work.calendar, work.run.workerId, ops.length);
     work.summary.requests++;
     if (ops.length === 1 || !batch) {
       const item = await sendOne(work, toBatchOp(work, ops[0]!));
@@ -126,6 +128,7 @@ async function record(work: MailboxWork, answered: Answered[]): Promise<void> {
               startsAtMs: work.contentOf.get(op)?.startsAtMs ?? null,
             },
     })),
+    work.lease,
   );
   for (const { op } of answered) {
     if (op.kind === 'create') work.summary.created++;
@@ -139,11 +142,11 @@ async function record(work: MailboxWork, answered: Answered[]): Promise<void> {
 /** Someone deleted our item in Outlook; the source still wants the event, so it is created anew (planner/recreate.ts). */
 async function recreateGone(work: MailboxWork, op: PendingOp): Promise<PendingOp> {
   const { store, instance } = work.run.options;
-  await store.forgetDelivered(work.calendar, op.key, op.itemId!);
+  await store.forgetDelivered(work.calendar, op.key, op.itemId!, work.lease);
   const generation = (work.generations.get(op.key) ?? 0) + 1;
   work.generations.set(op.key, generation);
   const { created, pending } = recreate(op, { instance, generation, pending: await store.pendingOps(work.calendar) });
   work.contentOf.set(created, work.contentOf.get(op)!);
-  await store.replacePendingOps(work.calendar, pending);
+  await store.replacePendingOps(work.calendar, pending, work.lease);
   return created;
 }
