@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError, resolvePath } from '../config/secrets.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
-import { SqliteStore } from '../store/sqlite.ts';
+import { openStore } from '../app/store.ts';
 import type { Store } from '../store/store.ts';
 import { createGraphTarget } from '../app/targets.ts';
 import { createScheduler } from '../engine/limits.ts';
@@ -60,7 +60,7 @@ function readPem(reference: { file: string } | { env: string }, baseDir: string,
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
-  const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
+  const store = options.store ?? (await openStore(config.store, baseDir, clock ? { clock } : {}));
   const target = options.target ?? createGraphTarget(config, baseDir);
   const scheduler = createScheduler(config.limits, clock);
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
@@ -149,6 +149,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
 
+  // Writes of the other workers sharing the store (PostgreSQL: NOTIFY at commit) wake this one's loop at once; its
+  // poll (server.deliveryPollMs) stays as the fallback for a store without notifications or a lost connection.
+  const stopWatching = (options.deliver ?? true) && store.watchChanges ? await store.watchChanges((calendar) => loop.nudge(calendar === '*' ? undefined : calendar, Number.POSITIVE_INFINITY)) : null;
   if (options.deliver ?? true) loop.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
 
@@ -160,6 +163,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // next start if their delivery does not make it).
       await app.close();
       await poller?.stop();
+      await stopWatching?.();
       await loop.stop(server.shutdownGraceMs);
       if (!options.target) await target.close();
       if (!options.store) await store.close();

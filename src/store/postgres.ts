@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
 import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp } from '../model/rows.ts';
+import type { StoreTables } from './copy.ts';
 import { StoreError } from './errors.ts';
 import { describeServer, postgresFailure } from './postgres-errors.ts';
 import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
@@ -160,7 +161,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, StoreTables {
   readonly kind = 'postgres' as const;
   /** The server and schema as they may be shown (no password). */
   readonly server: string;
@@ -760,10 +761,13 @@ export class PostgresStore implements Store {
     );
   }
 
-  /** Raw rows of one table for `calpush store copy`, in key order, `limit` after `after` (the key of the last row). */
-  async readTable(table: string, key: string[], after: unknown[] | null, limit: number): Promise<Row[]> {
-    const where = after ? `WHERE (${key.join(', ')}) > (${key.map((_, i) => `$${i + 1}`).join(', ')})` : '';
-    return this.query(`SELECT * FROM ${table} ${where} ORDER BY ${key.join(', ')} LIMIT ${Math.floor(limit)}`, after ?? []);
+  /** Raw rows of one table (`calpush store copy`, store/copy.ts): in `order`, after `after` or from `offset`. */
+  async readTable(table: string, columns: string[], order: string[], after: unknown[] | null, limit: number, offset = 0): Promise<Row[]> {
+    const where = after ? `WHERE (${order.join(', ')}) > (${order.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+    return this.query(
+      `SELECT ${columns.join(', ')} FROM ${table} ${where} ORDER BY ${order.map((c) => `${c} NULLS FIRST`).join(', ')} LIMIT ${Math.floor(limit)} OFFSET ${Math.floor(offset)}`,
+      after ?? [],
+    );
   }
 
   /** Writes raw rows (`calpush store copy`): a row whose key is there already is replaced, so a copy can run again. */
@@ -776,7 +780,7 @@ export class PostgresStore implements Store {
         const values = chunk.map((_, r) => `(${columns.map((__, c) => `$${r * columns.length + c + 1}`).join(', ')})`).join(', ');
         const update = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
         await client.query(
-          `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values} ON CONFLICT (${key.join(', ')}) DO ${update.length ? `UPDATE SET ${update.join(', ')}` : 'NOTHING'}`,
+          `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}${key.length ? ` ON CONFLICT (${key.join(', ')}) DO ${update.length ? `UPDATE SET ${update.join(', ')}` : 'NOTHING'}` : ''}`,
           chunk.flatMap((row) => columns.map((c) => row[c] ?? null)),
         );
       }

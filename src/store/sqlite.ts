@@ -23,6 +23,7 @@ import {
   LeaseLost,
   type Store,
 } from './store.ts';
+import type { StoreTables } from './copy.ts';
 import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';
 import { prepareStoreFile, warnIfReadableByOthers } from './files.ts';
 import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
@@ -194,7 +195,7 @@ function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', 
 /** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
 type Stamp = () => string;
 
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, StoreTables {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   private readonly db: DatabaseSync;
@@ -736,6 +737,34 @@ export class SqliteStore implements Store {
       state.lastError,
       state.lastChangeAt,
     );
+  }
+
+  /** Raw rows of one table (`calpush store copy`, store/copy.ts): in `order`, after `after` or from `offset`. */
+  async readTable(table: string, columns: string[], order: string[], after: unknown[] | null, limit: number, offset = 0): Promise<Row[]> {
+    const where = after ? `WHERE (${order.join(', ')}) > (${order.map(() => '?').join(', ')})` : '';
+    // SQLite sorts NULL first, as the PostgreSQL store asks for explicitly.
+    const sql = `SELECT ${columns.join(', ')} FROM ${table} ${where} ORDER BY ${order.join(', ')} LIMIT ${Math.floor(limit)} OFFSET ${Math.floor(offset)}`;
+    return this.db.prepare(sql).all(...((after ?? []) as Array<string | number | null>)) as Row[];
+  }
+
+  /** Writes raw rows (`calpush store copy`): a row whose key is there already is replaced, so a copy can run again. */
+  async writeRows(table: string, key: string[], rows: Row[]): Promise<void> {
+    if (!rows.length) return;
+    const columns = Object.keys(rows[0]!);
+    const update = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
+    const conflict = key.length ? ` ON CONFLICT (${key.join(', ')}) DO ${update.length ? `UPDATE SET ${update.join(', ')}` : 'NOTHING'}` : '';
+    const insert = this.db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${conflict}`);
+    this.transaction(() => {
+      for (const row of rows) insert.run(...(columns.map((c) => row[c] ?? null) as Array<string | number | null>));
+    });
+  }
+
+  async countRows(table: string): Promise<number> {
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as Row).n);
+  }
+
+  async clearTable(table: string): Promise<void> {
+    this.db.exec(`DELETE FROM ${table}`);
   }
 
   async close(): Promise<void> {
