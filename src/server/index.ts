@@ -30,6 +30,8 @@ export interface ServeOptions extends ServeSettings {
   busyRetryMs?: number;
   /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
   clock?: Clock;
+  /** Names this worker in mailbox leases and the request ledger (default host:pid): unique among the workers of a store. */
+  workerId?: string;
 }
 
 export interface RunningServer {
@@ -83,6 +85,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     pollMs: server.deliveryPollMs,
     ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
     ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
+    ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
     clock,
     onDelivered: (summary, latencyMs) => {
       metrics.mailboxDeliveries.inc({ outcome: summary.status === 'ok' && summary.failed === 0 ? 'ok' : 'failed' });

@@ -16,12 +16,13 @@ export function registerServeCommand(program: Command): void {
     .option('--host <host>', 'interface to listen on (overrides server.host)')
     .option('--port <port>', 'port to listen on (overrides server.port; 0 = any free port)', integerArgument('--port', 0, 65535))
     .option('--no-feeds', 'do not poll the configured feeds')
-    .action(async (options: { config: string; host?: string; port?: number; feeds: boolean }) => {
+    .option('--worker-id <id>', 'names this worker in mailbox leases (default host:pid); each worker sharing a store needs its own')
+    .action(async (options: { config: string; host?: string; port?: number; feeds: boolean; workerId?: string }) => {
       try {
         const settings = loadServeConfig(options.config);
         if (options.host !== undefined) settings.server.host = options.host;
         if (options.port !== undefined) settings.server.port = options.port;
-        const running = await startServer({ ...settings, log: true, pollFeeds: options.feeds });
+        const running = await startServer({ ...settings, log: true, pollFeeds: options.feeds, ...(options.workerId ? { workerId: options.workerId } : {}) });
         const dashboard = settings.server.dashboard.enabled ? `, dashboard at ${running.url}/` : '';
         process.stderr.write(`calpush serve: listening on ${running.url} (docs at ${running.url}/docs${dashboard})\n`);
         let signals = 0;
