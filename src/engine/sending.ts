@@ -5,6 +5,7 @@ import type { PendingOp } from '../model/rows.ts';
 import { batchShape, requestPriority } from '../planner/requests.ts';
 import { recreate } from '../planner/recreate.ts';
 import { StoreError } from '../store/errors.ts';
+import { LeaseLost } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type ItemRef } from '../targets/target.ts';
 import type { MailboxWork } from './mailbox-work.ts';
 import { outcomeAction } from './outcomes.ts';
@@ -83,8 +84,8 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     const outcomes = await scheduler.submit(work.calendar, send, { priority: requestPriority(group), cost: group.length, slots });
     return take().map((op, index) => [op, outcomes[index]!]);
   } catch (error) {
-    // The store failing (disk full…) stops the run; it is no failure of these operations.
-    if (error instanceof StoreError) throw error;
+    // The store failing (disk full…) stops the run, a lost lease the mailbox: neither is a failure of these operations.
+    if (error instanceof StoreError || error instanceof LeaseLost) throw error;
     const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
     return take().map((op) => [op, { ok: false, error: failure }]);
   }
