@@ -20,6 +20,8 @@ export interface PostgresCluster {
   port: number;
   /** A fresh schema name for one test (the store creates it): tests share the cluster, never their tables. */
   schema(prefix?: string): string;
+  /** The postmaster's pid (benchmarks read the server's CPU time from /proc/<pid>/stat: its own and its reaped backends'). */
+  serverPid(): number;
   stop(): void;
 }
 
@@ -72,6 +74,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       port,
       schema: (prefix = 't') => `${prefix}_${process.pid}_${++schemas}`,
+      serverPid: () => Number(/PID: (\d+)/.exec(check(run(user, join(bin, 'pg_ctl'), ['-D', data, 'status']), 'pg_ctl status'))?.[1]),
       stop() {
         if (stopped) return;
         stopped = true;
