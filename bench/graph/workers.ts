@@ -147,6 +147,8 @@ async function oneRun(run: { store: 'sqlite' | 'postgres'; workers: number }, cl
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 const cluster = runs.some((r) => r.store === 'postgres') ? await startPostgres() : null;
+// The workers' config refers to the URL by this variable; the benchmark's own reader of the store uses it too.
+if (cluster) process.env.CALPUSH_DATABASE_URL = cluster.url;
 const results = [];
 try {
   for (const run of runs) {
