@@ -39,6 +39,7 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/sources/parse-pool.ts': 'the deadline of one .ics parse in its worker thread: a limit that stops the parse, not a wait before a request',
   'src/engine/delivery.ts': 'how often a running delivery asks the store for changes: when to look, not a wait on a request',
   'src/engine/workers.ts': 'waiting for another process to release a busy mailbox (--busy-wait): nothing is sent meanwhile',
+  'src/engine/lease.ts': 'the heartbeat that renews this worker’s mailbox leases: a cadence, no request waits on it',
   'src/engine/loop.ts': 'the serve loop’s poll of the store, its stop() grace period and idle() for tests; its back-offs (engine/backoff.ts) are time stamps, not timers',
   'src/server/dashboard/live.ts': 'the cadence of a dashboard page’s live updates (server-sent events): what the page is sent, not a wait on a request',
   'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',
@@ -160,7 +161,8 @@ describe('the architecture checks catch', () => {
     const root = tree({
       'src/targets/graph/target.ts': 'export async function retry(send: () => Promise<void>) {\n  // setTimeout( in a comment is no wait\n  await new Promise((resolve) => setTimeout(resolve, 1_000));\n  return send();\n}\n',
       'src/engine/scheduler.ts': 'export const timer = setTimeout(() => {}, 0);\n',
-      'src/engine/loop.ts': 'export const loop = 1;\n',
+      'src/engine/lease.ts': 'the heartbeat that renews this worker’s mailbox leases: a cadence, no request waits on it',
+  'src/engine/loop.ts': 'export const loop = 1;\n',
     });
     expect(timersOutsideTheScheduler(root, { 'src/engine/scheduler.ts': 'owner', 'src/engine/loop.ts': 'poll' })).toEqual([
       'src/targets/graph/target.ts:3: await new Promise((resolve) => setTimeout(resolve, 1_000));',

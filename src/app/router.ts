@@ -195,6 +195,7 @@ export function directScheduler(): DeliveryScheduler {
     abandonAll: () => {},
     activeMailboxes: () => 0,
     globalConcurrency: 1,
+    spentElsewhere: () => {},
   };
 }
 

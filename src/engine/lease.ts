@@ -1,14 +1,25 @@
-// Mailbox leases: one process delivers a mailbox at a time (Store.claimMailbox); a lease left by a calpush process
-// that was killed on this host is taken over at once instead of waiting for it to expire.
+// Mailbox leases: one worker delivers a mailbox at a time (MailboxLeases.claimMailbox), however many processes or
+// machines share the store. A lease is short (DEFAULT_LEASE_MS) and kept alive by its holder's heartbeat
+// (LeaseKeeper), so a worker that dies — killed, its machine gone — leaves leases that expire within
+// DEFAULT_LEASE_MS and another worker takes its mailboxes over; a lease left by a calpush process that was killed
+// on this host is taken over at once instead of waiting for it to expire.
 import { hostname } from 'node:os';
-import type { Store } from '../store/store.ts';
+import { performance } from 'node:perf_hooks';
+import type { Lease, MailboxLeases } from '../store/store.ts';
 
-/** Claims the mailbox for `workerId`; false when another live worker holds it. */
-export async function claimMailbox(store: Store, calendar: string, workerId: string, leaseMs: number): Promise<boolean> {
-  if (await store.claimMailbox(calendar, workerId, leaseMs)) return true;
+/**
+ * How long a lease lasts without a heartbeat: a dead worker's mailboxes are taken over by another within this,
+ * plus the other's retry of a busy mailbox (the serve loop's busyRetryMs, 2 s).
+ */
+export const DEFAULT_LEASE_MS = 20_000;
+
+/** Claims the mailbox for `workerId`; null when another live worker holds it. */
+export async function claimMailbox(store: MailboxLeases, calendar: string, workerId: string, leaseMs: number): Promise<Lease | null> {
+  const lease = await store.claimMailbox(calendar, workerId, leaseMs);
+  if (lease) return lease;
   const holder = await store.leaseHolder(calendar);
   if (holder && isDeadLocalProcess(holder)) return store.takeOverMailbox(calendar, holder, workerId, leaseMs);
-  return false;
+  return null;
 }
 
 /** Lease owners are "host:pid"; on this host a pid that no longer exists cannot be delivering. */
@@ -22,5 +33,80 @@ function isDeadLocalProcess(owner: string): boolean {
     return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+interface Held {
+  lease: Lease;
+  onLost: () => void;
+  /** When the store last confirmed the lease (monotonic ms). */
+  confirmedAt: number;
+}
+
+/**
+ * The heartbeat of one worker's leases: every leaseMs / 4 it renews all of them in one store call. A lease the
+ * store no longer confirms (taken over after an expiry) is lost; so is one the worker could not renew (the store
+ * unreachable) for 3/4 of its length — it stops sending before another worker may take the mailbox. Either way
+ * `onLost` stops the mailbox's delivery; the fencing token keeps anything it still tries to record out.
+ * Its timer is a cadence, not a wait before a request: no request waits on it.
+ */
+export class LeaseKeeper {
+  private readonly store: MailboxLeases;
+  readonly leaseMs: number;
+  private readonly held = new Map<string, Held>();
+  private timer: NodeJS.Timeout | null = null;
+  private beating: Promise<void> | null = null;
+
+  constructor(store: MailboxLeases, leaseMs: number) {
+    this.store = store;
+    this.leaseMs = leaseMs;
+  }
+
+  hold(lease: Lease, onLost: () => void): void {
+    this.held.set(lease.calendar, { lease, onLost, confirmedAt: performance.now() });
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.leaseMs / 4)));
+      this.timer.unref();
+    }
+  }
+
+  drop(calendar: string): void {
+    this.held.delete(calendar);
+    if (this.held.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Renews every lease held now (one at a time: a slow store does not pile heartbeats up). */
+  beat(): Promise<void> {
+    this.beating ??= this.renew().finally(() => {
+      this.beating = null;
+    });
+    return this.beating;
+  }
+
+  private async renew(): Promise<void> {
+    const held = [...this.held.values()];
+    if (!held.length) return;
+    const askedAt = performance.now();
+    let kept: Set<string>;
+    try {
+      kept = new Set((await this.store.renewLeases(held.map((h) => h.lease), this.leaseMs)).map((lease) => lease.calendar));
+    } catch {
+      // Not renewed: given up before it can have expired in the store (measured from the last confirmation).
+      for (const h of held) if (performance.now() - h.confirmedAt > (this.leaseMs * 3) / 4) this.lost(h);
+      return;
+    }
+    for (const h of held) {
+      if (kept.has(h.lease.calendar)) h.confirmedAt = askedAt;
+      else this.lost(h);
+    }
+  }
+
+  private lost(h: Held): void {
+    if (this.held.get(h.lease.calendar) !== h) return;
+    this.drop(h.lease.calendar);
+    h.onLost();
   }
 }

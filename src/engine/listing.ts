@@ -4,15 +4,15 @@ import type { DeliveredRow } from '../model/rows.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import type { DeliveryScheduler } from './run.ts';
 
-/** Every item of `calendar` that carries this instance's tag; `onRequest` is called for each request sent. */
-export async function listOwned(scheduler: DeliveryScheduler, target: CalendarTarget, calendar: string, onRequest?: () => void): Promise<DeliveredRow[]> {
+/** Every item of `calendar` that carries this instance's tag; `onRequest` is called (and awaited) before each request. */
+export async function listOwned(scheduler: DeliveryScheduler, target: CalendarTarget, calendar: string, onRequest?: () => void | Promise<void>): Promise<DeliveredRow[]> {
   const owned: DeliveredRow[] = [];
   let cursor: string | undefined;
   do {
     const page = await scheduler.submit(
       calendar,
-      () => {
-        onRequest?.();
+      async () => {
+        await onRequest?.();
         return target.listOwned(calendar, cursor);
       },
       { priority: Number.MIN_SAFE_INTEGER },

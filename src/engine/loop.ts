@@ -19,13 +19,14 @@ import type { DeliveryLog } from './run.ts';
 import type { DeliverySummary, MailboxSummary } from './summary.ts';
 import type { Scheduler } from './scheduler.ts';
 import { Backoffs } from './backoff.ts';
+import { DEFAULT_LEASE_MS, LeaseKeeper } from './lease.ts';
 import { singleRoute, type MailboxRoutes } from './routes.ts';
 import { ScopedScheduler } from './scoped-scheduler.ts';
-import type { Store } from '../store/store.ts';
+import type { DeliveryStore } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
 
 export interface DeliveryLoopOptions {
-  store: Store;
+  store: DeliveryStore;
   /** Which target serves each mailbox, each target with its own shared scheduler (engine/routes.ts). */
   routes?: MailboxRoutes<Scheduler>;
   /** Without `routes`: the one target and scheduler for every mailbox. */
@@ -37,6 +38,8 @@ export interface DeliveryLoopOptions {
   parallelMailboxes: number;
   pollMs: number;
   workerId?: string;
+  /** How long a mailbox lease lasts without this worker's heartbeat (default DEFAULT_LEASE_MS). */
+  leaseMs?: number;
   /** Back-off after a failed mailbox: min · 2^(failures-1), at most max. */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -70,6 +73,8 @@ export class DeliveryLoop {
   private readonly routes: MailboxRoutes<Scheduler>;
   private readonly clock: Clock;
   private readonly workerId: string;
+  /** The heartbeat of this worker's mailbox leases, one for all its deliver() calls. */
+  private readonly leases: LeaseKeeper;
   /** Mailboxes in the scope of a running deliver() call (it delivers them again if they change meanwhile). */
   private readonly inFlight = new Set<string>();
   /** Mailboxes handed to a deliver() call whose delivery has not ended yet: what `parallelMailboxes` limits. */
@@ -102,6 +107,7 @@ export class DeliveryLoop {
     this.clock = options.clock ?? systemClock;
     this.backoffs = new Backoffs(this.clock, options.retryMinMs ?? 30_000, options.retryMaxMs ?? 3_600_000);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.leases = new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
   }
 
   start(): void {
@@ -269,6 +275,7 @@ export class DeliveryLoop {
         instance: this.options.instance,
         calendars,
         workerId: this.workerId,
+        leases: this.leases,
         maxAttempts: this.options.maxAttempts,
         parallelMailboxes: this.options.parallelMailboxes,
         clock: this.clock,

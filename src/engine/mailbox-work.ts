@@ -2,6 +2,7 @@
 // (engine/sending.ts) and the delivery that drives them (engine/mailbox.ts).
 import type { DesiredRow, PendingOp } from '../model/rows.ts';
 import { requestGroups } from '../planner/requests.ts';
+import type { Lease } from '../store/store.ts';
 import type { CalendarTarget, TargetError } from '../targets/target.ts';
 import type { MailboxRoute } from './routes.ts';
 import type { DeliveryRun, DeliveryScheduler } from './run.ts';
@@ -13,6 +14,8 @@ export abstract class MailboxWork {
   /** The target that serves the mailbox in this delivery, with its scheduler (engine/routes.ts). */
   readonly route: MailboxRoute;
   readonly summary: MailboxSummary;
+  /** The lease this delivery holds the mailbox by: every write it records is fenced by it. */
+  lease: Lease | undefined;
   /** The desired version the mailbox was last planned at. */
   plannedVersion = 0;
   /** Deletions so far per key (planner: part of the transactionId). */
@@ -106,7 +109,7 @@ export abstract class MailboxWork {
     this.run.options.log?.warn({ calendar: this.calendar, id, operation: op.kind, code: failure.code, ...supportIds(error) }, failure.message);
     this.summary.failed++;
     this.summary.failures.push({ id: id ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
-    await this.run.options.store.recordOpFailure(this.calendar, op.key, `${failure.code}: ${failure.message}`);
+    await this.run.options.store.recordOpFailure(this.calendar, op.key, `${failure.code}: ${failure.message}`, this.lease);
     this.run.progress.done++;
     this.run.report();
   }

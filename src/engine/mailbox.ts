@@ -4,6 +4,7 @@
 // its own.
 import { listingReason, type ListingReason } from '../planner/listing.ts';
 import { StoreError } from '../store/errors.ts';
+import { LeaseLost, type Lease } from '../store/store.ts';
 import type { PendingOp } from '../model/rows.ts';
 import { TargetError } from '../targets/target.ts';
 import { claimMailbox } from './lease.ts';
@@ -19,19 +20,26 @@ import { describeError, emptySummary, supportIds, type MailboxSummary } from './
 /** Delivers one mailbox; a failure is reported in the summary (and, when it stops the run, in `run.fatal`). */
 export async function deliverMailbox(run: DeliveryRun, calendar: string): Promise<MailboxSummary> {
   const { store } = run.options;
-  if (!(await claimMailbox(store, calendar, run.workerId, run.leaseMs))) {
+  const lease = await claimMailbox(store, calendar, run.workerId, run.leaseMs);
+  if (!lease) {
     // The lease holder delivers it, changes included; this run leaves the mailbox alone.
     run.plannedVersions.set(calendar, Number.POSITIVE_INFINITY);
     return { ...emptySummary(calendar), status: 'busy' };
   }
+  const holding = new LeaseHolding(lease);
+  run.leases.hold(lease, () => holding.lose());
   const summary = emptySummary(calendar);
   let route: MailboxRoute | null = null;
   try {
     route = await run.routes.route(calendar);
-    route = await deliverThrough(run, calendar, route, summary);
+    route = await deliverThrough(run, calendar, route, summary, holding);
   } catch (error) {
-    await mailboxFailed(run, summary, error, route);
+    await mailboxFailed(run, summary, error, route, lease).catch((failure: unknown) => {
+      // Recording the failure under a lease that was lost meanwhile: the new holder reports on the mailbox.
+      if (!(failure instanceof LeaseLost)) throw failure;
+    });
   } finally {
+    run.leases.drop(calendar);
     // A store that failed cannot release the lease either: it expires (a later run on this host takes it over).
     await store.releaseMailbox(calendar, run.workerId).catch((error: unknown) => {
       if (!(error instanceof StoreError && run.fatal)) throw error;
@@ -41,16 +49,44 @@ export async function deliverMailbox(run: DeliveryRun, calendar: string): Promis
 }
 
 /**
+ * The lease a delivery holds its mailbox by, and the delivery under way through it (a mailbox found moved is
+ * delivered again through its new target): when the heartbeat loses the lease, that delivery halts.
+ */
+class LeaseHolding {
+  readonly lease: Lease;
+  private lost: TargetError | null = null;
+  private work: MailboxWork | null = null;
+  constructor(lease: Lease) {
+    this.lease = lease;
+  }
+
+  /** The delivery under way from now; one that starts after the lease was lost halts at once. */
+  through(work: MailboxWork): void {
+    this.work = work;
+    work.lease = this.lease;
+    if (this.lost) work.halt(this.lost);
+  }
+
+  lose(): void {
+    this.lost ??= leaseLost(this.lease);
+    this.work?.halt(this.lost);
+  }
+}
+
+/**
  * Delivers the mailbox through its route. When the route came from a lookup and the target refuses the mailbox (on-
  * premises EWS: ErrorNonExistentMailbox; Graph: 404 MailboxNotEnabledForRESTAPI), the mailbox may have moved since
  * it was looked up: it is looked up again, and delivered once more through the new target when that is another.
  * Returns the route that delivered it; throws (with the route in use) when it failed.
  */
-async function deliverThrough(run: DeliveryRun, calendar: string, first: MailboxRoute, summary: MailboxSummary): Promise<MailboxRoute> {
+async function deliverThrough(run: DeliveryRun, calendar: string, first: MailboxRoute, summary: MailboxSummary, holding: LeaseHolding): Promise<MailboxRoute> {
   let route = first;
   for (;;) {
     try {
-      await new MailboxDelivery(run, calendar, route, summary).deliver();
+      const work = new MailboxDelivery(run, calendar, route, summary);
+      holding.through(work);
+      await countSpentElsewhere(run, route, calendar);
+      await work.deliver();
       return route;
     } catch (error) {
       const again = route === first && route.lookedUp && refusesMailbox(error) ? await run.routes.route(calendar, { fresh: true }).catch(() => route) : route;
@@ -62,7 +98,8 @@ async function deliverThrough(run: DeliveryRun, calendar: string, first: Mailbox
 }
 
 function refusesMailbox(error: unknown): boolean {
-  return error instanceof TargetError && error.scope === 'mailbox';
+  // A lost lease is no refusal by the target: the mailbox stays where it is, another worker delivers it.
+  return error instanceof TargetError && error.scope === 'mailbox' && error.code !== 'LeaseLost';
 }
 
 /** A failure together with the route that met it (its scheduler is the one to stop). */
@@ -73,6 +110,23 @@ class RoutedFailure {
     this.error = error;
     this.route = route;
   }
+}
+
+/**
+ * Outlook's budget is per app and mailbox: what other workers sent to this mailbox in the window (the store's
+ * request ledger) counts here too, in the scheduler of the target that delivers it, so a lease handover does not
+ * start the 10 minutes afresh.
+ */
+async function countSpentElsewhere(run: DeliveryRun, route: MailboxRoute, calendar: string): Promise<void> {
+  const { store } = run.options;
+  if (!store.requestsSpentByOthers) return;
+  route.scheduler.spentElsewhere(calendar, await store.requestsSpentByOthers(calendar, run.workerId, OUTLOOK_LIMITS.mailboxBudget.windowMs));
+}
+
+/** The mailbox's lease passed to another worker: this delivery stops; the holder delivers it. */
+function leaseLost(lease: Lease): TargetError {
+  const lost = new LeaseLost(lease);
+  return new TargetError('mailbox', lost.code, lost.message, { remedy: lost.remedy, cause: lost });
 }
 
 class MailboxDelivery extends MailboxWork {
@@ -102,7 +156,7 @@ class MailboxDelivery extends MailboxWork {
     }
     if (this.stop) throw this.stop;
     // Complete only when every operation landed; otherwise the next run picks the mailbox up again.
-    if (this.summary.failed === 0) await store.recordMailboxOk(this.calendar, this.plannedVersion);
+    if (this.summary.failed === 0) await store.recordMailboxOk(this.calendar, this.plannedVersion, this.lease);
   }
 
   /**
@@ -112,7 +166,7 @@ class MailboxDelivery extends MailboxWork {
    * target holds: nothing is created twice, nothing lost, and the old target is not written again.
    */
   private async claimTarget(): Promise<void> {
-    const previous = await this.run.options.store.assignTarget(this.calendar, this.route.name);
+    const previous = await this.run.options.store.assignTarget(this.calendar, this.route.name, this.lease);
     if (!previous) return;
     this.summary.movedFrom = previous;
     this.run.options.log?.info({ calendar: this.calendar, from: previous, to: this.route.name, reason: this.route.reason }, 'the mailbox moved to another target: adopting its tagged events there');
@@ -121,8 +175,11 @@ class MailboxDelivery extends MailboxWork {
   /** Adoption: what the target says we own replaces what the store thought was delivered. */
   private async inventory(reason: ListingReason): Promise<void> {
     const { store, log } = this.run.options;
-    const owned = await listOwned(this.scheduler, this.target, this.calendar, () => this.summary.requests++);
-    await store.recordInventory(this.calendar, owned);
+    const owned = await listOwned(this.scheduler, this.target, this.calendar, async () => {
+      this.summary.requests++;
+      await store.chargeRequests?.(this.calendar, this.run.workerId, 1);
+    });
+    await store.recordInventory(this.calendar, owned, this.lease);
     this.summary.listed = owned.length;
     log?.info({ calendar: this.calendar, target: this.route.name, owned: owned.length, reason }, 'listed our tagged events');
   }
@@ -162,12 +219,20 @@ class MailboxDelivery extends MailboxWork {
 /**
  * Reports why the mailbox failed. A failure no mailbox of its target can get past stops that target (its scheduler
  * refuses everything from then on); a failing store stops every target. Each is logged once, by the first mailbox.
+ * A lost lease is no failure: another worker holds the mailbox now and delivers it.
  */
-async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, thrown: unknown, started: MailboxRoute | null): Promise<void> {
+async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, thrown: unknown, started: MailboxRoute | null, lease: Lease): Promise<void> {
   const { store, log } = run.options;
   const { calendar } = summary;
   const error = thrown instanceof RoutedFailure ? thrown.error : thrown;
   const route = thrown instanceof RoutedFailure ? thrown.route : started;
+  if (error instanceof LeaseLost || (error instanceof TargetError && error.code === 'LeaseLost')) {
+    // Nothing to report, nothing recorded under this lease.
+    log?.warn({ calendar }, 'lost the mailbox lease to another worker; it delivers the mailbox');
+    route?.scheduler.abandonMailbox(calendar, error instanceof TargetError ? error : leaseLost(lease));
+    summary.status = 'busy';
+    return;
+  }
   const failure = describeError(error);
   summary.status = 'failed';
   summary.error = failure;
@@ -191,6 +256,6 @@ async function mailboxFailed(run: DeliveryRun, summary: MailboxSummary, thrown: 
   } else {
     // 403/404 for the mailbox, or no route for it: stop sending to it, report why; the other mailboxes go on.
     if (error instanceof TargetError) route?.scheduler.abandonMailbox(calendar, error);
-    await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy);
+    await store.recordMailboxFailure(calendar, failure.code, failure.message, failure.remedy, lease);
   }
 }

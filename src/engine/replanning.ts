@@ -28,7 +28,7 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   }
   const { fresh } = result;
   for (const op of fresh) if (op.kind !== 'delete') work.contentOf.set(op, work.desiredByKey.get(op.key)!);
-  await store.replacePendingOps(calendar, [...work.inFlight, ...work.queued, ...fresh]);
+  await store.replacePendingOps(calendar, [...work.inFlight, ...work.queued, ...fresh], work.lease);
   log?.debug({ calendar, version: work.plannedVersion, ops: fresh.length, unchanged: result.unchanged, inFlight: work.inFlight.size }, 'planned');
   work.summary.unchanged = result.unchanged;
   run.progress.total += fresh.length;

@@ -6,7 +6,10 @@ import type { CalendarTarget, TargetError } from '../targets/target.ts';
 import type { Scheduler } from './scheduler.ts';
 
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
-export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
+export type DeliveryScheduler = Pick<
+  Scheduler,
+  'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency' | 'spentElsewhere'
+>;
 
 /** The target a mailbox is delivered through now, and why. */
 export interface MailboxRoute<S extends DeliveryScheduler = DeliveryScheduler> {

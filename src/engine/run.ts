@@ -2,8 +2,9 @@
 // mailbox was planned at, the mailboxes being delivered now, and the failure that stopped the run.
 import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../model/clock.ts';
-import type { Store } from '../store/store.ts';
+import type { DeliveryStore } from '../store/store.ts';
 import type { CalendarTarget, TargetError } from '../targets/target.ts';
+import { DEFAULT_LEASE_MS, LeaseKeeper } from './lease.ts';
 import { singleRoute, type DeliveryScheduler, type MailboxRoutes } from './routes.ts';
 import type { MailboxSummary } from './summary.ts';
 
@@ -17,7 +18,7 @@ export interface DeliveryLog {
 }
 
 export interface DeliveryOptions {
-  store: Store;
+  store: DeliveryStore;
   /**
    * Which target (with its scheduler) serves each mailbox (engine/routes.ts). Without it, `target` and `scheduler`
    * serve every mailbox as the target named "default".
@@ -33,7 +34,10 @@ export interface DeliveryOptions {
   parallelMailboxes?: number;
   /** Identifies this worker in mailbox leases. */
   workerId?: string;
+  /** How long a lease lasts without a heartbeat (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
+  /** The heartbeat of this worker's leases, shared by the deliver() calls of one process (calpush serve). */
+  leases?: LeaseKeeper;
   onProgress?: (progress: { done: number; total: number }) => void;
   /** Sends of one operation inside batches before it counts as failed. */
   maxAttempts?: number;
@@ -65,6 +69,7 @@ export class DeliveryRun {
   readonly routes: MailboxRoutes;
   readonly workerId: string;
   readonly leaseMs: number;
+  readonly leases: LeaseKeeper;
   readonly maxAttempts: number;
   readonly clock: Clock;
   readonly progress = { done: 0, total: 0 };
@@ -91,7 +96,8 @@ export class DeliveryRun {
     this.options = options;
     this.routes = deliveryRoutes(options);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
-    this.leaseMs = options.leaseMs ?? 15 * 60_000;
+    this.leases = options.leases ?? new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
+    this.leaseMs = this.leases.leaseMs;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.clock = options.clock ?? systemClock;
   }

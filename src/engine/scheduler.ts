@@ -91,8 +91,8 @@ class MailboxLane {
   pausedUntil = 0;
   /** Until when it waits out a throttling answer's Retry-After (monotonic time; within pausedUntil). */
   throttledUntil = 0;
-  /** Requests spent in the budget window: [time, cost], oldest first, and their sum. */
-  spent: Array<[number, number]> = [];
+  /** Requests spent in the budget window: [time, cost, by another process?], oldest first, and their sum. */
+  spent: Array<[number, number, boolean?]> = [];
   spentTotal = 0;
   abandoned: TargetError | null = null;
   /** Counted among the scheduler's active mailboxes (work queued or in flight). */
@@ -262,6 +262,22 @@ export class Scheduler {
     }
     if (lane.state === 'ready') this.unready(lane);
     this.consider(lane);
+  }
+
+  /**
+   * What other processes sent to the mailbox within the budget window (the store's request ledger, read when this
+   * process takes the mailbox's lease): it counts against the budget here as if sent `agoMs` ago, in place of what
+   * was told before. Outlook's 10,000 per 10 minutes are per app and mailbox, not per process.
+   */
+  spentElsewhere(mailbox: string, spent: Array<{ agoMs: number; cost: number }>): void {
+    const lane = this.lane(mailbox);
+    const now = elapsed();
+    lane.spent = [...lane.spent.filter(([, , elsewhere]) => !elsewhere), ...spent.map(({ agoMs, cost }): [number, number, boolean] => [now - agoMs, cost, true])];
+    lane.spent.sort((a, b) => a[0] - b[0]);
+    lane.spentTotal = lane.spent.reduce((sum, [, cost]) => sum + cost, 0);
+    if (lane.state === 'ready') this.unready(lane);
+    this.consider(lane);
+    this.dispatch();
   }
 
   /** A request for the mailbox succeeded outside submit's own bookkeeping (e.g. each item of a batch). */

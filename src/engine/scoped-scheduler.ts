@@ -42,6 +42,10 @@ export class ScopedScheduler implements DeliveryScheduler {
     this.shared.pause(mailbox, ms, throttled);
   }
 
+  spentElsewhere(mailbox: string, spent: Array<{ agoMs: number; cost: number }>): void {
+    this.shared.spentElsewhere(mailbox, spent);
+  }
+
   succeeded(mailbox: string): void {
     this.shared.succeeded(mailbox);
   }

@@ -5,6 +5,7 @@ import type { PendingOp } from '../model/rows.ts';
 import { batchShape, requestPriority } from '../planner/requests.ts';
 import { recreate } from '../planner/recreate.ts';
 import { StoreError } from '../store/errors.ts';
+import { LeaseLost } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type ItemRef } from '../targets/target.ts';
 import type { MailboxWork } from './mailbox-work.ts';
 import { outcomeAction } from './outcomes.ts';
@@ -70,8 +71,10 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     const ops = take();
     const creates = ops.filter((op) => op.kind === 'create').map((op) => op.key);
     // Marked before the request leaves: a crash from here on means "outcome unknown" (list before re-planning).
-    if (first && creates.length) await store.markOpAttempts(work.calendar, creates);
+    if (first && creates.length) await store.markOpAttempts(work.calendar, creates, work.lease);
     if (!ops.length) return [];
+    // Charged before it leaves, for the workers that may hold this mailbox next (Outlook's budget is per app).
+    await store.chargeRequests?.(work.calendar, work.run.workerId, ops.length);
     work.summary.requests++;
     if (ops.length === 1 || !batch) {
       const item = await sendOne(work, toBatchOp(work, ops[0]!));
@@ -83,8 +86,8 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     const outcomes = await scheduler.submit(work.calendar, send, { priority: requestPriority(group), cost: group.length, slots });
     return take().map((op, index) => [op, outcomes[index]!]);
   } catch (error) {
-    // The store failing (disk full…) stops the run; it is no failure of these operations.
-    if (error instanceof StoreError) throw error;
+    // The store failing (disk full…) stops the run, a lost lease the mailbox: neither is a failure of these operations.
+    if (error instanceof StoreError || error instanceof LeaseLost) throw error;
     const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
     return take().map((op) => [op, { ok: false, error: failure }]);
   }
@@ -128,6 +131,7 @@ async function record(work: MailboxWork, answered: Answered[]): Promise<void> {
               startsAtMs: work.contentOf.get(op)?.startsAtMs ?? null,
             },
     })),
+    work.lease,
   );
   for (const { op } of answered) {
     if (op.kind === 'create') work.summary.created++;
@@ -141,11 +145,11 @@ async function record(work: MailboxWork, answered: Answered[]): Promise<void> {
 /** Someone deleted our item in Outlook; the source still wants the event, so it is created anew (planner/recreate.ts). */
 async function recreateGone(work: MailboxWork, op: PendingOp): Promise<PendingOp> {
   const { store, instance } = work.run.options;
-  await store.forgetDelivered(work.calendar, op.key, op.itemId!);
+  await store.forgetDelivered(work.calendar, op.key, op.itemId!, work.lease);
   const generation = (work.generations.get(op.key) ?? 0) + 1;
   work.generations.set(op.key, generation);
   const { created, pending } = recreate(op, { instance, generation, pending: await store.pendingOps(work.calendar) });
   work.contentOf.set(created, work.contentOf.get(op)!);
-  await store.replacePendingOps(work.calendar, pending);
+  await store.replacePendingOps(work.calendar, pending, work.lease);
   return created;
 }

@@ -9,7 +9,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { CalpushError } from '../model/errors.ts';
-import type { ApiKeyRow, ApiKeyScope, Store } from '../store/store.ts';
+import type { ApiKeyRow, ApiKeyScope, ApiKeyStore } from '../store/store.ts';
 
 const KEY_PATTERN = /^cpk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -23,7 +23,7 @@ export interface CreatedApiKey {
   row: ApiKeyRow;
 }
 
-export async function createApiKey(store: Store, options: { scope: ApiKeyScope; calendars?: string[] | null; name?: string; clock?: Clock }): Promise<CreatedApiKey> {
+export async function createApiKey(store: ApiKeyStore, options: { scope: ApiKeyScope; calendars?: string[] | null; name?: string; clock?: Clock }): Promise<CreatedApiKey> {
   const id = randomBytes(6).toString('hex');
   const key = `cpk_${id}_${randomBytes(32).toString('base64url')}`;
   const calendars = options.calendars?.length ? options.calendars.map((pattern) => pattern.trim().toLowerCase()).filter(Boolean) : null;
@@ -87,11 +87,11 @@ export type Authentication = { ok: true; principal: Principal } | { ok: false; r
 
 /** Checks an Authorization header. Last use is recorded at most once a minute per key. */
 export class ApiKeyVerifier {
-  private readonly store: Store;
+  private readonly store: ApiKeyStore;
   private readonly clock: Clock;
   private readonly touched = new Map<string, number>();
 
-  constructor(store: Store, clock: Clock = systemClock) {
+  constructor(store: ApiKeyStore, clock: Clock = systemClock) {
     this.store = store;
     this.clock = clock;
   }

@@ -5,7 +5,7 @@ import { ConfigError, resolvePath } from '../config/secrets.ts';
 import { resolveProxy } from '../config/proxy.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
-import { SqliteStore } from '../store/sqlite.ts';
+import { openStore } from '../app/store.ts';
 import type { Store } from '../store/store.ts';
 import { createRouter } from '../app/router.ts';
 import { createScheduler } from '../engine/limits.ts';
@@ -38,6 +38,8 @@ export interface ServeOptions extends ServeSettings {
   clock?: Clock;
   /** Told of each mailbox delivery the loop finishes (calpush demo --hybrid reports a move with it). */
   onDelivered?: (summary: MailboxSummary) => void;
+  /** Names this worker in mailbox leases and the request ledger (default host:pid): unique among the workers of a store. */
+  workerId?: string;
 }
 
 export interface RunningServer {
@@ -68,7 +70,7 @@ function readPem(reference: { file: string } | { env: string }, baseDir: string,
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
-  const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
+  const store = options.store ?? (await openStore(config.store, baseDir, clock ? { clock } : {}));
   // Every configured target with its own scheduler, and the routing between them (app/router.ts): the API and the
   // feeds feed any target, as sync and import do.
   let routes: MailboxRoutes<Scheduler>;
@@ -105,6 +107,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     pollMs: server.deliveryPollMs,
     ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
     ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
+    ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
     clock,
     onDelivered: (summary, latencyMs) => {
       options.onDelivered?.(summary);
@@ -173,6 +176,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
 
+  // Writes of the other workers sharing the store (PostgreSQL: NOTIFY at commit) wake this one's loop at once; its
+  // poll (server.deliveryPollMs) stays as the fallback for a store without notifications or a lost connection.
+  const stopWatching = (options.deliver ?? true) && store.watchChanges ? await store.watchChanges((calendar) => loop.nudge(calendar === '*' ? undefined : calendar, Number.POSITIVE_INFINITY)) : null;
   if (options.deliver ?? true) loop.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
 
@@ -184,6 +190,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // next start if their delivery does not make it).
       await app.close();
       await poller?.stop();
+      await stopWatching?.();
       await loop.stop(server.shutdownGraceMs);
       await closeRoutes();
       if (!options.store) await store.close();

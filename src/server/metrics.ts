@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SchedulerStats } from '../engine/scheduler.ts';
-import type { Store } from '../store/store.ts';
+import type { StoreOverview } from '../store/store.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -14,14 +14,14 @@ export interface Metrics {
   authLimited: Counter;
 }
 
-export function createMetrics(options: { store: Store; schedulerStats?: () => SchedulerStats; defaultMetrics?: boolean }): Metrics {
+export function createMetrics(options: { store: StoreOverview; schedulerStats?: () => SchedulerStats; defaultMetrics?: boolean }): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'calpush_process_' });
   const { store } = options;
 
   // Store gauges are read when scraped: one query, whatever process changed the store. The gauges of one scrape
   // share it: reused for 500 ms of elapsed (monotonic) time, an age and not a time of day, so no Clock is asked.
-  let totals: Awaited<ReturnType<Store['totals']>> | null = null;
+  let totals: Awaited<ReturnType<StoreOverview['totals']>> | null = null;
   let totalsAt = 0;
   const readTotals = async () => {
     if (!totals || performance.now() - totalsAt > 500) {

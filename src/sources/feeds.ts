@@ -38,7 +38,7 @@ import { DEFAULT_PARSE_LIMITS, ParsePool, ParseStopped, type ParseLimits } from 
 import type { HeldEvent } from '../model/rows.ts';
 import { validateRecord, type RecordError, type RecordWarning } from './records.ts';
 import { DEFAULT_RETENTION, type Retention } from '../model/retention.ts';
-import type { Store } from '../store/store.ts';
+import type { DesiredState, FeedStateStore } from '../store/store.ts';
 import { eventKey, type DesiredEvent } from '../model/event.ts';
 
 const MiB = 1024 * 1024;
@@ -500,7 +500,7 @@ export interface FeedPollResult {
 }
 
 export interface FeedPollerOptions {
-  store: Store;
+  store: DesiredState & FeedStateStore;
   feeds: FeedsConfig;
   /** Calendar → feed URL (see feedUrls). */
   urls: Map<string, string>;

@@ -19,10 +19,14 @@ import {
   type DesiredImportFinish,
   type DesiredImportResult,
   type DesiredPreviewCalendar,
+  type Lease,
+  LeaseLost,
   type Store,
 } from './store.ts';
+import type { StoreTables } from './copy.ts';
 import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';
 import { prepareStoreFile, warnIfReadableByOthers } from './files.ts';
+import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
 const MIGRATIONS: string[] = [
@@ -146,6 +150,18 @@ const MIGRATIONS: string[] = [
   ALTER TABLE mailbox ADD COLUMN last_error_remedy TEXT;
   `,
   `
+  -- Several workers: a lease's fencing token (bumped with every new holding; a write under an old one is refused),
+  -- and the requests each worker charged to each mailbox, in buckets (Outlook's budget is per app and mailbox).
+  ALTER TABLE mailbox ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE request_ledger (
+    calendar   TEXT NOT NULL,
+    worker     TEXT NOT NULL,
+    bucket_ms  INTEGER NOT NULL,
+    spent      INTEGER NOT NULL,
+    PRIMARY KEY (calendar, worker, bucket_ms)
+  ) WITHOUT ROWID;
+  `,
+  `
   -- Named targets (issue #14): which target delivers each mailbox (its delivered rows belong to it), so that a move
   -- to another target is seen. Until now every mailbox was delivered by the config's single target, which is the
   -- target named "default"; mailboxes never delivered stay NULL.
@@ -162,7 +178,8 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-type Row = Record<string, unknown>;
+/** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
+export const LEDGER_BUCKET_MS = 10_000;
 
 /** "calp": the PRAGMA application_id that marks a calpush store (https://www.sqlite.org/fileformat.html#application_id). */
 const CALPUSH_APPLICATION_ID = 0x63616c70;
@@ -192,7 +209,8 @@ function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', 
 /** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
 type Stamp = () => string;
 
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, StoreTables {
+  readonly kind = 'sqlite' as const;
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
@@ -290,6 +308,21 @@ export class SqliteStore implements Store {
     return inTransaction(this.db, 'BEGIN IMMEDIATE', work);
   }
 
+  /** Throws LeaseLost unless `fence` is still the mailbox's holding (inside the write's transaction). */
+  private checkFence(fence: Lease | undefined): void {
+    if (!fence) return;
+    const row = this.statement('SELECT 1 AS held FROM mailbox WHERE calendar = ? AND lease_owner = ? AND lease_token = ?').get(fence.calendar, fence.owner, fence.token);
+    if (!row) throw new LeaseLost(fence);
+  }
+
+  /** A write of a delivery, fenced by its lease, in one transaction. */
+  private fenced<T>(fence: Lease | undefined, work: () => T): T {
+    return this.transaction(() => {
+      this.checkFence(fence);
+      return work();
+    });
+  }
+
   private touchMailbox(calendar: string): void {
     this.statement('INSERT INTO mailbox (calendar) VALUES (?) ON CONFLICT (calendar) DO NOTHING').run(calendar);
   }
@@ -365,9 +398,9 @@ export class SqliteStore implements Store {
     return (this.statement('SELECT * FROM mailbox ORDER BY calendar').all() as Row[]).map(toMailbox);
   }
 
-  async recordInventory(calendar: string, items: DeliveredRow[]): Promise<void> {
+  async recordInventory(calendar: string, items: DeliveredRow[], fence?: Lease): Promise<void> {
     const stamp = this.now();
-    this.transaction(() => {
+    this.fenced(fence, () => {
       this.touchMailbox(calendar);
       this.statement('DELETE FROM delivered_item WHERE calendar = ?').run(calendar);
       const insert = this.statement(`
@@ -380,20 +413,24 @@ export class SqliteStore implements Store {
     });
   }
 
-  async recordMailboxOk(calendar: string, desiredVersion: number): Promise<void> {
-    this.touchMailbox(calendar);
-    this.statement(`
-      UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_error_remedy = NULL, last_sync_at = ?, consecutive_failures = 0,
-        delivered_version = MAX(delivered_version, ?)
-      WHERE calendar = ?`).run(this.now(), desiredVersion, calendar);
+  async recordMailboxOk(calendar: string, desiredVersion: number, fence?: Lease): Promise<void> {
+    this.fenced(fence, () => {
+      this.touchMailbox(calendar);
+      this.statement(`
+        UPDATE mailbox SET state = 'ok', last_error_code = NULL, last_error = NULL, last_error_remedy = NULL, last_sync_at = ?, consecutive_failures = 0,
+          delivered_version = MAX(delivered_version, ?)
+        WHERE calendar = ?`).run(this.now(), desiredVersion, calendar);
+    });
   }
 
-  async recordMailboxFailure(calendar: string, code: string, message: string, remedy?: string): Promise<void> {
-    this.touchMailbox(calendar);
-    this.statement(`
-      UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_error_remedy = ?, last_sync_at = ?,
-        consecutive_failures = consecutive_failures + 1
-      WHERE calendar = ?`).run(code, message, remedy ?? null, this.now(), calendar);
+  async recordMailboxFailure(calendar: string, code: string, message: string, remedy?: string, fence?: Lease): Promise<void> {
+    this.fenced(fence, () => {
+      this.touchMailbox(calendar);
+      this.statement(`
+        UPDATE mailbox SET state = 'failed', last_error_code = ?, last_error = ?, last_error_remedy = ?, last_sync_at = ?,
+          consecutive_failures = consecutive_failures + 1
+        WHERE calendar = ?`).run(code, message, remedy ?? null, this.now(), calendar);
+    });
   }
 
   async failureCauses(): Promise<Array<{ code: string; mailboxes: number }>> {
@@ -417,8 +454,8 @@ export class SqliteStore implements Store {
     else this.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
   }
 
-  async assignTarget(calendar: string, target: string): Promise<string | null> {
-    return this.transaction(() => {
+  async assignTarget(calendar: string, target: string, fence?: Lease): Promise<string | null> {
+    return this.fenced(fence, () => {
       this.touchMailbox(calendar);
       const row = this.statement('SELECT target FROM mailbox WHERE calendar = ?').get(calendar) as Row;
       const previous = (row.target as string | null) ?? null;
@@ -452,20 +489,18 @@ export class SqliteStore implements Store {
     this.statement('DELETE FROM route_lookup WHERE calendar = ?').run(calendar);
   }
 
-  async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean> {
+  async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<Lease | null> {
     const nowMs = this.clock.now();
     return this.transaction(() => {
       this.touchMailbox(calendar);
-      const result = this.statement(`
-        UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ?
-        WHERE calendar = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at_ms < ?)`).run(
-        owner,
-        nowMs + leaseMs,
-        calendar,
-        owner,
-        nowMs,
-      );
-      return Number(result.changes) === 1;
+      // A new holding (another owner, or this one after its lease expired) gets the next fencing token.
+      const row = this.statement(`
+        UPDATE mailbox SET
+          lease_token = CASE WHEN lease_owner = ?1 AND lease_expires_at_ms >= ?3 THEN lease_token ELSE lease_token + 1 END,
+          lease_owner = ?1, lease_expires_at_ms = ?2
+        WHERE calendar = ?4 AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_expires_at_ms < ?3)
+        RETURNING lease_token`).get(owner, nowMs + leaseMs, nowMs, calendar) as Row | undefined;
+      return row ? { calendar, owner, token: Number(row.lease_token) } : null;
     });
   }
 
@@ -474,14 +509,17 @@ export class SqliteStore implements Store {
     return (row?.lease_owner as string | null | undefined) ?? null;
   }
 
-  async takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<boolean> {
-    const result = this.statement('UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ? WHERE calendar = ? AND lease_owner = ?').run(
-      owner,
-      this.clock.now() + leaseMs,
-      calendar,
-      previousOwner,
-    );
-    return Number(result.changes) === 1;
+  async takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<Lease | null> {
+    const row = this.statement(
+      'UPDATE mailbox SET lease_owner = ?, lease_expires_at_ms = ?, lease_token = lease_token + 1 WHERE calendar = ? AND lease_owner = ? RETURNING lease_token',
+    ).get(owner, this.clock.now() + leaseMs, calendar, previousOwner) as Row | undefined;
+    return row ? { calendar, owner, token: Number(row.lease_token) } : null;
+  }
+
+  async renewLeases(leases: Lease[], leaseMs: number): Promise<Lease[]> {
+    const expires = this.clock.now() + leaseMs;
+    const renew = this.statement('UPDATE mailbox SET lease_expires_at_ms = ? WHERE calendar = ? AND lease_owner = ? AND lease_token = ?');
+    return this.transaction(() => leases.filter((lease) => Number(renew.run(expires, lease.calendar, lease.owner, lease.token).changes) === 1));
   }
 
   async releaseMailbox(calendar: string, owner: string): Promise<void> {
@@ -491,8 +529,28 @@ export class SqliteStore implements Store {
     );
   }
 
-  async replacePendingOps(calendar: string, ops: PendingOp[]): Promise<void> {
+  async chargeRequests(calendar: string, worker: string, cost: number): Promise<void> {
+    const nowMs = this.clock.now();
+    const bucket = nowMs - (nowMs % LEDGER_BUCKET_MS);
     this.transaction(() => {
+      this.statement(`
+        INSERT INTO request_ledger (calendar, worker, bucket_ms, spent) VALUES (?, ?, ?, ?)
+        ON CONFLICT (calendar, worker, bucket_ms) DO UPDATE SET spent = spent + excluded.spent`).run(calendar, worker, bucket, cost);
+      // Buckets older than any window anyone asks about (Outlook's is 10 minutes) are of no use any more.
+      this.statement('DELETE FROM request_ledger WHERE calendar = ? AND bucket_ms < ?').run(calendar, bucket - 3_600_000);
+    });
+  }
+
+  async requestsSpentByOthers(calendar: string, worker: string, windowMs: number): Promise<Array<{ agoMs: number; cost: number }>> {
+    const nowMs = this.clock.now();
+    const rows = this.statement(`
+      SELECT bucket_ms, SUM(spent) AS spent FROM request_ledger
+      WHERE calendar = ? AND worker <> ? AND bucket_ms + ? > ? GROUP BY bucket_ms ORDER BY bucket_ms`).all(calendar, worker, LEDGER_BUCKET_MS + windowMs, nowMs) as Row[];
+    return rows.map((row) => ({ agoMs: Math.max(0, nowMs - (Number(row.bucket_ms) + LEDGER_BUCKET_MS)), cost: Number(row.spent) }));
+  }
+
+  async replacePendingOps(calendar: string, ops: PendingOp[], fence?: Lease): Promise<void> {
+    this.fenced(fence, () => {
       // Attempts survive re-planning: an op that was sent before a crash stays "outcome unknown".
       const previousAttempts = new Map<string, number>();
       for (const row of this.statement('SELECT event_key, kind, item_id, attempts FROM pending_op WHERE calendar = ?').all(calendar) as Row[]) {
@@ -514,15 +572,15 @@ export class SqliteStore implements Store {
     return rows.map(toPendingOp);
   }
 
-  async markOpAttempts(calendar: string, keys: string[]): Promise<void> {
+  async markOpAttempts(calendar: string, keys: string[], fence?: Lease): Promise<void> {
     const mark = this.statement('UPDATE pending_op SET attempts = attempts + 1 WHERE calendar = ? AND event_key = ?');
-    this.transaction(() => {
+    this.fenced(fence, () => {
       for (const key of keys) mark.run(calendar, key);
     });
   }
 
-  async recordOpFailure(calendar: string, key: string, message: string): Promise<void> {
-    this.statement('UPDATE pending_op SET last_error = ? WHERE calendar = ? AND event_key = ?').run(message, calendar, key);
+  async recordOpFailure(calendar: string, key: string, message: string, fence?: Lease): Promise<void> {
+    this.fenced(fence, () => this.statement('UPDATE pending_op SET last_error = ? WHERE calendar = ? AND event_key = ?').run(message, calendar, key));
   }
 
   private deleteOp(op: PendingOp): void {
@@ -561,8 +619,8 @@ export class SqliteStore implements Store {
       ON CONFLICT (calendar, event_key) DO UPDATE SET generation = generation + 1`).run(calendar, key);
   }
 
-  async completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>): Promise<void> {
-    this.transaction(() => {
+  async completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>, fence?: Lease): Promise<void> {
+    this.fenced(fence, () => {
       for (const { op, delivered } of results) {
         if (op.kind === 'delete') this.dropDelivered(op.calendar, op.key, op.itemId);
         else if (delivered) this.upsertDelivered(delivered);
@@ -571,8 +629,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async forgetDelivered(calendar: string, key: string, itemId: string): Promise<void> {
-    this.transaction(() => this.dropDelivered(calendar, key, itemId));
+  async forgetDelivered(calendar: string, key: string, itemId: string, fence?: Lease): Promise<void> {
+    this.fenced(fence, () => this.dropDelivered(calendar, key, itemId));
   }
 
   async generations(calendar: string): Promise<Map<string, number>> {
@@ -706,19 +764,7 @@ export class SqliteStore implements Store {
   async feedState(calendar: string): Promise<FeedStateRow | null> {
     const row = this.statement('SELECT * FROM feed_state WHERE calendar = ?').get(calendar) as Row | undefined;
     if (!row) return null;
-    const text = (value: unknown) => (value === null || value === undefined ? null : String(value));
-    return {
-      calendar: String(row.calendar),
-      url: String(row.url),
-      etag: text(row.etag),
-      lastModified: text(row.last_modified),
-      consecutiveEmpty: Number(row.consecutive_empty),
-      lastFetchAt: text(row.last_fetch_at),
-      lastFullFetchAt: text(row.last_full_fetch_at),
-      lastOutcome: text(row.last_outcome),
-      lastError: text(row.last_error),
-      lastChangeAt: text(row.last_change_at),
-    };
+    return toFeedState(row);
   }
 
   async saveFeedState(state: FeedStateRow): Promise<void> {
@@ -742,80 +788,37 @@ export class SqliteStore implements Store {
     );
   }
 
+  /** Raw rows of one table (`calpush store copy`, store/copy.ts): in `order`, after `after` or from `offset`. */
+  async readTable(table: string, columns: string[], order: string[], after: unknown[] | null, limit: number, offset = 0): Promise<Row[]> {
+    const where = after ? `WHERE (${order.join(', ')}) > (${order.map(() => '?').join(', ')})` : '';
+    // SQLite sorts NULL first, as the PostgreSQL store asks for explicitly.
+    const sql = `SELECT ${columns.join(', ')} FROM ${table} ${where} ORDER BY ${order.join(', ')} LIMIT ${Math.floor(limit)} OFFSET ${Math.floor(offset)}`;
+    return this.db.prepare(sql).all(...((after ?? []) as Array<string | number | null>)) as Row[];
+  }
+
+  /** Writes raw rows (`calpush store copy`): a row whose key is there already is replaced, so a copy can run again. */
+  async writeRows(table: string, key: string[], rows: Row[]): Promise<void> {
+    if (!rows.length) return;
+    const columns = Object.keys(rows[0]!);
+    const update = columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
+    const conflict = key.length ? ` ON CONFLICT (${key.join(', ')}) DO ${update.length ? `UPDATE SET ${update.join(', ')}` : 'NOTHING'}` : '';
+    const insert = this.db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${conflict}`);
+    this.transaction(() => {
+      for (const row of rows) insert.run(...(columns.map((c) => row[c] ?? null) as Array<string | number | null>));
+    });
+  }
+
+  async countRows(table: string): Promise<number> {
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as Row).n);
+  }
+
+  async clearTable(table: string): Promise<void> {
+    this.db.exec(`DELETE FROM ${table}`);
+  }
+
   async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }
-}
-
-function toApiKey(row: Row): ApiKeyRow {
-  return {
-    id: String(row.id),
-    name: String(row.name),
-    hash: String(row.hash),
-    scope: String(row.scope) as ApiKeyRow['scope'],
-    calendars: row.calendars === null || row.calendars === undefined ? null : (JSON.parse(String(row.calendars)) as string[]),
-    createdAt: String(row.created_at),
-    revokedAt: (row.revoked_at as string | null) ?? null,
-    lastUsedAt: (row.last_used_at as string | null) ?? null,
-  };
-}
-
-function opIdentity(key: string, kind: string, itemId: string | null): string {
-  return `${key}\n${kind}\n${itemId ?? ''}`;
-}
-
-function toPendingOp(row: Row): PendingOp {
-  return {
-    calendar: String(row.calendar),
-    key: String(row.event_key),
-    kind: String(row.kind) as PendingOp['kind'],
-    itemId: (row.item_id as string | null) ?? null,
-    changeKey: (row.change_key as string | null) ?? null,
-    contentHash: (row.content_hash as string | null) ?? null,
-    transactionId: (row.transaction_id as string | null) ?? null,
-    startsAtMs: row.starts_at_ms === null ? null : Number(row.starts_at_ms),
-    attempts: Number(row.attempts),
-    lastError: (row.last_error as string | null) ?? null,
-  };
-}
-
-function toDesired(row: Row): DesiredRow {
-  return {
-    calendar: String(row.calendar),
-    key: String(row.event_key),
-    sourceId: String(row.source_id),
-    contentHash: String(row.content_hash),
-    startsAtMs: Number(row.starts_at_ms),
-    event: JSON.parse(String(row.payload)),
-  };
-}
-
-function toDelivered(row: Row): DeliveredRow {
-  return {
-    calendar: String(row.calendar),
-    key: String(row.event_key),
-    itemId: String(row.item_id),
-    changeKey: (row.change_key as string | null) ?? null,
-    transactionId: (row.transaction_id as string | null) ?? null,
-    contentHash: String(row.content_hash),
-    startsAtMs: row.starts_at_ms === null || row.starts_at_ms === undefined ? null : Number(row.starts_at_ms),
-  };
-}
-
-function toMailbox(row: Row): MailboxRow {
-  return {
-    calendar: String(row.calendar),
-    state: String(row.state) as MailboxRow['state'],
-    lastErrorCode: (row.last_error_code as string | null) ?? null,
-    lastError: (row.last_error as string | null) ?? null,
-    lastErrorRemedy: (row.last_error_remedy as string | null) ?? null,
-    lastSyncAt: (row.last_sync_at as string | null) ?? null,
-    inventoriedAt: (row.inventoried_at as string | null) ?? null,
-    consecutiveFailures: Number(row.consecutive_failures),
-    desiredVersion: Number(row.desired_version),
-    deliveredVersion: Number(row.delivered_version),
-    target: (row.target as string | null | undefined) ?? null,
-  };
 }
 
 /**

@@ -166,31 +166,143 @@ export interface FeedStateRow {
   lastChangeAt: string | null;
 }
 
-export interface Store {
+/**
+ * A mailbox's lease: who delivers it now, and the fencing token of this holding. The token grows each time the
+ * mailbox passes to a new holding (another owner, or the same owner after the lease expired); a write made under
+ * a lease (`fence`) is refused with LeaseLost once the token moved on, so a worker that lost its lease — paused,
+ * partitioned, taken over — cannot record answers as if it still held the mailbox.
+ */
+export interface Lease {
+  calendar: string;
+  owner: string;
+  token: number;
+}
+
+/** A write under a lease the writer no longer holds: nothing of it was recorded. */
+export class LeaseLost extends CalpushError {
+  readonly calendar: string;
+  constructor(lease: Lease) {
+    super('LeaseLost', `${lease.owner} no longer holds the lease of ${lease.calendar} (another worker took it over); nothing was recorded`, {
+      remedy: 'none needed: the worker that holds the mailbox now delivers it; a worker loses a lease when it could not renew it in time (paused, cut off from the database)',
+    });
+    this.calendar = lease.calendar;
+  }
+}
+
+/** The desired state: what the sources want in each calendar (sync, the API, imports, feeds). */
+export interface DesiredState {
   beginDesiredImport(): Promise<DesiredImport>;
   /** Replaces the desired set of each named calendar in one transaction (a DesiredImport in one call). */
   applyDesired(change: DesiredChange): Promise<DesiredChangeResult>;
+  /**
+   * Upserts and removes single events in one transaction, in order (a later op on the same event wins), bumping
+   * the desired version of every calendar that changed. Events of the calendars that are not named stay.
+   */
+  applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]>;
+  desiredFor(calendar: string): Promise<DesiredRow[]>;
+  /** Number of desired events per calendar (calendars without any are absent). */
+  desiredCounts(): Promise<Map<string, number>>;
+  /** Mailboxes whose desired state changed since their last complete delivery, with the current version. */
+  changedMailboxes(): Promise<Array<{ calendar: string; desiredVersion: number }>>;
+  /** Every calendar the store knows: with desired events, delivered items or a status. */
+  calendars(): Promise<string[]>;
+  /** Whether the store knows the calendar (desired events, delivered items or a status). */
+  hasCalendar(calendar: string): Promise<boolean>;
+  calendarCounts(calendar: string): Promise<CalendarCounts>;
+}
+
+/**
+ * The delivery ledger: what was delivered where, what is still to do, each mailbox's status. The writes that a
+ * delivery makes under a mailbox's lease take it as `fence`: refused with LeaseLost (nothing recorded) when the
+ * lease passed to another holding meanwhile.
+ */
+export interface DeliveryLedger {
   /**
    * Of these calendars, those with something to do: desired state changed since the last complete delivery,
    * pending work left, never listed, or last delivery failed.
    */
   calendarsNeedingDelivery(calendars: string[]): Promise<string[]>;
-  /** Mailboxes whose desired state changed since their last complete delivery, with the current version. */
-  changedMailboxes(): Promise<Array<{ calendar: string; desiredVersion: number }>>;
-  desiredFor(calendar: string): Promise<DesiredRow[]>;
-  /** Number of desired events per calendar (calendars without any are absent). */
-  desiredCounts(): Promise<Map<string, number>>;
   deliveredFor(calendar: string): Promise<DeliveredRow[]>;
-  /** Every calendar the store knows: with desired events, delivered items or a status. */
-  calendars(): Promise<string[]>;
+  mailbox(calendar: string): Promise<MailboxRow | null>;
+  /** Adoption: what the target says we own replaces what we thought we had delivered. */
+  recordInventory(calendar: string, items: DeliveredRow[], fence?: Lease): Promise<void>;
+  /** A complete delivery of the desired state as of `desiredVersion` (MailboxRow.desiredVersion when it began). */
+  recordMailboxOk(calendar: string, desiredVersion: number, fence?: Lease): Promise<void>;
+  recordMailboxFailure(calendar: string, code: string, message: string, remedy?: string, fence?: Lease): Promise<void>;
+  /** Forget inventories so that the next delivery lists every mailbox again. */
+  invalidateInventory(calendar?: string): Promise<void>;
+  replacePendingOps(calendar: string, ops: PendingOp[], fence?: Lease): Promise<void>;
+  pendingOps(calendar: string): Promise<PendingOp[]>;
+  /** Marks an op as sent, before it is sent: a crash after this leaves evidence that the outcome is unknown. */
+  markOpAttempts(calendar: string, keys: string[], fence?: Lease): Promise<void>;
+  recordOpFailure(calendar: string, key: string, message: string, fence?: Lease): Promise<void>;
+  /**
+   * Answers arrived: for each op, update what is delivered (the item for a create or update, nothing for a
+   * delete, whose key moves to its next generation) and drop the op — all in one transaction.
+   */
+  completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>, fence?: Lease): Promise<void>;
+  /**
+   * The item is gone from the target (deleted by a person): forget it so that it is created again, under a new
+   * generation so that the new create cannot be mistaken for the old one.
+   */
+  forgetDelivered(calendar: string, key: string, itemId: string, fence?: Lease): Promise<void>;
+  /** Deletions per key (keys never deleted are absent), so that a re-created event gets a fresh transactionId. */
+  generations(calendar: string): Promise<Map<string, number>>;
+}
 
+/**
+ * Mailbox leases: one worker delivers a mailbox at a time, however many processes or machines share the store.
+ * A lease lasts `leaseMs` unless renewed (the holder's heartbeat); an expired one is free to claim.
+ */
+export interface MailboxLeases {
+  /** Claims (or, by its holder, renews) the mailbox's lease; null when another live worker holds it. */
+  claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<Lease | null>;
+  /** Who holds the mailbox's lease now, if anyone (expired leases included). */
+  leaseHolder(calendar: string): Promise<string | null>;
+  /** Takes the lease from `previousOwner` (known to be dead); null if someone else holds it meanwhile. */
+  takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<Lease | null>;
+  /** The heartbeat: extends these leases by `leaseMs`; returns those still held (a lost one is absent). */
+  renewLeases(leases: Lease[], leaseMs: number): Promise<Lease[]>;
+  releaseMailbox(calendar: string, owner: string): Promise<void>;
+}
+
+/**
+ * Which named target delivers each mailbox (issue #14, docs/targets.md), and what the route lookups (Exchange
+ * hybrid: Autodiscover, Graph) answered.
+ */
+export interface MailboxTargets {
+  /**
+   * Records that `target` (a named target) delivers the mailbox from now on, under its lease (`fence`). When another
+   * target delivered it before (the mailbox moved: on-premises → Exchange Online), everything that belonged to that
+   * one is forgotten in the same transaction — delivered rows (its item ids and change keys mean nothing to the new
+   * target) and pending operations (planned against them; they are planned again) — and the inventory is
+   * invalidated, so the new target is listed and adopts the tagged events it finds. Returns the previous target
+   * when it changed, else null (also on the first claim).
+   */
+  assignTarget(calendar: string, target: string, fence?: Lease): Promise<string | null>;
+  /** The cached answer of a route lookup for this mailbox, if any (however old). */
+  routeLookup(calendar: string): Promise<RouteLookupRow | null>;
+  saveRouteLookup(row: RouteLookupRow): Promise<void>;
+  /** Drops the cached answer: the next delivery asks again (a mailbox the looked-up target refused may have moved). */
+  forgetRouteLookup(calendar: string): Promise<void>;
+}
+
+/**
+ * What was sent to each mailbox recently, by every worker sharing the store: Outlook's 10,000 requests per 10
+ * minutes are per app and mailbox, not per process, so a worker that takes a mailbox over must know what the
+ * previous holders spent. Kept in buckets of `bucketMs`; a bucket counts as spent at its end (never too early).
+ */
+export interface RequestLedger {
+  /** Charges `cost` requests to the mailbox now, on behalf of `worker` (before the request is sent). */
+  chargeRequests(calendar: string, worker: string, cost: number): Promise<void>;
+  /** What other workers spent on the mailbox within the last `windowMs`: how long ago (ms) and how much. */
+  requestsSpentByOthers(calendar: string, worker: string, windowMs: number): Promise<Array<{ agoMs: number; cost: number }>>;
+}
+
+/** The status views of the command line, the dashboard and the metrics. */
+export interface StoreOverview {
   mailbox(calendar: string): Promise<MailboxRow | null>;
   mailboxes(): Promise<MailboxRow[]>;
-  /** Adoption: what the target says we own replaces what we thought we had delivered. */
-  recordInventory(calendar: string, items: DeliveredRow[]): Promise<void>;
-  /** A complete delivery of the desired state as of `desiredVersion` (MailboxRow.desiredVersion when it began). */
-  recordMailboxOk(calendar: string, desiredVersion: number): Promise<void>;
-  recordMailboxFailure(calendar: string, code: string, message: string, remedy?: string): Promise<void>;
   /** Failed mailboxes per error code, most first (the dashboard's "failures by cause"). */
   failureCauses(): Promise<Array<{ code: string; mailboxes: number }>>;
   /**
@@ -198,74 +310,42 @@ export interface Store {
    * listed, or operations pending (the dashboard's drain progress; failed mailboxes are counted as failures).
    */
   mailboxesWithWork(): Promise<string[]>;
-  /** Forget inventories so that the next delivery lists every mailbox again. */
-  invalidateInventory(calendar?: string): Promise<void>;
-
-  /**
-   * Records that `target` (a named target) delivers the mailbox from now on, under its lease. When another target
-   * delivered it before (the mailbox moved: on-premises → Exchange Online), everything that belonged to that one is
-   * forgotten in the same transaction — delivered rows (its item ids and change keys mean nothing to the new target)
-   * and pending operations (planned against them; they are planned again) — and the inventory is invalidated, so
-   * the new target is listed and adopts the tagged events it finds. Returns the previous target when it changed,
-   * else null (also on the first claim).
-   */
-  assignTarget(calendar: string, target: string): Promise<string | null>;
-  /** The cached answer of a route lookup for this mailbox, if any (however old). */
-  routeLookup(calendar: string): Promise<RouteLookupRow | null>;
-  saveRouteLookup(row: RouteLookupRow): Promise<void>;
-  /** Drops the cached answer: the next delivery asks again (a mailbox the looked-up target refused may have moved). */
-  forgetRouteLookup(calendar: string): Promise<void>;
-
-  /**
-   * Claims a mailbox for delivery: returns false when another live worker holds it. The lease is renewed by
-   * claiming again and released by releaseMailbox.
-   */
-  claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean>;
-  /** Who holds the mailbox's lease now, if anyone (expired leases included). */
-  leaseHolder(calendar: string): Promise<string | null>;
-  /** Takes the lease from `previousOwner` (known to be dead); false if someone else holds it meanwhile. */
-  takeOverMailbox(calendar: string, previousOwner: string, owner: string, leaseMs: number): Promise<boolean>;
-  releaseMailbox(calendar: string, owner: string): Promise<void>;
-
-  replacePendingOps(calendar: string, ops: PendingOp[]): Promise<void>;
-  pendingOps(calendar: string): Promise<PendingOp[]>;
-  /** Marks an op as sent, before it is sent: a crash after this leaves evidence that the outcome is unknown. */
-  markOpAttempts(calendar: string, keys: string[]): Promise<void>;
-  recordOpFailure(calendar: string, key: string, message: string): Promise<void>;
-  /**
-   * Answers arrived: for each op, update what is delivered (the item for a create or update, nothing for a
-   * delete, whose key moves to its next generation) and drop the op — all in one transaction.
-   */
-  completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>): Promise<void>;
-  /**
-   * The item is gone from the target (deleted by a person): forget it so that it is created again, under a new
-   * generation so that the new create cannot be mistaken for the old one.
-   */
-  forgetDelivered(calendar: string, key: string, itemId: string): Promise<void>;
-  /** Deletions per key (keys never deleted are absent), so that a re-created event gets a fresh transactionId. */
-  generations(calendar: string): Promise<Map<string, number>>;
-
-  /**
-   * Upserts and removes single events in one transaction, in order (a later op on the same event wins), bumping
-   * the desired version of every calendar that changed. Events of the calendars that are not named stay.
-   */
-  applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]>;
   /** Desired row, delivered items, pending operations and mailbox status of one event (by key). */
   eventState(calendar: string, key: string): Promise<EventDeliveryState>;
-  /** Whether the store knows the calendar (desired events, delivered items or a status). */
-  hasCalendar(calendar: string): Promise<boolean>;
-  calendarCounts(calendar: string): Promise<CalendarCounts>;
   totals(): Promise<StoreTotals>;
+}
 
+/** API keys of `calpush serve` (only their hashes). */
+export interface ApiKeyStore {
   createApiKey(key: ApiKeyRow): Promise<void>;
   apiKey(id: string): Promise<ApiKeyRow | null>;
   apiKeys(): Promise<ApiKeyRow[]>;
   /** false when there is no such key or it was revoked already. */
   revokeApiKey(id: string): Promise<boolean>;
   touchApiKey(id: string): Promise<void>;
+}
 
+/** What the feed poller remembers per calendar. */
+export interface FeedStateStore {
   feedState(calendar: string): Promise<FeedStateRow | null>;
   saveFeedState(state: FeedStateRow): Promise<void>;
+}
 
+/**
+ * Desired-state changes made by other processes, as they are recorded (PostgreSQL: LISTEN/NOTIFY). A store
+ * without it is polled (DesiredState.changedMailboxes); with it the poll stays as the fallback.
+ */
+export interface ChangeNotifications {
+  /** Calls `listener` with each calendar whose desired state changed ('*': many at once); returns the unsubscribe. */
+  watchChanges(listener: (calendar: string) => void): Promise<() => Promise<void>>;
+}
+
+/** What a delivery needs of the store (the mailboxes: which target each settled one was last delivered through). */
+export type DeliveryStore = DesiredState & DeliveryLedger & MailboxLeases & MailboxTargets & Pick<StoreOverview, 'mailboxes'> & Partial<RequestLedger>;
+
+/** Both stores (SQLite, PostgreSQL) are all of it; each part of calpush asks for the narrow part it uses. */
+export interface Store extends DesiredState, DeliveryLedger, MailboxLeases, MailboxTargets, RequestLedger, StoreOverview, ApiKeyStore, FeedStateStore, Partial<ChangeNotifications> {
+  /** Which store this is, for messages and `calpush store` ("sqlite" or "postgres"). */
+  readonly kind: 'sqlite' | 'postgres';
   close(): Promise<void>;
 }

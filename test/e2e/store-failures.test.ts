@@ -64,7 +64,7 @@ describe('a disk that fills up during a delivery', () => {
   /** The store SQLite considers full a few pages after the input is recorded (PRAGMA max_page_count), as a full disk answers SQLITE_FULL. */
   class FillingStore extends SqliteStore {
     private filled = false;
-    override async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<boolean> {
+    override async claimMailbox(calendar: string, owner: string, leaseMs: number): ReturnType<SqliteStore['claimMailbox']> {
       if (!this.filled) {
         this.filled = true;
         const db = (this as unknown as { db: DatabaseSync }).db;

@@ -31,6 +31,10 @@ export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url))
 // /etc/os-release and /run/WSL: playwright-core (the browser tests) asks which OS it runs on, and whether in WSL.
 const SYSTEM_PATHS = ['/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/lib/ssl', '/usr/share/zoneinfo', '/proc', '/dev', '/sys', '/usr/bin/ldd', '/etc/os-release', '/run/WSL'];
 
+// Looked at (stat/access only), never read: Debian installs PostgreSQL's server programs (initdb, pg_ctl) per major
+// version in /usr/lib/postgresql/<version>/bin, not on PATH; the tests find them there (test/support/tools.ts).
+const SEARCHABLE_SYSTEM_PATHS = ['/usr/lib/postgresql'];
+
 function realTmpdir() {
   try {
     return fs.realpathSync.native(tmpdir());
@@ -107,7 +111,7 @@ export function installFsGuard({ child = false } = {}) {
   if (state.installed) return;
   state.installed = true;
   readable = [repoRoot, tmpdir(), realTmpdir(), ...SYSTEM_PATHS];
-  searchable = (process.env.PATH ?? '').split(delimiter).filter((dir) => isAbsolute(dir));
+  searchable = [...(process.env.PATH ?? '').split(delimiter).filter((dir) => isAbsolute(dir)), ...SEARCHABLE_SYSTEM_PATHS];
   for (const name of NAMES) {
     const lookupOnly = LOOKUPS.has(name);
     wrapSync(fs, `${name}Sync`, `${name}Sync`, lookupOnly);

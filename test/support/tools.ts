@@ -12,6 +12,9 @@ export const TEST_TOOLS = {
   xandikos: 'xandikos',
   // The dashboard's browser tests drive Debian's Chromium with playwright-core (which never downloads a browser).
   chromium: 'chromium',
+  // The PostgreSQL store's tests start a throwaway cluster (test/support/postgres.ts): initdb and pg_ctl, which
+  // Debian keeps in /usr/lib/postgresql/<version>/bin (findPostgresBin), not on PATH.
+  initdb: 'postgresql',
 } as const;
 
 export type TestTool = keyof typeof TEST_TOOLS;
@@ -31,8 +34,32 @@ export function findExecutable(name: string): string | null {
   return null;
 }
 
+/** The highest major version of PostgreSQL's server programs installed (Debian: /usr/lib/postgresql/<version>/bin), or null. */
+export function findPostgresBin(): string | null {
+  for (let version = 30; version >= 10; version--) {
+    const bin = `/usr/lib/postgresql/${version}/bin`;
+    try {
+      accessSync(join(bin, 'initdb'), constants.X_OK);
+      accessSync(join(bin, 'pg_ctl'), constants.X_OK);
+      return bin;
+    } catch {
+      // not this version
+    }
+  }
+  const onPath = findExecutable('initdb');
+  return onPath ? onPath.slice(0, onPath.lastIndexOf('/')) : null;
+}
+
+function findTool(tool: TestTool): string | null {
+  if (tool === 'initdb') {
+    const bin = findPostgresBin();
+    return bin ? join(bin, 'initdb') : null;
+  }
+  return findExecutable(tool);
+}
+
 export function missingTools(tools: readonly TestTool[] = Object.keys(TEST_TOOLS) as TestTool[]): TestTool[] {
-  return tools.filter((tool) => findExecutable(tool) === null);
+  return tools.filter((tool) => findTool(tool) === null);
 }
 
 /** One line: what is missing and the command that installs it. */
@@ -43,7 +70,7 @@ export function missingToolsMessage(missing: readonly TestTool[]): string {
 
 /** The tool's path; throws the one-line install hint when it is missing. */
 export function requireTool(tool: TestTool): string {
-  const path = findExecutable(tool);
+  const path = findTool(tool);
   if (path === null) throw new Error(missingToolsMessage([tool]));
   return path;
 }

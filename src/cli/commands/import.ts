@@ -15,7 +15,6 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { retentionRule, type Config } from '../../app/config.ts';
-import { resolvePath } from '../../config/secrets.ts';
 import { systemClock, type Clock } from '../../model/clock.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { deliver } from '../../engine/delivery.ts';
@@ -26,7 +25,7 @@ import { duplicateErrors, validateRecord, type RecordError } from '../../sources
 import { eventKey } from '../../model/event.ts';
 import { fileParseLimits } from '../../sources/parse-pool.ts';
 import { readInputItems, type Cancellation, type InputItem } from '../../sources/stream.ts';
-import { SqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../app/store.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredOp, Store } from '../../store/store.ts';
 import { dryRun } from '../../engine/dry-run.ts';
 import { desiredSummary, EXPANSION_PAST_MS, InputProblems, syncRoutes, SyncRefused, type SyncPreview, type SyncResult } from '../../app/sync.ts';
@@ -256,7 +255,7 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
   const files = inputFiles(options.paths);
   if (!files.length) throw new SyncRefused(`no input file found in ${options.paths.join(', ')} (looked for ${[...SUPPORTED].join(', ')})`);
 
-  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
+  const store = options.store ?? (await openStore(config.store, options.baseDir, options.clock ? { clock: options.clock } : {}));
   try {
     const problems = new InputProblems();
     const cancellations: Cancellation[] = [];

@@ -1,12 +1,11 @@
 // calpush serve: the push API, the delivery loop and the feed pollers, until SIGTERM/SIGINT.
 // calpush feeds poll: fetch every configured feed once and record what it says (delivery is serve's or sync's).
 import type { Command } from 'commander';
-import { resolvePath } from '../../config/secrets.ts';
 import { resolveProxy } from '../../config/proxy.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
-import { SqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../app/store.ts';
 import { reportFailure } from '../failure.ts';
 import { integerArgument } from '../options.ts';
 
@@ -18,12 +17,13 @@ export function registerServeCommand(program: Command): void {
     .option('--host <host>', 'interface to listen on (overrides server.host)')
     .option('--port <port>', 'port to listen on (overrides server.port; 0 = any free port)', integerArgument('--port', 0, 65535))
     .option('--no-feeds', 'do not poll the configured feeds')
-    .action(async (options: { config: string; host?: string; port?: number; feeds: boolean }) => {
+    .option('--worker-id <id>', 'names this worker in mailbox leases (default host:pid); each worker sharing a store needs its own')
+    .action(async (options: { config: string; host?: string; port?: number; feeds: boolean; workerId?: string }) => {
       try {
         const settings = loadServeConfig(options.config);
         if (options.host !== undefined) settings.server.host = options.host;
         if (options.port !== undefined) settings.server.port = options.port;
-        const running = await startServer({ ...settings, log: true, pollFeeds: options.feeds });
+        const running = await startServer({ ...settings, log: true, pollFeeds: options.feeds, ...(options.workerId ? { workerId: options.workerId } : {}) });
         const dashboard = settings.server.dashboard.enabled ? `, dashboard at ${running.url}/` : '';
         process.stderr.write(`calpush serve: listening on ${running.url} (docs at ${running.url}/docs${dashboard})\n`);
         let signals = 0;
@@ -75,7 +75,7 @@ export function registerFeedsCommand(program: Command): void {
           process.exitCode = 2;
           return;
         }
-        const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
+        const store = await openStore(config.store, baseDir);
         try {
           const proxy = resolveProxy([feedsConfig.proxy, config.proxy], baseDir, 'feeds.proxy');
           const results = await new FeedPoller({ store, feeds: feedsConfig, urls, timeZone: config.timeZone, retention: config.retention, proxy }).pollAll();

@@ -4,8 +4,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../app/config.ts';
 import { explainRoutes } from '../../app/router.ts';
-import { resolvePath } from '../../config/secrets.ts';
-import { SqliteStore } from '../../store/sqlite.ts';
+import { openStore } from '../../app/store.ts';
 import { reportFailure } from '../failure.ts';
 
 export function registerStatusCommand(program: Command): void {
@@ -17,7 +16,7 @@ export function registerStatusCommand(program: Command): void {
     .action(async (options: { config: string; json?: boolean }) => {
       try {
         const { config, baseDir } = loadConfig(options.config);
-        const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
+        const store = await openStore(config.store, baseDir);
         try {
           const rows = [];
           const calendars = await store.calendars();

@@ -1,37 +1,45 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+// The store contract: what every store (SQLite, PostgreSQL) must do, run against each by a factory (like
+// vdirsyncer's storage tests). test/store/sqlite.test.ts and test/store/postgres.test.ts call it; what only one
+// store does (its files, its migrations from old schemas, its errors) is tested beside it.
 import { describe, expect, it } from 'vitest';
-import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
 import fc from 'fast-check';
+import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { keepsAbsentEvent, type RetentionRule } from '../../src/model/retention.ts';
 import type { PendingOp } from '../../src/model/rows.ts';
+import { LeaseLost, type Store } from '../../src/store/store.ts';
+
+export interface StoreFactory {
+  /** A new, empty store. */
+  open(): Promise<Store>;
+  /** Another handle on the same store: another process's (or machine's) view of it. */
+  reopen(store: Store): Promise<Store>;
+}
 
 const cal = 'a@contoso.edu';
-function event(id: string, subject = id): DesiredEvent {
-  const result = validateEvent({ calendar: cal, id, subject, start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'Europe/Amsterdam' });
+function event(id: string, subject = id, calendar = cal): DesiredEvent {
+  const result = validateEvent({ calendar, id, subject, start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'Europe/Amsterdam' });
   if (!result.ok) throw new Error('invalid');
   return result.desired;
 }
-const tempDb = () => join(mkdtempSync(join(tmpdir(), 'calpush-store-')), 'nested', 'calpush.sqlite');
+const create = (key: string, calendar = cal): PendingOp => ({ calendar, key, kind: 'create', itemId: null, contentHash: 'h', transactionId: `t-${key}`, startsAtMs: 1, attempts: 0, lastError: null });
+const item = (key: string, itemId: string, calendar = cal) => ({ calendar, key, itemId, changeKey: 'ck', transactionId: `t-${key}`, contentHash: 'h', startsAtMs: 1 });
 
-describe('SQLite store', () => {
-  it('migrates a new database to the current schema and reopens it unchanged', async () => {
-    const path = tempDb();
-    const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(7);
+export function storeContract(name: string, stores: StoreFactory): void {
+describe(`the store contract: ${name}`, () => {
+  it('keeps what it recorded when opened again', async () => {
+    const store = await stores.open();
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
-    await store.close();
-    const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(7);
+    const again = await stores.reopen(store);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
+    expect(await again.calendars()).toEqual([cal]);
+    expect(await again.hasCalendar(cal)).toBe(true);
+    expect(await again.hasCalendar('nobody@contoso.edu')).toBe(false);
     await again.close();
+    await store.close();
   });
 
   it('replaces a calendar’s desired set, keeping held events and counting changes', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     expect(await store.applyDesired({ calendars: [cal], events: [event('a'), event('b'), event('c')], held: [] })).toEqual({ added: 3, changed: 0, removed: 0, unchanged: 0 });
     const b = event('b');
     const result = await store.applyDesired({ calendars: [cal], events: [event('a'), event('c', 'changed')], held: [{ calendar: cal, key: b.key }] });
@@ -42,26 +50,28 @@ describe('SQLite store', () => {
   });
 
   it('refuses events outside the calendars being replaced, writing nothing', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await expect(store.applyDesired({ calendars: ['other@contoso.edu'], events: [event('a')], held: [] })).rejects.toThrow(/outside/);
     expect(await store.desiredFor(cal)).toEqual([]);
     await store.close();
   });
 
   it('lets one worker hold a mailbox lease until it is released or expires', async () => {
-    const store = new SqliteStore(':memory:');
-    expect(await store.claimMailbox(cal, 'w1', 60_000)).toBe(true);
-    expect(await store.claimMailbox(cal, 'w2', 60_000)).toBe(false);
-    expect(await store.claimMailbox(cal, 'w1', 60_000)).toBe(true);
+    const store = await stores.open();
+    expect(await store.claimMailbox(cal, 'w1', 60_000)).toMatchObject({ calendar: cal, owner: 'w1' });
+    expect(await store.claimMailbox(cal, 'w2', 60_000)).toBeNull();
+    expect(await store.claimMailbox(cal, 'w1', 60_000)).not.toBeNull();
+    expect(await store.leaseHolder(cal)).toBe('w1');
     await store.releaseMailbox(cal, 'w1');
-    expect(await store.claimMailbox(cal, 'w2', 1)).toBe(true);
+    expect(await store.leaseHolder(cal)).toBeNull();
+    expect(await store.claimMailbox(cal, 'w2', 1)).not.toBeNull();
     await new Promise((r) => setTimeout(r, 5));
-    expect(await store.claimMailbox(cal, 'w1', 60_000)).toBe(true);
+    expect(await store.claimMailbox(cal, 'w1', 60_000)).not.toBeNull();
     await store.close();
   });
 
   it('keeps the attempt count of a sent create across re-planning, and drops the op with its answer', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     const op: PendingOp = { calendar: cal, key: 'k', kind: 'create', itemId: null, contentHash: 'h', transactionId: 't', startsAtMs: 1, attempts: 0, lastError: null };
     await store.replacePendingOps(cal, [op]);
     await store.markOpAttempts(cal, ['k']);
@@ -74,7 +84,7 @@ describe('SQLite store', () => {
   });
 
   it('keeps the ChangeKey an update or delete was planned with (schema 5: pending_op.change_key)', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     const update: PendingOp = { calendar: cal, key: 'k', kind: 'update', itemId: 'item1', changeKey: 'ck-1', contentHash: 'h', transactionId: null, startsAtMs: 1, attempts: 0, lastError: null };
     const del: PendingOp = { calendar: cal, key: 'j', kind: 'delete', itemId: 'item2', contentHash: null, transactionId: null, startsAtMs: null, attempts: 0, lastError: null };
     await store.replacePendingOps(cal, [update, del]);
@@ -85,7 +95,7 @@ describe('SQLite store', () => {
   });
 
   it('counts generations on delete and on a vanished item, and inventories replace delivered state', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await store.recordInventory(cal, [
       { calendar: cal, key: 'k', itemId: 'i1', changeKey: null, transactionId: null, contentHash: 'h' },
       { calendar: cal, key: 'k', itemId: 'i2', changeKey: null, transactionId: null, contentHash: 'h' },
@@ -101,7 +111,7 @@ describe('SQLite store', () => {
   });
 
   it('records mailbox failures with the reason and its fix, and clears them on success', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await store.recordMailboxFailure(cal, 'ErrorAccessDenied', 'Access to OData is disabled.', 'add it to the RBAC for Applications scope');
     await store.recordMailboxFailure('b@contoso.edu', 'ErrorAccessDenied', 'Access to OData is disabled.');
     await store.recordMailboxFailure('c@contoso.edu', 'ErrorInvalidUser', 'no such user');
@@ -114,7 +124,7 @@ describe('SQLite store', () => {
   });
 
   it('lists the mailboxes with delivery work ahead that are not failing', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await store.applyDesired({ calendars: [cal, 'b@contoso.edu'], events: [event('x'), { ...event('y'), event: { ...event('y').event, calendar: 'b@contoso.edu' } }], held: [] });
     expect(await store.mailboxesWithWork()).toEqual([cal, 'b@contoso.edu'].sort());
     await store.recordMailboxFailure('b@contoso.edu', 'ErrorAccessDenied', 'denied');
@@ -126,36 +136,8 @@ describe('SQLite store', () => {
     await store.close();
   });
 
-  it('migrates a schema-5 store: its API keys are kept, and admin and helpdesk keys can be stored', async () => {
-    const path = tempDb();
-    const current = new SqliteStore(path);
-    await current.close();
-    // Back to schema 5 as it shipped: the api_key table with the read/write CHECK, no last_error_remedy.
-    const db = new DatabaseSync(path);
-    db.exec(`
-      DROP TABLE api_key;
-      CREATE TABLE api_key (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, scope TEXT NOT NULL CHECK (scope IN ('read', 'write')),
-        calendars TEXT, created_at TEXT NOT NULL, revoked_at TEXT, last_used_at TEXT);
-      INSERT INTO api_key VALUES ('0123456789ab', 'old', 'hash', 'write', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL);
-      ALTER TABLE mailbox DROP COLUMN last_error_remedy;
-      ALTER TABLE mailbox DROP COLUMN target;
-      DROP TABLE route_lookup;
-      PRAGMA user_version = 5;`);
-    expect(() => db.exec(`INSERT INTO api_key VALUES ('0123456789ac', 'x', 'h', 'admin', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL)`)).toThrow(/CHECK/);
-    db.close();
-    const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(7);
-    expect(await store.apiKey('0123456789ab')).toMatchObject({ name: 'old', scope: 'write' });
-    const row = { id: 'aaaaaaaaaaaa', name: '', hash: 'h', calendars: null, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
-    await store.createApiKey({ ...row, scope: 'admin' });
-    await store.createApiKey({ ...row, id: 'bbbbbbbbbbbb', scope: 'helpdesk' });
-    await expect(store.createApiKey({ ...row, id: 'cccccccccccc', scope: 'root' as never })).rejects.toThrow();
-    expect((await store.apiKeys()).map((k) => k.scope).sort()).toEqual(['admin', 'helpdesk', 'write']);
-    await store.close();
-  });
-
   it('streams an import: finds duplicates across chunks, holds them, and applies the rest in one go', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await store.applyDesired({ calendars: [cal], events: [event('dup', 'old'), event('kept')], held: [] });
     const importer = await store.beginDesiredImport();
     await importer.add([{ desired: event('a'), record: 'line 1' }, { desired: event('dup', 'x'), record: 'line 2' }]);
@@ -172,7 +154,7 @@ describe('SQLite store', () => {
   });
 
   it('holds series by id prefix and whole calendars whose feed broke', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     const other = 'b@contoso.edu';
     const inOther = (id: string) => {
       const r = validateEvent({ calendar: other, id, start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'UTC' });
@@ -188,7 +170,7 @@ describe('SQLite store', () => {
   });
 
   it('refuses an empty input that would wipe desired events, changing nothing', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     const importer = await store.beginDesiredImport();
     await expect(importer.finish({ calendars: 'staged-and-synced', refuseEmpty: true, retention: null })).rejects.toThrow(/has no valid event, which would remove all 1 events .* nothing was changed/);
@@ -199,7 +181,7 @@ describe('SQLite store', () => {
   });
 
   it('knows which mailboxes need delivery: changed, pending, never listed or failed', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
     expect(await store.calendarsNeedingDelivery([cal])).toEqual([cal]);
     await store.recordInventory(cal, []);
@@ -217,7 +199,7 @@ describe('SQLite store', () => {
   });
 
   it('lets a sync without a calendar list replace only the calendars sync manages, not those of the API or feeds', async () => {
-    const store = new SqliteStore(':memory:');
+    const store = await stores.open();
     const apiCalendar = 'api@contoso.edu';
     const viaApi = validateEvent({ calendar: apiCalendar, id: 'pushed', start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'UTC' });
     if (!viaApi.ok) throw new Error('invalid');
@@ -246,7 +228,7 @@ describe('SQLite store', () => {
     // "Now" is 1 October 2026, 12:00 UTC (14:00 in Amsterdam).
     const nowMs = Date.parse('2026-10-01T12:00:00Z');
     const rule = (retention: RetentionRule['retention']): RetentionRule => ({ retention, nowMs, allDayTimeZone: 'Europe/Amsterdam' });
-    const ids = async (store: SqliteStore) => (await store.desiredFor(cal)).map((r) => r.sourceId).sort();
+    const ids = async (store: Store) => (await store.desiredFor(cal)).map((r) => r.sourceId).sort();
     const events = [
       at('long-ago', '2026-06-01T09:00', '2026-06-01T10:00'),
       at('last-week', '2026-09-24T09:00', '2026-09-24T10:00'),
@@ -258,7 +240,7 @@ describe('SQLite store', () => {
     ];
 
     it('keeps every ended one with "keep", and removes those that have not ended', async () => {
-      const store = new SqliteStore(':memory:');
+      const store = await stores.open();
       await store.applyDesired({ calendars: [cal], events, held: [] });
       const result = await store.applyDesired({ calendars: [cal], events: [], held: [], retention: rule({ past: 'keep' }) });
       expect(result).toEqual({ added: 0, changed: 0, removed: 3, unchanged: 0 });
@@ -268,7 +250,7 @@ describe('SQLite store', () => {
     });
 
     it('with "prune", removes only those that ended more than afterDays ago', async () => {
-      const store = new SqliteStore(':memory:');
+      const store = await stores.open();
       await store.applyDesired({ calendars: [cal], events, held: [] });
       await store.applyDesired({ calendars: [cal], events: [], held: [], retention: rule({ past: 'prune', afterDays: 7 }) });
       expect(await ids(store)).toEqual(['this-morning', 'yesterday-all-day']);
@@ -279,7 +261,7 @@ describe('SQLite store', () => {
     });
 
     it('changes a past event that is in the input, and counts what it kept', async () => {
-      const store = new SqliteStore(':memory:');
+      const store = await stores.open();
       await store.applyDesired({ calendars: [cal], events, held: [] });
       const importer = await store.beginDesiredImport();
       await importer.add([{ desired: at('last-week', '2026-09-24T09:00', '2026-09-24T10:00', 'renamed afterwards'), record: 'line 1' }]);
@@ -305,6 +287,9 @@ describe('SQLite store', () => {
         fc.record({ allDay: fc.constant(true as const), startDay: fc.integer({ min: -4, max: 4 }), days: fc.integer({ min: 1, max: 3 }) }),
       );
       const base = Date.parse('2026-10-01T00:00:00Z');
+      // One store, a calendar of its own per run: the same property, without a new store (schema) for each.
+      const store = await stores.open();
+      let runs = 0;
       await fc.assert(
         fc.asyncProperty(
           fc.array(timing, { minLength: 1, maxLength: 12 }),
@@ -312,7 +297,7 @@ describe('SQLite store', () => {
           fc.oneof(fc.constant({ past: 'keep' as const }), fc.record({ past: fc.constant('prune' as const), afterDays: fc.integer({ min: 0, max: 2 }) })),
           fc.constantFrom(...zones),
           async (timings, nowMin, retention, allDayTimeZone) => {
-            const store = new SqliteStore(':memory:');
+            const cal = `run${++runs}@contoso.edu`;
             const events = timings.map((t, n) => {
               const local = (ms: number) => new Date(ms).toISOString().slice(0, 16);
               const input = t.allDay
@@ -328,15 +313,15 @@ describe('SQLite store', () => {
             const expected = events.filter((e) => keepsAbsentEvent(e.event.timing, rule)).map((e) => e.event.id).sort();
             expect((await store.desiredFor(cal)).map((r) => r.sourceId).sort()).toEqual(expected);
             expect(result.removed).toBe(events.length - expected.length);
-            await store.close();
           },
         ),
         { numRuns: 200 },
       );
+      await store.close();
     });
 
     it('is not applied by a single-event removal: an explicit delete deletes', async () => {
-      const store = new SqliteStore(':memory:');
+      const store = await stores.open();
       await store.applyDesired({ calendars: [cal], events, held: [] });
       expect(await store.applyDesiredOps([{ kind: 'remove', calendar: cal, key: events[0]!.key }])).toEqual(['removed']);
       expect(await ids(store)).not.toContain('long-ago');
@@ -346,7 +331,7 @@ describe('SQLite store', () => {
 
   describe('preview: a finish rolled back', () => {
     it('reports what finish would do, shows each calendar as finish would leave it, records nothing, and can be finished after', async () => {
-      const store = new SqliteStore(':memory:');
+      const store = await stores.open();
       await store.applyDesired({ calendars: [cal], events: [event('a'), event('b'), event('c')], held: [] });
       await store.recordInventory(cal, []);
       const before = JSON.stringify([await store.desiredFor(cal), await store.mailboxes()]);
@@ -371,7 +356,7 @@ describe('SQLite store', () => {
     });
 
     it('refuses an empty input like finish, recording nothing', async () => {
-      const store = new SqliteStore(':memory:');
+      const store = await stores.open();
       await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
       const importer = await store.beginDesiredImport();
       await expect(importer.preview({ calendars: [cal], refuseEmpty: true, retention: null }, () => {})).rejects.toThrow(/has no valid event, which would remove all 1 events .* nothing was changed/);
@@ -380,4 +365,182 @@ describe('SQLite store', () => {
       await store.close();
     });
   });
+
+  describe('several workers on one store', () => {
+    it('gives each new holding of a lease a larger fencing token; its holder renews it without a new one', async () => {
+      const store = await stores.open();
+      const first = (await store.claimMailbox(cal, 'w1', 60_000))!;
+      expect((await store.claimMailbox(cal, 'w1', 60_000))!.token).toBe(first.token);
+      expect(await store.renewLeases([first], 60_000)).toEqual([first]);
+      await store.releaseMailbox(cal, 'w1');
+      const second = (await store.claimMailbox(cal, 'w2', 60_000))!;
+      expect(second.token).toBeGreaterThan(first.token);
+      const third = (await store.takeOverMailbox(cal, 'w2', 'w3', 60_000))!;
+      expect(third).toMatchObject({ owner: 'w3' });
+      expect(third.token).toBeGreaterThan(second.token);
+      expect(await store.takeOverMailbox(cal, 'w2', 'w4', 60_000)).toBeNull();
+      // The heartbeat of a lease that was taken over confirms nothing.
+      expect(await store.renewLeases([second, third], 60_000)).toEqual([third]);
+      await store.close();
+    });
+
+    it('refuses every write under a lease that another worker took over, recording nothing of it', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      await store.applyDesired({ calendars: [cal], events: [event('a')], held: [] });
+      const lost = (await store.claimMailbox(cal, 'w1', 1))!;
+      await store.replacePendingOps(cal, [create('k')], lost);
+      await new Promise((r) => setTimeout(r, 5));
+      const holder = (await other.claimMailbox(cal, 'w2', 60_000))!;
+      expect(holder.token).toBeGreaterThan(lost.token);
+      const refused = [
+        () => store.completeOps([{ op: create('k'), delivered: item('k', 'i1') }], lost),
+        () => store.markOpAttempts(cal, ['k'], lost),
+        () => store.replacePendingOps(cal, [], lost),
+        () => store.recordOpFailure(cal, 'k', 'x', lost),
+        () => store.recordInventory(cal, [item('k', 'i9')], lost),
+        () => store.forgetDelivered(cal, 'k', 'i1', lost),
+        () => store.recordMailboxOk(cal, 99, lost),
+        () => store.recordMailboxFailure(cal, 'X', 'x', undefined, lost),
+      ];
+      for (const write of refused) await expect(write()).rejects.toBeInstanceOf(LeaseLost);
+      expect(await store.pendingOps(cal)).toMatchObject([{ key: 'k', attempts: 0, lastError: null }]);
+      expect(await store.deliveredFor(cal)).toEqual([]);
+      expect(await store.mailbox(cal)).toMatchObject({ state: 'pending', deliveredVersion: 0, inventoriedAt: null });
+      // The holder's writes go through.
+      await other.completeOps([{ op: create('k'), delivered: item('k', 'i1') }], holder);
+      expect(await store.deliveredFor(cal)).toEqual([item('k', 'i1')]);
+      await other.close();
+      await store.close();
+    });
+
+    it('lets exactly one of many workers claim a free mailbox at once', async () => {
+      const store = await stores.open();
+      const handles = [store, await stores.reopen(store), await stores.reopen(store)];
+      const claims = await Promise.all(Array.from({ length: 12 }, (_, n) => handles[n % handles.length]!.claimMailbox(cal, `w${n}`, 60_000)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      for (const handle of handles.slice(1)) await handle.close();
+      await store.close();
+    });
+
+    it('keeps a ledger of the requests each worker sent to a mailbox; a worker sees what the others spent', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      await store.chargeRequests(cal, 'w1', 20);
+      await store.chargeRequests(cal, 'w1', 5);
+      await other.chargeRequests(cal, 'w2', 1);
+      await other.chargeRequests('b@contoso.edu', 'w2', 7);
+      const seenByW2 = await other.requestsSpentByOthers(cal, 'w2', 600_000);
+      expect(seenByW2.reduce((sum, s) => sum + s.cost, 0)).toBe(25);
+      for (const spent of seenByW2) expect(spent.agoMs).toBeGreaterThanOrEqual(0);
+      expect((await store.requestsSpentByOthers(cal, 'w1', 600_000)).reduce((sum, s) => sum + s.cost, 0)).toBe(1);
+      expect(await store.requestsSpentByOthers(cal, 'w3', 600_000).then((s) => s.reduce((sum, x) => sum + x.cost, 0))).toBe(26);
+      await other.close();
+      await store.close();
+    });
+
+    it('sees the desired-state changes another worker records', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      await store.applyDesiredOps([{ kind: 'upsert', desired: event('a') }]);
+      expect((await other.changedMailboxes()).map((m) => m.calendar)).toEqual([cal]);
+      expect(await other.mailboxesWithWork()).toEqual([cal]);
+      await other.close();
+      await store.close();
+    });
+  });
+
+  describe('named targets and route lookups (issue #14)', () => {
+    it('records the target a mailbox is delivered by; a move forgets the old target\'s rows and pending ops', async () => {
+      const store = await stores.open();
+      const lease = (await store.claimMailbox(cal, 'w1', 60_000))!;
+      expect(await store.assignTarget(cal, 'onprem', lease)).toBeNull();
+      expect(await store.assignTarget(cal, 'onprem', lease)).toBeNull();
+      expect(await store.mailbox(cal)).toMatchObject({ target: 'onprem' });
+      await store.recordInventory(cal, [item('k', 'i1')], lease);
+      await store.replacePendingOps(cal, [create('n')], lease);
+      // Moved: everything that belonged to "onprem" goes, and the mailbox is listed again on "online".
+      expect(await store.assignTarget(cal, 'online', lease)).toBe('onprem');
+      expect(await store.deliveredFor(cal)).toEqual([]);
+      expect(await store.pendingOps(cal)).toEqual([]);
+      expect(await store.mailbox(cal)).toMatchObject({ target: 'online', inventoriedAt: null });
+      await store.close();
+    });
+
+    it('refuses a target change under a lost lease, changing nothing', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      const lost = (await store.claimMailbox(cal, 'w1', 60_000))!;
+      await store.assignTarget(cal, 'onprem', lost);
+      await store.recordInventory(cal, [item('k', 'i1')], lost);
+      const holder = (await other.takeOverMailbox(cal, 'w1', 'w2', 60_000))!;
+      await expect(store.assignTarget(cal, 'online', lost)).rejects.toBeInstanceOf(LeaseLost);
+      expect(await other.mailbox(cal)).toMatchObject({ target: 'onprem' });
+      expect((await other.deliveredFor(cal)).map((row) => row.itemId)).toEqual(['i1']);
+      expect(await other.assignTarget(cal, 'online', holder)).toBe('onprem');
+      await other.close();
+      await store.close();
+    });
+
+    it('remembers a route lookup\'s answer per mailbox, replaces it and forgets it', async () => {
+      const store = await stores.open();
+      const row = { calendar: cal, target: 'online', answer: 'Graph: the mailbox answers', checkedAt: '2026-01-01T00:00:00.000Z' };
+      expect(await store.routeLookup(cal)).toBeNull();
+      await store.saveRouteLookup(row);
+      await store.saveRouteLookup({ ...row, target: 'onprem', answer: 'Autodiscover: on-premises' });
+      const again = await stores.reopen(store);
+      expect(await again.routeLookup(cal)).toEqual({ ...row, target: 'onprem', answer: 'Autodiscover: on-premises' });
+      await again.forgetRouteLookup(cal);
+      expect(await store.routeLookup(cal)).toBeNull();
+      await again.close();
+      await store.close();
+    });
+  });
+
+  describe('API keys and feed state', () => {
+    it('stores API keys by their hash, revokes once, and notes their use', async () => {
+      const store = await stores.open();
+      const row = { id: 'aaaaaaaaaaaa', name: 'timetable', hash: 'h', scope: 'write' as const, calendars: ['*@contoso.edu'], createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
+      await store.createApiKey(row);
+      await store.createApiKey({ ...row, id: 'bbbbbbbbbbbb', scope: 'helpdesk', calendars: null, createdAt: '2026-01-02T00:00:00.000Z' });
+      await expect(store.createApiKey({ ...row, id: 'cccccccccccc', scope: 'root' as never })).rejects.toThrow();
+      expect(await store.apiKey('aaaaaaaaaaaa')).toEqual(row);
+      expect((await store.apiKeys()).map((k) => k.id)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
+      await store.touchApiKey('aaaaaaaaaaaa');
+      expect((await store.apiKey('aaaaaaaaaaaa'))!.lastUsedAt).not.toBeNull();
+      expect(await store.revokeApiKey('aaaaaaaaaaaa')).toBe(true);
+      expect(await store.revokeApiKey('aaaaaaaaaaaa')).toBe(false);
+      expect(await store.revokeApiKey('nonexistent1')).toBe(false);
+      expect(await store.apiKey('nonexistent1')).toBeNull();
+      await store.close();
+    });
+
+    it('remembers a feed per calendar and replaces it', async () => {
+      const store = await stores.open();
+      const state = { calendar: cal, url: 'fp', etag: '"1"', lastModified: null, consecutiveEmpty: 0, lastFetchAt: '2026-01-01T00:00:00.000Z', lastFullFetchAt: null, lastOutcome: 'changed', lastError: null, lastChangeAt: null };
+      expect(await store.feedState(cal)).toBeNull();
+      await store.saveFeedState(state);
+      await store.saveFeedState({ ...state, etag: '"2"', consecutiveEmpty: 1, lastOutcome: 'empty-unconfirmed' });
+      expect(await store.feedState(cal)).toEqual({ ...state, etag: '"2"', consecutiveEmpty: 1, lastOutcome: 'empty-unconfirmed' });
+      await store.close();
+    });
+
+    it('counts per calendar and in total, and shows one event with what is delivered and pending', async () => {
+      const store = await stores.open();
+      await store.applyDesired({ calendars: [cal], events: [event('a'), event('b')], held: [] });
+      const a = event('a');
+      await store.replacePendingOps(cal, [{ ...create(a.key), lastError: null }]);
+      await store.recordOpFailure(cal, a.key, 'Timeout: no answer');
+      await store.completeOps([{ op: create('other'), delivered: item('other', 'i1') }]);
+      expect(await store.calendarCounts(cal)).toEqual({ desired: 2, delivered: 1, pending: 1, failedOps: 1 });
+      expect(await store.totals()).toEqual({ desired: 2, delivered: 1, pending: 1, failedOps: 1, mailboxes: { pending: 1, ok: 0, failed: 0 } });
+      expect(await store.desiredCounts()).toEqual(new Map([[cal, 2]]));
+      const state = await store.eventState(cal, a.key);
+      expect(state.desired).toMatchObject({ sourceId: 'a' });
+      expect(state.pending).toMatchObject([{ key: a.key, lastError: 'Timeout: no answer' }]);
+      expect(state.mailbox).toMatchObject({ calendar: cal });
+      await store.close();
+    });
+  });
 });
+}

@@ -1,0 +1,97 @@
+// The SQLite store: the store contract (test/store/contract.ts) on a file, and what only SQLite does — its file,
+// its migrations from the schemas that shipped.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { storeContract } from './contract.ts';
+
+const tempDb = () => join(mkdtempSync(join(tmpdir(), 'calpush-store-')), 'nested', 'calpush.sqlite');
+
+storeContract('SQLite', {
+  open: async () => new SqliteStore(tempDb()),
+  reopen: async (store) => new SqliteStore((store as SqliteStore).path),
+});
+
+const cal = 'a@contoso.edu';
+function other(id: string): DesiredEvent {
+  const result = validateEvent({ calendar: 'b@contoso.edu', id, subject: id, start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'Europe/Amsterdam' });
+  if (!result.ok) throw new Error('invalid');
+  return result.desired;
+}
+function event(id: string, subject = id): DesiredEvent {
+  const result = validateEvent({ calendar: cal, id, subject, start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'Europe/Amsterdam' });
+  if (!result.ok) throw new Error('invalid');
+  return result.desired;
+}
+
+describe('SQLite store', () => {
+  it('migrates a new database to the current schema and reopens it unchanged', async () => {
+    const path = tempDb();
+    const store = new SqliteStore(path);
+    expect(store.schemaVersion()).toBe(8);
+    await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
+    await store.close();
+    const again = new SqliteStore(path);
+    expect(again.schemaVersion()).toBe(8);
+    expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
+    await again.close();
+  });
+
+  it('migrates a schema-5 store: its API keys are kept, and admin and helpdesk keys can be stored', async () => {
+    const path = tempDb();
+    const current = new SqliteStore(path);
+    await current.close();
+    // Back to schema 5 as it shipped: the api_key table with the read/write CHECK, no last_error_remedy.
+    const db = new DatabaseSync(path);
+    db.exec(`
+      DROP TABLE api_key;
+      CREATE TABLE api_key (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, scope TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+        calendars TEXT, created_at TEXT NOT NULL, revoked_at TEXT, last_used_at TEXT);
+      INSERT INTO api_key VALUES ('0123456789ab', 'old', 'hash', 'write', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL);
+      ALTER TABLE mailbox DROP COLUMN last_error_remedy;
+      ALTER TABLE mailbox DROP COLUMN lease_token;
+      DROP TABLE request_ledger;
+      ALTER TABLE mailbox DROP COLUMN target;
+      DROP TABLE route_lookup;
+      PRAGMA user_version = 5;`);
+    expect(() => db.exec(`INSERT INTO api_key VALUES ('0123456789ac', 'x', 'h', 'admin', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL)`)).toThrow(/CHECK/);
+    db.close();
+    const store = new SqliteStore(path);
+    expect(store.schemaVersion()).toBe(8);
+    expect(await store.apiKey('0123456789ab')).toMatchObject({ name: 'old', scope: 'write' });
+    const row = { id: 'aaaaaaaaaaaa', name: '', hash: 'h', calendars: null, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
+    await store.createApiKey({ ...row, scope: 'admin' });
+    await store.createApiKey({ ...row, id: 'bbbbbbbbbbbb', scope: 'helpdesk' });
+    await expect(store.createApiKey({ ...row, id: 'cccccccccccc', scope: 'root' as never })).rejects.toThrow();
+    expect((await store.apiKeys()).map((k) => k.scope).sort()).toEqual(['admin', 'helpdesk', 'write']);
+    await store.close();
+  });
+
+  it('upgrades a schema-6 store (the last released) to the latest: its delivered mailboxes belong to the target "default"', async () => {
+    const path = tempDb();
+    const current = new SqliteStore(path);
+    await current.applyDesired({ calendars: [cal, 'b@contoso.edu'], events: [event('x'), other('y')], held: [] });
+    await current.recordInventory(cal, [{ calendar: cal, key: event('x').key, itemId: 'i1', changeKey: 'ck', transactionId: null, contentHash: 'h', startsAtMs: null }]);
+    await current.close();
+    // Back to schema 6 as main shipped it: no lease token or request ledger (7), no mailbox target or route lookups (8).
+    const db = new DatabaseSync(path);
+    db.exec(`
+      ALTER TABLE mailbox DROP COLUMN lease_token;
+      DROP TABLE request_ledger;
+      ALTER TABLE mailbox DROP COLUMN target;
+      DROP TABLE route_lookup;
+      PRAGMA user_version = 6;`);
+    db.close();
+    const store = new SqliteStore(path);
+    expect(store.schemaVersion()).toBe(8);
+    expect(await store.mailbox(cal)).toMatchObject({ target: 'default' });
+    expect(await store.mailbox('b@contoso.edu')).toMatchObject({ target: null });
+    expect(await store.claimMailbox(cal, 'w1', 60_000)).toMatchObject({ owner: 'w1', token: 1 });
+    expect(await store.deliveredFor(cal)).toHaveLength(1);
+    await store.close();
+  });
+});
