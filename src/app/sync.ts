@@ -2,7 +2,6 @@
 // is neither a source nor the engine but the two put together, so it lives at the composition root (src/app/).
 // A dry run (previewSync, `sync --dry-run`) reads and validates the same way, runs the same replacement and rolls it
 // back, and plans each mailbox instead of delivering it (src/engine/dry-run.ts).
-import { resolvePath } from '../config/secrets.ts';
 import { deliver } from '../engine/delivery.ts';
 import { dryRun, type DryRunPlan } from '../engine/dry-run.ts';
 import { createScheduler } from '../engine/limits.ts';
@@ -14,11 +13,11 @@ import type { DesiredEvent } from '../model/event.ts';
 import { fileParseLimits } from '../sources/parse-pool.ts';
 import { duplicateErrors, formatRecordError, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
-import { SqliteStore } from '../store/sqlite.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { retentionRule, type Config } from './config.ts';
 import { createTarget } from './targets.ts';
+import { openStore } from './store.ts';
 
 export interface SyncOptions {
   config: Config;
@@ -216,7 +215,7 @@ async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedIn
   const allowed = explicitCalendars ?? configured;
   const allowedSet = allowed ? new Set(allowed) : null;
 
-  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
+  const store = options.store ?? openStore(config, options.baseDir, { clock: options.clock });
   const target = options.target ?? (await createTarget(config, options.baseDir));
   try {
     const problems = new InputProblems();

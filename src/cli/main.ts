@@ -42,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./commands/serve.ts')).registerServeCommand,
   feeds: async () => (await import('./commands/serve.ts')).registerFeedsCommand,
   apikey: async () => (await import('./commands/apikey.ts')).registerApikeyCommand,
+  store: async () => (await import('./commands/store.ts')).registerStoreCommand,
   doctor: async () => (await import('./commands/doctor.ts')).registerDoctorCommand,
   setup: async () => (await import('./commands/setup.ts')).registerSetupCommand,
   cert: async () => (await import('./commands/cert.ts')).registerCertCommand,

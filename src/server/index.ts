@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError, resolvePath } from '../config/secrets.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
-import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { createGraphTarget } from '../app/targets.ts';
 import { createScheduler } from '../engine/limits.ts';
@@ -14,6 +13,7 @@ import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { openStore } from '../app/store.ts';
 
 export interface ServeOptions extends ServeSettings {
   /** For tests: use this store / target instead of the configured ones (they are then not closed). */
@@ -60,7 +60,7 @@ function readPem(reference: { file: string } | { env: string }, baseDir: string,
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
-  const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
+  const store = options.store ?? openStore(config, baseDir, { clock });
   const target = options.target ?? createGraphTarget(config, baseDir);
   const scheduler = createScheduler(config.limits, clock);
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });

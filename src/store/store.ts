@@ -164,6 +164,8 @@ export interface FeedStateRow {
   lastOutcome: string | null;
   lastError: string | null;
   lastChangeAt: string | null;
+  /** Polls in a row that failed (fetch, parse, over a limit); 0 after one that did not. Absent: 0. */
+  consecutiveFailures?: number;
 }
 
 export interface Store {

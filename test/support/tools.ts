@@ -12,6 +12,8 @@ export const TEST_TOOLS = {
   xandikos: 'xandikos',
   // The dashboard's browser tests drive Debian's Chromium with playwright-core (which never downloads a browser).
   chromium: 'chromium',
+  // The test that the store holds no token in clear reads it with SQLite's own shell too (.dump).
+  sqlite3: 'sqlite3',
 } as const;
 
 export type TestTool = keyof typeof TEST_TOOLS;

@@ -21,11 +21,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(6);
+    expect(store.schemaVersion()).toBe(7);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(6);
+    expect(again.schemaVersion()).toBe(7);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -138,11 +138,13 @@ describe('SQLite store', () => {
         calendars TEXT, created_at TEXT NOT NULL, revoked_at TEXT, last_used_at TEXT);
       INSERT INTO api_key VALUES ('0123456789ab', 'old', 'hash', 'write', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL);
       ALTER TABLE mailbox DROP COLUMN last_error_remedy;
+      DROP TABLE connection; DROP TABLE consent_request; DROP TABLE alert_state; DROP TABLE alert_delivery;
+      ALTER TABLE feed_state DROP COLUMN consecutive_failures;
       PRAGMA user_version = 5;`);
     expect(() => db.exec(`INSERT INTO api_key VALUES ('0123456789ac', 'x', 'h', 'admin', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL)`)).toThrow(/CHECK/);
     db.close();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(6);
+    expect(store.schemaVersion()).toBe(7);
     expect(await store.apiKey('0123456789ab')).toMatchObject({ name: 'old', scope: 'write' });
     const row = { id: 'aaaaaaaaaaaa', name: '', hash: 'h', calendars: null, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
     await store.createApiKey({ ...row, scope: 'admin' });

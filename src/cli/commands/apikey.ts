@@ -1,16 +1,16 @@
 // calpush apikey create|list|revoke: the API keys of `calpush serve`. A key is printed once, when it is made;
 // the store keeps only its SHA-256 (see src/server/auth.ts for why that is enough for a 256-bit random key).
 import type { Command } from 'commander';
-import { resolvePath } from '../../config/secrets.ts';
 import { createApiKey } from '../../server/auth.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import type { ApiKeyScope } from '../../store/store.ts';
 import { reportFailure } from '../failure.ts';
+import { openStore } from '../../app/store.ts';
 
 async function withStore<T>(configPath: string, work: (store: SqliteStore) => Promise<T>): Promise<T> {
   const { config, baseDir } = loadServeConfig(configPath);
-  const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
+  const store = openStore(config, baseDir);
   try {
     return await work(store);
   } finally {

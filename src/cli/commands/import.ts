@@ -16,7 +16,6 @@ import type { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { retentionRule, type Config } from '../../app/config.ts';
 import { createTarget } from '../../app/targets.ts';
-import { resolvePath } from '../../config/secrets.ts';
 import { createScheduler } from '../../engine/limits.ts';
 import { systemClock, type Clock } from '../../model/clock.ts';
 import type { DesiredEvent } from '../../model/event.ts';
@@ -27,13 +26,13 @@ import { duplicateErrors, validateRecord, type RecordError } from '../../sources
 import { eventKey } from '../../model/event.ts';
 import { fileParseLimits } from '../../sources/parse-pool.ts';
 import { readInputItems, type Cancellation, type InputItem } from '../../sources/stream.ts';
-import { SqliteStore } from '../../store/sqlite.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredOp, Store } from '../../store/store.ts';
 import { dryRun } from '../../engine/dry-run.ts';
 import { desiredSummary, EXPANSION_PAST_MS, InputProblems, SyncRefused, type SyncPreview, type SyncResult } from '../../app/sync.ts';
 import type { CalendarTarget } from '../../targets/target.ts';
 import { formatPreview, formatSummary, progressBar } from '../summary.ts';
 import { exitCodeFor, exitCodeForPreview, reportFailure } from './sync.ts';
+import { openStore } from '../../app/store.ts';
 
 /** The CSV columns, in the order a template would list them. A header row naming them is required. */
 export const CSV_COLUMNS = [
@@ -256,7 +255,7 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
   const files = inputFiles(options.paths);
   if (!files.length) throw new SyncRefused(`no input file found in ${options.paths.join(', ')} (looked for ${[...SUPPORTED].join(', ')})`);
 
-  const store = options.store ?? new SqliteStore(resolvePath(options.baseDir, config.store.sqlite), options.clock ? { clock: options.clock } : {});
+  const store = options.store ?? openStore(config, options.baseDir, { clock: options.clock });
   try {
     const problems = new InputProblems();
     const cancellations: Cancellation[] = [];

@@ -1,13 +1,12 @@
 // calpush serve: the push API, the delivery loop and the feed pollers, until SIGTERM/SIGINT.
 // calpush feeds poll: fetch every configured feed once and record what it says (delivery is serve's or sync's).
 import type { Command } from 'commander';
-import { resolvePath } from '../../config/secrets.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
-import { SqliteStore } from '../../store/sqlite.ts';
 import { reportFailure } from '../failure.ts';
 import { integerArgument } from '../options.ts';
+import { openStore } from '../../app/store.ts';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -74,7 +73,7 @@ export function registerFeedsCommand(program: Command): void {
           process.exitCode = 2;
           return;
         }
-        const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
+        const store = openStore(config, baseDir);
         try {
           const results = await new FeedPoller({ store, feeds: feedsConfig, urls, timeZone: config.timeZone, retention: config.retention }).pollAll();
           if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

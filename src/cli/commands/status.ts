@@ -1,9 +1,8 @@
 // calpush status: what the store knows per mailbox — desired, delivered, pending work, last error.
 import type { Command } from 'commander';
 import { loadConfig } from '../../app/config.ts';
-import { resolvePath } from '../../config/secrets.ts';
-import { SqliteStore } from '../../store/sqlite.ts';
 import { reportFailure } from '../failure.ts';
+import { openStore } from '../../app/store.ts';
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -14,7 +13,7 @@ export function registerStatusCommand(program: Command): void {
     .action(async (options: { config: string; json?: boolean }) => {
       try {
         const { config, baseDir } = loadConfig(options.config);
-        const store = new SqliteStore(resolvePath(baseDir, config.store.sqlite));
+        const store = openStore(config, baseDir);
         try {
           const rows = [];
           for (const calendar of await store.calendars()) {
