@@ -19,7 +19,7 @@ import { retentionSchema } from '../sources/retention.ts';
 import { storeConfigSchema } from '../store/config.ts';
 import { caldavTargetSchema } from '../targets/caldav/schema.ts';
 import { ewsTargetSchema } from '../targets/ews/schema.ts';
-import { graphTargetSchema, type GraphTargetConfig } from '../targets/graph/schema.ts';
+import { graphDelegatedTargetSchema, graphTargetSchema, type GraphTargetConfig } from '../targets/graph/schema.ts';
 
 /**
  * The `limits` section: the engine's keys (the scheduler's) and the sources' (.ics files), written side by side as
@@ -40,7 +40,7 @@ export const configSchema = z
     store: storeConfigSchema,
     /** Zone for all-day events and for floating times in .ics input. */
     timeZone: z.string().default('UTC'),
-    target: z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema, caldavTargetSchema]),
+    target: z.discriminatedUnion('kind', [graphTargetSchema, graphDelegatedTargetSchema, ewsTargetSchema, caldavTargetSchema]),
     /**
      * The calendars this deployment manages. When given, the input is the complete desired state for each of
      * them (an empty set removes our events) and records for other calendars are refused.
@@ -55,6 +55,10 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.target.kind === 'graph-delegated' && !config.store.encryptionKeys) {
+      // The people's refresh tokens are kept sealed, never in clear: no key, no delegated access.
+      ctx.addIssue({ code: 'custom', path: ['store', 'encryptionKeys'], message: 'is required with target.kind "graph-delegated": the people’s refresh tokens are kept encrypted with it (make a key: openssl rand -base64 32)' });
+    }
     const zone = canonicalTimeZone(config.timeZone);
     if (!zone) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${config.timeZone}" is not a known IANA time zone` });
     else if (!findWindows(zone)?.length) {

@@ -216,7 +216,7 @@ async function withStagedInput<T>(options: SyncOptions, apply: (staged: StagedIn
   const allowedSet = allowed ? new Set(allowed) : null;
 
   const store = options.store ?? openStore(config, options.baseDir, { clock: options.clock });
-  const target = options.target ?? (await createTarget(config, options.baseDir));
+  const target = options.target ?? (await createTarget(config, options.baseDir, { store }));
   try {
     const problems = new InputProblems();
     const fileErrors: RecordError[] = [];

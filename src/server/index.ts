@@ -5,7 +5,8 @@ import { ConfigError, resolvePath } from '../config/secrets.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import type { Store } from '../store/store.ts';
-import { createGraphTarget } from '../app/targets.ts';
+import { connectionStoreOf, connectUrl, createTarget } from '../app/targets.ts';
+import { createConsentClient } from '../targets/graph/config.ts';
 import { createScheduler } from '../engine/limits.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
@@ -61,7 +62,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
   const store = options.store ?? openStore(config, baseDir, { clock });
-  const target = options.target ?? createGraphTarget(config, baseDir);
+  // The config with the serve settings in effect (the consent page's public URL is the server's).
+  const effective = { ...config, server };
+  const target = options.target ?? (await createTarget(effective, baseDir, { store }));
+  const connections = connectionStoreOf(store);
+  const consentClient = config.target.kind === 'graph-delegated' ? createConsentClient(config.target, baseDir) : null;
   const scheduler = createScheduler(config.limits, clock);
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
@@ -134,6 +139,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     stopping: () => stopping,
     ...(https ? { https } : {}),
     clock,
+    ...(connections && config.target.kind === 'graph-delegated'
+      ? {
+          delegated: {
+            connections,
+            connectUrl: (calendar?: string) => connectUrl(effective, calendar),
+            ...(consentClient
+              ? { consent: { client: consentClient, instance: config.instance, publicUrl: server.publicUrl, authorityOrigin: new URL(config.target.authorityHost).origin, onConnected: (calendar: string) => loop.deliverNow(calendar) } }
+              : {}),
+          },
+        }
+      : {}),
   });
 
   try {
@@ -161,6 +177,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await app.close();
       await poller?.stop();
       await loop.stop(server.shutdownGraceMs);
+      consentClient?.close();
       if (!options.target) await target.close();
       if (!options.store) await store.close();
     })());

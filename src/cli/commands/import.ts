@@ -192,7 +192,7 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
     const { config } = options;
     let delivery: DeliverySummary = { mailboxes: [], totals: { created: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0, requests: 0, failedMailboxes: 0 } };
     if ((options.deliver ?? true) && calendars.length) {
-      const target = options.target ?? (await createTarget(config, options.baseDir));
+      const target = options.target ?? (await createTarget(config, options.baseDir, { store }));
       try {
         delivery = await deliver({
           store,
@@ -218,9 +218,9 @@ export async function runImport(options: ImportOptions): Promise<SyncResult & { 
  * recorded and no write request is sent (mailboxes a real run would list first are listed read-only).
  */
 export async function previewImport(options: ImportOptions): Promise<SyncPreview & { calendars: string[] }> {
-  return withStagedFiles(options, async ({ importer, finish, problems, files, records }) => {
+  return withStagedFiles(options, async ({ importer, finish, problems, files, records, store }) => {
     const { config } = options;
-    const target = options.target ?? (await createTarget(config, options.baseDir));
+    const target = options.target ?? (await createTarget(config, options.baseDir, { store }));
     try {
       const lister = { target, scheduler: createScheduler(config.limits, options.clock), parallelMailboxes: config.limits.parallelMailboxes };
       const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister });
