@@ -43,6 +43,7 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/server/dashboard/live.ts': 'the cadence of a dashboard page’s live updates (server-sent events): what the page is sent, not a wait on a request',
   'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',
   'src/cli/commands/serve.ts': 'exiting after a second SIGTERM/SIGINT if shutting down hangs',
+  'src/alerts/monitor.ts': 'how often the alert conditions are looked at and due notifications sent: a cadence; a failed notification’s back-off is a time in its outbox row, not a sleep',
   'src/client/index.ts': 'waitForDelivery’s poll of calpush’s API, in the source system’s process',
 };
 

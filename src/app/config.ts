@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
+import { alertsConfigSchema } from '../alerts/config.ts';
 import { ConfigError } from '../config/secrets.ts';
 import { engineLimitsShape } from '../engine/limits.ts';
 import type { RetentionRule } from '../model/retention.ts';
@@ -52,6 +53,8 @@ export const configSchema = z
     feeds: feedsConfigSchema.optional(),
     retention: retentionSchema,
     limits: limitsSchema,
+    /** Alerts of `calpush serve`: webhooks and email when access is lost, a credential expires, a feed fails, delivery stalls. */
+    alerts: alertsConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -5,8 +5,12 @@ import { ConfigError, resolvePath } from '../config/secrets.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import type { Store } from '../store/store.ts';
+import type { AlertStore } from '../store/alerts.ts';
+import type { ConnectionStore } from '../store/connections.ts';
 import { connectionStoreOf, connectUrl, createTarget } from '../app/targets.ts';
 import { createConsentClient } from '../targets/graph/config.ts';
+import { AlertMonitor } from '../alerts/monitor.ts';
+import { credentialExpiries } from '../app/alerts.ts';
 import { createScheduler } from '../engine/limits.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
@@ -31,7 +35,12 @@ export interface ServeOptions extends ServeSettings {
   busyRetryMs?: number;
   /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
   clock?: Clock;
+  /** Run the alert monitor on its cadence (default true when `alerts` is configured; tests call tick()). */
+  watchAlerts?: boolean;
 }
+
+/** The store's alert and connection parts (the SQLite store has them). */
+type SqliteLike = AlertStore & ConnectionStore;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -40,6 +49,8 @@ export interface RunningServer {
   store: Store;
   loop: DeliveryLoop;
   poller: FeedPoller | null;
+  /** The alert monitor, when the config has an `alerts` section. */
+  alerts: AlertMonitor | null;
   metrics: Metrics;
   /** Stops taking requests, stops the pollers, lets deliveries finish (shutdownGraceMs), closes everything. */
   close(): Promise<void>;
@@ -165,8 +176,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   const url = `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
 
+  const alertStore = store as Partial<SqliteLike>;
+  const alerts =
+    config.alerts && typeof alertStore.fireAlert === 'function'
+      ? new AlertMonitor({
+          config: config.alerts,
+          baseDir,
+          instance: config.instance,
+          store: store as Store & SqliteLike,
+          feedCalendars: [...urls.keys()],
+          credentials: credentialExpiries(config, baseDir),
+          connectUrl: (calendar) => connectUrl(effective, calendar),
+          ...(clock ? { clock } : {}),
+          log: { info: (f, m) => app.log.info(f, m), warn: (f, m) => app.log.warn(f, m), error: (f, m) => app.log.error(f, m) },
+        })
+      : null;
+
   if (options.deliver ?? true) loop.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
+  if (alerts && (options.watchAlerts ?? true)) alerts.start();
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -176,11 +204,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // next start if their delivery does not make it).
       await app.close();
       await poller?.stop();
+      await alerts?.stop();
       await loop.stop(server.shutdownGraceMs);
       consentClient?.close();
       if (!options.target) await target.close();
       if (!options.store) await store.close();
     })());
 
-  return { app, url, store, loop, poller, metrics, close };
+  return { app, url, store, loop, poller, alerts, metrics, close };
 }
