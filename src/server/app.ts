@@ -937,7 +937,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
   if (server.dashboard.enabled) {
-    await registerDashboard(app, { store, config, server, feeds, loop: options.loop, scheduler: options.scheduler, failures, metrics, clock, openApi: document });
+    await registerDashboard(app, {
+      store,
+      config,
+      server,
+      feeds,
+      loop: options.loop,
+      scheduler: options.scheduler,
+      failures,
+      metrics,
+      clock,
+      openApi: document,
+      ...(delegated ? { delegated: { connections: delegated.connections, connectUrl: delegated.connectUrl } } : {}),
+    });
   }
   return app;
 }
