@@ -67,7 +67,7 @@ const WHAT_IT_DOES = html`<div class="box">
 export function connectPage(context: ConsentPageContext, calendar: string | null): Html {
   return layout(
     'Connect your calendar',
-    html`<p>${context.instance} uses calpush to keep your timetable in your Outlook calendar. ${calendar ? html`This link is for the calendar of <strong>${calendar}</strong>: sign in with that account.` : 'Sign in with your own account: calpush connects your calendar only.'}</p>
+    html`<p>calpush keeps the timetable your institution’s systems hold for you in your Outlook calendar${context.instance !== 'default' ? html` (this service: <em>${context.instance}</em>)` : ''}. ${calendar ? html`This link is for the calendar of <strong>${calendar}</strong>: sign in with that account.` : 'Sign in with your own account: calpush connects your calendar only.'}</p>
 ${WHAT_IT_DOES}
 <form method="post" action="/connect">
 ${calendar ? html`<input type="hidden" name="mailbox" value="${calendar}">` : ''}
