@@ -74,6 +74,20 @@ export default {
       to: { path: outside('engine', 'planner', 'store', 'targets', 'model', 'config') },
     },
     {
+      name: 'alerts-watch-the-store',
+      comment: 'The alerts look at what the store holds and send notifications; they never deliver, plan or reach a target.',
+      severity: 'error',
+      from: { path: '^src/alerts/' },
+      to: { path: outside('alerts', 'store', 'model', 'config') },
+    },
+    {
+      name: 'alerts-for-the-edges',
+      comment: 'The alert monitor runs in calpush serve: the composition root takes its config section, the edges run it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(alerts|app|cli|server)/' },
+      to: { path: '^src/alerts/' },
+    },
+    {
       name: 'composition-root-only-for-edges',
       comment: 'app/ assembles the config and the parts; only the edges (cli/, server/, admin/) use it, or arrows would run back up.',
       severity: 'error',

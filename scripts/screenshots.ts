@@ -1,6 +1,7 @@
 // `npm run screenshots`: the dashboard's pictures in docs/images/ (shown in the README), taken from a real run —
 // the sandbox, `calpush serve` over it with a timetable pushed through the API, and Debian's Chromium driven by
-// playwright-core (as the browser tests do). Run by hand after a change to the pages; not part of `npm test`.
+// playwright-core (as the browser tests do) — and the consent pages of delegated access (a person connecting their
+// calendar at the sandbox's sign-in). Run by hand after a change to the pages; not part of `npm test`.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -8,6 +9,7 @@ import type { EventInput } from '../src/model/event.ts';
 import { studentAddress } from '../src/sandbox/tenant.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { startDashboardWorld } from '../test/browser/harness.ts';
+import { startDelegatedWorld } from '../test/browser/delegated-harness.ts';
 
 const out = join(import.meta.dirname, '..', 'docs', 'images');
 const COURSES = ['Calculus I', 'Linear Algebra', 'Organic Chemistry', 'Statistics', 'Academic Writing', 'Microeconomics', 'Data Structures', 'Cell Biology'];
@@ -96,4 +98,25 @@ try {
 } finally {
   await browser.close();
   await world.close();
+}
+
+// Delegated access: the consent page, and the page a person sees once their calendar is connected.
+const delegated = await startDelegatedWorld();
+const consentBrowser = await launchChromium();
+try {
+  const page = await (await consentBrowser.newContext({ viewport: { width: 1000, height: 900 }, deviceScaleFactor: 1, ignoreHTTPSErrors: true })).newPage();
+  await page.goto(`${delegated.url}/connect`);
+  await page.screenshot({ path: join(out, 'consent-connect.png'), fullPage: true });
+  console.error('docs/images/consent-connect.png');
+  await page.getByRole('button', { name: 'Sign in with Microsoft and connect' }).click();
+  await page.getByLabel('Email address').fill(studentAddress(1));
+  await page.getByLabel('Password').fill(delegated.sandbox.delegated.userPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Accept' }).click();
+  await page.waitForURL((url) => url.pathname === '/connect/callback');
+  await page.screenshot({ path: join(out, 'consent-connected.png'), fullPage: true });
+  console.error('docs/images/consent-connected.png');
+} finally {
+  await consentBrowser.close();
+  await delegated.close();
 }

@@ -417,7 +417,7 @@ function graphDelegatedScript(o: GraphDelegatedOptions, version: string): string
   const steps = [
     'Connects to Microsoft Graph and finds the app registration (by -ClientId, or by -AppName), or registers it as a single-tenant web app.',
     'Adds -RedirectUri (calpush’s consent page) to the app’s Web redirect URIs unless it is there.',
-    'Declares the delegated Microsoft Graph permissions Calendars.ReadWrite and offline_access (a refresh token, so calpush keeps access without the user).',
+    'Declares the delegated Microsoft Graph permissions Calendars.ReadWrite, offline_access (a refresh token, so calpush keeps access without the user), and openid, profile, email and User.Read (who signed in, and which addresses are theirs).',
     'Uploads the certificate -CertificatePath as the app’s credential unless it is already registered.',
     'Finds or creates the app’s service principal (the enterprise application).',
   ];
@@ -439,12 +439,12 @@ function graphDelegatedScript(o: GraphDelegatedOptions, version: string): string
     { name: 'AppName', type: 'string', value: o.appName, help: 'Display name of the app registration' },
     { name: 'TenantId', type: 'string', value: o.tenantId, help: 'Directory (tenant) id or verified domain; empty: the tenant you sign in to' },
     { name: 'ClientId', type: 'string', value: o.clientId, help: 'Application (client) id of an existing registration; empty: find it by -AppName or register it' },
-    { name: 'RedirectUri', type: 'string', value: o.redirectUri, help: 'calpush’s consent page, as users reach it (https)' },
+    { name: 'RedirectUri', type: 'string', value: o.redirectUri, help: 'calpush serve’s consent answer: <server.publicUrl>/connect/callback (https)' },
     { name: 'CertificatePath', type: 'string', value: o.certificatePath, help: 'The certificate to upload (.pem/.cer/.crt, public part only)' },
   ];
   const body: string[] = [
     `$GraphAppId = '${GRAPH_APP_ID}'   # Microsoft Graph`,
-    "$DelegatedPermissions = @('Calendars.ReadWrite', 'offline_access')",
+    "$DelegatedPermissions = @('Calendars.ReadWrite', 'offline_access', 'openid', 'profile', 'email', 'User.Read')",
     '',
     "Write-Host 'Connecting to Microsoft Graph: sign in as an Application Administrator.'",
     ...connectGraphBlock(['Application.ReadWrite.All', ...(o.adminConsent ? ['DelegatedPermissionGrant.ReadWrite.All'] : [])]),

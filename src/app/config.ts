@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
+import { alertsConfigSchema } from '../alerts/config.ts';
 import { proxyConfigSchema } from '../config/proxy.ts';
 import { ConfigError } from '../config/secrets.ts';
 import { engineLimitsShape } from '../engine/limits.ts';
@@ -20,11 +21,11 @@ import { retentionSchema } from '../sources/retention.ts';
 import { storeConfigSchema } from '../store/config.ts';
 import { caldavTargetSchema } from '../targets/caldav/schema.ts';
 import { ewsTargetSchema } from '../targets/ews/schema.ts';
-import { graphTargetSchema, type GraphTargetConfig } from '../targets/graph/schema.ts';
+import { graphDelegatedTargetSchema, graphTargetSchema, type GraphTargetConfig } from '../targets/graph/schema.ts';
 import { namedTargets, routingSchema, targetNameSchema } from './routing.ts';
 
-/** One target's section: Microsoft Graph, EWS (Exchange Server) or CalDAV, told apart by `kind`. */
-export const targetSchema = z.discriminatedUnion('kind', [graphTargetSchema, ewsTargetSchema, caldavTargetSchema]);
+/** One target's section: Microsoft Graph (app-only or delegated), EWS (Exchange Server) or CalDAV, told apart by `kind`. */
+export const targetSchema = z.discriminatedUnion('kind', [graphTargetSchema, graphDelegatedTargetSchema, ewsTargetSchema, caldavTargetSchema]);
 export type TargetConfig = z.infer<typeof targetSchema>;
 
 /**
@@ -68,10 +69,21 @@ export const configSchema = z
      * `feeds.proxy` says otherwise; without it, the environment's (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
      */
     proxy: proxyConfigSchema.optional(),
+    /** Alerts of `calpush serve`: webhooks and email when access is lost, a credential expires, a feed fails, delivery stalls. */
+    alerts: alertsConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
     checkTargets(config, ctx);
+    const delegated = [...targetConfigs(config)].filter(([, target]) => target.kind === 'graph-delegated').map(([name]) => name);
+    if (delegated.length && !config.store.encryptionKeys) {
+      // The people's refresh tokens are kept sealed, never in clear: no key, no delegated access.
+      ctx.addIssue({ code: 'custom', path: ['store', 'encryptionKeys'], message: 'is required with target.kind "graph-delegated": the people’s refresh tokens are kept encrypted with it (make a key: openssl rand -base64 32)' });
+    }
+    if (delegated.length > 1) {
+      // One consent page per deployment (serve's /connect): it signs people in to one app registration.
+      ctx.addIssue({ code: 'custom', path: ['targets', delegated[1]!], message: `is a second "graph-delegated" target (after "${delegated[0]}"): the consent page connects calendars to one of them; configure one` });
+    }
     const zone = canonicalTimeZone(config.timeZone);
     if (!zone) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${config.timeZone}" is not a known IANA time zone` });
     else if (!findWindows(zone)?.length) {

@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../model/clock.ts';
 import type { RouteLookupRow } from '../model/rows.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget, type MailboxLocation } from '../targets/target.ts';
-import { targetConfigs, type Config } from './config.ts';
+import { targetConfigs, type Config, type TargetConfig } from './config.ts';
 import { compileRouting, staticRoute, type CompiledRouting, type LookupRule, type StaticAnswer } from './routing.ts';
 import { createTargets } from './targets.ts';
 
@@ -32,7 +32,7 @@ export interface RouterOptions<S extends DeliveryScheduler> {
 export interface RouteExplanation {
   /** The target's name, or null when it is not known without asking (status) or no rule routes the mailbox. */
   target: string | null;
-  kind: CalendarTarget['kind'] | null;
+  kind: TargetConfig['kind'] | null;
   reason: string;
 }
 
@@ -151,7 +151,7 @@ function validAnswer(row: RouteLookupRow, rule: LookupRule): boolean {
   return row.target === rule.onPremises || row.target === rule.online;
 }
 
-function explainStatic(answer: Exclude<StaticAnswer, { kind: 'lookup' }>, kindOf: (name: string) => CalendarTarget['kind'] | null): RouteExplanation {
+function explainStatic(answer: Exclude<StaticAnswer, { kind: 'lookup' }>, kindOf: (name: string) => TargetConfig['kind'] | null): RouteExplanation {
   if (answer.kind === 'none') return { target: null, kind: null, reason: answer.reason };
   return { target: answer.target, kind: kindOf(answer.target), reason: answer.reason };
 }
@@ -210,7 +210,8 @@ export interface CreateRouterOptions {
 /** The configured targets, each with its own scheduler from the config's limits, and the routing between them. */
 export async function createRouter(config: Config, baseDir: string, options: CreateRouterOptions = {}): Promise<Router<Scheduler>> {
   const routing = compileRouting(config.routing, [...targetConfigs(config).keys()], baseDir);
-  const built = await createTargets(config, baseDir);
+  // The store also keeps the people's connections a graph-delegated target writes with (store/connections.ts).
+  const built = await createTargets(config, baseDir, options.store ? { store: options.store } : {});
   const targets = new Map([...built].map(([name, target]) => [name, { target, scheduler: createScheduler(config.limits, options.clock) }]));
   return new Router({ routing, targets, cache: options.store ?? null, ...(options.record !== undefined ? { record: options.record } : {}), ...(options.clock ? { clock: options.clock } : {}) });
 }

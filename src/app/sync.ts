@@ -14,11 +14,11 @@ import type { DesiredEvent } from '../model/event.ts';
 import { fileParseLimits } from '../sources/parse-pool.ts';
 import { duplicateErrors, formatRecordError, validateRecord, type RecordError, type RecordWarning } from '../sources/records.ts';
 import { readInputItems } from '../sources/stream.ts';
-import { openStore } from './store.ts';
 import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type DesiredImportFinish, type DesiredImportResult, type Store } from '../store/store.ts';
 import type { CalendarTarget } from '../targets/target.ts';
 import { retentionRule, type Config } from './config.ts';
 import { createRouter } from './router.ts';
+import { openStore } from './store.ts';
 
 export interface SyncOptions {
   config: Config;

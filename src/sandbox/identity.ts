@@ -22,6 +22,8 @@ import { createHash, createPublicKey, generateKeyPairSync, randomInt, randomUUID
 import type { AppSeed, TenantSeed } from './types.ts';
 import { base64url, decodeJwt, signJwt, verifyJwtSignature } from './jwt.ts';
 import { readBody, sendJson, type RequestContext, type Router } from './http.ts';
+import { DelegatedAuthority, type DelegatedUser } from './delegated.ts';
+import { objectIdFor } from './tenant.ts';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -53,9 +55,13 @@ export interface AppRecord {
   scope: NonNullable<AppSeed['scope']>;
   /** lower-cased addresses the app may reach; null = every mailbox */
   scopeSet: Set<string> | null;
+  /** Web redirect URIs (the authorization code flow). */
+  redirectUris: string[];
+  /** Set on the copy Graph works with when the token is a delegated one: the signed-in user and the token's scopes. */
+  delegatedUser?: DelegatedUser & { scopes: string[] };
 }
 
-export type TokenCheck = { ok: true; app: AppRecord; claims: Record<string, unknown> } | { ok: false; message: string };
+export type TokenCheck = { ok: true; app: AppRecord; claims: Record<string, unknown>; user?: DelegatedUser } | { ok: false; message: string };
 
 function sha256(data: string | Buffer): Buffer {
   return createHash('sha256').update(data).digest();
@@ -108,6 +114,8 @@ export class IdentityService {
   /** Tokens issued up to these numbers are refused as expired / revoked (faults for tests). */
   private expiredThrough = 0;
   private revokedThrough = 0;
+  /** Delegated access: /authorize, the code and refresh-token grants (src/sandbox/delegated.ts). */
+  readonly delegated: DelegatedAuthority;
 
   constructor(options: IdentityServiceOptions) {
     this.tenantId = options.tenant.tenantId.toLowerCase();
@@ -126,12 +134,42 @@ export class IdentityService {
         roles: [...app.roles],
         scope: app.scope ?? { kind: 'all' },
         scopeSet: app.scope && app.scope.kind !== 'all' ? new Set(app.scope.mailboxes.map((m) => m.toLowerCase())) : null,
+        redirectUris: [...(app.redirectUris ?? [])],
       });
     }
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.signingKey = privateKey;
     this.publicKey = publicKey;
     this.kid = base64url(createHash('sha1').update(publicKey.export({ type: 'spki', format: 'der' })).digest());
+    this.delegated = new DelegatedAuthority(
+      {
+        tenantId: this.tenantId,
+        baseUrl: this.baseUrl,
+        now: () => this.now(),
+        sign: (claims, track) => {
+          const token = signJwt({ typ: 'JWT', alg: 'RS256', x5t: this.kid, kid: this.kid }, claims, this.signingKey);
+          if (!track) return { token, issueNumber: 0 };
+          const issueNumber = this.remember(String(claims['uti']));
+          return { token, issueNumber };
+        },
+        appName: (clientId) => this.app(clientId)?.displayName,
+        redirectUris: (clientId) => this.app(clientId)?.redirectUris ?? [],
+        error: (ctx, status, error, code, description) => this.error(ctx, status, error, code, description),
+      },
+      options.tenant.mailboxes.map((m) => ({ ...m, objectId: objectIdFor(m.address) })),
+    );
+  }
+
+  /** Notes an access token's issue number (by its uti), for expiry and revocation on demand. */
+  private remember(uti: string): number {
+    this.issueNumbers.set(uti, ++this.issued);
+    if (this.issueNumbers.size > MAX_REMEMBERED_TOKENS) this.issueNumbers.delete(this.issueNumbers.keys().next().value!);
+    return this.issued;
+  }
+
+  /** Adds a Web redirect URI to an app (tests: calpush's consent page on its random port). */
+  addRedirectUri(clientId: string, uri: string): void {
+    this.app(clientId)?.redirectUris.push(uri);
   }
 
   app(clientId: string): AppRecord | undefined {
@@ -155,6 +193,7 @@ export class IdentityService {
     router.add('GET', '/:tenant/discovery/keys', (ctx) => this.keys(ctx));
     router.add('GET', '/common/discovery/instance', (ctx) => this.instanceDiscovery(ctx));
     router.add('POST', '/:tenant/oauth2/v2.0/token', (ctx) => this.token(ctx));
+    this.delegated.register(router);
   }
 
   private error(ctx: RequestContext, status: number, error: string, code: number, description: string): void {
@@ -277,8 +316,8 @@ export class IdentityService {
     const grantType = form.get('grant_type');
     // AADSTS900144 "The request body must contain the following parameter: '…'." (reference-error-codes).
     if (!grantType) return this.error(ctx, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'grant_type'.");
-    if (grantType !== 'client_credentials') {
-      // The sandbox implements app-only access only.
+    if (grantType !== 'client_credentials' && grantType !== 'authorization_code' && grantType !== 'refresh_token') {
+      // App-only access, and delegated access through the authorization code flow (src/sandbox/delegated.ts).
       return this.error(ctx, 400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
     }
     if (!clientId) return this.error(ctx, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
@@ -322,8 +361,10 @@ export class IdentityService {
       method = 'certificate';
     } else {
       // AADSTS7000216: https://github.com/MicrosoftDocs/azure-docs/issues/30777 (text of the error).
-      return this.error(ctx, 401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+      return this.error(ctx, 401, 'invalid_client', 7000216, `'client_assertion', 'client_secret' or 'request' is required for the '${grantType}' grant type.`);
     }
+    // A confidential client redeeming a code or a refresh token: the delegated grants.
+    if (grantType !== 'client_credentials') return this.delegated.redeem(ctx, app.clientId, form);
     const scope = form.get('scope') ?? '';
     const scopes = scope.split(/\s+/).filter(Boolean);
     if (scopes.length === 0) {
@@ -432,8 +473,7 @@ export class IdentityService {
     // Entra omits the roles claim when the app has no application permission.
     if (app.roles.length > 0) claims['roles'] = [...app.roles];
     const token = signJwt({ typ: 'JWT', alg: 'RS256', x5t: this.kid, kid: this.kid }, claims, this.signingKey);
-    this.issueNumbers.set(String(claims['uti']), ++this.issued);
-    if (this.issueNumbers.size > MAX_REMEMBERED_TOKENS) this.issueNumbers.delete(this.issueNumbers.keys().next().value!);
+    this.remember(String(claims['uti']));
     // Successful response of the client-credentials grant:
     // https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#successful-response
     sendJson(ctx.res, 200, { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: token }, { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' });
@@ -464,6 +504,12 @@ export class IdentityService {
     if (claims['iss'] !== `https://sts.windows.net/${this.tenantId}/` || claims['tid'] !== this.tenantId) return { ok: false, message: 'Access token validation failure. Invalid issuer.' };
     const app = typeof claims['appid'] === 'string' ? this.app(claims['appid']) : undefined;
     if (!app) return { ok: false, message: 'Access token validation failure.' };
+    if (claims['idtyp'] === 'user') {
+      // A delegated token: its user must exist, and not have had its sessions or the consent revoked since.
+      const user = this.delegated.accessTokenUser(claims, issueNumber);
+      if (!user || user === 'revoked') return { ok: false, message: REVOKED_TOKEN_MESSAGE };
+      return { ok: true, app, claims, user };
+    }
     return { ok: true, app, claims };
   }
 

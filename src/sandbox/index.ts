@@ -11,12 +11,15 @@ import { GraphService, newRequestIds } from './graph/service.ts';
 import { EventStore } from './graph/store.ts';
 import { EwsService } from './ews/service.ts';
 import { DEFAULT_THROTTLING, Throttler } from './graph/throttle.ts';
-import { defaultTenantSeed, DEMO_CLIENT_ID } from './tenant.ts';
+import { defaultTenantSeed, DELEGATED_CLIENT_ID, DELEGATED_CLIENT_SECRET, DEMO_CLIENT_ID } from './tenant.ts';
+import { USER_PASSWORD } from './delegated.ts';
 import { generateCertificate, generateServerCertificate, thumbprints, type CertificatePair } from './tls.ts';
 import type { DemoCredentials, GraphStoredEvent, LatencyOptions, MailboxSeed, Sandbox, SandboxOptions, SandboxStats, TenantSeed } from './types.ts';
 
 export type * from './types.ts';
 export { EWS_DELEGATE_ACCOUNTS, EWS_IMPERSONATION_ACCOUNT, EWS_NO_RIGHTS_ACCOUNT, EWS_PASSWORD } from './tenant.ts';
+export { DELEGATED_CLIENT_ID, DELEGATED_CLIENT_SECRET } from './tenant.ts';
+export { USER_PASSWORD } from './delegated.ts';
 export { defaultTenantSeed, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_TENANT_ID, NO_PERMISSION_CLIENT_ID, NO_PERMISSION_CLIENT_SECRET, objectIdFor } from './tenant.ts';
 export { generateServerCertificate, loadOrCreatePair, loadOrCreateServerCertificate, thumbprints } from './tls.ts';
 
@@ -133,9 +136,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         }),
       );
     }
-    // Graph authorises with the roles in the token, not the app's current registration.
+    // Graph authorises with the roles (app-only) or the scopes and user (delegated) in the token, not the app's
+    // current registration.
     const roles = token.claims['roles'];
-    const app = { ...token.app, roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [] };
+    const scopes = typeof token.claims['scp'] === 'string' ? token.claims['scp'].split(' ').filter(Boolean) : [];
+    const app = {
+      ...token.app,
+      roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
+      ...(token.user ? { delegatedUser: { ...token.user, scopes } } : {}),
+    };
     let raw: Buffer;
     try {
       raw = await readBody(ctx.req, MAX_GRAPH_BODY_BYTES);
@@ -276,6 +285,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       },
     },
     signToken: (claims) => identity.signForTests(claims),
+    delegated: {
+      clientId: DELEGATED_CLIENT_ID,
+      clientSecret: DELEGATED_CLIENT_SECRET,
+      userPassword: USER_PASSWORD,
+      addRedirectUri: (uri, clientId = DELEGATED_CLIENT_ID) => identity.addRedirectUri(clientId, uri),
+      revokeConsent: (user, clientId) => identity.delegated.revokeConsent(user, clientId),
+      revokeSessions: (user) => identity.delegated.revokeSessions(user),
+      expireRefreshTokens: (user) => identity.delegated.expireRefreshTokens(user),
+      refreshTokensIssued: () => identity.delegated.refreshTokensIssued(),
+      hasConsent: (user, clientId = DELEGATED_CLIENT_ID) => identity.delegated.hasConsent(user, clientId),
+    },
     close(): Promise<void> {
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

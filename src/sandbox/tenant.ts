@@ -12,6 +12,11 @@ export const DEMO_CLIENT_SECRET = 'cpS8Q~sandbox.demo-secret_not.for.production'
 /** A second registered app with no Graph permission at all (for 403 tests and demos). */
 export const NO_PERMISSION_CLIENT_ID = '9c0b7a65-3e21-4d8f-b7a4-6f1e2d3c4b5a';
 export const NO_PERMISSION_CLIENT_SECRET = 'npS8Q~sandbox.no-permissions_not.for.production';
+/** The app people sign in to for delegated access (no application permission; each user consents). */
+export const DELEGATED_CLIENT_ID = '3e7d9a12-6b4f-4c8e-a1d5-7f2b9c0e4d63';
+export const DELEGATED_CLIENT_SECRET = 'dlS8Q~sandbox.delegated-secret_not.for.production';
+/** Where calpush's consent page answers on loopback (any port: Entra ignores the port of a loopback redirect URI). */
+export const DELEGATED_REDIRECT_URIS = ['http://127.0.0.1/connect/callback', 'http://localhost/connect/callback'];
 
 /** The object id Graph would give a user: derived deterministically from the address (UUID v5 layout). */
 export function objectIdFor(address: string): string {
@@ -90,7 +95,12 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
   const name = () => `${GIVEN[Math.floor(random() * GIVEN.length)]} ${FAMILY[Math.floor(random() * FAMILY.length)]}`;
 
   const mailboxes: MailboxSeed[] = [];
-  for (let i = 1; i <= students; i++) mailboxes.push({ address: studentAddress(i), displayName: name(), kind: 'user' });
+  for (let i = 1; i <= students; i++) {
+    const displayName = name();
+    // The first students also have an alias (a proxy address besides their UPN), as people with a name-based address do.
+    const alias = `${displayName.normalize('NFD').replace(/[^A-Za-z ]/g, '').trim().toLowerCase().replace(/\s+/g, '.')}.${i}@${DEMO_DOMAIN}`;
+    mailboxes.push({ address: studentAddress(i), displayName, kind: 'user', ...(i <= 3 ? { aliases: [alias] } : {}) });
+  }
   for (let i = 1; i <= staff; i++) mailboxes.push({ address: staffAddress(i), displayName: name(), kind: 'user' });
   for (let i = 1; i <= rooms; i++) {
     const address = roomAddress(i);
@@ -119,6 +129,14 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
       secrets: [NO_PERMISSION_CLIENT_SECRET],
       roles: [],
       scope: { kind: 'all' },
+    },
+    {
+      clientId: DELEGATED_CLIENT_ID,
+      displayName: 'calpush delegated demo',
+      secrets: [DELEGATED_CLIENT_SECRET],
+      roles: [],
+      scope: { kind: 'all' },
+      redirectUris: [...DELEGATED_REDIRECT_URIS],
     },
   ];
 

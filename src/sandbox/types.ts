@@ -178,6 +178,8 @@ export interface AppSeed {
   roles: string[];
   /** RBAC for Applications / ApplicationAccessPolicy RestrictAccess: only these mailboxes */
   scope?: { kind: 'all' } | { kind: 'rbac' | 'applicationAccessPolicy'; mailboxes: string[] };
+  /** Web redirect URIs for the authorization code flow (delegated access); a loopback one matches any port */
+  redirectUris?: string[];
 }
 
 export interface MailboxSeed {
@@ -194,6 +196,8 @@ export interface MailboxSeed {
    * changes it; the mailbox's items stay, with their extended properties.
    */
   home?: 'online' | 'onPremises';
+  /** more SMTP addresses of the mailbox (proxyAddresses "smtp:…"); the address itself is the user's UPN and primary one */
+  aliases?: string[];
 }
 
 export interface SingleValueExtendedProperty {
@@ -320,5 +324,27 @@ export interface Sandbox {
   setThrottling(o: Partial<ThrottlingOptions>): void;
   setLatency(o: Partial<LatencyOptions>): void;
   faults: SandboxFaults;
+  /** delegated access: the app people sign in to, the users' password, and the controls of consent and refresh tokens */
+  delegated: SandboxDelegated;
   close(): Promise<void>;
+}
+
+/** The delegated side of the sandbox's Entra ID (src/sandbox/delegated.ts). */
+export interface SandboxDelegated {
+  /** the app registration for delegated access ("calpush delegated demo"): client id and secret */
+  clientId: string;
+  clientSecret: string;
+  /** the password every user of the tenant signs in with (sandbox only) */
+  userPassword: string;
+  /** registers a Web redirect URI on an app (default: the delegated app) */
+  addRedirectUri(uri: string, clientId?: string): void;
+  /** the user removes the app's permissions (My Apps; or an admin deletes the grant): refresh → invalid_grant AADSTS65001, issued access tokens refused */
+  revokeConsent(user: string, clientId?: string): void;
+  /** revokeSignInSessions: refresh → invalid_grant AADSTS50173, issued access tokens refused */
+  revokeSessions(user: string): void;
+  /** the user's refresh tokens (everyone's when no user is named) become unused for 90 days: refresh → invalid_grant AADSTS700082 */
+  expireRefreshTokens(user?: string): void;
+  /** every refresh token handed out so far, in clear (tests that look for them where they must not be) */
+  refreshTokensIssued(): string[];
+  hasConsent(user: string, clientId?: string): boolean;
 }

@@ -23,6 +23,8 @@ import { redactUrl } from '../sources/feeds.ts';
 import { ApiKeyVerifier, FailedAuthentications, hasScope, mayUseCalendar, type Authentication, type Principal } from './auth.ts';
 import type { ServerConfig } from './config.ts';
 import { registerDashboard } from './dashboard/index.ts';
+import { registerConsent, type ConsentOptions } from './consent/index.ts';
+import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
 import type { DashboardScheduler } from './dashboard/data.ts';
 import type { DeliveryLoopStatus } from '../engine/loop.ts';
 import type { Metrics } from './metrics.ts';
@@ -37,6 +39,8 @@ import {
   calendarListSchema,
   calendarParamsSchema,
   calendarStatusSchema,
+  connectionListSchema,
+  connectionStatusSchema,
   eventBodySchema,
   eventParamsSchema,
   eventStatusSchema,
@@ -76,6 +80,8 @@ export interface AppOptions {
   https?: { key: string; cert: string };
   /** "Now" for retention (which events have ended), API keys' last use and the failed-authentication window (default: the system clock). */
   clock?: Clock;
+  /** Delegated access (target kind "graph-delegated"): the people's connections, their API and the consent pages. */
+  delegated?: { connections: ConnectionStore; connectUrl: (calendar?: string) => string; consent?: Omit<ConsentOptions, 'store' | 'clock' | 'knows' | 'mailboxes'> };
 }
 
 interface RouteSpec extends RouteDoc {
@@ -264,7 +270,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Requests are logged without their query string: the consent page's callback carries the authorization code.
+    logger: options.logger ? { ...(typeof options.logger === 'object' ? options.logger : {}), serializers: { req: requestForLog } } : false,
     trustProxy: server.trustProxy,
     bodyLimit: server.bodyLimitBytes,
     routerOptions: { maxParamLength: 2048, ignoreTrailingSlash: true },
@@ -328,6 +335,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
     const principal = result.principal;
     principals.set(request, principal);
+    if (auth === 'admin' && principal.scope !== 'admin') {
+      reply.code(403).header('www-authenticate', 'Bearer realm="calpush", error="insufficient_scope", scope="admin"').type('application/problem+json').send(problem('forbidden', 'this needs a key of the admin scope'));
+      return reply;
+    }
     const needed = auth === 'write' ? 'write' : 'read';
     if (!hasScope(principal, needed)) {
       reply
@@ -815,6 +826,67 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     handler: async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   });
 
+  // --- Connections (delegated access) --------------------------------------------------------------------------
+  const delegated = options.delegated;
+  if (delegated) {
+    const { connections, connectUrl } = delegated;
+    const statusOf = (calendar: string, row: ConnectionRow | null) => ({
+      calendar,
+      state: row?.state ?? ('not-connected' as const),
+      reason: row?.reason ?? null,
+      message: row?.reasonMessage ?? null,
+      username: row?.username ?? null,
+      connectedAt: row?.connectedAt ?? null,
+      changedAt: row?.changedAt ?? null,
+      lastRefreshAt: row?.lastRefreshAt ?? null,
+      connectUrl: connectUrl(calendar),
+    });
+    route({
+      method: 'GET',
+      url: '/v1/connections',
+      operationId: 'listConnections',
+      summary: 'The people’s connections of their calendars (delegated access)',
+      tag: 'connections',
+      auth: 'read',
+      responses: { 200: { description: 'Every calendar that was ever connected (those the key may use)', schema: connectionListSchema } },
+      handler: async (request) => ({ connections: (await connections.connections()).filter((c) => mayUseCalendar(principalOf(request), c.calendar)).map((c) => statusOf(c.calendar, c)) }),
+    });
+    route({
+      method: 'GET',
+      url: '/v1/connections/:calendar',
+      operationId: 'getConnection',
+      summary: 'Whether a calendar is connected, why not, and where its person connects (again)',
+      tag: 'connections',
+      auth: 'read',
+      calendarParam: true,
+      params: calendarParamsSchema,
+      responses: { 200: { description: 'The connection', schema: connectionStatusSchema }, ...problemResponses(400) },
+      handler: async (request) => {
+        const calendar = calendarFromPath(parseWith(calendarParamsSchema, request.params, 'path').calendar);
+        return statusOf(calendar, await connections.connection(calendar));
+      },
+    });
+    route({
+      method: 'DELETE',
+      url: '/v1/connections/:calendar',
+      operationId: 'disconnect',
+      summary: 'Disconnect a calendar (admin): its tokens are deleted, delivery to it stops; nothing is deleted from the calendar',
+      tag: 'connections',
+      auth: 'admin',
+      calendarParam: true,
+      params: calendarParamsSchema,
+      responses: { 200: { description: 'Disconnected', schema: connectionStatusSchema }, ...problemResponses(400, 404) },
+      handler: async (request) => {
+        const calendar = calendarFromPath(parseWith(calendarParamsSchema, request.params, 'path').calendar);
+        if (!(await connections.disconnect(calendar, 'DisconnectedByAdmin', `disconnected by an administrator (key ${principalOf(request).keyId})`))) {
+          throw new ProblemError(problem('not-found', `${calendar} is not connected`));
+        }
+        request.log.info({ calendar, keyId: principalOf(request).keyId }, 'connection: disconnected by an admin');
+        return statusOf(calendar, await connections.connection(calendar));
+      },
+    });
+  }
+
   let openApiDocument: Record<string, unknown> | null = null;
   const document = () =>
     (openApiDocument ??= buildOpenApi(routes, {
@@ -855,10 +927,36 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     };
     app.route(options);
   }
+  if (delegated?.consent) {
+    await registerConsent(app, {
+      ...delegated.consent,
+      store: delegated.connections,
+      clock,
+      mailboxes,
+      knows: async (calendar) => (await store.hasCalendar(calendar)) || feeds.has(calendar),
+    });
+  }
   if (server.dashboard.enabled) {
-    await registerDashboard(app, { store, config, server, feeds, loop: options.loop, scheduler: options.scheduler, failures, metrics, clock, openApi: document });
+    await registerDashboard(app, {
+      store,
+      config,
+      server,
+      feeds,
+      loop: options.loop,
+      scheduler: options.scheduler,
+      failures,
+      metrics,
+      clock,
+      openApi: document,
+      ...(delegated ? { delegated: { connections: delegated.connections, connectUrl: delegated.connectUrl } } : {}),
+    });
   }
   return app;
+}
+
+/** A request as the log shows it: method and path, never the query (codes, states) or headers (keys, cookies). */
+function requestForLog(request: { method: string; url: string; ip?: string }): Record<string, string | undefined> {
+  return { method: request.method, url: request.url.split('?')[0], remoteAddress: request.ip };
 }
 
 function unsupportedMediaType(mediaType: string, contentTypes: string[] | undefined) {

@@ -11,6 +11,16 @@ export const serverConfigSchema = z
   .object({
     /** Interface to listen on. Loopback by default: put a TLS-terminating proxy in front, or configure `tls`. */
     host: z.string().default('127.0.0.1'),
+    /**
+     * The address people reach calpush at (https://calpush.example.edu, behind the proxy): the consent page's redirect
+     * URI is `<publicUrl>/connect/callback` — the one `calpush setup graph-delegated` registers — and reconnect links
+     * in alerts and the status API start with it. Without it, the address the request came to is used.
+     */
+    publicUrl: z
+      .url()
+      .refine((url) => /^https?:\/\/[^/?#]+\/?$/.test(url), 'must be the scheme and host (and port) only, e.g. https://calpush.example.edu')
+      .transform((url) => url.replace(/\/+$/, ''))
+      .optional(),
     port: z.number().int().min(0).max(65_535).default(8080),
     /** Largest body of a single-event request (PUT/DELETE of one event). */
     bodyLimitBytes: z.number().int().min(1024).default(5 * MiB),

@@ -8,6 +8,12 @@ import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { openStore } from '../app/store.ts';
 import type { Store } from '../store/store.ts';
 import { createRouter } from '../app/router.ts';
+import type { AlertStore } from '../store/alerts.ts';
+import type { ConnectionStore } from '../store/connections.ts';
+import { connectionStoreOf, connectUrl, delegatedTarget } from '../app/targets.ts';
+import { createConsentClient } from '../targets/graph/config.ts';
+import { AlertMonitor } from '../alerts/monitor.ts';
+import { credentialExpiries } from '../app/alerts.ts';
 import { createScheduler } from '../engine/limits.ts';
 import { singleRoute, type MailboxRoutes } from '../engine/routes.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
@@ -40,7 +46,12 @@ export interface ServeOptions extends ServeSettings {
   onDelivered?: (summary: MailboxSummary) => void;
   /** Names this worker in mailbox leases and the request ledger (default host:pid): unique among the workers of a store. */
   workerId?: string;
+  /** Run the alert monitor on its cadence (default true when `alerts` is configured; tests call tick()). */
+  watchAlerts?: boolean;
 }
+
+/** The store's alert and connection parts (both stores have them; a test's stand-in may not). */
+type StoreParts = AlertStore & ConnectionStore;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -49,6 +60,8 @@ export interface RunningServer {
   store: Store;
   loop: DeliveryLoop;
   poller: FeedPoller | null;
+  /** The alert monitor, when the config has an `alerts` section. */
+  alerts: AlertMonitor | null;
   metrics: Metrics;
   /** Stops taking requests, stops the pollers, lets deliveries finish (shutdownGraceMs), closes everything. */
   close(): Promise<void>;
@@ -71,6 +84,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { config, server, feeds, baseDir } = options;
   const { clock } = options;
   const store = options.store ?? (await openStore(config.store, baseDir, clock ? { clock } : {}));
+  // The config with the serve settings in effect (the consent page's public URL is the server's).
+  const effective = { ...config, server };
   // Every configured target with its own scheduler, and the routing between them (app/router.ts): the API and the
   // feeds feed any target, as sync and import do.
   let routes: MailboxRoutes<Scheduler>;
@@ -79,7 +94,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (options.routes) routes = options.routes;
     else if (options.target) routes = singleRoute(options.target, createScheduler(config.limits, clock));
     else {
-      const router = await createRouter(config, baseDir, { store, ...(clock ? { clock } : {}) });
+      const router = await createRouter(effective, baseDir, { store, ...(clock ? { clock } : {}) });
       routes = router;
       closeRoutes = () => router.close();
     }
@@ -88,6 +103,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw error;
   }
   const scheduler = combinedScheduler(routes.schedulers());
+  const connections = connectionStoreOf(store);
+  // The consent pages sign people in to the graph-delegated target's app (at most one per config).
+  const delegated = delegatedTarget(config);
+  const consentClient = delegated ? createConsentClient(delegated.target, baseDir, config.proxy) : null;
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
@@ -161,6 +180,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     stopping: () => stopping,
     ...(https ? { https } : {}),
     clock,
+    ...(connections && delegated
+      ? {
+          delegated: {
+            connections,
+            connectUrl: (calendar?: string) => connectUrl(effective, calendar),
+            ...(consentClient
+              ? { consent: { client: consentClient, instance: config.instance, publicUrl: server.publicUrl, authorityOrigin: new URL(delegated.target.authorityHost).origin, onConnected: (calendar: string) => loop.deliverNow(calendar) } }
+              : {}),
+          },
+        }
+      : {}),
   });
 
   try {
@@ -179,8 +209,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // Writes of the other workers sharing the store (PostgreSQL: NOTIFY at commit) wake this one's loop at once; its
   // poll (server.deliveryPollMs) stays as the fallback for a store without notifications or a lost connection.
   const stopWatching = (options.deliver ?? true) && store.watchChanges ? await store.watchChanges((calendar) => loop.nudge(calendar === '*' ? undefined : calendar, Number.POSITIVE_INFINITY)) : null;
+  const alertStore = store as Partial<StoreParts>;
+  const alerts =
+    config.alerts && typeof alertStore.fireAlert === 'function'
+      ? new AlertMonitor({
+          config: config.alerts,
+          baseDir,
+          instance: config.instance,
+          store: store as Store & StoreParts,
+          feedCalendars: [...urls.keys()],
+          credentials: credentialExpiries(config, baseDir),
+          connectUrl: (calendar) => connectUrl(effective, calendar),
+          ...(clock ? { clock } : {}),
+          log: { info: (f, m) => app.log.info(f, m), warn: (f, m) => app.log.warn(f, m), error: (f, m) => app.log.error(f, m) },
+        })
+      : null;
+
   if (options.deliver ?? true) loop.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
+  if (alerts && (options.watchAlerts ?? true)) alerts.start();
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -191,12 +238,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await app.close();
       await poller?.stop();
       await stopWatching?.();
+      await alerts?.stop();
       await loop.stop(server.shutdownGraceMs);
+      consentClient?.close();
       await closeRoutes();
       if (!options.store) await store.close();
     })());
 
-  return { app, url, store, loop, poller, metrics, close };
+  return { app, url, store, loop, poller, alerts, metrics, close };
 }
 
 /** What the metrics and the dashboard read of the schedulers (one per target), summed over all of them. */

@@ -4,8 +4,11 @@ import { z } from 'zod';
 import { PROBLEM_TYPES } from './problem.ts';
 import { problemSchema } from './schemas.ts';
 
-/** Who may call a route; "session": a dashboard route, which checks its own sessions (src/server/dashboard). */
-export type RouteAuth = 'none' | 'docs' | 'read' | 'write' | 'session';
+/**
+ * Who may call a route; "admin": a key of the admin scope only; "session": a dashboard route, which checks its own
+ * sessions (src/server/dashboard).
+ */
+export type RouteAuth = 'none' | 'docs' | 'read' | 'write' | 'admin' | 'session';
 
 export interface RouteDoc {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -52,7 +55,7 @@ export function buildOpenApi(routes: RouteDoc[], info: { version: string; public
     }
     const responses: Record<string, unknown> = {};
     const all = { ...route.responses };
-    if (route.auth === 'read' || route.auth === 'write' || (route.auth === 'docs' && !info.publicDocs)) {
+    if (route.auth === 'read' || route.auth === 'write' || route.auth === 'admin' || (route.auth === 'docs' && !info.publicDocs)) {
       all[401] ??= { description: 'No valid API key' };
       all[403] ??= { description: 'The key lacks the scope or may not use the calendar' };
       all[429] ??= { description: 'Too many failed authentications from this address; see Retry-After', headers: { 'Retry-After': 'Seconds to wait' } };

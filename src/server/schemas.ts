@@ -230,3 +230,20 @@ export type BatchResult = z.infer<typeof batchResultSchema>;
 export type BatchItemResult = z.infer<typeof batchItemResultSchema>;
 export type Health = z.infer<typeof healthSchema>;
 export type ProblemDocument = z.infer<typeof problemSchema>;
+
+/** A person's delegated connection of their calendar (target kind "graph-delegated"): never a token. */
+export const connectionStatusSchema = z.object({
+  calendar: z.string(),
+  state: z.enum(['connected', 'disconnected', 'not-connected']).describe('not-connected: nobody has connected this calendar yet'),
+  reason: z
+    .string()
+    .nullable()
+    .describe('Why it is disconnected: ConsentRevoked, SessionRevoked, RefreshTokenExpired, InvalidGrant (Entra ID refused the refresh token), DisconnectedByPerson, DisconnectedByAdmin'),
+  message: z.string().nullable(),
+  username: z.string().nullable().describe('Who connected it (their sign-in name)'),
+  connectedAt: z.string().nullable(),
+  changedAt: z.string().nullable(),
+  lastRefreshAt: z.string().nullable().describe('When calpush last used (and replaced) the refresh token'),
+  connectUrl: z.string().describe('The page where the person connects (again)'),
+});
+export const connectionListSchema = z.object({ connections: z.array(connectionStatusSchema) });

@@ -665,7 +665,10 @@ export class FeedPoller {
       lastOutcome: null as string | null,
       lastError: null as string | null,
       lastChangeAt: null as string | null,
-      ...(previous && previous.url === fingerprint ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt } : {}),
+      consecutiveFailures: 0,
+      ...(previous && previous.url === fingerprint
+        ? { etag: previous.etag, lastModified: previous.lastModified, consecutiveEmpty: previous.consecutiveEmpty, lastFullFetchAt: previous.lastFullFetchAt, lastChangeAt: previous.lastChangeAt, consecutiveFailures: previous.consecutiveFailures ?? 0 }
+        : {}),
     };
     state.lastFetchAt = stamp;
     const fullRefreshDue = !state.lastFullFetchAt || Date.parse(state.lastFullFetchAt) < this.now() - feeds.fullRefreshHours * 3_600_000;
@@ -674,6 +677,8 @@ export class FeedPoller {
       if (error) result.error = error;
       state.lastOutcome = outcome;
       state.lastError = error ? `${error.code}: ${error.message}` : null;
+      // Counted for the alert on a feed that keeps failing (src/alerts).
+      state.consecutiveFailures = outcome === 'failed' ? state.consecutiveFailures + 1 : 0;
       await store.saveFeedState(state);
       this.options.onResult?.(result);
       return result;

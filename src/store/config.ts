@@ -7,6 +7,24 @@ import type { PostgresStoreOptions } from './postgres.ts';
 
 const DEFAULT_SQLITE = '.calpush/calpush.sqlite';
 
+/**
+ * The keys that seal the secrets the store keeps (src/store/sealed.ts): the first seals, all of them open. Each key is
+ * 32 random bytes (base64 or hex) in a file or an environment variable — never in the store, never in the config.
+ * Either store takes them (SQLite and PostgreSQL seal alike).
+ */
+const encryptionKeysSchema = z
+  .array(
+    z
+      .object({
+        id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1–32 letters, digits, dash or underscore (it is stored with every value the key seals)'),
+        key: secretReferenceSchema,
+      })
+      .strict(),
+  )
+  .min(1, 'needs at least one key')
+  .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'each key needs its own id');
+const sqliteStoreSchema = z.object({ sqlite: z.string().default(DEFAULT_SQLITE), encryptionKeys: encryptionKeysSchema.optional() }).strict();
+
 /** A postgres:// URL written in the config may not carry a password: that belongs in an {env} or {file} reference. */
 const postgresUrl = z
   .string()
@@ -43,6 +61,7 @@ const postgresKeys = {
     .optional(),
   /** Connections each worker keeps to the database. */
   poolSize: z.number().int().min(2).max(100).default(10),
+  encryptionKeys: encryptionKeysSchema.optional(),
 };
 const postgresStoreSchema = z.object(postgresKeys).strict();
 
@@ -55,15 +74,16 @@ export const storeConfigSchema = z
   .default({ sqlite: DEFAULT_SQLITE })
   .pipe(
     z.custom<Record<string, unknown>>().transform((section, ctx) => {
-      const shape = 'postgres' in section ? postgresStoreSchema : z.object({ sqlite: z.string().default(DEFAULT_SQLITE) }).strict();
+      const shape = 'postgres' in section ? postgresStoreSchema : sqliteStoreSchema;
       const parsed = shape.safeParse(section);
-      if (parsed.success) return parsed.data as { sqlite: string } | PostgresStoreConfig;
+      if (parsed.success) return parsed.data as SqliteStoreConfig | PostgresStoreConfig;
       for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
       return z.NEVER;
     }),
   );
 
-export type StoreConfig = { sqlite: string } | PostgresStoreConfig;
+export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;
+export type SqliteStoreConfig = z.infer<typeof sqliteStoreSchema>;
 export type PostgresStoreConfig = z.infer<typeof postgresStoreSchema>;
 
 /** The PostgreSQL store's connection as the section says, its secrets read (kept in memory only). */

@@ -1,9 +1,10 @@
 // `calpush store copy`: everything one store holds, into another — a deployment that grows from one machine's
 // SQLite file to a PostgreSQL database shared by several workers. Desired state, what was delivered where, the
-// pending operations, each mailbox's status, versions and target, key generations, API keys, feed state and the
-// remembered route lookups are copied;
-// leases are not (nobody holds a mailbox in the new store) and neither is the request ledger (it is about the last
-// ten minutes, which the copy outlasts; the workers' budgets start from what Outlook then says).
+// pending operations, each mailbox's status, versions and target, key generations, API keys, feed state, the
+// remembered route lookups, the people's connections (their token caches still sealed) and which alerts are firing
+// are copied; leases are not (nobody holds a mailbox in the new store) and neither is the request ledger (it is
+// about the last ten minutes, which the copy outlasts; the workers' budgets start from what Outlook then says), nor
+// sign-ins in progress (minutes long) or alert notifications not yet sent (the monitor finds what still fires).
 //
 // Idempotent: a row whose key is in the target already is replaced by the source's, and the pending operations
 // of the target are replaced as a whole; so a copy that was interrupted is simply run again. Verified: each
@@ -49,10 +50,18 @@ export const COPIED_TABLES: CopiedTable[] = [
   { table: 'api_key', columns: ['id', 'name', 'hash', 'scope', 'calendars', 'created_at', 'revoked_at', 'last_used_at'], key: ['id'] },
   {
     table: 'feed_state',
-    columns: ['calendar', 'url', 'etag', 'last_modified', 'consecutive_empty', 'last_fetch_at', 'last_full_fetch_at', 'last_outcome', 'last_error', 'last_change_at'],
+    columns: ['calendar', 'url', 'etag', 'last_modified', 'consecutive_empty', 'last_fetch_at', 'last_full_fetch_at', 'last_outcome', 'last_error', 'last_change_at', 'consecutive_failures'],
     key: ['calendar'],
   },
   { table: 'route_lookup', columns: ['calendar', 'target', 'answer', 'checked_at'], key: ['calendar'] },
+  // Sealed values are bound to their table, column and row, not to the store (sealed-places.ts): they are copied
+  // unopened, and the new store opens them with the same store.encryptionKeys.
+  {
+    table: 'connection',
+    columns: ['calendar', 'user_object_id', 'home_account_id', 'username', 'state', 'reason', 'reason_message', 'connected_at', 'changed_at', 'last_refresh_at', 'token_cache'],
+    key: ['calendar'],
+  },
+  { table: 'alert_state', columns: ['key', 'kind', 'subject', 'state', 'fired_at', 'resolved_at'], key: ['key'] },
 ];
 
 export interface CopiedCounts {

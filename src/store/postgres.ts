@@ -19,7 +19,12 @@ import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
 import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp, RouteLookupRow } from '../model/rows.ts';
+import type { AlertDeliveryRow, AlertRow } from './alerts.ts';
+import type { ConnectionRow, ConsentRequestRow } from './connections.ts';
 import type { StoreTables } from './copy.ts';
+import * as delegated from './postgres-delegated.ts';
+import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-delegated.ts';
+import { SealError, type Keyring } from './sealed.ts';
 import { StoreError } from './errors.ts';
 import { describeServer, postgresFailure } from './postgres-errors.ts';
 import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
@@ -150,6 +155,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
     checked_at  text COLLATE "C" NOT NULL
   );
   `,
+  POSTGRES_DELEGATED_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -169,6 +175,8 @@ export interface PostgresStoreOptions {
   /** Connections in the pool (default 10). */
   poolSize?: number;
   clock?: Clock;
+  /** The keys that seal the secrets the store keeps (store.encryptionKeys, sealed.ts); without them none can be kept. */
+  keyring?: Keyring;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -187,6 +195,8 @@ export class PostgresStore implements Store, StoreTables {
   private readonly channel: string;
   private readonly listeners = new Set<pg.Client>();
   private closed = false;
+  /** What the secrets' and alerts' part of the store works with (postgres-delegated.ts). */
+  private readonly parts: PostgresParts;
 
   private constructor(options: PostgresStoreOptions) {
     this.options = options;
@@ -194,9 +204,10 @@ export class PostgresStore implements Store, StoreTables {
     this.server = describeServer(options.url, this.schema);
     this.clock = options.clock ?? systemClock;
     this.channel = `calpush_changes_${this.schema}`;
-    this.pool = new pg.Pool(this.connection(options.poolSize ?? 10));
+    this.pool = new pg.Pool(this.poolConfig(options.poolSize ?? 10));
     // An idle connection the server ends (restart, failover) must not crash the process: the next query reconnects.
     this.pool.on('error', () => {});
+    this.parts = { query: (sql, params) => this.query(sql, params), transaction: (work) => this.transaction(work), now: this.now, keyring: options.keyring };
   }
 
   /** Connects, makes the schema if it is missing and brings it to the current version. */
@@ -217,7 +228,7 @@ export class PostgresStore implements Store, StoreTables {
     return store;
   }
 
-  private connection(max: number): pg.PoolConfig {
+  private poolConfig(max: number): pg.PoolConfig {
     return {
       connectionString: this.options.url,
       ...(this.options.ssl !== undefined ? { ssl: this.options.ssl } : {}),
@@ -285,7 +296,7 @@ export class PostgresStore implements Store, StoreTables {
     try {
       return await work(client);
     } catch (error) {
-      throw error instanceof LeaseLost || error instanceof EmptyInputRefused ? error : postgresFailure(error, this.server);
+      throw error instanceof LeaseLost || error instanceof EmptyInputRefused || error instanceof SealError ? error : postgresFailure(error, this.server);
     } finally {
       client.release();
     }
@@ -333,7 +344,7 @@ export class PostgresStore implements Store, StoreTables {
   }
 
   async watchChanges(listener: (calendar: string) => void): Promise<() => Promise<void>> {
-    const client = new pg.Client(this.connection(1));
+    const client = new pg.Client(this.poolConfig(1));
     client.on('error', () => {
       // The connection broke: the loop's poll still finds every change (the fallback); no listener is told wrongly.
       this.listeners.delete(client);
@@ -799,13 +810,59 @@ export class PostgresStore implements Store, StoreTables {
 
   async saveFeedState(state: FeedStateRow): Promise<void> {
     await this.query(
-      `INSERT INTO feed_state (calendar, url, etag, last_modified, consecutive_empty, last_fetch_at, last_full_fetch_at, last_outcome, last_error, last_change_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO feed_state (calendar, url, etag, last_modified, consecutive_empty, last_fetch_at, last_full_fetch_at, last_outcome, last_error, last_change_at, consecutive_failures)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (calendar) DO UPDATE SET url = excluded.url, etag = excluded.etag, last_modified = excluded.last_modified,
          consecutive_empty = excluded.consecutive_empty, last_fetch_at = excluded.last_fetch_at, last_full_fetch_at = excluded.last_full_fetch_at,
-         last_outcome = excluded.last_outcome, last_error = excluded.last_error, last_change_at = excluded.last_change_at`,
-      [state.calendar, state.url, state.etag, state.lastModified, state.consecutiveEmpty, state.lastFetchAt, state.lastFullFetchAt, state.lastOutcome, state.lastError, state.lastChangeAt],
+         last_outcome = excluded.last_outcome, last_error = excluded.last_error, last_change_at = excluded.last_change_at,
+         consecutive_failures = excluded.consecutive_failures`,
+      [state.calendar, state.url, state.etag, state.lastModified, state.consecutiveEmpty, state.lastFetchAt, state.lastFullFetchAt, state.lastOutcome, state.lastError, state.lastChangeAt, state.consecutiveFailures ?? 0],
     );
+  }
+
+  // ---- delegated access and alerts (postgres-delegated.ts) ---------------------------------------------------
+
+  async connection(calendar: string): Promise<ConnectionRow | null> {
+    return delegated.connection(this.parts, calendar);
+  }
+  async connections(): Promise<ConnectionRow[]> {
+    return delegated.connections(this.parts);
+  }
+  async saveConnection(row: ConnectionRow, tokenCache: string): Promise<void> {
+    await delegated.saveConnection(this.parts, row, tokenCache);
+  }
+  async connectionTokenCache(calendar: string): Promise<string | null> {
+    return delegated.connectionTokenCache(this.parts, calendar);
+  }
+  async saveConnectionTokenCache(calendar: string, tokenCache: string): Promise<boolean> {
+    return delegated.saveConnectionTokenCache(this.parts, calendar, tokenCache);
+  }
+  async disconnect(calendar: string, reason: string, message: string): Promise<boolean> {
+    return delegated.disconnect(this.parts, calendar, reason, message);
+  }
+  async saveConsentRequest(request: ConsentRequestRow): Promise<void> {
+    await delegated.saveConsentRequest(this.parts, request);
+  }
+  async takeConsentRequest(id: string, nowMs: number): Promise<ConsentRequestRow | null> {
+    return delegated.takeConsentRequest(this.parts, id, nowMs);
+  }
+  async rotateEncryptionKey(): Promise<{ rewrapped: number; current: number; keyId: string }> {
+    return delegated.rotateEncryptionKey(this.parts);
+  }
+  async firingAlerts(): Promise<AlertRow[]> {
+    return delegated.firingAlerts(this.parts);
+  }
+  async fireAlert(alert: AlertRow, notifications: Array<{ channel: string; payload: string }>, nowMs: number): Promise<boolean> {
+    return delegated.fireAlert(this.parts, alert, notifications, nowMs);
+  }
+  async resolveAlert(key: string, notifications: Array<{ channel: string; payload: string }>, nowMs: number): Promise<boolean> {
+    return delegated.resolveAlert(this.parts, key, notifications, nowMs);
+  }
+  async claimAlertDeliveries(nowMs: number, leaseMs: number, limit: number): Promise<AlertDeliveryRow[]> {
+    return delegated.claimAlertDeliveries(this.parts, nowMs, leaseMs, limit);
+  }
+  async recordAlertDelivery(id: number, outcome: { ok: true } | { ok: false; error: string; nextAttemptAtMs: number | null }): Promise<void> {
+    await delegated.recordAlertDelivery(this.parts, id, outcome);
   }
 
   /** Raw rows of one table (`calpush store copy`, store/copy.ts): in `order`, after `after` or from `offset`. */

@@ -19,6 +19,7 @@ export function toFeedState(row: Row): FeedStateRow {
     lastOutcome: text(row.last_outcome),
     lastError: text(row.last_error),
     lastChangeAt: text(row.last_change_at),
+    consecutiveFailures: Number(row.consecutive_failures ?? 0),
   };
 }
 

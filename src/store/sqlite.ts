@@ -27,6 +27,11 @@ import type { StoreTables } from './copy.ts';
 import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';
 import { prepareStoreFile, warnIfReadableByOthers } from './files.ts';
 import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
+import type { AlertDeliveryRow, AlertRow, AlertStore } from './alerts.ts';
+import type { ConnectionRow, ConnectionStore, ConsentRequestRow, SealedSecrets } from './connections.ts';
+import type { Keyring } from './sealed.ts';
+import * as delegated from './sqlite-delegated.ts';
+import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
 const MIGRATIONS: string[] = [
@@ -176,6 +181,7 @@ const MIGRATIONS: string[] = [
     checked_at  TEXT NOT NULL
   );
   `,
+  DELEGATED_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -209,7 +215,7 @@ function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', 
 /** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
 type Stamp = () => string;
 
-export class SqliteStore implements Store, StoreTables {
+export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertStore, SealedSecrets {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   private readonly db: DatabaseSync;
@@ -218,15 +224,18 @@ export class SqliteStore implements Store, StoreTables {
   /** What time it is: row timestamps and lease expiry (leases are compared across processes, so wall-clock time). */
   private readonly clock: Clock;
   private readonly now: Stamp = () => new Date(this.clock.now()).toISOString();
+  /** What the secrets' part of the store works with (sqlite-delegated.ts). */
+  private readonly parts: SqliteParts;
 
   /**
    * Opens (or creates: folder 0700, file 0600) the store at `path`. Anything that makes it unusable — a read-only
    * folder, a full disk, a lock held too long, a file that is not a calpush store, damage, a newer schema — is a
    * StoreError naming the file, the cause and the fix; so is every SQLite failure later on (guardDatabase).
    */
-  constructor(path: string, options: { clock?: Clock } = {}) {
+  constructor(path: string, options: { clock?: Clock; keyring?: Keyring } = {}) {
     this.path = path;
     this.clock = options.clock ?? systemClock;
+    this.parts = { statement: (sql) => this.statement(sql), transaction: (work) => this.transaction(work), now: this.now, keyring: options.keyring };
     // A plain path is prepared here; ":memory:" and SQLite URIs (file:…?mode=ro) are SQLite's to interpret.
     const plainFile = path !== ':memory:' && !path.startsWith('file:');
     if (plainFile) prepareStoreFile(path);
@@ -769,12 +778,12 @@ export class SqliteStore implements Store, StoreTables {
 
   async saveFeedState(state: FeedStateRow): Promise<void> {
     this.statement(`
-      INSERT INTO feed_state (calendar, url, etag, last_modified, consecutive_empty, last_fetch_at, last_full_fetch_at, last_outcome, last_error, last_change_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO feed_state (calendar, url, etag, last_modified, consecutive_empty, last_fetch_at, last_full_fetch_at, last_outcome, last_error, last_change_at, consecutive_failures)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (calendar) DO UPDATE SET url = excluded.url, etag = excluded.etag, last_modified = excluded.last_modified,
         consecutive_empty = excluded.consecutive_empty, last_fetch_at = excluded.last_fetch_at,
         last_full_fetch_at = excluded.last_full_fetch_at, last_outcome = excluded.last_outcome,
-        last_error = excluded.last_error, last_change_at = excluded.last_change_at`).run(
+        last_error = excluded.last_error, last_change_at = excluded.last_change_at, consecutive_failures = excluded.consecutive_failures`).run(
       state.calendar,
       state.url,
       state.etag,
@@ -785,6 +794,7 @@ export class SqliteStore implements Store, StoreTables {
       state.lastOutcome,
       state.lastError,
       state.lastChangeAt,
+      state.consecutiveFailures ?? 0,
     );
   }
 
@@ -814,6 +824,51 @@ export class SqliteStore implements Store, StoreTables {
 
   async clearTable(table: string): Promise<void> {
     this.db.exec(`DELETE FROM ${table}`);
+  }
+
+  // ---- delegated access and alerts (sqlite-delegated.ts) -----------------------------------------------------
+
+  async connection(calendar: string): Promise<ConnectionRow | null> {
+    return delegated.connection(this.parts, calendar);
+  }
+  async connections(): Promise<ConnectionRow[]> {
+    return delegated.connections(this.parts);
+  }
+  async saveConnection(row: ConnectionRow, tokenCache: string): Promise<void> {
+    delegated.saveConnection(this.parts, row, tokenCache);
+  }
+  async connectionTokenCache(calendar: string): Promise<string | null> {
+    return delegated.connectionTokenCache(this.parts, calendar);
+  }
+  async saveConnectionTokenCache(calendar: string, tokenCache: string): Promise<boolean> {
+    return delegated.saveConnectionTokenCache(this.parts, calendar, tokenCache);
+  }
+  async disconnect(calendar: string, reason: string, message: string): Promise<boolean> {
+    return delegated.disconnect(this.parts, calendar, reason, message);
+  }
+  async saveConsentRequest(request: ConsentRequestRow): Promise<void> {
+    delegated.saveConsentRequest(this.parts, request);
+  }
+  async takeConsentRequest(id: string, nowMs: number): Promise<ConsentRequestRow | null> {
+    return delegated.takeConsentRequest(this.parts, id, nowMs);
+  }
+  async rotateEncryptionKey(): Promise<{ rewrapped: number; current: number; keyId: string }> {
+    return delegated.rotateEncryptionKey(this.parts);
+  }
+  async firingAlerts(): Promise<AlertRow[]> {
+    return delegated.firingAlerts(this.parts);
+  }
+  async fireAlert(alert: AlertRow, notifications: Array<{ channel: string; payload: string }>, nowMs: number): Promise<boolean> {
+    return delegated.fireAlert(this.parts, alert, notifications, nowMs);
+  }
+  async resolveAlert(key: string, notifications: Array<{ channel: string; payload: string }>, nowMs: number): Promise<boolean> {
+    return delegated.resolveAlert(this.parts, key, notifications, nowMs);
+  }
+  async claimAlertDeliveries(nowMs: number, leaseMs: number, limit: number): Promise<AlertDeliveryRow[]> {
+    return delegated.claimAlertDeliveries(this.parts, nowMs, leaseMs, limit);
+  }
+  async recordAlertDelivery(id: number, outcome: { ok: true } | { ok: false; error: string; nextAttemptAtMs: number | null }): Promise<void> {
+    delegated.recordAlertDelivery(this.parts, id, outcome);
   }
 
   async close(): Promise<void> {

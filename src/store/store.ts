@@ -6,6 +6,8 @@
 import { CalpushError } from '../model/errors.ts';
 import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
 import type { RetentionRule } from '../model/retention.ts';
+import type { AlertStore } from './alerts.ts';
+import type { ConnectionStore, SealedSecrets } from './connections.ts';
 import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp, RouteLookupRow } from '../model/rows.ts';
 
 export interface DesiredChange {
@@ -164,6 +166,8 @@ export interface FeedStateRow {
   lastOutcome: string | null;
   lastError: string | null;
   lastChangeAt: string | null;
+  /** Polls in a row that failed (fetch, parse, over a limit); 0 after one that did not. Absent: 0. */
+  consecutiveFailures?: number;
 }
 
 /**
@@ -344,7 +348,19 @@ export interface ChangeNotifications {
 export type DeliveryStore = DesiredState & DeliveryLedger & MailboxLeases & MailboxTargets & Pick<StoreOverview, 'mailboxes'> & Partial<RequestLedger>;
 
 /** Both stores (SQLite, PostgreSQL) are all of it; each part of calpush asks for the narrow part it uses. */
-export interface Store extends DesiredState, DeliveryLedger, MailboxLeases, MailboxTargets, RequestLedger, StoreOverview, ApiKeyStore, FeedStateStore, Partial<ChangeNotifications> {
+export interface Store
+  extends DesiredState,
+    DeliveryLedger,
+    MailboxLeases,
+    MailboxTargets,
+    RequestLedger,
+    StoreOverview,
+    ApiKeyStore,
+    FeedStateStore,
+    ConnectionStore,
+    SealedSecrets,
+    AlertStore,
+    Partial<ChangeNotifications> {
   /** Which store this is, for messages and `calpush store` ("sqlite" or "postgres"). */
   readonly kind: 'sqlite' | 'postgres';
   close(): Promise<void>;

@@ -27,6 +27,23 @@ describe('calpush setup', () => {
     expect(syntaxErrors(await parsePowerShell(script))).toEqual([]);
   });
 
+  it('graph-delegated: the redirect URI is calpush serve’s consent callback at server.publicUrl, and they must agree', async () => {
+    const dir = tempDir();
+    const config = {
+      store: { encryptionKeys: [{ id: 'k1', key: { env: 'CALPUSH_STORE_KEY' } }] },
+      server: { publicUrl: 'https://calpush.contoso.edu' },
+      target: { kind: 'graph-delegated', tenantId: '2f6d1e3a-7c4b-4e8f-9a15-0c3b5d7e9f21', clientId: '3e7d9a12-6b4f-4c8e-a1d5-7f2b9c0e4d63', credential: { kind: 'secret', secret: { env: 'CALPUSH_SECRET' } } },
+    };
+    writeFileSync(join(dir, 'calpush.config.json'), JSON.stringify(config));
+    const result = await runAdminCli(['setup', 'graph-delegated', '-c', join(dir, 'calpush.config.json')]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain("[string] $RedirectUri = 'https://calpush.contoso.edu/connect/callback'");
+    expect(result.stdout).toContain("[string] $ClientId = '3e7d9a12-6b4f-4c8e-a1d5-7f2b9c0e4d63'");
+    const disagreeing = await runAdminCli(['setup', 'graph-delegated', '-c', join(dir, 'calpush.config.json'), '--redirect-uri', 'https://other.contoso.edu/connect/callback']);
+    expect(disagreeing.code).toBe(2);
+    expect(disagreeing.stderr).toContain('does not agree with the config’s server.publicUrl');
+  });
+
   it('--out writes UTF-8 with a byte-order mark and CRLF line ends', async () => {
     const dir = tempDir();
     const out = join(dir, 'rooms.ps1');
@@ -51,6 +68,10 @@ describe('calpush setup', () => {
     const insecure = await runAdminCli(['setup', 'graph-delegated', '--redirect-uri', 'http://calpush.contoso.edu/consent']);
     expect(insecure.code).toBe(2);
     expect(insecure.stderr).toContain('https');
+    // The redirect URI is calpush serve's consent callback, at server.publicUrl when a config names one.
+    const elsewhere = await runAdminCli(['setup', 'graph-delegated', '--redirect-uri', 'https://calpush.contoso.edu/consent']);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain('must end in /connect/callback');
     const lineBreak = await runAdminCli(['setup', 'equipment', '--name', 'VMR\nRemove-Item', '--alias', 'vmr']);
     expect(lineBreak.code).toBe(2);
     expect(lineBreak.stderr).toContain('control characters');

@@ -19,7 +19,7 @@ export const SCENARIOS: Array<{ label: string; setup: SetupOptions }> = [
   { label: 'graph-app rbac, nasty values', setup: { mode: 'graph-app', options: { appName: NASTY, clientId: NASTY, certificatePath: NASTY, scoping: 'rbac', scopeGroup: NASTY, scopeName: NASTY, assignmentName: NASTY, testMailbox: NASTY } } },
   { label: 'graph-app access-policy', setup: { mode: 'graph-app', options: { appName: 'calpush', scoping: 'access-policy', scopeGroup: 'calpush-mailboxes@contoso.edu', scopeName: 'x', assignmentName: 'x', testMailbox: 't0001@contoso.edu' } } },
   { label: 'graph-app none', setup: { mode: 'graph-app', options: { appName: 'calpush', scoping: 'none', scopeName: 'x', assignmentName: 'x' } } },
-  { label: 'graph-delegated', setup: { mode: 'graph-delegated', options: { appName: 'calpush', redirectUri: 'https://calpush.contoso.edu/consent', adminConsent: false } } },
+  { label: 'graph-delegated', setup: { mode: 'graph-delegated', options: { appName: 'calpush', redirectUri: 'https://calpush.contoso.edu/connect/callback', adminConsent: false } } },
   { label: 'graph-delegated admin consent', setup: { mode: 'graph-delegated', options: { appName: NASTY, tenantId: 'contoso.onmicrosoft.com', redirectUri: NASTY, certificatePath: NASTY, adminConsent: true } } },
   {
     label: 'ews-delegate',
@@ -197,7 +197,7 @@ describe('what each mode does, as its seed guide describes', () => {
   });
 
   it('graph-delegated: redirect URI, Calendars.ReadWrite + offline_access, and an AllPrincipals grant only when asked', () => {
-    expect(text('graph-delegated')).toContain("$DelegatedPermissions = @('Calendars.ReadWrite', 'offline_access')");
+    expect(text('graph-delegated')).toContain("$DelegatedPermissions = @('Calendars.ReadWrite', 'offline_access', 'openid', 'profile', 'email', 'User.Read')");
     expect(text('graph-delegated')).toContain('RedirectUris');
     expect(text('graph-delegated')).not.toContain('New-MgOauth2PermissionGrant');
     expect(text('graph-delegated admin consent')).toContain("New-MgOauth2PermissionGrant -ClientId $sp.Id -ConsentType 'AllPrincipals'");

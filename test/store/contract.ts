@@ -1,18 +1,20 @@
 // The store contract: what every store (SQLite, PostgreSQL) must do, run against each by a factory (like
 // vdirsyncer's storage tests). test/store/sqlite.test.ts and test/store/postgres.test.ts call it; what only one
 // store does (its files, its migrations from old schemas, its errors) is tested beside it.
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { keepsAbsentEvent, type RetentionRule } from '../../src/model/retention.ts';
 import type { PendingOp } from '../../src/model/rows.ts';
+import { Keyring, SealError } from '../../src/store/sealed.ts';
 import { LeaseLost, type Store } from '../../src/store/store.ts';
 
 export interface StoreFactory {
-  /** A new, empty store. */
-  open(): Promise<Store>;
+  /** A new, empty store (with `keyring`: store.encryptionKeys, for the secrets it keeps). */
+  open(options?: { keyring?: Keyring }): Promise<Store>;
   /** Another handle on the same store: another process's (or machine's) view of it. */
-  reopen(store: Store): Promise<Store>;
+  reopen(store: Store, options?: { keyring?: Keyring }): Promise<Store>;
 }
 
 const cal = 'a@contoso.edu';
@@ -497,6 +499,81 @@ describe(`the store contract: ${name}`, () => {
     });
   });
 
+  describe('delegated access and alerts (issue #16)', () => {
+    const at = '2026-09-01T08:00:00.000Z';
+    const alice = { calendar: 'alice@contoso.edu', userObjectId: 'oid', homeAccountId: 'oid.tid', username: 'alice@contoso.edu', state: 'connected' as const, reason: null, reasonMessage: null, connectedAt: at, changedAt: at, lastRefreshAt: null };
+    const keyring = (...ids: string[]) => new Keyring(ids.map((id) => ({ id, key: randomBytes(32) })));
+
+    it('keeps a connection with its token cache sealed: opened only with the key, replaced on refresh, dropped on disconnect', async () => {
+      const keys = keyring('k1');
+      const store = await stores.open({ keyring: keys });
+      await store.saveConnection(alice, '{"RefreshToken":"rt-1"}');
+      expect(await store.connection(alice.calendar)).toEqual(alice);
+      expect(await store.connectionTokenCache(alice.calendar)).toBe('{"RefreshToken":"rt-1"}');
+      expect(await store.saveConnectionTokenCache(alice.calendar, '{"RefreshToken":"rt-2"}')).toBe(true);
+      const again = await stores.reopen(store, { keyring: keys });
+      expect(await again.connectionTokenCache(alice.calendar)).toBe('{"RefreshToken":"rt-2"}');
+      expect((await again.connection(alice.calendar))!.lastRefreshAt).not.toBeNull();
+      // Without the key: a clear refusal naming the fix, never a token.
+      const keyless = await stores.reopen(store);
+      await expect(keyless.connectionTokenCache(alice.calendar)).rejects.toBeInstanceOf(SealError);
+      await expect(keyless.saveConnection({ ...alice, calendar: 'bob@contoso.edu' }, 'x')).rejects.toMatchObject({ code: 'NoEncryptionKey' });
+      expect(await again.disconnect(alice.calendar, 'ConsentRevoked', 'the consent was revoked')).toBe(true);
+      expect(await again.disconnect(alice.calendar, 'ConsentRevoked', 'again')).toBe(false);
+      expect(await store.connectionTokenCache(alice.calendar)).toBeNull();
+      expect(await store.saveConnectionTokenCache(alice.calendar, 'x')).toBe(false);
+      expect(await store.connections()).toMatchObject([{ calendar: alice.calendar, state: 'disconnected', reason: 'ConsentRevoked' }]);
+      for (const handle of [keyless, again, store]) await handle.close();
+    });
+
+    it('hands a sign-in in progress out once, and forgets expired ones', async () => {
+      const store = await stores.open({ keyring: keyring('k1') });
+      const request = { id: 'a'.repeat(64), bindingHash: 'b'.repeat(64), purpose: 'connect' as const, calendar: null, codeVerifier: 'verifier-1', nonce: 'n', expiresAtMs: 2_000 };
+      await store.saveConsentRequest(request);
+      await store.saveConsentRequest({ ...request, id: 'c'.repeat(64), expiresAtMs: 500 });
+      expect(await store.takeConsentRequest('c'.repeat(64), 1_000)).toBeNull();
+      expect(await store.takeConsentRequest(request.id, 1_000)).toEqual(request);
+      expect(await store.takeConsentRequest(request.id, 1_000)).toBeNull();
+      await store.close();
+    });
+
+    it('re-wraps every sealed value under the new key (rotate-key); afterwards the old key is not needed', async () => {
+      const [k1, k2] = [keyring('k1'), keyring('k2')];
+      const store = await stores.open({ keyring: k1 });
+      await store.saveConnection(alice, 'cache-1');
+      await store.saveConsentRequest({ id: 'd'.repeat(64), bindingHash: 'b'.repeat(64), purpose: 'connect', calendar: null, codeVerifier: 'v', nonce: 'n', expiresAtMs: 9e15 });
+      const both = new Keyring([k2.current, k1.current]);
+      const rotating = await stores.reopen(store, { keyring: both });
+      expect(await rotating.rotateEncryptionKey()).toEqual({ rewrapped: 2, current: 0, keyId: 'k2' });
+      expect(await rotating.rotateEncryptionKey()).toEqual({ rewrapped: 0, current: 2, keyId: 'k2' });
+      const newOnly = await stores.reopen(store, { keyring: k2 });
+      expect(await newOnly.connectionTokenCache(alice.calendar)).toBe('cache-1');
+      expect((await newOnly.takeConsentRequest('d'.repeat(64), 0))!.codeVerifier).toBe('v');
+      for (const handle of [newOnly, rotating, store]) await handle.close();
+    });
+
+    it('fires an alert once until it resolves, and sends its notifications from an outbox with retries', async () => {
+      const store = await stores.open();
+      const alert = { key: 'access-lost:alice@contoso.edu', kind: 'access-lost', subject: alice.calendar, firedAt: at };
+      const note = [{ channel: 'webhook:0', payload: '{"fired":true}' }, { channel: 'email', payload: '{"fired":true}' }];
+      expect(await store.fireAlert(alert, note, 1_000)).toBe(true);
+      expect(await store.fireAlert(alert, note, 1_000)).toBe(false);
+      expect(await store.firingAlerts()).toEqual([alert]);
+      const claimed = await store.claimAlertDeliveries(1_000, 60_000, 10);
+      expect(claimed.map((d) => d.channel).sort()).toEqual(['email', 'webhook:0']);
+      // Claimed: another sender does not see them until the claim runs out.
+      expect(await store.claimAlertDeliveries(1_000, 60_000, 10)).toEqual([]);
+      await store.recordAlertDelivery(claimed[0]!.id, { ok: true });
+      await store.recordAlertDelivery(claimed[1]!.id, { ok: false, error: 'HTTP 503', nextAttemptAtMs: 5_000 });
+      expect(await store.claimAlertDeliveries(5_000, 60_000, 10)).toMatchObject([{ id: claimed[1]!.id, attempts: 1, lastError: 'HTTP 503' }]);
+      expect(await store.resolveAlert(alert.key, [{ channel: 'email', payload: '{"resolved":true}' }], 6_000)).toBe(true);
+      expect(await store.resolveAlert(alert.key, [], 6_000)).toBe(false);
+      expect(await store.firingAlerts()).toEqual([]);
+      expect(await store.fireAlert({ ...alert, firedAt: '2026-09-02T00:00:00.000Z' }, [], 7_000)).toBe(true);
+      await store.close();
+    });
+  });
+
   describe('API keys and feed state', () => {
     it('stores API keys by their hash, revokes once, and notes their use', async () => {
       const store = await stores.open();
@@ -517,11 +594,16 @@ describe(`the store contract: ${name}`, () => {
 
     it('remembers a feed per calendar and replaces it', async () => {
       const store = await stores.open();
-      const state = { calendar: cal, url: 'fp', etag: '"1"', lastModified: null, consecutiveEmpty: 0, lastFetchAt: '2026-01-01T00:00:00.000Z', lastFullFetchAt: null, lastOutcome: 'changed', lastError: null, lastChangeAt: null };
+      const state = { calendar: cal, url: 'fp', etag: '"1"', lastModified: null, consecutiveEmpty: 0, lastFetchAt: '2026-01-01T00:00:00.000Z', lastFullFetchAt: null, lastOutcome: 'changed', lastError: null, lastChangeAt: null, consecutiveFailures: 0 };
       expect(await store.feedState(cal)).toBeNull();
       await store.saveFeedState(state);
       await store.saveFeedState({ ...state, etag: '"2"', consecutiveEmpty: 1, lastOutcome: 'empty-unconfirmed' });
       expect(await store.feedState(cal)).toEqual({ ...state, etag: '"2"', consecutiveEmpty: 1, lastOutcome: 'empty-unconfirmed' });
+      // Failed polls in a row (the alerts' feed condition), and back to 0 after one that did not fail.
+      await store.saveFeedState({ ...state, lastOutcome: 'failed', lastError: 'HTTP 500', consecutiveFailures: 3 });
+      expect(await store.feedState(cal)).toMatchObject({ lastOutcome: 'failed', consecutiveFailures: 3 });
+      await store.saveFeedState({ ...state, consecutiveFailures: 0 });
+      expect((await store.feedState(cal))!.consecutiveFailures).toBe(0);
       await store.close();
     });
 

@@ -1,6 +1,8 @@
 // The PostgreSQL store: the store contract (test/store/contract.ts) against a real PostgreSQL — a throwaway cluster
 // this file starts (test/support/postgres.ts), each store in a schema of its own — and what only it does.
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { Keyring } from '../../src/store/sealed.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore, POSTGRES_MIGRATIONS } from '../../src/store/postgres.ts';
 import { StoreError } from '../../src/store/errors.ts';
@@ -15,8 +17,8 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop());
 
 storeContract('PostgreSQL', {
-  open: () => PostgresStore.open({ url: cluster.url, schema: cluster.schema('contract'), poolSize: 4 }),
-  reopen: (store) => PostgresStore.open({ url: cluster.url, schema: (store as PostgresStore).schema, poolSize: 4 }),
+  open: (options) => PostgresStore.open({ url: cluster.url, schema: cluster.schema('contract'), poolSize: 4, ...(options?.keyring ? { keyring: options.keyring } : {}) }),
+  reopen: (store, options) => PostgresStore.open({ url: cluster.url, schema: (store as PostgresStore).schema, poolSize: 4, ...(options?.keyring ? { keyring: options.keyring } : {}) }),
 });
 
 const event = (id: string, calendar = 'a@contoso.edu') => {
@@ -73,6 +75,32 @@ describe('PostgreSQL store', () => {
     expect(heard.sort()).toEqual(['a@contoso.edu', 'b@contoso.edu']);
     await stop();
     await other.close();
+    await store.close();
+  });
+
+  it('keeps no secret in clear: the raw columns of every table hold no token, verifier or cache (sealed as in SQLite)', async () => {
+    const refreshToken = `1.AQ0A${randomBytes(48).toString('base64url')}`;
+    const verifier = randomBytes(32).toString('base64url');
+    const store = await PostgresStore.open({ url: cluster.url, schema: cluster.schema('sealed'), keyring: new Keyring([{ id: 'k1', key: randomBytes(32) }]) });
+    const at = '2026-09-01T08:00:00.000Z';
+    await store.saveConnection(
+      { calendar: 'alice@contoso.edu', userObjectId: 'oid', homeAccountId: 'oid.tid', username: 'alice@contoso.edu', state: 'connected', reason: null, reasonMessage: null, connectedAt: at, changedAt: at, lastRefreshAt: null },
+      JSON.stringify({ RefreshToken: { rt: { secret: refreshToken } } }),
+    );
+    await store.saveConsentRequest({ id: 'a'.repeat(64), bindingHash: 'b'.repeat(64), purpose: 'connect', calendar: null, codeVerifier: verifier, nonce: 'n', expiresAtMs: Date.parse(at) + 600_000 });
+    expect(await store.connectionTokenCache('alice@contoso.edu')).toContain(refreshToken);
+    // Every row of every table of the schema, as the database holds it (what pg_dump would write).
+    const client = new pg.Client({ connectionString: cluster.url });
+    await client.connect();
+    const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [store.schema]);
+    let everything = '';
+    for (const { table_name: table } of tables.rows as Array<{ table_name: string }>) {
+      everything += JSON.stringify((await client.query(`SELECT * FROM ${store.schema}.${table}`)).rows);
+    }
+    await client.end();
+    expect(everything).toContain('alice@contoso.edu');
+    expect(everything).toMatch(/cps1\.k1\./);
+    for (const secret of [refreshToken, refreshToken.slice(10, 40), verifier]) expect(everything).not.toContain(secret);
     await store.close();
   });
 });

@@ -15,6 +15,8 @@ export const TEST_TOOLS = {
   // The PostgreSQL store's tests start a throwaway cluster (test/support/postgres.ts): initdb and pg_ctl, which
   // Debian keeps in /usr/lib/postgresql/<version>/bin (findPostgresBin), not on PATH.
   initdb: 'postgresql',
+  // The test that the store holds no token in clear reads it with SQLite's own shell too (.dump).
+  sqlite3: 'sqlite3',
 } as const;
 
 export type TestTool = keyof typeof TEST_TOOLS;

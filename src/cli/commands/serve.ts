@@ -5,9 +5,9 @@ import { resolveProxy } from '../../config/proxy.ts';
 import { loadServeConfig } from '../../app/settings.ts';
 import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
-import { openStore } from '../../app/store.ts';
 import { reportFailure } from '../failure.ts';
 import { integerArgument } from '../options.ts';
+import { openStore } from '../../app/store.ts';
 
 export function registerServeCommand(program: Command): void {
   program

@@ -78,14 +78,17 @@ function loadOptionalConfig(path: string | undefined): LoadedConfig | undefined 
   return path ? loadConfig(path) : undefined;
 }
 
-/** tenantId, clientId and the certificate file from a Graph config. */
-function graphDefaults(loaded: LoadedConfig | undefined): { tenantId?: string; clientId?: string; certificatePath?: string; firstMailbox?: string } {
+/** calpush serve's route for the answer of a sign-in on the consent page (src/server/consent). */
+const CONSENT_CALLBACK = '/connect/callback';
+
+/** tenantId, clientId and the certificate file from a Graph config (app-only or delegated). */
+function graphDefaults(loaded: LoadedConfig | undefined, kind: 'graph' | 'graph-delegated' = 'graph'): { tenantId?: string; clientId?: string; certificatePath?: string; firstMailbox?: string } {
   if (!loaded) return {};
-  // The single target, else the first Graph target of the named ones.
-  const target = (loaded.config.target ?? [...targetConfigs(loaded.config).values()].find((t) => t.kind === 'graph')) as
+  // The single target when it is of this kind, else the first named target of this kind.
+  const target = (loaded.config.target?.kind === kind ? loaded.config.target : [...targetConfigs(loaded.config).values()].find((t) => t.kind === kind)) as
     | { kind: string; tenantId?: string; clientId?: string; credential?: { kind: string; certificate?: { file: string } } }
     | undefined;
-  if (target?.kind !== 'graph') return {};
+  if (target?.kind !== kind) return {};
   const certificate = target.credential?.kind === 'certificate' ? target.credential.certificate?.file : undefined;
   return {
     ...(target.tenantId ? { tenantId: target.tenantId } : {}),
@@ -179,7 +182,7 @@ export function registerSetupCommand(program: Command): void {
       .command('graph-delegated')
       .description('Microsoft Graph delegated: app registration with Calendars.ReadWrite + offline_access and calpush’s consent page as redirect URI')
       .option('-c, --config <file>', 'take tenant id and client id from this calpush config')
-      .requiredOption('--redirect-uri <url>', 'calpush’s consent page, as users reach it (https://…)')
+      .option('--redirect-uri <url>', `calpush’s consent page answer, as people reach it: <server.publicUrl>${CONSENT_CALLBACK} (the default, with -c)`)
       .option('--app-name <name>', 'display name of the app registration', 'calpush')
       .option('--tenant-id <id>', 'directory (tenant) id or verified domain')
       .option('--client-id <id>', 'client id of an existing app registration to complete')
@@ -187,8 +190,14 @@ export function registerSetupCommand(program: Command): void {
       .option('--admin-consent', 'consent for all users of the tenant instead of letting each user consent'),
   ).action(
     run((o) => {
-      const defaults = graphDefaults(loadOptionalConfig(o['config'] as string | undefined));
-      const redirectUri = text('--redirect-uri', o['redirectUri'] as string, { required: true, max: 256 })!;
+      const loaded = loadOptionalConfig(o['config'] as string | undefined);
+      const defaults = graphDefaults(loaded, 'graph-delegated');
+      // The redirect URI is calpush serve's callback at the public URL: the two must agree, or Entra ID refuses the
+      // sign-in with AADSTS50011 (https://learn.microsoft.com/entra/identity-platform/reply-url).
+      const publicUrl = loaded?.config.server?.publicUrl;
+      const fromConfig = publicUrl ? `${publicUrl}${CONSENT_CALLBACK}` : undefined;
+      const redirectUri = text('--redirect-uri', (o['redirectUri'] as string | undefined) ?? fromConfig, { max: 256 });
+      if (!redirectUri) throw new SetupUsageError(`--redirect-uri is required, or set server.publicUrl in the config given with -c (the redirect URI is then <server.publicUrl>${CONSENT_CALLBACK})`);
       let url: URL;
       try {
         url = new URL(redirectUri);
@@ -196,6 +205,8 @@ export function registerSetupCommand(program: Command): void {
         throw new SetupUsageError('--redirect-uri must be an absolute URL');
       }
       if (url.protocol !== 'https:' && !(url.protocol === 'http:' && url.hostname === 'localhost')) throw new SetupUsageError('--redirect-uri must use https (http is allowed for localhost only)');
+      if (url.pathname !== CONSENT_CALLBACK || url.search || url.hash) throw new SetupUsageError(`--redirect-uri must end in ${CONSENT_CALLBACK}, the route where calpush serve takes the sign-in's answer (e.g. https://calpush.contoso.edu${CONSENT_CALLBACK})`);
+      if (fromConfig && redirectUri !== fromConfig) throw new SetupUsageError(`--redirect-uri ${redirectUri} does not agree with the config’s server.publicUrl (${fromConfig}): leave it out, or correct server.publicUrl`);
       const tenantId = tenant((o['tenantId'] as string | undefined) ?? defaults.tenantId);
       const clientId = clientIdOf((o['clientId'] as string | undefined) ?? defaults.clientId);
       const certificatePath = text('--certificate', (o['certificate'] as string | undefined) ?? defaults.certificatePath);

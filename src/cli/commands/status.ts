@@ -4,8 +4,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../app/config.ts';
 import { explainRoutes } from '../../app/router.ts';
-import { openStore } from '../../app/store.ts';
 import { reportFailure } from '../failure.ts';
+import { openStore } from '../../app/store.ts';
 
 export function registerStatusCommand(program: Command): void {
   program

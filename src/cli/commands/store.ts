@@ -1,6 +1,9 @@
 // calpush store migrate: brings the configured store's schema to this calpush's version (SQLite or PostgreSQL).
 // calpush store copy: everything a store holds into another, e.g. from one machine's SQLite file to the PostgreSQL
 // database several workers share (src/store/copy.ts says what is copied and why it may run again).
+// calpush store rotate-key: re-wraps every secret the store keeps (src/store/sealed.ts) under the first key of
+// store.encryptionKeys. The rotation: make a new key, list it first with the old one after it, run this, then remove
+// the old key from the config. Values stay readable all along: the old key opens what it sealed until it is re-wrapped.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -9,6 +12,7 @@ import { openStore } from '../../app/store.ts';
 import { copyStore, type StoreTables } from '../../store/copy.ts';
 import { SqliteStore } from '../../store/sqlite.ts';
 import type { Store } from '../../store/store.ts';
+import { ConfigError } from '../../config/secrets.ts';
 import { CalpushError } from '../../model/errors.ts';
 import { EXIT, reportFailure } from '../failure.ts';
 
@@ -40,7 +44,7 @@ function describe(store: Store): string {
 }
 
 export function registerStoreCommand(program: Command): void {
-  const store = program.command('store').description('the store: migrate its schema, copy it to another store');
+  const store = program.command('store').description('the store: migrate its schema, copy it to another store, rotate its encryption key');
 
   store
     .command('migrate')
@@ -93,6 +97,34 @@ export function registerStoreCommand(program: Command): void {
           }
         } finally {
           await from.close();
+        }
+      } catch (error) {
+        process.exitCode = reportFailure(error, options.json ?? false);
+      }
+    });
+
+  store
+    .command('rotate-key')
+    .description('re-wrap every secret in the store under the first key of store.encryptionKeys')
+    .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+    .option('--json', 'print {keyId, rewrapped, current} as JSON')
+    .action(async (options: { config: string; json?: boolean }) => {
+      try {
+        const { config, baseDir } = loadConfig(options.config);
+        if (!config.store.encryptionKeys) {
+          throw new ConfigError('store.encryptionKeys is not set: there is no key to rotate to', 'add the new key first: "encryptionKeys": [{"id": "k2", "key": {"file": "k2.key"}}, {"id": "k1", "key": {"file": "k1.key"}}]');
+        }
+        const opened = await openStore(config.store, baseDir);
+        try {
+          const result = await opened.rotateEncryptionKey();
+          if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+          else {
+            process.stdout.write(`Re-wrapped ${result.rewrapped} secret(s) under key "${result.keyId}" (${result.current} already were).\n`);
+            const others = config.store.encryptionKeys.slice(1).map((k) => `"${k.id}"`);
+            if (others.length) process.stdout.write(`Nothing in the store needs ${others.join(', ')} any more: remove ${others.length === 1 ? 'it' : 'them'} from store.encryptionKeys.\n`);
+          }
+        } finally {
+          await opened.close();
         }
       } catch (error) {
         process.exitCode = reportFailure(error, options.json ?? false);

@@ -157,12 +157,15 @@ export class GraphService {
         return s;
       }
     });
+    const delegated = op.app.delegatedUser;
+    if (segments[0]?.toLowerCase() === 'me') {
+      // App-only tokens have no signed-in user (https://learn.microsoft.com/graph/auth-v2-service); with a delegated
+      // token /me is the signed-in user (https://learn.microsoft.com/graph/api/user-get).
+      if (!delegated) throw new GraphHttpError(400, 'BadRequest', '/me request is only valid with delegated authentication flow.');
+      segments.splice(0, 1, 'users', delegated.address);
+    }
     const [root, userId, ...rest] = segments;
     if (root === undefined) throw new GraphHttpError(400, 'BadRequest', 'Invalid request.');
-    if (root.toLowerCase() === 'me') {
-      // App-only tokens have no signed-in user (https://learn.microsoft.com/graph/auth-v2-service).
-      throw new GraphHttpError(400, 'BadRequest', '/me request is only valid with delegated authentication flow.');
-    }
     if (root.toLowerCase() !== 'users') {
       // Graph's answer for an unknown segment (ODataLib RequestUriProcessor_ResourceNotFound).
       throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${root}'.`);
@@ -190,6 +193,7 @@ export class GraphService {
     if (!allowed[resource].includes(op.method)) {
       throw new GraphHttpError(405, 'BadRequest', 'Specified HTTP method is not allowed for the request target.', { allow: allowed[resource].join(', ') });
     }
+    if (delegated) return this.routeDelegated(op, delegated, userId, resource, rest, eventId);
     if (resource === 'user') {
       // Reading the user object needs User.Read.All, which the calendar apps do not have
       // (https://learn.microsoft.com/graph/api/user-get#permissions).
@@ -239,6 +243,43 @@ export class GraphService {
       return this.ok(200, { '@odata.context': `${this.baseUrl()}/v1.0/$metadata#users/$entity`, id: mailbox.objectId, displayName: mailbox.displayName, mail: mailbox.address, userPrincipalName: mailbox.address });
     }
 
+    return this.runOnMailbox(op, mailbox, resource, rest, eventId);
+  }
+
+  /**
+   * A delegated token reaches the signed-in user's own mailbox only: Calendars.ReadWrite "allows the app to create,
+   * read, update, and delete events in user calendars" of the signed-in user; another user's calendar needs that user
+   * to have shared it or delegated it (https://learn.microsoft.com/graph/permissions-reference#calendarsreadwrite,
+   * https://learn.microsoft.com/graph/outlook-share-or-delegate-calendar), else 403 ErrorAccessDenied. The scopes in
+   * the token decide (scp); RBAC for Applications does not apply to delegated access.
+   */
+  private async routeDelegated(op: GraphOperation, user: NonNullable<AppRecord['delegatedUser']>, userId: string, resource: 'events' | 'event' | 'calendarView' | 'user', rest: string[], eventId: string | undefined): Promise<GraphResult> {
+    const mailbox = this.mailbox(userId);
+    if (!mailbox || mailbox.state === 'noMailbox') throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${userId}' is invalid.`);
+    const own = mailbox.address === user.address;
+    if (resource === 'user') {
+      if (!own || !user.scopes.some((s) => /^User\.Read/i.test(s))) throw new GraphHttpError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+      // proxyAddresses only when asked for with $select, as Graph returns a user's default properties otherwise.
+      const select = (op.query.get('$select') ?? '').split(',').map((p) => p.trim().toLowerCase());
+      const aliases = [`SMTP:${mailbox.address}`, ...(mailbox.aliases ?? []).map((a) => `smtp:${a.toLowerCase()}`)];
+      return this.ok(200, {
+        '@odata.context': `${this.baseUrl()}/v1.0/$metadata#users/$entity`,
+        id: mailbox.objectId,
+        displayName: mailbox.displayName,
+        mail: mailbox.address,
+        userPrincipalName: mailbox.address,
+        ...(select.includes('proxyaddresses') ? { proxyAddresses: aliases } : {}),
+      });
+    }
+    const needed = op.method === 'GET' ? ['Calendars.Read', 'Calendars.ReadWrite'] : ['Calendars.ReadWrite'];
+    if (!own || !user.scopes.some((s) => needed.includes(s))) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+    if (mailbox.state === 'restDisabled') throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
+    return this.runOnMailbox(op, mailbox, resource, rest, eventId);
+  }
+
+  /** Faults, throttling and the operation itself, on a mailbox the caller may use. */
+  private async runOnMailbox(op: GraphOperation, mailbox: Mailbox, resource: 'events' | 'event' | 'calendarView' | 'user', rest: string[], eventId: string | undefined): Promise<GraphResult> {
+    const isWrite = op.method !== 'GET';
     const stats = this.mailboxStats(mailbox.address);
     stats.requests++;
 
@@ -280,6 +321,8 @@ export class GraphService {
           return this.listEvents(op, mailbox, prefer, 'calendarView', rest);
         case 'event':
           return this.eventItem(op, mailbox, eventId!, prefer);
+        case 'user':
+          throw new GraphHttpError(400, 'BadRequest', 'Invalid request.');
       }
     } finally {
       admission.release();

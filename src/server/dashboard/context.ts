@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../app/config.ts';
 import type { Clock } from '../../model/clock.ts';
 import type { Store } from '../../store/store.ts';
+import type { ConnectionStore } from '../../store/connections.ts';
 import type { ApiKeyVerifier, FailedAuthentications } from '../auth.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
@@ -28,6 +29,8 @@ export interface DashboardOptions {
   openApi: () => Record<string, unknown>;
   /** How often the monitor samples (default 2 s). */
   sampleMs?: number;
+  /** Delegated access: the people's connections and the link to connect a calendar. */
+  delegated?: { connections: ConnectionStore; connectUrl: (calendar?: string) => string } | undefined;
 }
 
 export interface DashboardContext {

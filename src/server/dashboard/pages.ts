@@ -2,6 +2,7 @@
 // (assets/dashboard.js) only makes the numbers live and sends the mailbox actions without leaving the page.
 // Every value goes through html`` (html.ts), which escapes it.
 import type { ApiKeyRow, FeedStateRow } from '../../store/store.ts';
+import type { ConnectionRow } from '../../store/connections.ts';
 import { redactUrl } from '../../sources/feeds.ts';
 import { html, href, mailboxHref, type Html, type HtmlValue } from './html.ts';
 import type { MailboxDetail, MailboxListing, MailboxSearch } from './data.ts';
@@ -18,6 +19,7 @@ export const SECTIONS: readonly Section[] = [
   { path: '/', title: 'Overview' },
   { path: '/mailboxes', title: 'Mailboxes' },
   { path: '/feeds', title: 'Feeds' },
+  { path: '/connections', title: 'Connections' },
   { path: '/keys', title: 'API keys' },
   { path: '/api-docs', title: 'API docs' },
 ];
@@ -270,6 +272,29 @@ export function feedsPage(frame: PageFrame, feeds: Array<{ calendar: string; url
 <td>${state?.lastError ?? ''}</td><td>${time(state?.lastChangeAt)}</td></tr>`,
         )}</tbody></table>`
       : html`<p>No feeds are configured (the config’s <code>feeds</code> section).</p>`,
+  );
+}
+
+/** The people's connections of their calendars (delegated access), with an admin's disconnect. */
+export function connectionsPage(frame: PageFrame, connections: ConnectionRow[] | null, connectUrl: (calendar: string) => string): Html {
+  const session = frame.session!;
+  if (!connections) return layout(frame, html`<p>This calpush writes calendars with an application’s access (target kind <code>${'graph'}</code>, EWS or CalDAV): nobody connects a calendar. Delegated access is target kind <code>graph-delegated</code> (docs/delegated.md).</p>`);
+  const state = (c: ConnectionRow) => cellHtml({ text: c.state === 'connected' ? 'connected' : `disconnected (${c.reason ?? 'unknown'})`, badge: c.state === 'connected' ? 'ok' : c.reason === 'DisconnectedByPerson' || c.reason === 'DisconnectedByAdmin' ? 'pending' : 'failed' });
+  return layout(
+    frame,
+    connections.length
+      ? html`<p>${connections.length} calendar${connections.length === 1 ? ' was' : 's were'} connected by their person. A disconnected calendar waits for its person to connect again at the link shown; nothing is deleted meanwhile.</p>
+<table><caption>Connections</caption>
+<thead><tr><th scope="col">Calendar</th><th scope="col">State</th><th scope="col">Signed in as</th><th scope="col">Since</th><th scope="col">Last refresh</th><th scope="col">Reconnect link</th>${session.role === 'admin' ? html`<th scope="col">Action</th>` : ''}</tr></thead>
+<tbody>${connections.map(
+          (c) => html`<tr><td><a href="${mailboxHref(c.calendar)}">${c.calendar}</a></td><td>${state(c)}${c.reasonMessage ? html`<br><span class="hint">${c.reasonMessage}</span>` : ''}</td><td>${c.username}</td><td>${time(c.changedAt)}</td><td>${time(c.lastRefreshAt)}</td>
+<td><code>${connectUrl(c.calendar)}</code></td>${
+            session.role === 'admin'
+              ? html`<td>${c.state === 'connected' ? html`<form method="post" action="/connections/${encodeURIComponent(c.calendar)}/disconnect">${csrfField(session)}<button type="submit">Disconnect</button></form>` : ''}</td>`
+              : ''
+          }</tr>`,
+        )}</tbody></table>`
+      : html`<p>Nobody has connected a calendar yet. People connect theirs at <code>${connectUrl('')}</code>.</p>`,
   );
 }
 

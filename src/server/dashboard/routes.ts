@@ -7,7 +7,7 @@ import type { ApiKeyScope } from '../../store/store.ts';
 import { createApiKey, DASHBOARD_SCOPES } from '../auth.ts';
 import { readFeeds, readKeys, readMailbox, readOverview, searchMailboxes, type MailboxSearch } from './data.ts';
 import type { DashboardContext } from './context.ts';
-import { apiDocsPage, feedsPage, keysPage, mailboxesPage, mailboxPage, overviewPage, signInPage, type PageFrame } from './pages.ts';
+import { apiDocsPage, connectionsPage, feedsPage, keysPage, mailboxesPage, mailboxPage, overviewPage, signInPage, type PageFrame } from './pages.ts';
 import { randomToken, tokensMatch, type DashboardRole } from './sessions.ts';
 import { mailboxView, overviewView } from './views.ts';
 
@@ -16,6 +16,7 @@ const NOTICES: Record<string, string> = {
   deliver: 'Delivery requested: the mailbox goes before the others waiting, and this page shows how it goes.',
   reinventory: 'Re-inventory requested: calpush lists the calendar again, adopts or removes what it finds, then delivers.',
   revoked: 'The key was revoked: the push API refuses it from now on, and its dashboard sessions have ended.',
+  disconnected: 'The calendar was disconnected: calpush deleted its tokens and stopped writing it; its person can connect again at the link shown.',
   'signed-out': 'You are signed out.',
 };
 
@@ -146,6 +147,12 @@ export function registerPages(app: FastifyInstance, context: DashboardContext): 
 
   app.get('/feeds', view, async (request, reply) => context.sendPage(reply, feedsPage(frame(request, 'Feeds', '/feeds'), await readFeeds(sources))));
 
+  app.get('/connections', view, async (request, reply) => {
+    const delegated = options.delegated;
+    const rows = delegated ? await delegated.connections.connections() : null;
+    return context.sendPage(reply, connectionsPage(frame(request, 'Connections', '/connections'), rows, (calendar) => delegated?.connectUrl(calendar || undefined) ?? '/connect'));
+  });
+
   app.get('/keys', view, async (request, reply) => context.sendPage(reply, keysPage(frame(request, 'API keys', '/keys'), await readKeys(sources), null)));
 
   app.get('/api-docs', { config: { auth: 'session', access: 'view', csp: 'swagger' } }, async (request, reply) =>
@@ -197,6 +204,16 @@ export function registerPages(app: FastifyInstance, context: DashboardContext): 
     };
   app.post('/mailboxes/:calendar/deliver', act, mailboxAction('deliver'));
   app.post('/mailboxes/:calendar/reinventory', act, mailboxAction('reinventory'));
+
+  app.post('/connections/:calendar/disconnect', act, async (request, reply) => {
+    const calendar = calendarParam(request);
+    const delegated = options.delegated;
+    if (!calendar || !delegated || !(await delegated.connections.disconnect(calendar, 'DisconnectedByAdmin', `disconnected on the dashboard (key ${context.session(request).keyId})`))) {
+      return context.sendError(request, reply, 404, 'Not connected', 'There is no connected calendar with this address.');
+    }
+    request.log.info({ keyId: context.session(request).keyId, calendar }, 'dashboard: calendar disconnected');
+    return acted(request, reply, 'disconnected', '/connections');
+  });
 
   app.post('/keys', act, async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;

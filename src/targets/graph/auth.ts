@@ -44,14 +44,14 @@ function isProxyFailure(error: TargetError): boolean {
 }
 
 /** What one token acquisition saw on the wire: msal-node keeps only "endpoints_resolution_error" of it. */
-type WireLog = Pick<TokenContext, 'network' | 'errorAnswer'> & { exceeded?: TargetError };
+export type WireLog = Pick<TokenContext, 'network' | 'errorAnswer'> & { exceeded?: TargetError };
 
 /**
  * msal's network calls go through our client, so they trust the same CAs (the sandbox's, an on-premises proxy's)
  * and their answers are bounded like every other; a request without an answer, an answer that broke a limit and
  * an answer with an error status are noted in `wire` for the diagnosis.
  */
-function networkModule(http: HttpClient, wire: WireLog): INetworkModule {
+export function networkModule(http: HttpClient, wire: WireLog): INetworkModule {
   const send = async <T>(method: string, url: string, options?: { headers?: Record<string, string>; body?: string }) => {
     let response;
     try {
@@ -79,6 +79,35 @@ function networkModule(http: HttpClient, wire: WireLog): INetworkModule {
   };
 }
 
+/**
+ * msal-node's `auth` for a confidential client of the tenant: the authority, and the client secret or the certificate
+ * (SHA-256 thumbprint and private key). Shared by app-only tokens and delegated access (delegated.ts).
+ */
+export function confidentialClientAuth(options: Pick<GraphAuthOptions, 'tenantId' | 'clientId' | 'credential' | 'authorityHost'>, problem: TargetError | undefined): Configuration['auth'] {
+  const authorityHost = options.authorityHost.replace(/\/+$/, '');
+  const auth: Configuration['auth'] = {
+    clientId: options.clientId,
+    authority: `${authorityHost}/${options.tenantId}`,
+    // A host msal does not know (the sandbox, a sovereign cloud it has no metadata for) is trusted as named here
+    // instead of being checked against Microsoft's instance discovery, which is unreachable from offline networks.
+    knownAuthorities: problem ? [] : [new URL(authorityHost).host],
+  };
+  if (options.credential.kind === 'secret') {
+    auth.clientSecret = options.credential.secret;
+  } else {
+    const thumbprintSha256 =
+      options.credential.thumbprintSha256?.replace(/[:\s]/g, '').toUpperCase() ??
+      (options.credential.certificatePem ? certificateThumbprints(options.credential.certificatePem).sha256 : undefined);
+    if (!thumbprintSha256) {
+      throw new TargetError('fatal', 'CertificateThumbprintMissing', 'certificate credential needs the certificate file or its SHA-256 thumbprint', {
+        remedy: 'set credential.certificate (PEM file) or credential.thumbprintSha256 in the config',
+      });
+    }
+    auth.clientCertificate = { thumbprintSha256, privateKey: options.credential.privateKeyPem };
+  }
+  return auth;
+}
+
 export class GraphTokenProvider {
   /** msal-node is loaded with the first token request: a run that needs no token (nothing to send) never loads it. */
   private app: Promise<ConfidentialClientApplication> | null = null;
@@ -99,27 +128,7 @@ export class GraphTokenProvider {
     this.authorityHost = options.authorityHost;
     this.tenantId = options.tenantId;
     this.problem = authorityProblem(options.authorityHost, options.tenantId);
-    const authorityHost = options.authorityHost.replace(/\/+$/, '');
-    const auth: Configuration['auth'] = {
-      clientId: options.clientId,
-      authority: `${authorityHost}/${options.tenantId}`,
-      // A host msal does not know (the sandbox, a sovereign cloud it has no metadata for) is trusted as named here
-      // instead of being checked against Microsoft's instance discovery, which is unreachable from offline networks.
-      knownAuthorities: this.problem ? [] : [new URL(authorityHost).host],
-    };
-    if (options.credential.kind === 'secret') {
-      auth.clientSecret = options.credential.secret;
-    } else {
-      const thumbprintSha256 =
-        options.credential.thumbprintSha256?.replace(/[:\s]/g, '').toUpperCase() ??
-        (options.credential.certificatePem ? certificateThumbprints(options.credential.certificatePem).sha256 : undefined);
-      if (!thumbprintSha256) {
-        throw new TargetError('fatal', 'CertificateThumbprintMissing', 'certificate credential needs the certificate file or its SHA-256 thumbprint', {
-          remedy: 'set credential.certificate (PEM file) or credential.thumbprintSha256 in the config',
-        });
-      }
-      auth.clientCertificate = { thumbprintSha256, privateKey: options.credential.privateKeyPem };
-    }
+    const auth = confidentialClientAuth(options, this.problem);
     this.configuration = {
       auth,
       system: {

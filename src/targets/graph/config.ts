@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { resolveProxy, type ProxyConfig } from '../../config/proxy.ts';
 import { ConfigError, readSecret, resolvePath } from '../../config/secrets.ts';
 import type { GraphCredential } from './auth.ts';
-import type { GraphTargetConfig } from './schema.ts';
+import { ConsentClient } from './consent.ts';
+import { DelegatedAccess, type DelegatedTokenCaches } from './delegated.ts';
+import type { GraphDelegatedTargetConfig, GraphTargetConfig } from './schema.ts';
 import { GraphTarget } from './target.ts';
 
 export interface CreateGraphTargetContext {
@@ -36,8 +38,51 @@ export function createGraphTarget(target: GraphTargetConfig, context: CreateGrap
   });
 }
 
+export interface CreateDelegatedTargetContext extends CreateGraphTargetContext {
+  /** The people's token caches (the store's connections). */
+  caches: DelegatedTokenCaches;
+  /** The consent page where the person of a calendar connects (again). */
+  connectUrl: (calendar: string) => string;
+}
+
+/** Graph with delegated access: the same target, each calendar written with its person's token at /me. */
+export function createGraphDelegatedTarget(target: GraphDelegatedTargetConfig, context: CreateDelegatedTargetContext): GraphTarget {
+  const caPem = readCa(target, context.baseDir);
+  const credential = resolveGraphCredential(target, context.baseDir);
+  const common = { tenantId: target.tenantId, clientId: target.clientId, credential, authorityHost: target.authorityHost };
+  return new GraphTarget({
+    instance: context.instance,
+    ...common,
+    graphBaseUrl: target.graphBaseUrl,
+    scope: target.scopes.join(' '),
+    ...(caPem ? { caPem } : {}),
+    allDayTimeZone: context.allDayTimeZone,
+    requestTimeoutMs: target.requestTimeoutMs,
+    maxResponseBytes: target.maxResponseBytes,
+    batch: target.batch,
+    proxy: resolveProxy([target.proxy, context.proxy], context.baseDir, 'target.proxy'),
+    access: (http) => new DelegatedAccess({ ...common, scopes: target.scopes, caches: context.caches, connectUrl: context.connectUrl }, http),
+  });
+}
+
+/** The sign-in side of delegated access (calpush serve's consent page). */
+export function createConsentClient(target: GraphDelegatedTargetConfig, baseDir: string, defaultProxy?: ProxyConfig): ConsentClient {
+  const caPem = readCa(target, baseDir);
+  return new ConsentClient({
+    tenantId: target.tenantId,
+    clientId: target.clientId,
+    credential: resolveGraphCredential(target, baseDir),
+    authorityHost: target.authorityHost,
+    graphBaseUrl: target.graphBaseUrl,
+    scopes: target.scopes,
+    ...(caPem ? { caPem } : {}),
+    requestTimeoutMs: Math.min(target.requestTimeoutMs, 30_000),
+    proxy: resolveProxy([target.proxy, defaultProxy], baseDir, 'target.proxy'),
+  });
+}
+
 /** Resolves the credential's references. The result holds secrets: keep it out of logs. */
-export function resolveGraphCredential(target: GraphTargetConfig, baseDir: string): GraphCredential {
+export function resolveGraphCredential(target: Pick<GraphTargetConfig, 'credential'>, baseDir: string): GraphCredential {
   const credential = target.credential;
   if (credential.kind === 'secret') return { kind: 'secret', secret: readSecret(credential.secret, baseDir, 'target.credential.secret') };
   const privateKeyPem = readSecret(credential.privateKey, baseDir, 'target.credential.privateKey');

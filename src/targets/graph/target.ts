@@ -1,4 +1,5 @@
-// The Microsoft Graph target: app-only access to /users/{mailbox}/events.
+// The Microsoft Graph target: app-only access to /users/{mailbox}/events, or delegated access (each person's own
+// token, /me/events: delegated.ts) — the same requests, a different GraphAccess.
 //
 // Each call sends one request (a $batch counts as one), so that the scheduler can count, gate and retry it; the
 // exceptions are the conflict path (412 on a stale If-Match: GET the event's etag, then the write once more) and the
@@ -13,12 +14,43 @@ import { classifyGraphError } from './errors.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
 import { graphEventBody } from './mapping.ts';
 
+/** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
+export interface GraphAccess {
+  readonly kind: 'app-only' | 'delegated';
+  /** A valid access token for requests on this calendar. */
+  token(calendar: string): Promise<string>;
+  /** Graph refused `token` (401): the next token() must not be it. */
+  invalidate(calendar: string, token: string): void;
+  /** The calendar's mailbox below the version root: `/users/{address}` (app-only) or `/me` (delegated). */
+  mailboxPath(calendar: string): string;
+}
+
+/** App-only access: one token of the app for every mailbox. */
+export class AppOnlyAccess implements GraphAccess {
+  readonly kind = 'app-only' as const;
+  private readonly tokens: GraphTokenProvider;
+  constructor(tokens: GraphTokenProvider) {
+    this.tokens = tokens;
+  }
+  token(): Promise<string> {
+    return this.tokens.token();
+  }
+  invalidate(_calendar: string, token: string): void {
+    this.tokens.invalidate(token);
+  }
+  mailboxPath(calendar: string): string {
+    return `/users/${encodeURIComponent(calendar)}`;
+  }
+}
+
 export interface GraphTargetOptions {
   instance: string;
   tenantId: string;
   clientId: string;
   credential: GraphCredential;
   authorityHost: string;
+  /** Delegated access (the tokens of the people who connected): built from the target's HTTP client. App-only when absent. */
+  access?: (http: HttpClient) => GraphAccess;
   /** e.g. https://graph.microsoft.com/v1.0 */
   graphBaseUrl: string;
   scope: string;
@@ -80,6 +112,19 @@ function odataString(value: string): string {
 
 type BatchAnswer = { status: number; headers: Record<string, string>; body?: unknown };
 
+/**
+ * Graph refused a person's freshly refreshed token too: this person's access no longer works (their account was
+ * disabled, a Conditional Access policy now blocks it). It stops their calendar only, not everyone's.
+ */
+function delegatedRefused(response: HttpResponse, calendar: string): TargetError {
+  const error = classifyGraphError(response, 'mailbox');
+  return new TargetError('mailbox', error.code, error.message, {
+    status: 401,
+    ...error.supportIds(),
+    remedy: `Graph refuses the delegated token of ${calendar} even fresh: the person may need to sign in again (connect again), or their account is blocked`,
+  });
+}
+
 /** A 404 on one event (ErrorItemNotFound): gone, or not visible to us any more (confirmedGone). */
 function isNotFound(error: TargetError): boolean {
   return error.scope === 'gone' && error.status === 404;
@@ -89,7 +134,7 @@ export class GraphTarget implements CalendarTarget {
   readonly kind = 'graph' as const;
   readonly batch?: BatchCapability;
   private readonly http: HttpClient;
-  private readonly tokens: GraphTokenProvider;
+  private readonly access: GraphAccess;
   private readonly base: string;
   private readonly options: GraphTargetOptions;
   /** Graph has answered at least one request (see request()). */
@@ -103,7 +148,7 @@ export class GraphTarget implements CalendarTarget {
       ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
       ...(options.proxy ? { proxy: options.proxy } : {}),
     });
-    this.tokens = new GraphTokenProvider(options, this.http);
+    this.access = options.access ? options.access(this.http) : new AppOnlyAccess(new GraphTokenProvider(options, this.http));
     this.base = options.graphBaseUrl.replace(/\/+$/, '');
     const mode = options.batch ?? 'auto';
     if (mode !== 'off') {
@@ -114,11 +159,11 @@ export class GraphTarget implements CalendarTarget {
 
   /** Path of a request inside a batch: relative to the version root. */
   private relativeEventsPath(calendar: string): string {
-    return `/users/${encodeURIComponent(calendar)}/events`;
+    return `${this.access.mailboxPath(calendar)}/events`;
   }
 
   private eventsUrl(calendar: string): string {
-    return `${this.base}/users/${encodeURIComponent(calendar)}/events`;
+    return `${this.base}${this.relativeEventsPath(calendar)}`;
   }
 
   private eventUrl(calendar: string, itemId: string): string {
@@ -144,7 +189,7 @@ export class GraphTarget implements CalendarTarget {
 
   private async runBatch(calendar: string, ops: BatchOp[], mode: 'chain' | 'parallel'): Promise<BatchOutcome[]> {
     const requests = ops.map((op, index) => this.batchRequest(calendar, op, index, mode));
-    const response = await this.send('POST', `${this.base}/$batch`, { requests }, 'mailbox');
+    const response = await this.send(calendar, 'POST', `${this.base}/$batch`, { requests }, 'mailbox');
     const answers = new Map<string, BatchAnswer>();
     for (const answer of (JSON.parse(response.body) as { responses?: Array<BatchAnswer & { id: string }> }).responses ?? []) {
       const headers: Record<string, string> = {};
@@ -212,10 +257,10 @@ export class GraphTarget implements CalendarTarget {
    * (fatal). Graph did not act on a request it answered 401, so sending it again duplicates nothing. Every failure
    * carries the client-request-id sent and Graph's request-id.
    */
-  private async send(method: string, url: string, body?: unknown, context: 'mailbox' | 'item' = 'item', extra: Record<string, string> = {}): Promise<HttpResponse> {
+  private async send(calendar: string, method: string, url: string, body?: unknown, context: 'mailbox' | 'item' = 'item', extra: Record<string, string> = {}): Promise<HttpResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 1; ; attempt++) {
-      const token = await this.tokens.token();
+      const token = await this.access.token(calendar);
       const support = supportHeaders();
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', prefer: PREFER_IMMUTABLE_ID, ...support, ...extra };
       if (payload !== undefined) headers['content-type'] = 'application/json';
@@ -227,11 +272,11 @@ export class GraphTarget implements CalendarTarget {
         throw error;
       }
       if (response.status === 401 && attempt === 1) {
-        this.tokens.invalidate(token);
+        this.access.invalidate(calendar, token);
         continue;
       }
       if (response.status >= 400) {
-        const error = classifyGraphError(response, context);
+        const error = response.status === 401 && this.access.kind === 'delegated' ? delegatedRefused(response, calendar) : classifyGraphError(response, context);
         error.clientRequestId ??= support['client-request-id'];
         throw error;
       }
@@ -292,7 +337,7 @@ export class GraphTarget implements CalendarTarget {
     } else {
       url = `${this.eventsUrl(calendar)}?${this.listingQuery()}`;
     }
-    const response = await this.send('GET', url, undefined, 'mailbox');
+    const response = await this.send(calendar, 'GET', url, undefined, 'mailbox');
     const page = JSON.parse(response.body) as {
       value?: Array<{ id: string; changeKey?: string; '@odata.etag'?: string; transactionId?: string | null; singleValueExtendedProperties?: Array<{ id: string; value: string }> }>;
       '@odata.nextLink'?: string;
@@ -318,13 +363,13 @@ export class GraphTarget implements CalendarTarget {
 
   async create(desired: DesiredEvent, transactionId: string): Promise<ItemRef> {
     const body = { ...graphEventBody(desired, this.options), transactionId };
-    const response = await this.send('POST', this.eventsUrl(desired.event.calendar), body, 'mailbox');
+    const response = await this.send(desired.event.calendar, 'POST', this.eventsUrl(desired.event.calendar), body, 'mailbox');
     const created = JSON.parse(response.body) as { id: string; changeKey?: string; '@odata.etag'?: string };
     return { itemId: created.id, changeKey: etagOf(created) };
   }
 
   private async patch(desired: DesiredEvent, item: ItemRef, etag: string | null): Promise<ItemRef> {
-    const response = await this.send('PATCH', this.eventUrl(desired.event.calendar, item.itemId), graphEventBody(desired, this.options), 'item', etag ? { 'if-match': etag } : {});
+    const response = await this.send(desired.event.calendar, 'PATCH', this.eventUrl(desired.event.calendar, item.itemId), graphEventBody(desired, this.options), 'item', etag ? { 'if-match': etag } : {});
     const updated = JSON.parse(response.body) as { id?: string; changeKey?: string; '@odata.etag'?: string };
     return { itemId: updated.id ?? item.itemId, changeKey: etagOf(updated) };
   }
@@ -361,7 +406,7 @@ export class GraphTarget implements CalendarTarget {
    */
   async remove(calendar: string, item: ItemRef): Promise<void> {
     try {
-      await this.send('DELETE', this.eventUrl(calendar, item.itemId), undefined, 'item', this.ifMatchHeader(item.changeKey));
+      await this.send(calendar, 'DELETE', this.eventUrl(calendar, item.itemId), undefined, 'item', this.ifMatchHeader(item.changeKey));
     } catch (error) {
       if (error instanceof TargetError && error.status === 412) return this.removeAgain(calendar, item);
       this.goneMeansDone(await this.confirmedGone(calendar, error));
@@ -371,7 +416,7 @@ export class GraphTarget implements CalendarTarget {
   private async removeAgain(calendar: string, item: ItemRef): Promise<void> {
     try {
       const etag = await this.currentEtag(calendar, item.itemId);
-      await this.send('DELETE', this.eventUrl(calendar, item.itemId), undefined, 'item', this.ifMatchHeader(etag));
+      await this.send(calendar, 'DELETE', this.eventUrl(calendar, item.itemId), undefined, 'item', this.ifMatchHeader(etag));
     } catch (error) {
       this.goneMeansDone(await this.confirmedGone(calendar, error));
     }
@@ -392,7 +437,7 @@ export class GraphTarget implements CalendarTarget {
   private async currentEtag(calendar: string, itemId: string): Promise<string | null> {
     const tag = odataString(TAG_PROPERTY_ID);
     const query = `$select=id&$expand=${encodeURIComponent(`singleValueExtendedProperties($filter=id eq ${tag})`)}`;
-    const response = await this.send('GET', `${this.eventUrl(calendar, itemId)}?${query}`);
+    const response = await this.send(calendar, 'GET', `${this.eventUrl(calendar, itemId)}?${query}`);
     const event = JSON.parse(response.body) as { id: string; changeKey?: string; '@odata.etag'?: string; singleValueExtendedProperties?: Array<{ id: string; value: string }> };
     if (!this.tagOf(event)) {
       // Someone removed our tag (or it is another deployment's): as "gone", the engine forgets the event (and creates
@@ -417,7 +462,7 @@ export class GraphTarget implements CalendarTarget {
   /** Null when the mailbox's calendar answers; else why it does not. */
   private async unreachable(calendar: string): Promise<TargetError | null> {
     try {
-      await this.send('GET', `${this.eventsUrl(calendar)}?$top=1&$select=id`, undefined, 'mailbox');
+      await this.send(calendar, 'GET', `${this.eventsUrl(calendar)}?$top=1&$select=id`, undefined, 'mailbox');
       return null;
     } catch (error) {
       if (error instanceof TargetError) return error;
@@ -438,7 +483,7 @@ export class GraphTarget implements CalendarTarget {
    */
   async locate(mailbox: string): Promise<MailboxLocation> {
     try {
-      await this.send('GET', `${this.eventsUrl(mailbox)}?$top=1&$select=id`, undefined, 'mailbox');
+      await this.send(mailbox, 'GET', `${this.eventsUrl(mailbox)}?$top=1&$select=id`, undefined, 'mailbox');
       return { found: 'here', answer: 'Microsoft Graph answered for its calendar: the mailbox is in Exchange Online' };
     } catch (error) {
       if (!(error instanceof TargetError) || error.scope !== 'mailbox') throw error;
