@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { deliver } from '../../src/engine/delivery.ts';
 import { LeaseKeeper } from '../../src/engine/lease.ts';
+import type { MailboxRoute, MailboxRoutes } from '../../src/engine/routes.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -83,6 +84,37 @@ describe('delivery by one of several workers', () => {
     expect(await store.leaseHolder(A)).toBe('w2');
     await sleep(100);
     expect(target.writes.length).toBe(sent);
+    await store.close();
+  });
+
+  it('composes with routing: the lease holds across the route, the heartbeat stops the routed target, and a lost lease is no reason to look the mailbox up again', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'calpush-workers-')), 's.sqlite'), { clock });
+    await store.applyDesiredOps(Array.from({ length: 40 }, (_, n) => ({ kind: 'upsert' as const, desired: lecture(n) })));
+    const online = new MemoryTarget();
+    const scheduler = new Scheduler({ clock, mailboxConcurrency: 1 });
+    const asked: boolean[] = [];
+    const route: MailboxRoute = { name: 'online', target: online, scheduler, reason: 'looked up: Exchange Online', lookedUp: true };
+    const routes: MailboxRoutes = {
+      route: async (_calendar, options = {}) => {
+        asked.push(options.fresh ?? false);
+        return route;
+      },
+      schedulers: () => [scheduler],
+      through: () => routes as never,
+    };
+    online.delayMs = 25;
+    const leases = new LeaseKeeper(store, 200);
+    const delivery = deliver({ clock, store, routes, instance: 't', calendars: [A], workerId: 'w1', leases });
+    while (online.writes.length < 3) await sleep(5);
+    expect(await store.mailbox(A)).toMatchObject({ target: 'online' });
+    expect(await store.takeOverMailbox(A, 'w1', 'w2', 60_000)).not.toBeNull();
+    const summary = await delivery;
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'busy', target: 'online' });
+    expect(online.writes.length).toBeLessThan(15);
+    // Asked once: a lost lease is not the target refusing the mailbox (which would ask again, fresh).
+    expect(asked).toEqual([false]);
+    expect(await store.mailbox(A)).toMatchObject({ state: 'pending', lastErrorCode: null });
+    expect(await store.leaseHolder(A)).toBe('w2');
     await store.close();
   });
 });
