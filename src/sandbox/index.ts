@@ -9,6 +9,7 @@ import { parseBatch, runBatch } from './graph/batch.ts';
 import { graphError, type GraphResult } from './graph/errors.ts';
 import { meetingActions } from './graph/meeting-actions.ts';
 import { messageResources } from './graph/messages.ts';
+import { placesRoot } from './graph/places.ts';
 import { GraphService, newRequestIds } from './graph/service.ts';
 import { EwsService } from './ews/service.ts';
 import { outlookUser } from './outlook.ts';
@@ -66,9 +67,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const throttler = new Throttler({ ...DEFAULT_THROTTLING, ...options.throttling });
   const now = () => (options.clock ?? Date).now();
   const service = new GraphService({ mailboxes: seed.mailboxes, throttler, latency, baseUrl: getBaseUrl, now, domain: seed.domain, ...(options.meetings ? { meetings: options.meetings } : {}) });
-  // Meetings and mail (src/sandbox/meetings.ts and the Graph modules that serve them).
+  // Meetings, mail, change tracking and rooms (src/sandbox/meetings.ts and the Graph modules that serve them).
   service.addUserResource(meetingActions(service));
   service.addUserResource(messageResources(service));
+  service.addRoot('places', placesRoot(service, seed.roomLists ?? []));
   // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).
   const { throttling: ewsThrottling, schemaValidation, ...behaviour } = options.ews ?? {};
   const ews = new EwsService({
