@@ -7,6 +7,7 @@ import { IdentityService } from './identity.ts';
 import { BodyTooLargeError, lowerHeaders, readBody, Router, sendJson, sleep, type RequestContext } from './http.ts';
 import { parseBatch, runBatch } from './graph/batch.ts';
 import { graphError, type GraphResult } from './graph/errors.ts';
+import { deltaResource } from './graph/delta.ts';
 import { meetingActions } from './graph/meeting-actions.ts';
 import { messageResources } from './graph/messages.ts';
 import { placesRoot } from './graph/places.ts';
@@ -70,6 +71,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Meetings, mail, change tracking and rooms (src/sandbox/meetings.ts and the Graph modules that serve them).
   service.addUserResource(meetingActions(service));
   service.addUserResource(messageResources(service));
+  service.addUserResource(deltaResource(service));
   service.addRoot('places', placesRoot(service, seed.roomLists ?? []));
   // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).
   const { throttling: ewsThrottling, schemaValidation, ...behaviour } = options.ews ?? {};
@@ -299,6 +301,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       expireTokens: (opts) => tokenFault('expire', opts?.afterRequests),
       revokeTokens: (opts) => tokenFault('revoke', opts?.afterRequests),
       revokeMailbox: (mailbox, revoked = true) => service.setRevoked(mailbox, revoked),
+      expireSyncStates: () => {
+        service.changes.generation++;
+      },
       clear: () => {
         service.clearFaults();
         tokenFaults.length = 0;

@@ -382,6 +382,11 @@ export interface SandboxFaults {
    * answer 403 ErrorAccessDenied; nothing is changed
    */
   revokeMailbox(mailbox: string, revoked?: boolean): void;
+  /**
+   * every sync state issued so far is forgotten, as when Exchange drops old states: Graph delta tokens answer 410
+   * SyncStateNotFound, EWS SyncStates ErrorInvalidSyncStateData; the client starts over
+   */
+  expireSyncStates(): void;
   clear(): void;
 }
 

@@ -7,11 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/model/clock.ts';
 import { validateGraphBody } from '../../src/sandbox/graph/schema/validate.ts';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { agentFor, all, post, soap, T, xmllintFailures, type Auth } from './ews/helpers.ts';
-import { demoToken, GraphClient } from './helpers.ts';
+import { agentFor, all, first, messages, post, receivedResponses, soap, T, text, xmllintFailures, type Auth } from './ews/helpers.ts';
+import { demoToken, GraphClient, lesson, users } from './helpers.ts';
 
-const clock = fixedClock('2026-09-01T08:00:00Z');
+let now = Date.parse('2026-09-01T08:00:00Z');
+const clock = { now: () => now };
 const MAILBOX = 's0031@contoso.edu';
+const OTHER = 's0032@contoso.edu';
 const answers: Array<{ service: 'graph' | 'ews'; status: number; body: string }> = [];
 let sandbox: SandboxInternals;
 let agent: GraphClient;
@@ -81,6 +83,138 @@ describe('room lists', () => {
   });
 });
 
+async function drain(url: string): Promise<{ items: any[]; deltaLink: string; pages: number }> {
+  const items: any[] = [];
+  let next: string | undefined = url;
+  let pages = 0;
+  for (;;) {
+    const page = await agent.get(next!, { prefer: 'odata.maxpagesize=3' });
+    expect(page.status).toBe(200);
+    pages++;
+    items.push(...page.json.value);
+    if (page.json['@odata.deltaLink']) return { items, deltaLink: page.json['@odata.deltaLink'], pages };
+    next = page.json['@odata.nextLink'];
+    expect(next).toBeDefined();
+  }
+}
+
+describe('Graph calendarView delta', () => {
+  const window = `${users(MAILBOX)}/calendarView/delta?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z`;
+  it('a first round pages every event in the window; the next round brings what changed, deletions as @removed', async () => {
+    const ids: string[] = [];
+    for (let n = 0; n < 7; n++) ids.push((await agent.post(`${users(MAILBOX)}/events`, lesson(n))).json.id);
+    // Outside the window: not in the first round.
+    await agent.post(`${users(MAILBOX)}/events`, lesson(1, { start: { dateTime: '2027-03-01T09:00:00', timeZone: 'UTC' }, end: { dateTime: '2027-03-01T10:00:00', timeZone: 'UTC' } }));
+    const round1 = await drain(window);
+    expect(round1.pages).toBe(3);
+    expect(round1.items.map((e) => e.id).sort()).toEqual([...ids].sort());
+    expect(round1.items.every((e) => e['@removed'] === undefined)).toBe(true);
+
+    const quiet = await drain(round1.deltaLink);
+    expect(quiet.items).toEqual([]);
+
+    await agent.patch(`${users(MAILBOX)}/events/${encodeURIComponent(ids[0]!)}`, { subject: 'Moved by the source' });
+    await agent.delete(`${users(MAILBOX)}/events/${encodeURIComponent(ids[1]!)}`);
+    const added = (await agent.post(`${users(MAILBOX)}/events`, lesson(9))).json.id;
+    const round2 = await drain(quiet.deltaLink);
+    expect(round2.items.find((e) => e.id === ids[0])?.subject).toBe('Moved by the source');
+    expect(round2.items.find((e) => e.id === ids[1])).toEqual({ '@odata.type': '#microsoft.graph.event', id: ids[1], '@removed': { reason: 'deleted' } });
+    expect(round2.items.find((e) => e.id === added)).toBeDefined();
+    expect(round2.items).toHaveLength(3);
+    // Another mailbox's changes are not in this mailbox's delta.
+    await agent.post(`${users(OTHER)}/events`, lesson(3));
+    expect((await drain(round2.deltaLink)).items).toEqual([]);
+  });
+
+  it('refuses what the delta doc rules out and a missing window; an expired token answers 410 SyncStateNotFound', async () => {
+    expect((await agent.get(`${window}&$select=subject`)).status).toBe(400);
+    expect((await agent.get(`${window}&$filter=subject eq 'x'`)).status).toBe(400);
+    expect((await agent.get(`${users(MAILBOX)}/calendarView/delta`)).json.error.code).toBe('ErrorInvalidParameter');
+    const round = await drain(window);
+    expect((await agent.get(round.deltaLink.replace(/\/users\/[^/]+\//, `/users/${encodeURIComponent(OTHER)}/`))).status).toBe(410);
+    sandbox.faults.expireSyncStates();
+    const gone = await agent.get(round.deltaLink);
+    expect(gone.status).toBe(410);
+    expect(gone.json.error.code).toBe('SyncStateNotFound');
+    // Starting over works.
+    expect((await drain(window)).items.length).toBeGreaterThan(0);
+  });
+});
+
+const SYNC_FOLDER = (mailbox: string) => `<m:SyncFolderId><t:DistinguishedFolderId Id="calendar"><t:Mailbox><t:EmailAddress>${mailbox}</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId></m:SyncFolderId>`;
+
+async function syncFolder(mailbox: string, state: string | undefined, max: number) {
+  const answer = await ews(mailbox, `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>${SYNC_FOLDER(mailbox)}${state ? `<m:SyncState>${state}</m:SyncState>` : ''}<m:MaxChangesReturned>${max}</m:MaxChangesReturned></m:SyncFolderItems>`);
+  const message = messages(answer)[0]!;
+  const changes = first(answer.root, 'http://schemas.microsoft.com/exchange/services/2006/messages', 'Changes');
+  const kinds = changes ? [...changes.childNodes].filter((n: any) => n.nodeType === 1).map((n: any) => `${n.localName}:${first(n, T, 'ItemId')!.getAttribute('Id')}`) : [];
+  return { code: message.code, state: text(answer.root, 'http://schemas.microsoft.com/exchange/services/2006/messages', 'SyncState'), last: text(answer.root, 'http://schemas.microsoft.com/exchange/services/2006/messages', 'IncludesLastItemInRange') === 'true', kinds };
+}
+
+async function syncAll(mailbox: string, state: string | undefined): Promise<{ state: string; kinds: string[]; calls: number }> {
+  const kinds: string[] = [];
+  let calls = 0;
+  for (;;) {
+    const page = await syncFolder(mailbox, state, 2);
+    expect(page.code).toBe('NoError');
+    calls++;
+    kinds.push(...page.kinds);
+    state = page.state;
+    if (page.last) return { state: state!, kinds, calls };
+  }
+}
+
+describe('EWS SyncFolderItems', () => {
+  const mailbox = 's0033@contoso.edu';
+  it('first every item as a Create, MaxChangesReturned at a time; then Create, Update and Delete since the SyncState', async () => {
+    const ids: string[] = [];
+    for (let n = 0; n < 5; n++) ids.push((await agent.post(`${users(mailbox)}/events`, lesson(n))).json.id);
+    const initial = await syncAll(mailbox, undefined);
+    expect(initial.calls).toBe(3);
+    expect(initial.kinds.every((k) => k.startsWith('Create:'))).toBe(true);
+    expect(initial.kinds).toHaveLength(5);
+    expect((await syncAll(mailbox, initial.state)).kinds).toEqual([]);
+
+    await agent.patch(`${users(mailbox)}/events/${encodeURIComponent(ids[2]!)}`, { subject: 'Edited' });
+    await agent.delete(`${users(mailbox)}/events/${encodeURIComponent(ids[3]!)}`);
+    await agent.post(`${users(mailbox)}/events`, lesson(7));
+    // Created and deleted between two syncs: the client never hears of it.
+    const fleeting = (await agent.post(`${users(mailbox)}/events`, lesson(8))).json.id;
+    await agent.delete(`${users(mailbox)}/events/${encodeURIComponent(fleeting)}`);
+    const next = await syncAll(mailbox, initial.state);
+    expect(next.kinds.map((k) => k.split(':')[0]).sort()).toEqual(['Create', 'Delete', 'Update']);
+  });
+
+  it('a SyncState of another folder, garbage, or one expired answers ErrorInvalidSyncStateData', async () => {
+    const state = (await syncAll(mailbox, undefined)).state;
+    expect((await syncFolder('s0034@contoso.edu', state, 10)).code).toBe('ErrorInvalidSyncStateData');
+    expect((await syncFolder(mailbox, 'bm90IGEgc3RhdGU=', 10)).code).toBe('ErrorInvalidSyncStateData');
+    sandbox.faults.expireSyncStates();
+    expect((await syncFolder(mailbox, state, 10)).code).toBe('ErrorInvalidSyncStateData');
+  });
+});
+
+describe('acting as the person (Outlook)', () => {
+  it('edits and deletions made in Outlook reach delta like any other change, and bad edits are refused', async () => {
+    const mailbox = 's0036@contoso.edu';
+    const window = `${users(mailbox)}/calendarView/delta?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z`;
+    const a = (await agent.post(`${users(mailbox)}/events`, lesson(1))).json.id;
+    const b = (await agent.post(`${users(mailbox)}/events`, lesson(2))).json.id;
+    const round = await drain(window);
+    const person = sandbox.outlook(mailbox);
+    person.updateEvent(a, { subject: 'Moved by the lecturer', start: { dateTime: '2026-10-20T12:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-10-20T13:00:00', timeZone: 'UTC' } });
+    person.deleteEvent(b);
+    const mine = person.createEvent({ subject: 'Dentist', start: { dateTime: '2026-10-21T12:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-10-21T13:00:00', timeZone: 'UTC' } });
+    const changes = (await drain(round.deltaLink)).items;
+    expect(changes.find((e) => e.id === a)?.subject).toBe('Moved by the lecturer');
+    expect(changes.find((e) => e.id === b)?.['@removed']).toEqual({ reason: 'deleted' });
+    expect(changes.find((e) => e.id === mine.id)?.subject).toBe('Dentist');
+    expect(() => person.updateEvent(a, { subject: 42 })).toThrow(/Outlook would not save/);
+    expect(() => person.deleteEvent('AAMkAnotThere')).toThrow(/has no event/);
+    expect(() => sandbox.outlook('nobody@contoso.edu')).toThrow(/no mailbox/);
+  });
+});
+
 describe('what the sandbox answered', () => {
   it('every Graph event, room and room list is valid against the v1.0 CSDL', () => {
     const bodies = answers.filter((a) => a.service === 'graph' && a.status < 300 && a.body.startsWith('{')).map((a) => JSON.parse(a.body) as Record<string, unknown>);
@@ -99,12 +233,14 @@ describe('what the sandbox answered', () => {
       }
     }
     expect(problems.slice(0, 5)).toEqual([]);
-    for (const type of ['room', 'roomList']) expect(counts[type] ?? 0, type).toBeGreaterThan(0);
+    for (const type of ['room', 'roomList', 'event']) expect(counts[type] ?? 0, type).toBeGreaterThan(0);
   });
 
-  it('every EWS answer (GetRoomLists, GetRooms) is valid against messages.xsd', () => {
+  it('every EWS answer (GetRoomLists, GetRooms, SyncFolderItems and its errors) is valid against messages.xsd', () => {
     const xml = answers.filter((a) => a.service === 'ews' && a.body.startsWith('<?xml')).map((a) => a.body);
-    expect(xml.some((body) => body.includes('GetRoomsResponse'))).toBe(true);
+    expect(xml.some((body) => body.includes('SyncFolderItemsResponse'))).toBe(true);
+    expect(xml.some((body) => body.includes('>ErrorInvalidSyncStateData<'))).toBe(true);
     expect(xmllintFailures(xml)).toEqual([]);
+    expect(xmllintFailures(receivedResponses)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 // EWS at /EWS/Exchange.asmx: an Exchange Server 2016-like SOAP endpoint over the sandbox's shared event store (the
 // Graph side sees the same mailboxes and events). Operations: CreateItem, UpdateItem, DeleteItem, FindItem,
-// GetItem (calendar items and meeting messages), GetFolder (calendar, inbox), GetRoomLists, GetRooms;
-// CreateItem also takes the meeting response objects (ews/meetings.ts).
+// GetItem (calendar items and meeting messages), GetFolder (calendar, inbox), GetRoomLists, GetRooms,
+// SyncFolderItems; CreateItem also takes the meeting response objects (ews/meetings.ts).
 //
 // Request pipeline: authentication (Basic / NTLM, auth.ts) → schema validation (validate.ts) → SOAP headers
 // (RequestServerVersion, TimeZoneContext, ExchangeImpersonation) → throttling budget (throttle.ts) → operation.
@@ -43,6 +43,7 @@ import {
 } from './items.ts';
 import { itemClassOf, renderMessage, respondToItem, RESPONSE_OBJECTS, type ReferencedItem } from './meetings.ts';
 import { envelope, EwsFault, EwsHttpAnswer, EwsItemError, faultEnvelope, MESSAGES } from './soap.ts';
+import { readSyncState, syncFolderItems } from './sync.ts';
 import { expectedSoapAction, requestVersionRank, SERVER_VERSION_RANK } from './versions.ts';
 import { DEFAULT_EWS_THROTTLING, EwsThrottler, type EwsAdmission } from './throttle.ts';
 import { SchemaValidator } from './validate.ts';
@@ -574,6 +575,8 @@ export class EwsService {
         return this.getRoomLists();
       case 'GetRooms':
         return this.getRooms(request);
+      case 'SyncFolderItems':
+        return this.syncFolderItems(request, p);
       default:
         throw new EwsFault({ code: 'ErrorInvalidRequest', faultString: `The request is valid but the sandbox does not implement ${operation}.` });
     }
@@ -1063,6 +1066,34 @@ export class EwsService {
       },
     });
     return `<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items/></m:CreateItemResponseMessage>`;
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/syncfolderitems-operation (ews/sync.ts)
+  private syncFolderItems(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    let handled = 1;
+    let message: string;
+    try {
+      const target = this.folderOf(firstElement(element(request, NS.m, 'SyncFolderId')), p);
+      const shape = this.shape(element(request, NS.m, 'ItemShape'), true);
+      const address = target.mailbox.address;
+      const changes = this.graph.changes;
+      const watermark = readSyncState(element(request, NS.m, 'SyncState') ? textOf(element(request, NS.m, 'SyncState')) : undefined, changes, address, target.folder);
+      const max = Number(textOf(element(request, NS.m, 'MaxChangesReturned')).trim());
+      const render = (id: string, itemShape: Shape) => {
+        if (target.folder === 'inbox') {
+          const m = this.graph.messages.get(address, id);
+          return m ? this.renderMessageItem(m, itemShape) : undefined;
+        }
+        const record = this.store.get(address, id);
+        return record ? renderCalendarItem(record, itemShape, { folderId: calendarFolderId(address) }) : undefined;
+      };
+      const result = syncFolderItems(changes, address, target.folder, watermark, max, shape, render);
+      handled = result.handled;
+      message = result.xml;
+    } catch (error) {
+      message = this.errorMessage('SyncFolderItemsResponseMessage', error);
+    }
+    return { xml: this.response('SyncFolderItems', [message]), handled };
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getroomlists-operation
