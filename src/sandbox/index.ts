@@ -12,6 +12,7 @@ import { meetingActions } from './graph/meeting-actions.ts';
 import { messageResources } from './graph/messages.ts';
 import { placesRoot } from './graph/places.ts';
 import { GraphService, newRequestIds } from './graph/service.ts';
+import { Subscriptions } from './graph/subscriptions.ts';
 import { EwsService } from './ews/service.ts';
 import { outlookUser } from './outlook.ts';
 import { DEFAULT_THROTTLING, Throttler } from './graph/throttle.ts';
@@ -73,6 +74,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   service.addUserResource(messageResources(service));
   service.addUserResource(deltaResource(service));
   service.addRoot('places', placesRoot(service, seed.roomLists ?? []));
+  const subscriptions = new Subscriptions({ service, now, tenantId: seed.tenantId, ca: [tls.certPem, ...(options.webhooks?.ca ?? [])] });
+  service.addRoot('subscriptions', subscriptions.root());
   // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).
   const { throttling: ewsThrottling, schemaValidation, ...behaviour } = options.ews ?? {};
   const ews = new EwsService({
@@ -280,6 +283,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       processing: (address) => service.meetings.processing(address),
       setProcessing: (address, settings) => service.meetings.setProcessing(address, settings),
       setBehaviour: (o) => Object.assign(service.meetings.behaviour, o),
+    },
+    subscriptions: {
+      list: () => subscriptions.list().map((s) => ({ id: s.id, resource: s.resource, mailbox: s.mailbox.address, changeType: s.changeType, notificationUrl: s.notificationUrl, ...(s.lifecycleNotificationUrl ? { lifecycleNotificationUrl: s.lifecycleNotificationUrl } : {}), expirationDateTime: new Date(s.expirationMs).toISOString() })),
+      lifecycle: (id, event) => subscriptions.lifecycle(id, event),
+      flush: () => subscriptions.flush(),
+      stats: () => ({ ...subscriptions.stats }),
     },
     listMailboxes: () => service.listMailboxes(),
     stats(): SandboxStats {

@@ -35,6 +35,8 @@ export interface SandboxOptions {
   clock?: { now(): number };
   /** meetings' behaviour where Microsoft's documents leave room (src/sandbox/meetings.ts) */
   meetings?: Partial<MeetingsBehaviour>;
+  /** the webhook client of change notifications: extra CAs it trusts besides the sandbox's own certificate */
+  webhooks?: { ca?: string[] };
 }
 
 export interface MeetingsBehaviour {
@@ -363,6 +365,16 @@ export interface SandboxMeetings {
   setBehaviour(o: Partial<MeetingsBehaviour>): void;
 }
 
+export interface SandboxSubscriptions {
+  /** the subscriptions that have not expired */
+  list(): Array<{ id: string; resource: string; mailbox: string; changeType: string; notificationUrl: string; lifecycleNotificationUrl?: string; expirationDateTime: string }>;
+  /** sends a lifecycle notification (subscriptionRemoved also removes the subscription) */
+  lifecycle(id: string, event: 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed'): void;
+  /** waits for every notification sent so far to be answered */
+  flush(): Promise<void>;
+  stats(): { validations: number; validationFailures: number; notificationsSent: number; notificationsFailed: number; lifecycleSent: number };
+}
+
 export interface SandboxFaults {
   /** the next N event creates (optionally only for one mailbox) are committed but the connection is destroyed before the response is written — the "create's answer never arrived" case */
   dropResponseAfterCreate(n: number, mailbox?: string): void;
@@ -415,6 +427,8 @@ export interface Sandbox {
   outlook(mailbox: string): OutlookUser;
   /** calendar processing and meeting behaviour */
   meetings: SandboxMeetings;
+  /** Graph change-notification subscriptions */
+  subscriptions: SandboxSubscriptions;
   stats(): SandboxStats;
   resetStats(): void;
   setThrottling(o: Partial<ThrottlingOptions>): void;

@@ -2,11 +2,14 @@
 // change tracking (Graph calendarView/delta, EWS SyncFolderItems), change-notification subscriptions with the
 // validation handshake, and a control API to act as the person (Outlook). Driven with plain HTTP/SOAP; every Graph
 // answer is checked against the v1.0 CSDL at the end, every EWS answer against messages.xsd.
+import { createServer, type Server } from 'node:https';
 import type { Agent } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/model/clock.ts';
 import { validateGraphBody } from '../../src/sandbox/graph/schema/validate.ts';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
+import { generateCertificate, SERVER_ALT_NAMES } from '../../src/sandbox/tls.ts';
 import { agentFor, all, first, messages, post, receivedResponses, soap, T, text, xmllintFailures, type Auth } from './ews/helpers.ts';
 import { demoToken, GraphClient, lesson, users } from './helpers.ts';
 
@@ -15,6 +18,8 @@ const clock = { now: () => now };
 const MAILBOX = 's0031@contoso.edu';
 const OTHER = 's0032@contoso.edu';
 const answers: Array<{ service: 'graph' | 'ews'; status: number; body: string }> = [];
+// Its own subject name: a second certificate named like the sandbox's would be looked up as the sandbox's issuer.
+const webhookCert = generateCertificate({ commonName: 'calpush webhook receiver', altNames: SERVER_ALT_NAMES, usage: 'server' });
 let sandbox: SandboxInternals;
 let agent: GraphClient;
 let demo: GraphClient;
@@ -25,7 +30,7 @@ const delegate: Auth = { kind: 'basic', user: EWS_DELEGATE_ACCOUNTS[2]!, passwor
 const seed = defaultTenantSeed({ rooms: 160 });
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ tenant: seed, clock, onResponse: (answer) => answers.push(answer) });
+  sandbox = await startSandbox({ tenant: seed, clock, onResponse: (answer) => answers.push(answer), webhooks: { ca: [webhookCert.certPem] } });
   agent = new GraphClient(sandbox, await demoToken(sandbox, AGENT_CLIENT_ID, AGENT_CLIENT_SECRET));
   demo = await GraphClient.demo(sandbox);
   ewsAgent = agentFor(sandbox.caPem);
@@ -194,6 +199,100 @@ describe('EWS SyncFolderItems', () => {
   });
 });
 
+/** A webhook receiver on HTTPS, answering validation tokens (or not) and recording notifications. */
+async function receiver(answerValidation = true): Promise<{ url: string; received: any[]; validations: number; close(): Promise<void> }> {
+  const state = { received: [] as any[], validations: 0 };
+  const server: Server = createServer({ cert: webhookCert.certPem, key: webhookCert.keyPem }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const token = url.searchParams.get('validationToken');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (token !== null) {
+        state.validations++;
+        if (!answerValidation) return void res.writeHead(404).end();
+        return void res.writeHead(200, { 'content-type': 'text/plain' }).end(token);
+      }
+      state.received.push(...JSON.parse(Buffer.concat(chunks).toString('utf8')).value);
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `https://127.0.0.1:${port}/hook`,
+    received: state.received,
+    get validations() {
+      return state.validations;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('change notifications', () => {
+  const mailbox = 's0035@contoso.edu';
+  const expiry = (minutes: number) => new Date(now + minutes * 60_000).toISOString();
+
+  it('validates the notificationUrl, then notifies created, updated and deleted events with the clientState', async () => {
+    const hook = await receiver();
+    try {
+      const created = await agent.post('/subscriptions', { changeType: 'created,updated,deleted', notificationUrl: hook.url, lifecycleNotificationUrl: hook.url, resource: `users/${mailbox}/events`, expirationDateTime: expiry(60), clientState: 'calpush-secret-state' });
+      expect(created.status).toBe(201);
+      expect(hook.validations).toBe(2);
+      expect(created.json).toMatchObject({ changeType: 'created,updated,deleted', resource: `users/${mailbox}/events`, clientState: 'calpush-secret-state' });
+      const id = (await agent.post(`${users(mailbox)}/events`, lesson(1))).json.id;
+      await agent.patch(`${users(mailbox)}/events/${encodeURIComponent(id)}`, { subject: 'x' });
+      sandbox.outlook(mailbox).deleteEvent(id);
+      await agent.post(`${users(OTHER)}/events`, lesson(2));
+      await sandbox.subscriptions.flush();
+      // Each is its own POST, sent as the change happens; they may arrive in any order.
+      expect(hook.received.map((n) => n.changeType).sort()).toEqual(['created', 'deleted', 'updated']);
+      expect(hook.received.every((n) => n.clientState === 'calpush-secret-state' && n.subscriptionId === created.json.id && n.resourceData.id === id)).toBe(true);
+
+      sandbox.subscriptions.lifecycle(created.json.id, 'reauthorizationRequired');
+      await sandbox.subscriptions.flush();
+      expect(hook.received.at(-1)).toMatchObject({ lifecycleEvent: 'reauthorizationRequired', subscriptionId: created.json.id });
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('refuses an endpoint that fails the handshake, plain HTTP, expirations beyond 10,080 minutes, and unknown resources', async () => {
+    const silent = await receiver(false);
+    try {
+      const base = { changeType: 'created', resource: `users/${mailbox}/events`, expirationDateTime: expiry(60) };
+      const refused = await agent.post('/subscriptions', { ...base, notificationUrl: silent.url });
+      expect(refused.status).toBe(400);
+      expect(silent.validations).toBe(1);
+      expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url.replace('https:', 'http:') })).status).toBe(400);
+      expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, expirationDateTime: expiry(10_081) })).status).toBe(400);
+      expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, resource: `users/${mailbox}/contacts` })).status).toBe(400);
+      expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, resource: 'users/outofscope@contoso.edu/events' })).status).toBe(403);
+      expect(silent.validations).toBe(1);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('renewal moves the expiration; past it the subscription is gone; another app cannot see it', async () => {
+    const hook = await receiver();
+    try {
+      const created = await agent.post('/subscriptions', { changeType: 'updated', notificationUrl: hook.url, resource: `users/${mailbox}/events`, expirationDateTime: expiry(30) });
+      const id = created.json.id;
+      expect((await demo.get(`/subscriptions/${id}`)).status).toBe(404);
+      const renewed = await agent.patch(`/subscriptions/${id}`, { expirationDateTime: expiry(120) });
+      expect(renewed.status).toBe(200);
+      expect(Date.parse(renewed.json.expirationDateTime)).toBe(now + 120 * 60_000);
+      expect((await agent.patch(`/subscriptions/${id}`, { notificationUrl: hook.url })).status).toBe(400);
+      now += 121 * 60_000;
+      expect((await agent.get(`/subscriptions/${id}`)).status).toBe(404);
+      expect(sandbox.subscriptions.list().some((s) => s.id === id)).toBe(false);
+    } finally {
+      await hook.close();
+    }
+  });
+});
+
 describe('acting as the person (Outlook)', () => {
   it('edits and deletions made in Outlook reach delta like any other change, and bad edits are refused', async () => {
     const mailbox = 's0036@contoso.edu';
@@ -216,7 +315,7 @@ describe('acting as the person (Outlook)', () => {
 });
 
 describe('what the sandbox answered', () => {
-  it('every Graph event, room and room list is valid against the v1.0 CSDL', () => {
+  it('every Graph event, room, room list and subscription is valid against the v1.0 CSDL', () => {
     const bodies = answers.filter((a) => a.service === 'graph' && a.status < 300 && a.body.startsWith('{')).map((a) => JSON.parse(a.body) as Record<string, unknown>);
     const counts: Record<string, number> = {};
     const problems: unknown[] = [];
@@ -233,7 +332,7 @@ describe('what the sandbox answered', () => {
       }
     }
     expect(problems.slice(0, 5)).toEqual([]);
-    for (const type of ['room', 'roomList', 'event']) expect(counts[type] ?? 0, type).toBeGreaterThan(0);
+    for (const type of ['room', 'roomList', 'subscription', 'event']) expect(counts[type] ?? 0, type).toBeGreaterThan(0);
   });
 
   it('every EWS answer (GetRoomLists, GetRooms, SyncFolderItems and its errors) is valid against messages.xsd', () => {
