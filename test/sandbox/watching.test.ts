@@ -268,6 +268,8 @@ describe('change notifications', () => {
       expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, expirationDateTime: expiry(10_081) })).status).toBe(400);
       expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, resource: `users/${mailbox}/contacts` })).status).toBe(400);
       expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, resource: 'users/outofscope@contoso.edu/events' })).status).toBe(403);
+      // A malformed escape in the resource names no mailbox: 404, not a server error.
+      expect((await agent.post('/subscriptions', { ...base, notificationUrl: silent.url, resource: 'users/%E0%A4%A/events' })).status).toBe(404);
       expect(silent.validations).toBe(1);
     } finally {
       await silent.close();

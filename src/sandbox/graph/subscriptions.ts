@@ -160,7 +160,7 @@ export class Subscriptions {
     }
     const roles = folder === 'calendar' ? ['Calendars.Read', 'Calendars.ReadWrite'] : ['Mail.Read', 'Mail.ReadWrite'];
     if (!op.app.roles.some((r) => roles.includes(r))) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
-    const mailbox = this.service.mailbox(decodeURIComponent(path[1]));
+    const mailbox = this.service.mailbox(decodedSegment(path[1]));
     if (!mailbox || mailbox.state === 'noMailbox') throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${path[1]}' is invalid.`);
     if (op.app.scopeSet !== null && !op.app.scopeSet.has(mailbox.address)) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access to OData is disabled.');
     if (mailbox.state === 'restDisabled') throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
@@ -290,6 +290,15 @@ export class Subscriptions {
       req.on('error', () => resolve(undefined));
       req.end(body);
     });
+  }
+}
+
+/** A path segment of the resource, %-decoded as a URL's would be; a malformed escape stays as written (and names nobody). */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }
 
