@@ -293,6 +293,28 @@ describe('change notifications', () => {
       await hook.close();
     }
   });
+
+  it('a mailbox holds at most 1000 active subscriptions, for all apps together', async () => {
+    const hook = await receiver();
+    try {
+      const full = 's0037@contoso.edu';
+      const body = { changeType: 'created', notificationUrl: hook.url, resource: `users/${full}/events`, expirationDateTime: expiry(60) };
+      for (let n = 0; n < 1000; n += 4) {
+        const answers = await Promise.all([0, 1, 2, 3].map(() => agent.post('/subscriptions', body)));
+        expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
+      }
+      // The quota counts every app's subscriptions.
+      const refused = await demo.post('/subscriptions', body);
+      expect(refused.status).toBe(403);
+      // Another mailbox is not affected; a deleted subscription frees its place.
+      expect((await agent.post('/subscriptions', { ...body, resource: `users/${mailbox}/events` })).status).toBe(201);
+      const one = sandbox.subscriptions.list().find((s) => s.mailbox === full)!;
+      expect((await agent.delete(`/subscriptions/${one.id}`)).status).toBe(204);
+      expect((await agent.post('/subscriptions', body)).status).toBe(201);
+    } finally {
+      await hook.close();
+    }
+  }, 60_000);
 });
 
 describe('acting as the person (Outlook)', () => {

@@ -8,6 +8,7 @@
 //   text/plain" and the token; otherwise "Microsoft Graph doesn't create the subscription".
 // - Both URLs "must make use of the HTTPS protocol". The sandbox's webhook client trusts the sandbox's own TLS
 //   certificate and SandboxOptions.webhooks.ca.
+// - At most 1000 active subscriptions per mailbox, for all applications (outlook-change-notifications-overview).
 // - Expiration: at most 10,080 minutes ahead for Outlook events and messages (protocol notes A7, the subscription
 //   resource's table); renewal is a PATCH of expirationDateTime; an expired subscription is gone.
 // - Notifications: a POST of {"value": [changeNotification]} per change, with clientState, sent with a 3-second
@@ -25,6 +26,8 @@ import { formatInstantUtc } from './timezones.ts';
 
 /** 10,080 minutes: Outlook message, event and contact subscriptions without resource data. */
 export const MAX_OUTLOOK_SUBSCRIPTION_MINUTES = 10_080;
+/** "There is a maximum limit of 1000 active subscriptions for Outlook resources per mailbox for all applications." (outlook-change-notifications-overview) */
+export const MAX_SUBSCRIPTIONS_PER_MAILBOX = 1000;
 const VALIDATION_TIMEOUT_MS = 10_000;
 const NOTIFICATION_TIMEOUT_MS = 3_000;
 const CHANGE_TYPES = new Set(['created', 'updated', 'deleted']);
@@ -123,6 +126,10 @@ export class Subscriptions {
     if (clientState !== undefined && clientState !== null && clientState.length > 128) throw new GraphHttpError(400, 'ExtensionError', 'The clientState can be at most 128 characters long.');
     if (body['includeResourceData'] === true) throw new GraphHttpError(400, 'ExtensionError', 'The sandbox does not model change notifications with resource data (includeResourceData).');
     const { mailbox, folder } = this.target(op, String(body['resource']));
+    if ([...this.records.values()].filter((s) => s.mailbox.address === mailbox.address).length >= MAX_SUBSCRIPTIONS_PER_MAILBOX) {
+      // [VERIFY] Graph's status, code and text when the mailbox's quota is used up.
+      throw new GraphHttpError(403, 'ExtensionError', `The mailbox already has the maximum of ${MAX_SUBSCRIPTIONS_PER_MAILBOX} active subscriptions.`);
+    }
     const expirationMs = this.expiration(body['expirationDateTime']);
     const notificationUrl = httpsUrl(String(body['notificationUrl']), 'notificationUrl');
     const lifecycleNotificationUrl = typeof body['lifecycleNotificationUrl'] === 'string' ? httpsUrl(body['lifecycleNotificationUrl'], 'lifecycleNotificationUrl') : undefined;
