@@ -294,6 +294,26 @@ describe('change notifications', () => {
     }
   });
 
+  it('an inbox subscription hears of a meeting request arriving; subscriptionRemoved ends the subscription', async () => {
+    const hook = await receiver();
+    try {
+      const attendee = 's0038@contoso.edu';
+      const created = await agent.post('/subscriptions', { changeType: 'created', notificationUrl: hook.url, lifecycleNotificationUrl: hook.url, resource: `users/${attendee}/mailFolders('inbox')/messages`, expirationDateTime: expiry(60) });
+      expect(created.status).toBe(201);
+      await agent.post(`${users('t0004@contoso.edu')}/events`, lesson(5, { attendees: [{ emailAddress: { address: attendee }, type: 'required' }] }));
+      await sandbox.subscriptions.flush();
+      const request = (await agent.get(`${users(attendee)}/messages`)).json.value[0];
+      expect(hook.received).toHaveLength(1);
+      expect(hook.received[0]).toMatchObject({ changeType: 'created', resourceData: { id: request.id, '@odata.type': '#Microsoft.Graph.Message' } });
+      sandbox.subscriptions.lifecycle(created.json.id, 'subscriptionRemoved');
+      await sandbox.subscriptions.flush();
+      expect(hook.received.at(-1)).toMatchObject({ lifecycleEvent: 'subscriptionRemoved' });
+      expect((await agent.get(`/subscriptions/${created.json.id}`)).status).toBe(404);
+    } finally {
+      await hook.close();
+    }
+  });
+
   it('a mailbox holds at most 1000 active subscriptions, for all apps together', async () => {
     const hook = await receiver();
     try {
