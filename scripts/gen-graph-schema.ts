@@ -30,8 +30,11 @@ import type {
 /** Bump when the output format or the selection rules change, so a stale committed file is obvious. */
 export const GENERATOR_VERSION = 1;
 
-/** Entity types whose request bodies the sandbox validates. Everything reachable from them is included. */
-export const ROOT_ENTITY_TYPES = ['microsoft.graph.event'] as const;
+/**
+ * Entity types whose bodies the sandbox validates: requests (event, subscription) and answers (every type it returns,
+ * held to the CSDL by test/sandbox/responses.test.ts). Everything reachable from them is included.
+ */
+export const ROOT_ENTITY_TYPES = ['microsoft.graph.event', 'microsoft.graph.eventMessage', 'microsoft.graph.room', 'microsoft.graph.roomList', 'microsoft.graph.subscription'] as const;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_METADATA_PATH = resolve(repoRoot, 'reference/graph/v1.0-metadata.xml.gz');
@@ -462,11 +465,11 @@ function formatJson(value: unknown, expandDepth: number, depth = 0): string {
  * Builds the schema from CSDL bytes. Pure and deterministic: the same bytes give the same text, which is
  * what the staleness test compares. `sourceName` goes into the header (a file name, never a machine path).
  */
-export function generateGraphSchema(metadataBytes: Uint8Array, sourceName = 'v1.0-metadata.xml'): string {
+export function generateGraphSchema(metadataBytes: Uint8Array, sourceName = 'v1.0-metadata.xml', roots: readonly string[] = ROOT_ENTITY_TYPES): string {
   const sha256 = createHash('sha256').update(metadataBytes).digest('hex');
   const xml = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(metadataBytes);
   const model = readModel(parseXml(xml));
-  const { types, enums } = selectSchema(model, ROOT_ENTITY_TYPES);
+  const { types, enums } = selectSchema(model, roots);
 
   const file: GraphSchemaFile = {
     header: {
@@ -474,7 +477,7 @@ export function generateGraphSchema(metadataBytes: Uint8Array, sourceName = 'v1.
       generatorVersion: GENERATOR_VERSION,
       source: sourceName,
       sha256,
-      roots: [...ROOT_ENTITY_TYPES],
+      roots: [...roots],
     },
     types: Object.fromEntries(types),
     enums: Object.fromEntries(enums),

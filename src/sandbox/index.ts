@@ -7,19 +7,25 @@ import { IdentityService } from './identity.ts';
 import { BodyTooLargeError, lowerHeaders, readBody, Router, sendJson, sleep, type RequestContext } from './http.ts';
 import { parseBatch, runBatch } from './graph/batch.ts';
 import { graphError, type GraphResult } from './graph/errors.ts';
+import { deltaResource } from './graph/delta.ts';
+import { meetingActions } from './graph/meeting-actions.ts';
+import { messageResources } from './graph/messages.ts';
+import { placesRoot } from './graph/places.ts';
 import { GraphService, newRequestIds } from './graph/service.ts';
-import { EventStore } from './graph/store.ts';
+import { Subscriptions } from './graph/subscriptions.ts';
 import { EwsService } from './ews/service.ts';
+import { outlookUser } from './outlook.ts';
 import { DEFAULT_THROTTLING, Throttler } from './graph/throttle.ts';
 import { defaultTenantSeed, DELEGATED_CLIENT_ID, DELEGATED_CLIENT_SECRET, DEMO_CLIENT_ID } from './tenant.ts';
 import { USER_PASSWORD } from './delegated.ts';
 import { generateCertificate, generateServerCertificate, thumbprints, type CertificatePair } from './tls.ts';
-import type { DemoCredentials, GraphStoredEvent, LatencyOptions, MailboxSeed, Sandbox, SandboxOptions, SandboxStats, TenantSeed } from './types.ts';
+import type { DemoCredentials, GraphStoredEvent, LatencyOptions, MailboxSeed, Sandbox, SandboxMessage, SandboxOptions, SandboxStats, TenantSeed } from './types.ts';
 
 export type * from './types.ts';
 export { EWS_DELEGATE_ACCOUNTS, EWS_IMPERSONATION_ACCOUNT, EWS_NO_RIGHTS_ACCOUNT, EWS_PASSWORD } from './tenant.ts';
 export { DELEGATED_CLIENT_ID, DELEGATED_CLIENT_SECRET } from './tenant.ts';
 export { USER_PASSWORD } from './delegated.ts';
+export { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, EQUIPMENT_MAILBOX, EWS_SCHEDULING_ACCOUNT } from './tenant.ts';
 export { defaultTenantSeed, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_DOMAIN, DEMO_TENANT_ID, NO_PERMISSION_CLIENT_ID, NO_PERMISSION_CLIENT_SECRET, objectIdFor } from './tenant.ts';
 export { generateServerCertificate, loadOrCreatePair, loadOrCreateServerCertificate, thumbprints } from './tls.ts';
 
@@ -64,7 +70,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   const latency: LatencyOptions = { roundTripMs: 0, perRequestMs: 0, ...options.latency };
   const throttler = new Throttler({ ...DEFAULT_THROTTLING, ...options.throttling });
-  const service = new GraphService({ mailboxes: seed.mailboxes, throttler, latency, baseUrl: getBaseUrl, store: new EventStore() });
+  const now = () => (options.clock ?? Date).now();
+  const service = new GraphService({ mailboxes: seed.mailboxes, throttler, latency, baseUrl: getBaseUrl, now, domain: seed.domain, ...(options.meetings ? { meetings: options.meetings } : {}) });
+  // Meetings, mail, change tracking and rooms (src/sandbox/meetings.ts and the Graph modules that serve them).
+  service.addUserResource(meetingActions(service));
+  service.addUserResource(messageResources(service));
+  service.addUserResource(deltaResource(service));
+  service.addRoot('places', placesRoot(service, seed.roomLists ?? []));
+  const subscriptions = new Subscriptions({ service, now, tenantId: seed.tenantId, ca: [tls.certPem, ...(options.webhooks?.ca ?? [])] });
+  service.addRoot('subscriptions', subscriptions.root());
   // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).
   const { throttling: ewsThrottling, schemaValidation, ...behaviour } = options.ews ?? {};
   const ews = new EwsService({
@@ -259,6 +273,35 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     addEvent,
     autodiscoverUrl: `${baseUrl}/autodiscover/autodiscover.svc`,
     moveMailbox: (mailbox, to) => service.moveMailbox(mailbox, to),
+    listMessages(address: string): SandboxMessage[] {
+      const mailbox = service.mailbox(address);
+      if (!mailbox) throw new Error(`sandbox: no mailbox '${address}' in the tenant`);
+      return service.messages.list(mailbox.address).map((m) => ({
+        id: m.id,
+        type: m.type,
+        subject: m.subject,
+        body: m.body.content,
+        from: m.from.address,
+        to: m.to.map((p) => p.address),
+        iCalUId: m.meeting.iCalUId,
+        ...(m.requestType ? { requestType: m.requestType } : {}),
+        ...(m.response ? { response: m.response } : {}),
+        isOutOfDate: m.isOutOfDate,
+        isRead: m.isRead,
+      }));
+    },
+    outlook: (address) => outlookUser(service, address),
+    meetings: {
+      processing: (address) => service.meetings.processing(address),
+      setProcessing: (address, settings) => service.meetings.setProcessing(address, settings),
+      setBehaviour: (o) => Object.assign(service.meetings.behaviour, o),
+    },
+    subscriptions: {
+      list: () => subscriptions.list().map((s) => ({ id: s.id, resource: s.resource, mailbox: s.mailbox.address, changeType: s.changeType, notificationUrl: s.notificationUrl, ...(s.lifecycleNotificationUrl ? { lifecycleNotificationUrl: s.lifecycleNotificationUrl } : {}), expirationDateTime: new Date(s.expirationMs).toISOString() })),
+      lifecycle: (id, event) => subscriptions.lifecycle(id, event),
+      flush: () => subscriptions.flush(),
+      stats: () => ({ ...subscriptions.stats }),
+    },
     listMailboxes: () => service.listMailboxes(),
     stats(): SandboxStats {
       return structuredClone(service.stats);
@@ -279,6 +322,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       expireTokens: (opts) => tokenFault('expire', opts?.afterRequests),
       revokeTokens: (opts) => tokenFault('revoke', opts?.afterRequests),
       revokeMailbox: (mailbox, revoked = true) => service.setRevoked(mailbox, revoked),
+      expireSyncStates: () => {
+        service.changes.generation++;
+      },
       clear: () => {
         service.clearFaults();
         tokenFaults.length = 0;

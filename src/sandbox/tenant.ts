@@ -17,6 +17,12 @@ export const DELEGATED_CLIENT_ID = '3e7d9a12-6b4f-4c8e-a1d5-7f2b9c0e4d63';
 export const DELEGATED_CLIENT_SECRET = 'dlS8Q~sandbox.delegated-secret_not.for.production';
 /** Where calpush's consent page answers on loopback (any port: Entra ignores the port of a loopback redirect URI). */
 export const DELEGATED_REDIRECT_URIS = ['http://127.0.0.1/connect/callback', 'http://localhost/connect/callback'];
+/**
+ * An app for watching mailboxes and answering meeting requests (issue #15): Calendars.ReadWrite, Mail.ReadWrite (the
+ * inboxes where meeting requests arrive) and Place.Read.All (room lists), with the demo app's RBAC scope.
+ */
+export const AGENT_CLIENT_ID = '3e7b9c14-8a2d-4f60-b5e1-7d9c0a4f2e86';
+export const AGENT_CLIENT_SECRET = 'agS8Q~sandbox.agent-secret_not.for.production';
 
 /** The object id Graph would give a user: derived deterministically from the address (UUID v5 layout). */
 export function objectIdFor(address: string): string {
@@ -62,6 +68,11 @@ export const EWS_PASSWORD = 'Ews-Sandbox-2026!';
 export const EWS_DELEGATE_ACCOUNTS = ['svc-mytt-1', 'svc-mytt-2', 'svc-mytt-3', 'svc-mytt-4'].map((u) => `${u}@${DEMO_DOMAIN}`);
 export const EWS_IMPERSONATION_ACCOUNT = `svc-rooms@${DEMO_DOMAIN}`;
 export const EWS_NO_RIGHTS_ACCOUNT = `svc-norights@${DEMO_DOMAIN}`;
+/** ApplicationImpersonation of every in-scope mailbox: Pexip's "Impersonating all users and resources" (the full mode of shared/seeds/004). */
+export const EWS_SCHEDULING_ACCOUNT = `svc-vmr@${DEMO_DOMAIN}`;
+/** Room lists hold at most this many rooms: "If your distribution group exceeds 75 members then we recommend that you
+ * bucket the room resource mailboxes into distribution groups of 75 mailboxes each" (shared/seeds/002). */
+export const ROOM_LIST_BUCKET = 75;
 /** the room list with every room (the impersonation account's management scope) */
 export const ALL_ROOMS_LIST = `rooms@${DEMO_DOMAIN}`;
 
@@ -80,6 +91,16 @@ export function roomAddress(n: number): string {
   const building = BUILDINGS[(n - 1) % BUILDINGS.length]!;
   const floor = Math.floor((n - 1) / BUILDINGS.length) + 1;
   return `room-${building.code}-${floor}${String(((n - 1) % 9) + 1).padStart(2, '0')}@${DEMO_DOMAIN}`;
+}
+
+/** A room list of these rooms, split in lists of at most ROOM_LIST_BUCKET (none when there are no rooms). */
+function bucketed(alias: string, displayName: string, members: string[]): RoomListSeed[] {
+  if (members.length <= ROOM_LIST_BUCKET) return members.length > 0 ? [{ address: `${alias}@${DEMO_DOMAIN}`, displayName, members }] : [];
+  const lists: RoomListSeed[] = [];
+  for (let i = 0; i * ROOM_LIST_BUCKET < members.length; i++) {
+    lists.push({ address: `${alias}-${i + 1}@${DEMO_DOMAIN}`, displayName: `${displayName} (${i + 1})`, members: members.slice(i * ROOM_LIST_BUCKET, (i + 1) * ROOM_LIST_BUCKET) });
+  }
+  return lists;
 }
 
 /**
@@ -105,10 +126,22 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
   for (let i = 1; i <= rooms; i++) {
     const address = roomAddress(i);
     const building = BUILDINGS[(i - 1) % BUILDINGS.length]!;
-    mailboxes.push({ address, displayName: `${building.name} ${address.split('@')[0]!.split('-')[2]}`, kind: 'room' });
+    const number = address.split('@')[0]!.split('-')[2]!;
+    const floorNumber = Math.floor((i - 1) / BUILDINGS.length) + 1;
+    // Capacities from 8 to 120 seats, the same on every run.
+    const capacity = [8, 12, 20, 30, 45, 60, 80, 120][(i * 5) % 8]!;
+    mailboxes.push({ address, displayName: `${building.name} ${number}`, kind: 'room', room: { capacity, building: building.name, floorNumber, floorLabel: `Floor ${floorNumber}`, label: number, tags: capacity >= 60 ? ['lecture hall'] : [] } });
   }
-  // A video-conferencing equipment resource, as in Pexip's VMR Scheduling for Exchange guide (shared/seeds/004).
-  mailboxes.push({ address: EQUIPMENT_MAILBOX, displayName: 'Pexip VMR Scheduling', kind: 'equipment' });
+  // A video-conferencing equipment resource, as in Pexip's VMR Scheduling for Exchange guide (shared/seeds/004), with
+  // its calendar processing: "Set-CalendarProcessing -AutomateProcessing None -AllowConflicts $true
+  // -BookingWindowInDays 1080 -MaximumDurationInMinutes 0 -AllowRecurringMeetings $true -EnforceSchedulingHorizon
+  // $false -ScheduleOnlyDuringWorkHours $false -ConflictPercentageAllowed 100 -MaximumConflictInstances 2147483647".
+  mailboxes.push({
+    address: EQUIPMENT_MAILBOX,
+    displayName: 'Pexip VMR Scheduling',
+    kind: 'equipment',
+    calendarProcessing: { automateProcessing: 'None', allowConflicts: true, bookingWindowInDays: 1080, maximumDurationInMinutes: 0, allowRecurringMeetings: true, enforceSchedulingHorizon: false, scheduleOnlyDuringWorkHours: false, conflictPercentageAllowed: 100, maximumConflictInstances: 2147483647 },
+  });
   mailboxes.push({ address: OUT_OF_SCOPE_MAILBOX, displayName: 'Out of scope (board)', kind: 'user' });
   mailboxes.push({ address: UNLICENSED_MAILBOX, displayName: 'Unlicensed user', kind: 'user', state: 'restDisabled' });
   mailboxes.push({ address: NO_MAILBOX_USER, displayName: 'User without mailbox', kind: 'user', state: 'noMailbox' });
@@ -121,6 +154,13 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
       secrets: [DEMO_CLIENT_SECRET],
       certificates: [],
       roles: ['Calendars.ReadWrite'],
+      scope: { kind: 'rbac', mailboxes: inScope },
+    },
+    {
+      clientId: AGENT_CLIENT_ID,
+      displayName: 'calpush agent',
+      secrets: [AGENT_CLIENT_SECRET],
+      roles: ['Calendars.ReadWrite', 'Mail.ReadWrite', 'Place.Read.All'],
       scope: { kind: 'rbac', mailboxes: inScope },
     },
     {
@@ -204,15 +244,18 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
       },
     });
   }
-  // Room lists: one per building and one with every room (GetRoomLists/GetRooms; the impersonation scope).
+  // Room lists: one with every room (the impersonation scope) and one per building, each in buckets of at most 75
+  // rooms (rooms@, or rooms-1@, rooms-2@ … past 75).
   const roomMailboxes = mailboxes.filter((m) => m.kind === 'room').map((m) => m.address);
   const roomLists: RoomListSeed[] = [
-    { address: ALL_ROOMS_LIST, displayName: 'All rooms', members: roomMailboxes },
-    ...BUILDINGS.map((b) => ({ address: `rooms-${b.code}@${DEMO_DOMAIN}`, displayName: `${b.name} rooms`, members: roomMailboxes.filter((a) => a.startsWith(`room-${b.code}-`)) })).filter((l) => l.members.length > 0),
+    ...bucketed('rooms', 'All rooms', roomMailboxes),
+    ...BUILDINGS.flatMap((b) => bucketed(`rooms-${b.code}`, `${b.name} rooms`, roomMailboxes.filter((a) => a.startsWith(`room-${b.code}-`)))),
   ];
+  const allRoomLists = roomLists.filter((l) => l.address === ALL_ROOMS_LIST || /^rooms-\d+@/.test(l.address)).map((l) => l.address);
   const ewsAccounts: EwsAccountSeed[] = [
     ...EWS_DELEGATE_ACCOUNTS.map((username) => ({ username, password: EWS_PASSWORD, delegateOf: inScope })),
-    { username: EWS_IMPERSONATION_ACCOUNT, password: EWS_PASSWORD, impersonationScope: [ALL_ROOMS_LIST, EQUIPMENT_MAILBOX] },
+    { username: EWS_IMPERSONATION_ACCOUNT, password: EWS_PASSWORD, impersonationScope: [...allRoomLists, EQUIPMENT_MAILBOX] },
+    { username: EWS_SCHEDULING_ACCOUNT, password: EWS_PASSWORD, impersonationScope: inScope },
     { username: EWS_NO_RIGHTS_ACCOUNT, password: EWS_PASSWORD },
   ];
   return { tenantId: DEMO_TENANT_ID, domain: DEMO_DOMAIN, apps, mailboxes, events, ewsAccounts, roomLists };

@@ -28,6 +28,24 @@ export interface SandboxOptions {
    * stand-in to Microsoft's schema (test/sandbox/responses.test.ts). Never given request bodies or tokens.
    */
   onResponse?: (response: { service: 'graph' | 'ews'; status: number; body: string }) => void;
+  /**
+   * What "now" is for the sandbox's stores, meetings (booking windows, response times) and subscriptions (expiry);
+   * default the machine's clock. Tests pass fixedClock (src/model/clock.ts). Token lifetimes keep the machine's clock.
+   */
+  clock?: { now(): number };
+  /** meetings' behaviour where Microsoft's documents leave room (src/sandbox/meetings.ts) */
+  meetings?: Partial<MeetingsBehaviour>;
+  /** the webhook client of change notifications: extra CAs it trusts besides the sandbox's own certificate */
+  webhooks?: { ca?: string[] };
+}
+
+export interface MeetingsBehaviour {
+  /**
+   * false (default, what Microsoft documents): with AutomateProcessing None no Calendar Attendant places a request on
+   * the calendar; it waits in the inbox until answered (EWS AcceptItem on the request). true: it is placed tentatively
+   * anyway, as the Graph eventMessage page describes for invitees in general ([VERIFY] on a real tenant).
+   */
+  tentativeWhenProcessingNone: boolean;
 }
 
 export interface ThrottlingOptions {
@@ -198,6 +216,57 @@ export interface MailboxSeed {
   home?: 'online' | 'onPremises';
   /** more SMTP addresses of the mailbox (proxyAddresses "smtp:…"); the address itself is the user's UPN and primary one */
   aliases?: string[];
+  /** Set-CalendarProcessing of a room or equipment mailbox (src/sandbox/meetings.ts); the rest take their defaults */
+  calendarProcessing?: Partial<CalendarProcessing>;
+  /** what Graph's places API and EWS GetRooms show of a room (src/sandbox/graph/places.ts) */
+  room?: RoomDetails;
+}
+
+/**
+ * Set-CalendarProcessing's settings the sandbox acts on, with Microsoft's defaults
+ * (https://learn.microsoft.com/powershell/module/exchange/set-calendarprocessing). User mailboxes are always
+ * AutoUpdate ("you can't change the value on a user mailbox"); resource mailboxes default to AutoAccept.
+ */
+export interface CalendarProcessing {
+  /** None: neither the Calendar Attendant nor the Resource Booking Attendant; AutoUpdate: the Calendar Attendant only; AutoAccept: both */
+  automateProcessing: 'None' | 'AutoUpdate' | 'AutoAccept';
+  /** default false */
+  allowConflicts: boolean;
+  /** 0–1080, default 180; 0 = today only */
+  bookingWindowInDays: number;
+  /** default 1440; 0 = unlimited */
+  maximumDurationInMinutes: number;
+  /** default true */
+  allowRecurringMeetings: boolean;
+  /** the Calendar Attendant places new requests on the calendar as tentative (default true) */
+  addNewRequestsTentatively: boolean;
+  /** AutoAccept only, each default true: the organiser's name replaces the subject / the subject is removed / the body is removed */
+  addOrganizerToSubject: boolean;
+  deleteSubject: boolean;
+  deleteComments: boolean;
+  /** the Calendar Attendant deletes outdated requests of a meeting (default true) */
+  removeOldMeetingMessages: boolean;
+  /** the reason for accepting or declining goes into the response (default true) */
+  enableResponseDetails: boolean;
+  /** recorded, not acted on: they concern recurring series (which the sandbox keeps as single items) and working hours (Set-MailboxCalendarConfiguration, not modelled) */
+  enforceSchedulingHorizon: boolean;
+  scheduleOnlyDuringWorkHours: boolean;
+  conflictPercentageAllowed: number;
+  maximumConflictInstances: number;
+}
+
+/** A room's place properties (https://learn.microsoft.com/graph/api/resources/room). */
+export interface RoomDetails {
+  capacity?: number;
+  building?: string;
+  floorNumber?: number;
+  floorLabel?: string;
+  label?: string;
+  tags?: string[];
+  isWheelChairAccessible?: boolean;
+  audioDeviceName?: string;
+  videoDeviceName?: string;
+  displayDeviceName?: string;
 }
 
 export interface SingleValueExtendedProperty {
@@ -271,6 +340,53 @@ export interface DemoCredentials {
   thumbprintSha256: string;
 }
 
+/** A meeting message in a mailbox's inbox, as Sandbox.listMessages shows it. */
+export interface SandboxMessage {
+  id: string;
+  type: 'meetingRequest' | 'meetingCancelled' | 'meetingAccepted' | 'meetingTenativelyAccepted' | 'meetingDeclined';
+  subject: string;
+  body: string;
+  from: string;
+  to: string[];
+  iCalUId: string;
+  requestType?: 'newMeetingRequest' | 'fullUpdate' | 'informationalUpdate';
+  response?: 'accepted' | 'tentativelyAccepted' | 'declined';
+  isOutOfDate: boolean;
+  isRead: boolean;
+}
+
+/** Acting as the person in Outlook: what people do to their calendars, for tests of drift and meetings. */
+export interface OutlookUser {
+  /** creates an event in the person's calendar; with attendees it is a meeting and its requests are sent */
+  createEvent(event: Record<string, unknown>): GraphStoredEvent;
+  /** edits an event (a Graph PATCH body): an organiser's meeting sends the update to its attendees */
+  updateEvent(id: string, changes: Record<string, unknown>): GraphStoredEvent;
+  /** deletes an event; deleting an organiser's meeting sends its cancellations */
+  deleteEvent(id: string): void;
+  /** answers a meeting in the person's calendar */
+  respond(eventId: string, answer: 'accept' | 'tentativelyAccept' | 'decline', options?: { comment?: string; sendResponse?: boolean }): void;
+  /** the organiser cancels a meeting, with a comment to the attendees */
+  cancel(eventId: string, comment?: string): void;
+}
+
+export interface SandboxMeetings {
+  /** a mailbox's calendar processing (Get-CalendarProcessing) */
+  processing(mailbox: string): CalendarProcessing;
+  /** Set-CalendarProcessing (resource mailboxes; a user mailbox's AutomateProcessing stays AutoUpdate) */
+  setProcessing(mailbox: string, settings: Partial<CalendarProcessing>): void;
+  setBehaviour(o: Partial<MeetingsBehaviour>): void;
+}
+
+export interface SandboxSubscriptions {
+  /** the subscriptions that have not expired */
+  list(): Array<{ id: string; resource: string; mailbox: string; changeType: string; notificationUrl: string; lifecycleNotificationUrl?: string; expirationDateTime: string }>;
+  /** sends a lifecycle notification (subscriptionRemoved also removes the subscription) */
+  lifecycle(id: string, event: 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed'): void;
+  /** waits for every notification sent so far to be answered */
+  flush(): Promise<void>;
+  stats(): { validations: number; validationFailures: number; notificationsSent: number; notificationsFailed: number; lifecycleSent: number };
+}
+
 export interface SandboxFaults {
   /** the next N event creates (optionally only for one mailbox; a Graph POST, a $batch item or an EWS CreateItem item) are committed but the connection is destroyed before the response is written — the "create's answer never arrived" case */
   dropResponseAfterCreate(n: number, mailbox?: string): void;
@@ -290,6 +406,11 @@ export interface SandboxFaults {
    * answer 403 ErrorAccessDenied; nothing is changed
    */
   revokeMailbox(mailbox: string, revoked?: boolean): void;
+  /**
+   * every sync state issued so far is forgotten, as when Exchange drops old states: Graph delta tokens answer 410
+   * SyncStateNotFound, EWS SyncStates ErrorInvalidSyncStateData; the client starts over
+   */
+  expireSyncStates(): void;
   clear(): void;
 }
 
@@ -319,6 +440,14 @@ export interface Sandbox {
    * items and their named properties stay. Graph, EWS and Autodiscover answer accordingly from the next request.
    */
   moveMailbox(mailbox: string, to: 'online' | 'onPremises'): void;
+  /** the meeting messages in a mailbox's inbox, newest first */
+  listMessages(mailbox: string): SandboxMessage[];
+  /** act as the person who owns the mailbox, as in Outlook */
+  outlook(mailbox: string): OutlookUser;
+  /** calendar processing and meeting behaviour */
+  meetings: SandboxMeetings;
+  /** Graph change-notification subscriptions */
+  subscriptions: SandboxSubscriptions;
   stats(): SandboxStats;
   resetStats(): void;
   setThrottling(o: Partial<ThrottlingOptions>): void;

@@ -9,15 +9,15 @@ import type { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
+import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, EWS_SCHEDULING_ACCOUNT, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { validateGraphBody } from '../../src/sandbox/graph/schema/validate.ts';
 import { SCHEMA_DIR } from '../../src/sandbox/ews/validate.ts';
 import { runSync } from '../../src/app/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import { beforeTheLectures, createWorkspace, lecture, tagged, usableStudents } from '../e2e/harness.ts';
 import { requireTool } from '../support/tools.ts';
-import { agentFor, post, soap, type Auth } from './ews/helpers.ts';
-import { GraphClient, lesson, users } from './helpers.ts';
+import { agentFor, impersonationHeader, post, soap, type Auth } from './ews/helpers.ts';
+import { demoToken, GraphClient, lesson, users } from './helpers.ts';
 
 const seed = defaultTenantSeed();
 const answers: Array<{ service: 'graph' | 'ews'; status: number; body: string }> = [];
@@ -145,15 +145,68 @@ describe('traffic', () => {
   });
 });
 
+describe('meetings, inboxes, rooms and change tracking (issue #15)', () => {
+  it('Graph: a meeting with a user and a room, answers, the inbox, places and a delta round', async () => {
+    const [organizer, attendee] = [students[7]!, students[8]!];
+    const agentToken = await demoToken(sandbox, AGENT_CLIENT_ID, AGENT_CLIENT_SECRET);
+    const agent = new GraphClient(sandbox, agentToken);
+    const room = seed.mailboxes.find((m) => m.kind === 'room')!.address;
+    const created = await agent.post(`${users(organizer)}/events`, lesson(60, { attendees: [{ emailAddress: { address: attendee }, type: 'required' }, { emailAddress: { address: room }, type: 'resource' }] }));
+    expect(created.status).toBe(201);
+    const inbox = await agent.get(`${users(attendee)}/messages?$expand=microsoft.graph.eventMessage/event`);
+    expect(inbox.json.value.length).toBeGreaterThan(0);
+    await agent.get(`${users(attendee)}/mailFolders/inbox/messages/${encodeURIComponent(inbox.json.value[0].id)}`);
+    const copy = (await agent.get(`${users(attendee)}/events?$top=100`)).json.value.find((e: any) => e.iCalUId === created.json.iCalUId);
+    expect((await agent.post(`${users(attendee)}/events/${encodeURIComponent(copy.id)}/accept`, { comment: 'yes', sendResponse: true })).status).toBe(202);
+    await agent.get(`${users(organizer)}/messages`);
+    await agent.patch(`${users(organizer)}/events/${encodeURIComponent(created.json.id)}`, { subject: 'Moved' });
+    await agent.get(`${users(attendee)}/messages`);
+    await agent.get('/places/microsoft.graph.roomlist');
+    await agent.get(`/places/${encodeURIComponent(seed.roomLists![0]!.address)}/microsoft.graph.roomlist/rooms?$top=3`);
+    const delta = await agent.get(`${users(attendee)}/calendarView/delta?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z`);
+    await agent.post(`${users(organizer)}/events/${encodeURIComponent(created.json.id)}/cancel`, { comment: 'off' });
+    await agent.get(delta.json['@odata.deltaLink']);
+    // A second meeting stays open, for the EWS view of the inbox below.
+    await agent.post(`${users(organizer)}/events`, lesson(61, { attendees: [{ emailAddress: { address: attendee }, type: 'required' }] }));
+    await agent.get(`${users(attendee)}/messages`);
+  });
+
+  it('EWS: the inbox, SyncFolderItems of a calendar and an inbox, and a response object', async () => {
+    const attendee = students[8]!;
+    // Delegates of calendars do not see inboxes: the account impersonating every in-scope mailbox does.
+    const auth: Auth = { kind: 'basic', user: EWS_SCHEDULING_ACCOUNT, password: EWS_PASSWORD };
+    const folder = (id: string) => `<t:DistinguishedFolderId Id="${id}"><t:Mailbox><t:EmailAddress>${attendee}</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>`;
+    const ews = (body: string) => post(sandbox.ewsUrl, agent, soap(body, impersonationHeader(attendee)), auth, { 'x-anchormailbox': attendee }, false);
+    const found = await ews(`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="50" Offset="0" BasePoint="Beginning"/><m:ParentFolderIds>${folder('inbox')}</m:ParentFolderIds></m:FindItem>`);
+    const ids = [...found.text.matchAll(/<t:ItemId Id="([^"]+)"/g)].map((m) => m[1]!);
+    expect(ids.length).toBeGreaterThan(0);
+    // The organiser's inbox holds the attendee's response.
+    const organizer = students[7]!;
+    await post(sandbox.ewsUrl, agent, soap(`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="50" Offset="0" BasePoint="Beginning"/><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>`, impersonationHeader(organizer)), auth, { 'x-anchormailbox': organizer }, false);
+    await ews(`<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds>${ids.map((id) => `<t:ItemId Id="${id}"/>`).join('')}</m:ItemIds></m:GetItem>`);
+    await ews(`<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds>${folder('inbox')}</m:FolderIds></m:GetFolder>`);
+    for (const id of ['calendar', 'inbox']) {
+      const first = await ews(`<m:SyncFolderItems><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:SyncFolderId>${folder(id)}</m:SyncFolderId><m:MaxChangesReturned>2</m:MaxChangesReturned></m:SyncFolderItems>`);
+      const state = /<m:SyncState>([^<]+)</.exec(first.text)![1];
+      await ews(`<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId>${folder(id)}</m:SyncFolderId><m:SyncState>${state}</m:SyncState><m:MaxChangesReturned>100</m:MaxChangesReturned></m:SyncFolderItems>`);
+    }
+    await ews(`<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId>${folder('calendar')}</m:SyncFolderId><m:SyncState>bm90IGEgc3RhdGU=</m:SyncState><m:MaxChangesReturned>10</m:MaxChangesReturned></m:SyncFolderItems>`);
+    const calendar = await ews(`<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="50" Offset="0" BasePoint="Beginning"/><m:ParentFolderIds>${folder('calendar')}</m:ParentFolderIds></m:FindItem>`);
+    const event = /<t:ItemId Id="([^"]+)"/.exec(calendar.text)![1];
+    await ews(`<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items><t:TentativelyAcceptItem><t:ReferenceItemId Id="${event}"/></t:TentativelyAcceptItem></m:Items></m:CreateItem>`);
+  });
+});
+
 describe('what the sandbox answered', () => {
   it('every EWS answer is valid against messages.xsd / types.xsd (successes, item errors and faults)', () => {
     const xml = answers.filter((a) => a.service === 'ews' && a.body.startsWith('<?xml'));
     const kinds = new Set(xml.map((a) => /<s:Body[^>]*><(?:m:|s:)?(\w+)/.exec(a.body)?.[1]));
-    for (const kind of ['CreateItemResponse', 'UpdateItemResponse', 'DeleteItemResponse', 'GetItemResponse', 'FindItemResponse', 'GetFolderResponse', 'GetRoomListsResponse', 'GetRoomsResponse', 'Fault']) expect(kinds).toContain(kind);
-    for (const code of ['ErrorStaleObject', 'ErrorChangeKeyRequiredForWriteOperations', 'ErrorItemNotFound', 'ErrorAccessDenied', 'ErrorFolderNotFound', 'ErrorServerBusy', 'ErrorTimeoutExpired', 'ErrorInternalServerError', 'ErrorInvalidServerVersion', 'ErrorSchemaValidation', 'ErrorInvalidRequest']) {
+    for (const kind of ['CreateItemResponse', 'UpdateItemResponse', 'DeleteItemResponse', 'GetItemResponse', 'FindItemResponse', 'GetFolderResponse', 'GetRoomListsResponse', 'GetRoomsResponse', 'SyncFolderItemsResponse', 'Fault']) expect(kinds).toContain(kind);
+    for (const code of ['ErrorStaleObject', 'ErrorChangeKeyRequiredForWriteOperations', 'ErrorItemNotFound', 'ErrorAccessDenied', 'ErrorFolderNotFound', 'ErrorServerBusy', 'ErrorTimeoutExpired', 'ErrorInternalServerError', 'ErrorInvalidServerVersion', 'ErrorSchemaValidation', 'ErrorInvalidRequest', 'ErrorInvalidSyncStateData']) {
       expect(xml.some((a) => a.body.includes(`>${code}<`)), code).toBe(true);
     }
     expect(xml.some((a) => a.body.includes('<t:Periods>'))).toBe(true);
+    for (const element of ['<t:MeetingRequest>', '<t:MeetingCancellation>', '<t:MeetingResponse>', '<t:Create>']) expect(xml.some((a) => a.body.includes(element)), element).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'calpush-ews-answers-'));
     try {
       const files = xml.map((a, i) => {
@@ -180,6 +233,8 @@ describe('what the sandbox answered', () => {
     const collect = (body: unknown) => {
       if (!body || typeof body !== 'object') return;
       const record = body as Record<string, unknown>;
+      // Messages, places and subscriptions are checked by the next test.
+      if (/messages|mailFolders|places|subscriptions/.test(String(record['@odata.context'] ?? ''))) return;
       if (Array.isArray(record['responses'])) for (const response of record['responses'] as Array<{ body?: unknown }>) collect(response.body);
       if (Array.isArray(record['value'])) for (const event of record['value'] as unknown[]) events.push(event as Record<string, unknown>);
       else if (typeof record['id'] === 'string' && String(record['@odata.context'] ?? '').includes('/events')) events.push(record);
@@ -189,5 +244,23 @@ describe('what the sandbox answered', () => {
     const problems = events.map((event) => validateGraphBody('event', event, 'response')).filter((problem) => problem !== null);
     expect(problems.slice(0, 5)).toEqual([]);
     expect(events.some((event) => 'uid' in event || 'occurrenceId' in event)).toBe(false);
+  });
+
+  it('every eventMessage, room and room list is valid against the v1.0 CSDL', () => {
+    const seen: Record<string, number> = {};
+    const problems: unknown[] = [];
+    for (const answer of answers.filter((a) => a.service === 'graph' && a.status < 300 && a.body.startsWith('{'))) {
+      const body = JSON.parse(answer.body) as Record<string, unknown>;
+      const context = String(body['@odata.context'] ?? '');
+      const type = /\/messages|mailFolders/.test(context) ? 'eventMessage' : /microsoft\.graph\.roomList\/rooms$/.test(context) ? 'room' : /#places\/microsoft\.graph\.roomList$/.test(context) ? 'roomList' : undefined;
+      if (!type) continue;
+      for (const item of Array.isArray(body['value']) ? (body['value'] as unknown[]) : [body]) {
+        seen[type] = (seen[type] ?? 0) + 1;
+        const problem = validateGraphBody(type, item, 'response');
+        if (problem) problems.push({ type, problem });
+      }
+    }
+    expect(problems.slice(0, 5)).toEqual([]);
+    for (const type of ['eventMessage', 'room', 'roomList']) expect(seen[type] ?? 0, type).toBeGreaterThan(0);
   });
 });

@@ -334,23 +334,46 @@ function textOfHtml(html: string): string {
     .trim();
 }
 
-function attendeesOf(r: EventRecord, type: string): Array<{ name: string; address: string }> {
+interface AttendeeView {
+  name: string;
+  address: string;
+  /** Graph's responseStatus of the attendee on the organiser's copy */
+  response: string;
+  time?: string;
+}
+
+function attendeesOf(r: EventRecord, type: string): AttendeeView[] {
   const list = (fieldsOf(r)['attendees'] as Array<Record<string, unknown>> | undefined) ?? [];
   return list
     .filter((a) => (a['type'] ?? 'required') === type)
     .map((a) => {
       const e = (a['emailAddress'] as { name?: string; address?: string } | undefined) ?? {};
-      return { name: e.name ?? e.address ?? '', address: e.address ?? '' };
+      const status = (a['status'] as { response?: string; time?: string } | undefined) ?? {};
+      return { name: e.name ?? e.address ?? '', address: e.address ?? '', response: status.response ?? 'none', ...(status.time && !status.time.startsWith('0001-') ? { time: status.time } : {}) };
     });
 }
 
-function mailboxXml(name: string, address: string): string {
+/** Graph's responseType as EWS's ResponseTypeType (types.xsd: Unknown, Organizer, Tentative, Accept, Decline, NoResponseReceived). */
+export const RESPONSE_TYPE_OUT: Record<string, string> = { none: 'Unknown', organizer: 'Organizer', tentativelyAccepted: 'Tentative', accepted: 'Accept', declined: 'Decline', notResponded: 'NoResponseReceived' };
+
+/**
+ * AppointmentState, PidLidAppointmentStateFlags ([MS-OXOCAL] 2.2.1.10): asfMeeting 0x1, asfReceived 0x2 (an
+ * attendee's copy), asfCanceled 0x4.
+ */
+function appointmentState(r: EventRecord): number {
+  const isMeeting = ((fieldsOf(r)['attendees'] as unknown[] | undefined) ?? []).length > 0 || r.meeting !== undefined;
+  if (!isMeeting) return 0;
+  return 1 | (r.meeting && !r.meeting.isOrganizer ? 2 : 0) | (r.meeting?.isCancelled ? 4 : 0);
+}
+
+export function mailboxXml(name: string, address: string): string {
   return `<t:Mailbox>${tEl('Name', name)}${tEl('EmailAddress', address)}${tEl('RoutingType', 'SMTP')}${tEl('MailboxType', 'Mailbox')}</t:Mailbox>`;
 }
 
-function attendeeListXml(element: string, list: Array<{ name: string; address: string }>): string | undefined {
+function attendeeListXml(element: string, list: AttendeeView[]): string | undefined {
   if (list.length === 0) return undefined;
-  return `<t:${element}>${list.map((a) => `<t:Attendee>${mailboxXml(a.name, a.address)}${tEl('ResponseType', 'Unknown')}</t:Attendee>`).join('')}</t:${element}>`;
+  const attendee = (a: AttendeeView) => `<t:Attendee>${mailboxXml(a.name, a.address)}${tEl('ResponseType', RESPONSE_TYPE_OUT[a.response] ?? 'Unknown')}${a.time ? tEl('LastResponseTime', `${a.time.slice(0, 19)}Z`) : ''}</t:Attendee>`;
+  return `<t:${element}>${list.map(attendee).join('')}</t:${element}>`;
 }
 
 const always = (value: (r: EventRecord) => string) => (r: EventRecord) => value(r);
@@ -422,20 +445,31 @@ const PROPERTIES: Property[] = [
     },
   },
   { uri: 'calendar:IsMeeting', inDefault: true, inAll: true, render: always((r) => tEl('IsMeeting', ((fieldsOf(r)['attendees'] as unknown[] | undefined) ?? []).length > 0)) },
-  { uri: 'calendar:IsCancelled', inDefault: true, inAll: true, render: always(() => tEl('IsCancelled', false)) },
+  { uri: 'calendar:IsCancelled', inDefault: true, inAll: true, render: always((r) => tEl('IsCancelled', r.meeting?.isCancelled ?? false)) },
   { uri: 'calendar:IsRecurring', inDefault: true, inAll: true, render: always(() => tEl('IsRecurring', false)) },
-  { uri: 'calendar:MeetingRequestWasSent', inDefault: true, inAll: true, render: always(() => tEl('MeetingRequestWasSent', false)) },
+  { uri: 'calendar:MeetingRequestWasSent', inDefault: true, inAll: true, render: always((r) => tEl('MeetingRequestWasSent', r.meeting?.requestSent ?? false)) },
   { uri: 'calendar:IsResponseRequested', inDefault: true, inAll: true, render: always((r) => tEl('IsResponseRequested', fieldsOf(r)['responseRequested'] !== false)) },
   { uri: 'calendar:CalendarItemType', inDefault: true, inAll: true, render: always(() => tEl('CalendarItemType', 'Single')) },
-  { uri: 'calendar:MyResponseType', inDefault: true, inAll: true, render: always(() => tEl('MyResponseType', 'Organizer')) },
-  { uri: 'calendar:Organizer', inDefault: true, inAll: true, render: always((r) => `<t:Organizer>${mailboxXml(r.organizerName, r.mailbox)}</t:Organizer>`) },
+  { uri: 'calendar:MyResponseType', inDefault: true, inAll: true, render: always((r) => tEl('MyResponseType', RESPONSE_TYPE_OUT[r.meeting?.response ?? 'organizer'] ?? 'Unknown')) },
+  {
+    uri: 'calendar:Organizer',
+    inDefault: true,
+    inAll: true,
+    render: always((r) => `<t:Organizer>${mailboxXml(r.meeting?.organizer.name ?? r.organizerName, r.meeting?.organizer.address ?? r.mailbox)}</t:Organizer>`),
+  },
   { uri: 'calendar:RequiredAttendees', inDefault: false, inAll: true, render: (r) => attendeeListXml('RequiredAttendees', attendeesOf(r, 'required')) },
   { uri: 'calendar:OptionalAttendees', inDefault: false, inAll: true, render: (r) => attendeeListXml('OptionalAttendees', attendeesOf(r, 'optional')) },
   { uri: 'calendar:Resources', inDefault: false, inAll: true, render: (r) => attendeeListXml('Resources', attendeesOf(r, 'resource')) },
   { uri: 'calendar:Duration', inDefault: true, inAll: true, render: always((r) => tEl('Duration', isoDuration(r.end.instant - r.start.instant))) },
   { uri: 'calendar:TimeZone', inDefault: true, inAll: true, render: always((r) => tEl('TimeZone', timeZoneDisplayName(r.start.zone, yearOf(r)))) },
-  { uri: 'calendar:AppointmentSequenceNumber', inDefault: true, inAll: true, render: always(() => tEl('AppointmentSequenceNumber', 0)) },
-  { uri: 'calendar:AppointmentState', inDefault: true, inAll: true, render: always((r) => tEl('AppointmentState', ((fieldsOf(r)['attendees'] as unknown[] | undefined) ?? []).length > 0 ? 1 : 0)) },
+  {
+    uri: 'calendar:AppointmentReplyTime',
+    inDefault: false,
+    inAll: true,
+    render: (r) => (r.meeting?.responseTime !== undefined && !r.meeting.isOrganizer ? tEl('AppointmentReplyTime', formatEwsDateTime(r.meeting.responseTime)) : undefined),
+  },
+  { uri: 'calendar:AppointmentSequenceNumber', inDefault: true, inAll: true, render: always((r) => tEl('AppointmentSequenceNumber', r.meeting?.sequence ?? 0)) },
+  { uri: 'calendar:AppointmentState', inDefault: true, inAll: true, render: always((r) => tEl('AppointmentState', appointmentState(r))) },
   { uri: 'calendar:StartTimeZone', inDefault: false, inAll: true, render: always((r) => timeZoneDefinitionXml('StartTimeZone', r.start.zone, yearOf(r))) },
   { uri: 'calendar:EndTimeZone', inDefault: false, inAll: true, render: always((r) => timeZoneDefinitionXml('EndTimeZone', r.end.zone, yearOf(r))) },
   { uri: 'calendar:ConferenceType', inDefault: true, inAll: true, render: always(() => tEl('ConferenceType', 0)) },
@@ -443,7 +477,7 @@ const PROPERTIES: Property[] = [
   { uri: 'calendar:IsOnlineMeeting', inDefault: false, inAll: true, render: always((r) => tEl('IsOnlineMeeting', fieldsOf(r)['isOnlineMeeting'] === true)) },
   { uri: 'calendar:StartTimeZoneId', inDefault: false, inAll: false, render: always((r) => tEl('StartTimeZoneId', windowsZoneOf(r.start.zone))) },
   { uri: 'calendar:EndTimeZoneId', inDefault: false, inAll: false, render: always((r) => tEl('EndTimeZoneId', windowsZoneOf(r.end.zone))) },
-  { uri: 'calendar:IsOrganizer', inDefault: false, inAll: false, render: always(() => tEl('IsOrganizer', true)) },
+  { uri: 'calendar:IsOrganizer', inDefault: false, inAll: false, render: always((r) => tEl('IsOrganizer', r.meeting?.isOrganizer ?? true)) },
 ];
 
 const KNOWN_URIS = new Set(['item:ItemId', ...PROPERTIES.map((p) => p.uri)]);

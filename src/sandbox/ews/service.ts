@@ -1,6 +1,7 @@
 // EWS at /EWS/Exchange.asmx: an Exchange Server 2016-like SOAP endpoint over the sandbox's shared event store (the
 // Graph side sees the same mailboxes and events). Operations: CreateItem, UpdateItem, DeleteItem, FindItem,
-// GetItem (calendar items), GetFolder (calendar), GetRoomLists, GetRooms.
+// GetItem (calendar items and meeting messages), GetFolder (calendar, inbox), GetRoomLists, GetRooms,
+// SyncFolderItems; CreateItem also takes the meeting response objects (ews/meetings.ts).
 //
 // Request pipeline: authentication (Basic / NTLM, auth.ts) → schema validation (validate.ts) → SOAP headers
 // (RequestServerVersion, TimeZoneContext, ExchangeImpersonation) → throttling budget (throttle.ts) → operation.
@@ -10,6 +11,8 @@
 import type { GraphService } from '../graph/service.ts';
 import { GraphHttpError } from '../graph/errors.ts';
 import { EventStore, sameExtendedPropertyId, type EventRecord } from '../graph/store.ts';
+import { inboxFolderId, type MessageRecord } from '../messages.ts';
+import type { SendScope } from '../meetings.ts';
 import type { ResolvedZone } from '../graph/timezones.ts';
 import { readBody, sleep, type RequestContext } from '../http.ts';
 import type { EwsAccountStats, EwsBehaviour, EwsStats, EwsThrottlingOptions, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
@@ -36,9 +39,12 @@ import {
   valueOf,
   type FieldPath,
   type ItemInput,
+  type PathValue,
   type Shape,
 } from './items.ts';
+import { itemClassOf, renderMessage, respondToItem, RESPONSE_OBJECTS, type ReferencedItem } from './meetings.ts';
 import { envelope, EwsFault, EwsHttpAnswer, EwsItemError, faultEnvelope, MESSAGES } from './soap.ts';
+import { readSyncState, syncFolderItems } from './sync.ts';
 import { expectedSoapAction, requestVersionRank, SERVER_VERSION_RANK } from './versions.ts';
 import { DEFAULT_EWS_THROTTLING, EwsThrottler, type EwsAdmission } from './throttle.ts';
 import { SchemaValidator } from './validate.ts';
@@ -69,7 +75,7 @@ interface Mailbox extends MailboxSeed {
 }
 
 /** Who a request acts for. */
-interface Principal {
+export interface Principal {
   account: EwsAccount;
   /** ExchangeImpersonation target */
   impersonated?: Mailbox;
@@ -89,6 +95,19 @@ export const DEFAULT_EWS_BEHAVIOUR: EwsBehaviour = { serverVersion: 'Exchange201
 
 const itemError = (code: keyof typeof MESSAGES | string, message?: string) => new EwsItemError(code, message ?? (MESSAGES as Record<string, string>)[code] ?? code);
 
+/** The folders the sandbox has: each mailbox's calendar and inbox. */
+type FolderKind = 'calendar' | 'inbox';
+
+/**
+ * SendMeetingInvitations / SendMeetingInvitationsOrCancellations / SendMeetingCancellations as the meeting engine's
+ * scope (https://learn.microsoft.com/exchange/client-developer/web-service-reference/updateitem: SendOnlyToChanged
+ * "sent only to attendees that are affected by the change").
+ */
+function sendScope(value: string | undefined): SendScope {
+  if (value === undefined || value === 'SendToNone') return 'none';
+  return value === 'SendOnlyToChanged' || value === 'SendToChangedAndSaveCopy' ? 'changed' : 'all';
+}
+
 export class EwsService {
   readonly accounts: EwsAccounts;
   readonly throttler: EwsThrottler;
@@ -102,7 +121,7 @@ export class EwsService {
   private readonly auth: EwsAuthenticator;
   private readonly latency: LatencyOptions;
   private readonly roomLists: RoomListSeed[];
-  private readonly folderIds = new Map<string, string>();
+  private readonly folderIds = new Map<string, { address: string; folder: FolderKind }>();
   private runsAtReset = 0;
 
   constructor(options: {
@@ -125,7 +144,10 @@ export class EwsService {
     this.schemaValidation = options.schemaValidation ?? true;
     this.behaviour = { ...DEFAULT_EWS_BEHAVIOUR, ...options.behaviour };
     this.onResponse = options.onResponse;
-    for (const m of options.graph.listMailboxes()) this.folderIds.set(calendarFolderId(m.address), m.address.toLowerCase());
+    for (const m of options.graph.listMailboxes()) {
+      this.folderIds.set(calendarFolderId(m.address), { address: m.address.toLowerCase(), folder: 'calendar' });
+      this.folderIds.set(inboxFolderId(m.address), { address: m.address.toLowerCase(), folder: 'inbox' });
+    }
   }
 
   resetStats(): void {
@@ -459,35 +481,54 @@ export class EwsService {
   // -------------------------------------------------------------------------------------------------------------
   // Access
 
-  /** The mailbox a folder id (SavedItemFolderId / ParentFolderIds / FolderIds child) points at, after the rights check. */
+  /** The calendar a folder id (SavedItemFolderId / ParentFolderIds / FolderIds child) points at, after the rights check. */
   private folderMailbox(folder: XmlElement | undefined, p: Principal): Mailbox {
+    const target = this.folderOf(folder, p);
+    // Calendar items live in calendars only.
+    if (target.folder !== 'calendar') throw itemError('ErrorFolderNotFound');
+    return target.mailbox;
+  }
+
+  /**
+   * The mailbox and folder a folder id points at: the sandbox has each mailbox's calendar and inbox (where meeting
+   * messages arrive). Rights: the calendar as before; the inbox only as the mailbox itself — impersonation — since
+   * the delegates hold a calendar folder permission only.
+   */
+  folderOf(folder: XmlElement | undefined, p: Principal): { mailbox: Mailbox; folder: FolderKind } {
     let address: string | undefined;
+    let kind: FolderKind = 'calendar';
     if (folder) {
       if (folder.localName === 'DistinguishedFolderId') {
         const id = attr(folder, 'Id');
-        // The sandbox only has calendars.
-        if (id !== 'calendar') throw itemError('ErrorFolderNotFound');
+        if (id !== 'calendar' && id !== 'inbox') throw itemError('ErrorFolderNotFound');
+        kind = id;
         const email = textOf(element(element(folder, NS.t, 'Mailbox'), NS.t, 'EmailAddress')).trim();
         if (email) address = email.toLowerCase();
       } else if (folder.localName === 'FolderId') {
         const owner = this.folderIds.get(attr(folder, 'Id') ?? '');
         if (!owner) throw itemError('ErrorFolderNotFound');
-        address = owner;
+        address = owner.address;
+        kind = owner.folder;
       } else throw itemError('ErrorFolderNotFound');
     }
-    return this.mailboxFor(address, p);
+    if (kind === 'inbox') {
+      const mailbox = this.mailboxFor(address, p, false);
+      if (p.impersonated?.address !== mailbox.address) throw itemError('ErrorAccessDenied');
+      return { mailbox, folder: kind };
+    }
+    return { mailbox: this.mailboxFor(address, p), folder: kind };
   }
 
-  private mailboxFor(address: string | undefined, p: Principal): Mailbox {
+  private mailboxFor(address: string | undefined, p: Principal, checkCalendar = true): Mailbox {
     if (address === undefined) {
       if (p.impersonated) return p.impersonated;
       // The service accounts have no mailbox of their own (https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode, ErrorMissingEmailAddress).
       throw itemError('ErrorMissingEmailAddress');
     }
     const mailbox = this.graph.mailbox(address);
-    // A mailbox moved to Exchange Online is a mail user on-premises: no mailbox here.
+    // A mailbox moved to Exchange Online is a mail user on-premises: no mailbox here (its inbox neither).
     if (!mailbox || mailbox.state === 'noMailbox' || mailbox.home === 'online') throw itemError('ErrorNonExistentMailbox');
-    this.assertAccess(mailbox.address, p);
+    if (checkCalendar) this.assertAccess(mailbox.address, p);
     return mailbox;
   }
 
@@ -511,7 +552,7 @@ export class EwsService {
 
   /** The event an ItemId names, after the rights check. */
   private itemById(idEl: XmlElement | undefined, p: Principal): { record: EventRecord; mailbox: Mailbox } {
-    if (!idEl || idEl.localName !== 'ItemId') {
+    if (!idEl || (idEl.localName !== 'ItemId' && idEl.localName !== 'ReferenceItemId')) {
       // OccurrenceItemId / RecurringMasterItemId: the sandbox keeps single items only.
       throw itemError('ErrorItemNotFound');
     }
@@ -531,6 +572,30 @@ export class EwsService {
       }
     }
     throw itemError('ErrorItemNotFound');
+  }
+
+  /** A meeting message an ItemId names, in an inbox the principal may open (as the mailbox itself); undefined when the id is no message's. */
+  private messageById(idEl: XmlElement | undefined, p: Principal): { message: MessageRecord; mailbox: Mailbox } | undefined {
+    if (!idEl || (idEl.localName !== 'ItemId' && idEl.localName !== 'ReferenceItemId')) return undefined;
+    const id = attr(idEl, 'Id') ?? '';
+    if (!isWellFormedId(id)) return undefined;
+    const message = this.graph.messages.find(graphIdFromEws(id));
+    if (!message) return undefined;
+    // Another mailbox's message is not found for this caller (ErrorItemNotFound, as for events).
+    if (p.impersonated?.address !== message.mailbox) throw itemError('ErrorItemNotFound');
+    return { message, mailbox: this.graph.mailbox(message.mailbox)! };
+  }
+
+  /** What a response object's ReferenceItemId names: a meeting message or a calendar item. */
+  private referenced(idEl: XmlElement | undefined, p: Principal): ReferencedItem {
+    const found = this.messageById(idEl, p);
+    if (found) return { kind: 'message', message: found.message, mailbox: found.mailbox.address };
+    const { record, mailbox } = this.itemById(idEl, p);
+    return { kind: 'event', record, mailbox: mailbox.address };
+  }
+
+  private renderMessageItem(message: MessageRecord, shape: Shape): string {
+    return renderMessage(message, shape, this.store.findByICalUId(message.mailbox, message.meeting.iCalUId));
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -554,6 +619,8 @@ export class EwsService {
         return this.getRoomLists();
       case 'GetRooms':
         return this.getRooms(request);
+      case 'SyncFolderItems':
+        return this.syncFolderItems(request, p);
       default:
         throw new EwsFault({ code: 'ErrorInvalidRequest', faultString: `The request is valid but the sandbox does not implement ${operation}.` });
     }
@@ -639,7 +706,8 @@ export class EwsService {
     let drop = false;
     const messages = await this.eachItem(items, pacer, 'CreateItemResponseMessage', (item) => {
       try {
-        if (item.localName !== 'CalendarItem') throw itemError('ErrorInvalidItemForOperationCreateItem', 'The item type is not supported by the sandbox (calendar items only).');
+        if ((item.localName ?? '') in RESPONSE_OBJECTS) return this.responseObject(item, attr(request, 'MessageDisposition'), p);
+        if (item.localName !== 'CalendarItem') throw itemError('ErrorInvalidItemForOperationCreateItem', 'The item type is not supported by the sandbox (calendar items and meeting responses only).');
         // "SendMeetingInvitations … is required for calendar items" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem).
         if (send === undefined) throw itemError('ErrorSendMeetingInvitationsRequired');
         const mailbox = this.folderMailbox(folder, p);
@@ -656,6 +724,9 @@ export class EwsService {
           this.storeError(error);
         }
         if (input.uid) record.iCalUId = input.uid;
+        // A calendar item with attendees is a meeting; SendToAllAndSaveCopy / SendOnlyToAll send its requests,
+        // SendToNone saves it unsent (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem).
+        this.graph.meetings.created(record, sendScope(send) === 'none' ? 'none' : 'all');
         if (this.graph.takeCreateDrop(mailbox.address)) drop = true;
         return `<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:CalendarItem><t:ItemId Id="${esc(ewsIdFromGraph(record.id))}" ChangeKey="${esc(record.changeKey)}"/></t:CalendarItem></m:Items></m:CreateItemResponseMessage>`;
       } catch (error) {
@@ -678,11 +749,14 @@ export class EwsService {
         if (send === undefined) throw itemError('ErrorSendMeetingInvitationsOrCancellationsRequired');
         this.checkChangeKey(attr(idEl, 'ChangeKey'), record, conflict);
         const { patch, deleteExtended } = this.updates(element(change, NS.t, 'Updates'), record, p);
+        const before = this.graph.meetings.before(record);
+        if ('attendees' in patch) patch['attendees'] = this.graph.meetings.keepStatuses(record, patch['attendees']);
         try {
           this.store.update(record, patch);
         } catch (error) {
           this.storeError(error);
         }
+        this.graph.meetings.updated(record, before, sendScope(send));
         if (deleteExtended.length > 0) record.extendedProperties = record.extendedProperties.filter((e) => !deleteExtended.some((id) => sameExtendedPropertyId(id, e.id)));
         return `<m:UpdateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items><t:CalendarItem><t:ItemId Id="${esc(ewsIdFromGraph(record.id))}" ChangeKey="${esc(record.changeKey)}"/></t:CalendarItem></m:Items><m:ConflictResults><t:Count>0</t:Count></m:ConflictResults></m:UpdateItemResponseMessage>`;
       } catch (error) {
@@ -773,9 +847,17 @@ export class EwsService {
     const ids = elements(element(request, NS.m, 'ItemIds'), NS.t);
     const messages = await this.eachItem(ids, pacer, 'DeleteItemResponseMessage', (idEl) => {
       try {
+        const message = this.messageById(idEl, p);
+        if (message) {
+          this.graph.messages.delete(message.mailbox.address, message.message.id);
+          return `<m:DeleteItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>`;
+        }
         const { record, mailbox } = this.itemById(idEl, p);
         // "SendMeetingCancellations … required for calendar items" (…/deleteitem).
         if (send === undefined) throw itemError('ErrorSendMeetingCancellationsRequired');
+        // Deleting the organiser's meeting with SendOnlyToAll / SendToAllAndSaveCopy cancels it for the attendees
+        // (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-delete-appointments-and-cancel-meetings-by-using-ews-in-exchange).
+        this.graph.meetings.cancelled(record, undefined, sendScope(send));
         this.store.delete(mailbox.address, record.id);
         return `<m:DeleteItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>`;
       } catch (error) {
@@ -809,6 +891,8 @@ export class EwsService {
     const messages = await this.eachItem(ids, pacer, 'GetItemResponseMessage', (idEl) => {
       try {
         if (!shape) throw shapeError;
+        const message = this.messageById(idEl, p);
+        if (message) return `<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items>${this.renderMessageItem(message.message, shape)}</m:Items></m:GetItemResponseMessage>`;
         const { record, mailbox } = this.itemById(idEl, p);
         return `<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items>${renderCalendarItem(record, shape, { folderId: calendarFolderId(mailbox.address) })}</m:Items></m:GetItemResponseMessage>`;
       } catch (error) {
@@ -835,7 +919,15 @@ export class EwsService {
           // [VERIFY] the response code).
           throw itemError('ErrorInvalidRestriction');
         }
-        const mailbox = this.folderMailbox(folder, p);
+        const target = this.folderOf(folder, p);
+        if (target.folder === 'inbox') {
+          // "ErrorCalendarFolderIsInvalidForCalendarView: … a CalendarView element is used in a FindItem request on a folder that is not a calendar" (…/responsecode).
+          if (calendarView) throw itemError('ErrorCalendarFolderIsInvalidForCalendarView', 'The folder for a CalendarView must be a calendar folder.');
+          const found = this.findMessages(target.mailbox, shape, restriction, indexed, p);
+          handled += found.count;
+          return found.xml;
+        }
+        const mailbox = target.mailbox;
         let records = traversal === 'Shallow' ? this.store.list(mailbox.address) : [];
         let attrs: string;
         let page: EventRecord[];
@@ -858,7 +950,7 @@ export class EwsService {
         } else {
           if (restriction) {
             const expression = firstElement(restriction);
-            records = records.filter((r) => this.matches(expression, r, p));
+            records = records.filter((r) => this.matches(expression, (path) => valueOf(r, path), p));
           }
           records = this.sort(records, sortOrder);
           const total = records.length;
@@ -905,24 +997,24 @@ export class EwsService {
   }
 
   /** Search expressions (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-use-search-filters-with-ews-in-exchange). */
-  private matches(expression: XmlElement | undefined, r: EventRecord, p: Principal): boolean {
+  private matches(expression: XmlElement | undefined, valueAt: (path: FieldPath) => PathValue, p: Principal): boolean {
     if (!expression) return true;
     const name = expression.localName;
     switch (name) {
       case 'And':
-        return elements(expression, NS.t).every((e) => this.matches(e, r, p));
+        return elements(expression, NS.t).every((e) => this.matches(e, valueAt, p));
       case 'Or':
-        return elements(expression, NS.t).some((e) => this.matches(e, r, p));
+        return elements(expression, NS.t).some((e) => this.matches(e, valueAt, p));
       case 'Not':
-        return !this.matches(firstElement(expression), r, p);
+        return !this.matches(firstElement(expression), valueAt, p);
       case 'Exists': {
         const path = parsePath(pathElements(expression)[0]!);
-        return valueOf(r, path) !== undefined;
+        return valueAt(path) !== undefined;
       }
       case 'Contains': {
         const path = parsePath(pathElements(expression)[0]!);
         const constant = attr(element(expression, NS.t, 'Constant'), 'Value') ?? '';
-        const value = valueOf(r, path);
+        const value = valueAt(path);
         if (!value || value.kind !== 'string') return false;
         const mode = attr(expression, 'ContainmentMode') ?? 'Substring';
         const ignoreCase = (attr(expression, 'ContainmentComparison') ?? 'Exact').includes('IgnoreCase') || (attr(expression, 'ContainmentComparison') ?? '').startsWith('Loose');
@@ -942,7 +1034,7 @@ export class EwsService {
         const path = parsePath(pathElements(expression)[0]!);
         const constantEl = element(element(expression, NS.t, 'FieldURIOrConstant'), NS.t, 'Constant');
         if (!constantEl) throw itemError('ErrorUnsupportedPathForQuery', 'The sandbox compares properties with constants only.');
-        const value = valueOf(r, path);
+        const value = valueAt(path);
         if (value === undefined) return name === 'IsNotEqualTo';
         const c = compareWith(value, attr(constantEl, 'Value') ?? '', p.zone);
         if (c === undefined) return false;
@@ -966,12 +1058,37 @@ export class EwsService {
     }
   }
 
+  /**
+   * FindItem in an inbox: its meeting messages, newest first (DateTimeReceived descending, as Outlook lists a
+   * folder), paged like the calendar; a Restriction may test item:ItemClass (how the AcceptItemType page finds
+   * meeting requests: "restrict the result set by the ItemClass property"), item:Subject, item:DateTimeReceived,
+   * message:IsRead and calendar:UID.
+   */
+  private findMessages(mailbox: Mailbox, shape: Shape, restriction: XmlElement | undefined, indexed: XmlElement | undefined, p: Principal): { xml: string; count: number } {
+    let list = this.graph.messages.list(mailbox.address);
+    if (restriction) list = list.filter((m) => this.matches(firstElement(restriction), (path) => messageValue(m, path), p));
+    const total = list.length;
+    const offset = Math.max(0, Number(attr(indexed, 'Offset') ?? 0) || 0);
+    const max = Number(attr(indexed, 'MaxEntriesReturned') ?? FIND_COUNT_LIMIT);
+    const limit = Math.min(Number.isFinite(max) && max > 0 ? max : FIND_COUNT_LIMIT, restriction && this.behaviour.serverVersion !== 'Exchange2010_SP2' ? RESTRICTED_FIND_COUNT_LIMIT_2013 : FIND_COUNT_LIMIT);
+    const page = list.slice(offset, offset + limit);
+    const attrs = `IndexedPagingOffset="${offset + page.length}" TotalItemsInView="${total}" IncludesLastItemInRange="${offset + page.length >= total}"`;
+    const items = page.map((m) => this.renderMessageItem(m, shape)).join('');
+    return { xml: `<m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:RootFolder ${attrs}><t:Items>${items}</t:Items></m:RootFolder></m:FindItemResponseMessage>`, count: page.length };
+  }
+
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getfolder-operation
   private getFolder(request: XmlElement, p: Principal): { xml: string; handled: number } {
     const folders = elements(element(request, NS.m, 'FolderIds'), NS.t);
     const messages = folders.map((folder) => {
       try {
-        const mailbox = this.folderMailbox(folder, p);
+        const target = this.folderOf(folder, p);
+        if (target.folder === 'inbox') {
+          const count = this.graph.messages.list(target.mailbox.address).length;
+          const unread = this.graph.messages.list(target.mailbox.address).filter((m) => !m.isRead).length;
+          return `<m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Folders><t:Folder><t:FolderId Id="${esc(inboxFolderId(target.mailbox.address))}" ChangeKey="AQAAAA=="/>${tEl('FolderClass', 'IPF.Note')}${tEl('DisplayName', 'Inbox')}${tEl('TotalCount', count)}${tEl('ChildFolderCount', 0)}${tEl('UnreadCount', unread)}</t:Folder></m:Folders></m:GetFolderResponseMessage>`;
+        }
+        const mailbox = target.mailbox;
         const id = calendarFolderId(mailbox.address);
         const count = this.store.list(mailbox.address).length;
         return `<m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Folders><t:CalendarFolder><t:FolderId Id="${esc(id)}" ChangeKey="AgAAAA=="/>${tEl('FolderClass', 'IPF.Appointment')}${tEl('DisplayName', 'Calendar')}${tEl('TotalCount', count)}${tEl('ChildFolderCount', 0)}</t:CalendarFolder></m:Folders></m:GetFolderResponseMessage>`;
@@ -980,6 +1097,49 @@ export class EwsService {
       }
     });
     return { xml: this.response('GetFolder', messages), handled: folders.length };
+  }
+
+  /** A meeting response object in CreateItem (ews/meetings.ts), answered as the accept example: `<m:Items/>`. */
+  private responseObject(item: XmlElement, disposition: string | undefined, p: Principal): string {
+    const meetings = this.graph.meetings;
+    respondToItem(item, disposition, {
+      resolve: (idEl) => this.referenced(idEl, p),
+      respond: (mailbox, target, answer, options) => meetings.respond(mailbox, target, answer, options),
+      removeCancelled: (mailbox, message) => meetings.removeCancelled(mailbox, message),
+      cancel: (record, comment) => {
+        meetings.cancelled(record, comment, 'all');
+        this.store.delete(record.mailbox, record.id);
+      },
+    });
+    return `<m:CreateItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items/></m:CreateItemResponseMessage>`;
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/syncfolderitems-operation (ews/sync.ts)
+  private syncFolderItems(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    let handled = 1;
+    let message: string;
+    try {
+      const target = this.folderOf(firstElement(element(request, NS.m, 'SyncFolderId')), p);
+      const shape = this.shape(element(request, NS.m, 'ItemShape'), true);
+      const address = target.mailbox.address;
+      const changes = this.graph.changes;
+      const watermark = readSyncState(element(request, NS.m, 'SyncState') ? textOf(element(request, NS.m, 'SyncState')) : undefined, changes, address, target.folder);
+      const max = Number(textOf(element(request, NS.m, 'MaxChangesReturned')).trim());
+      const render = (id: string, itemShape: Shape) => {
+        if (target.folder === 'inbox') {
+          const m = this.graph.messages.get(address, id);
+          return m ? this.renderMessageItem(m, itemShape) : undefined;
+        }
+        const record = this.store.get(address, id);
+        return record ? renderCalendarItem(record, itemShape, { folderId: calendarFolderId(address) }) : undefined;
+      };
+      const result = syncFolderItems(changes, address, target.folder, watermark, max, shape, render);
+      handled = result.handled;
+      message = result.xml;
+    } catch (error) {
+      message = this.errorMessage('SyncFolderItemsResponseMessage', error);
+    }
+    return { xml: this.response('SyncFolderItems', [message]), handled };
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getroomlists-operation
@@ -1008,5 +1168,25 @@ export class EwsService {
       })
       .join('');
     return { xml: `<m:GetRoomsResponse ResponseClass="Success" xmlns:m="${NS.m}" xmlns:t="${NS.t}"><m:ResponseCode>NoError</m:ResponseCode><m:Rooms>${rooms}</m:Rooms></m:GetRoomsResponse>`, handled: 1 };
+  }
+}
+
+/** Values of a meeting message for FindItem restrictions. */
+function messageValue(m: MessageRecord, path: FieldPath): PathValue {
+  if (path.kind !== 'field') return undefined;
+  switch (path.uri) {
+    case 'item:ItemClass':
+      return { kind: 'string', values: [itemClassOf(m)] };
+    case 'item:Subject':
+      return { kind: 'string', values: [m.subject] };
+    case 'item:DateTimeReceived':
+      return { kind: 'date', value: m.createdMs };
+    case 'message:IsRead':
+      return { kind: 'bool', value: m.isRead };
+    case 'calendar:UID':
+    case 'meeting:UID':
+      return { kind: 'string', values: [m.meeting.iCalUId] };
+    default:
+      return undefined;
   }
 }

@@ -2,8 +2,11 @@
 // mailbox resolution and scoping, permissions, fault injection, throttling, latency, and the event operations.
 import { randomUUID } from 'node:crypto';
 import type { AppRecord } from '../identity.ts';
-import type { LatencyOptions, MailboxSeed, MailboxStats, SandboxStats } from '../types.ts';
+import type { LatencyOptions, MailboxSeed, MailboxStats, MeetingsBehaviour, SandboxStats } from '../types.ts';
 import { sleep } from '../http.ts';
+import { ChangeLog } from '../changes.ts';
+import { Meetings } from '../meetings.ts';
+import { MessageStore } from '../messages.ts';
 import { GraphHttpError, graphError, type GraphResult, type RequestIds } from './errors.ts';
 import { FilterEvaluator } from './filter.ts';
 import { applySelect, compareForOrder, DEFAULT_PAGE_SIZE, encodeSkipToken, MAX_PAGE_SIZE, parseEventQuery, parsePrefer, type EventQuery } from './odata.ts';
@@ -26,9 +29,30 @@ export interface GraphOperation {
   ids: RequestIds;
 }
 
-interface Mailbox extends MailboxSeed {
+export interface Mailbox extends MailboxSeed {
   objectId: string;
 }
+
+/** A resource below /users/{id} that another module serves (messages, calendarView/delta, meeting responses). */
+export interface UserResourceHandler {
+  /** the path below /users/{id}, lower-cased */
+  matches(lower: string[]): boolean;
+  methods: string[];
+  /** the application permissions of which the token needs one for this method */
+  roles(method: string): string[];
+  handle(op: GraphOperation, mailbox: Mailbox, rest: string[], prefer: Map<string, string>): GraphResult | Promise<GraphResult>;
+}
+
+/** What a path below /users/{id} names: one of the event resources, the user itself or another module's resource. */
+interface UserTarget {
+  resource: 'events' | 'event' | 'calendarView' | 'user' | 'extension';
+  rest: string[];
+  eventId: string | undefined;
+  extension: UserResourceHandler | undefined;
+}
+
+/** A root other than /users (/places, /subscriptions): gets the operation and the segments after the root. */
+export type RootHandler = (op: GraphOperation, segments: string[]) => GraphResult | Promise<GraphResult>;
 
 interface FaultRule {
   remaining: number;
@@ -46,7 +70,12 @@ const WRITE_ROLES = ['Calendars.ReadWrite'];
 
 export class GraphService {
   readonly store: EventStore;
+  readonly changes: ChangeLog;
+  readonly messages: MessageStore;
+  readonly meetings: Meetings;
   readonly throttler: Throttler;
+  private readonly userResources: UserResourceHandler[] = [];
+  private readonly roots = new Map<string, RootHandler>();
   private readonly mailboxes = new Map<string, Mailbox>();
   private readonly byObjectId = new Map<string, Mailbox>();
   private readonly evaluator = new FilterEvaluator({ sameId: sameExtendedPropertyId });
@@ -56,10 +85,14 @@ export class GraphService {
   private dropRules: Array<{ remaining: number; mailbox?: string }> = [];
   /** Mailboxes whose access the app lost (faults.revokeMailbox): events 404, the mailbox's collections 403. */
   private readonly revoked = new Set<string>();
-  private readonly baseUrl: () => string;
+  readonly baseUrl: () => string;
 
-  constructor(options: { mailboxes: MailboxSeed[]; throttler: Throttler; latency: LatencyOptions; baseUrl: () => string; store?: EventStore }) {
-    this.store = options.store ?? new EventStore();
+  constructor(options: { mailboxes: MailboxSeed[]; throttler: Throttler; latency: LatencyOptions; baseUrl: () => string; now?: () => number; domain?: string; meetings?: Partial<MeetingsBehaviour> }) {
+    const now = options.now ?? Date.now;
+    this.changes = new ChangeLog();
+    this.store = new EventStore(now, this.changes);
+    this.messages = new MessageStore(now, this.changes, options.domain ?? 'contoso.edu');
+    this.meetings = new Meetings({ store: this.store, messages: this.messages, directory: this, now, ...(options.meetings ? { behaviour: options.meetings } : {}) });
     this.throttler = options.throttler;
     this.latency = options.latency;
     this.baseUrl = options.baseUrl;
@@ -69,6 +102,16 @@ export class GraphService {
       this.mailboxes.set(mailbox.address, mailbox);
       this.byObjectId.set(mailbox.objectId, mailbox);
     }
+  }
+
+  /** Serves a path below /users/{id} after the mailbox checks, permissions, faults and throttling. */
+  addUserResource(handler: UserResourceHandler): void {
+    this.userResources.push(handler);
+  }
+
+  /** Serves another root (e.g. /places, /subscriptions). */
+  addRoot(name: string, handler: RootHandler): void {
+    this.roots.set(name.toLowerCase(), handler);
   }
 
   listMailboxes(): MailboxSeed[] {
@@ -166,15 +209,21 @@ export class GraphService {
     }
     const [root, userId, ...rest] = segments;
     if (root === undefined) throw new GraphHttpError(400, 'BadRequest', 'Invalid request.');
+    // /places and /subscriptions check the token themselves (application permissions; delegated tokens carry none of
+    // the roles they ask for).
+    const otherRoot = this.roots.get(root.toLowerCase());
+    if (otherRoot) return otherRoot(op, segments.slice(1));
     if (root.toLowerCase() !== 'users') {
       // Graph's answer for an unknown segment (ODataLib RequestUriProcessor_ResourceNotFound).
       throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${root}'.`);
     }
     if (userId === undefined) throw new GraphHttpError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
     const lower = rest.map((s) => s.toLowerCase());
-    let resource: 'events' | 'event' | 'calendarView' | 'user';
+    const extension = this.userResources.find((handler) => handler.matches(lower));
+    let resource: 'events' | 'event' | 'calendarView' | 'user' | 'extension';
     let eventId: string | undefined;
-    if (lower.length === 0) resource = 'user';
+    if (extension) resource = 'extension';
+    else if (lower.length === 0) resource = 'user';
     else if (lower[0] === 'calendar' && lower.length >= 2) {
       if (lower[1] === 'events' && lower.length === 2) resource = 'events';
       else if (lower[1] === 'events' && lower.length === 3) {
@@ -189,11 +238,11 @@ export class GraphService {
     } else if (lower[0] === 'calendarview' && lower.length === 1) resource = 'calendarView';
     else throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${rest[lower.length - 1] ?? rest[0]}'.`);
 
-    const allowed: Record<typeof resource, string[]> = { events: ['GET', 'POST'], event: ['GET', 'PATCH', 'DELETE'], calendarView: ['GET'], user: ['GET'] };
+    const allowed: Record<typeof resource, string[]> = { events: ['GET', 'POST'], event: ['GET', 'PATCH', 'DELETE'], calendarView: ['GET'], user: ['GET'], extension: extension?.methods ?? [] };
     if (!allowed[resource].includes(op.method)) {
       throw new GraphHttpError(405, 'BadRequest', 'Specified HTTP method is not allowed for the request target.', { allow: allowed[resource].join(', ') });
     }
-    if (delegated) return this.routeDelegated(op, delegated, userId, resource, rest, eventId);
+    if (delegated) return this.routeDelegated(op, delegated, { userId, resource, rest, eventId, extension });
     if (resource === 'user') {
       // Reading the user object needs User.Read.All, which the calendar apps do not have
       // (https://learn.microsoft.com/graph/api/user-get#permissions).
@@ -206,7 +255,7 @@ export class GraphService {
     // Application permission check: "Access is denied. Check credentials and try again." (protocol notes A6,
     // https://github.com/microsoftgraph/microsoft-graph-docs/issues/3289).
     if (resource !== 'user') {
-      const roles = isWrite ? WRITE_ROLES : READ_ROLES;
+      const roles = extension ? extension.roles(op.method) : isWrite ? WRITE_ROLES : READ_ROLES;
       if (!op.app.roles.some((r) => roles.includes(r))) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     }
 
@@ -243,7 +292,7 @@ export class GraphService {
       return this.ok(200, { '@odata.context': `${this.baseUrl()}/v1.0/$metadata#users/$entity`, id: mailbox.objectId, displayName: mailbox.displayName, mail: mailbox.address, userPrincipalName: mailbox.address });
     }
 
-    return this.runOnMailbox(op, mailbox, resource, rest, eventId);
+    return this.runOnMailbox(op, mailbox, { resource, rest, eventId, extension });
   }
 
   /**
@@ -253,7 +302,8 @@ export class GraphService {
    * https://learn.microsoft.com/graph/outlook-share-or-delegate-calendar), else 403 ErrorAccessDenied. The scopes in
    * the token decide (scp); RBAC for Applications does not apply to delegated access.
    */
-  private async routeDelegated(op: GraphOperation, user: NonNullable<AppRecord['delegatedUser']>, userId: string, resource: 'events' | 'event' | 'calendarView' | 'user', rest: string[], eventId: string | undefined): Promise<GraphResult> {
+  private async routeDelegated(op: GraphOperation, user: NonNullable<AppRecord['delegatedUser']>, target: UserTarget & { userId: string }): Promise<GraphResult> {
+    const { userId, resource, extension } = target;
     const mailbox = this.mailbox(userId);
     if (!mailbox || mailbox.state === 'noMailbox') throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${userId}' is invalid.`);
     const own = mailbox.address === user.address;
@@ -271,14 +321,18 @@ export class GraphService {
         ...(select.includes('proxyaddresses') ? { proxyAddresses: aliases } : {}),
       });
     }
-    const needed = op.method === 'GET' ? ['Calendars.Read', 'Calendars.ReadWrite'] : ['Calendars.ReadWrite'];
+    // The resources other modules serve (messages, calendarView/delta, accept/decline/cancel) are all documented for
+    // delegated access with the delegated permission of the same name as the application one (e.g.
+    // https://learn.microsoft.com/graph/api/event-delta#permissions, …/event-accept#permissions, …/user-list-messages#permissions).
+    const needed = extension ? extension.roles(op.method) : op.method === 'GET' ? ['Calendars.Read', 'Calendars.ReadWrite'] : ['Calendars.ReadWrite'];
     if (!own || !user.scopes.some((s) => needed.includes(s))) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     if (mailbox.state === 'restDisabled') throw new GraphHttpError(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
-    return this.runOnMailbox(op, mailbox, resource, rest, eventId);
+    return this.runOnMailbox(op, mailbox, target);
   }
 
   /** Faults, throttling and the operation itself, on a mailbox the caller may use. */
-  private async runOnMailbox(op: GraphOperation, mailbox: Mailbox, resource: 'events' | 'event' | 'calendarView' | 'user', rest: string[], eventId: string | undefined): Promise<GraphResult> {
+  private async runOnMailbox(op: GraphOperation, mailbox: Mailbox, target: UserTarget): Promise<GraphResult> {
+    const { resource, rest, eventId, extension } = target;
     const isWrite = op.method !== 'GET';
     const stats = this.mailboxStats(mailbox.address);
     stats.requests++;
@@ -321,6 +375,9 @@ export class GraphService {
           return this.listEvents(op, mailbox, prefer, 'calendarView', rest);
         case 'event':
           return this.eventItem(op, mailbox, eventId!, prefer);
+        case 'extension':
+          if (!extension) throw new GraphHttpError(400, 'BadRequest', 'Invalid request.');
+          return await extension.handle(op, mailbox, rest, prefer);
         case 'user':
           throw new GraphHttpError(400, 'BadRequest', 'Invalid request.');
       }
@@ -329,12 +386,12 @@ export class GraphService {
     }
   }
 
-  private ok(status: number, body: unknown, headers: Record<string, string> = {}): GraphResult {
+  ok(status: number, body: unknown, headers: Record<string, string> = {}): GraphResult {
     return body === undefined ? { status, headers } : { status, headers: { 'content-type': 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8', ...headers }, body };
   }
 
   /** Render options and the Preference-Applied header from the Prefer header. */
-  private renderOptions(prefer: Map<string, string>): { options: RenderOptions; applied: string[] } {
+  renderOptions(prefer: Map<string, string>): { options: RenderOptions; applied: string[] } {
     const applied: string[] = [];
     const options: RenderOptions = { baseUrl: 'https://outlook.office365.com' };
     const tz = prefer.get('outlook.timezone');
@@ -359,11 +416,11 @@ export class GraphService {
     return { options, applied };
   }
 
-  private appliedHeader(applied: string[]): Record<string, string> {
+  appliedHeader(applied: string[]): Record<string, string> {
     return applied.length > 0 ? { 'preference-applied': applied.join(', ') } : {};
   }
 
-  private contextUrl(mailbox: Mailbox, suffix: string): string {
+  contextUrl(mailbox: Mailbox, suffix: string): string {
     return `${this.baseUrl()}/v1.0/$metadata#users('${encodeURIComponent(mailbox.address)}')/${suffix}`;
   }
 
@@ -402,6 +459,8 @@ export class GraphService {
       }
     }
     const record = this.store.create(mailbox.address, mailbox.displayName, body);
+    // "When an event is sent, the server sends invitations to all the attendees." (https://learn.microsoft.com/graph/api/user-post-events)
+    this.meetings.created(record, 'all');
     return this.created(record, mailbox, options, applied);
   }
 
@@ -429,17 +488,33 @@ export class GraphService {
     if (op.method !== 'GET') this.checkIfMatch(op.headers['if-match'], record);
     if (op.method === 'DELETE') {
       // 204 No Content (https://learn.microsoft.com/graph/api/event-delete).
-      this.store.delete(mailbox.address, eventId);
+      this.deleteEvent(record);
       return { status: 204, headers: {} };
     }
     if (op.method === 'PATCH') {
-      const body = this.validate(op.body, 'update');
-      this.store.update(record, body);
+      this.patchEvent(record, this.validate(op.body, 'update'));
       // 200 with the updated event (https://learn.microsoft.com/graph/api/event-update).
       return this.ok(200, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...this.store.render(record, options) }, this.appliedHeader(applied));
     }
     const query = parseEventQuery(op.query, 'item');
     return this.ok(200, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...this.renderEvent(record, query, options) }, this.appliedHeader(applied));
+  }
+
+  /**
+   * A PATCH of an event (validated). A meeting's update goes to its attendees, keeping the responses the organiser
+   * has tracked; "An event update that includes only the attendees property in the request body sends a meeting
+   * update to only the attendees that have changed." (https://learn.microsoft.com/graph/api/event-update)
+   */
+  patchEvent(record: EventRecord, body: Record<string, unknown>): void {
+    const before = this.meetings.before(record);
+    this.store.update(record, 'attendees' in body ? { ...body, attendees: this.meetings.keepStatuses(record, body['attendees']) } : body);
+    this.meetings.updated(record, before, Object.keys(body).every((k) => k === 'attendees') ? 'changed' : 'all');
+  }
+
+  /** "If the event is a meeting, deleting the event on the organizer's calendar sends a cancellation message to the meeting attendees." (https://learn.microsoft.com/graph/api/event-delete) */
+  deleteEvent(record: EventRecord): void {
+    this.meetings.cancelled(record, undefined, 'all');
+    this.store.delete(record.mailbox, record.id);
   }
 
   /**

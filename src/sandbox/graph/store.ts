@@ -1,11 +1,12 @@
 // The sandbox's calendar store: events per mailbox, as Exchange would keep them (instants in UTC plus the zone the
 // client named), rendered in Graph's JSON shape on the way out.
 import { randomBytes } from 'node:crypto';
+import type { ChangeLog } from '../changes.ts';
 import type { GraphStoredEvent, SingleValueExtendedProperty } from '../types.ts';
 import { GraphHttpError } from './errors.ts';
 import { formatInstantUtc, formatWall, instantToWall, parseGraphDateTime, resolveTimeZone, wallToInstant, type ResolvedZone, type WallClock } from './timezones.ts';
 
-interface TimePoint {
+export interface TimePoint {
   instant: number;
   /** wall clock in the zone the client gave; for all-day events the date is what counts */
   wall: WallClock;
@@ -29,6 +30,28 @@ export interface EventRecord {
   /** canonical JSON of the create body, for transactionId deduplication */
   createFingerprint: string;
   extendedProperties: SingleValueExtendedProperty[];
+  /** set when the event is a meeting: the organiser's copy (sent or not) or an attendee's copy (src/sandbox/meetings.ts) */
+  meeting?: MeetingState;
+}
+
+/** Graph's responseType (https://learn.microsoft.com/graph/api/resources/responsestatus). */
+export type MeetingResponse = 'none' | 'organizer' | 'tentativelyAccepted' | 'accepted' | 'declined' | 'notResponded';
+
+/** What makes an event a meeting, on the organiser's copy and on each attendee's. */
+export interface MeetingState {
+  organizer: { name: string; address: string };
+  isOrganizer: boolean;
+  /** this mailbox's own response (responseStatus / MyResponseType) */
+  response: MeetingResponse;
+  responseTime?: number;
+  /** the organiser cancelled it (isCancelled / IsCancelled) */
+  isCancelled: boolean;
+  /** the organiser's update count (AppointmentSequenceNumber) */
+  sequence: number;
+  /** requests were sent for it (MeetingRequestWasSent) */
+  requestSent: boolean;
+  /** an attendee's copy: the organiser's showAs, which it takes once accepted (IntendedFreeBusyStatus) */
+  intendedShowAs?: string;
 }
 
 export interface RenderOptions {
@@ -142,6 +165,21 @@ function timePoint(value: unknown, which: 'start' | 'end'): TimePoint {
   return { instant, wall: parsed.offsetMinutes !== undefined ? instantToWall(instant, zone.iana) : parsed.wall, zone };
 }
 
+/** Graph writes "no time" as the .NET minimum, 0001-01-01T00:00:00Z (responseStatus.time of an unanswered meeting). */
+const NO_TIME = '0001-01-01T00:00:00Z';
+
+function responseStatusOf(record: EventRecord): { response: string; time: string } {
+  const meeting = record.meeting;
+  if (!meeting) return { response: 'organizer', time: NO_TIME };
+  return { response: meeting.response, time: meeting.responseTime !== undefined ? formatInstantUtc(meeting.responseTime) : NO_TIME };
+}
+
+/** Attendees as Graph returns them: each with its type and status (none until a response arrives). */
+function attendeesOf(record: EventRecord): Array<Record<string, unknown>> {
+  const list = (record.fields['attendees'] as Array<Record<string, unknown>> | undefined) ?? [];
+  return list.map((a) => ({ type: 'required', status: { response: 'none', time: NO_TIME }, ...a }));
+}
+
 function isMidnight(w: WallClock): boolean {
   return w.hour === 0 && w.minute === 0 && w.second === 0 && w.ticks === 0;
 }
@@ -166,9 +204,12 @@ export class EventStore {
   private readonly byMailbox = new Map<string, Map<string, EventRecord>>();
   private seq = 0;
   private readonly now: () => number;
+  /** where creates, updates and deletes are recorded (delta, SyncFolderItems, change notifications) */
+  private readonly changes: ChangeLog | undefined;
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, changes?: ChangeLog) {
     this.now = now;
+    this.changes = changes;
   }
 
   private events(mailbox: string): Map<string, EventRecord> {
@@ -193,8 +234,12 @@ export class EventStore {
     return undefined;
   }
 
-  /** Creates an event from a (validated) Graph JSON body. Throws GraphHttpError on semantic errors. */
-  create(mailbox: string, organizerName: string, body: Record<string, unknown>): EventRecord {
+  /**
+   * Creates an event from a (validated) Graph JSON body. Throws GraphHttpError on semantic errors. `copy` makes it
+   * an attendee's copy of a meeting: the organiser's iCalUId ("A unique identifier for an event across calendars",
+   * https://learn.microsoft.com/graph/api/resources/event) and the meeting's state.
+   */
+  create(mailbox: string, organizerName: string, body: Record<string, unknown>, copy?: { iCalUId: string; meeting: MeetingState }): EventRecord {
     if (body['start'] === undefined || body['end'] === undefined) {
       // Graph requires start and end on create; [VERIFY] exact code (Exchange property validation).
       throw new GraphHttpError(400, 'ErrorPropertyValidationFailure', 'At least one property failed validation.');
@@ -218,17 +263,40 @@ export class EventStore {
       createdMs: now,
       modifiedMs: now,
       changeKey: newChangeKey(),
-      iCalUId: newICalUId(),
+      iCalUId: copy?.iCalUId ?? newICalUId(),
       start,
       end,
       fields,
       createFingerprint: canonicalJson(body),
       extendedProperties: [],
     };
+    if (copy) record.meeting = copy.meeting;
     if (typeof body['transactionId'] === 'string') record.transactionId = body['transactionId'];
     this.upsertExtendedProperties(record, body['singleValueExtendedProperties']);
     this.events(mailbox).set(record.id, record);
+    this.changes?.record(mailbox, 'calendar', record.id, 'created');
     return record;
+  }
+
+  /** The event of a mailbox that is a copy of the meeting with this iCalUId. */
+  findByICalUId(mailbox: string, iCalUId: string): EventRecord | undefined {
+    for (const record of this.events(mailbox).values()) if (record.iCalUId === iCalUId) return record;
+    return undefined;
+  }
+
+  /**
+   * A change the server makes itself (a response recorded, a meeting marked cancelled): like every change, it gives
+   * the item a new change key (https://learn.microsoft.com/graph/api/resources/outlookitem) and is seen by syncs.
+   */
+  modify(record: EventRecord, change: (record: EventRecord) => void): void {
+    change(record);
+    this.touch(record);
+  }
+
+  private touch(record: EventRecord): void {
+    record.modifiedMs = Math.max(this.now(), record.modifiedMs + 1);
+    record.changeKey = newChangeKey();
+    this.changes?.record(record.mailbox, 'calendar', record.id, 'updated');
   }
 
   /** Applies a PATCH body. */
@@ -252,14 +320,15 @@ export class EventStore {
     record.start = start;
     record.end = end;
     this.upsertExtendedProperties(record, body['singleValueExtendedProperties']);
-    record.modifiedMs = Math.max(this.now(), record.modifiedMs + 1);
     // The change key changes with every update (https://learn.microsoft.com/graph/api/resources/outlookitem).
-    record.changeKey = newChangeKey();
+    this.touch(record);
     return record;
   }
 
   delete(mailbox: string, id: string): boolean {
-    return this.events(mailbox).delete(id);
+    const deleted = this.events(mailbox).delete(id);
+    if (deleted) this.changes?.record(mailbox, 'calendar', id, 'deleted');
+    return deleted;
   }
 
   private upsertExtendedProperties(record: EventRecord, value: unknown): void {
@@ -338,8 +407,8 @@ export class EventStore {
       importance: f['importance'] ?? 'normal',
       sensitivity: f['sensitivity'] ?? 'normal',
       isAllDay,
-      isCancelled: false,
-      isOrganizer: true,
+      isCancelled: record.meeting?.isCancelled ?? false,
+      isOrganizer: record.meeting?.isOrganizer ?? true,
       responseRequested: f['responseRequested'] ?? true,
       seriesMasterId: null,
       showAs: f['showAs'] ?? 'busy',
@@ -351,15 +420,15 @@ export class EventStore {
       allowNewTimeProposals: f['allowNewTimeProposals'] ?? true,
       isDraft: false,
       hideAttendees: f['hideAttendees'] ?? false,
-      responseStatus: { response: 'organizer', time: '0001-01-01T00:00:00Z' },
+      responseStatus: responseStatusOf(record),
       body: { contentType: wantType, content: bodyContent },
       start: point(record.start),
       end: point(record.end),
       location: renderedLocation,
       locations,
       recurrence: f['recurrence'] ?? null,
-      attendees: f['attendees'] ?? [],
-      organizer: { emailAddress: { name: record.organizerName, address: record.mailbox } },
+      attendees: attendeesOf(record),
+      organizer: { emailAddress: record.meeting?.organizer ?? { name: record.organizerName, address: record.mailbox } },
       onlineMeeting: null,
     });
     for (const [key, value] of Object.entries(f)) {

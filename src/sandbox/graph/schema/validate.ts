@@ -32,8 +32,8 @@ export interface GraphBodyError {
  * by test/sandbox/responses.test.ts: only declared properties, of their declared types). Returns null when valid.
  *
  * Microsoft documents one body grammar for both modes (https://learn.microsoft.com/graph/api/user-post-events
- * and https://learn.microsoft.com/graph/api/event-update both take a JSON event), so today every rule applies
- * to both; `mode` is part of the signature so a mode-specific rule has a place to go once one is documented.
+ * and https://learn.microsoft.com/graph/api/event-update both take a JSON event), so every rule applies to
+ * both; "response" differs in one point: expanded navigation properties ($expand) are allowed inline.
  *
  * Never throws for any body; throws only when `entityType` is not in the schema (a programming error).
  */
@@ -53,7 +53,7 @@ export function validateGraphBody(
   }
   try {
     if (!isJsonObject(body)) throw rejectUnexpectedNode(nodeKindOf(body), 'StartObject');
-    validateResource(body, rootType, 0);
+    validateResource(body, rootType, 0, mode === 'response');
     return null;
   } catch (error) {
     if (error instanceof Rejection) return error.graphError;
@@ -286,7 +286,7 @@ function isJsonObject(value: unknown): value is JsonObject {
  */
 const MAX_NESTING_DEPTH = 100;
 
-function validateResource(resource: JsonObject, declaredType: CompiledType, depth: number): void {
+function validateResource(resource: JsonObject, declaredType: CompiledType, depth: number, answer = false): void {
   if (depth > MAX_NESTING_DEPTH) {
     throw new Rejection(
       REQUEST_BODY_READ,
@@ -325,7 +325,7 @@ function validateResource(resource: JsonObject, declaredType: CompiledType, dept
     }
     const navigation = type.navigation.get(key);
     if (navigation !== undefined) {
-      validateNavigationContent(value, navigation, key, type, depth + 1);
+      validateNavigationContent(value, navigation, key, type, depth + 1, answer);
       continue;
     }
     // Undeclared properties are allowed only on open types (openTypeExtension: its custom data is exactly
@@ -484,8 +484,11 @@ function validateNavigationContent(
   propertyName: string,
   owner: CompiledType,
   depth: number,
+  answer: boolean,
 ): void {
-  if (!navigation.deepInsert) {
+  // An answer may carry any navigation property inline: that is what $expand asks for (e.g. an eventMessage's
+  // event, https://learn.microsoft.com/graph/api/eventmessage-get example 2); a request body only the deep-insertable ones.
+  if (!navigation.deepInsert && !answer) {
     throw new Rejection(
       REQUEST_BODY_READ,
       `The navigation property '${propertyName}' of type '${typeNameInMessages(owner.name)}' cannot be written in a request body.`,
@@ -499,13 +502,13 @@ function validateNavigationContent(
     if (!Array.isArray(value)) throw rejectUnexpectedNode(nodeKindOf(value), 'StartArray', propertyName);
     for (const item of value) {
       if (!isJsonObject(item)) throw rejectUnexpectedNode(nodeKindOf(item), 'StartObject', propertyName);
-      validateResource(item, targetType, depth);
+      validateResource(item, targetType, depth, answer);
     }
     return;
   }
   if (value === null && navigation.nullable !== false) return;
   if (!isJsonObject(value)) throw rejectUnexpectedNode(nodeKindOf(value), 'StartObject', propertyName);
-  validateResource(value, targetType, depth);
+  validateResource(value, targetType, depth, answer);
 }
 
 // ---------------------------------------------------------------------------------------------------------
