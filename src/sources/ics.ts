@@ -1086,6 +1086,7 @@ class Parser {
     const heldHere: string[] = [];
     const consumed = new Set<string>();
     const filter = ruleFilter(master.comp, start.time);
+    const inCycle = monthByMonth(master.comp, start.time);
     let inWindow = 0;
     let overflow = false;
     try {
@@ -1104,7 +1105,7 @@ class Parser {
         const original = this.point(occurrence, start.tzid, 'DTSTART');
         if (original.utcMs >= toMs + slackMs) break;
         if (original.utcMs < fromMs - slackMs) continue;
-        if (!filter(occurrence)) continue;
+        if (!filter(occurrence) || !inCycle(occurrence)) continue;
         budget.earned();
         const id = `${uid}@${basicForm(original)}`;
         if (++inWindow > MAX_OCCURRENCES_PER_SERIES) {
@@ -1690,6 +1691,26 @@ function monthlyFastForward(recur: ICAL.Recur, dtstart: Time, fromMs: number): T
   if (steps < 1) return null;
   const { month, day, hour, minute, second, isDate } = dtstart;
   return ICAL.Time.fromData({ year: dtstart.year + steps * yearsPerStep, month, day, hour, minute, second, isDate }, dtstart.zone);
+}
+
+/**
+ * ical.js starts a monthly rule with a fifth (or fifth-last) weekday ("BYDAY=5FR") one month after DTSTART's when
+ * DTSTART's month has no such day, whatever INTERVAL says, and every later occurrence keeps that shifted phase:
+ * FREQ=MONTHLY;INTERVAL=3;BYDAY=5MO,5FR from 1 September 2004 gives October, January, April, July instead of
+ * RFC 5545's September, December, March, June (§3.3.10: INTERVAL counts periods from DTSTART). Its month-by-month
+ * step is right, so such rules are expanded with INTERVAL=1 and only the months of the rule's cycle are kept.
+ * Not with COUNT, which ical.js counts. Returns the filter of the cycle's months (everything passes otherwise).
+ */
+function monthByMonth(comp: Component, dtstart: Time): (occurrence: Time) => boolean {
+  const rules = comp.getAllProperties('rrule');
+  const recur = rules.length === 1 ? rules[0]!.getFirstValue() : null;
+  if (!(recur instanceof ICAL.Recur) || recur.freq !== 'MONTHLY' || recur.count || (recur.interval || 1) <= 1) return () => true;
+  const days = (recur.parts as Record<string, unknown>).BYDAY;
+  if (!Array.isArray(days) || !days.some((day) => /^[+-]?5/.test(String(day)))) return () => true;
+  const interval = recur.interval;
+  recur.interval = 1;
+  const firstMonth = dtstart.year * 12 + dtstart.month;
+  return (occurrence) => (occurrence.year * 12 + occurrence.month - firstMonth) % interval === 0;
 }
 
 function gcd(a: number, b: number): number {

@@ -279,6 +279,23 @@ describe('series that began long ago skip ahead to the horizon without changing 
 });
 
 describe('monthly weekday series ("second Wednesday") skip ahead by whole years without changing an occurrence', () => {
+  // The dates are python-dateutil's rrule for the same rule (dateutil leaves out a DTSTART the rule does not match, as calpush does).
+  const quarterlyFifth = (start: string) => calendar(...vevent('UID:q', `DTSTART;TZID=Europe/Amsterdam:${start}`, 'DURATION:PT1H', 'RRULE:FREQ=MONTHLY;INTERVAL=3;BYDAY=5MO,5FR'));
+  const wide = { horizon: { fromMs: Date.parse('2026-01-01T00:00:00Z'), toMs: Date.parse('2028-06-01T00:00:00Z') } };
+  const days = (result: IcsParseResult) => inputs(result).map((i) => i.start.slice(0, 10));
+
+  it('a fifth weekday every third month stays in the months counted from DTSTART when DTSTART\'s month has none (ical.js shifts them a month)', () => {
+    const result = parse(quarterlyFifth('20040901T183000'), wide);
+    expect(result.errors).toEqual([]);
+    expect(days(result)).toEqual(['2026-03-30', '2026-06-29', '2027-03-29', '2027-12-31', '2028-03-31']);
+    expect(days(parse(quarterlyFifth('20040901T183000'), { ...wide, expandFromStart: true }))).toEqual(days(result));
+  });
+
+  it('so does one that starts inside the horizon', () => {
+    expect(days(parse(quarterlyFifth('20260401T183000'), wide))).toEqual(['2026-07-31', '2026-10-30', '2027-01-29', '2027-04-30', '2027-07-30', '2027-10-29', '2028-01-31']);
+    expect(days(parse(quarterlyFifth('20260901T183000'), wide))).toEqual(['2027-03-29', '2027-12-31', '2028-03-31']);
+  });
+
   it('the same occurrences with and without skipping ahead', () => {
     const weekday = fc.tuple(fc.constantFrom('', '1', '2', '3', '4', '5', '-1', '-2'), fc.constantFrom('MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU')).map(([n, d]) => `${n}${d}`);
     fc.assert(
