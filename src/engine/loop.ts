@@ -10,7 +10,10 @@
 // All calls share one Scheduler, so Outlook's per-mailbox and global limits hold across them. The scheduler
 // stops a mailbox that answered 403/404, and everything after a fatal error, for its lifetime; a serve lives
 // long and an administrator fixes such things, so each deliver() call gets a view of the scheduler whose
-// stops last only for that call (the loop then waits with a back-off before trying the mailbox again).
+// stops last only for that call. When a mailbox may be tried again is the scheduler's too (deferMailbox: a
+// back-off after a failure, a short wait when another process was delivering it), and so is the pause of all
+// delivery after a failure no mailbox can get past (pauseAll): the loop decides what to deliver, the scheduler
+// when.
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
@@ -18,7 +21,6 @@ import { deliver } from './delivery.ts';
 import type { DeliveryLog } from './run.ts';
 import type { DeliverySummary, MailboxSummary } from './summary.ts';
 import type { Scheduler } from './scheduler.ts';
-import { Backoffs } from './backoff.ts';
 import { ScopedScheduler } from './scoped-scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { TargetError, type CalendarTarget } from '../targets/target.ts';
@@ -33,16 +35,11 @@ export interface DeliveryLoopOptions {
   parallelMailboxes: number;
   pollMs: number;
   workerId?: string;
-  /** Back-off after a failed mailbox: min · 2^(failures-1), at most max. */
-  retryMinMs?: number;
-  retryMaxMs?: number;
-  /** Wait before trying a mailbox again that another process was delivering. */
-  busyRetryMs?: number;
   /** Structured log passed to deliver() (pino's shape). */
   log?: DeliveryLog;
   onDelivered?: (summary: MailboxSummary, latencyMs: number | null) => void;
   onError?: (error: unknown) => void;
-  /** What time it is: back-offs, latency, the status's times; passed on to deliver() (default: the system clock). */
+  /** What time it is: latency, the status's times; passed on to deliver() (default: the system clock). */
   clock?: Clock;
 }
 
@@ -78,8 +75,6 @@ export class DeliveryLoop {
   /** The desired version each mailbox in flight was last told about. */
   private readonly told = new Map<string, number>();
   private readonly runs = new Set<Promise<void>>();
-  /** When a mailbox (or all delivery) may be tried again after failures. */
-  private readonly backoffs: Backoffs;
   /** Mailbox → when its first undelivered change was seen. */
   private readonly changedAt = new Map<string, number>();
   private stopping: TargetError | null = null;
@@ -93,7 +88,6 @@ export class DeliveryLoop {
   constructor(options: DeliveryLoopOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
-    this.backoffs = new Backoffs(this.clock, options.retryMinMs ?? 30_000, options.retryMaxMs ?? 3_600_000);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   }
 
@@ -123,18 +117,24 @@ export class DeliveryLoop {
    * changed. deliver() then does what the mailbox needs (nothing, when it is up to date).
    */
   deliverNow(calendar: string): void {
-    this.backoffs.forget(calendar);
+    this.options.scheduler.clearDeferral(calendar);
     this.requested.add(calendar);
     this.nudge(calendar, 1);
   }
 
   status(): DeliveryLoopStatus {
-    const fatal = this.backoffs.paused();
+    const fatal = this.options.scheduler.pausedAll();
     return {
       state: fatal && this.state === 'running' ? 'paused' : this.state,
       delivering: [...this.inFlight].sort(),
+      // When it resumes, by this loop's clock (the pause itself is elapsed time).
       fatal: fatal
-        ? { code: fatal.error.code, message: fatal.error.message, ...(fatal.error.remedy ? { remedy: fatal.error.remedy } : {}), retryAt: new Date(fatal.until).toISOString() }
+        ? {
+            code: fatal.error.code,
+            message: fatal.error.message,
+            ...(fatal.error.remedy ? { remedy: fatal.error.remedy } : {}),
+            retryAt: new Date(this.clock.now() + fatal.resumesInMs).toISOString(),
+          }
         : null,
       lastRunAt: this.lastRunAt,
     };
@@ -146,7 +146,7 @@ export class DeliveryLoop {
     for (;;) {
       await this.ticking;
       await Promise.all([...this.runs]);
-      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar, this.clock.now()));
+      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar));
       if (!changed.length && !this.runs.size) return;
       if (performance.now() > deadline) throw new Error(`delivery not idle after ${timeoutMs} ms: ${changed.map((m) => m.calendar).join(', ')}`);
       this.wake();
@@ -173,8 +173,9 @@ export class DeliveryLoop {
     this.state = 'stopped';
   }
 
-  private waiting(calendar: string, now: number): boolean {
-    return this.inFlight.has(calendar) || this.backoffs.waiting(calendar, now);
+  /** Being delivered, or the scheduler says not yet (a back-off after a failure, another process delivering it). */
+  private waiting(calendar: string): boolean {
+    return this.inFlight.has(calendar) || this.options.scheduler.mailboxDeferredMs(calendar) > 0;
   }
 
   private wake(): void {
@@ -197,7 +198,7 @@ export class DeliveryLoop {
   private async tick(): Promise<void> {
     const { store } = this.options;
     const now = this.clock.now();
-    if (this.backoffs.paused(now)) return;
+    if (this.options.scheduler.pausedAll()) return;
     const changed = await store.changedMailboxes();
     const candidates = new Set(changed.map((m) => m.calendar));
     const versions = new Map(changed.map((m) => [m.calendar, m.desiredVersion]));
@@ -214,7 +215,7 @@ export class DeliveryLoop {
     }
     for (const calendar of this.requested) candidates.add(calendar);
     for (const calendar of this.interactive) if (!candidates.has(calendar)) this.interactive.delete(calendar);
-    const eligible = [...candidates].filter((calendar) => !this.waiting(calendar, now));
+    const eligible = [...candidates].filter((calendar) => !this.waiting(calendar));
     const { parallelMailboxes } = this.options;
     // Interactive changes first, each set in a deliver() call of its own, so that they never wait for a bulk load.
     const urgent = eligible.filter((calendar) => this.interactive.has(calendar)).slice(0, Math.max(0, parallelMailboxes + INTERACTIVE_EXTRA - this.active.size));
@@ -245,10 +246,11 @@ export class DeliveryLoop {
   }
 
   private async run(calendars: string[]): Promise<void> {
+    const shared = this.options.scheduler;
     const scheduler = new ScopedScheduler(
-      this.options.scheduler,
-      () => this.stopping ?? this.backoffs.paused()?.error ?? null,
-      (error) => this.backoffs.pauseAll(error),
+      shared,
+      () => this.stopping ?? shared.pausedAll()?.error ?? null,
+      (error) => shared.pauseAll(error),
     );
     let summary: DeliverySummary;
     try {
@@ -274,23 +276,23 @@ export class DeliveryLoop {
       });
     } catch (error) {
       this.options.onError?.(error);
-      for (const calendar of calendars) this.backoffs.mailboxFailed(calendar);
+      for (const calendar of calendars) shared.deferMailbox(calendar, 'failed');
       return;
     }
     this.lastRunAt = new Date(this.clock.now()).toISOString();
-    if (!summary.fatal) this.backoffs.resumed();
+    if (!summary.fatal) shared.resumedAll();
     for (const mailbox of summary.mailboxes) {
       if (summary.fatal || this.stopping) continue;
       if (mailbox.status === 'busy') {
-        this.backoffs.mailboxBusy(mailbox.calendar, this.options.busyRetryMs ?? 2_000);
+        shared.deferMailbox(mailbox.calendar, 'busy');
         continue;
       }
       if (mailbox.status === 'failed' || mailbox.failed > 0) {
-        this.backoffs.mailboxFailed(mailbox.calendar);
+        shared.deferMailbox(mailbox.calendar, 'failed');
         this.options.onDelivered?.(mailbox, null);
         continue;
       }
-      this.backoffs.mailboxDelivered(mailbox.calendar);
+      shared.clearDeferral(mailbox.calendar);
       const since = this.changedAt.get(mailbox.calendar);
       this.changedAt.delete(mailbox.calendar);
       this.options.onDelivered?.(mailbox, since === undefined ? null : this.clock.now() - since);

@@ -8,7 +8,7 @@ import type { Scheduler } from './scheduler.ts';
 import type { MailboxSummary } from './summary.ts';
 
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
-export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'pause' | 'succeeded' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
+export type DeliveryScheduler = Pick<Scheduler, 'submit' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency'>;
 
 export interface DeliveryLog {
   debug(fields: object, message: string): void;

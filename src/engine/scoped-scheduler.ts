@@ -25,7 +25,7 @@ export class ScopedScheduler implements DeliveryScheduler {
     return this.stoppedAll ?? this.global() ?? this.stoppedMailboxes.get(mailbox) ?? null;
   }
 
-  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
+  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions<T> | number = {}): Promise<T> {
     const before = this.stopped(mailbox);
     if (before) return Promise.reject(before);
     return this.shared.submit(
@@ -36,14 +36,6 @@ export class ScopedScheduler implements DeliveryScheduler {
       },
       options,
     );
-  }
-
-  pause(mailbox: string, ms: number, throttled = true): void {
-    this.shared.pause(mailbox, ms, throttled);
-  }
-
-  succeeded(mailbox: string): void {
-    this.shared.succeeded(mailbox);
   }
 
   activeMailboxes(): number {

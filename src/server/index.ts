@@ -25,7 +25,7 @@ export interface ServeOptions extends ServeSettings {
   deliver?: boolean;
   /** Run the feed pollers (default true when feeds are configured). */
   pollFeeds?: boolean;
-  /** Delivery loop back-offs, for tests. */
+  /** The scheduler's waits before serve tries a mailbox again (after a failure; another process delivering it), for tests. */
   retryMinMs?: number;
   busyRetryMs?: number;
   /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
@@ -62,7 +62,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { clock } = options;
   const store = options.store ?? new SqliteStore(resolvePath(baseDir, config.store.sqlite), { clock });
   const target = options.target ?? createGraphTarget(config, baseDir);
-  const scheduler = createScheduler(config.limits, clock);
+  const scheduler = createScheduler(config.limits, clock, {
+    ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
+    ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
+  });
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
@@ -81,8 +84,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxAttempts: config.limits.maxAttempts,
     parallelMailboxes: config.limits.parallelMailboxes,
     pollMs: server.deliveryPollMs,
-    ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
-    ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
     clock,
     onDelivered: (summary, latencyMs) => {
       metrics.mailboxDeliveries.inc({ outcome: summary.status === 'ok' && summary.failed === 0 ? 'ok' : 'failed' });
