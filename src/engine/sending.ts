@@ -33,6 +33,7 @@ export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: 
     } else await work.fail(op, action.error);
   }
   await record(work, answered);
+  for (const { op } of answered) work.contentOf.delete(op);
   for (const [op] of outcomes) work.inFlight.delete(op);
   for (const op of retry) work.queued.add(op);
   // The source changed this mailbox while the request was out, or a key left alone for it is answered now.
@@ -94,7 +95,7 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
 
 /** What the target is asked to do for a planned operation, with the content it was planned from. */
 function toBatchOp(work: MailboxWork, op: PendingOp): BatchOp {
-  const desiredOf = (op: PendingOp) => describe(work.contentOf.get(op)!.event as CanonicalEvent);
+  const desiredOf = (op: PendingOp) => describe(JSON.parse(work.contentOf.get(op)!.eventJson) as CanonicalEvent);
   return op.kind === 'create'
     ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
     : op.kind === 'update'
@@ -148,6 +149,7 @@ async function recreateGone(work: MailboxWork, op: PendingOp): Promise<PendingOp
   work.generations.set(op.key, generation);
   const { created, pending } = recreate(op, { instance, generation, pending: await store.pendingOps(work.calendar) });
   work.contentOf.set(created, work.contentOf.get(op)!);
+  work.contentOf.delete(op);
   await store.replacePendingOps(work.calendar, pending);
   return created;
 }
