@@ -1,6 +1,6 @@
 // What a delivery holds in memory (issue #14 item 6). Not a test: it measures.
 //
-//   node_modules/.bin/node bench/graph/memory.ts [--workload a|b] [--quick] [--snapshot-at 0.3] [--calpush DIR]
+//   node_modules/.bin/node bench/graph/memory.ts [--workload a|b] [--quick] [--snapshot-at 0.3] [--calpush DIR] [--node-arg=FLAG]
 //
 // Runs workload (a) (10 mailboxes × 5,000 events) or (b) (2,000 × 100) of bench/graph/run.ts once — the sandbox in
 // this process with Outlook's limits and the latency model, calpush as a child process exactly as a user runs it
@@ -26,6 +26,8 @@ const workload = get('--workload', 'a');
 if (workload !== 'a' && workload !== 'b') throw new Error('--workload: a or b');
 const quick = argv.includes('--quick');
 const snapshotAt = Number(get('--snapshot-at', '0'));
+// --node-arg X (repeatable): a flag for calpush's node, e.g. --node-arg=--trace-gc.
+const nodeArgs = argv.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice('--node-arg='.length));
 const calpushDir = resolve(get('--calpush', resolve(import.meta.dirname, '../..')));
 const size = { a: quick ? [10, 500] : [10, 5000], b: quick ? [200, 20] : [2000, 100] }[workload] as [number, number];
 const [mailboxCount, perMailbox] = size;
@@ -46,7 +48,7 @@ try {
   closeSync(fd);
 
   const started = performance.now();
-  const child = spawn(process.execPath, [...(snapshotAt > 0 ? ['--heapsnapshot-signal=SIGUSR2'] : []), join(calpushDir, 'bin/calpush.js'), 'sync', '-c', ws.configPath, '-i', input, '--json'], {
+  const child = spawn(process.execPath, [...nodeArgs, ...(snapshotAt > 0 ? ['--heapsnapshot-signal=SIGUSR2'] : []), join(calpushDir, 'bin/calpush.js'), 'sync', '-c', ws.configPath, '-i', input, '--json'], {
     cwd: ws.dir,
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -76,11 +78,17 @@ try {
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearInterval(sampler);
   const wallS = (performance.now() - started) / 1000;
-  const summary = JSON.parse(Buffer.concat(out).toString('utf8') || '{}') as { delivery?: { totals?: { created: number; failed: number } } };
+  // V8's traces (--node-arg=--trace-gc) go to stdout too: they go to stderr here, the summary is the rest.
+  const lines = Buffer.concat(out).toString('utf8').split('\n');
+  const traced = (line: string) => /^\[\d+:0x[0-9a-f]+\]/.test(line);
+  for (const line of lines.filter(traced)) process.stderr.write(`${line}\n`);
+  const summary = JSON.parse(lines.filter((line) => !traced(line)).join('\n') || '{}') as { delivery?: { totals?: { created: number; failed: number } } };
   process.stdout.write(
     `workload (${workload}) ${mailboxCount} × ${perMailbox}, calpush ${calpushDir}: exit ${code}, ${wallS.toFixed(1)} s, ` +
       `created ${summary.delivery?.totals?.created ?? '?'}, failed ${summary.delivery?.totals?.failed ?? '?'}, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (sampled every 100 ms)\n`,
   );
+  const firstWrite = timeline.find((t) => t.share > 0);
+  if (firstWrite) process.stdout.write(`  first write at ${firstWrite.s.toFixed(1).padStart(6)} s: RSS ${firstWrite.rssMB.toFixed(0)} MB (input read, staged and planned before it)\n`);
   for (let decile = 0; decile <= 10; decile++) {
     const at = timeline.find((t) => t.share >= decile / 10);
     if (at) process.stdout.write(`  ${String(decile * 10).padStart(3)} % of the writes at ${at.s.toFixed(1).padStart(6)} s: RSS ${at.rssMB.toFixed(0)} MB\n`);
