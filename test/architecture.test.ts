@@ -34,13 +34,12 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/sandbox/': 'the stand-in for Microsoft (its throttling windows and latency model), not calpush',
   'src/targets/http.ts': 'the deadline of one HTTP exchange: a timeout that ends the request, not a wait before one',
   'src/admin/doctor/network.ts': 'the TCP/TLS probe’s timeout (socket.setTimeout)',
-  'src/targets/ews/accounts.ts': 'the EWS AccountGate’s pause after ErrorServerBusy, until it becomes a service-account lane of the scheduler (issue #14)',
   'src/sources/feeds.ts': 'the deadline of one feed fetch, and the poller’s cadence (when feeds are due): feeds are no Microsoft mailbox',
   'src/sources/parse-pool.ts': 'the deadline of one .ics parse in its worker thread: a limit that stops the parse, not a wait before a request',
   'src/engine/delivery.ts': 'how often a running delivery asks the store for changes: when to look, not a wait on a request',
   'src/engine/workers.ts': 'waiting for another process to release a busy mailbox (--busy-wait): nothing is sent meanwhile',
   'src/engine/lease.ts': 'the heartbeat that renews this worker’s mailbox leases: a cadence, no request waits on it',
-  'src/engine/loop.ts': 'the serve loop’s poll of the store, its stop() grace period and idle() for tests; its back-offs (engine/backoff.ts) are time stamps, not timers',
+  'src/engine/loop.ts': 'the serve loop’s poll of the store, its stop() grace period and idle() for tests; when a mailbox may be tried again is the scheduler’s (deferMailbox, pauseAll)',
   'src/server/dashboard/live.ts': 'the cadence of a dashboard page’s live updates (server-sent events): what the page is sent, not a wait on a request',
   'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',
   'src/cli/commands/serve.ts': 'exiting after a second SIGTERM/SIGINT if shutting down hangs',
@@ -69,6 +68,27 @@ function timersOutsideTheScheduler(root: string, allowed: Record<string, string>
     });
   }
   for (const entry of Object.keys(allowed)) if (!used.has(entry)) problems.push(`${entry}: on the list but sets no timer any more (remove it)`);
+  return problems;
+}
+
+// How long to wait after an answer is the scheduler's to decide: a target says what the server answered — its
+// Retry-After (TargetError.retryAfterMs) and the level it throttles (TargetError.throttles) — and only the scheduler
+// reads them. (Anything else named retryAfterMs, like the push API's own answer to a client that failed to sign
+// in, is a method, not this field.)
+
+const WAIT_FIELDS = /\.(retryAfterMs|throttles)\b(?!\s*\()/;
+const WAIT_FIELDS_READ_BY = ['src/engine/scheduler.ts', 'src/engine/lanes.ts', 'src/targets/', 'src/sandbox/'];
+
+function waitsDecidedOutsideTheScheduler(root: string): string[] {
+  const problems: string[] = [];
+  for (const file of sourceFiles(root)) {
+    if (WAIT_FIELDS_READ_BY.some((path) => (path.endsWith('/') ? file.startsWith(path) : file === path))) continue;
+    readFileSync(join(root, file), 'utf8')
+      .split('\n')
+      .forEach((line, index) => {
+        if (WAIT_FIELDS.test(line.replace(/\/\/.*$/, ''))) problems.push(`${file}:${index + 1}: ${line.trim()}`);
+      });
+  }
   return problems;
 }
 
@@ -104,6 +124,10 @@ describe('the architecture', () => {
 
   it('waits nowhere outside the scheduler but where the list says why', () => {
     expect(timersOutsideTheScheduler(repo, TIMERS_ALLOWED)).toEqual([]);
+  });
+
+  it('leaves how long to wait after an answer to the scheduler', () => {
+    expect(waitsDecidedOutsideTheScheduler(repo)).toEqual([]);
   });
 
   it('has one error base class', () => {
@@ -168,6 +192,18 @@ describe('the architecture checks catch', () => {
     expect(timersOutsideTheScheduler(root, { 'src/engine/scheduler.ts': 'owner', 'src/engine/loop.ts': 'poll' })).toEqual([
       'src/targets/graph/target.ts:3: await new Promise((resolve) => setTimeout(resolve, 1_000));',
       'src/engine/loop.ts: on the list but sets no timer any more (remove it)',
+    ]);
+  });
+
+  it('a wait decided outside the scheduler', () => {
+    const root = tree({
+      'src/engine/sending.ts': "export const pauseFor = (error: { retryAfterMs?: number; throttles?: string }) => [error.retryAfterMs ?? 1000, error.throttles];\n",
+      'src/server/app.ts': '// error.retryAfterMs in a comment is no read\nexport const wait = (failures: { retryAfterMs(ip: string): number }) => failures.retryAfterMs("::1");\n',
+      'src/targets/graph/errors.ts': 'export const details = (response: { retryAfterMs: number }) => ({ retryAfterMs: response.retryAfterMs });\n',
+      'src/engine/scheduler.ts': 'export const delay = (error: { retryAfterMs: number }) => error.retryAfterMs;\n',
+    });
+    expect(waitsDecidedOutsideTheScheduler(root)).toEqual([
+      "src/engine/sending.ts:1: export const pauseFor = (error: { retryAfterMs?: number; throttles?: string }) => [error.retryAfterMs ?? 1000, error.throttles];",
     ]);
   });
 

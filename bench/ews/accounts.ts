@@ -146,10 +146,10 @@ async function run(options: Options, accountCount: number): Promise<RunResult> {
     const cpu = process.cpuUsage(cpuBefore);
     const mailboxesPerAccount = new Map<string, number>();
     for (const mailbox of students) {
-      const account = target.laneFor(mailbox).toLowerCase();
+      const account = target.serviceAccount(mailbox).toLowerCase();
       mailboxesPerAccount.set(account, (mailboxesPerAccount.get(account) ?? 0) + 1);
     }
-    // BENCH_DEBUG=1: the target's own view of each account's gate (waits, busy answers, concurrency left).
+    // BENCH_DEBUG=1: the target's own view of each account (requests, busy answers, most in flight).
     if (process.env['BENCH_DEBUG']) process.stderr.write(`${JSON.stringify(target.accountStats())}\n`);
     await target.close();
     const { stats, utilization } = await sandbox.stats();

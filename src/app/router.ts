@@ -3,6 +3,7 @@
 // it — sync, import, serve (API and feeds), the dry run — through engine/routes.ts; status and the doctor ask it to
 // explain itself. Each target has its own scheduler: Outlook's per-mailbox limits hold per app, an Exchange
 // server's budgets per service account, so the targets never share lanes.
+import type { RetryPolicy } from '../engine/deferrals.ts';
 import { createScheduler } from '../engine/limits.ts';
 import type { MailboxRoute, MailboxRoutes } from '../engine/routes.ts';
 import type { DeliveryScheduler } from '../engine/run.ts';
@@ -189,8 +190,6 @@ export async function explainRoutes(config: Config, baseDir: string, cache: Rout
 export function directScheduler(): DeliveryScheduler {
   return {
     submit: (_mailbox, run) => run(),
-    pause: () => {},
-    succeeded: () => {},
     abandonMailbox: () => {},
     abandonAll: () => {},
     activeMailboxes: () => 0,
@@ -205,6 +204,8 @@ export interface CreateRouterOptions {
   clock?: Clock;
   /** Record lookup answers (false: a dry run). */
   record?: boolean;
+  /** calpush serve's waits before it tries a mailbox again, when not the defaults (tests make them short). */
+  retries?: Partial<RetryPolicy>;
 }
 
 /** The configured targets, each with its own scheduler from the config's limits, and the routing between them. */
@@ -212,7 +213,7 @@ export async function createRouter(config: Config, baseDir: string, options: Cre
   const routing = compileRouting(config.routing, [...targetConfigs(config).keys()], baseDir);
   // The store also keeps the people's connections a graph-delegated target writes with (store/connections.ts).
   const built = await createTargets(config, baseDir, options.store ? { store: options.store } : {});
-  const targets = new Map([...built].map(([name, target]) => [name, { target, scheduler: createScheduler(config.limits, options.clock) }]));
+  const targets = new Map([...built].map(([name, target]) => [name, { target, scheduler: createScheduler(config.limits, options.clock, options.retries) }]));
   return new Router({ routing, targets, cache: options.store ?? null, ...(options.record !== undefined ? { record: options.record } : {}), ...(options.clock ? { clock: options.clock } : {}) });
 }
 

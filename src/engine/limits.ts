@@ -3,6 +3,7 @@
 // config cannot ask for more.
 import { z } from 'zod';
 import { systemClock, type Clock } from '../model/clock.ts';
+import type { RetryPolicy } from './deferrals.ts';
 import { Scheduler } from './scheduler.ts';
 
 /**
@@ -19,13 +20,17 @@ export const engineLimitsShape = {
 
 export type Limits = z.infer<z.ZodObject<typeof engineLimitsShape>>;
 
-/** The scheduler for these limits; `clock` says what time it is (which work is urgent). */
-export function createScheduler(limits: Limits, clock: Clock = systemClock): Scheduler {
+/**
+ * The scheduler for these limits; `clock` says what time it is (which work is urgent). `retries`: calpush serve's
+ * waits before trying a mailbox (or everything) again, when not the defaults (tests make them short).
+ */
+export function createScheduler(limits: Limits, clock: Clock = systemClock, retries: Partial<RetryPolicy> = {}): Scheduler {
   return new Scheduler({
     clock,
     globalConcurrency: limits.globalConcurrency,
     mailboxConcurrency: limits.mailboxConcurrency,
     mailboxBudget: { requests: limits.requestsPerTenMinutes, windowMs: 600_000 },
     maxAttempts: limits.maxAttempts,
+    ...retries,
   });
 }

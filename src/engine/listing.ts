@@ -15,7 +15,7 @@ export async function listOwned(scheduler: DeliveryScheduler, target: CalendarTa
         await onRequest?.();
         return target.listOwned(calendar, cursor);
       },
-      { priority: Number.MIN_SAFE_INTEGER },
+      { priority: Number.MIN_SAFE_INTEGER, lane: target.laneFor?.(calendar) ?? null },
     );
     for (const item of page.items) owned.push({ calendar, ...item });
     cursor = page.next;

@@ -7,10 +7,14 @@
 // claims each mailbox's lease (a mailbox another process holds comes back as "busy" and is tried again shortly)
 // and re-plans a mailbox that changes while it runs.
 //
-// All calls share one Scheduler, so Outlook's per-mailbox and global limits hold across them. The scheduler
-// stops a mailbox that answered 403/404, and everything after a fatal error, for its lifetime; a serve lives
-// long and an administrator fixes such things, so each deliver() call gets a view of the scheduler whose
-// stops last only for that call (the loop then waits with a back-off before trying the mailbox again).
+// All calls share one Scheduler per target (engine/routes.ts), so Outlook's per-mailbox and global limits hold
+// across them. A scheduler stops a mailbox that answered 403/404, and everything after a fatal error, for its
+// lifetime; a serve lives long and an administrator fixes such things, so each deliver() call gets a view of each
+// scheduler whose stops last only for that call. When a mailbox may be tried again is the schedulers' too
+// (deferMailbox: a back-off after a failure, a short wait when another process was delivering it), and so is the
+// pause of all delivery after a failure no mailbox can get past (pauseAll): the loop decides what to deliver, the
+// schedulers when. The loop does not know a mailbox's target before it is delivered (a lookup may name it), so it
+// tells every target's scheduler and waits for the longest.
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
@@ -18,7 +22,6 @@ import { deliver } from './delivery.ts';
 import type { DeliveryLog } from './run.ts';
 import type { DeliverySummary, MailboxSummary } from './summary.ts';
 import type { Scheduler } from './scheduler.ts';
-import { Backoffs } from './backoff.ts';
 import { DEFAULT_LEASE_MS, LeaseKeeper } from './lease.ts';
 import { singleRoute, type MailboxRoutes } from './routes.ts';
 import { ScopedScheduler } from './scoped-scheduler.ts';
@@ -40,16 +43,11 @@ export interface DeliveryLoopOptions {
   workerId?: string;
   /** How long a mailbox lease lasts without this worker's heartbeat (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
-  /** Back-off after a failed mailbox: min · 2^(failures-1), at most max. */
-  retryMinMs?: number;
-  retryMaxMs?: number;
-  /** Wait before trying a mailbox again that another process was delivering. */
-  busyRetryMs?: number;
   /** Structured log passed to deliver() (pino's shape). */
   log?: DeliveryLog;
   onDelivered?: (summary: MailboxSummary, latencyMs: number | null) => void;
   onError?: (error: unknown) => void;
-  /** What time it is: back-offs, latency, the status's times; passed on to deliver() (default: the system clock). */
+  /** What time it is: latency, the status's times; passed on to deliver() (default: the system clock). */
   clock?: Clock;
 }
 
@@ -88,8 +86,6 @@ export class DeliveryLoop {
   /** The desired version each mailbox in flight was last told about. */
   private readonly told = new Map<string, number>();
   private readonly runs = new Set<Promise<void>>();
-  /** When a mailbox (or all delivery) may be tried again after failures. */
-  private readonly backoffs: Backoffs;
   /** Mailbox → when its first undelivered change was seen. */
   private readonly changedAt = new Map<string, number>();
   private stopping: TargetError | null = null;
@@ -105,7 +101,6 @@ export class DeliveryLoop {
     if (!options.routes && !(options.target && options.scheduler)) throw new Error('DeliveryLoop needs routes, or a target and a scheduler');
     this.routes = options.routes ?? singleRoute(options.target!, options.scheduler!);
     this.clock = options.clock ?? systemClock;
-    this.backoffs = new Backoffs(this.clock, options.retryMinMs ?? 30_000, options.retryMaxMs ?? 3_600_000);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.leases = new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
   }
@@ -136,18 +131,24 @@ export class DeliveryLoop {
    * changed. deliver() then does what the mailbox needs (nothing, when it is up to date).
    */
   deliverNow(calendar: string): void {
-    this.backoffs.forget(calendar);
+    for (const scheduler of this.schedulers()) scheduler.clearDeferral(calendar);
     this.requested.add(calendar);
     this.nudge(calendar, 1);
   }
 
   status(): DeliveryLoopStatus {
-    const fatal = this.backoffs.paused();
+    const fatal = this.pausedAll();
     return {
       state: fatal && this.state === 'running' ? 'paused' : this.state,
       delivering: [...this.inFlight].sort(),
+      // When it resumes, by this loop's clock (the pause itself is elapsed time).
       fatal: fatal
-        ? { code: fatal.error.code, message: fatal.error.message, ...(fatal.error.remedy ? { remedy: fatal.error.remedy } : {}), retryAt: new Date(fatal.until).toISOString() }
+        ? {
+            code: fatal.error.code,
+            message: fatal.error.message,
+            ...(fatal.error.remedy ? { remedy: fatal.error.remedy } : {}),
+            retryAt: new Date(this.clock.now() + fatal.resumesInMs).toISOString(),
+          }
         : null,
       lastRunAt: this.lastRunAt,
     };
@@ -159,7 +160,7 @@ export class DeliveryLoop {
     for (;;) {
       await this.ticking;
       await Promise.all([...this.runs]);
-      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar, this.clock.now()));
+      const changed = (await this.options.store.changedMailboxes()).filter((m) => !this.waiting(m.calendar));
       if (!changed.length && !this.runs.size) return;
       if (performance.now() > deadline) throw new Error(`delivery not idle after ${timeoutMs} ms: ${changed.map((m) => m.calendar).join(', ')}`);
       this.wake();
@@ -186,8 +187,34 @@ export class DeliveryLoop {
     this.state = 'stopped';
   }
 
-  private waiting(calendar: string, now: number): boolean {
-    return this.inFlight.has(calendar) || this.backoffs.waiting(calendar, now);
+  /** Being delivered, or a scheduler says not yet (a back-off after a failure, another process delivering it). */
+  private waiting(calendar: string): boolean {
+    return this.inFlight.has(calendar) || this.schedulers().some((scheduler) => scheduler.mailboxDeferredMs(calendar) > 0);
+  }
+
+  /** Every target's shared scheduler: each keeps serve's waits for the mailboxes it may be asked to deliver. */
+  private schedulers(): Scheduler[] {
+    return this.routes.schedulers();
+  }
+
+  /** A failure no mailbox can get past pauses all delivery, whichever target met it (one pause for all, as before routing). */
+  private pauseAll(error: TargetError): void {
+    for (const scheduler of this.schedulers()) scheduler.pauseAll(error);
+  }
+
+  /** What paused delivery and how long it still lasts (the longest pause of any target's scheduler). */
+  private pausedAll(): { error: TargetError; resumesInMs: number } | null {
+    let longest: { error: TargetError; resumesInMs: number } | null = null;
+    for (const scheduler of this.schedulers()) {
+      const paused = scheduler.pausedAll();
+      if (paused && (!longest || paused.resumesInMs > longest.resumesInMs)) longest = paused;
+    }
+    return longest;
+  }
+
+  /** The mailbox's delivery failed (back-off) or another process was delivering it: every scheduler waits. */
+  private deferMailbox(calendar: string, why: 'failed' | 'busy'): void {
+    for (const scheduler of this.schedulers()) scheduler.deferMailbox(calendar, why);
   }
 
   private wake(): void {
@@ -210,7 +237,7 @@ export class DeliveryLoop {
   private async tick(): Promise<void> {
     const { store } = this.options;
     const now = this.clock.now();
-    if (this.backoffs.paused(now)) return;
+    if (this.pausedAll()) return;
     const changed = await store.changedMailboxes();
     const candidates = new Set(changed.map((m) => m.calendar));
     const versions = new Map(changed.map((m) => [m.calendar, m.desiredVersion]));
@@ -227,7 +254,7 @@ export class DeliveryLoop {
     }
     for (const calendar of this.requested) candidates.add(calendar);
     for (const calendar of this.interactive) if (!candidates.has(calendar)) this.interactive.delete(calendar);
-    const eligible = [...candidates].filter((calendar) => !this.waiting(calendar, now));
+    const eligible = [...candidates].filter((calendar) => !this.waiting(calendar));
     const { parallelMailboxes } = this.options;
     // Interactive changes first, each set in a deliver() call of its own, so that they never wait for a bulk load.
     const urgent = eligible.filter((calendar) => this.interactive.has(calendar)).slice(0, Math.max(0, parallelMailboxes + INTERACTIVE_EXTRA - this.active.size));
@@ -259,14 +286,7 @@ export class DeliveryLoop {
 
   private async run(calendars: string[]): Promise<void> {
     // Each target's shared scheduler, seen through a view whose stops last only for this call.
-    const routes = this.routes.through(
-      (shared) =>
-        new ScopedScheduler(
-          shared,
-          () => this.stopping ?? this.backoffs.paused()?.error ?? null,
-          (error) => this.backoffs.pauseAll(error),
-        ),
-    );
+    const routes = this.routes.through((shared) => new ScopedScheduler(shared, () => this.stopping ?? this.pausedAll()?.error ?? null, (error) => this.pauseAll(error)));
     let summary: DeliverySummary;
     try {
       summary = await deliver({
@@ -291,23 +311,23 @@ export class DeliveryLoop {
       });
     } catch (error) {
       this.options.onError?.(error);
-      for (const calendar of calendars) this.backoffs.mailboxFailed(calendar);
+      for (const calendar of calendars) this.deferMailbox(calendar, 'failed');
       return;
     }
     this.lastRunAt = new Date(this.clock.now()).toISOString();
-    if (!summary.fatal) this.backoffs.resumed();
+    if (!summary.fatal) for (const scheduler of this.schedulers()) scheduler.resumedAll();
     for (const mailbox of summary.mailboxes) {
       if (summary.fatal || this.stopping) continue;
       if (mailbox.status === 'busy') {
-        this.backoffs.mailboxBusy(mailbox.calendar, this.options.busyRetryMs ?? 2_000);
+        this.deferMailbox(mailbox.calendar, 'busy');
         continue;
       }
       if (mailbox.status === 'failed' || mailbox.failed > 0) {
-        this.backoffs.mailboxFailed(mailbox.calendar);
+        this.deferMailbox(mailbox.calendar, 'failed');
         this.options.onDelivered?.(mailbox, null);
         continue;
       }
-      this.backoffs.mailboxDelivered(mailbox.calendar);
+      for (const scheduler of this.schedulers()) scheduler.clearDeferral(mailbox.calendar);
       const since = this.changedAt.get(mailbox.calendar);
       this.changedAt.delete(mailbox.calendar);
       this.options.onDelivered?.(mailbox, since === undefined ? null : this.clock.now() - since);

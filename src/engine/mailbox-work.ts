@@ -8,6 +8,15 @@ import type { MailboxRoute } from './routes.ts';
 import type { DeliveryRun, DeliveryScheduler } from './run.ts';
 import { describeError, emptySummary, supportIds, type MailboxSummary } from './summary.ts';
 
+/** A desired row as planning keeps it: everything but the event. */
+export type PlannedRow = Omit<DesiredRow, 'event'>;
+
+/** What a planned create/update sends: the event as JSON, and when it starts. */
+export interface PlannedContent {
+  eventJson: string;
+  startsAtMs: number;
+}
+
 export abstract class MailboxWork {
   readonly run: DeliveryRun;
   readonly calendar: string;
@@ -20,9 +29,14 @@ export abstract class MailboxWork {
   plannedVersion = 0;
   /** Deletions so far per key (planner: part of the transactionId). */
   generations = new Map<string, number>();
-  desiredByKey = new Map<string, DesiredRow>();
-  /** The desired row each create/update was planned from: what it sends, even if the source changes meanwhile. */
-  readonly contentOf = new Map<PendingOp, DesiredRow>();
+  /** The desired rows of the last plan, without their events (the planner needs none; see contentOf). */
+  desiredByKey = new Map<string, PlannedRow>();
+  /**
+   * The content each create/update was planned from: what it sends, even if the source changes meanwhile. Kept as
+   * the event's JSON, not the parsed event (a fraction of its size: a mailbox of thousands of events queues them
+   * all at once), and dropped once the operation is answered, failed or superseded.
+   */
+  readonly contentOf = new Map<PendingOp, PlannedContent>();
   /** Planned operations waiting in the scheduler. One a re-plan drops from here is superseded: its request skips it. */
   readonly queued = new Set<PendingOp>();
   /** Operations sent whose answers are not recorded yet; a re-plan leaves their keys alone. */
@@ -110,6 +124,7 @@ export abstract class MailboxWork {
     this.summary.failed++;
     this.summary.failures.push({ id: id ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
     await this.run.options.store.recordOpFailure(this.calendar, op.key, `${failure.code}: ${failure.message}`, this.lease);
+    this.contentOf.delete(op);
     this.run.progress.done++;
     this.run.report();
   }

@@ -15,7 +15,8 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   work.plannedVersion = (await store.mailbox(calendar))?.desiredVersion ?? work.plannedVersion;
   run.plannedVersions.set(calendar, work.plannedVersion);
   const desired = await store.desiredFor(calendar);
-  work.desiredByKey = new Map(desired.map((row) => [row.key, row]));
+  // The parsed events are let go after this plan: only the fresh operations keep theirs, as JSON (contentOf).
+  work.desiredByKey = new Map(desired.map(({ event: _event, ...row }) => [row.key, row]));
   // Taken before the delivered rows are read: an answer is recorded before its operation leaves inFlight, so every
   // key not left alone here has its answer in the rows read below.
   const { busy, deferred } = keysInFlight(work.inFlight, work.desiredByKey);
@@ -24,10 +25,15 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   const result = replan({ instance, calendar, desired, delivered, generations: work.generations, busy, queued: work.queued });
   for (const op of result.superseded) {
     work.queued.delete(op);
+    work.contentOf.delete(op);
     run.progress.total--;
   }
   const { fresh } = result;
-  for (const op of fresh) if (op.kind !== 'delete') work.contentOf.set(op, work.desiredByKey.get(op.key)!);
+  const eventOf = new Map(desired.map((row) => [row.key, row]));
+  for (const op of fresh) {
+    const row = op.kind === 'delete' ? undefined : eventOf.get(op.key);
+    if (row) work.contentOf.set(op, { eventJson: JSON.stringify(row.event), startsAtMs: row.startsAtMs });
+  }
   await store.replacePendingOps(calendar, [...work.inFlight, ...work.queued, ...fresh], work.lease);
   log?.debug({ calendar, version: work.plannedVersion, ops: fresh.length, unchanged: result.unchanged, inFlight: work.inFlight.size }, 'planned');
   work.summary.unchanged = result.unchanged;

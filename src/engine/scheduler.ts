@@ -1,36 +1,56 @@
-// The scheduler: the one place in calpush that owns concurrency.
+// The scheduler: the one place in calpush that decides when a request is sent, and how long anything waits.
 //
-// Every request to a target goes through submit(). Per mailbox it keeps at most `mailboxConcurrency` requests in
-// flight and spends at most `mailboxBudget.requests` in any rolling `mailboxBudget.windowMs` — Outlook's limits
-// per app per mailbox are 4 concurrent and 10,000 per 10 minutes
-// (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits). A request may stand for several
-// (a JSON $batch of 20 costs 20 against the budget: "each request inside it is throttled on its own",
-// https://learn.microsoft.com/graph/json-batching) and hold several concurrency slots (a parallel batch runs up to
-// 4 of its items at once).
+// Every request to a target goes through submit(). It passes three lanes (engine/lanes.ts), and starts only when
+// each has room:
+// - global: at most `globalConcurrency` requests in flight across everything;
+// - account (when the target declares one for the calendar, CalendarTarget.laneFor): an EWS service account serves
+//   many mailboxes, and Exchange counts and throttles its requests together (EWSMaxConcurrency, the EWS budgets:
+//   https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange) — its
+//   concurrency and an optional items-per-minute budget;
+// - mailbox: `mailboxConcurrency` in flight and `mailboxBudget.requests` per rolling `mailboxBudget.windowMs` —
+//   Outlook's limits per app per mailbox are 4 concurrent and 10,000 per 10 minutes
+//   (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits). A request may stand for several
+//   (a JSON $batch of 20 costs 20 against the budgets: "each request inside it is throttled on its own",
+//   https://learn.microsoft.com/graph/json-batching) and hold several of its mailbox's places (a parallel batch runs
+//   up to 4 of its items at once).
 //
-// A mailbox that answers 429/503 waits out its own Retry-After while the others go on
-// (https://learn.microsoft.com/graph/throttling), and its concurrency is halved, growing back by one after a run
-// of successes (additive increase, multiplicative decrease). Ready mailboxes take turns; a request on an event
-// that starts soon (within `urgentWithinMs`) goes before every non-urgent one, whichever mailbox it is for, and
-// within a mailbox the soonest start goes first.
+// A throttling answer names its level (TargetError.throttles): that lane waits out the Retry-After (EWS:
+// BackOffMilliseconds) while the others go on (https://learn.microsoft.com/graph/throttling), and its concurrency is
+// halved, growing back by one after a run of successes. Items throttled inside a batch pause their lane the same
+// way before the next request starts (SubmitOptions.answers); delivery sends them again in a request of their own.
+// Other transient failures are retried after an exponential back-off. calpush serve's "when to try a mailbox
+// again" (a failed or busy delivery) and its pause after a failure no mailbox can get past are kept here too
+// (deferMailbox, pauseAll).
+//
+// Ready mailboxes take turns; a request on an event that starts soon (within `urgentWithinMs`) goes before every
+// non-urgent one, whichever mailbox it is for, and within a mailbox the soonest start goes first. Mailboxes waiting
+// for their account's room take turns the same way.
 //
 // Two kinds of time: what time it is (is this event's start within `urgentWithinMs`?) comes from the injected
-// Clock, so tests can run at a fixed moment; how long to wait (Retry-After, back-off, the budget window) is elapsed
+// Clock, so tests can run at a fixed moment; how long to wait (Retry-After, back-off, the budget windows) is elapsed
 // time on the monotonic clock (performance.now()), which a fixed or fake clock cannot stop and a wall-clock step
-// (NTP, a changed time zone) cannot stretch or cut short. The timers are real setTimeout.
+// (NTP, a changed time zone) cannot stretch or cut short. The timer is a real setTimeout, and there is one.
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
-import { TargetError } from '../targets/target.ts';
+import { TargetError, type LaneLevel, type ServiceLane } from '../targets/target.ts';
+import { backoffAfter, Deferrals, SERVE_RETRIES, type RetryPolicy } from './deferrals.ts';
+import { Heap, Lane, TurnQueue } from './lanes.ts';
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends RetryPolicy {
   globalConcurrency: number;
   mailboxConcurrency: number;
   mailboxBudget: { requests: number; windowMs: number };
-  /** Transient failures of one request before it is given up. */
+  /** Failed attempts of one request before it is given up (throttling answers count as `throttledRetries` says). */
   maxAttempts: number;
   /** Back-off when a transient failure carries no Retry-After: base · 2^(attempt-1), capped. */
   baseBackoffMs: number;
   maxBackoffMs: number;
+  /**
+   * The least wait of an account throttled by an answer that names none (IIS's 503 in front of EWS has no
+   * Retry-After; Exchange's own ErrorServerBusy names its BackOffMilliseconds). A mailbox or everything throttled
+   * without a named wait backs off as after any transient failure (at least `baseBackoffMs`).
+   */
+  throttledPauseMs: number;
   /** Work on events starting sooner than this from now is urgent. */
   urgentWithinMs: number;
 }
@@ -42,7 +62,9 @@ export const OUTLOOK_LIMITS: SchedulerOptions = {
   maxAttempts: 8,
   baseBackoffMs: 500,
   maxBackoffMs: 60_000,
+  throttledPauseMs: 5_000,
   urgentWithinMs: 48 * 3_600_000,
+  ...SERVE_RETRIES,
 };
 
 /** The limits, and the Clock that says what time it is (default: the system clock). */
@@ -56,18 +78,40 @@ const elapsed = (): number => performance.now();
 export interface SchedulerStats {
   started: number;
   retried: number;
+  /** Throttling answers, at any level (a batch whose items were throttled counts once per level). */
   throttled: number;
   maxInFlight: number;
   maxInFlightPerMailbox: number;
 }
 
-export interface SubmitOptions {
+/** A lane between everything and the mailboxes, as the dashboard or a benchmark may see it. */
+export interface AccountLaneState {
+  key: string;
+  /** Concurrency it may use now, and when nothing throttles it. */
+  concurrency: number;
+  maxConcurrency: number;
+  inFlight: number;
+  /** Throttling answers it got. */
+  throttled: number;
+  /** How long until it may send again (0: it may). */
+  resumesInMs: number;
+}
+
+export interface SubmitOptions<T = unknown> {
   /** Lower runs first; delivery passes the event's start (ms since epoch). */
   priority?: number;
-  /** What the request costs against the mailbox's rolling budget (a batch: its number of items). */
+  /** What the request costs against the rolling budgets (a batch: its number of items). */
   cost?: number;
-  /** Concurrency slots it holds while in flight (a parallel batch: up to 4). */
+  /** Mailbox places it holds while in flight (a parallel batch: up to 4). */
   slots?: number;
+  /** The lane between everything and the mailbox that the target declares for the calendar (laneFor). */
+  lane?: ServiceLane | null;
+  /**
+   * The answers inside a result (a batch: one per item; null for an item done). Their successes grow the lanes'
+   * concurrency, and their throttling pauses the lanes it names before the next request starts: the items that
+   * came back throttled are sent again by the caller, in a request of their own, after that pause.
+   */
+  answers?: (result: T) => ReadonlyArray<TargetError | null>;
 }
 
 interface Job {
@@ -75,37 +119,29 @@ interface Job {
   cost: number;
   slots: number;
   sequence: number;
-  attempts: number;
+  /** Failed attempts so far, and throttling answers since the last one that counted as a failed attempt. */
+  failures: number;
+  freeThrottled: number;
   run: () => Promise<unknown>;
+  answers: ((result: unknown) => ReadonlyArray<TargetError | null>) | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** The account lane the target declared for it (a mailbox may move to another account: each request counts where it was sent). */
+  account: AccountLane | null;
 }
 
-class MailboxLane {
-  readonly name: string;
+class MailboxLane extends Lane {
   queue: Job[] = [];
-  inFlight = 0;
-  /** Slots it may use now: lowered by 429s, regrown by successes. */
-  limit: number;
-  successesSinceChange = 0;
-  pausedUntil = 0;
-  /** Until when it waits out a throttling answer's Retry-After (monotonic time; within pausedUntil). */
-  throttledUntil = 0;
-  /** Requests spent in the budget window: [time, cost, by another process?], oldest first, and their sum. */
-  spent: Array<[number, number, boolean?]> = [];
-  spentTotal = 0;
   abandoned: TargetError | null = null;
   /** Counted among the scheduler's active mailboxes (work queued or in flight). */
   active = false;
-  /** Where the lane stands: idle (nothing queued or waiting for a slot), ready (in a ready queue), waiting (timer). */
-  state: 'idle' | 'ready' | 'waiting' = 'idle';
-  /** Bumped whenever the lane leaves a ready queue, so stale heap entries are skipped. */
+  /**
+   * Where the lane stands: idle (nothing queued, or no free place), ready (in the turn queue), waiting (for a time),
+   * parked (on its account, for its room).
+   */
+  state: 'idle' | 'ready' | 'waiting' | 'parked' = 'idle';
+  /** Bumped whenever the lane leaves a queue, so stale entries are skipped. */
   ticket = 0;
-
-  constructor(name: string, limit: number) {
-    this.name = name;
-    this.limit = limit;
-  }
 
   enqueue(job: Job): void {
     // Sorted insert from the back: delivery submits in start order, so this is usually O(1).
@@ -119,76 +155,42 @@ class MailboxLane {
   }
 }
 
-/** A binary min-heap. */
-class Heap<T> {
-  private readonly items: T[] = [];
-  private readonly less: (a: T, b: T) => boolean;
-  constructor(less: (a: T, b: T) => boolean) {
-    this.less = less;
-  }
-  get size(): number {
-    return this.items.length;
-  }
-  peek(): T | undefined {
-    return this.items[0];
-  }
-  push(item: T): void {
-    const items = this.items;
-    items.push(item);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.less(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
-      i = parent;
-    }
-  }
-  pop(): T | undefined {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last !== undefined) {
-      items[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let smallest = i;
-        if (left < items.length && this.less(items[left]!, items[smallest]!)) smallest = left;
-        if (right < items.length && this.less(items[right]!, items[smallest]!)) smallest = right;
-        if (smallest === i) break;
-        [items[i], items[smallest]] = [items[smallest]!, items[i]!];
-        i = smallest;
-      }
-    }
-    return top;
-  }
+class AccountLane extends Lane {
+  /** Mailboxes whose next request waits for this account's room, in turn order. */
+  readonly parked = new TurnQueue<MailboxLane>((lane) => lane.state === 'parked');
+  /** When its entry in the waiting heap wakes it (Infinity: none). */
+  wakesAt = Infinity;
 }
+
+/** What the waiting heap holds: a mailbox waiting for its pause or budget, or an account for its. */
+type Waiter = [MailboxLane, number, number] | [AccountLane, number];
 
 export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly clock: Clock;
+  private readonly global: Lane;
   private readonly lanes = new Map<string, MailboxLane>();
-  /** Ready lanes whose next job is not urgent, in turn order (a FIFO with a moving head). */
-  private readyFifo: Array<[MailboxLane, number]> = [];
-  private readyHead = 0;
-  /** Ready lanes whose next job is urgent, soonest first. */
-  private readonly readyUrgent = new Heap<[MailboxLane, number, number]>((a, b) => a[2] < b[2]);
-  /** Lanes waiting for a pause or the budget to pass, earliest first (monotonic time). */
-  private readonly waiting = new Heap<[MailboxLane, number]>((a, b) => a[1] < b[1]);
+  private readonly accounts = new Map<string, AccountLane>();
+  private readonly ready = new TurnQueue<MailboxLane>((lane) => lane.state === 'ready');
+  /** Lanes waiting for a pause or a budget to pass, earliest first (monotonic time). */
+  private readonly waiting = new Heap<Waiter>((a, b) => a[1] < b[1]);
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
-  private inFlight = 0;
   private activeLanes = 0;
   private sequence = 0;
   private fatal: TargetError | null = null;
   private dispatching = false;
+  private readonly deferrals: Deferrals;
+  /** serve's pause after a failure no mailbox can get past, and how many came in a row. */
+  private paused: { error: TargetError; failures: number } | null = null;
   private readonly statistics: SchedulerStats = { started: 0, retried: 0, throttled: 0, maxInFlight: 0, maxInFlightPerMailbox: 0 };
 
   constructor(setup: SchedulerSetup = {}) {
     const { clock = systemClock, ...options } = setup;
     this.clock = clock;
     this.options = { ...OUTLOOK_LIMITS, ...options, mailboxBudget: { ...OUTLOOK_LIMITS.mailboxBudget, ...options.mailboxBudget } };
+    this.global = new Lane('global', '', this.options.globalConcurrency);
+    this.deferrals = new Deferrals(this.options);
   }
 
   stats(): SchedulerStats {
@@ -218,71 +220,66 @@ export class Scheduler {
     const now = elapsed();
     const throttled: Array<{ mailbox: string; resumesInMs: number; concurrency: number }> = [];
     for (const lane of this.lanes.values()) {
-      if (lane.throttledUntil > now && !lane.abandoned) throttled.push({ mailbox: lane.name, resumesInMs: Math.ceil(lane.throttledUntil - now), concurrency: lane.limit });
+      if (lane.throttledUntil > now && !lane.abandoned) throttled.push({ mailbox: lane.key, resumesInMs: Math.ceil(lane.throttledUntil - now), concurrency: lane.limit });
     }
     return throttled.sort((a, b) => b.resumesInMs - a.resumesInMs);
   }
 
-  /** Runs `run` when the mailbox's limits allow it; retries transient failures; rejects with the final error. */
-  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
-    const { priority = 0, cost = 1, slots = 1 } = typeof options === 'number' ? { priority: options } : options;
+  /** The lanes between everything and the mailboxes that targets declared (EWS service accounts). Read-only. */
+  accountLanes(): AccountLaneState[] {
+    const now = elapsed();
+    return [...this.accounts.values()].map((lane) => ({
+      key: lane.key,
+      concurrency: lane.limit,
+      maxConcurrency: lane.max,
+      inFlight: lane.inFlight,
+      throttled: lane.throttles,
+      resumesInMs: Math.max(0, Math.ceil(lane.pausedUntil - now)),
+    }));
+  }
+
+  /** Runs `run` when its lanes allow it; retries transient failures; rejects with the final error. */
+  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions<T> | number = {}): Promise<T> {
+    const { priority = 0, cost = 1, slots = 1, lane: service = null, answers } = typeof options === 'number' ? { priority: options } : options;
     const lane = this.lane(mailbox);
     if (this.fatal) lane.abandoned ??= this.fatal;
     if (lane.abandoned) return Promise.reject(lane.abandoned);
+    const account = this.account(service);
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
         priority,
         cost: Math.max(1, cost),
         slots: Math.max(1, Math.min(slots, this.options.mailboxConcurrency)),
         sequence: this.sequence++,
-        attempts: 0,
+        failures: 0,
+        freeThrottled: 0,
         run,
+        answers: answers as Job['answers'],
         resolve: resolve as (v: unknown) => void,
         reject,
+        account,
       };
       lane.enqueue(job);
       this.track(lane);
-      // A new, more urgent head may move the lane from the turn order to the urgent queue.
-      if (lane.state === 'ready' && lane.queue[0] === job) this.unready(lane);
+      // A new, more urgent head may move the lane to the front of its queue.
+      if (lane.state !== 'idle' && lane.state !== 'waiting' && lane.queue[0] === job) this.unready(lane);
       this.consider(lane);
       this.dispatch();
     });
   }
 
   /**
-   * Makes the mailbox wait (a Retry-After seen outside submit's own retry, e.g. on items inside a batch) and
-   * counts it as throttling when `throttled`.
-   */
-  pause(mailbox: string, ms: number, throttled = true): void {
-    const lane = this.lane(mailbox);
-    lane.pausedUntil = Math.max(lane.pausedUntil, elapsed() + ms);
-    if (throttled) {
-      this.throttledOn(lane);
-      lane.throttledUntil = lane.pausedUntil;
-    }
-    if (lane.state === 'ready') this.unready(lane);
-    this.consider(lane);
-  }
-
-  /**
    * What other processes sent to the mailbox within the budget window (the store's request ledger, read when this
-   * process takes the mailbox's lease): it counts against the budget here as if sent `agoMs` ago, in place of what
-   * was told before. Outlook's 10,000 per 10 minutes are per app and mailbox, not per process.
+   * process takes the mailbox's lease): it counts against the mailbox lane's budget here as if sent `agoMs` ago, in
+   * place of what was told before. Outlook's 10,000 per 10 minutes are per app and mailbox, not per process.
    */
   spentElsewhere(mailbox: string, spent: Array<{ agoMs: number; cost: number }>): void {
     const lane = this.lane(mailbox);
     const now = elapsed();
-    lane.spent = [...lane.spent.filter(([, , elsewhere]) => !elsewhere), ...spent.map(({ agoMs, cost }): [number, number, boolean] => [now - agoMs, cost, true])];
-    lane.spent.sort((a, b) => a[0] - b[0]);
-    lane.spentTotal = lane.spent.reduce((sum, [, cost]) => sum + cost, 0);
-    if (lane.state === 'ready') this.unready(lane);
+    lane.spentElsewhere(spent.map(({ agoMs, cost }) => ({ at: now - agoMs, cost })));
+    if (lane.state === 'ready' || lane.state === 'waiting') this.unready(lane);
     this.consider(lane);
     this.dispatch();
-  }
-
-  /** A request for the mailbox succeeded outside submit's own bookkeeping (e.g. each item of a batch). */
-  succeeded(mailbox: string): void {
-    this.grow(this.lane(mailbox));
   }
 
   /**
@@ -292,8 +289,7 @@ export class Scheduler {
   abandonMailbox(mailbox: string, error: TargetError): void {
     const lane = this.lane(mailbox);
     lane.abandoned = error;
-    if (lane.state === 'ready') this.unready(lane);
-    lane.state = 'idle';
+    if (lane.state !== 'idle') this.unready(lane);
     for (const job of lane.queue.splice(0)) job.reject(error);
     this.track(lane);
   }
@@ -304,13 +300,81 @@ export class Scheduler {
     for (const mailbox of this.lanes.keys()) this.abandonMailbox(mailbox, error);
   }
 
+  // ---- calpush serve: when to try a mailbox, or everything, again ---------------------------------------------
+
+  /** serve: the mailbox's delivery failed (`failed`, back-off) or another process was delivering it (`busy`). */
+  deferMailbox(mailbox: string, why: 'failed' | 'busy'): void {
+    this.deferrals.defer(mailbox, why, elapsed());
+  }
+
+  /** serve: milliseconds until the mailbox's delivery may be tried again (0: now). */
+  mailboxDeferredMs(mailbox: string): number {
+    return this.deferrals.remaining(mailbox, elapsed());
+  }
+
+  /** serve: the mailbox was delivered, or an operator asked for it now: no back-off any more. */
+  clearDeferral(mailbox: string): void {
+    this.deferrals.clear(mailbox);
+  }
+
+  /**
+   * serve: a failure no mailbox can get past (credentials, the endpoint). Every queued request fails with it
+   * (requests in flight finish), and nothing starts before a back-off has passed (retryMinMs · 2^(n-1) for the
+   * n-th in a row, at most retryMaxMs): a global pause, so that an administrator's fix is tried within the hour
+   * without a request every poll meanwhile.
+   */
+  pauseAll(error: TargetError): void {
+    const failures = (this.paused?.failures ?? 0) + 1;
+    this.paused = { error, failures };
+    this.global.pause(elapsed() + backoffAfter(this.options, failures));
+    for (const lane of this.lanes.values()) {
+      if (lane.state !== 'idle') this.unready(lane);
+      for (const job of lane.queue.splice(0)) job.reject(error);
+      this.track(lane);
+    }
+  }
+
+  /** serve: what paused everything and how long it still lasts, while it does. */
+  pausedAll(): { error: TargetError; resumesInMs: number } | null {
+    const resumesInMs = Math.ceil(this.global.pausedUntil - elapsed());
+    return this.paused && resumesInMs > 0 ? { error: this.paused.error, resumesInMs } : null;
+  }
+
+  /** serve: a delivery went through without such a failure after the pause: the next starts from the shortest. */
+  resumedAll(): void {
+    if (this.paused && !this.pausedAll()) this.paused = null;
+  }
+
+  // ---- lanes ----------------------------------------------------------------------------------------------------
+
   private lane(mailbox: string): MailboxLane {
     let lane = this.lanes.get(mailbox);
     if (!lane) {
-      lane = new MailboxLane(mailbox, this.options.mailboxConcurrency);
+      const { requests, windowMs } = this.options.mailboxBudget;
+      lane = new MailboxLane('mailbox', mailbox, this.options.mailboxConcurrency, { units: requests, windowMs });
       this.lanes.set(mailbox, lane);
     }
     return lane;
+  }
+
+  /** The account lane the target declared (one lane per key, shared by every mailbox it serves). */
+  private account(service: ServiceLane | null): AccountLane | null {
+    if (!service) return null;
+    const budget = service.itemsPerMinute ? { units: service.itemsPerMinute, windowMs: 60_000 } : null;
+    let account = this.accounts.get(service.key);
+    if (!account) {
+      account = new AccountLane('account', service.key, service.concurrency, budget);
+      this.accounts.set(service.key, account);
+    } else {
+      account.reshape(service.concurrency, budget);
+    }
+    account.throttledRetries = service.throttledRetries ?? 0;
+    return account;
+  }
+
+  /** The lane at `level` for this request of the mailbox (the mailbox's own when the request has no account). */
+  private laneAt(lane: MailboxLane, job: Job, level: LaneLevel): Lane {
+    return level === 'global' ? this.global : level === 'account' ? (job.account ?? lane) : lane;
   }
 
   /** Keeps the count of active mailboxes in step with the lane. */
@@ -327,30 +391,18 @@ export class Scheduler {
     lane.state = 'idle';
   }
 
-  /** When the lane's next job may start: 0 = now, Infinity = when a slot frees, else a monotonic time. */
-  private readyAt(lane: MailboxLane, now: number): number {
-    const job = lane.queue[0];
-    if (!job) return Infinity;
-    if (lane.inFlight > 0 && lane.inFlight + job.slots > lane.limit) return Infinity;
-    let at = lane.pausedUntil > now ? lane.pausedUntil : 0;
-    const { requests, windowMs } = this.options.mailboxBudget;
-    while (lane.spent.length > 0 && lane.spent[0]![0] <= now - windowMs) lane.spentTotal -= lane.spent.shift()![1];
-    if (lane.spentTotal + job.cost > requests && lane.spent.length > 0) {
-      // Wait until enough of the window has rolled off for this job's cost.
-      let freed = 0;
-      const needed = lane.spentTotal + job.cost - requests;
-      for (const [time, cost] of lane.spent) {
-        freed += cost;
-        if (freed >= needed) {
-          at = Math.max(at, time + windowMs);
-          break;
-        }
-      }
-    }
-    return at;
+  private urgent(job: Job): boolean {
+    return job.priority < this.clock.now() + this.options.urgentWithinMs;
   }
 
-  /** Puts an idle lane where it belongs: a ready queue, the waiting heap, or nowhere (no work or no free slot). */
+  /** When the lane's next job may start as far as the mailbox goes: 0 = now, Infinity = when a place frees. */
+  private readyAt(lane: MailboxLane, now: number): number {
+    const job = lane.queue[0];
+    if (!job || !lane.hasRoom(job.slots)) return Infinity;
+    return lane.readyAt(job.cost, now);
+  }
+
+  /** Puts an idle lane where it belongs: the turn queue, the waiting heap, or nowhere (no work or no free place). */
   private consider(lane: MailboxLane): void {
     if (lane.state !== 'idle' || lane.abandoned) return;
     const now = elapsed();
@@ -358,46 +410,107 @@ export class Scheduler {
     if (at === Infinity) return;
     if (at > now) {
       lane.state = 'waiting';
-      this.waiting.push([lane, at]);
+      this.waiting.push([lane, at, lane.ticket]);
       this.wakeAt(at);
       return;
     }
     lane.state = 'ready';
     const head = lane.queue[0]!;
-    if (head.priority < this.clock.now() + this.options.urgentWithinMs) this.readyUrgent.push([lane, lane.ticket, head.priority]);
-    else this.readyFifo.push([lane, lane.ticket]);
+    this.ready.push(lane, this.urgent(head), head.priority);
   }
 
-  private nextReady(): MailboxLane | undefined {
-    while (this.readyUrgent.size > 0) {
-      const [lane, ticket] = this.readyUrgent.pop()!;
-      if (lane.ticket === ticket && lane.state === 'ready') return lane;
+  /** Parks a mailbox on its account until the account has room (a place, its pause or budget passed at `at`). */
+  private park(lane: MailboxLane, account: AccountLane, at: number): void {
+    lane.state = 'parked';
+    const head = lane.queue[0]!;
+    account.parked.push(lane, this.urgent(head), head.priority);
+    if (at !== Infinity && at < account.wakesAt) {
+      account.wakesAt = at;
+      this.waiting.push([account, at]);
+      this.wakeAt(at);
     }
-    while (this.readyHead < this.readyFifo.length) {
-      const [lane, ticket] = this.readyFifo[this.readyHead++]!;
-      if (this.readyHead > 4096 && this.readyHead * 2 > this.readyFifo.length) {
-        this.readyFifo = this.readyFifo.slice(this.readyHead);
-        this.readyHead = 0;
-      }
-      if (lane.ticket === ticket && lane.state === 'ready') return lane;
-    }
-    return undefined;
   }
+
+  /**
+   * Offers an account's room to the mailboxes parked on it, in turn: as many as it has places free now. Whether one
+   * of them then starts is for the dispatch to find (another mailbox may take the place first: it is parked again).
+   */
+  private unpark(account: AccountLane, now: number): boolean {
+    if (account.parked.empty) return false;
+    const at = account.readyAt(1, now);
+    if (at > now) {
+      if (at < account.wakesAt) {
+        account.wakesAt = at;
+        this.waiting.push([account, at]);
+        this.wakeAt(at);
+      }
+      return false;
+    }
+    let offered = false;
+    for (let room = Math.max(account.inFlight === 0 ? 1 : 0, account.limit - account.inFlight); room > 0; ) {
+      const lane = account.parked.pop();
+      if (!lane) break;
+      this.unready(lane);
+      this.consider(lane);
+      // One that waits for its own mailbox (a pause) takes no place: the next one is offered it.
+      if (lane.state === 'ready') {
+        room--;
+        offered = true;
+      }
+    }
+    return offered;
+  }
+
+  /**
+   * Accounts with mailboxes parked on them but nothing in flight and no time to wake at: nothing else would offer
+   * them their room (the mailboxes offered it last went on waiting for their own pause, or were stopped).
+   */
+  private unparkIdle(now: number): boolean {
+    let offered = false;
+    for (const account of this.accounts.values()) {
+      if (account.inFlight === 0 && account.wakesAt === Infinity && !account.parked.empty) offered = this.unpark(account, now) || offered;
+    }
+    return offered;
+  }
+
+  // ---- dispatching ----------------------------------------------------------------------------------------------
 
   private dispatch(): void {
     if (this.dispatching) return;
     this.dispatching = true;
+    let swept = false;
     try {
-      while (this.inFlight < this.options.globalConcurrency) {
-        const lane = this.nextReady();
-        if (!lane) break;
+      for (;;) {
+        const now = elapsed();
+        if (!this.global.hasRoom(1)) break;
+        const globalAt = this.global.readyAt(1, now);
+        if (globalAt > now) {
+          this.wakeAt(globalAt);
+          break;
+        }
+        const lane = this.ready.pop();
+        if (!lane) {
+          // Once per dispatch, so that a mailbox parked again for its account's budget cannot spin it.
+          if (!swept && this.accounts.size > 0 && this.unparkIdle(now)) {
+            swept = true;
+            continue;
+          }
+          break;
+        }
         this.unready(lane);
         // Still ready? (a pause or budget change may have come since it was queued)
-        if (this.readyAt(lane, elapsed()) !== 0) {
+        if (this.readyAt(lane, now) !== 0) {
           this.consider(lane);
           continue;
         }
-        this.start(lane, lane.queue.shift()!);
+        const head = lane.queue[0]!;
+        const account = head.account;
+        const accountAt = account ? (account.hasRoom(1) ? account.readyAt(head.cost, now) : Infinity) : 0;
+        if (account && accountAt !== 0) {
+          this.park(lane, account, accountAt);
+          continue;
+        }
+        this.start(lane, lane.queue.shift()!, now);
         // Round robin: back of the line, if it can send more.
         this.consider(lane);
       }
@@ -418,24 +531,30 @@ export class Scheduler {
     this.timerAt = Infinity;
     const now = elapsed();
     while (this.waiting.size > 0 && this.waiting.peek()![1] <= now) {
-      const [lane] = this.waiting.pop()!;
-      if (lane.state !== 'waiting') continue;
-      lane.state = 'idle';
+      const waiter = this.waiting.pop()!;
+      if (waiter[0] instanceof AccountLane) {
+        const account = waiter[0];
+        if (account.wakesAt !== waiter[1]) continue;
+        account.wakesAt = Infinity;
+        this.unpark(account, now);
+        continue;
+      }
+      const [lane, , ticket] = waiter as [MailboxLane, number, number];
+      if (lane.state !== 'waiting' || lane.ticket !== ticket) continue;
+      this.unready(lane);
       this.consider(lane);
     }
     if (this.waiting.size > 0) this.wakeAt(this.waiting.peek()![1]);
     this.dispatch();
   }
 
-  private start(lane: MailboxLane, job: Job): void {
-    const now = elapsed();
-    lane.inFlight += job.slots;
-    lane.spent.push([now, job.cost]);
-    lane.spentTotal += job.cost;
-    this.inFlight++;
-    job.attempts++;
+  private start(lane: MailboxLane, job: Job, now: number): void {
+    const account = job.account;
+    lane.take(job.slots, job.cost, now);
+    account?.take(1, job.cost, now);
+    this.global.take(1, 1, now);
     this.statistics.started++;
-    this.statistics.maxInFlight = Math.max(this.statistics.maxInFlight, this.inFlight);
+    this.statistics.maxInFlight = Math.max(this.statistics.maxInFlight, this.global.inFlight);
     this.statistics.maxInFlightPerMailbox = Math.max(this.statistics.maxInFlightPerMailbox, lane.inFlight);
     let settled: Promise<unknown>;
     try {
@@ -444,61 +563,104 @@ export class Scheduler {
       settled = Promise.reject(error);
     }
     settled.then(
-      (value) => {
-        this.release(lane, job);
-        this.grow(lane);
-        job.resolve(value);
-        this.consider(lane);
-        this.dispatch();
-      },
-      (error: unknown) => {
-        this.release(lane, job);
-        // The failure (a Retry-After pause) must be in place before the freed slot is offered to the next job.
-        this.failed(lane, job, error);
-        this.consider(lane);
-        this.dispatch();
-      },
+      (value) => this.settle(lane, job, () => this.succeeded(lane, job, value)),
+      // The failure (a Retry-After pause) must be in place before the freed place is offered to the next job.
+      (error: unknown) => this.settle(lane, job, () => this.failed(lane, job, error)),
     );
   }
 
-  private release(lane: MailboxLane, job: Job): void {
-    lane.inFlight -= job.slots;
-    this.inFlight--;
+  /** A request is back: its places free, `outcome` acts on its answer, then the lanes that may go on do. */
+  private settle(lane: MailboxLane, job: Job, outcome: () => void): void {
+    lane.release(job.slots);
+    job.account?.release(1);
+    this.global.release(1);
     this.track(lane);
+    outcome();
+    if (job.account) this.unpark(job.account, elapsed());
+    this.consider(lane);
+    this.dispatch();
   }
 
-  private grow(lane: MailboxLane): void {
-    if (lane.limit >= this.options.mailboxConcurrency) return;
-    if (++lane.successesSinceChange >= 8 * lane.limit) {
-      lane.limit++;
-      lane.successesSinceChange = 0;
+  private succeeded(lane: MailboxLane, job: Job, value: unknown): void {
+    let answers: ReadonlyArray<TargetError | null> = [];
+    try {
+      answers = job.answers?.(value) ?? [];
+    } catch {
+      // A result the caller cannot read is the caller's to report; the request itself went through.
     }
+    if (answers.length === 0) this.grow(lane, job);
+    for (const answer of answers) if (!answer) this.grow(lane, job);
+    this.honour(lane, job, answers.filter((answer): answer is TargetError => answer !== null && answer.scope === 'transient'), 0);
+    job.resolve(value);
   }
 
-  private throttledOn(lane: MailboxLane): void {
-    this.statistics.throttled++;
-    lane.limit = Math.max(1, Math.floor(lane.limit / 2));
-    lane.successesSinceChange = 0;
+  private grow(lane: MailboxLane, job: Job): void {
+    lane.succeeded();
+    job.account?.succeeded();
+    this.global.succeeded();
+  }
+
+  /**
+   * Acts on transient answers: each lane a throttling answer names waits its Retry-After (or the back-off when it
+   * names none) and is slowed down, once per request however many of its items were throttled; another answer's
+   * Retry-After pauses the mailbox. `backoffMs`: the wait for an answer that names none (0 for a batch's items: sent
+   * again at once unless throttled).
+   */
+  private honour(lane: MailboxLane, job: Job, answers: TargetError[], backoffMs: number): void {
+    if (answers.length === 0) return;
+    const now = elapsed();
+    const waits = new Map<Lane, { ms: number; throttled: boolean }>();
+    for (const answer of answers) {
+      const level = answer.throttles;
+      const at = this.laneAt(lane, job, level ?? 'mailbox');
+      const ms = answer.retryAfterMs ?? Math.max(backoffMs, level === 'account' ? this.options.throttledPauseMs : level ? this.options.baseBackoffMs : 0);
+      const before = waits.get(at);
+      waits.set(at, { ms: Math.max(before?.ms ?? 0, ms), throttled: (before?.throttled ?? false) || level !== undefined });
+    }
+    for (const [at, { ms, throttled }] of waits) {
+      if (throttled) {
+        this.statistics.throttled++;
+        at.throttled(now + ms);
+      } else if (ms > 0) {
+        at.pause(now + ms);
+      }
+    }
+    // A pause the lane did not have when it was queued: it waits instead (its account's and the global pause are
+    // looked at when its turn comes).
+    if (lane.state === 'ready') this.unready(lane);
   }
 
   private failed(lane: MailboxLane, job: Job, error: unknown): void {
-    if (!(error instanceof TargetError) || error.scope !== 'transient' || job.attempts >= this.options.maxAttempts) {
+    if (!(error instanceof TargetError) || error.scope !== 'transient') {
       job.reject(error);
       return;
     }
-    if (lane.abandoned) {
-      job.reject(lane.abandoned);
+    if (this.spendsAttempt(lane, job, error)) job.failures++;
+    // Retry-After is about the lane (app + mailbox limits, the account's budget), so the whole lane waits, not just
+    // this request — also when this was its last attempt.
+    this.honour(lane, job, [error], Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** Math.max(0, job.failures - 1)));
+    if (lane.abandoned || job.failures >= this.options.maxAttempts) {
+      job.reject(lane.abandoned ?? error);
       return;
     }
     this.statistics.retried++;
-    if (error.status === 429) this.throttledOn(lane);
-    const backoff = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** (job.attempts - 1));
-    const delay = error.retryAfterMs ?? backoff;
-    // Retry-After is about the mailbox (app + mailbox limits), so the whole lane waits, not just this request.
-    lane.pausedUntil = Math.max(lane.pausedUntil, elapsed() + delay);
-    if (error.status === 429) lane.throttledUntil = lane.pausedUntil;
     lane.enqueue(job);
     this.track(lane);
     if (lane.state === 'ready') this.unready(lane);
+  }
+
+  /**
+   * Whether the answer counts as a failed attempt. A throttling answer of a lane that tolerates some (an EWS
+   * account: ErrorServerBusy says "not now", and a budget-bound account gets many) counts only after that many in
+   * a row: the request is not failing, the account is busy.
+   */
+  private spendsAttempt(lane: MailboxLane, job: Job, error: TargetError): boolean {
+    const tolerated = error.throttles ? this.laneAt(lane, job, error.throttles).throttledRetries : 0;
+    if (job.freeThrottled < tolerated) {
+      job.freeThrottled++;
+      return false;
+    }
+    job.freeThrottled = 0;
+    return true;
   }
 }

@@ -25,7 +25,7 @@ export class ScopedScheduler implements DeliveryScheduler {
     return this.stoppedAll ?? this.global() ?? this.stoppedMailboxes.get(mailbox) ?? null;
   }
 
-  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions | number = {}): Promise<T> {
+  submit<T>(mailbox: string, run: () => Promise<T>, options: SubmitOptions<T> | number = {}): Promise<T> {
     const before = this.stopped(mailbox);
     if (before) return Promise.reject(before);
     return this.shared.submit(
@@ -38,16 +38,8 @@ export class ScopedScheduler implements DeliveryScheduler {
     );
   }
 
-  pause(mailbox: string, ms: number, throttled = true): void {
-    this.shared.pause(mailbox, ms, throttled);
-  }
-
   spentElsewhere(mailbox: string, spent: Array<{ agoMs: number; cost: number }>): void {
     this.shared.spentElsewhere(mailbox, spent);
-  }
-
-  succeeded(mailbox: string): void {
-    this.shared.succeeded(mailbox);
   }
 
   activeMailboxes(): number {

@@ -12,29 +12,29 @@ import { outcomeAction } from './outcomes.ts';
 
 type Answered = { op: PendingOp; item: ItemRef | undefined };
 
-/** Sends one group (attempt 1, or a retry of batch items) and acts on each operation's answer. */
+/**
+ * Sends one group (attempt 1, or a retry of batch items) and acts on each operation's answer. Items that come back
+ * throttled or not run are sent again in a request of their own: the scheduler has paused the lanes their answers
+ * named (SubmitOptions.answers), so they go when it says.
+ */
 export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: number): Promise<void> {
   const { log } = work.run.options;
-  const { scheduler } = work;
   const outcomes = await request(work, group);
   const answered: Answered[] = [];
   const retry: PendingOp[] = [];
-  let pauseMs = 0;
-  let throttled = false;
+  const codes = new Set<string>();
   for (const [op, outcome] of outcomes) {
     const action = outcomeAction(op, outcome, { requestSize: outcomes.length, attempt, maxAttempts: work.run.maxAttempts });
-    if (action.kind === 'answered') {
-      if (outcomes.length > 1) scheduler.succeeded(work.calendar);
-      answered.push({ op, item: action.item });
-    } else if (action.kind === 'halt') work.halt(action.error);
+    if (action.kind === 'answered') answered.push({ op, item: action.item });
+    else if (action.kind === 'halt') work.halt(action.error);
     else if (action.kind === 'recreate') retry.push(await recreateGone(work, op));
     else if (action.kind === 'retry') {
       retry.push(op);
-      if (action.error.status === 429) throttled = true;
-      pauseMs = Math.max(pauseMs, action.error.retryAfterMs ?? 0);
+      codes.add(action.error.code);
     } else await work.fail(op, action.error);
   }
   await record(work, answered);
+  for (const { op } of answered) work.contentOf.delete(op);
   for (const [op] of outcomes) work.inFlight.delete(op);
   for (const op of retry) work.queued.add(op);
   // The source changed this mailbox while the request was out, or a key left alone for it is answered now.
@@ -42,10 +42,7 @@ export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: 
     work.track(work.replan());
   }
   if (!retry.length || work.stop) return;
-  if (pauseMs > 0 || throttled) {
-    log?.warn({ calendar: work.calendar, retry: retry.length, pauseMs: pauseMs || 1000, throttled }, 'batch items throttled or failed: sending them again after Retry-After');
-    scheduler.pause(work.calendar, pauseMs || 1000, throttled);
-  }
+  if (codes.size) log?.warn({ calendar: work.calendar, retry: retry.length, codes: [...codes] }, 'batch items throttled or failed: sending them again when the scheduler allows');
   await Promise.all(work.groups(retry).map((next) => sendGroup(work, next, attempt + 1)));
 }
 
@@ -83,7 +80,14 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     return batch.run(work.calendar, ops.map((op) => toBatchOp(work, op)), mode);
   };
   try {
-    const outcomes = await scheduler.submit(work.calendar, send, { priority: requestPriority(group), cost: group.length, slots });
+    const outcomes = await scheduler.submit(work.calendar, send, {
+      priority: requestPriority(group),
+      cost: group.length,
+      slots,
+      lane: target.laneFor?.(work.calendar) ?? null,
+      // A batch's items answer one by one: the scheduler counts their successes and honours their throttling.
+      answers: (outcomes) => (outcomes.length > 1 ? outcomes.map((outcome) => (outcome.ok ? null : outcome.error)) : []),
+    });
     return take().map((op, index) => [op, outcomes[index]!]);
   } catch (error) {
     // The store failing (disk full…) stops the run, a lost lease the mailbox: neither is a failure of these operations.
@@ -95,7 +99,7 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
 
 /** What the target is asked to do for a planned operation, with the content it was planned from. */
 function toBatchOp(work: MailboxWork, op: PendingOp): BatchOp {
-  const desiredOf = (op: PendingOp) => describe(work.contentOf.get(op)!.event as CanonicalEvent);
+  const desiredOf = (op: PendingOp) => describe(JSON.parse(work.contentOf.get(op)!.eventJson) as CanonicalEvent);
   return op.kind === 'create'
     ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
     : op.kind === 'update'
@@ -150,6 +154,7 @@ async function recreateGone(work: MailboxWork, op: PendingOp): Promise<PendingOp
   work.generations.set(op.key, generation);
   const { created, pending } = recreate(op, { instance, generation, pending: await store.pendingOps(work.calendar) });
   work.contentOf.set(created, work.contentOf.get(op)!);
+  work.contentOf.delete(op);
   await store.replacePendingOps(work.calendar, pending, work.lease);
   return created;
 }

@@ -17,7 +17,7 @@ export function opIdentity(op: PendingOp): string {
  * The keys with a request out (`busy`), and those of them whose request no longer brings the calendar to the
  * desired state (`deferred`: the source changed them while the request was out), to be planned again once answered.
  */
-export function keysInFlight(inFlight: Iterable<PendingOp>, desiredByKey: ReadonlyMap<string, DesiredRow>): { busy: Set<string>; deferred: Set<string> } {
+export function keysInFlight(inFlight: Iterable<PendingOp>, desiredByKey: ReadonlyMap<string, Pick<DesiredRow, 'contentHash'>>): { busy: Set<string>; deferred: Set<string> } {
   const busy = new Set<string>();
   const deferred = new Set<string>();
   for (const op of inFlight) {

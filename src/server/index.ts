@@ -37,7 +37,7 @@ export interface ServeOptions extends ServeSettings {
   deliver?: boolean;
   /** Run the feed pollers (default true when feeds are configured). */
   pollFeeds?: boolean;
-  /** Delivery loop back-offs, for tests. */
+  /** The scheduler's waits before serve tries a mailbox again (after a failure; another process delivering it), for tests. */
   retryMinMs?: number;
   busyRetryMs?: number;
   /** What time it is, for the store, the delivery loop and the API (default: the system clock). */
@@ -88,13 +88,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const effective = { ...config, server };
   // Every configured target with its own scheduler, and the routing between them (app/router.ts): the API and the
   // feeds feed any target, as sync and import do.
+  // serve's waits before it tries a mailbox again, when a test makes them short (engine/deferrals.ts).
+  const retries = {
+    ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
+    ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
+  };
   let routes: MailboxRoutes<Scheduler>;
   let closeRoutes = async () => {};
   try {
     if (options.routes) routes = options.routes;
-    else if (options.target) routes = singleRoute(options.target, createScheduler(config.limits, clock));
+    else if (options.target) routes = singleRoute(options.target, createScheduler(config.limits, clock, retries));
     else {
-      const router = await createRouter(effective, baseDir, { store, ...(clock ? { clock } : {}) });
+      const router = await createRouter(effective, baseDir, { store, retries, ...(clock ? { clock } : {}) });
       routes = router;
       closeRoutes = () => router.close();
     }
@@ -124,8 +129,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxAttempts: config.limits.maxAttempts,
     parallelMailboxes: config.limits.parallelMailboxes,
     pollMs: server.deliveryPollMs,
-    ...(options.retryMinMs !== undefined ? { retryMinMs: options.retryMinMs } : {}),
-    ...(options.busyRetryMs !== undefined ? { busyRetryMs: options.busyRetryMs } : {}),
     ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
     clock,
     onDelivered: (summary, latencyMs) => {

@@ -60,12 +60,40 @@ export interface MailboxLocation {
   answer: string;
 }
 
+/**
+ * The levels the scheduler keeps its limits at (engine/scheduler.ts): everything calpush sends, a lane between that and
+ * one mailbox that the target's server counts and throttles by (an EWS service account), and one mailbox.
+ */
+export type LaneLevel = 'global' | 'account' | 'mailbox';
+
+/**
+ * A lane between everything and one mailbox, as a target declares it for a calendar (laneFor): the server counts
+ * and throttles the requests of every calendar in it together — an EWS service account serves many mailboxes, and
+ * Exchange's budgets are the account's (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange).
+ */
+export interface ServiceLane {
+  /** Names the lane apart from every other, across targets (the scheduler shares one lane per key). */
+  key: string;
+  /** Requests in flight at once in the lane (lowered while the server throttles it, regrown after successes). */
+  concurrency: number;
+  /** Optional rolling budget: at most this many items per minute (a request costs its items, at least 1). */
+  itemsPerMinute?: number;
+  /** Throttling answers of this lane a request may get before one counts as a failed attempt (default 0). */
+  throttledRetries?: number;
+}
+
 export interface CalendarTarget {
   readonly kind: 'graph' | 'ews' | 'caldav';
   /** Asks the service where the mailbox lives (one request; Graph, EWS). Read-only. */
   locate?(mailbox: string): Promise<MailboxLocation>;
   /** Present when the target can send several operations in one request. */
   readonly batch?: BatchCapability;
+  /**
+   * The lane between everything and the mailbox that the calendar's requests count against, if the server has one
+   * (EWS: the service account serving the mailbox). Without it (the default) the scheduler keeps only the global
+   * and the mailbox's limits.
+   */
+  laneFor?(calendar: string): ServiceLane | null;
   /** One page of the items in `calendar` that carry this instance's tag. */
   listOwned(calendar: string, cursor?: string): Promise<OwnedPage>;
   /** Creates the event, idempotently for the same transactionId. */
@@ -92,6 +120,13 @@ export class TargetError extends CalpushError {
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
   /**
+   * A throttling answer: the level whose limits the server says were exceeded, which the scheduler pauses for
+   * `retryAfterMs` and slows down — "mailbox" for Graph's 429 (Outlook's limits are per app and mailbox), "account"
+   * for Exchange's ErrorServerBusy and HTTP 503 (the service account's budget), "global" for a limit on everything
+   * calpush sends. A 429 is a mailbox's throttling unless the target says otherwise.
+   */
+  readonly throttles: LaneLevel | undefined;
+  /**
    * What the service's support asks for to find a request in its logs: Graph's `request-id` answer header and the
    * `client-request-id` calpush sent (https://learn.microsoft.com/graph/best-practices-concept, "Reliability and
    * support"). Logged with the failure; set where known (the client id also when no answer came).
@@ -103,12 +138,13 @@ export class TargetError extends CalpushError {
     scope: FailureScope,
     code: string,
     message: string,
-    details: { status?: number; retryAfterMs?: number; remedy?: string; cause?: unknown; requestId?: string; clientRequestId?: string } = {},
+    details: { status?: number; retryAfterMs?: number; throttles?: LaneLevel; remedy?: string; cause?: unknown; requestId?: string; clientRequestId?: string } = {},
   ) {
     super(code, message, details);
     this.scope = scope;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
+    this.throttles = details.throttles ?? (details.status === 429 ? 'mailbox' : undefined);
     this.requestId = details.requestId;
     this.clientRequestId = details.clientRequestId;
   }

@@ -78,7 +78,10 @@ describe('createEwsTarget', () => {
     const target = createEwsTarget(parsed, { instance: 'x', baseDir: dir, allDayTimeZone: 'Europe/Amsterdam' });
     expect(target.kind).toBe('ews');
     expect(target.batch?.maxOps).toBe(20);
-    expect(['CONTOSO\\svc1', 'CONTOSO\\svc2']).toContain(target.laneFor('s0001@contoso.edu'));
+    const account = target.serviceAccount('s0001@contoso.edu');
+    expect(['CONTOSO\\svc1', 'CONTOSO\\svc2']).toContain(account);
+    // Its lane in the scheduler: the account, with the pool's limits.
+    expect(target.laneFor('s0001@contoso.edu')).toEqual({ key: `ews:${new URL(base.url).host}:${account.toLowerCase()}`, concurrency: 8, throttledRetries: 3 });
     await target.close();
   });
 

@@ -109,9 +109,11 @@ describe('parseSoapAnswer', () => {
 });
 
 describe('classification', () => {
-  it('ErrorServerBusy is transient after BackOffMilliseconds (default when absent)', () => {
-    expect(classifyResponseCode('ErrorServerBusy', 'busy', { BackOffMilliseconds: '1234' }, delegate)).toMatchObject({ scope: 'transient', retryAfterMs: 1234 });
-    expect(classifyResponseCode('ErrorServerBusy', 'busy', { BackOffMilliseconds: 'soon' }, delegate)).toMatchObject({ scope: 'transient', retryAfterMs: 5000 });
+  it('ErrorServerBusy throttles the account, after BackOffMilliseconds when it names one (else the scheduler decides)', () => {
+    expect(classifyResponseCode('ErrorServerBusy', 'busy', { BackOffMilliseconds: '1234' }, delegate)).toMatchObject({ scope: 'transient', retryAfterMs: 1234, throttles: 'account' });
+    const unnamed = classifyResponseCode('ErrorServerBusy', 'busy', { BackOffMilliseconds: 'soon' }, delegate);
+    expect(unnamed).toMatchObject({ scope: 'transient', throttles: 'account' });
+    expect(unnamed.retryAfterMs).toBeUndefined();
   });
 
   it('access errors stop the mailbox with the remedy of the access mode', () => {
@@ -134,10 +136,10 @@ describe('classification', () => {
     expect(classifyResponseCode('ErrorCalendarEndDateIsEarlierThanStartDate', 'x', {}, delegate).scope).toBe('item');
   });
 
-  it('HTTP statuses: 401 fatal (password), 503 transient with Retry-After, redirect fatal', () => {
+  it('HTTP statuses: 401 fatal (password), 503 transient with Retry-After, throttling the account, redirect fatal', () => {
     const url = 'https://mail.contoso.edu/EWS/Exchange.asmx';
     expect(classifyHttpStatus(401, {}, delegate, url)).toMatchObject({ scope: 'fatal', remedy: expect.stringMatching(/password.*locked/) });
-    expect(classifyHttpStatus(503, { 'retry-after': '7' }, delegate, url)).toMatchObject({ scope: 'transient', retryAfterMs: 7000 });
+    expect(classifyHttpStatus(503, { 'retry-after': '7' }, delegate, url)).toMatchObject({ scope: 'transient', retryAfterMs: 7000, throttles: 'account' });
     expect(classifyHttpStatus(302, { location: 'https://mail.contoso.edu/owa/' }, delegate, url)).toMatchObject({ scope: 'fatal' });
     expect(classifyHttpStatus(404, {}, delegate, url).remedy).toMatch(/EWS\/Exchange.asmx/);
   });

@@ -1,9 +1,12 @@
 // The EWS target against a fake EWS endpoint on loopback, where only EWS has something to say: what goes on the wire
-// in both access modes, error classification (ErrorServerBusy back-off per account, access errors, 401, TLS, DNS,
+// in both access modes, error classification (ErrorServerBusy throttling the account, access errors, 401, TLS, DNS,
 // schema faults), NTLM, ChangeKeys, the recovery of a batch of creates whose answer was lost, and the service-account
-// pool. What every target does alike is the contract suite's (test/targets/contract.ts, ews.test.ts).
+// pool. What every target does alike is the contract suite's (test/targets/contract.ts, ews.test.ts). The target
+// never waits: where a test is about how long the account waits, it sends through the scheduler with the account's
+// lane, as delivery does.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scheduler } from '../../src/engine/scheduler.ts';
 import { generateServerCertificate } from '../../src/sandbox/index.ts';
 import { EwsTarget, type EwsTargetOptions } from '../../src/targets/ews/target.ts';
 import { assignAccount } from '../../src/targets/ews/accounts.ts';
@@ -56,6 +59,11 @@ async function rejection(promise: Promise<unknown>): Promise<TargetError> {
     throw error;
   }
   throw new Error('expected a rejection');
+}
+
+/** Sends `run` for the calendar through the scheduler in the calendar's account lane, as delivery does. */
+function through<T>(scheduler: Scheduler, t: EwsTarget, calendar: string, run: () => Promise<T>, cost = 1): Promise<T> {
+  return scheduler.submit(calendar, run, { lane: t.laneFor(calendar), cost });
 }
 
 async function listAll(t: EwsTarget, calendar: string) {
@@ -123,50 +131,59 @@ describe('errors', () => {
     server = await fake({ denied: { 'contoso\\svc1': [MAILBOXES[5]!] } });
   });
 
-  it('ErrorServerBusy: the whole account waits out BackOffMilliseconds and the request is sent again', async () => {
+  it('ErrorServerBusy throttles the account: through the scheduler, every mailbox of the account waits out BackOffMilliseconds, the request is sent again, the account slows down', async () => {
     const t = target(server);
+    const scheduler = new Scheduler();
     server.faults.push({ kind: 'busy', backOffMs: 600, account: 'contoso\\svc1', operation: 'CreateItem' });
     const started = Date.now();
     // Another mailbox of the same account, sent while the first waits: it waits too.
     const [first, second] = await Promise.all([
-      t.create(lecture(MAILBOXES[2]!, 1), 'busy-1'),
-      new Promise((resolve) => setTimeout(resolve, 100)).then(() => t.listOwned(MAILBOXES[3]!)),
+      through(scheduler, t, MAILBOXES[2]!, () => t.create(lecture(MAILBOXES[2]!, 1), 'busy-1')),
+      new Promise((resolve) => setTimeout(resolve, 100)).then(() => through(scheduler, t, MAILBOXES[3]!, () => t.listOwned(MAILBOXES[3]!))),
     ]);
     expect(first.itemId).toBeTruthy();
     expect(second.items).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(550);
     expect(server.requests.filter((r) => r.operation === 'CreateItem' && r.anchor === MAILBOXES[2])).toHaveLength(2);
-    expect(t.accountStats()[0]!.stats.busy).toBe(1);
-    // Halved concurrency after the busy answer.
-    expect(t.accountStats()[0]!.limit).toBe(4);
+    expect(t.accountStats()[0]!.busy).toBe(1);
+    // The account's lane: throttled once, its concurrency (8) halved; the mailboxes' own lanes were not throttled.
+    expect(scheduler.accountLanes()).toMatchObject([{ key: t.laneFor(MAILBOXES[2]!).key, throttled: 1, concurrency: 4, maxConcurrency: 8 }]);
+    expect(scheduler.mailboxLimit(MAILBOXES[2]!)).toBe(4);
   });
 
-  it('ErrorServerBusy beyond busyRetries: transient with BackOffMilliseconds for the scheduler; nothing to look for before resending', async () => {
-    const t = target(server, { busyRetries: 0 });
+  it('ErrorServerBusy is transient and names the account and its BackOffMilliseconds; the target sends nothing again itself, and nothing is looked for before resending', async () => {
+    const t = target(server);
     server.faults.push({ kind: 'busy', backOffMs: 300, account: 'contoso\\svc1' });
+    const creates = () => server.requests.filter((r) => r.operation === 'CreateItem' && r.anchor === MAILBOXES[2]).length;
+    const before = creates();
     const error = await rejection(t.create(lecture(MAILBOXES[2]!, 2), 'busy-2'));
-    expect(error).toMatchObject({ scope: 'transient', code: 'ErrorServerBusy', retryAfterMs: 300 });
+    expect(error).toMatchObject({ scope: 'transient', code: 'ErrorServerBusy', retryAfterMs: 300, throttles: 'account' });
     expect(error.remedy).toMatch(/service accounts/);
+    expect(creates()).toBe(before + 1);
     // ErrorServerBusy refused the request: nothing to look for before sending it again.
     const findsBefore = server.requests.filter((r) => r.operation === 'FindItem').length;
     await t.create(lecture(MAILBOXES[2]!, 2), 'busy-2');
     expect(server.requests.filter((r) => r.operation === 'FindItem').length).toBe(findsBefore);
   });
 
-  it('a client-side budget paces the account by items', async () => {
+  it('a client-side budget paces the account by items (the scheduler keeps it, in the account lane)', async () => {
     const t = target(server, { accountItemsPerMinute: 3 });
+    const scheduler = new Scheduler();
     const mailbox = MAILBOXES[12]!;
-    await t.batch!.run(mailbox, [
+    expect(t.laneFor(mailbox)).toMatchObject({ itemsPerMinute: 3 });
+    const ops: BatchOp[] = [
       { kind: 'create', desired: lecture(mailbox, 1), transactionId: 'pace-1' },
       { kind: 'create', desired: lecture(mailbox, 2), transactionId: 'pace-2' },
-    ]);
-    await t.listOwned(mailbox);
-    // The budget (3 items a minute) is spent: the next request waits for the minute to roll.
-    const pending = t.listOwned(mailbox).then(() => 'sent');
-    pending.catch(() => {}); // rejected when the target closes
+    ];
+    await through(scheduler, t, mailbox, () => t.batch!.run(mailbox, ops), 2);
+    await through(scheduler, t, mailbox, () => t.listOwned(mailbox));
+    // The budget (3 items a minute) is spent: the next request of the account — another mailbox's too — waits.
+    const other = MAILBOXES[13]!;
+    const pending = through(scheduler, t, other, () => t.listOwned(other)).then(() => 'sent');
     const outcome = await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('waiting'), 300))]);
     expect(outcome).toBe('waiting');
-    await t.close();
+    scheduler.abandonAll(new TargetError('fatal', 'TestOver', 'the test is over'));
+    await expect(pending).rejects.toThrow('the test is over');
   });
 
   it('ErrorServerBusy inside a batch answer: that item is transient, the others done', async () => {
@@ -241,12 +258,14 @@ describe('errors', () => {
     expect(logged.join('\n')).toMatch(/malformed.*bug/);
   });
 
-  it('HTTP 503 is transient with its Retry-After once the busy resends are spent; an HTML 200 is transient', async () => {
-    const t = target(server, { busyRetries: 0 });
+  it('HTTP 503 is transient, throttles the account, with its Retry-After; an HTML 200 is transient', async () => {
+    const t = target(server);
     server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '3' } });
-    expect(await rejection(t.listOwned(MAILBOXES[0]!))).toMatchObject({ scope: 'transient', retryAfterMs: 3000 });
+    expect(await rejection(t.listOwned(MAILBOXES[0]!))).toMatchObject({ scope: 'transient', retryAfterMs: 3000, throttles: 'account' });
     server.faults.push({ kind: 'http', status: 200, body: '<html>proxy</html>' });
-    expect(await rejection(t.listOwned(MAILBOXES[0]!))).toMatchObject({ scope: 'transient', code: 'UnreadableAnswer' });
+    const unreadable = await rejection(t.listOwned(MAILBOXES[0]!));
+    expect(unreadable).toMatchObject({ scope: 'transient', code: 'UnreadableAnswer' });
+    expect(unreadable.throttles).toBeUndefined();
   });
 });
 
@@ -343,14 +362,19 @@ describe('ErrorItemNotFound is confirmed before it counts', () => {
 });
 
 describe('throttling forms', () => {
-  it('HTTP 503 pauses the account and is sent again (no scheduler attempt spent)', async () => {
+  it('HTTP 503 pauses the account and is sent again, without spending an attempt (busyRetries)', async () => {
     const server = await fake();
     const t = target(server);
-    server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '0.05' } });
-    const page = await t.listOwned(MAILBOXES[16]!);
+    // One attempt only: a throttling answer of the account is not a failed attempt, up to busyRetries (3) in a row.
+    const scheduler = new Scheduler({ maxAttempts: 1 });
+    for (let n = 0; n < 3; n++) server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '0.05' } });
+    const page = await through(scheduler, t, MAILBOXES[16]!, () => t.listOwned(MAILBOXES[16]!));
     expect(page.items).toEqual([]);
-    expect(server.requests.map((r) => r.operation)).toEqual(['FindItem', 'FindItem']);
-    expect(t.accountStats()[0]!.stats.busy).toBe(1);
+    expect(server.requests.map((r) => r.operation)).toEqual(['FindItem', 'FindItem', 'FindItem', 'FindItem']);
+    expect(t.accountStats()[0]!.busy).toBe(3);
+    // The fourth in a row is one failed attempt: with one allowed, the request fails.
+    for (let n = 0; n < 4; n++) server.faults.push({ kind: 'http', status: 503, headers: { 'retry-after': '0.01' } });
+    expect(await rejection(through(scheduler, t, MAILBOXES[16]!, () => t.listOwned(MAILBOXES[16]!)))).toMatchObject({ code: 'HTTP503', throttles: 'account' });
   });
 
   it('HTTP 200 with ErrorInternalServerError and an inner ErrorServerBusy is ErrorServerBusy: the account pauses, the items are transient', async () => {
@@ -360,7 +384,7 @@ describe('throttling forms', () => {
     server.faults.push({ kind: 'innerBusy', backOffMs: 40, operation: 'CreateItem' });
     const busy = await rejection(t.create(lecture(mailbox, 1), 'inner-1'));
     expect(busy).toMatchObject({ scope: 'transient', code: 'ErrorServerBusy', retryAfterMs: 40 });
-    expect(t.accountStats()[0]!.stats.busy).toBe(1);
+    expect(t.accountStats()[0]!.busy).toBe(1);
     expect(server.listItems(mailbox)).toHaveLength(0);
     await t.create(lecture(mailbox, 1), 'inner-1');
     expect(server.listItems(mailbox)).toHaveLength(1);
@@ -378,6 +402,24 @@ describe('throttling forms', () => {
     expect(outcomes.every((o) => o.ok)).toBe(true);
     expect(server.listItems(mailbox)).toHaveLength(3);
     expect(server.requests.slice(-1)[0]!.operation).toBe('FindItem');
+  });
+
+  it('creates found by their transactionId stay found while the rest of their request is refused and sent again: nothing twice', async () => {
+    const server = await fake();
+    const t = target(server, { batchSize: 10 });
+    const mailbox = MAILBOXES[20]!;
+    const create = (n: number): BatchOp => ({ kind: 'create', desired: lecture(mailbox, n), transactionId: `again-${n}` });
+    // Two creates whose answer was lost (done, then a fault): uncertain.
+    server.faults.push({ kind: 'faultAfter', code: 'ErrorTimeoutExpired', operation: 'CreateItem' });
+    await expect(t.batch!.run(mailbox, [create(1), create(2)])).rejects.toMatchObject({ code: 'ErrorTimeoutExpired' });
+    // Sent again with a third: the two are found, the CreateItem for the third is refused as busy (the scheduler will
+    // send the request again) …
+    server.faults.push({ kind: 'busy', backOffMs: 10, operation: 'CreateItem' });
+    await expect(t.batch!.run(mailbox, [create(1), create(2), create(3)])).rejects.toMatchObject({ code: 'ErrorServerBusy' });
+    // … and when it is, only the third is created.
+    const outcomes = await t.batch!.run(mailbox, [create(1), create(2), create(3)]);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(server.listItems(mailbox).map((item) => item.props['CalpushTransactionId']).sort()).toEqual(['again-1', 'again-2', 'again-3']);
   });
 });
 
@@ -527,6 +569,6 @@ describe('service-account pool', () => {
     await Promise.all(MAILBOXES.slice(12, 32).map((mailbox, n) => t.create(lecture(mailbox, n), `pool-${n}`)));
     for (const [, max] of server.maxInFlight) expect(max).toBeLessThanOrEqual(2);
     expect(server.maxInFlight.size).toBe(2);
-    for (const request of server.requests) expect(t.laneFor(request.anchor!)).toBe(request.account === 'contoso\\svc1' ? 'CONTOSO\\svc1' : 'CONTOSO\\svc2');
+    for (const request of server.requests) expect(t.serviceAccount(request.anchor!)).toBe(request.account === 'contoso\\svc1' ? 'CONTOSO\\svc1' : 'CONTOSO\\svc2');
   });
 });

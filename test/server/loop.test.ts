@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock, type Clock } from '../../src/model/clock.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { DeliveryLoop } from '../../src/engine/loop.ts';
+import type { DeliveryScheduler, MailboxRoutes } from '../../src/engine/routes.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { TargetError } from '../../src/targets/target.ts';
 import { MemoryTarget } from '../support/memory-target.ts';
@@ -27,13 +28,18 @@ function setup(options: { pollMs?: number; retryMinMs?: number; parallelMailboxe
   const loop = new DeliveryLoop({
     store,
     target,
-    scheduler: new Scheduler({ clock, baseBackoffMs: 5, maxBackoffMs: 20, ...(options.mailboxConcurrency ? { mailboxConcurrency: options.mailboxConcurrency } : {}) }),
+    scheduler: new Scheduler({
+      clock,
+      baseBackoffMs: 5,
+      maxBackoffMs: 20,
+      retryMinMs: options.retryMinMs ?? 100,
+      busyRetryMs: 50,
+      ...(options.mailboxConcurrency ? { mailboxConcurrency: options.mailboxConcurrency } : {}),
+    }),
     instance: 'loop-test',
     maxAttempts: 3,
     parallelMailboxes: options.parallelMailboxes ?? 8,
     pollMs: options.pollMs ?? 50,
-    retryMinMs: options.retryMinMs ?? 100,
-    busyRetryMs: 50,
     workerId: 'test-host:1',
     clock,
     onDelivered: (summary, latencyMs) => delivered.push({ calendar: summary.calendar, status: summary.failed ? 'failed' : summary.status, latencyMs }),
@@ -151,19 +157,63 @@ describe('delivery loop', () => {
     await until(() => loop.status().fatal === null);
   });
 
-  it('pauses on a fatal error until its clock reaches the retry time, which the status gives by that clock', async () => {
+  it('with a scheduler per target: a fatal error of one target pauses delivery through all of them, and a failed mailbox waits out its back-off in every one', async () => {
+    const store = new SqliteStore(':memory:');
+    const one = new MemoryTarget({ instance: 'loop-test' });
+    const two = new MemoryTarget({ instance: 'loop-test' });
+    const scheduler = () => new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20, retryMinMs: 300, busyRetryMs: 50 });
+    const targets = { one: { target: one, scheduler: scheduler() }, two: { target: two, scheduler: scheduler() } };
+    const routesOver = <S extends DeliveryScheduler>(entries: Record<'one' | 'two', { target: MemoryTarget; scheduler: S }>): MailboxRoutes<S> => ({
+      route: async (calendar) => {
+        const name = calendar === A ? 'one' : 'two';
+        return { name, ...entries[name], reason: 'test', lookedUp: false };
+      },
+      schedulers: () => [entries.one.scheduler, entries.two.scheduler],
+      through: (view) => routesOver({ one: { target: one, scheduler: view(entries.one.scheduler, 'one') }, two: { target: two, scheduler: view(entries.two.scheduler, 'two') } }),
+    });
+    const loop = new DeliveryLoop({ store, routes: routesOver(targets), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 8, pollMs: 50, workerId: 'test-host:1' });
+    loops.push(loop);
+    one.fatal = new TargetError('fatal', 'AADSTS7000215', 'Invalid client secret provided.', { remedy: 'fix the secret' });
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
+    loop.start();
+    await until(() => loop.status().fatal !== null);
+    // Both targets' schedulers hold the pause: a change for a mailbox of the other target waits too.
+    expect(targets.two.scheduler.pausedAll()).toMatchObject({ error: { code: 'AADSTS7000215' } });
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(B, 'two') }]);
+    loop.nudge(B);
+    await sleep(80);
+    expect(two.requests).toBe(0);
+    one.fatal = null;
+    await until(() => one.subjects(A).length === 1 && two.subjects(B).length === 1, 3_000);
+    // A mailbox that fails through one target is deferred in every scheduler (the loop learns its target only by
+    // delivering it), and cleared in every one once delivered.
+    one.forbidden.add(A);
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one', { subject: 'Changed' }) }]);
+    loop.nudge(A);
+    await until(async () => (await store.mailbox(A))?.state === 'failed');
+    await until(() => targets.one.scheduler.mailboxDeferredMs(A) > 0 && targets.two.scheduler.mailboxDeferredMs(A) > 0);
+    one.forbidden.delete(A);
+    loop.deliverNow(A);
+    await until(() => one.subjects(A).includes('Changed'), 3_000);
+    await until(() => targets.one.scheduler.mailboxDeferredMs(A) === 0 && targets.two.scheduler.mailboxDeferredMs(A) === 0);
+  });
+
+  it('pauses on a fatal error for elapsed time — a clock that stands still does not hold it — and gives the retry time by that clock', async () => {
     const clock = fixedClock('2031-03-30T01:30:00Z');
-    const { store, target, loop } = setup({ retryMinMs: 60_000, clock });
+    const { store, target, loop } = setup({ retryMinMs: 400, clock });
     target.fatal = new TargetError('fatal', 'AADSTS7000215', 'Invalid client secret provided.', { remedy: 'fix the secret' });
     await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
     loop.start();
     await until(() => loop.status().fatal !== null);
-    expect(loop.status().fatal).toMatchObject({ code: 'AADSTS7000215', retryAt: '2031-03-30T01:31:00.000Z' });
+    const retryAt = Date.parse(loop.status().fatal!.retryAt);
+    expect(retryAt).toBeGreaterThan(clock.now());
+    expect(retryAt).toBeLessThanOrEqual(clock.now() + 400);
     target.fatal = null;
-    await sleep(200); // polls go by, but by the clock the minute has not passed
-    expect(target.subjects(A)).toEqual([]);
-    clock.advance(60_000);
+    const paused = Date.now();
     await until(() => target.subjects(A).length === 1, 3_000);
+    // Delivered after the pause, the clock never moved.
+    expect(Date.now() - paused).toBeGreaterThanOrEqual(250);
+    expect(new Date(clock.now()).toISOString()).toBe('2031-03-30T01:30:00.000Z');
     await until(() => loop.status().fatal === null);
   });
 

@@ -93,9 +93,11 @@ describe('scheduler', () => {
     expect(now[0]!.resumesInMs).toBeGreaterThan(200);
     expect(now[0]!.resumesInMs).toBeLessThanOrEqual(400);
     expect(now[0]!.concurrency).toBe(2);
-    scheduler.pause('batchy', 1_000);
+    // Items of a batch answer one by one: a 429 among them is the mailbox's throttling, a 503 with Retry-After a pause.
+    const items = (...answers: Array<TargetError | null>) => ({ answers: () => answers });
+    await scheduler.submit('batchy', async () => 'ok', items(null, new TargetError('transient', 'ApplicationThrottled', 'item throttled', { status: 429, retryAfterMs: 1_000 })));
     expect(scheduler.throttledMailboxes().map((t) => t.mailbox)).toEqual(['batchy', 'slow']);
-    scheduler.pause('quiet', 1_000, false);
+    await scheduler.submit('quiet', async () => 'ok', items(new TargetError('transient', 'ServiceUnavailable', 'item unavailable', { status: 503, retryAfterMs: 1_000 }), null));
     expect(scheduler.throttledMailboxes().map((t) => t.mailbox)).not.toContain('quiet');
     await Promise.all([throttled, backingOff]);
     expect(scheduler.throttledMailboxes().map((t) => t.mailbox)).toEqual(['batchy']);

@@ -6,6 +6,7 @@ import { LeaseKeeper } from '../../src/engine/lease.ts';
 import type { MailboxRoute, MailboxRoutes } from '../../src/engine/routes.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { fixedClock } from '../../src/model/clock.ts';
+import { TargetError } from '../../src/targets/target.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { MemoryTarget } from '../support/memory-target.ts';
 import { desired } from '../server/helpers.ts';
@@ -55,6 +56,42 @@ describe('delivery by one of several workers', () => {
     expect(target.requests).toBe(before);
     scheduler.abandonAll(new (await import('../../src/targets/target.ts')).TargetError('fatal', 'ShuttingDown', 'test over'));
     await second;
+    await store.close();
+  });
+
+  it("charges every request to the ledger: the scheduler's resend of a throttled request and a batch's throttled items sent again included", async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'calpush-workers-')), 's.sqlite'), { clock });
+    await store.applyDesiredOps([1, 2, 3].map((n) => ({ kind: 'upsert' as const, desired: lecture(n) })));
+    const target = new MemoryTarget({ instance: 't' }).enableBatch(3);
+    const throttled = () => new TargetError('transient', 'ApplicationThrottled', 'Too many requests', { status: 429, retryAfterMs: 20 });
+    // What reached the target, in operations (a batch is charged its number of items), listing pages included.
+    let sent = 0;
+    const listOwned = target.listOwned.bind(target);
+    target.listOwned = (calendar, cursor) => {
+      sent++;
+      return listOwned(calendar, cursor);
+    };
+    const run = target.batch!.run;
+    let calls = 0;
+    target.batch = {
+      ...target.batch!,
+      run: async (calendar, ops, mode) => {
+        sent += ops.length;
+        calls++;
+        // 1st: the first item done, the others throttled inside the batch; 2nd (those two again): throttled as a
+        // whole, so the scheduler sends it again; 3rd: done.
+        if (calls === 1) return [...(await run(calendar, ops.slice(0, 1), mode)), ...ops.slice(1).map(() => ({ ok: false as const, error: throttled() }))];
+        if (calls === 2) throw throttled();
+        return run(calendar, ops, mode);
+      },
+    };
+    const summary = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 't', calendars: [A], workerId: 'w1' });
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'ok', created: 3 });
+    expect(calls).toBe(3);
+    expect(target.subjects(A)).toHaveLength(3);
+    const charged = await store.requestsSpentByOthers(A, 'w2', 600_000);
+    expect(charged.reduce((sum, s) => sum + s.cost, 0)).toBe(sent);
+    expect(sent).toBe(1 + 3 + 2 + 2);
     await store.close();
   });
 

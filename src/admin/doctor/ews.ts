@@ -151,7 +151,7 @@ export async function ewsChecks(input: EwsDoctorInput, options: EwsDoctorOptions
       const found = (await listed()).includes(probe.key);
       checks.push(
         found
-          ? { id: 'ews.write', title: 'write', status: 'pass', detail: `created a probe item (tagged) as ${ewsTarget.laneFor(mailbox)} and found it by its tag` }
+          ? { id: 'ews.write', title: 'write', status: 'pass', detail: `created a probe item (tagged) as ${ewsTarget.serviceAccount(mailbox)} and found it by its tag` }
           : { id: 'ews.write', title: 'write', status: 'fail', detail: 'created a probe item, but it is not found by calpush\'s tag', remedy: 'extended properties are not kept on this mailbox: calpush could not recognise its own items here' },
       );
     } catch (error) {

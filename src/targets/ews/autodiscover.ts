@@ -120,7 +120,7 @@ function httpFailure(status: number, url: string, account: string): TargetError 
 export async function autodiscoverLocation(connection: (url: string) => AccountConnection, startUrl: string, mailbox: string, account: string): Promise<MailboxLocation> {
   let url = startUrl;
   for (let hop = 0; hop < MAX_HOPS; hop++) {
-    const answer = await connection(url).post(0, getUserSettingsRequest(url, mailbox), { soapaction: `"${ACTION}"` });
+    const answer = await connection(url).post(getUserSettingsRequest(url, mailbox), { soapaction: `"${ACTION}"` });
     if (answer.status !== 200) throw httpFailure(answer.status, url, account);
     const settings = parseUserSettings(answer.body);
     const location = locationOf(settings, mailbox);

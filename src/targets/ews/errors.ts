@@ -7,9 +7,6 @@ import { TargetError } from '../target.ts';
 import type { AccessMode } from './requests.ts';
 import { backOffMs } from './responses.ts';
 
-/** Back-off when ErrorServerBusy carries no BackOffMilliseconds. */
-export const DEFAULT_BUSY_BACKOFF_MS = 5_000;
-
 const TRANSIENT = new Set([
   'ErrorServerBusy',
   'ErrorExceededConnectionCount',
@@ -71,9 +68,13 @@ export function classifyResponseCode(code: string, message: string, values: Reco
   const text = `${code}: ${message || code}`;
   const base = status === undefined ? {} : { status };
   if (code === 'ErrorServerBusy') {
+    // The account's budget is spent: the scheduler pauses the account's lane — every mailbox it serves — for the
+    // BackOffMilliseconds named (or its own default when none is), and halves the account's concurrency.
+    const backOff = backOffMs(values);
     return new TargetError('transient', code, `${text} (service account ${context.account})`, {
       ...base,
-      retryAfterMs: backOffMs(values) ?? DEFAULT_BUSY_BACKOFF_MS,
+      throttles: 'account',
+      ...(backOff !== undefined ? { retryAfterMs: backOff } : {}),
       remedy: 'Exchange throttles this service account: calpush waits the BackOffMilliseconds it names. Add service accounts to the pool (delegate mode), or raise the EWS budgets of its throttling policy (Set-ThrottlingPolicy)',
     });
   }
@@ -141,7 +142,12 @@ export function classifyHttpStatus(status: number, headers: Record<string, strin
       remedy: 'target.url must be the EWS endpoint itself (https://<server>/EWS/Exchange.asmx), not a web page or a load balancer address that redirects',
     });
   }
-  if (status === 429 || status === 503 || status === 502 || status === 504 || status === 500) {
+  if (status === 503 || status === 429) {
+    // 503: "EWS requests are queuing with IIS" (ews-throttling-in-exchange, "Throttling related error codes"): the
+    // account sends too much at once, like ErrorServerBusy; 429 is how Exchange Online says the same.
+    return new TargetError('transient', `HTTP${status}`, `EWS answered HTTP ${status} (service account ${context.account})`, { ...base, throttles: 'account' });
+  }
+  if (status === 502 || status === 504 || status === 500) {
     return new TargetError('transient', `HTTP${status}`, `EWS answered HTTP ${status}`, base);
   }
   return new TargetError('item', `HTTP${status}`, `EWS answered HTTP ${status}`, base);

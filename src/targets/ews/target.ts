@@ -22,10 +22,10 @@ import { CalpushError } from '../../model/errors.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../../model/tag.ts';
 import { NetworkError } from '../http.ts';
-import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage } from '../target.ts';
-import { AccountGate, assignAccount, type GateStats } from './accounts.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage, type ServiceLane } from '../target.ts';
+import { assignAccount } from './accounts.ts';
 import { autodiscoverLocation, defaultAutodiscoverUrl } from './autodiscover.ts';
-import { CHANGE_KEY_CODES, classifyHttpStatus, classifyResponseCode, DEFAULT_BUSY_BACKOFF_MS, type ErrorContext } from './errors.ts';
+import { CHANGE_KEY_CODES, classifyHttpStatus, classifyResponseCode, type ErrorContext } from './errors.ts';
 import type { MappingOptions } from './mapping.ts';
 import {
   createItemBody,
@@ -42,7 +42,7 @@ import {
   type RequestContext,
   type ServerVersion,
 } from './requests.ts';
-import { backOffMs, parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage, type SoapAnswer } from './responses.ts';
+import { parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage, type SoapAnswer } from './responses.ts';
 import { AccountConnection, type EwsCredentials, type HttpAnswer } from './transport.ts';
 import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage } from './schema.ts';
 import type { XmlElement } from './xml.ts';
@@ -84,11 +84,11 @@ export interface EwsTargetOptions {
   /** Requests in flight per service account. Default 8. */
   accountConcurrency?: number;
   /**
-   * Optional client-side budget per service account: items per minute (a CreateItem of 20 counts 20, any other
-   * request at least 1). Without it calpush finds the account's budget from Exchange's ErrorServerBusy answers.
+   * Optional client-side budget per service account: items per minute (a request of 20 operations counts 20, a
+   * listing 1). Without it calpush finds the account's budget from Exchange's ErrorServerBusy answers.
    */
   accountItemsPerMinute?: number;
-  /** ErrorServerBusy answers to one request that the target waits out itself before the scheduler sees one. Default 3. */
+  /** ErrorServerBusy answers a request may get before the scheduler counts one as a failed attempt. Default 3. */
   busyRetries?: number;
   requestTimeoutMs?: number;
   /** Largest answer body (DEFAULT_MAX_RESPONSE_BYTES). */
@@ -106,13 +106,23 @@ export { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage };
 interface ServiceAccount {
   name: string;
   weight: number;
-  gate: AccountGate;
+  /** The account's lane in the scheduler: how much it may send. */
+  lane: ServiceLane;
   connection: AccountConnection;
   credentials: EwsCredentials;
-  /** Connections to Autodiscover endpoints (locate()), by URL, made when first asked. */
+  /** Connections to Autodiscover endpoints (locate()), by URL, made when first asked (one connection each: NTLM authenticates it, leg by leg). */
   autodiscover: Map<string, AccountConnection>;
-  /** The account's Autodiscover questions, one at a time: NTLM authenticates the one connection, leg by leg. */
-  autodiscovering: Promise<unknown>;
+  /** Requests sent as the account, and how many Exchange answered as throttling (ErrorServerBusy, HTTP 503). */
+  requests: number;
+  busy: number;
+}
+
+/** What the target saw of one service account (for the benchmark and diagnostics). */
+export interface AccountStats {
+  account: string;
+  requests: number;
+  busy: number;
+  maxInFlight: number;
 }
 
 /** A failure of a request as a whole, and whether the server certainly did not act on it. */
@@ -163,6 +173,11 @@ export class EwsTarget implements CalendarTarget {
   private readonly changeKeys = new Map<string, string>();
   /** "calendar\ntransactionId" of creates whose answer never arrived. */
   private readonly uncertain = new Set<string>();
+  /**
+   * Creates found in the calendar by their transactionId, until their outcome is handed back: a request that found
+   * them may still fail for the rest of its creates, and when it is sent again they must not be created twice.
+   */
+  private readonly landed = new Map<string, ItemRef>();
   /** Set once the server refused an UpdateItem without ChangeKey: from then on it is read first when unknown. */
   private changeKeyRequired = false;
   private readonly busyRetries: number;
@@ -187,11 +202,18 @@ export class EwsTarget implements CalendarTarget {
     const makeAccount = (name: string, credentials: EwsCredentials, weight: number, concurrency: number): ServiceAccount => ({
       name,
       weight,
-      gate: new AccountGate({ concurrency, ...(options.accountItemsPerMinute ? { itemsPerMinute: options.accountItemsPerMinute } : {}) }),
+      lane: {
+        // Apart from the same account name on another Exchange organisation (another target).
+        key: `ews:${url.host}:${name.toLowerCase()}`,
+        concurrency,
+        ...(options.accountItemsPerMinute ? { itemsPerMinute: options.accountItemsPerMinute } : {}),
+        throttledRetries: this.busyRetries,
+      },
+      requests: 0,
+      busy: 0,
       connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) }),
       credentials,
       autodiscover: new Map(),
-      autodiscovering: Promise.resolve(),
     });
     const defaultConcurrency = options.accountConcurrency ?? EWS_DEFAULT_ACCOUNT_CONCURRENCY;
     if (options.auth === 'oauth') {
@@ -235,19 +257,25 @@ export class EwsTarget implements CalendarTarget {
       }
       return made;
     };
-    const asked = account.autodiscovering.then(() => autodiscoverLocation(connection, this.options.autodiscoverUrl ?? defaultAutodiscoverUrl(this.options.url), mailbox, account.name));
-    account.autodiscovering = asked.catch(() => {});
-    return asked;
+    return autodiscoverLocation(connection, this.options.autodiscoverUrl ?? defaultAutodiscoverUrl(this.options.url), mailbox, account.name);
   }
 
   /** The service account that serves the calendar (rendezvous hashing over the pool; stable). */
-  laneFor(calendar: string): string {
+  serviceAccount(calendar: string): string {
     return this.accountFor(calendar).name;
   }
 
-  /** Per account: the gate's counters (for the benchmark and diagnostics). */
-  accountStats(): Array<{ account: string; stats: GateStats; limit: number }> {
-    return this.accounts.map((account) => ({ account: account.name, stats: { ...account.gate.stats }, limit: account.gate.currentLimit }));
+  /**
+   * The calendar's lane in the scheduler: its service account, whose concurrency (`accountConcurrency`), optional
+   * budget (`accountItemsPerMinute`) and throttling Exchange keeps for every mailbox the account serves.
+   */
+  laneFor(calendar: string): ServiceLane {
+    return this.accountFor(calendar).lane;
+  }
+
+  /** Per account: requests sent, throttling answers, most requests in flight at once. */
+  accountStats(): AccountStats[] {
+    return this.accounts.map((account) => ({ account: account.name, requests: account.requests, busy: account.busy, maxInFlight: account.connection.maxInFlight }));
   }
 
   private accountFor(calendar: string): ServiceAccount {
@@ -275,17 +303,16 @@ export class EwsTarget implements CalendarTarget {
   }
 
   /**
-   * One EWS request as the calendar's account, through the account's gate. Resolves with the response messages
-   * (one per item of the request); a failure of the request as a whole rejects with RequestFailed.
+   * One EWS request as the calendar's account. Resolves with the response messages (one per item of the request); a
+   * failure of the request as a whole rejects with RequestFailed.
    *
    * Exchange throttles in three forms (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange,
    * "Throttling related error codes"): HTTP 503 (requests queuing in IIS), HTTP 500 with ErrorServerBusy and a
    * BackOffMilliseconds hint, and HTTP 200 whose items carry ErrorInternalServerError with an inner ErrorServerBusy
-   * (read as ErrorServerBusy, responses.ts). Each pauses the account's gate — every mailbox of that account waits,
-   * not just this one — for BackOffMilliseconds (or Retry-After, or 5 s). A request refused as a whole (the first two
-   * forms: Exchange did nothing) is sent again, first in the account's line, up to `busyRetries` times; only then
-   * does the scheduler see the transient error (with retryAfterMs), so that a budget-bound account does not burn the
-   * scheduler's attempts. Items refused one by one go back to the engine as transient outcomes.
+   * (read as ErrorServerBusy, responses.ts). Each is a transient TargetError that throttles the account
+   * (errors.ts): the scheduler pauses the account's lane — every mailbox of that account waits, not just this one —
+   * for BackOffMilliseconds (or Retry-After) and sends the request again when it says; items refused one by one go
+   * back to the engine as transient outcomes. The target itself never waits.
    */
   private async send(calendar: string, operation: Operation, body: XmlElement, what: ErrorContext['operation'], expected: number): Promise<ResponseMessage[]> {
     const account = this.accountFor(calendar);
@@ -294,56 +321,32 @@ export class EwsTarget implements CalendarTarget {
     // Always the target mailbox as anchor: Exchange routes the request to the server holding it (required with
     // impersonation, harmless and faster with delegate access); SOAPAction as the WSDL binds the operation.
     const headers = { 'x-anchormailbox': calendar, soapaction: soapAction(operation) };
-    // What the request costs against the account's budget: its items, at least 1 (FindItem, GetItem of one).
-    const cost = Math.max(1, operation === 'FindItem' || operation === 'GetFolder' ? 1 : expected);
-    for (let round = 0; ; round++) {
-      let slot: number;
-      try {
-        slot = await account.gate.acquire(cost, round > 0);
-      } catch (error) {
-        throw new RequestFailed({ error: error instanceof TargetError ? error : new TargetError('transient', 'GateClosed', String(error)), refused: true });
-      }
-      let outcome: 'ok' | 'busy' | 'other' = 'other';
-      try {
-        const answer = await this.post(account, slot, xml, headers);
-        const refusal = this.refusal(answer, operation, context);
-        if (refusal) {
-          if (refusal.busyMs !== undefined) {
-            outcome = 'busy';
-            account.gate.busy(refusal.busyMs);
-            if (round < this.busyRetries) continue;
-          }
-          throw new RequestFailed(refusal.failure);
-        }
-        const messages = (parseSoapAnswer(answer.body, operation) as Extract<SoapAnswer, { kind: 'messages' }>).messages;
-        // Some items of a batch refused as busy (the others done): those go back to the engine as transient.
-        const busy = messages.find((message) => message.code === 'ErrorServerBusy');
-        if (busy) {
-          outcome = 'busy';
-          account.gate.busy(backOffMs(busy.values) ?? DEFAULT_BUSY_BACKOFF_MS);
-        } else {
-          outcome = 'ok';
-        }
-        for (const message of messages) {
-          if (message.code === 'ErrorSchemaValidation') this.log(`EWS refused an item of a ${operation} request as malformed (a calpush bug): ${message.code}: ${message.message}`);
-        }
-        if (messages.length !== expected) {
-          throw new RequestFailed({
-            error: new TargetError('transient', 'ResponseCountMismatch', `EWS answered ${messages.length} messages to a ${operation} of ${expected} items`, { status: answer.status }),
-            refused: false,
-          });
-        }
-        return messages;
-      } finally {
-        account.gate.release(slot, outcome);
-      }
+    account.requests++;
+    const answer = await this.post(account, xml, headers);
+    const refusal = this.refusal(answer, operation, context);
+    if (refusal) {
+      if (refusal.error.throttles) account.busy++;
+      throw new RequestFailed(refusal);
     }
+    const messages = (parseSoapAnswer(answer.body, operation) as Extract<SoapAnswer, { kind: 'messages' }>).messages;
+    // Some items of a batch refused as busy (the others done): those go back to the engine as transient.
+    if (messages.some((message) => message.code === 'ErrorServerBusy')) account.busy++;
+    for (const message of messages) {
+      if (message.code === 'ErrorSchemaValidation') this.log(`EWS refused an item of a ${operation} request as malformed (a calpush bug): ${message.code}: ${message.message}`);
+    }
+    if (messages.length !== expected) {
+      throw new RequestFailed({
+        error: new TargetError('transient', 'ResponseCountMismatch', `EWS answered ${messages.length} messages to a ${operation} of ${expected} items`, { status: answer.status }),
+        refused: false,
+      });
+    }
+    return messages;
   }
 
   /** The HTTP exchange itself; a request that got no answer is a RequestFailed (refused only when NTLM never let it in). */
-  private async post(account: ServiceAccount, slot: number, xml: string, headers: Record<string, string>): Promise<HttpAnswer> {
+  private async post(account: ServiceAccount, xml: string, headers: Record<string, string>): Promise<HttpAnswer> {
     try {
-      const answer = await account.connection.post(slot, xml, headers);
+      const answer = await account.connection.post(xml, headers);
       this.answered = true;
       return answer;
     } catch (error) {
@@ -353,19 +356,17 @@ export class EwsTarget implements CalendarTarget {
   }
 
   /**
-   * What is wrong with an answer that is not a set of response messages: the failure, whether Exchange certainly did
-   * nothing (`refused`), and how long the account must wait when it was throttling (`busyMs`). Null for a readable
-   * answer with response messages.
+   * What is wrong with an answer that is not a set of response messages: the failure, and whether Exchange certainly
+   * did nothing (`refused`). Null for a readable answer with response messages.
    */
-  private refusal(answer: HttpAnswer, operation: Operation, context: ErrorContext): { failure: SendFailure; busyMs?: number } | null {
+  private refusal(answer: HttpAnswer, operation: Operation, context: ErrorContext): SendFailure | null {
     const { status } = answer;
     if (status === 401 || status === 403 || status === 404 || status === 405 || (status >= 300 && status < 400)) {
-      return { failure: { error: classifyHttpStatus(status, answer.headers, context, this.options.url), refused: true } };
+      return { error: classifyHttpStatus(status, answer.headers, context, this.options.url), refused: true };
     }
     if (status === 503) {
       // "Indicates that EWS requests are queuing with IIS" (ews-throttling-in-exchange): never reached EWS.
-      const error = classifyHttpStatus(status, answer.headers, context, this.options.url);
-      return { failure: { error, refused: true }, busyMs: error.retryAfterMs ?? DEFAULT_BUSY_BACKOFF_MS };
+      return { error: classifyHttpStatus(status, answer.headers, context, this.options.url), refused: true };
     }
     const parsed = parseSoapAnswer(answer.body, operation);
     if (parsed.kind === 'fault') {
@@ -374,15 +375,14 @@ export class EwsTarget implements CalendarTarget {
       // A fault Exchange sends before touching an item means nothing happened; any other (a timeout, an internal
       // error after a batch was partly done: EWS "limits the execution time of a batch request to one minute") leaves
       // the outcome unknown, so creates are looked up by transactionId before they are sent again.
-      const failure = { error, refused: REFUSED_BEFORE_WORK.has(parsed.code) };
-      return parsed.code === 'ErrorServerBusy' ? { failure, busyMs: error.retryAfterMs ?? DEFAULT_BUSY_BACKOFF_MS } : { failure };
+      return { error, refused: REFUSED_BEFORE_WORK.has(parsed.code) };
     }
     if (parsed.kind === 'unreadable' || status !== 200) {
       const error =
         status === 200
           ? new TargetError('transient', 'UnreadableAnswer', `EWS answered ${operation} with something that is not its SOAP answer (${parsed.kind === 'unreadable' ? parsed.reason : 'unexpected'})`, { status })
           : classifyHttpStatus(status, answer.headers, context, this.options.url);
-      return { failure: { error, refused: false } };
+      return { error, refused: false };
     }
     return null;
   }
@@ -441,22 +441,35 @@ export class EwsTarget implements CalendarTarget {
 
   /**
    * Of these creates, those whose earlier attempt may have landed: looks them up by transactionId and returns the
-   * items found (ours, this instance). The others are safe to send.
+   * items found (ours, this instance), with those found before whose outcome was not handed back yet. The others are
+   * safe to send. Call handedBack() once the outcomes are returned.
    */
   private async recover(calendar: string, transactionIds: string[]): Promise<Map<string, ItemRef>> {
     const found = new Map<string, ItemRef>();
-    const doubtful = transactionIds.filter((id) => this.uncertain.has(`${calendar}\n${id}`));
+    for (const id of transactionIds) {
+      const hit = this.landed.get(`${calendar}\n${id}`);
+      if (hit) found.set(id, hit);
+    }
+    const doubtful = transactionIds.filter((id) => !found.has(id) && this.uncertain.has(`${calendar}\n${id}`));
     if (doubtful.length === 0) return found;
     const [message] = await this.unwrap(this.send(calendar, 'FindItem', findByTransactionBody(this.context(calendar), doubtful), 'list', 1));
     if (!EwsTarget.ok(message!)) throw this.failed(message!, calendar, 'list');
+    const wanted = new Set(doubtful);
     for (const item of message!.items) {
       const tag = item.tag ? parseTagValue(item.tag) : null;
-      if (!tag || tag.instance !== this.options.instance || !item.transactionId || found.has(item.transactionId)) continue;
-      found.set(item.transactionId, { itemId: item.itemId, changeKey: item.changeKey });
+      if (!tag || tag.instance !== this.options.instance || !item.transactionId || !wanted.has(item.transactionId) || found.has(item.transactionId)) continue;
+      const ref = { itemId: item.itemId, changeKey: item.changeKey };
+      found.set(item.transactionId, ref);
+      this.landed.set(`${calendar}\n${item.transactionId}`, ref);
       this.rememberChangeKey(item);
     }
     for (const id of doubtful) this.uncertain.delete(`${calendar}\n${id}`);
     return found;
+  }
+
+  /** The outcomes of these creates are returned to the engine: what was found of them need not be kept. */
+  private handedBack(calendar: string, transactionIds: string[]): void {
+    for (const id of transactionIds) this.landed.delete(`${calendar}\n${id}`);
   }
 
   /** One CreateItem for several events; outcomes in order. Rejects with RequestFailed when the request as a whole failed. */
@@ -486,7 +499,10 @@ export class EwsTarget implements CalendarTarget {
     const calendar = desired.event.calendar;
     const recovered = await this.recover(calendar, [transactionId]);
     const hit = recovered.get(transactionId);
-    if (hit) return hit;
+    if (hit) {
+      this.handedBack(calendar, [transactionId]);
+      return hit;
+    }
     const [outcome] = await this.unwrap(this.createMany(calendar, [{ desired, transactionId }]));
     if (!outcome!.ok) throw outcome!.error;
     return outcome!.item!;
@@ -691,6 +707,7 @@ export class EwsTarget implements CalendarTarget {
         const sent = await this.createMany(calendar, toSend.map(({ op }) => ({ desired: op.desired, transactionId: op.transactionId })));
         sent.forEach((result, j) => (results[toSend[j]!.i] = result));
       }
+      this.handedBack(calendar, list.map((op) => op.transactionId));
       return results.map((result) => result ?? { ok: false, error: new TargetError('transient', 'NotSent', 'not sent') });
     });
     await step(updates, () =>
@@ -707,9 +724,7 @@ export class EwsTarget implements CalendarTarget {
   }
 
   async close(): Promise<void> {
-    const closed = new TargetError('fatal', 'TargetClosed', 'the EWS target was closed');
     for (const account of this.accounts) {
-      account.gate.close(closed);
       account.connection.close();
       for (const connection of account.autodiscover.values()) connection.close();
     }

@@ -1,6 +1,10 @@
-// HTTP for EWS: one keep-alive connection per gate slot of a service account, so that NTLM — which authenticates
-// a connection, not a request — is negotiated once per connection and then reused; Basic and bearer tokens ride
-// the same connections. An extra CA (an on-premises PKI, the sandbox) is trusted in addition to the system's.
+// HTTP for EWS: a few keep-alive connections per service account, so that NTLM — which authenticates a connection,
+// not a request — is negotiated once per connection and then reused; Basic and bearer tokens ride the same
+// connections. Each request has a connection to itself for its whole exchange (NTLM's three legs must not
+// interleave); there are as many as the account's lane lets requests be in flight (the scheduler's account lane,
+// src/engine/scheduler.ts), so a request finds one free — only a caller sending more at once than that (a test, the
+// doctor) queues for one: a connection, not a wait of any length. An extra CA (an on-premises PKI, the sandbox) is
+// trusted in addition to the system's.
 //
 // NTLM: the type 1/2/3 messages come from @ewsjs/ntlm-client (NTLMv2 when the server offers it); the exchange is
 // ours, on our own agents: type 1 with an empty body, the server's 401 with its type 2 challenge, then the real
@@ -35,7 +39,7 @@ export interface ConnectionOptions {
   url: string;
   caPem?: string;
   timeoutMs: number;
-  /** Connections (one per gate slot). */
+  /** Connections (the account's concurrency). */
   slots: number;
   /** For messages: the account's name, never its secret. */
   account: string;
@@ -75,6 +79,12 @@ export function ntlmIdentity(username: string, domain: string | undefined): { us
 export class AccountConnection {
   private readonly url: URL;
   private readonly slots: Slot[];
+  /** Connections not in use, and the requests waiting for one. */
+  private readonly free: Slot[];
+  private readonly waiting: Array<{ resolve: (slot: Slot) => void; reject: (error: unknown) => void }> = [];
+  private closed = false;
+  /** Most requests in flight at once on this account's connections. */
+  maxInFlight = 0;
   private readonly credentials: EwsCredentials;
   private readonly timeoutMs: number;
   private readonly account: string;
@@ -105,11 +115,36 @@ export class AccountConnection {
       agent: route ? proxyAgent(route, isHttps, agentOptions) : isHttps ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }),
       authenticated: null,
     }));
+    this.free = [...this.slots].reverse();
   }
 
-  /** POSTs a SOAP request on the slot's connection, authenticating as the account. */
-  async post(slot: number, body: string, headers: Record<string, string>): Promise<HttpAnswer> {
-    const state = this.slots[slot % this.slots.length]!;
+  /** POSTs a SOAP request on a connection of its own, authenticating as the account. */
+  async post(body: string, headers: Record<string, string>): Promise<HttpAnswer> {
+    const slot = await this.acquire();
+    try {
+      return await this.exchange(slot, body, headers);
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  private acquire(): Promise<Slot> {
+    if (this.closed) return Promise.reject(new TargetError('fatal', 'TargetClosed', 'the EWS target was closed'));
+    const slot = this.free.pop();
+    if (slot) {
+      this.maxInFlight = Math.max(this.maxInFlight, this.slots.length - this.free.length);
+      return Promise.resolve(slot);
+    }
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  private release(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) next.resolve(slot);
+    else this.free.push(slot);
+  }
+
+  private async exchange(state: Slot, body: string, headers: Record<string, string>): Promise<HttpAnswer> {
     const base: Record<string, string> = {
       'content-type': 'text/xml; charset=utf-8',
       accept: 'text/xml',
@@ -193,6 +228,9 @@ export class AccountConnection {
   }
 
   close(): void {
+    this.closed = true;
+    const closed = new TargetError('fatal', 'TargetClosed', 'the EWS target was closed');
+    for (const waiter of this.waiting.splice(0)) waiter.reject(closed);
     for (const slot of this.slots) slot.agent.destroy();
   }
 }
