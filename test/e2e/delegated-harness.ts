@@ -5,10 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/app/config.ts';
 import type { Sandbox } from '../../src/sandbox/index.ts';
 import { httpsRequest } from '../sandbox/helpers.ts';
-import type { Workspace } from './harness.ts';
+import { workspaceAt, type Workspace } from './harness.ts';
 
 export function createDelegatedWorkspace(sandbox: Sandbox, extra: Record<string, unknown> = {}): Workspace & { storeKey: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'calpush-delegated-'));
@@ -31,20 +30,7 @@ export function createDelegatedWorkspace(sandbox: Sandbox, extra: Record<string,
     },
     ...extra,
   };
-  const configPath = join(dir, 'calpush.config.json');
-  writeFileSync(configPath, JSON.stringify(rawConfig, null, 2));
-  return {
-    dir,
-    configPath,
-    rawConfig,
-    storeKey,
-    config: parseConfig(rawConfig),
-    input(name, events) {
-      const path = join(dir, name);
-      writeFileSync(path, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
-      return path;
-    },
-  };
+  return { ...workspaceAt(dir, rawConfig), storeKey };
 }
 
 const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';

@@ -48,6 +48,11 @@ export function createWorkspace(sandbox: Sandbox, credential: 'secret' | 'certif
     },
     ...extra,
   };
+  return workspaceAt(dir, rawConfig);
+}
+
+/** A workspace in `dir` with `rawConfig` written as its calpush.config.json. */
+export function workspaceAt(dir: string, rawConfig: Record<string, unknown>): Workspace {
   const configPath = join(dir, 'calpush.config.json');
   writeFileSync(configPath, JSON.stringify(rawConfig, null, 2));
   return {

@@ -5,7 +5,7 @@
 // names; then one mailbox moves from on-premises to Exchange Online and is adopted there with nothing created
 // twice. `--json` prints per mailbox its target and the counts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { parseConfig, type Config } from '../../app/config.ts';
@@ -15,6 +15,7 @@ import type { MailboxSummary } from '../../engine/summary.ts';
 import type { EventInput } from '../../model/event.ts';
 import { sampleTimetable } from '../../sandbox/sample-timetable.ts';
 import { defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { prepareDemoFolder } from './demo-folder.ts';
 import { createApiKey } from '../../server/auth.ts';
 import { startServer, type RunningServer } from '../../server/index.ts';
 
@@ -194,15 +195,7 @@ async function postBatch(url: string, key: string, items: Array<EventInput | Rec
 
 /** The demo's config: the sandbox's Graph and EWS sides and, when it runs, Radicale; the routing between them. */
 function writeConfig(dir: string, sandbox: Sandbox, dav: Radicale | null): Config {
-  for (const file of ['calpush-hybrid.sqlite', 'calpush-hybrid.sqlite-wal', 'calpush-hybrid.sqlite-shm']) rmSync(join(dir, file), { force: true });
-  mkdirSync(dir, { recursive: true });
-  const secret = (name: string, content: string) => {
-    writeFileSync(join(dir, name), content, { mode: 0o600 });
-    chmodSync(join(dir, name), 0o600);
-  };
-  writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.caPem);
-  writeFileSync(join(dir, 'app-cert.pem'), sandbox.demoCredentials.certificatePem);
-  secret('app-key.pem', sandbox.demoCredentials.privateKeyPem);
+  const { secret } = prepareDemoFolder(dir, 'calpush-hybrid.sqlite', sandbox);
   secret('ews.pw', EWS_PASSWORD);
   if (dav) secret('caldav.pw', dav.password);
   const raw = {

@@ -4,7 +4,7 @@
 // that an unchanged input sends no write request. With --serve it then leaves the sandbox and `calpush serve` with
 // its dashboard running, prints the dashboard's URL and a sign-in key made for this run (an admin key, shown
 // once), and stops both on Ctrl-C or SIGTERM.
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseConfig } from '../../app/config.ts';
@@ -18,6 +18,7 @@ import { runSync } from '../../app/sync.ts';
 import { integerArgument } from '../options.ts';
 import { formatSummary, progressBar } from '../summary.ts';
 import { runHybridDemo, type HybridDemoOptions } from './demo-hybrid.ts';
+import { prepareDemoFolder } from './demo-folder.ts';
 import { exitCodeFor, reportFailure } from './sync.ts';
 
 export function registerDemoCommand(program: Command): void {
@@ -40,18 +41,7 @@ export function registerDemoCommand(program: Command): void {
       const seed = defaultTenantSeed({ students: options.students, rooms: options.rooms });
       const sandbox = await startSandbox({ tenant: seed });
       try {
-        // A fresh store each time: the sandbox starts empty, so an old store would describe calendars that are gone.
-        rmSync(join(dir, 'calpush.sqlite'), { force: true });
-        rmSync(join(dir, 'calpush.sqlite-wal'), { force: true });
-        rmSync(join(dir, 'calpush.sqlite-shm'), { force: true });
-        mkdirSync(dir, { recursive: true });
-        const secretFile = (name: string, content: string) => {
-          writeFileSync(join(dir, name), content, { mode: 0o600 });
-          chmodSync(join(dir, name), 0o600);
-        };
-        writeFileSync(join(dir, 'sandbox-ca.pem'), sandbox.caPem);
-        writeFileSync(join(dir, 'app-cert.pem'), sandbox.demoCredentials.certificatePem);
-        secretFile('app-key.pem', sandbox.demoCredentials.privateKeyPem);
+        prepareDemoFolder(dir, 'calpush.sqlite', sandbox);
         const rawConfig = {
           instance: 'demo',
           store: { sqlite: 'calpush.sqlite' },

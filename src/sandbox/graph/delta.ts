@@ -10,13 +10,12 @@
 // - An unknown or expired token answers 410 Gone SyncStateNotFound (protocol notes A1, quoting
 //   https://learn.microsoft.com/graph/delta-query-overview: "older delta tokens are deleted"); SandboxFaults.expireSyncStates
 //   expires every token issued so far.
+import { calendarViewWindow } from './calendar-view.ts';
 import { GraphHttpError, type GraphResult } from './errors.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './odata.ts';
 import { EventStore } from './store.ts';
 import type { GraphOperation, GraphService, Mailbox, UserResourceHandler } from './service.ts';
 
-/** 1825 days, the calendarView limit (graph/service.ts). */
-const MAX_WINDOW_MS = 1825 * 24 * 60 * 60 * 1000;
 
 interface DeltaState {
   v: 1;
@@ -65,19 +64,7 @@ function decode(service: GraphService, token: string, mailbox: Mailbox): DeltaSt
 }
 
 function startState(service: GraphService, op: GraphOperation, mailbox: Mailbox): DeltaState {
-  const get = (name: string) => [...op.query.entries()].find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
-  const startRaw = get('startDateTime');
-  const endRaw = get('endDateTime');
-  if (!startRaw || !endRaw) {
-    throw new GraphHttpError(400, 'ErrorInvalidParameter', 'This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.');
-  }
-  const parse = (raw: string) => Date.parse(/(Z|[+-]\d{2}:?\d{2})$/i.test(raw) ? raw : `${raw}Z`);
-  const start = parse(startRaw);
-  const end = parse(endRaw);
-  if (Number.isNaN(start) || Number.isNaN(end)) {
-    throw new GraphHttpError(400, 'ErrorInvalidParameter', `The value '${Number.isNaN(start) ? startRaw : endRaw}' of parameter '${Number.isNaN(start) ? 'StartDateTime' : 'EndDateTime'}' is invalid.`);
-  }
-  if (end - start > MAX_WINDOW_MS) throw new GraphHttpError(400, 'ErrorInvalidRequest', 'The range between the start and end dates is greater than the allowed range. Maximum number of days: 1825');
+  const { start, end } = calendarViewWindow(op.query);
   return { v: 1, g: service.changes.generation, m: mailbox.address, s: start, e: end, c: 0, i: true };
 }
 

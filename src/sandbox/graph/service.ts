@@ -7,6 +7,7 @@ import { sleep } from '../http.ts';
 import { ChangeLog } from '../changes.ts';
 import { Meetings } from '../meetings.ts';
 import { MessageStore } from '../messages.ts';
+import { calendarViewWindow } from './calendar-view.ts';
 import { GraphHttpError, graphError, type GraphResult, type RequestIds } from './errors.ts';
 import { FilterEvaluator } from './filter.ts';
 import { applySelect, compareForOrder, DEFAULT_PAGE_SIZE, encodeSkipToken, MAX_PAGE_SIZE, parseEventQuery, parsePrefer, type EventQuery } from './odata.ts';
@@ -63,7 +64,6 @@ interface FaultRule {
 
 /** 1825 days: "The range between the start and end dates is greater than the allowed range. Maximum number of days: 1825"
  * (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6321, protocol notes A1). */
-const MAX_CALENDAR_VIEW_MS = 1825 * 24 * 60 * 60 * 1000;
 
 const READ_ROLES = ['Calendars.Read', 'Calendars.ReadWrite', 'Calendars.ReadBasic.All'];
 const WRITE_ROLES = ['Calendars.ReadWrite'];
@@ -538,24 +538,7 @@ export class GraphService {
     let records = this.store.list(mailbox.address);
     let windowParams = '';
     if (kind === 'calendarView') {
-      const get = (name: string) => [...op.query.entries()].find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
-      const startRaw = get('startDateTime');
-      const endRaw = get('endDateTime');
-      if (!startRaw || !endRaw) {
-        // https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/4342 (protocol notes A1)
-        throw new GraphHttpError(400, 'ErrorInvalidParameter', 'This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.');
-      }
-      // "startDateTime/endDateTime … interpreted with the offset in the value; no offset ⇒ UTC"; not affected by
-      // Prefer: outlook.timezone (https://learn.microsoft.com/graph/api/user-list-calendarview).
-      const parse = (raw: string) => Date.parse(/(Z|[+-]\d{2}:?\d{2})$/i.test(raw) ? raw : `${raw}Z`);
-      const start = parse(startRaw);
-      const end = parse(endRaw);
-      if (Number.isNaN(start) || Number.isNaN(end)) {
-        throw new GraphHttpError(400, 'ErrorInvalidParameter', `The value '${Number.isNaN(start) ? startRaw : endRaw}' of parameter '${Number.isNaN(start) ? 'StartDateTime' : 'EndDateTime'}' is invalid.`);
-      }
-      if (end - start > MAX_CALENDAR_VIEW_MS) {
-        throw new GraphHttpError(400, 'ErrorInvalidRequest', 'The range between the start and end dates is greater than the allowed range. Maximum number of days: 1825');
-      }
+      const { start, end, startRaw, endRaw } = calendarViewWindow(op.query);
       // Events overlapping [start, end) (zero-length events at the start boundary included).
       records = records.filter((r) => {
         const i = EventStore.interval(r);

@@ -20,22 +20,26 @@ export interface CreateGraphTargetContext {
 }
 
 export function createGraphTarget(target: GraphTargetConfig, context: CreateGraphTargetContext): GraphTarget {
+  return new GraphTarget({ ...connectionOptions(target, context), scope: target.scope });
+}
+
+/** What app-only and delegated Graph targets are built from alike. */
+function connectionOptions(target: GraphTargetConfig | GraphDelegatedTargetConfig, context: CreateGraphTargetContext) {
   const caPem = readCa(target, context.baseDir);
-  return new GraphTarget({
+  return {
     instance: context.instance,
     tenantId: target.tenantId,
     clientId: target.clientId,
     credential: resolveGraphCredential(target, context.baseDir),
     authorityHost: target.authorityHost,
     graphBaseUrl: target.graphBaseUrl,
-    scope: target.scope,
     ...(caPem ? { caPem } : {}),
     allDayTimeZone: context.allDayTimeZone,
     requestTimeoutMs: target.requestTimeoutMs,
     maxResponseBytes: target.maxResponseBytes,
     batch: target.batch,
     proxy: resolveProxy([target.proxy, context.proxy], context.baseDir, 'target.proxy'),
-  });
+  };
 }
 
 export interface CreateDelegatedTargetContext extends CreateGraphTargetContext {
@@ -47,21 +51,12 @@ export interface CreateDelegatedTargetContext extends CreateGraphTargetContext {
 
 /** Graph with delegated access: the same target, each calendar written with its person's token at /me. */
 export function createGraphDelegatedTarget(target: GraphDelegatedTargetConfig, context: CreateDelegatedTargetContext): GraphTarget {
-  const caPem = readCa(target, context.baseDir);
-  const credential = resolveGraphCredential(target, context.baseDir);
-  const common = { tenantId: target.tenantId, clientId: target.clientId, credential, authorityHost: target.authorityHost };
+  const options = connectionOptions(target, context);
+  const { tenantId, clientId, credential, authorityHost } = options;
   return new GraphTarget({
-    instance: context.instance,
-    ...common,
-    graphBaseUrl: target.graphBaseUrl,
+    ...options,
     scope: target.scopes.join(' '),
-    ...(caPem ? { caPem } : {}),
-    allDayTimeZone: context.allDayTimeZone,
-    requestTimeoutMs: target.requestTimeoutMs,
-    maxResponseBytes: target.maxResponseBytes,
-    batch: target.batch,
-    proxy: resolveProxy([target.proxy, context.proxy], context.baseDir, 'target.proxy'),
-    access: (http) => new DelegatedAccess({ ...common, scopes: target.scopes, caches: context.caches, connectUrl: context.connectUrl }, http),
+    access: (http) => new DelegatedAccess({ tenantId, clientId, credential, authorityHost, scopes: target.scopes, caches: context.caches, connectUrl: context.connectUrl }, http),
   });
 }
 

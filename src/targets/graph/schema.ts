@@ -30,29 +30,37 @@ const credentialSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
+/** The settings app-only and delegated Graph targets share. */
+const graphConnection = {
+  tenantId: z.string().min(1, 'is required: the directory (tenant) id of the Microsoft 365 tenant'),
+  clientId: z.string().min(1, 'is required: the application (client) id of the app registration'),
+  credential: credentialSchema,
+  authorityHost: z.url().default('https://login.microsoftonline.com'),
+  graphBaseUrl: z.url().default('https://graph.microsoft.com/v1.0'),
+  /** Extra CA to trust (PEM): an inspecting proxy's, or the sandbox's tls-cert.pem. */
+  caFile: z.string().optional(),
+  requestTimeoutMs: z.number().int().positive().default(60_000),
+  /** Largest answer body accepted from Graph and the token endpoint's host (src/targets/answer-limits.ts). */
+  maxResponseBytes: maxResponseBytesSchema,
+  /**
+   * JSON $batch: "chain" (dependsOn, one request at a time per batch: 4 batches of 20 in flight per mailbox),
+   * "parallel" (Outlook runs up to 4 items of one batch at once), "auto" (the default: chains while few
+   * mailboxes share the global request slots, parallel batches when many do; docs/benchmarks.md measures both),
+   * or "off" (one HTTP request per event).
+   */
+  batch: z.enum(['auto', 'chain', 'parallel', 'off']).default('auto'),
+  /**
+   * The outbound proxy for Graph and the token endpoint (and, delegated, the consent page's sign-ins); default the
+   * config's top-level `proxy`, else the environment's.
+   */
+  proxy: proxyConfigSchema.optional(),
+};
+
 export const graphTargetSchema = z
   .object({
     kind: z.literal('graph'),
-    tenantId: z.string().min(1, 'is required: the directory (tenant) id of the Microsoft 365 tenant'),
-    clientId: z.string().min(1, 'is required: the application (client) id of the app registration'),
-    credential: credentialSchema,
-    authorityHost: z.url().default('https://login.microsoftonline.com'),
-    graphBaseUrl: z.url().default('https://graph.microsoft.com/v1.0'),
+    ...graphConnection,
     scope: z.string().default('https://graph.microsoft.com/.default'),
-    /** Extra CA to trust (PEM): an inspecting proxy's, or the sandbox's tls-cert.pem. */
-    caFile: z.string().optional(),
-    requestTimeoutMs: z.number().int().positive().default(60_000),
-    /** Largest answer body accepted from Graph and the token endpoint's host (src/targets/answer-limits.ts). */
-    maxResponseBytes: maxResponseBytesSchema,
-    /**
-     * JSON $batch: "chain" (dependsOn, one request at a time per batch: 4 batches of 20 in flight per mailbox),
-     * "parallel" (Outlook runs up to 4 items of one batch at once), "auto" (the default: chains while few
-     * mailboxes share the global request slots, parallel batches when many do; docs/benchmarks.md measures both),
-     * or "off" (one HTTP request per event).
-     */
-    batch: z.enum(['auto', 'chain', 'parallel', 'off']).default('auto'),
-    /** The outbound proxy for Graph and the token endpoint; default the config's top-level `proxy`, else the environment's. */
-    proxy: proxyConfigSchema.optional(),
   })
   .strict();
 
@@ -67,23 +75,13 @@ export type GraphTargetConfig = z.infer<typeof graphTargetSchema>;
 export const graphDelegatedTargetSchema = z
   .object({
     kind: z.literal('graph-delegated'),
-    tenantId: z.string().min(1, 'is required: the directory (tenant) id of the Microsoft 365 tenant'),
-    clientId: z.string().min(1, 'is required: the application (client) id of the app registration'),
-    credential: credentialSchema,
-    authorityHost: z.url().default('https://login.microsoftonline.com'),
-    graphBaseUrl: z.url().default('https://graph.microsoft.com/v1.0'),
+    ...graphConnection,
     /**
      * The delegated permissions asked for: writing the person's calendars, and reading their profile (to know which
      * addresses are theirs). msal-node adds openid, profile and offline_access (the refresh token) itself. National
      * clouds: the full form, e.g. https://graph.microsoft.us/Calendars.ReadWrite.
      */
     scopes: z.array(z.string().min(1)).min(1).default(['Calendars.ReadWrite', 'User.Read']),
-    caFile: z.string().optional(),
-    requestTimeoutMs: z.number().int().positive().default(60_000),
-    maxResponseBytes: maxResponseBytesSchema,
-    batch: z.enum(['auto', 'chain', 'parallel', 'off']).default('auto'),
-    /** The outbound proxy for Graph, the token endpoint and the consent page's sign-ins; default the top-level `proxy`. */
-    proxy: proxyConfigSchema.optional(),
   })
   .strict();
 
