@@ -8,6 +8,7 @@ import { iCalendarFor, resourceNameFor } from '../../src/targets/caldav/ical.ts'
 import type { CalDavTarget } from '../../src/targets/caldav/target.ts';
 import { address, desiredOf, foreignEvent, lecture, ownedIn, putForeign, targetFor, useServer } from './harness.ts';
 import { countingFetch, type CalDavServer, type ServerKind } from './servers.ts';
+import { rejection } from '../support/rejection.ts';
 
 async function listAll(target: CalDavTarget, calendar: string) {
   const items = [];
@@ -25,16 +26,6 @@ async function listAll(target: CalDavTarget, calendar: string) {
 /** 2026-12-01T09:00:00Z as iCalendar UTC: 20261201T090000Z. */
 function icalUtc(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TargetError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TargetError) return error;
-    throw error;
-  }
-  throw new Error('expected a TargetError');
 }
 
 for (const kind of ['radicale', 'xandikos'] as ServerKind[]) {

@@ -14,6 +14,7 @@ import { TargetError, type BatchOp } from '../../src/targets/target.ts';
 import { desired } from '../server/helpers.ts';
 import { GraphClient, users } from '../sandbox/helpers.ts';
 import { beforeTheLectures, createWorkspace, lecture, tagged, usableStudents, type Workspace } from './harness.ts';
+import { rejection } from '../support/rejection.ts';
 
 const seed = defaultTenantSeed();
 let sandbox: SandboxInternals;
@@ -33,16 +34,6 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function target(ws: Workspace): GraphTarget {
   return createGraphTarget(ws.config, ws.dir);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TargetError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TargetError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Someone edits the event in Outlook: its etag moves on, our tag stays. */

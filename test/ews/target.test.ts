@@ -15,6 +15,7 @@ import { TargetError, type BatchOp } from '../../src/targets/target.ts';
 import { FakeEws, type FakeEwsOptions } from './fake-ews.ts';
 import { desired } from './helpers.ts';
 import { validateEnvelopes } from './xmllint.ts';
+import { rejection } from '../support/rejection.ts';
 
 const tls = generateServerCertificate();
 const MAILBOXES = Array.from({ length: 40 }, (_, i) => `s${String(i + 1).padStart(4, '0')}@contoso.edu`);
@@ -50,16 +51,6 @@ afterAll(async () => {
 
 const lecture = (calendar: string, n: number, extra: Record<string, unknown> = {}) =>
   desired({ calendar, id: `lecture-${n}`, subject: `Lecture ${n}`, start: `2026-12-0${1 + (n % 9)}T09:00`, end: `2026-12-0${1 + (n % 9)}T10:00`, ...extra });
-
-async function rejection(promise: Promise<unknown>): Promise<TargetError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TargetError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Sends `run` for the calendar through the scheduler in the calendar's account lane, as delivery does. */
 function through<T>(scheduler: Scheduler, t: EwsTarget, calendar: string, run: () => Promise<T>, cost = 1): Promise<T> {

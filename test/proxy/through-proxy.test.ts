@@ -17,6 +17,7 @@ import { address, useServer } from '../caldav/harness.ts';
 import { usableStudents } from '../e2e/harness.ts';
 import { startProxy, type TestProxy } from '../support/test-proxy.ts';
 import { event } from '../targets/contract.ts';
+import { rejection } from '../support/rejection.ts';
 
 const seed = defaultTenantSeed();
 const students = usableStudents(seed);
@@ -51,16 +52,6 @@ function graphTarget(extra: Partial<ConstructorParameters<typeof GraphTarget>[0]
     allDayTimeZone: 'Europe/Amsterdam',
     ...extra,
   });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TargetError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TargetError) return error;
-    throw error;
-  }
-  throw new Error('expected a TargetError');
 }
 
 describe('Microsoft Graph and its token endpoint', () => {

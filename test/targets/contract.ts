@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateEvent, type DesiredEvent, type EventInput } from '../../src/model/event.ts';
 import { zonedToUtcMs } from '../../src/model/time.ts';
 import { TargetError, type BatchOp, type CalendarTarget, type ItemRef, type OwnedItem } from '../../src/targets/target.ts';
+import { rejection } from '../support/rejection.ts';
 
 /** An ability the target has, or the reason it does not. */
 export type Ability = true | { lacks: string };
@@ -119,16 +120,6 @@ async function listAll(target: CalendarTarget, calendar: string): Promise<{ item
     if (pages > 1000) throw new Error('listOwned never ends');
   } while (cursor);
   return { items, pages };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TargetError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TargetError) return error;
-    throw error;
-  }
-  throw new Error('expected a TargetError');
 }
 
 function describeAbilities(abilities: Abilities): string {
