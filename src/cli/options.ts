@@ -10,3 +10,12 @@ export function integerArgument(name: string, min: number, max: number): (value:
     return n;
   };
 }
+
+/** A number option (fractions allowed) from `min` to `max` (inclusive). */
+export function numberArgument(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number from ${min} to ${max}`);
+    return n;
+  };
+}

@@ -133,12 +133,15 @@ describe('the command line', () => {
   });
 
   it('usage mistakes exit 2 with commander’s one line, never a stack trace', async () => {
-    const cases = [['sandbox', '--port', '99999'], ['serve', '-c', 'x.json', '--port', 'eighty'], ['demo', '--students', 'many'], ['doctor', 'x@contoso.edu', '-c', 'x.json', '--timeout', 'soon'], ['no-such-command'], ['sync']];
+    const cases = [['sandbox', '--port', '99999'], ['serve', '-c', 'x.json', '--port', 'eighty'], ['demo', '--students', 'many'], ['doctor', 'x@contoso.edu', '-c', 'x.json', '--timeout', 'soon'], ['no-such-command'], ['sync'], ['sync', '-c', 'x.json', '-i', 'x.ics', '--horizon-days', 'soon'], ['import', '-c', 'x.json', 'x.ics', '--horizon-days', '0'], ['sync', '-c', 'x.json', '-i', 'x.ics', '--busy-wait', 'forever']];
     for (const args of cases) {
       const result = await runCli(args);
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/^error: /);
       noStack(result.stderr);
+      // A number option names itself and its range (not a NaN that travels on to the config's failure).
+      const numeric = args.find((arg) => arg === '--horizon-days' || arg === '--busy-wait');
+      if (numeric) expect(result.stderr).toMatch(new RegExp(`${numeric} must be an? (integer|number) from`));
     }
     const dir = tempDir();
     const logLevel = await runCli(['status', '-c', config(dir), '--log-level', 'loud']);

@@ -13,6 +13,7 @@ import { createReadStream, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { basename, extname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { integerArgument } from '../options.ts';
 import { parse } from 'csv-parse';
 import { retentionRule, type Config } from '../../app/config.ts';
 import { systemClock, type Clock } from '../../model/clock.ts';
@@ -379,7 +380,7 @@ export function registerImportCommand(program: Command): void {
     .argument('<path...>', 'files, or folders whose .json/.ndjson/.jsonl/.csv/.ics files are read')
     .requiredOption('-c, --config <file>', 'configuration file (JSON)')
     .option('--calendar <mailbox>', 'the mailbox for .ics files and CSV files without a calendar column; records for other calendars are refused')
-    .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
+    .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', integerArgument('--horizon-days', 1, 3650), 400)
     .option('--no-deliver', 'only record the events (a running calpush serve delivers them)')
     .option('--dry-run', 'print what would be added and changed, and created or updated per mailbox; send no write request and record nothing')
     .option('--errors <file>', 'also write every rejected record to this file (NDJSON)')

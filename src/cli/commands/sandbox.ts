@@ -1,4 +1,4 @@
-// calpush sandbox: runs the local stand-in for Microsoft 365 (Entra ID token endpoint + Graph calendar API) until
+// calpush sandbox: runs the local stand-in for Microsoft 365 (Entra ID token endpoint, Graph, EWS and Autodiscover) until
 // SIGINT/SIGTERM. Keeps its TLS certificate and the demo app's certificate in a state directory, so they are
 // trusted/configured once and survive restarts.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ function writePrivate(path: string, content: string): void {
 export function registerSandboxCommand(program: Command): void {
   program
     .command('sandbox')
-    .description('run a local HTTPS stand-in for Microsoft 365 (Entra ID token endpoint + Graph calendar API)')
+    .description('run a local HTTPS stand-in for Microsoft 365 (Entra ID token endpoint, Graph, EWS and Autodiscover)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', integerArgument('--port', 0, 65535), 8443)
     .option('--state-dir <dir>', 'where the certificates, tenant and demo credentials are kept', '.calpush/sandbox')

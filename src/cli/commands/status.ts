@@ -10,7 +10,7 @@ import { openStore } from '../../app/store.ts';
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('show per-mailbox delivery status from the local store (sends no request)')
+    .description('show per-mailbox delivery status from the configured store (sends no request)')
     .requiredOption('-c, --config <file>', 'configuration file (JSON)')
     .option('--json', 'print as JSON')
     .action(async (options: { config: string; json?: boolean }) => {

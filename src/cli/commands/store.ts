@@ -69,7 +69,7 @@ export function registerStoreCommand(program: Command): void {
 
   store
     .command('copy')
-    .description('copy everything a store holds (desired, delivered, pending, mailbox status, API keys, feed state; not leases) into another; safe to run again')
+    .description('copy everything a store holds (desired, delivered, pending, mailbox status and targets, route lookups, API keys, feed state, connections, alert state; not leases or the request ledger) into another; safe to run again')
     .requiredOption('--from <config or file>', 'the store to copy: a config file, or an SQLite store file')
     .requiredOption('--to <config>', 'the config whose store receives it (e.g. one with store.postgres)')
     .option('--json', 'print the counts per table as JSON')

@@ -5,6 +5,7 @@
 // With --dry-run: 0 the plan was printed; 1 records were rejected or a mailbox could not be listed; 2 as above;
 // 3 listing stopped by a failure no mailbox can get past.
 import type { Command } from 'commander';
+import { integerArgument, numberArgument } from '../options.ts';
 import { loadConfig } from '../../app/config.ts';
 import { previewSync, runSync, type SyncPreview, type SyncResult } from '../../app/sync.ts';
 import { EXIT, reportFailure } from '../failure.ts';
@@ -35,9 +36,9 @@ export function registerSyncCommand(program: Command): void {
     .option('--calendar <mailbox...>', 'replace only these calendars (and the mailbox for .ics input)')
     .option('--allow-empty', 'accept an input without valid events even though it removes every event calpush manages')
     .option('--reinventory', 'list every mailbox for our tagged events again before planning')
-    .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', (v) => Number.parseInt(v, 10), 400)
+    .option('--horizon-days <n>', 'expand recurring .ics events this many days ahead', integerArgument('--horizon-days', 1, 3650), 400)
     .option('--dry-run', 'print what would be created, updated and deleted per mailbox; send no write request and record nothing')
-    .option('--busy-wait <seconds>', 'wait this long for a mailbox another calpush process is delivering, then deliver what is left; exit 4 if it is still busy', (v) => Number.parseFloat(v), 600)
+    .option('--busy-wait <seconds>', 'wait this long for a mailbox another calpush process is delivering, then deliver what is left; exit 4 if it is still busy', numberArgument('--busy-wait', 0, 86_400), 600)
     .option('--json', 'print the summary as JSON on stdout')
     .option('--log-level <level>', `structured JSON log on stderr: ${LOG_LEVELS.join(', ')} (default: none, or CALPUSH_LOG_LEVEL)`)
     .option('--log-file <file>', 'write the structured log to this file instead of stderr')
