@@ -41,6 +41,12 @@ export abstract class MailboxWork {
   readonly queued = new Set<PendingOp>();
   /** Operations sent whose answers are not recorded yet; a re-plan leaves their keys alone. */
   readonly inFlight = new Set<PendingOp>();
+  /**
+   * Creates sent and queued to be sent again, their outcome unknown (a batch item answering 5xx, a missing answer,
+   * no item id): the first attempt may have landed, so a re-plan leaves their keys alone as it does keys in flight.
+   * Superseding one would plan a create with another transactionId: a second item if the first landed.
+   */
+  readonly resending = new Set<PendingOp>();
   /** Keys a re-plan left alone (in flight) although the source changed them: planned again once answered. */
   deferred = new Set<string>();
   /** Operations on events starting before this (ms since epoch) are urgent: they never share a request with others. */

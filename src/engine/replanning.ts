@@ -1,10 +1,12 @@
 // Planning a mailbox (again) while it is delivered: the store's current desired state against what is delivered,
-// around the requests in flight (planner/replan.ts decides; this reads the rows and acts on the answer).
+// around the requests in flight and the creates waiting to be sent again (planner/replan.ts decides; this reads the
+// rows and acts on the answer).
 import { keysInFlight, replan } from '../planner/replan.ts';
 import type { MailboxWork } from './mailbox-work.ts';
 
 /**
- * Plans the mailbox against the store's current desired state, leaving alone keys with a request out. An operation
+ * Plans the mailbox against the store's current desired state, leaving alone keys with a request out or a create
+ * whose outcome is unknown waiting to be sent again (MailboxWork.resending). An operation
  * already queued and still wanted keeps its place; one no longer wanted is superseded; new ones are queued now (an
  * urgent one goes before the far-future work already queued: the scheduler orders by start). So a change to a
  * mailbox being delivered is sent within about one request's time, not after the rest of the mailbox.
@@ -19,7 +21,7 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   work.desiredByKey = new Map(desired.map(({ event: _event, ...row }) => [row.key, row]));
   // Taken before the delivered rows are read: an answer is recorded before its operation leaves inFlight, so every
   // key not left alone here has its answer in the rows read below.
-  const { busy, deferred } = keysInFlight(work.inFlight, work.desiredByKey);
+  const { busy, deferred } = keysInFlight([...work.inFlight, ...work.resending], work.desiredByKey);
   work.deferred = deferred;
   const delivered = await store.deliveredFor(calendar);
   const result = replan({ instance, calendar, desired, delivered, generations: work.generations, busy, queued: work.queued });

@@ -35,7 +35,12 @@ export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: 
   }
   await record(work, answered);
   for (const { op } of answered) work.contentOf.delete(op);
-  for (const [op] of outcomes) work.inFlight.delete(op);
+  for (const [op] of outcomes) {
+    work.inFlight.delete(op);
+    // A create sent again may have landed already: its key stays busy until it is answered (MailboxWork.resending).
+    if (op.kind === 'create' && retry.includes(op)) work.resending.add(op);
+    else work.resending.delete(op);
+  }
   for (const op of retry) work.queued.add(op);
   // The source changed this mailbox while the request was out, or a key left alone for it is answered now.
   if (!work.stop && (outcomes.some(([op]) => work.deferred.has(op.key)) || (await work.desiredVersion()) > work.plannedVersion)) {

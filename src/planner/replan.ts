@@ -1,7 +1,10 @@
 // Planning a mailbox again while it is being delivered (the source changed it meanwhile): which queued operations
 // stay, which are superseded, which are new. Pure; the engine reads the rows and acts on the answer.
 //
-// Keys with a request out are left alone: their answer is not in yet, so what is delivered for them is unknown.
+// Keys with a request out are left alone: their answer is not in yet, so what is delivered for them is unknown. So
+// are keys whose create is queued to be sent again after an answer that did not say whether it ran (a 5xx, a lost
+// answer): that queued create keeps its place, since a new one would carry another transactionId and could land next
+// to the first (a duplicate no listing finds). The key is planned again once the resend is answered.
 // A queued operation the new plan still wants keeps its place (and its request); one it no longer wants is
 // superseded: its request skips it when its turn comes. So a change reaches the calendar within about one request's
 // time, never after the rest of the mailbox, and superseded work is never sent.
@@ -35,7 +38,7 @@ export interface ReplanInput {
   desired: readonly DesiredRow[];
   delivered: readonly DeliveredRow[];
   generations: Map<string, number>;
-  /** Keys with a request out (keysInFlight): left out of this plan. */
+  /** Keys with a request out (keysInFlight): left out of this plan, their queued operations (a resend) kept. */
   busy: ReadonlySet<string>;
   /** Operations planned before and still waiting for their request. */
   queued: Iterable<PendingOp>;
@@ -55,6 +58,6 @@ export function replan(input: ReplanInput): Replan {
   const result = plan({ instance: input.instance, calendar: input.calendar, desired: input.desired.filter(idle), delivered: input.delivered.filter(idle), generations: input.generations });
   const wanted = new Map(result.ops.map((op) => [opIdentity(op), op]));
   const superseded: PendingOp[] = [];
-  for (const op of input.queued) if (!wanted.delete(opIdentity(op))) superseded.push(op);
+  for (const op of input.queued) if (!input.busy.has(op.key) && !wanted.delete(opIdentity(op))) superseded.push(op);
   return { superseded, fresh: [...wanted.values()], unchanged: result.unchanged };
 }

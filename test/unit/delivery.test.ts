@@ -6,7 +6,7 @@ import { deliver } from '../../src/engine/delivery.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { DesiredEvent } from '../../src/model/event.ts';
-import type { ItemRef } from '../../src/targets/target.ts';
+import { TargetError, type ItemRef } from '../../src/targets/target.ts';
 import { MemoryTarget } from '../support/memory-target.ts';
 import { desired } from '../server/helpers.ts';
 
@@ -74,6 +74,34 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
     const summary = await delivery;
     expect(summary.mailboxes[0]).toMatchObject({ status: 'ok', created: 1, updated: 1 });
     expect(target.subjects(A)).toEqual(['Changed in flight']);
+    expect(await store.changedMailboxes()).toEqual([]);
+    await store.close();
+  });
+
+  it('never supersedes a create sent again whose first answer was lost: the event is created once, then corrected', async () => {
+    const store = new SqliteStore(':memory:', { clock });
+    const target = new MemoryTarget().enableBatch(5);
+    await store.applyDesiredOps([0, 1, 2].map((n) => ({ kind: 'upsert' as const, desired: farFuture(n) })));
+    // The first batch lands whole, but e1's answer is a 504 with a Retry-After (Graph's gateway timed out: the
+    // create may have run). While its resend waits that out, the source changes e1 — and that re-plans the mailbox.
+    const batch = target.batch!;
+    let answers = 0;
+    target.batch = {
+      ...batch,
+      run: async (calendar, ops, mode) => {
+        const outcomes = await batch.run(calendar, ops, mode);
+        if (answers++ > 0) return outcomes;
+        await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'e1', at(day(61), 'Changed while resent')) }]);
+        const lost = ops.findIndex((op) => op.kind === 'create' && op.desired.key === farFuture(1).key);
+        outcomes[lost] = { ok: false, error: new TargetError('transient', 'GatewayTimeout', 'the gateway timed out', { status: 504, retryAfterMs: 300 }) };
+        return outcomes;
+      },
+    };
+    const summary = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'delivery-test', calendars: [A] });
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'ok', created: 3, updated: 1, failed: 0 });
+    // One item for e1 (the resend found the first one by its transactionId), carrying the change; none lost.
+    expect(target.subjects(A)).toEqual(['Changed while resent', 'Lecture 0', 'Lecture 2']);
+    expect(await store.pendingOps(A)).toEqual([]);
     expect(await store.changedMailboxes()).toEqual([]);
     await store.close();
   });

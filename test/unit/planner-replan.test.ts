@@ -38,6 +38,14 @@ describe('re-plan', () => {
     expect(result.fresh.map((op) => op.key)).toEqual(['k2']);
   });
 
+  it('keeps a create queued to be sent again on a busy key, however the source changed it', () => {
+    // Its first attempt may have landed: a create with the new content would carry another transactionId.
+    const [resend] = planned([desired('k1', 'h1')], []);
+    const result = replan(input([desired('k1', 'h1-new')], [], [resend!], new Set(['k1'])));
+    expect(result).toEqual({ superseded: [], fresh: [], unchanged: 0 });
+    expect(replan(input([], [], [resend!], new Set(['k1']))).superseded).toEqual([]);
+  });
+
   it('without requests out or queued, it is the plan itself (property)', () => {
     const keys = fc.constantFrom('k1', 'k2', 'k3', 'k4');
     const hashes = fc.constantFrom('h1', 'h2');
