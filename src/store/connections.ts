@@ -47,8 +47,16 @@ export interface ConsentRequestRow {
 export interface ConnectionStore {
   connection(calendar: string): Promise<ConnectionRow | null>;
   connections(): Promise<ConnectionRow[]>;
-  /** Records a connection with its token cache (msal's serialized cache, sealed before it is written). */
-  saveConnection(row: ConnectionRow, tokenCache: string): Promise<void>;
+  /**
+   * Records a connection with its token cache (msal's serialized cache, sealed before it is written) and returns
+   * null — unless the same person (userObjectId) has another calendar connected: then nothing is written and that
+   * connection is returned. Both calendars would be written at /me, one mailbox, and each calendar's delivery would
+   * delete the other's tagged events (their keys are not in its desired state). When the calendar was connected by
+   * another person before (an address given to someone new), what was delivered to the old mailbox is forgotten in
+   * the same transaction — delivered rows, pending operations — and the inventory invalidated, so the new mailbox is
+   * listed and its tagged events adopted (as MailboxTargets.assignTarget does for a mailbox move).
+   */
+  saveConnection(row: ConnectionRow, tokenCache: string): Promise<ConnectionRow | null>;
   /** The token cache of a connected calendar, opened; null when there is none. */
   connectionTokenCache(calendar: string): Promise<string | null>;
   /** Replaces the token cache after a refresh (rotated refresh token), if the calendar is still connected. */

@@ -79,9 +79,34 @@ export async function connections(parts: PostgresParts): Promise<ConnectionRow[]
   return (await parts.query(`SELECT ${CONNECTION_COLUMNS} FROM connection ORDER BY calendar`)).map(toConnection);
 }
 
-export async function saveConnection(parts: PostgresParts, row: ConnectionRow, tokenCache: string): Promise<void> {
+export async function saveConnection(parts: PostgresParts, row: ConnectionRow, tokenCache: string): Promise<ConnectionRow | null> {
   const sealed = seal(keyringOf(parts.keyring), tokenCache, tokenCacheContext(row.calendar));
-  await parts.query(
+  return parts.transaction(async (client) => {
+    // One person's connects, on any worker, one at a time: the check below and the write cannot interleave.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('calpush-connection:' || $1))`, [row.userObjectId]);
+    if (row.state === 'connected') {
+      const other = await client.query(
+        `SELECT ${CONNECTION_COLUMNS} FROM connection WHERE user_object_id = $1 AND state = 'connected' AND calendar <> $2 ORDER BY calendar LIMIT 1`,
+        [row.userObjectId, row.calendar],
+      );
+      if (other.rows[0]) return toConnection(other.rows[0] as Row);
+    }
+    const before = (await client.query('SELECT user_object_id FROM connection WHERE calendar = $1 FOR UPDATE', [row.calendar])).rows[0] as Row | undefined;
+    if (before && before.user_object_id !== row.userObjectId) await forgetOldMailbox(client, row.calendar);
+    await upsertConnection(client, row, sealed);
+    return null;
+  });
+}
+
+/** Another person's mailbox now: the old one's item ids and change keys mean nothing there (connections.ts). */
+async function forgetOldMailbox(client: PgQueries, calendar: string): Promise<void> {
+  await client.query('DELETE FROM delivered_item WHERE calendar = $1', [calendar]);
+  await client.query('DELETE FROM pending_op WHERE calendar = $1', [calendar]);
+  await client.query('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = $1', [calendar]);
+}
+
+async function upsertConnection(client: PgQueries, row: ConnectionRow, sealed: string): Promise<void> {
+  await client.query(
     `INSERT INTO connection (${CONNECTION_COLUMNS}, token_cache) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (calendar) DO UPDATE SET user_object_id = excluded.user_object_id, home_account_id = excluded.home_account_id,
        username = excluded.username, state = excluded.state, reason = excluded.reason, reason_message = excluded.reason_message,

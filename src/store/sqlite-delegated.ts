@@ -74,8 +74,30 @@ export function connections(parts: SqliteParts): ConnectionRow[] {
   return (parts.statement(`SELECT ${CONNECTION_COLUMNS} FROM connection ORDER BY calendar`).all() as Row[]).map(toConnection);
 }
 
-export function saveConnection(parts: SqliteParts, row: ConnectionRow, tokenCache: string): void {
+export function saveConnection(parts: SqliteParts, row: ConnectionRow, tokenCache: string): ConnectionRow | null {
   const sealed = seal(keyringOf(parts.keyring), tokenCache, tokenCacheContext(row.calendar));
+  return parts.transaction(() => {
+    if (row.state === 'connected') {
+      const other = parts
+        .statement(`SELECT ${CONNECTION_COLUMNS} FROM connection WHERE user_object_id = ? AND state = 'connected' AND calendar <> ? ORDER BY calendar LIMIT 1`)
+        .get(row.userObjectId, row.calendar) as Row | undefined;
+      if (other) return toConnection(other);
+    }
+    const before = parts.statement('SELECT user_object_id FROM connection WHERE calendar = ?').get(row.calendar) as Row | undefined;
+    if (before && before.user_object_id !== row.userObjectId) forgetOldMailbox(parts, row.calendar);
+    upsertConnection(parts, row, sealed);
+    return null;
+  });
+}
+
+/** Another person's mailbox now: the old one's item ids and change keys mean nothing there (connections.ts). */
+function forgetOldMailbox(parts: SqliteParts, calendar: string): void {
+  parts.statement('DELETE FROM delivered_item WHERE calendar = ?').run(calendar);
+  parts.statement('DELETE FROM pending_op WHERE calendar = ?').run(calendar);
+  parts.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
+}
+
+function upsertConnection(parts: SqliteParts, row: ConnectionRow, sealed: string): void {
   parts
     .statement(`
       INSERT INTO connection (${CONNECTION_COLUMNS}, token_cache) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -834,8 +834,8 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   async connections(): Promise<ConnectionRow[]> {
     return delegated.connections(this.parts);
   }
-  async saveConnection(row: ConnectionRow, tokenCache: string): Promise<void> {
-    delegated.saveConnection(this.parts, row, tokenCache);
+  async saveConnection(row: ConnectionRow, tokenCache: string): Promise<ConnectionRow | null> {
+    return delegated.saveConnection(this.parts, row, tokenCache);
   }
   async connectionTokenCache(calendar: string): Promise<string | null> {
     return delegated.connectionTokenCache(this.parts, calendar);

@@ -1,7 +1,8 @@
 // Delegated access end to end, over HTTP (the browser test walks the same in Chromium): a person connects their own
 // calendar on calpush serve's consent page at the sandbox's Entra ID, events pushed through the API are written with
-// their token; another person cannot connect it; a refresh stores the new refresh token; a revoked consent marks the
-// calendar disconnected and pauses it (nothing deleted) with a reconnect link; an admin and the person disconnect.
+// their token; another person cannot connect it, nor the same person a second address of theirs; a refresh stores
+// the new refresh token; a revoked consent marks the calendar disconnected and pauses it (nothing deleted) with a
+// reconnect link; an admin and the person disconnect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalpushClient } from 'calpush/client';
 import { parseServerConfig } from '../../src/app/settings.ts';
@@ -94,6 +95,25 @@ describe('delegated access through calpush serve', () => {
     expect(status, text).toBe(200);
     await client.replaceEvents(alias, [lecture(alias, 1)]);
     await until(async () => tagged(sandbox, carol).length === 1, 'the alias’s event in carol’s mailbox');
+  });
+
+  it('the same person cannot connect a second address of theirs: it is the same mailbox, and each would delete the other’s events', async () => {
+    const alias = sandbox.listMailboxes().find((m) => m.address === carol)!.aliases![0]!;
+    // The sources name her both ways: events for her UPN too.
+    await client.replaceEvents(carol, [lecture(carol, 2)]);
+    const { status, text } = await connectAs(carol, { mailbox: carol });
+    expect(status, text).toBe(409);
+    expect(text).toContain('Your calendar is already connected');
+    expect(text).toContain(`already connected to calpush as ${alias}`);
+    expect(text).toContain('/disconnect');
+    expect(await store().connection(carol)).toBeNull();
+    expect(await store().connection(alias)).toMatchObject({ state: 'connected' });
+    // Without a link she reconnects the address she connected (not the first of hers calpush has events for).
+    const again = await connectAs(carol);
+    expect(again.status, again.text).toBe(200);
+    expect(again.text).toContain(alias);
+    expect(await store().connection(carol)).toBeNull();
+    expect(tagged(sandbox, carol)).toHaveLength(1);
   });
 
   it('a calendar nobody connected waits with the link to connect it', async () => {

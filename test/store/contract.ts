@@ -526,6 +526,47 @@ describe(`the store contract: ${name}`, () => {
       for (const handle of [keyless, again, store]) await handle.close();
     });
 
+    it('refuses a second calendar of the same person while one is connected (both are /me), writing nothing', async () => {
+      const store = await stores.open({ keyring: keyring('k1') });
+      const alias = { ...alice, calendar: 'a.smith@contoso.edu' };
+      expect(await store.saveConnection(alice, 'cache-1')).toBeNull();
+      expect(await store.saveConnection(alias, 'cache-2')).toEqual(alice);
+      expect(await store.connection(alias.calendar)).toBeNull();
+      // Connecting the same calendar again is a reconnect, not a second calendar.
+      expect(await store.saveConnection(alice, 'cache-3')).toBeNull();
+      expect(await store.connectionTokenCache(alice.calendar)).toBe('cache-3');
+      // Once the first is disconnected, the other address may be connected.
+      await store.disconnect(alice.calendar, 'DisconnectedByPerson', 'by the person');
+      expect(await store.saveConnection(alias, 'cache-2')).toBeNull();
+      expect(await store.connection(alias.calendar)).toMatchObject({ state: 'connected' });
+      await store.close();
+    });
+
+    it('a calendar connected by another person forgets what was delivered to the old mailbox, so the new one is listed', async () => {
+      const store = await stores.open({ keyring: keyring('k1') });
+      const other = 'other@contoso.edu';
+      const lease = (await store.claimMailbox(alice.calendar, 'w1', 60_000))!;
+      const otherLease = (await store.claimMailbox(other, 'w1', 60_000))!;
+      const deliver = async () => {
+        await store.recordInventory(alice.calendar, [item('k', 'i1', alice.calendar)], lease);
+        await store.replacePendingOps(alice.calendar, [create('n', alice.calendar)], lease);
+      };
+      await store.recordInventory(other, [item('k', 'o1', other)], otherLease);
+      await store.saveConnection(alice, 'cache-1');
+      await deliver();
+      // The same person again (a reconnect): the rows stay.
+      await store.saveConnection(alice, 'cache-2');
+      expect((await store.deliveredFor(alice.calendar)).map((row) => row.itemId)).toEqual(['i1']);
+      // The address was given to someone new, who connects it: their mailbox is another, with other item ids.
+      await store.disconnect(alice.calendar, 'DisconnectedByAdmin', 'the address moved');
+      expect(await store.saveConnection({ ...alice, userObjectId: 'oid-2', homeAccountId: 'oid-2.tid' }, 'cache-3')).toBeNull();
+      expect(await store.deliveredFor(alice.calendar)).toEqual([]);
+      expect(await store.pendingOps(alice.calendar)).toEqual([]);
+      expect(await store.mailbox(alice.calendar)).toMatchObject({ inventoriedAt: null });
+      expect((await store.deliveredFor(other)).map((row) => row.itemId)).toEqual(['o1']);
+      await store.close();
+    });
+
     it('hands a sign-in in progress out once, and forgets expired ones', async () => {
       const store = await stores.open({ keyring: keyring('k1') });
       const request = { id: 'a'.repeat(64), bindingHash: 'b'.repeat(64), purpose: 'connect' as const, calendar: null, codeVerifier: 'verifier-1', nonce: 'n', expiresAtMs: 2_000 };

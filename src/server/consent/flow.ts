@@ -1,7 +1,8 @@
 // What the consent page does between the person's browser and Entra ID: start a sign-in (state, nonce, PKCE, bound to
 // this browser by a cookie: RFC 6749 §10.12, RFC 9700 §4.7) and finish it — the code redeemed, the person's addresses
 // read, the calendar chosen among them, the connection recorded with its token cache sealed; or, for a disconnect,
-// the person's connections ended.
+// the person's connections ended. One calendar per person: a second address of someone already connected is refused
+// (both would be /me, and each calendar's delivery would delete the other's events).
 //
 // "Only their own mailbox": the calendar connected is always one of the signed-in person's own addresses — their
 // UPN (preferred_username), their primary address or an alias (proxyAddresses), which Exchange keeps unique across
@@ -43,6 +44,18 @@ class ConsentRefused extends CalpushError {
     this.title = title;
     this.status = status;
   }
+}
+
+/**
+ * The person has another of their addresses connected: both would be written at /me, one mailbox, and each calendar's
+ * delivery would delete the other's events (the store refused it, connections.ts).
+ */
+function alreadyConnected(connected: string, asked: string, username: string): ConsentRefused {
+  return new ConsentRefused(
+    'Your calendar is already connected',
+    `You signed in as ${username}, and your calendar is already connected to calpush as ${connected}: ${asked} is another address of the same calendar, and calpush writes each calendar through one address only. Nothing was changed; events scheduled for ${connected} keep arriving. To connect it as ${asked} instead, disconnect first (at /disconnect) and connect again naming ${asked}. If you were sent a link for ${asked}, tell the people who run calpush that ${connected} and ${asked} are the same person, so that the timetable names you one way.`,
+    409,
+  );
 }
 
 export class ConsentFlow {
@@ -107,14 +120,21 @@ export class ConsentFlow {
       for (const connection of mine) await this.options.store.disconnect(connection.calendar, 'DisconnectedByPerson', `disconnected by ${signedIn.username} on the consent page`);
       return { kind: 'disconnected', calendars: mine.map((c) => c.calendar), username: signedIn.username };
     }
-    const calendar = await this.choose(request.calendar, signedIn.addresses, signedIn.username);
+    const calendar = await this.choose(request.calendar ?? (await this.connectedAs(signedIn.objectId, signedIn.addresses)), signedIn.addresses, signedIn.username);
     const now = new Date(this.options.clock.now()).toISOString();
-    await this.options.store.saveConnection(
+    const already = await this.options.store.saveConnection(
       { calendar, userObjectId: signedIn.objectId, homeAccountId: signedIn.homeAccountId, username: signedIn.username, state: 'connected', reason: null, reasonMessage: null, connectedAt: now, changedAt: now, lastRefreshAt: null },
       signedIn.tokenCache,
     );
+    if (already) throw alreadyConnected(already.calendar, calendar, signedIn.username);
     this.options.onConnected?.(calendar);
     return { kind: 'connected', calendar, username: signedIn.username, others: signedIn.addresses.filter((a) => a !== calendar) };
+  }
+
+  /** The address this person has connected already, if any: a sign-in that names none reconnects that one. */
+  private async connectedAs(objectId: string, addresses: string[]): Promise<string | null> {
+    const mine = (await this.options.store.connections()).find((c) => c.state === 'connected' && c.userObjectId === objectId && addresses.includes(c.calendar));
+    return mine?.calendar ?? null;
   }
 
   /**
