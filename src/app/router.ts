@@ -137,13 +137,15 @@ export class Router<S extends DeliveryScheduler> implements MailboxRoutes<S> {
   /**
    * One question to a target, through its scheduler (its concurrency, Retry-After and retries hold for lookups too),
    * in a lane of its own: the mailbox's lane is stopped when the target refused the mailbox, which is exactly when
-   * delivery asks again where it lives now.
+   * delivery asks again where it lives now. A target that answers one question at a time names the lane they wait
+   * in (locateLane: EWS Autodiscover), so that waiting lookups hold no global place.
    */
   private locate(name: string, calendar: string): Promise<MailboxLocation> {
     const entry = this.options.targets.get(name);
     if (!entry?.target.locate) throw new TargetError('mailbox', 'NoLookup', `target "${name}" cannot say where a mailbox lives`);
     const { target, scheduler } = entry;
-    return scheduler.submit(`route-lookup:${calendar}`, () => target.locate!(calendar), { priority: Number.MIN_SAFE_INTEGER });
+    const lane = target.locateLane?.(calendar) ?? null;
+    return scheduler.submit(`route-lookup:${calendar}`, () => target.locate!(calendar), { priority: Number.MIN_SAFE_INTEGER, lane });
   }
 }
 

@@ -12,9 +12,11 @@
 // lifetime; a serve lives long and an administrator fixes such things, so each deliver() call gets a view of each
 // scheduler whose stops last only for that call. When a mailbox may be tried again is the schedulers' too
 // (deferMailbox: a back-off after a failure, a short wait when another process was delivering it), and so is the
-// pause of all delivery after a failure no mailbox can get past (pauseAll): the loop decides what to deliver, the
-// schedulers when. The loop does not know a mailbox's target before it is delivered (a lookup may name it), so it
-// tells every target's scheduler and waits for the longest.
+// pause of a target after a failure none of its mailboxes can get past (pauseAll): the loop decides what to deliver,
+// the schedulers when. Such a failure pauses only the scheduler of the target that met it (a wrong EWS password
+// says nothing about Graph); the store failing pauses them all. The loop does not know a mailbox's target before it
+// is delivered (a lookup may name it), so it tells every target's scheduler of a mailbox's back-off, and holds a
+// mailbox back while the target it was last delivered through is paused.
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
@@ -88,6 +90,10 @@ export class DeliveryLoop {
   private readonly runs = new Set<Promise<void>>();
   /** Mailbox → when its first undelivered change was seen. */
   private readonly changedAt = new Map<string, number>();
+  /** Each target's shared scheduler, by the target's name. */
+  private readonly byTarget = new Map<string, Scheduler>();
+  /** The target each mailbox was last delivered through (its summary's `target`): whose pause it waits for. */
+  private readonly targetOf = new Map<string, string>();
   private stopping: TargetError | null = null;
   private state: DeliveryLoopStatus['state'] = 'stopped';
   private timer: NodeJS.Timeout | null = null;
@@ -100,6 +106,11 @@ export class DeliveryLoop {
     this.options = options;
     if (!options.routes && !(options.target && options.scheduler)) throw new Error('DeliveryLoop needs routes, or a target and a scheduler');
     this.routes = options.routes ?? singleRoute(options.target!, options.scheduler!);
+    // through() names each target's scheduler.
+    this.routes.through((shared, name) => {
+      this.byTarget.set(name, shared);
+      return shared;
+    });
     this.clock = options.clock ?? systemClock;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
     this.leases = new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
@@ -138,8 +149,9 @@ export class DeliveryLoop {
 
   status(): DeliveryLoopStatus {
     const fatal = this.pausedAll();
+    // Paused while no target can deliver; one target paused shows in `fatal` while the others go on.
     return {
-      state: fatal && this.state === 'running' ? 'paused' : this.state,
+      state: fatal && this.everyTargetPaused() && this.state === 'running' ? 'paused' : this.state,
       delivering: [...this.inFlight].sort(),
       // When it resumes, by this loop's clock (the pause itself is elapsed time).
       fatal: fatal
@@ -187,9 +199,22 @@ export class DeliveryLoop {
     this.state = 'stopped';
   }
 
-  /** Being delivered, or a scheduler says not yet (a back-off after a failure, another process delivering it). */
+  /**
+   * Being delivered, or a scheduler says not yet (a back-off after a failure, another process delivering it, the
+   * pause of the target it was last delivered through).
+   */
   private waiting(calendar: string): boolean {
-    return this.inFlight.has(calendar) || this.schedulers().some((scheduler) => scheduler.mailboxDeferredMs(calendar) > 0);
+    return this.inFlight.has(calendar) || this.targetPaused(calendar) || this.schedulers().some((scheduler) => scheduler.mailboxDeferredMs(calendar) > 0);
+  }
+
+  /** The target the mailbox was last delivered through is paused (a mailbox not delivered yet: not known). */
+  private targetPaused(calendar: string): boolean {
+    const target = this.targetOf.get(calendar);
+    return target !== undefined && this.byTarget.get(target)?.pausedAll() != null;
+  }
+
+  private everyTargetPaused(): boolean {
+    return this.schedulers().every((scheduler) => scheduler.pausedAll() !== null);
   }
 
   /** Every target's shared scheduler: each keeps serve's waits for the mailboxes it may be asked to deliver. */
@@ -197,12 +222,16 @@ export class DeliveryLoop {
     return this.routes.schedulers();
   }
 
-  /** A failure no mailbox can get past pauses all delivery, whichever target met it (one pause for all, as before routing). */
-  private pauseAll(error: TargetError): void {
-    for (const scheduler of this.schedulers()) scheduler.pauseAll(error);
+  /**
+   * A failure none of a target's mailboxes can get past pauses that target's scheduler (the store failing stops
+   * every target's, so it pauses them all). A mailbox that met the pause itself — routed to the paused target
+   * before the loop knew its target — does not lengthen it.
+   */
+  private pause(shared: Scheduler, error: TargetError): void {
+    if (shared.pausedAll()?.error !== error) shared.pauseAll(error);
   }
 
-  /** What paused delivery and how long it still lasts (the longest pause of any target's scheduler). */
+  /** What paused a target and how long it still lasts (the longest pause of any target's scheduler). */
   private pausedAll(): { error: TargetError; resumesInMs: number } | null {
     let longest: { error: TargetError; resumesInMs: number } | null = null;
     for (const scheduler of this.schedulers()) {
@@ -237,7 +266,7 @@ export class DeliveryLoop {
   private async tick(): Promise<void> {
     const { store } = this.options;
     const now = this.clock.now();
-    if (this.pausedAll()) return;
+    if (this.everyTargetPaused()) return;
     const changed = await store.changedMailboxes();
     const candidates = new Set(changed.map((m) => m.calendar));
     const versions = new Map(changed.map((m) => [m.calendar, m.desiredVersion]));
@@ -286,7 +315,7 @@ export class DeliveryLoop {
 
   private async run(calendars: string[]): Promise<void> {
     // Each target's shared scheduler, seen through a view whose stops last only for this call.
-    const routes = this.routes.through((shared) => new ScopedScheduler(shared, () => this.stopping ?? this.pausedAll()?.error ?? null, (error) => this.pauseAll(error)));
+    const routes = this.routes.through((shared) => new ScopedScheduler(shared, () => this.stopping ?? shared.pausedAll()?.error ?? null, (error) => this.pause(shared, error)));
     let summary: DeliverySummary;
     try {
       summary = await deliver({
@@ -315,9 +344,12 @@ export class DeliveryLoop {
       return;
     }
     this.lastRunAt = new Date(this.clock.now()).toISOString();
-    if (!summary.fatal) for (const scheduler of this.schedulers()) scheduler.resumedAll();
+    for (const { calendar, target } of summary.mailboxes) if (target) this.targetOf.set(calendar, target);
+    // A target that delivered without being paused again: its next pause starts from the shortest back-off.
+    for (const target of new Set(summary.mailboxes.map((mailbox) => mailbox.target))) if (target) this.byTarget.get(target)?.resumedAll();
     for (const mailbox of summary.mailboxes) {
-      if (summary.fatal || this.stopping) continue;
+      // Held by its target's pause (or everything's): tried again, with the rest, once the pause has passed.
+      if (this.stopping || this.everyTargetPaused() || this.targetPaused(mailbox.calendar)) continue;
       if (mailbox.status === 'busy') {
         this.deferMailbox(mailbox.calendar, 'busy');
         continue;

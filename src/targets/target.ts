@@ -86,6 +86,12 @@ export interface CalendarTarget {
   readonly kind: 'graph' | 'ews' | 'caldav';
   /** Asks the service where the mailbox lives (one request; Graph, EWS). Read-only. */
   locate?(mailbox: string): Promise<MailboxLocation>;
+  /**
+   * The lane locate() is asked through, when the service takes one question at a time (EWS: Autodiscover on one
+   * connection per service account). The scheduler holds the rest back in that lane, without a global place, rather
+   * than letting them queue inside the target.
+   */
+  locateLane?(mailbox: string): ServiceLane;
   /** Present when the target can send several operations in one request. */
   readonly batch?: BatchCapability;
   /**

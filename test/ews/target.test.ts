@@ -548,6 +548,22 @@ describe('service-account pool', () => {
     expect(toA).toBeLessThan(0.8);
   });
 
+  it('Autodiscover lookups wait in a lane of their own, one at a time per Autodiscover host and account (its one connection), apart from the account’s EWS lane', async () => {
+    const server = await fake();
+    const pool = [
+      { username: 'CONTOSO\\svc1', password: 'Pa55-one' },
+      { username: 'CONTOSO\\svc2', password: 'Pa55-two' },
+    ];
+    const t = target(server, { accounts: pool, autodiscoverUrl: 'https://autodiscover.contoso.edu/autodiscover/autodiscover.svc' });
+    const served = (mailbox: string) => t.serviceAccount(mailbox).toLowerCase();
+    const [one, two] = [MAILBOXES.find((m) => served(m) === 'contoso\\svc1')!, MAILBOXES.find((m) => served(m) === 'contoso\\svc2')!];
+    expect(t.locateLane(one)).toEqual({ key: 'autodiscover:autodiscover.contoso.edu:contoso\\svc1', concurrency: 1 });
+    expect(t.locateLane(two)).toEqual({ key: 'autodiscover:autodiscover.contoso.edu:contoso\\svc2', concurrency: 1 });
+    expect(t.locateLane(one).key).not.toBe(t.laneFor(one).key);
+    // Without autodiscoverUrl: the EWS host's.
+    expect(target(server).locateLane(one).key).toBe(`autodiscover:${new URL(server.url).host}:contoso\\svc1`);
+  });
+
   it('each account’s requests stay within its concurrency, and mailboxes use their assigned account', async () => {
     const server = await fake({ latencyMs: 30 });
     const t = target(server, {

@@ -157,11 +157,11 @@ describe('delivery loop', () => {
     await until(() => loop.status().fatal === null);
   });
 
-  it('with a scheduler per target: a fatal error of one target pauses delivery through all of them, and a failed mailbox waits out its back-off in every one', async () => {
+  it('with a scheduler per target: a fatal error of one target pauses only that target while the others deliver, and a failed mailbox waits out its back-off in every one', async () => {
     const store = new SqliteStore(':memory:');
     const one = new MemoryTarget({ instance: 'loop-test' });
     const two = new MemoryTarget({ instance: 'loop-test' });
-    const scheduler = () => new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20, retryMinMs: 300, busyRetryMs: 50 });
+    const scheduler = () => new Scheduler({ baseBackoffMs: 5, maxBackoffMs: 20, retryMinMs: 1_000, busyRetryMs: 50 });
     const targets = { one: { target: one, scheduler: scheduler() }, two: { target: two, scheduler: scheduler() } };
     const routesOver = <S extends DeliveryScheduler>(entries: Record<'one' | 'two', { target: MemoryTarget; scheduler: S }>): MailboxRoutes<S> => ({
       route: async (calendar) => {
@@ -171,20 +171,42 @@ describe('delivery loop', () => {
       schedulers: () => [entries.one.scheduler, entries.two.scheduler],
       through: (view) => routesOver({ one: { target: one, scheduler: view(entries.one.scheduler, 'one') }, two: { target: two, scheduler: view(entries.two.scheduler, 'two') } }),
     });
-    const loop = new DeliveryLoop({ store, routes: routesOver(targets), instance: 'loop-test', maxAttempts: 3, parallelMailboxes: 8, pollMs: 50, workerId: 'test-host:1' });
+    const delivered: Array<{ calendar: string; status: string; target?: string }> = [];
+    const loop = new DeliveryLoop({
+      store,
+      routes: routesOver(targets),
+      instance: 'loop-test',
+      maxAttempts: 3,
+      parallelMailboxes: 8,
+      pollMs: 50,
+      workerId: 'test-host:1',
+      onDelivered: (summary) => delivered.push({ calendar: summary.calendar, status: summary.status, ...(summary.target ? { target: summary.target } : {}) }),
+    });
     loops.push(loop);
     one.fatal = new TargetError('fatal', 'AADSTS7000215', 'Invalid client secret provided.', { remedy: 'fix the secret' });
-    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(A, 'one') }]);
+    // Both in the first delivery call: the other target's mailbox is not stopped by the first one's failure.
+    await store.applyDesiredOps([
+      { kind: 'upsert', desired: desired(A, 'one') },
+      { kind: 'upsert', desired: desired(B, 'two') },
+    ]);
     loop.start();
-    await until(() => loop.status().fatal !== null);
-    // Both targets' schedulers hold the pause: a change for a mailbox of the other target waits too.
-    expect(targets.two.scheduler.pausedAll()).toMatchObject({ error: { code: 'AADSTS7000215' } });
-    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(B, 'two') }]);
+    await until(() => loop.status().fatal !== null && two.subjects(B).length === 1);
+    expect(targets.one.scheduler.pausedAll()).toMatchObject({ error: { code: 'AADSTS7000215' } });
+    expect(targets.two.scheduler.pausedAll()).toBeNull();
+    expect(loop.status()).toMatchObject({ state: 'running', fatal: { code: 'AADSTS7000215', remedy: 'fix the secret' } });
+    await until(() => delivered.some((d) => d.calendar === B));
+    expect(delivered.find((d) => d.calendar === B)).toEqual({ calendar: B, status: 'ok', target: 'two' });
+    expect((await store.mailbox(B))!.state).toBe('ok');
+    // During the pause: a change for the other target is delivered at once, the paused target's mailbox waits.
+    const sent = one.requests;
+    await store.applyDesiredOps([{ kind: 'upsert', desired: desired(B, 'two', { subject: 'During the pause' }) }]);
     loop.nudge(B);
-    await sleep(80);
-    expect(two.requests).toBe(0);
+    await until(() => two.subjects(B).includes('During the pause'));
+    expect(targets.one.scheduler.pausedAll()).not.toBeNull();
+    expect(one.requests).toBe(sent);
     one.fatal = null;
-    await until(() => one.subjects(A).length === 1 && two.subjects(B).length === 1, 3_000);
+    await until(() => one.subjects(A).length === 1, 3_000);
+    await until(() => loop.status().fatal === null);
     // A mailbox that fails through one target is deferred in every scheduler (the loop learns its target only by
     // delivering it), and cleared in every one once delivered.
     one.forbidden.add(A);

@@ -183,4 +183,30 @@ describe('lookups and the schedulers', () => {
     expect(onprem!.stats().started).toBe(1);
     expect(online!.stats().started).toBe(0);
   });
+
+  it('lookups of a target that answers one at a time wait in its lookup lane, one in flight, holding no global place: a delivery of another mailbox starts at once', async () => {
+    const scheduler = new Scheduler({ globalConcurrency: 4 });
+    const { router, autodiscover, onprem } = setup({ scheduler: () => scheduler });
+    const lookups = Array.from({ length: 6 }, (_, n) => `user${n}@contoso.edu`);
+    for (const mailbox of lookups) autodiscover.set(mailbox, here('on-premises'));
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let answered = 0;
+    const ask = onprem.locate!.bind(onprem);
+    onprem.locateLane = () => ({ key: 'autodiscover:mail.contoso.edu:svc@contoso.edu', concurrency: 1 });
+    onprem.locate = async (mailbox) => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      await new Promise((r) => setTimeout(r, 40));
+      inFlight--;
+      answered++;
+      return ask(mailbox);
+    };
+    const routed = Promise.all(lookups.map((mailbox) => router.route(mailbox)));
+    for (let i = 0; i < 100 && onprem.asked.length + inFlight === 0; i++) await new Promise((r) => setTimeout(r, 2));
+    // A delivery request of another mailbox, while the lookups wait.
+    const answeredWhenDelivered = await scheduler.submit('teacher@contoso.edu', async () => answered);
+    expect(answeredWhenDelivered).toBe(0);
+    expect((await routed).map((route) => route.name)).toEqual(lookups.map(() => 'onprem'));
+    expect(maxInFlight).toBe(1);
+  });
 });

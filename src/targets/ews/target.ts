@@ -257,7 +257,20 @@ export class EwsTarget implements CalendarTarget {
       }
       return made;
     };
-    return autodiscoverLocation(connection, this.options.autodiscoverUrl ?? defaultAutodiscoverUrl(this.options.url), mailbox, account.name);
+    return autodiscoverLocation(connection, this.autodiscoverUrl(), mailbox, account.name);
+  }
+
+  /**
+   * locate()'s lane: one question at a time per Autodiscover host and service account, as locate() has one
+   * connection per account and URL. The scheduler keeps the others waiting in this lane (no global place, so
+   * deliveries go on); one question's own redirects follow one another anyway.
+   */
+  locateLane(mailbox: string): ServiceLane {
+    return { key: `autodiscover:${new URL(this.autodiscoverUrl()).host}:${this.accountFor(mailbox).name.toLowerCase()}`, concurrency: 1 };
+  }
+
+  private autodiscoverUrl(): string {
+    return this.options.autodiscoverUrl ?? defaultAutodiscoverUrl(this.options.url);
   }
 
   /** The service account that serves the calendar (rendezvous hashing over the pool; stable). */

@@ -2,8 +2,9 @@
 // not a request — is negotiated once per connection and then reused; Basic and bearer tokens ride the same
 // connections. Each request has a connection to itself for its whole exchange (NTLM's three legs must not
 // interleave); there are as many as the account's lane lets requests be in flight (the scheduler's account lane,
-// src/engine/scheduler.ts), so a request finds one free — only a caller sending more at once than that (a test, the
-// doctor) queues for one: a connection, not a wait of any length. An extra CA (an on-premises PKI, the sandbox) is
+// src/engine/scheduler.ts; Autodiscover's single connection, its lookup lane: EwsTarget.locateLane), so a request
+// finds one free — only a caller sending more at once than that (a test, the doctor) queues for one: a connection,
+// not a wait of any length. An extra CA (an on-premises PKI, the sandbox) is
 // trusted in addition to the system's.
 //
 // NTLM: the type 1/2/3 messages come from @ewsjs/ntlm-client (NTLMv2 when the server offers it); the exchange is
