@@ -2,7 +2,9 @@
 // machines share the store. A lease is short (DEFAULT_LEASE_MS) and kept alive by its holder's heartbeat
 // (LeaseKeeper), so a worker that dies — killed, its machine gone — leaves leases that expire within
 // DEFAULT_LEASE_MS and another worker takes its mailboxes over; a lease left by a calpush process that was killed
-// on this host is taken over at once instead of waiting for it to expire.
+// in this process's own pid namespace on this machine is taken over at once instead of waiting for it to expire.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Lease, MailboxLeases } from '../store/store.ts';
@@ -22,12 +24,63 @@ export async function claimMailbox(store: MailboxLeases, calendar: string, worke
   return null;
 }
 
-/** Lease owners are "host:pid"; on this host a pid that no longer exists cannot be delivering. */
-function isDeadLocalProcess(owner: string): boolean {
-  const separator = owner.lastIndexOf(':');
-  if (owner.slice(0, separator) !== hostname()) return false;
-  const pid = Number(owner.slice(separator + 1));
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+/** Told apart from every other process, also one with the same host name and pid (a container's pid 1). */
+const processNonce = randomBytes(4).toString('hex');
+let processWorkerId: string | undefined;
+
+/**
+ * This process's worker id when none is given: "host:pid:nonce", and "@namespace" where the system says which
+ * kernel and pid namespace the process runs in. Two replicas with host networking share the host's name and are
+ * often both pid 1: the nonce keeps their leases (and fencing tokens) apart; the namespace lets a worker tell a
+ * pid it can look up (its own namespace on its own machine) from one it cannot (isDeadLocalProcess).
+ */
+export function defaultWorkerId(): string {
+  if (processWorkerId) return processWorkerId;
+  const namespace = pidNamespace();
+  processWorkerId = `${hostname()}:${process.pid}:${processNonce}${namespace ? `@${namespace}` : ''}`;
+  return processWorkerId;
+}
+
+/**
+ * The name a worker's requests are charged under in the store's request ledger: one per scheduler (the spend
+ * the scheduler counts itself), so that a worker restarted under a fixed --worker-id still sees what its previous
+ * process spent in the window as spent elsewhere.
+ */
+export function ledgerName(workerId: string): string {
+  return `${workerId}#${randomBytes(4).toString('hex')}`;
+}
+
+let processNamespace: string | null | undefined;
+
+/**
+ * The machine (its boot id) and pid namespace this process runs in, hashed; null where /proc does not say (not
+ * Linux). A pid means the same process only inside one pid namespace of one running kernel
+ * (https://man7.org/linux/man-pages/man7/pid_namespaces.7.html); a namespace's inode number is unique while it
+ * lives (https://man7.org/linux/man-pages/man7/namespaces.7.html).
+ */
+function pidNamespace(): string | null {
+  if (processNamespace !== undefined) return processNamespace;
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const namespace = readlinkSync('/proc/self/ns/pid');
+    processNamespace = createHash('sha256').update(`${boot}\n${namespace}`).digest('hex').slice(0, 8);
+  } catch {
+    processNamespace = null;
+  }
+  return processNamespace;
+}
+
+/**
+ * A default worker id (defaultWorkerId) of this host and this process's pid namespace whose pid no longer exists
+ * cannot be delivering. Any other owner — another namespace (a container: its pids are not ours to look up, ESRCH
+ * says nothing), another machine, an id an operator gave — is left to its lease's expiry.
+ */
+export function isDeadLocalProcess(owner: string): boolean {
+  const namespace = pidNamespace();
+  const parts = /^(?<host>[^:]+):(?<pid>\d+):[0-9a-f]{8}@(?<namespace>[0-9a-f]{8})$/.exec(owner)?.groups;
+  if (!namespace || !parts || parts.host !== hostname() || parts.namespace !== namespace) return false;
+  const pid = Number(parts.pid);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return false;

@@ -17,14 +17,13 @@
 // says nothing about Graph); the store failing pauses them all. The loop does not know a mailbox's target before it
 // is delivered (a lookup may name it), so it tells every target's scheduler of a mailbox's back-off, and holds a
 // mailbox back while the target it was last delivered through is paused.
-import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { deliver } from './delivery.ts';
 import type { DeliveryLog } from './run.ts';
 import type { DeliverySummary, MailboxSummary } from './summary.ts';
 import type { Scheduler } from './scheduler.ts';
-import { DEFAULT_LEASE_MS, LeaseKeeper } from './lease.ts';
+import { DEFAULT_LEASE_MS, defaultWorkerId, LeaseKeeper, ledgerName } from './lease.ts';
 import { singleRoute, type MailboxRoutes } from './routes.ts';
 import { ScopedScheduler } from './scoped-scheduler.ts';
 import type { DeliveryStore } from '../store/store.ts';
@@ -42,6 +41,7 @@ export interface DeliveryLoopOptions {
   /** Mailboxes delivered at once, across all running deliver() calls. */
   parallelMailboxes: number;
   pollMs: number;
+  /** Names this worker in mailbox leases (default defaultWorkerId()); an operator's --worker-id. */
   workerId?: string;
   /** How long a mailbox lease lasts without this worker's heartbeat (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
@@ -73,6 +73,8 @@ export class DeliveryLoop {
   private readonly routes: MailboxRoutes<Scheduler>;
   private readonly clock: Clock;
   private readonly workerId: string;
+  /** The loop's scheduler counts every request of its deliver() calls: one ledger name for all of them. */
+  private readonly ledgerId: string;
   /** The heartbeat of this worker's mailbox leases, one for all its deliver() calls. */
   private readonly leases: LeaseKeeper;
   /** Mailboxes in the scope of a running deliver() call (it delivers them again if they change meanwhile). */
@@ -112,7 +114,8 @@ export class DeliveryLoop {
       return shared;
     });
     this.clock = options.clock ?? systemClock;
-    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.workerId = options.workerId ?? defaultWorkerId();
+    this.ledgerId = ledgerName(this.workerId);
     this.leases = new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
   }
 
@@ -324,6 +327,7 @@ export class DeliveryLoop {
         instance: this.options.instance,
         calendars,
         workerId: this.workerId,
+        ledgerId: this.ledgerId,
         leases: this.leases,
         maxAttempts: this.options.maxAttempts,
         parallelMailboxes: this.options.parallelMailboxes,

@@ -120,7 +120,7 @@ class RoutedFailure {
 async function countSpentElsewhere(run: DeliveryRun, route: MailboxRoute, calendar: string): Promise<void> {
   const { store } = run.options;
   if (!store.requestsSpentByOthers) return;
-  route.scheduler.spentElsewhere(calendar, await store.requestsSpentByOthers(calendar, run.workerId, OUTLOOK_LIMITS.mailboxBudget.windowMs));
+  route.scheduler.spentElsewhere(calendar, await store.requestsSpentByOthers(calendar, run.ledgerId, OUTLOOK_LIMITS.mailboxBudget.windowMs));
 }
 
 /** The mailbox's lease passed to another worker: this delivery stops; the holder delivers it. */
@@ -177,7 +177,7 @@ class MailboxDelivery extends MailboxWork {
     const { store, log } = this.run.options;
     const owned = await listOwned(this.scheduler, this.target, this.calendar, async () => {
       this.summary.requests++;
-      await store.chargeRequests?.(this.calendar, this.run.workerId, 1);
+      await store.chargeRequests?.(this.calendar, this.run.ledgerId, 1);
     });
     await store.recordInventory(this.calendar, owned, this.lease);
     this.summary.listed = owned.length;

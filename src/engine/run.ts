@@ -1,10 +1,9 @@
 // What one deliver() call shares across the mailboxes it delivers: its options, progress, the versions each
 // mailbox was planned at, the mailboxes being delivered now, and the failure that stopped the run.
-import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../model/clock.ts';
 import type { DeliveryStore } from '../store/store.ts';
 import type { CalendarTarget, TargetError } from '../targets/target.ts';
-import { DEFAULT_LEASE_MS, LeaseKeeper } from './lease.ts';
+import { DEFAULT_LEASE_MS, defaultWorkerId, LeaseKeeper, ledgerName } from './lease.ts';
 import { singleRoute, type DeliveryScheduler, type MailboxRoutes } from './routes.ts';
 import type { MailboxSummary } from './summary.ts';
 
@@ -32,8 +31,15 @@ export interface DeliveryOptions {
   reinventory?: boolean;
   /** Mailboxes whose pipelines run at once; requests are still gated per mailbox by the scheduler. */
   parallelMailboxes?: number;
-  /** Identifies this worker in mailbox leases. */
+  /** Identifies this worker in mailbox leases (default defaultWorkerId(): one per process). */
   workerId?: string;
+  /**
+   * Names the requests this call's scheduler sends in the store's request ledger (ledgerName): what a new holder
+   * of a mailbox reads as spent elsewhere is everything else. Default: a new name for this call, right for a
+   * scheduler of its own (calpush sync); a caller that passes one scheduler to several calls (the serve loop)
+   * passes one name to all of them, since the scheduler already counts their requests.
+   */
+  ledgerId?: string;
   /** How long a lease lasts without a heartbeat (default DEFAULT_LEASE_MS). */
   leaseMs?: number;
   /** The heartbeat of this worker's leases, shared by the deliver() calls of one process (calpush serve). */
@@ -68,6 +74,7 @@ export class DeliveryRun {
   readonly options: DeliveryOptions;
   readonly routes: MailboxRoutes;
   readonly workerId: string;
+  readonly ledgerId: string;
   readonly leaseMs: number;
   readonly leases: LeaseKeeper;
   readonly maxAttempts: number;
@@ -95,7 +102,8 @@ export class DeliveryRun {
   constructor(options: DeliveryOptions) {
     this.options = options;
     this.routes = deliveryRoutes(options);
-    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.workerId = options.workerId ?? defaultWorkerId();
+    this.ledgerId = options.ledgerId ?? ledgerName(this.workerId);
     this.leases = options.leases ?? new LeaseKeeper(options.store, options.leaseMs ?? DEFAULT_LEASE_MS);
     this.leaseMs = this.leases.leaseMs;
     this.maxAttempts = options.maxAttempts ?? 8;

@@ -76,7 +76,7 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     if (first && creates.length) await store.markOpAttempts(work.calendar, creates, work.lease);
     if (!ops.length) return [];
     // Charged before it leaves, for the workers that may hold this mailbox next (Outlook's budget is per app).
-    await store.chargeRequests?.(work.calendar, work.run.workerId, ops.length);
+    await store.chargeRequests?.(work.calendar, work.run.ledgerId, ops.length);
     work.summary.requests++;
     if (ops.length === 1 || !batch) {
       const item = await sendOne(work, toBatchOp(work, ops[0]!));

@@ -44,7 +44,7 @@ export interface ServeOptions extends ServeSettings {
   clock?: Clock;
   /** Told of each mailbox delivery the loop finishes (calpush demo --hybrid reports a move with it). */
   onDelivered?: (summary: MailboxSummary) => void;
-  /** Names this worker in mailbox leases and the request ledger (default host:pid): unique among the workers of a store. */
+  /** Names this worker in mailbox leases and the request ledger (default defaultWorkerId(): host:pid:nonce, one per process): unique among the workers of a store. */
   workerId?: string;
   /** Run the alert monitor on its cadence (default true when `alerts` is configured; tests call tick()). */
   watchAlerts?: boolean;

@@ -297,9 +297,13 @@ export interface MailboxTargets {
  * previous holders spent. Kept in buckets of `bucketMs`; a bucket counts as spent at its end (never too early).
  */
 export interface RequestLedger {
-  /** Charges `cost` requests to the mailbox now, on behalf of `worker` (before the request is sent). */
+  /**
+   * Charges `cost` requests to the mailbox now, on behalf of `worker` (before the request is sent). `worker` names
+   * one scheduler's requests (the engine's ledgerName: the worker id and a name of the process), not only the
+   * worker: a worker restarted under the same id must see what its previous process spent.
+   */
   chargeRequests(calendar: string, worker: string, cost: number): Promise<void>;
-  /** What other workers spent on the mailbox within the last `windowMs`: how long ago (ms) and how much. */
+  /** What every other `worker` name spent on the mailbox within the last `windowMs`: how long ago (ms) and how much. */
   requestsSpentByOthers(calendar: string, worker: string, windowMs: number): Promise<Array<{ agoMs: number; cost: number }>>;
 }
 

@@ -441,6 +441,18 @@ describe(`the store contract: ${name}`, () => {
       await store.close();
     });
 
+    it("tells apart the ledger names of one worker id: a worker restarted under a fixed id sees its previous process's spending", async () => {
+      const store = await stores.open();
+      const restarted = await stores.reopen(store);
+      // The engine charges under ledgerName(workerId): the worker id and a name of the process's scheduler.
+      await store.chargeRequests(cal, 'worker-a#0123abcd', 30);
+      await restarted.chargeRequests(cal, 'worker-a#89abcdef', 2);
+      expect((await restarted.requestsSpentByOthers(cal, 'worker-a#89abcdef', 600_000)).reduce((sum, s) => sum + s.cost, 0)).toBe(30);
+      expect((await store.requestsSpentByOthers(cal, 'worker-a#0123abcd', 600_000)).reduce((sum, s) => sum + s.cost, 0)).toBe(2);
+      await restarted.close();
+      await store.close();
+    });
+
     it('sees the desired-state changes another worker records', async () => {
       const store = await stores.open();
       const other = await stores.reopen(store);

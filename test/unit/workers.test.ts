@@ -12,7 +12,7 @@ import { MemoryTarget } from '../support/memory-target.ts';
 import { desired } from '../server/helpers.ts';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 
 const A = 'a@contoso.edu';
 const clock = fixedClock('2026-01-15T12:00:00Z');
@@ -56,6 +56,52 @@ describe('delivery by one of several workers', () => {
     expect(target.requests).toBe(before);
     scheduler.abandonAll(new (await import('../../src/targets/target.ts')).TargetError('fatal', 'ShuttingDown', 'test over'));
     await second;
+    await store.close();
+  });
+
+  it('counts what its previous process spent against the budget when a worker is restarted under the same --worker-id', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'calpush-workers-')), 's.sqlite'), { clock });
+    await store.applyDesiredOps([1, 2, 3].map((n) => ({ kind: 'upsert' as const, desired: lecture(n) })));
+    const target = new MemoryTarget();
+    // The first process of worker "fixed": a listing and 3 creates, then it stops.
+    await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 't', calendars: [A], workerId: 'fixed' });
+    expect(target.requests).toBe(4);
+    // Restarted (a new scheduler, which knows nothing of those 4) with the budget (here 4 per 10 minutes) spent.
+    await store.applyDesiredOps([{ kind: 'upsert', desired: lecture(4) }]);
+    const scheduler = new Scheduler({ clock, mailboxBudget: { requests: 4, windowMs: 600_000 } });
+    const second = deliver({ clock, store, target, scheduler, instance: 't', calendars: [A], workerId: 'fixed' });
+    await sleep(400);
+    expect(target.requests).toBe(4);
+    scheduler.abandonAll(new TargetError('fatal', 'ShuttingDown', 'test over'));
+    await second;
+    await store.close();
+  });
+
+  it('does not count twice what its own scheduler sent, across the deliver() calls that share it (the serve loop)', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'calpush-workers-')), 's.sqlite'), { clock });
+    await store.applyDesiredOps([1, 2, 3].map((n) => ({ kind: 'upsert' as const, desired: lecture(n) })));
+    const target = new MemoryTarget();
+    // 5 per 10 minutes: the listing and 3 creates, then room for exactly one more.
+    const scheduler = new Scheduler({ clock, mailboxBudget: { requests: 5, windowMs: 600_000 } });
+    const calls = { clock, store, target, scheduler, instance: 't', calendars: [A], workerId: 'w1', ledgerId: 'w1#serve' };
+    await deliver(calls);
+    expect(target.requests).toBe(4);
+    await store.applyDesiredOps([{ kind: 'upsert', desired: lecture(4) }]);
+    const summary = await deliver(calls);
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'ok', created: 1 });
+    expect(target.requests).toBe(5);
+    await store.close();
+  });
+
+  it('does not take for its own a lease held by a replica with the same host name and pid (another container)', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'calpush-workers-')), 's.sqlite'), { clock });
+    await store.applyDesiredOps([{ kind: 'upsert', desired: lecture(1) }]);
+    // What such a replica's default worker id was: host:pid, the same as this process's.
+    await store.claimMailbox(A, `${hostname()}:${process.pid}`, 60_000);
+    const target = new MemoryTarget();
+    const summary = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 't', calendars: [A] });
+    expect(summary.mailboxes[0]).toMatchObject({ status: 'busy' });
+    expect(target.requests).toBe(0);
     await store.close();
   });
 

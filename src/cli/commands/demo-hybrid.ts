@@ -102,7 +102,7 @@ async function deliverAndMove(context: DemoContext): Promise<Omit<HybridDemoRepo
     say(`Sent ${timetable.length - timetable.filter((e) => viaImport.has(e.calendar)).length + labEvents.length} events through serve's API and imported ${timetable.filter((e) => viaImport.has(e.calendar)).length} from a file.`);
     const file = join(dir, 'hybrid-import.ndjson');
     writeFileSync(file, `${timetable.filter((e) => viaImport.has(e.calendar)).map((e) => JSON.stringify(e)).join('\n')}\n`);
-    // Recorded by the import, delivered by serve's loop: in one process they would share the lease owner (host:pid).
+    // Recorded by the import, delivered by serve's loop: in one process they would share the lease owner (the process's worker id).
     const imported = await runImport({ config, baseDir: dir, paths: [file], deliver: false });
     for (const calendar of imported.calendars) running.loop.nudge(calendar, Number.MAX_SAFE_INTEGER);
     await running.loop.idle(120_000);

@@ -17,7 +17,7 @@ export function registerServeCommand(program: Command): void {
     .option('--host <host>', 'interface to listen on (overrides server.host)')
     .option('--port <port>', 'port to listen on (overrides server.port; 0 = any free port)', integerArgument('--port', 0, 65535))
     .option('--no-feeds', 'do not poll the configured feeds')
-    .option('--worker-id <id>', 'names this worker in mailbox leases (default host:pid); each worker sharing a store needs its own')
+    .option('--worker-id <id>', 'names this worker in mailbox leases (default host:pid:random, one per process); each worker sharing a store needs its own')
     .action(async (options: { config: string; host?: string; port?: number; feeds: boolean; workerId?: string }) => {
       try {
         const settings = loadServeConfig(options.config);
