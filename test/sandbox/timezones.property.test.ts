@@ -12,7 +12,7 @@ const ZONES = [
   'Australia/Sydney', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Asia/Kathmandu', 'Asia/Tehran', 'Pacific/Chatham', 'Pacific/Apia',
   'Africa/Casablanca', 'Etc/UTC', 'Asia/Tokyo',
 ];
-// Modern rules (offsets change on quarter-hour boundaries): 1972 to 2099.
+// 1972 to 2099 (America/St_Johns changed at 00:01 local time until 2011: not on a quarter hour).
 const instant = fc.integer({ min: Date.UTC(1972, 0, 1), max: Date.UTC(2099, 11, 31) });
 const zone = fc.constantFrom(...ZONES);
 const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
@@ -40,6 +40,19 @@ describe('the sandbox’s time zones agree with calpush’s (fast-check)', () =>
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('a change that is not on a quarter hour: Newfoundland fell back at 00:01 NDT on 26 October 1997 (02:31 UTC)', () => {
+    // Found by the property above (seed 401887062): the sandbox remembered the offset per quarter hour and kept NDT
+    // for the minute after the change.
+    const change = Date.UTC(1997, 9, 26, 2, 31);
+    for (const probe of [change - 60_000, change, change + 60_000]) {
+      expect(formatWall(instantToWall(probe, 'America/St_Johns')).slice(0, 19)).toBe(utcMsToZoned(probe, 'America/St_Johns'));
+    }
+    expect(formatWall(instantToWall(change, 'America/St_Johns')).slice(0, 19)).toBe('1997-10-25T23:01:00');
+    // 00:01 on the 26th happens once, in NST (UTC−3:30).
+    const wall = { year: 1997, month: 10, day: 26, hour: 0, minute: 1, second: 0, ticks: 0 };
+    expect(new Date(wallToInstant(wall, 'America/St_Johns')).toISOString()).toBe('1997-10-26T03:31:00.000Z');
   });
 
   it('at the exact DST transitions of a year, both sides see the same offsets and resolve the same gaps and overlaps', () => {

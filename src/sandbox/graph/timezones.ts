@@ -114,8 +114,9 @@ function wallToUtcNaive(w: WallClock): number {
 /**
  * The sandbox's own time-zone arithmetic: Intl (ICU's tz database), not calpush's src/model/time.ts, so that a bug in
  * calpush's conversion shows up as a disagreement with the sandbox instead of being shared by both sides
- * (test/sandbox/timezones.property.test.ts compares the two). Offsets are remembered per zone and quarter of an hour:
- * modern tz rules change offsets only on quarter-hour boundaries, and Intl per call cost the sandbox a sixth of its CPU.
+ * (test/sandbox/timezones.property.test.ts compares the two). Offsets are remembered per zone and quarter of an hour
+ * (Intl per call cost the sandbox a sixth of its CPU): most tz rules change offsets on quarter-hour boundaries, and a
+ * quarter hour that has a change inside it is asked of Intl per instant.
  */
 const QUARTER_HOUR = 15 * 60_000;
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
@@ -142,14 +143,18 @@ export function intlOffsetMs(iana: string, instantMs: number): number {
 
 function offsetAt(iana: string, instantMs: number): number {
   if (iana === 'Etc/UTC') return 0;
-  const key = `${iana}\n${Math.floor(instantMs / QUARTER_HOUR)}`;
+  const quarter = Math.floor(instantMs / QUARTER_HOUR);
+  const key = `${iana}\n${quarter}`;
   let offset = offsetCache.get(key);
   if (offset === undefined) {
-    offset = intlOffsetMs(iana, Math.floor(instantMs / QUARTER_HOUR) * QUARTER_HOUR);
+    // A quarter hour with a change inside it is not remembered (NaN): Newfoundland changed at 00:01 local time until
+    // 2011 (America/St_Johns), so its offset must be asked of Intl at each instant of that quarter.
+    const atStart = intlOffsetMs(iana, quarter * QUARTER_HOUR);
+    offset = atStart === intlOffsetMs(iana, (quarter + 1) * QUARTER_HOUR - 1000) ? atStart : Number.NaN;
     if (offsetCache.size > 200_000) offsetCache.clear();
     offsetCache.set(key, offset);
   }
-  return offset;
+  return Number.isNaN(offset) ? intlOffsetMs(iana, instantMs) : offset;
 }
 
 /** Wall clock of an instant (ms since epoch) in an IANA zone: the instant shifted by the zone's offset then. */
