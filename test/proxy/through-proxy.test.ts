@@ -18,6 +18,7 @@ import { usableStudents } from '../e2e/harness.ts';
 import { startProxy, type TestProxy } from '../support/test-proxy.ts';
 import { event } from '../targets/contract.ts';
 import { rejection } from '../support/rejection.ts';
+import { sandboxGraphOptions } from '../support/sandbox-graph.ts';
 
 const seed = defaultTenantSeed();
 const students = usableStudents(seed);
@@ -41,15 +42,7 @@ const sandboxHost = () => new URL(sandbox.url).host;
 
 function graphTarget(extra: Partial<ConstructorParameters<typeof GraphTarget>[0]> = {}): GraphTarget {
   return new GraphTarget({
-    instance: 'proxied',
-    tenantId: sandbox.tenantId,
-    clientId: sandbox.demoCredentials.clientId,
-    credential: { kind: 'secret', secret: sandbox.demoCredentials.clientSecret },
-    authorityHost: sandbox.url,
-    graphBaseUrl: sandbox.graphBaseUrl,
-    scope: 'https://graph.microsoft.com/.default',
-    caPem: sandbox.caPem,
-    allDayTimeZone: 'Europe/Amsterdam',
+    ...sandboxGraphOptions(sandbox, 'proxied'),
     ...extra,
   });
 }

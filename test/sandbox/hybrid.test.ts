@@ -9,6 +9,7 @@ import { EwsTarget } from '../../src/targets/ews/target.ts';
 import { GraphTarget } from '../../src/targets/graph/target.ts';
 import { TAG_PROPERTY_ID } from '../../src/model/tag.ts';
 import { validateEvent } from '../../src/model/event.ts';
+import { sandboxGraphOptions } from '../support/sandbox-graph.ts';
 
 const seed = defaultTenantSeed({ students: 3, rooms: 1 });
 const [onPremises, online, both] = ['s0001@contoso.edu', 's0002@contoso.edu', 's0003@contoso.edu'];
@@ -22,15 +23,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ tenant: seed });
   ews = new EwsTarget({ instance: 'hybrid', url: sandbox.ewsUrl, serverVersion: 'Exchange2016', access: 'delegate', auth: 'ntlm', accounts: [{ username: EWS_DELEGATE_ACCOUNTS[0]!, password: EWS_PASSWORD }], caPem: sandbox.caPem, allDayTimeZone: 'UTC' });
   graph = new GraphTarget({
-    instance: 'hybrid',
-    tenantId: sandbox.tenantId,
-    clientId: sandbox.demoCredentials.clientId,
-    credential: { kind: 'secret', secret: sandbox.demoCredentials.clientSecret },
-    authorityHost: sandbox.url,
-    graphBaseUrl: sandbox.graphBaseUrl,
-    scope: 'https://graph.microsoft.com/.default',
-    caPem: sandbox.caPem,
-    allDayTimeZone: 'UTC',
+    ...sandboxGraphOptions(sandbox, 'hybrid', 'UTC'),
   });
 });
 afterAll(async () => {

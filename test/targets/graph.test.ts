@@ -2,20 +2,13 @@
 import { GraphTarget } from '../../src/targets/graph/target.ts';
 import { contractSuite } from './contract.ts';
 import { sandboxServer } from './sandbox-server.ts';
+import { sandboxGraphOptions } from '../support/sandbox-graph.ts';
 
 contractSuite('Microsoft Graph (sandbox)', { batch: true, repeatedCreate: true, forbiddenMailbox: true, missingMailbox: true }, () =>
   sandboxServer(
     (sandbox, { instance, pageSize }) =>
       new GraphTarget({
-        instance,
-        tenantId: sandbox.tenantId,
-        clientId: sandbox.demoCredentials.clientId,
-        credential: { kind: 'secret', secret: sandbox.demoCredentials.clientSecret },
-        authorityHost: sandbox.url,
-        graphBaseUrl: sandbox.graphBaseUrl,
-        scope: 'https://graph.microsoft.com/.default',
-        caPem: sandbox.caPem,
-        allDayTimeZone: 'Europe/Amsterdam',
+        ...sandboxGraphOptions(sandbox, instance),
         ...(pageSize ? { pageSize } : {}),
       }),
   ),
