@@ -36,6 +36,12 @@ function parseArgs(argv: string[]): { jsonFile: string | undefined; vitestArgs: 
   return { jsonFile: argv[jsonAt + 1], vitestArgs: [...argv.slice(0, jsonAt), ...argv.slice(jsonAt + 2)] };
 }
 
+/** The first lines of a failure, so that CI's summary says why (a failure only at one hour is hard to reproduce). */
+function why(messages: string[] | undefined): string {
+  const lines = (messages ?? []).join('\n').split('\n').filter((line) => line.trim()).slice(0, 6);
+  return lines.length ? `\n           ${lines.join('\n           ')}` : '';
+}
+
 /** Counts from vitest's JSON report; a file that failed to load counts as one failure. */
 function readReport(file: string, name: string): RunResult {
   try {
@@ -44,10 +50,10 @@ function readReport(file: string, name: string): RunResult {
       numFailedTests: number;
       numPendingTests: number;
       numTodoTests: number;
-      testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string }> }>;
+      testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string; failureMessages?: string[] }> }>;
     };
     const failures = report.testResults.flatMap((file) => {
-      const tests = file.assertionResults.filter((test) => test.status === 'failed').map((test) => `${file.name.replace(`${repoRoot}/`, '')} > ${test.fullName}`);
+      const tests = file.assertionResults.filter((test) => test.status === 'failed').map((test) => `${file.name.replace(`${repoRoot}/`, '')} > ${test.fullName}${why(test.failureMessages)}`);
       return tests.length || file.status !== 'failed' ? tests : [`${file.name.replace(`${repoRoot}/`, '')}: ${(file.message ?? 'failed to run').split('\n')[0]}`];
     });
     // A skipped test proves nothing at this time either: it counts as failed, as on CI.
