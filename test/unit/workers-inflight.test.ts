@@ -14,6 +14,7 @@ import { fixedClock } from '../../src/model/clock.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
+import { TargetError } from '../../src/targets/target.ts';
 import { desired } from '../server/helpers.ts';
 import { MemoryCalendars, MemoryTarget } from '../support/memory-target.ts';
 import { startPostgres, type PostgresCluster } from '../support/postgres.ts';
@@ -83,6 +84,25 @@ describe.each(stores)('a create in flight when its worker loses the lease (%s)',
     const { second, subjects } = await takeOverMidCreate(store, { ewsLike: false, change: true });
     expect(second).toMatchObject({ status: 'ok', created: 0, updated: 1 });
     expect(subjects).toEqual(['Lecture 1, moved']);
+    await store.close();
+  });
+
+  it('does not hold the next delivery for a create the target refused: nothing of it can land', async () => {
+    const store = await open();
+    await store.applyDesiredOps([{ kind: 'upsert', desired: lecture('Lecture 1') }]);
+    const target = new MemoryTarget();
+    // A minute's request timeout: a create whose outcome were unknown would hold the mailbox for 2 × 60 s + 10 s.
+    target.requestTimeoutMs = 60_000;
+    const create = target.create.bind(target);
+    target.create = async () => Promise.reject(new TargetError('item', 'ErrorInvalidRequest', 'refused', { status: 400 }));
+    const refused = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'test', calendars: [A], workerId: 'w1' });
+    expect(refused.mailboxes[0]).toMatchObject({ status: 'ok', failed: 1 });
+    expect(await store.createsLandWithin(A)).toBe(0);
+    target.create = create;
+    const started = performance.now();
+    const again = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'test', calendars: [A], workerId: 'w2' });
+    expect(again.mailboxes[0]).toMatchObject({ status: 'ok', created: 1 });
+    expect(performance.now() - started).toBeLessThan(10_000);
     await store.close();
   });
 });
