@@ -197,6 +197,7 @@ export function directScheduler(): DeliveryScheduler {
     activeMailboxes: () => 0,
     globalConcurrency: 1,
     spentElsewhere: () => {},
+    holdMailbox: () => {},
   };
 }
 

@@ -136,6 +136,7 @@ class MailboxDelivery extends MailboxWork {
   async deliver(): Promise<void> {
     const { store, reinventory, urgentWithinMs } = this.run.options;
     await this.claimTarget();
+    await this.holdForCreatesInFlight();
     const pendingBefore = await store.pendingOps(this.calendar);
     const mailbox = await store.mailbox(this.calendar);
     const desiredVersion = mailbox?.desiredVersion ?? 0;
@@ -170,6 +171,18 @@ class MailboxDelivery extends MailboxWork {
     if (!previous) return;
     this.summary.movedFrom = previous;
     this.run.options.log?.info({ calendar: this.calendar, from: previous, to: this.route.name, reason: this.route.reason }, 'the mailbox moved to another target: adopting its tagged events there');
+  }
+
+  /**
+   * A create sent under an earlier holding of the mailbox (a worker that lost the lease, a process that was killed)
+   * may still be on its way: a listing now would miss it and the plan create it again. The scheduler holds the
+   * mailbox — the listing first — until it can have landed (engine/in-flight.ts); the lease is kept meanwhile.
+   */
+  private async holdForCreatesInFlight(): Promise<void> {
+    const ms = await this.run.options.store.createsLandWithin(this.calendar);
+    if (ms <= 0) return;
+    this.run.options.log?.info({ calendar: this.calendar, waitMs: ms }, 'a create sent earlier may still land: listing the mailbox once it can have');
+    this.scheduler.holdMailbox(this.calendar, ms);
   }
 
   /** Adoption: what the target says we own replaces what the store thought was delivered. */

@@ -8,7 +8,7 @@ import type { Scheduler } from './scheduler.ts';
 /** What delivery needs of a scheduler: the Scheduler itself, or a view of a shared one (calpush serve). */
 export type DeliveryScheduler = Pick<
   Scheduler,
-  'submit' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency' | 'spentElsewhere'
+  'submit' | 'abandonMailbox' | 'abandonAll' | 'activeMailboxes' | 'globalConcurrency' | 'spentElsewhere' | 'holdMailbox'
 >;
 
 /** The target a mailbox is delivered through now, and why. */

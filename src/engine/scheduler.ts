@@ -283,6 +283,18 @@ export class Scheduler {
   }
 
   /**
+   * Nothing of the mailbox starts before `forMs` have passed (requests queued meanwhile wait): a create sent by its
+   * previous holder may still land until then (engine/in-flight.ts), and the listing must not miss it.
+   */
+  holdMailbox(mailbox: string, forMs: number): void {
+    const lane = this.lane(mailbox);
+    lane.pause(elapsed() + Math.max(0, forMs));
+    if (lane.state === 'ready' || lane.state === 'waiting') this.unready(lane);
+    this.consider(lane);
+    this.dispatch();
+  }
+
+  /**
    * Stops a mailbox for this scheduler's lifetime: its queued and future requests fail with `error`. Used when the
    * mailbox answered a permanent error (403/404): no point, and no good citizenship, in sending the rest.
    */

@@ -42,6 +42,10 @@ export class ScopedScheduler implements DeliveryScheduler {
     this.shared.spentElsewhere(mailbox, spent);
   }
 
+  holdMailbox(mailbox: string, forMs: number): void {
+    this.shared.holdMailbox(mailbox, forMs);
+  }
+
   activeMailboxes(): number {
     return this.shared.activeMailboxes();
   }

@@ -7,6 +7,7 @@ import { recreate } from '../planner/recreate.ts';
 import { StoreError } from '../store/errors.ts';
 import { LeaseLost } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type ItemRef } from '../targets/target.ts';
+import { createLandsWithinMs } from './in-flight.ts';
 import type { MailboxWork } from './mailbox-work.ts';
 import { outcomeAction } from './outcomes.ts';
 
@@ -69,11 +70,11 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
   const mode = batchShape({ mode: batch?.mode, parallelism: batch?.parallelism ?? 1, activeMailboxes: scheduler.activeMailboxes(), globalConcurrency: scheduler.globalConcurrency });
   const slots = mode === 'parallel' ? Math.min(batch!.parallelism, group.length) : 1;
   const send = async (): Promise<BatchOutcome[]> => {
-    const first = !taken;
     const ops = take();
     const creates = ops.filter((op) => op.kind === 'create').map((op) => op.key);
-    // Marked before the request leaves: a crash from here on means "outcome unknown" (list before re-planning).
-    if (first && creates.length) await store.markOpAttempts(work.calendar, creates, work.lease);
+    // Marked before the request leaves (each time: the scheduler's retries too): a crash from here on means "outcome
+    // unknown" (list before re-planning), and the next holder lists only once this can have landed (in-flight.ts).
+    if (creates.length) await store.markOpAttempts(work.calendar, creates, work.lease, createLandsWithinMs(target));
     if (!ops.length) return [];
     // Charged before it leaves, for the workers that may hold this mailbox next (Outlook's budget is per app).
     await store.chargeRequests?.(work.calendar, work.run.ledgerId, ops.length);

@@ -156,6 +156,12 @@ export const POSTGRES_MIGRATIONS: string[] = [
   );
   `,
   POSTGRES_DELEGATED_MIGRATION,
+  `
+  -- Until when a create sent for this op may still land on the target (ms since the epoch, by the database's
+  -- clock): the time it was last sent plus what its sender's requests may take. A worker that takes the mailbox
+  -- over does not list and plan it before then (issue #17: the previous holder's create may still be on its way).
+  ALTER TABLE pending_op ADD COLUMN lands_by_ms bigint;
+  `,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -674,16 +680,20 @@ export class PostgresStore implements Store, StoreTables {
 
   async replacePendingOps(calendar: string, ops: PendingOp[], fence?: Lease): Promise<void> {
     await this.fenced(fence, async (client) => {
-      // Attempts survive re-planning: an op that was sent before a crash stays "outcome unknown".
-      const previous = await client.query('SELECT event_key, kind, item_id, attempts FROM pending_op WHERE calendar = $1', [calendar]);
-      const previousAttempts = new Map<string, number>();
-      for (const row of previous.rows as Row[]) previousAttempts.set(opIdentity(String(row.event_key), String(row.kind), row.item_id as string | null), Number(row.attempts));
+      // Attempts survive re-planning: an op that was sent before a crash stays "outcome unknown", and one still on
+      // its way keeps the time it may land by.
+      const previous = await client.query('SELECT event_key, kind, item_id, attempts, lands_by_ms FROM pending_op WHERE calendar = $1', [calendar]);
+      const before = new Map<string, { attempts: number; landsBy: number | null }>();
+      for (const row of previous.rows as Row[]) {
+        before.set(opIdentity(String(row.event_key), String(row.kind), row.item_id as string | null), { attempts: Number(row.attempts), landsBy: row.lands_by_ms === null ? null : Number(row.lands_by_ms) });
+      }
+      const was = (op: PendingOp) => before.get(opIdentity(op.key, op.kind, op.itemId));
       await client.query('DELETE FROM pending_op WHERE calendar = $1', [calendar]);
       for (let i = 0; i < ops.length; i += 1000) {
         const chunk = ops.slice(i, i + 1000);
         await client.query(
-          `INSERT INTO pending_op (calendar, event_key, kind, item_id, change_key, content_hash, transaction_id, starts_at_ms, attempts, last_error)
-           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::integer[], $10::text[])`,
+          `INSERT INTO pending_op (calendar, event_key, kind, item_id, change_key, content_hash, transaction_id, starts_at_ms, attempts, last_error, lands_by_ms)
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::integer[], $10::text[], $11::bigint[])`,
           [
             calendar,
             chunk.map((op) => op.key),
@@ -693,8 +703,9 @@ export class PostgresStore implements Store, StoreTables {
             chunk.map((op) => op.contentHash),
             chunk.map((op) => op.transactionId),
             chunk.map((op) => op.startsAtMs),
-            chunk.map((op) => Math.max(op.attempts, previousAttempts.get(opIdentity(op.key, op.kind, op.itemId)) ?? 0)),
+            chunk.map((op) => Math.max(op.attempts, was(op)?.attempts ?? 0)),
             chunk.map((op) => op.lastError),
+            chunk.map((op) => was(op)?.landsBy ?? null),
           ],
         );
       }
@@ -706,12 +717,25 @@ export class PostgresStore implements Store, StoreTables {
     return rows.map(toPendingOp);
   }
 
-  async markOpAttempts(calendar: string, keys: string[], fence?: Lease): Promise<void> {
-    await this.fenced(fence, (client) => client.query('UPDATE pending_op SET attempts = attempts + 1 WHERE calendar = $1 AND event_key = ANY($2::text[])', [calendar, keys]));
+  async markOpAttempts(calendar: string, keys: string[], fence?: Lease, landsWithinMs = 0): Promise<void> {
+    await this.fenced(fence, (client) =>
+      client.query(
+        `UPDATE pending_op SET attempts = attempts + 1, lands_by_ms = GREATEST(lands_by_ms, ${DB_NOW_MS} + $3::bigint)
+         WHERE calendar = $1 AND event_key = ANY($2::text[])`,
+        [calendar, keys, Math.max(0, Math.round(landsWithinMs))],
+      ),
+    );
   }
 
-  async recordOpFailure(calendar: string, key: string, message: string, fence?: Lease): Promise<void> {
-    await this.fenced(fence, (client) => client.query('UPDATE pending_op SET last_error = $1 WHERE calendar = $2 AND event_key = $3', [message, calendar, key]));
+  async createsLandWithin(calendar: string): Promise<number> {
+    const [row] = await this.query(`SELECT GREATEST(0, MAX(lands_by_ms) - ${DB_NOW_MS}) AS ms FROM pending_op WHERE calendar = $1 AND kind = 'create'`, [calendar]);
+    return row?.ms === null || row?.ms === undefined ? 0 : Number(row.ms);
+  }
+
+  async recordOpFailure(calendar: string, key: string, message: string, fence?: Lease, refused = false): Promise<void> {
+    await this.fenced(fence, (client) =>
+      client.query('UPDATE pending_op SET last_error = $1, lands_by_ms = CASE WHEN $4::boolean THEN NULL ELSE lands_by_ms END WHERE calendar = $2 AND event_key = $3', [message, calendar, key, refused]),
+    );
   }
 
   async completeOps(results: Array<{ op: PendingOp; delivered: DeliveredRow | null }>, fence?: Lease): Promise<void> {

@@ -182,6 +182,12 @@ const MIGRATIONS: string[] = [
   );
   `,
   DELEGATED_MIGRATION,
+  `
+  -- Until when a create sent for this op may still land on the target (ms since the epoch, by the store's clock):
+  -- the time it was last sent plus what its sender's requests may take. A worker that takes the mailbox over does
+  -- not list and plan it before then (issue #17: the previous holder's create may still be on its way).
+  ALTER TABLE pending_op ADD COLUMN lands_by_ms INTEGER;
+  `,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -560,18 +566,20 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
 
   async replacePendingOps(calendar: string, ops: PendingOp[], fence?: Lease): Promise<void> {
     this.fenced(fence, () => {
-      // Attempts survive re-planning: an op that was sent before a crash stays "outcome unknown".
-      const previousAttempts = new Map<string, number>();
-      for (const row of this.statement('SELECT event_key, kind, item_id, attempts FROM pending_op WHERE calendar = ?').all(calendar) as Row[]) {
-        previousAttempts.set(opIdentity(String(row.event_key), String(row.kind), row.item_id as string | null), Number(row.attempts));
+      // Attempts survive re-planning: an op that was sent before a crash stays "outcome unknown", and one still on
+      // its way keeps the time it may land by.
+      const previous = new Map<string, { attempts: number; landsBy: number | null }>();
+      for (const row of this.statement('SELECT event_key, kind, item_id, attempts, lands_by_ms FROM pending_op WHERE calendar = ?').all(calendar) as Row[]) {
+        previous.set(opIdentity(String(row.event_key), String(row.kind), row.item_id as string | null), { attempts: Number(row.attempts), landsBy: row.lands_by_ms === null ? null : Number(row.lands_by_ms) });
       }
       this.statement('DELETE FROM pending_op WHERE calendar = ?').run(calendar);
       const insert = this.statement(`
-        INSERT INTO pending_op (calendar, event_key, kind, item_id, change_key, content_hash, transaction_id, starts_at_ms, attempts, last_error)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+        INSERT INTO pending_op (calendar, event_key, kind, item_id, change_key, content_hash, transaction_id, starts_at_ms, attempts, last_error, lands_by_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
       for (const op of ops) {
-        const attempts = Math.max(op.attempts, previousAttempts.get(opIdentity(op.key, op.kind, op.itemId)) ?? 0);
-        insert.run(calendar, op.key, op.kind, op.itemId, op.changeKey ?? null, op.contentHash, op.transactionId, op.startsAtMs, attempts, op.lastError);
+        const before = previous.get(opIdentity(op.key, op.kind, op.itemId));
+        const attempts = Math.max(op.attempts, before?.attempts ?? 0);
+        insert.run(calendar, op.key, op.kind, op.itemId, op.changeKey ?? null, op.contentHash, op.transactionId, op.startsAtMs, attempts, op.lastError, before?.landsBy ?? null);
       }
     });
   }
@@ -581,15 +589,23 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
     return rows.map(toPendingOp);
   }
 
-  async markOpAttempts(calendar: string, keys: string[], fence?: Lease): Promise<void> {
-    const mark = this.statement('UPDATE pending_op SET attempts = attempts + 1 WHERE calendar = ? AND event_key = ?');
+  async markOpAttempts(calendar: string, keys: string[], fence?: Lease, landsWithinMs = 0): Promise<void> {
+    const landsBy = this.clock.now() + Math.max(0, Math.round(landsWithinMs));
+    const mark = this.statement('UPDATE pending_op SET attempts = attempts + 1, lands_by_ms = MAX(COALESCE(lands_by_ms, 0), ?) WHERE calendar = ? AND event_key = ?');
     this.fenced(fence, () => {
-      for (const key of keys) mark.run(calendar, key);
+      for (const key of keys) mark.run(landsBy, calendar, key);
     });
   }
 
-  async recordOpFailure(calendar: string, key: string, message: string, fence?: Lease): Promise<void> {
-    this.fenced(fence, () => this.statement('UPDATE pending_op SET last_error = ? WHERE calendar = ? AND event_key = ?').run(message, calendar, key));
+  async createsLandWithin(calendar: string): Promise<number> {
+    const row = this.statement("SELECT MAX(lands_by_ms) AS lands_by FROM pending_op WHERE calendar = ? AND kind = 'create'").get(calendar) as Row | undefined;
+    return row?.lands_by === null || row?.lands_by === undefined ? 0 : Math.max(0, Number(row.lands_by) - this.clock.now());
+  }
+
+  async recordOpFailure(calendar: string, key: string, message: string, fence?: Lease, refused = false): Promise<void> {
+    this.fenced(fence, () =>
+      this.statement('UPDATE pending_op SET last_error = ?, lands_by_ms = CASE WHEN ? THEN NULL ELSE lands_by_ms END WHERE calendar = ? AND event_key = ?').run(message, refused ? 1 : 0, calendar, key),
+    );
   }
 
   private deleteOp(op: PendingOp): void {

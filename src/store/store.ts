@@ -237,9 +237,23 @@ export interface DeliveryLedger {
   invalidateInventory(calendar?: string): Promise<void>;
   replacePendingOps(calendar: string, ops: PendingOp[], fence?: Lease): Promise<void>;
   pendingOps(calendar: string): Promise<PendingOp[]>;
-  /** Marks an op as sent, before it is sent: a crash after this leaves evidence that the outcome is unknown. */
-  markOpAttempts(calendar: string, keys: string[], fence?: Lease): Promise<void>;
-  recordOpFailure(calendar: string, key: string, message: string, fence?: Lease): Promise<void>;
+  /**
+   * Marks an op as sent, before each time it is sent: a crash after this leaves evidence that the outcome is
+   * unknown. `landsWithinMs`: how long after now (by the store's clock) the request may still land on the target,
+   * at most — what createsLandWithin answers a later holder of the mailbox.
+   */
+  markOpAttempts(calendar: string, keys: string[], fence?: Lease, landsWithinMs?: number): Promise<void>;
+  /**
+   * Milliseconds (by the store's clock: the database's for PostgreSQL) until no create sent for the mailbox's
+   * pending operations can land on the target any more; 0 when none can now. A create whose answer was recorded is
+   * no longer pending.
+   */
+  createsLandWithin(calendar: string): Promise<number>;
+  /**
+   * The op failed for good (`message`, kept until it is planned anew). `refused`: the target answered and refused
+   * it, so nothing of it can still land (createsLandWithin no longer counts it).
+   */
+  recordOpFailure(calendar: string, key: string, message: string, fence?: Lease, refused?: boolean): Promise<void>;
   /**
    * Answers arrived: for each op, update what is delivered (the item for a create or update, nothing for a
    * delete, whose key moves to its next generation) and drop the op — all in one transaction.

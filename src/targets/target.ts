@@ -95,6 +95,11 @@ export interface CalendarTarget {
   /** Present when the target can send several operations in one request. */
   readonly batch?: BatchCapability;
   /**
+   * How long one request's exchange may take at most (the target's requestTimeoutMs; default 60 s): bounds when a
+   * create that was sent may still land (engine/in-flight.ts).
+   */
+  readonly requestTimeoutMs?: number;
+  /**
    * The lane between everything and the mailbox that the calendar's requests count against, if the server has one
    * (EWS: the service account serving the mailbox). Without it (the default) the scheduler keeps only the global
    * and the mailbox's limits.

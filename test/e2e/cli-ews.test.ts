@@ -65,6 +65,8 @@ describe('calpush sync with an EWS target', () => {
         batchSize: 5,
         accounts: accounts.map((username) => ({ username, password: { file: 'ews.pw' } })),
         caFile: 'ca.pem',
+        // The killed run's creates may land for 2 × 2 s + 2 s after they were sent: the rerun lists after that.
+        requestTimeoutMs: 2_000,
       },
     };
     const configPath = join(ws.dir, `${instance}.json`);

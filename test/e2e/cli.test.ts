@@ -1,7 +1,7 @@
 // The CLI as a person runs it: credentials, messages, exit codes, --json, and a SIGKILL in the middle of a sync.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +156,9 @@ describe('calpush sync (CLI)', () => {
 
   it('converges without duplicates after being SIGKILLed in the middle of a sync', async () => {
     const ws = createWorkspace(sandbox, 'secret', { instance: 'sigkill' });
+    // The killed run's creates may land for 2 × 2 s + 2 s after they were sent: the rerun lists after that.
+    const config = JSON.parse(readFileSync(ws.configPath, 'utf8'));
+    writeFileSync(ws.configPath, JSON.stringify({ ...config, target: { ...config.target, requestTimeoutMs: 2_000 } }));
     const mailboxes = students.slice(0, 3);
     const events = mailboxes.flatMap((m) => Array.from({ length: 40 }, (_, n) => lecture(m, 1000 + n)));
     const input = ws.input('t.ndjson', events);

@@ -85,6 +85,37 @@ describe(`the store contract: ${name}`, () => {
     await store.close();
   });
 
+  it('says how long a sent create may still land, by the store’s clock: kept across re-planning, gone with its answer or a refusal', async () => {
+    const store = await stores.open();
+    const op = create('k');
+    const other = create('j');
+    await store.replacePendingOps(cal, [op, other]);
+    // Planned, never sent: nothing is on its way.
+    expect(await store.createsLandWithin(cal)).toBe(0);
+    await store.markOpAttempts(cal, ['k'], undefined, 60_000);
+    const within = await store.createsLandWithin(cal);
+    expect(within).toBeGreaterThan(50_000);
+    expect(within).toBeLessThanOrEqual(60_000);
+    // Sent again with a shorter bound: the later of the two counts (the first request may still be on its way).
+    await store.markOpAttempts(cal, ['k'], undefined, 1_000);
+    expect(await store.createsLandWithin(cal)).toBeGreaterThan(50_000);
+    // Re-planned (the content changed): the op keeps its bound.
+    await store.replacePendingOps(cal, [{ ...op, contentHash: 'h2', transactionId: 't-k2' }, other]);
+    expect(await store.createsLandWithin(cal)).toBeGreaterThan(50_000);
+    expect(await store.createsLandWithin('other@contoso.edu')).toBe(0);
+    // A timeout says nothing of whether it landed; a refusal does.
+    await store.recordOpFailure(cal, 'k', 'Timeout: no answer');
+    expect(await store.createsLandWithin(cal)).toBeGreaterThan(50_000);
+    await store.recordOpFailure(cal, 'k', 'ErrorInvalidRequest: refused', undefined, true);
+    expect(await store.createsLandWithin(cal)).toBe(0);
+    // Answered: the op is gone, and with it the wait.
+    await store.markOpAttempts(cal, ['j'], undefined, 60_000);
+    expect(await store.createsLandWithin(cal)).toBeGreaterThan(50_000);
+    await store.completeOps([{ op: other, delivered: { calendar: cal, key: 'j', itemId: 'item-j', changeKey: 'ck', transactionId: 't-j', contentHash: 'h', startsAtMs: 1 } }]);
+    expect(await store.createsLandWithin(cal)).toBe(0);
+    await store.close();
+  });
+
   it('keeps the ChangeKey an update or delete was planned with (schema 5: pending_op.change_key)', async () => {
     const store = await stores.open();
     const update: PendingOp = { calendar: cal, key: 'k', kind: 'update', itemId: 'item1', changeKey: 'ck-1', contentHash: 'h', transactionId: null, startsAtMs: 1, attempts: 0, lastError: null };

@@ -78,6 +78,13 @@ export class MemoryTarget implements CalendarTarget {
   readonly missing = new Set<string>();
   fatal: TargetError | null = null;
   delayMs = 0;
+  /** What the engine is told one request may take at most (CalendarTarget.requestTimeoutMs); the delay is not cut. */
+  requestTimeoutMs?: number;
+  /**
+   * Whether a create repeated with the same transactionId returns the first item, as Graph does (true), or makes a
+   * second one, as EWS's CreateItem does across processes (false: EWS has no transactionId of its own).
+   */
+  honoursTransactionIds = true;
   requests = 0;
   /** Every write request in order: the subjects it carried (a batch: several). */
   readonly writes: string[][] = [];
@@ -175,7 +182,7 @@ export class MemoryTarget implements CalendarTarget {
   /** Idempotent per transactionId, as Graph's transactionId is. */
   private write(desired: DesiredEvent, transactionId: string): ItemRef {
     const calendar = this.mailbox(desired.event.calendar);
-    const existing = [...calendar.values()].find((item) => this.ours(item) && item.transactionId === transactionId);
+    const existing = this.honoursTransactionIds ? [...calendar.values()].find((item) => this.ours(item) && item.transactionId === transactionId) : undefined;
     if (existing) return { itemId: existing.itemId, changeKey: existing.changeKey };
     const item: MemoryItem = {
       itemId: randomUUID(),

@@ -185,6 +185,11 @@ export class CalDavTarget implements CalendarTarget {
   private readonly verified = new Set<Account>();
   private readonly probes = new Map<Account, Promise<void>>();
 
+  /** What one request may take at most (CalendarTarget.requestTimeoutMs). */
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 60_000;
+  }
+
   constructor(options: CalDavTargetOptions) {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.instance)) throw new Error(`instance "${options.instance}" must be 1–64 letters, digits, dot, dash or underscore`);
     this.options = options;

@@ -185,6 +185,11 @@ export class EwsTarget implements CalendarTarget {
   /** Exchange has answered at least one request (see unreachable()). */
   private answered = false;
 
+  /** What one request may take at most (CalendarTarget.requestTimeoutMs). */
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 60_000;
+  }
+
   constructor(options: EwsTargetOptions) {
     const url = new URL(options.url);
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && options.allowInsecureHttp)) {

@@ -140,6 +140,11 @@ export class GraphTarget implements CalendarTarget {
   /** Graph has answered at least one request (see request()). */
   private answered = false;
 
+  /** What one request may take at most (CalendarTarget.requestTimeoutMs). */
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 60_000;
+  }
+
   constructor(options: GraphTargetOptions) {
     this.options = options;
     this.http = new HttpClient({
