@@ -27,9 +27,10 @@ export function createLandsWithinMs(target: CalendarTarget): number {
 }
 
 /**
- * A create's failure that says nothing was made and nothing is on its way: the server answered and refused it
- * (a 4xx for the item). Timeouts, resets and 5xx leave the outcome unknown.
+ * A create's failure that says nothing was made and nothing is on its way: the server answered and refused it (a
+ * 4xx, for the item or for the whole mailbox), or the request never left (no token). Timeouts, resets and 5xx leave
+ * the outcome unknown.
  */
-export function refusedByTarget(error: unknown): boolean {
-  return error instanceof TargetError && error.scope === 'item' && error.status !== undefined && error.status >= 400 && error.status < 500;
+export function nothingCanLand(error: unknown): boolean {
+  return error instanceof TargetError && (error.unsent || (error.status !== undefined && error.status >= 400 && error.status < 500));
 }

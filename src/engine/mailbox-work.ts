@@ -4,7 +4,7 @@ import type { DesiredRow, PendingOp } from '../model/rows.ts';
 import { requestGroups } from '../planner/requests.ts';
 import type { Lease } from '../store/store.ts';
 import type { CalendarTarget, TargetError } from '../targets/target.ts';
-import { refusedByTarget } from './in-flight.ts';
+import { nothingCanLand } from './in-flight.ts';
 import type { MailboxRoute } from './routes.ts';
 import type { DeliveryRun, DeliveryScheduler } from './run.ts';
 import { describeError, emptySummary, supportIds, type MailboxSummary } from './summary.ts';
@@ -130,8 +130,8 @@ export abstract class MailboxWork {
     this.run.options.log?.warn({ calendar: this.calendar, id, operation: op.kind, code: failure.code, ...supportIds(error) }, failure.message);
     this.summary.failed++;
     this.summary.failures.push({ id: id ?? op.key, operation: op.kind, code: failure.code, message: failure.message });
-    // A refused create cannot land later: the mailbox's next holder need not wait for it (in-flight.ts).
-    await this.run.options.store.recordOpFailure(this.calendar, op.key, `${failure.code}: ${failure.message}`, this.lease, op.kind === 'create' && refusedByTarget(error));
+    // A refused or unsent create cannot land later: the mailbox's next holder need not wait for it (in-flight.ts).
+    await this.run.options.store.recordOpFailure(this.calendar, op.key, `${failure.code}: ${failure.message}`, this.lease, op.kind === 'create' && nothingCanLand(error));
     this.contentOf.delete(op);
     this.run.progress.done++;
     this.run.report();

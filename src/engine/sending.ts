@@ -7,7 +7,7 @@ import { recreate } from '../planner/recreate.ts';
 import { StoreError } from '../store/errors.ts';
 import { LeaseLost } from '../store/store.ts';
 import { TargetError, type BatchOp, type BatchOutcome, type ItemRef } from '../targets/target.ts';
-import { createLandsWithinMs } from './in-flight.ts';
+import { createLandsWithinMs, nothingCanLand } from './in-flight.ts';
 import type { MailboxWork } from './mailbox-work.ts';
 import { outcomeAction } from './outcomes.ts';
 
@@ -27,7 +27,7 @@ export async function sendGroup(work: MailboxWork, group: PendingOp[], attempt: 
   for (const [op, outcome] of outcomes) {
     const action = outcomeAction(op, outcome, { requestSize: outcomes.length, attempt, maxAttempts: work.run.maxAttempts });
     if (action.kind === 'answered') answered.push({ op, item: action.item });
-    else if (action.kind === 'halt') work.halt(action.error);
+    else if (action.kind === 'halt') await haltOn(work, op, action.error);
     else if (action.kind === 'recreate') retry.push(await recreateGone(work, op));
     else if (action.kind === 'retry') {
       retry.push(op);
@@ -101,6 +101,15 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
     const failure = error instanceof TargetError ? error : new TargetError('item', 'InternalError', error instanceof Error ? error.message : String(error));
     return take().map((op) => [op, { ok: false, error: failure }]);
   }
+}
+
+/**
+ * The mailbox (or the run) stops on this answer. A create it refused or never sent cannot land later: it is recorded
+ * so, that the mailbox's next delivery need not wait for it (in-flight.ts) — a revoked consent, a lost mailbox.
+ */
+async function haltOn(work: MailboxWork, op: PendingOp, error: TargetError): Promise<void> {
+  work.halt(error);
+  if (op.kind === 'create' && nothingCanLand(error)) await work.run.options.store.recordOpFailure(work.calendar, op.key, `${error.code}: ${error.message}`, work.lease, true);
 }
 
 /** What the target is asked to do for a planned operation, with the content it was planned from. */

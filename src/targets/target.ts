@@ -144,6 +144,11 @@ export class TargetError extends CalpushError {
    */
   requestId: string | undefined;
   clientRequestId: string | undefined;
+  /**
+   * The request never left (no token could be had for it): nothing it asked for can happen later, so a create that
+   * failed so need not be waited for (engine/in-flight.ts). Set where known.
+   */
+  unsent = false;
 
   constructor(
     scope: FailureScope,

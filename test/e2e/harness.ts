@@ -22,7 +22,7 @@ export interface Workspace {
 
 /** `extra` goes into the config's top level, except `batch`, which belongs to the target. */
 export function createWorkspace(sandbox: Sandbox, credential: 'secret' | 'certificate' = 'secret', extraConfig: Record<string, unknown> = {}): Workspace {
-  const { batch, ...extra } = extraConfig;
+  const { batch, requestTimeoutMs, ...extra } = extraConfig;
   const dir = mkdtempSync(join(tmpdir(), 'calpush-e2e-'));
   writeFileSync(join(dir, 'ca.pem'), sandbox.caPem);
   writeFileSync(join(dir, 'secret.txt'), sandbox.demoCredentials.clientSecret, { mode: 0o600 });
@@ -45,6 +45,7 @@ export function createWorkspace(sandbox: Sandbox, credential: 'secret' | 'certif
       graphBaseUrl: sandbox.graphBaseUrl,
       caFile: 'ca.pem',
       ...(batch ? { batch } : {}),
+      ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
     },
     ...extra,
   };

@@ -76,7 +76,9 @@ describe('a disk that fills up during a delivery', () => {
   }
 
   it('stops the run with one message and exit 5; the next run converges with nothing duplicated', async () => {
-    const ws = createWorkspace(sandbox, 'secret', { instance: 'store-full' });
+    // The stopped run's creates whose answers were not recorded may land for 2 × 2 s + 2 s after they were sent
+    // (engine/in-flight.ts): the rerun lists after that.
+    const ws = createWorkspace(sandbox, 'secret', { instance: 'store-full', requestTimeoutMs: 2_000 });
     const events = students.flatMap((s) => Array.from({ length: 40 }, (_, i) => lecture(s, i, { body: `Notes ${'x'.repeat(400)}` })));
     const input = ws.input('all.ndjson', events);
     const path = join(ws.dir, 'state', 'calpush.sqlite');

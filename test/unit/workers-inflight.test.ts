@@ -87,16 +87,20 @@ describe.each(stores)('a create in flight when its worker loses the lease (%s)',
     await store.close();
   });
 
-  it('does not hold the next delivery for a create the target refused: nothing of it can land', async () => {
+  const refusals: Array<[string, () => TargetError]> = [
+    ['refused for the item (400)', () => new TargetError('item', 'ErrorInvalidRequest', 'refused', { status: 400 })],
+    ['refused for the whole mailbox (403)', () => new TargetError('mailbox', 'ErrorAccessDenied', 'access denied', { status: 403 })],
+    ['never sent (no token: a revoked consent)', () => Object.assign(new TargetError('mailbox', 'DelegatedAccessLost', 'consent revoked'), { unsent: true })],
+  ];
+  it.each(refusals)('does not hold the next delivery for a create %s: nothing of it can land', async (_how, refusal) => {
     const store = await open();
     await store.applyDesiredOps([{ kind: 'upsert', desired: lecture('Lecture 1') }]);
     const target = new MemoryTarget();
     // A minute's request timeout: a create whose outcome were unknown would hold the mailbox for 2 × 60 s + 10 s.
     target.requestTimeoutMs = 60_000;
     const create = target.create.bind(target);
-    target.create = async () => Promise.reject(new TargetError('item', 'ErrorInvalidRequest', 'refused', { status: 400 }));
-    const refused = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'test', calendars: [A], workerId: 'w1' });
-    expect(refused.mailboxes[0]).toMatchObject({ status: 'ok', failed: 1 });
+    target.create = async () => Promise.reject(refusal());
+    await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'test', calendars: [A], workerId: 'w1' });
     expect(await store.createsLandWithin(A)).toBe(0);
     target.create = create;
     const started = performance.now();

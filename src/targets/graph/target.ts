@@ -265,7 +265,11 @@ export class GraphTarget implements CalendarTarget {
   private async send(calendar: string, method: string, url: string, body?: unknown, context: 'mailbox' | 'item' = 'item', extra: Record<string, string> = {}): Promise<HttpResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 1; ; attempt++) {
-      const token = await this.access.token(calendar);
+      const token = await this.access.token(calendar).catch((error: unknown) => {
+        // No token, no request: on the first attempt nothing was sent; on the second the first was refused (401).
+        if (error instanceof TargetError) error.unsent = true;
+        throw error;
+      });
       const support = supportHeaders();
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', prefer: PREFER_IMMUTABLE_ID, ...support, ...extra };
       if (payload !== undefined) headers['content-type'] = 'application/json';
