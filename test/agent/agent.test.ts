@@ -81,6 +81,13 @@ describe.each(PROTOCOLS)('the resource agent over %s', (protocol) => {
       expect(organizerView(world, T2, next.iCalUId, VMR).response).toBe('accepted');
     });
 
+    it('every request was valid: EWS requests against messages.xsd / types.xsd (the sandbox runs xmllint on each), Graph bodies against the CSDL', () => {
+      const ews = world.sandbox.ews.stats();
+      expect(ews.schemaRejected).toBe(0);
+      if (protocol === 'ews') expect(ews.schemaValidationRuns).toBeGreaterThan(10);
+      expect(world.sandbox.stats().withoutClientRequestId).toBe(0);
+    });
+
     it('a pass with nothing new answers nothing: no second response, no second update', async () => {
       const before = world.sandbox.listMessages(T2).length;
       const summary = await world.pass();
