@@ -209,7 +209,10 @@ class MailboxPass {
   private async cancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
     if (recorded?.answer === 'cancelled') return this.unchanged(request, recorded, 'cancelled already');
     const desk = this.options.desk;
-    if (desk.removeCancelled) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
+    // Only a meeting this agent put on the calendar (accepted or tentatively accepted) is taken off it: the agent
+    // changes only what it added.
+    const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative';
+    if (desk.removeCancelled && ours) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
     // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
     await this.options.store.releaseAlias(this.address, request.uid);
     await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
