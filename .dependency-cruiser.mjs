@@ -74,6 +74,20 @@ export default {
       to: { path: outside('engine', 'planner', 'store', 'targets', 'model', 'config') },
     },
     {
+      name: 'agent-policy-is-pure',
+      comment: "The resource agent's policy and its joining-instructions block are functions of what they are given: no store, no target, no I/O, no clock of their own.",
+      severity: 'error',
+      from: { path: '^src/agent/(policy|instructions)\\.ts$' },
+      to: { pathNot: '^(src/(agent/(policy|instructions)\\.ts|model/)|(node:)?crypto$)' },
+    },
+    {
+      name: 'agent-below-the-edges',
+      comment: 'The resource agent answers meeting requests through the targets, the scheduler and the store; the edges run it.',
+      severity: 'error',
+      from: { path: '^src/agent/' },
+      to: { path: outside('agent', 'engine', 'store', 'targets', 'model', 'config') },
+    },
+    {
       name: 'alerts-watch-the-store',
       comment: 'The alerts look at what the store holds and send notifications; they never deliver, plan or reach a target.',
       severity: 'error',

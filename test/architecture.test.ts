@@ -166,8 +166,14 @@ describe('the architecture checks catch', () => {
       'src/admin/doctor/graph.ts': "import { sync } from '../../app/sync.ts';\nexport const doctor = sync;\n",
       'src/server/index.ts': "import { sandbox } from '../sandbox/index.ts';\nexport const server = sandbox;\n",
       'src/sandbox/index.ts': "import { zone } from '../model/time.ts';\nexport const sandbox = zone;\n",
+      'src/agent/policy.ts': "import { Store } from '../store/store.ts';\nimport { readFileSync } from 'node:fs';\nexport const decide = () => [Store, readFileSync];\n",
+      'src/agent/run.ts': "import { config } from '../app/config.ts';\nexport const run = config;\n",
     });
     expect(await importViolations(root)).toEqual([
+      'agent-below-the-edges: src/agent/run.ts → src/app/config.ts',
+      'agent-policy-is-pure: src/agent/policy.ts → fs',
+      'agent-policy-is-pure: src/agent/policy.ts → src/store/store.ts',
+      'composition-root-only-for-edges: src/agent/run.ts → src/app/config.ts',
       'composition-root-only-for-edges: src/engine/b.ts → src/app/config.ts',
       'doctor-never-syncs: src/admin/doctor/graph.ts → src/app/sync.ts',
       'engine-below-the-edges: src/engine/b.ts → src/app/config.ts',

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { findWindows } from 'windows-iana';
 import { z } from 'zod';
+import { agentConfigSchema } from '../agent/config.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
 import { proxyConfigSchema } from '../config/proxy.ts';
 import { ConfigError } from '../config/secrets.ts';
@@ -71,10 +72,13 @@ export const configSchema = z
     proxy: proxyConfigSchema.optional(),
     /** Alerts of `calpush serve`: webhooks and email when access is lost, a credential expires, a feed fails, delivery stalls. */
     alerts: alertsConfigSchema.optional(),
+    /** The resource agent: which room and equipment mailboxes it answers meeting requests for, and how (docs/agent.md). */
+    agent: agentConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
     checkTargets(config, ctx);
+    checkAgentTarget(config, ctx);
     const delegated = [...targetConfigs(config)].filter(([, target]) => target.kind === 'graph-delegated').map(([name]) => name);
     if (delegated.length && !config.store.encryptionKeys) {
       // The people's refresh tokens are kept sealed, never in clear: no key, no delegated access.
@@ -127,6 +131,17 @@ function checkTargets(config: RawConfig, ctx: z.RefinementCtx): void {
       ctx.addIssue({ code: 'custom', path: ['routing', 'rules', index, 'online'], message: `must name a Microsoft Graph target (Exchange Online); "${rule.online}" is ${kinds.get(rule.online)}` });
     }
   });
+}
+
+/** The agent's target is configured, and speaks Graph with app-only access or EWS (the agent answers as the service). */
+function checkAgentTarget(config: RawConfig & Pick<Config, 'agent'>, ctx: z.RefinementCtx): void {
+  if (!config.agent) return;
+  const target = targetConfigs(config).get(config.agent.target);
+  const names = [...targetConfigs(config).keys()].join(', ');
+  if (!target) ctx.addIssue({ code: 'custom', path: ['agent', 'target'], message: `names target "${config.agent.target}", which is not configured (${names})` });
+  else if (target.kind !== 'graph' && target.kind !== 'ews') {
+    ctx.addIssue({ code: 'custom', path: ['agent', 'target'], message: `names a ${target.kind} target; the agent answers meeting requests through a "graph" (app-only) or "ews" target` });
+  }
 }
 
 /** Every configured target by name: `target` is "default", `targets` by their own names. */

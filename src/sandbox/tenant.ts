@@ -58,20 +58,20 @@ const BUILDINGS = [
  * EWS service accounts of the default tenant (on-premises AD accounts, domain CONTOSO; each logs in as
  * CONTOSO\\user, as user@contoso.edu or as user). Well-known password, sandbox only.
  * - svc-mytt-1..4: members of the security group "Service Accounts MyTimetable Exchange", which has calendar
- *   (delegate) permission on every mailbox but outofscope@ (shared/seeds/000, 001: several accounts multiply the
+ *   (delegate) permission on every mailbox but outofscope@ (MyTimetable's service-account guide: several accounts multiply the
  *   per-account EWS budgets);
  * - svc-rooms: ApplicationImpersonation with a management scope = the members of the room list rooms@ plus the
- *   equipment mailbox (shared/seeds/002, 004);
+ *   equipment mailbox (Serraview's Exchange guide; Pexip's VMR Scheduling guide);
  * - svc-norights: no rights at all.
  */
 export const EWS_PASSWORD = 'Ews-Sandbox-2026!';
 export const EWS_DELEGATE_ACCOUNTS = ['svc-mytt-1', 'svc-mytt-2', 'svc-mytt-3', 'svc-mytt-4'].map((u) => `${u}@${DEMO_DOMAIN}`);
 export const EWS_IMPERSONATION_ACCOUNT = `svc-rooms@${DEMO_DOMAIN}`;
 export const EWS_NO_RIGHTS_ACCOUNT = `svc-norights@${DEMO_DOMAIN}`;
-/** ApplicationImpersonation of every in-scope mailbox: Pexip's "Impersonating all users and resources" (the full mode of shared/seeds/004). */
+/** ApplicationImpersonation of every in-scope mailbox: Pexip's "Impersonating all users and resources" (the full mode of Pexip's VMR Scheduling for Exchange guide). */
 export const EWS_SCHEDULING_ACCOUNT = `svc-vmr@${DEMO_DOMAIN}`;
 /** Room lists hold at most this many rooms: "If your distribution group exceeds 75 members then we recommend that you
- * bucket the room resource mailboxes into distribution groups of 75 mailboxes each" (shared/seeds/002). */
+ * bucket the room resource mailboxes into distribution groups of 75 mailboxes each" (Serraview's Exchange guide). */
 export const ROOM_LIST_BUCKET = 75;
 /** the room list with every room (the impersonation account's management scope) */
 export const ALL_ROOMS_LIST = `rooms@${DEMO_DOMAIN}`;
@@ -132,7 +132,7 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
     const capacity = [8, 12, 20, 30, 45, 60, 80, 120][(i * 5) % 8]!;
     mailboxes.push({ address, displayName: `${building.name} ${number}`, kind: 'room', room: { capacity, building: building.name, floorNumber, floorLabel: `Floor ${floorNumber}`, label: number, tags: capacity >= 60 ? ['lecture hall'] : [] } });
   }
-  // A video-conferencing equipment resource, as in Pexip's VMR Scheduling for Exchange guide (shared/seeds/004), with
+  // A video-conferencing equipment resource, as in Pexip's VMR Scheduling for Exchange guide, with
   // its calendar processing: "Set-CalendarProcessing -AutomateProcessing None -AllowConflicts $true
   // -BookingWindowInDays 1080 -MaximumDurationInMinutes 0 -AllowRecurringMeetings $true -EnforceSchedulingHorizon
   // $false -ScheduleOnlyDuringWorkHours $false -ConflictPercentageAllowed 100 -MaximumConflictInstances 2147483647".

@@ -1,7 +1,8 @@
 // `calpush store copy`: everything one store holds, into another — a deployment that grows from one machine's
 // SQLite file to a PostgreSQL database shared by several workers. Desired state, what was delivered where, the
 // pending operations, each mailbox's status, versions and target, key generations, API keys, feed state, the
-// remembered route lookups, the people's connections (their token caches still sealed) and which alerts are firing
+// remembered route lookups, the people's connections (their token caches still sealed), which alerts are firing and the
+// resource agent's state (its cursors, answers and VMR aliases)
 // are copied; leases are not (nobody holds a mailbox in the new store) and neither is the request ledger (it is
 // about the last ten minutes, which the copy outlasts; the workers' budgets start from what Outlook then says), nor
 // sign-ins in progress (minutes long) or alert notifications not yet sent (the monitor finds what still fires).
@@ -62,6 +63,13 @@ export const COPIED_TABLES: CopiedTable[] = [
     key: ['calendar'],
   },
   { table: 'alert_state', columns: ['key', 'kind', 'subject', 'state', 'fired_at', 'resolved_at'], key: ['key'] },
+  { table: 'agent_sync', columns: ['mailbox', 'cursor', 'updated_at'], key: ['mailbox'] },
+  {
+    table: 'agent_meeting',
+    columns: ['mailbox', 'uid', 'answer', 'reason', 'rule', 'subject', 'organizer', 'start_ms', 'end_ms', 'alias', 'instructions', 'answered_at'],
+    key: ['mailbox', 'uid'],
+  },
+  { table: 'agent_alias', columns: ['mailbox', 'number', 'uid'], key: ['mailbox', 'number'] },
 ];
 
 export interface CopiedCounts {

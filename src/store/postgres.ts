@@ -24,6 +24,9 @@ import type { ConnectionRow, ConsentRequestRow } from './connections.ts';
 import type { StoreTables } from './copy.ts';
 import * as delegated from './postgres-delegated.ts';
 import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-delegated.ts';
+import * as agent from './postgres-agent.ts';
+import { POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
+import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import { SealError, type Keyring } from './sealed.ts';
 import { StoreError } from './errors.ts';
 import { describeServer, postgresFailure } from './postgres-errors.ts';
@@ -162,6 +165,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   -- over does not list and plan it before then (issue #17: the previous holder's create may still be on its way).
   ALTER TABLE pending_op ADD COLUMN lands_by_ms bigint;
   `,
+  POSTGRES_AGENT_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -845,6 +849,30 @@ export class PostgresStore implements Store, StoreTables {
   }
 
   // ---- delegated access and alerts (postgres-delegated.ts) ---------------------------------------------------
+
+  // ---- the resource agent (postgres-agent.ts) -------------------------------------------------------------------
+
+  async agentCursor(mailbox: string): Promise<string | null> {
+    return agent.agentCursor(this.parts, mailbox);
+  }
+  async saveAgentCursor(mailbox: string, cursor: string | null): Promise<void> {
+    await agent.saveAgentCursor(this.parts, mailbox, cursor);
+  }
+  async agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
+    return agent.agentMeeting(this.parts, mailbox, uid);
+  }
+  async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
+    return agent.agentMeetings(this.parts, mailbox);
+  }
+  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
+    await agent.saveAgentMeeting(this.parts, row);
+  }
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
+    return agent.allocateAlias(this.parts, mailbox, uid, range);
+  }
+  async releaseAlias(mailbox: string, uid: string): Promise<void> {
+    await agent.releaseAlias(this.parts, mailbox, uid);
+  }
 
   async connection(calendar: string): Promise<ConnectionRow | null> {
     return delegated.connection(this.parts, calendar);

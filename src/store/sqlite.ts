@@ -32,6 +32,9 @@ import type { ConnectionRow, ConnectionStore, ConsentRequestRow, SealedSecrets }
 import type { Keyring } from './sealed.ts';
 import * as delegated from './sqlite-delegated.ts';
 import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
+import * as agent from './sqlite-agent.ts';
+import { AGENT_MIGRATION } from './sqlite-agent.ts';
+import type { AgentMeetingRow, AgentStore } from './agent.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
 const MIGRATIONS: string[] = [
@@ -188,6 +191,7 @@ const MIGRATIONS: string[] = [
   -- not list and plan it before then (issue #17: the previous holder's create may still be on its way).
   ALTER TABLE pending_op ADD COLUMN lands_by_ms INTEGER;
   `,
+  AGENT_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -221,7 +225,7 @@ function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', 
 /** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
 type Stamp = () => string;
 
-export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertStore, SealedSecrets {
+export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertStore, SealedSecrets, AgentStore {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   private readonly db: DatabaseSync;
@@ -843,6 +847,30 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   }
 
   // ---- delegated access and alerts (sqlite-delegated.ts) -----------------------------------------------------
+
+  // ---- the resource agent (sqlite-agent.ts) -------------------------------------------------------------------
+
+  async agentCursor(mailbox: string): Promise<string | null> {
+    return agent.agentCursor(this.parts, mailbox);
+  }
+  async saveAgentCursor(mailbox: string, cursor: string | null): Promise<void> {
+    agent.saveAgentCursor(this.parts, mailbox, cursor);
+  }
+  async agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
+    return agent.agentMeeting(this.parts, mailbox, uid);
+  }
+  async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
+    return agent.agentMeetings(this.parts, mailbox);
+  }
+  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
+    agent.saveAgentMeeting(this.parts, row);
+  }
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
+    return agent.allocateAlias(this.parts, mailbox, uid, range);
+  }
+  async releaseAlias(mailbox: string, uid: string): Promise<void> {
+    agent.releaseAlias(this.parts, mailbox, uid);
+  }
 
   async connection(calendar: string): Promise<ConnectionRow | null> {
     return delegated.connection(this.parts, calendar);

@@ -6,6 +6,7 @@
 import { CalpushError } from '../model/errors.ts';
 import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
 import type { RetentionRule } from '../model/retention.ts';
+import type { AgentStore } from './agent.ts';
 import type { AlertStore } from './alerts.ts';
 import type { ConnectionStore, SealedSecrets } from './connections.ts';
 import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp, RouteLookupRow } from '../model/rows.ts';
@@ -378,6 +379,7 @@ export interface Store
     ConnectionStore,
     SealedSecrets,
     AlertStore,
+    AgentStore,
     Partial<ChangeNotifications> {
   /** Which store this is, for messages and `calpush store` ("sqlite" or "postgres"). */
   readonly kind: 'sqlite' | 'postgres';

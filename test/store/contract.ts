@@ -658,6 +658,67 @@ describe(`the store contract: ${name}`, () => {
     });
   });
 
+  describe('the resource agent (issue #15)', () => {
+    const vmr = 'vmr-scheduling@contoso.edu';
+    const meeting = (uid: string, answer: 'accepted' | 'declined' | 'cancelled' = 'accepted') => ({
+      mailbox: vmr, uid, answer, reason: answer === 'accepted' ? 'Your request was accepted.' : 'no', rule: answer === 'declined' ? 'organizer' : null,
+      subject: `Meeting ${uid}`, organizer: 'ann@contoso.edu', startMs: 2_000, endMs: 3_000, alias: null, instructions: 'none' as const,
+    });
+
+    it('keeps a cursor per mailbox, across handles; null starts over', async () => {
+      const store = await stores.open();
+      expect(await store.agentCursor(vmr)).toBeNull();
+      await store.saveAgentCursor(vmr, 'https://graph/delta?$deltatoken=1');
+      await store.saveAgentCursor('room@contoso.edu', 'H4sI…sync-state');
+      const again = await stores.reopen(store);
+      expect(await again.agentCursor(vmr)).toBe('https://graph/delta?$deltatoken=1');
+      await again.saveAgentCursor(vmr, null);
+      expect(await store.agentCursor(vmr)).toBeNull();
+      expect(await store.agentCursor('room@contoso.edu')).toBe('H4sI…sync-state');
+      await again.close();
+      await store.close();
+    });
+
+    it('records one answer per meeting, replaced by the next, soonest first', async () => {
+      const store = await stores.open();
+      await store.saveAgentMeeting({ ...meeting('b'), startMs: 5_000 });
+      await store.saveAgentMeeting(meeting('a'));
+      await store.saveAgentMeeting({ ...meeting('a', 'declined'), alias: null });
+      expect(await store.agentMeeting(vmr, 'a')).toMatchObject({ answer: 'declined', rule: 'organizer', subject: 'Meeting a', startMs: 2_000, endMs: 3_000, instructions: 'none' });
+      expect((await store.agentMeeting(vmr, 'a'))!.answeredAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      expect((await store.agentMeetings(vmr)).map((m) => m.uid)).toEqual(['a', 'b']);
+      expect(await store.agentMeeting(vmr, 'zzz')).toBeNull();
+      expect(await store.agentMeetings('other@contoso.edu')).toEqual([]);
+      await store.close();
+    });
+
+    it('hands out the lowest free alias, the same one again for the same meeting, another to each meeting, none past the range', async () => {
+      const store = await stores.open();
+      const range = { from: 1001, to: 1003 };
+      expect(await store.allocateAlias(vmr, 'm1', range)).toBe(1001);
+      expect(await store.allocateAlias(vmr, 'm2', range)).toBe(1002);
+      expect(await store.allocateAlias(vmr, 'm1', range)).toBe(1001);
+      // Another mailbox has its own numbers.
+      expect(await store.allocateAlias('vmr2@contoso.edu', 'm1', range)).toBe(1001);
+      await store.releaseAlias(vmr, 'm1');
+      expect(await store.allocateAlias(vmr, 'm3', range)).toBe(1001);
+      expect(await store.allocateAlias(vmr, 'm4', range)).toBe(1003);
+      expect(await store.allocateAlias(vmr, 'm5', range)).toBeNull();
+      await store.close();
+    });
+
+    it('two handles allocating at once never give one number twice', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      const range = { from: 1, to: 40 };
+      const numbers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).allocateAlias(vmr, `c${i}`, range)));
+      expect(new Set(numbers).size).toBe(20);
+      expect([...numbers].sort((a, b) => a! - b!)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      await other.close();
+      await store.close();
+    });
+  });
+
   describe('API keys and feed state', () => {
     it('stores API keys by their hash, revokes once, and notes their use', async () => {
       const store = await stores.open();

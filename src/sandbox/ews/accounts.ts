@@ -3,10 +3,10 @@
 // Two ways a service account reaches other mailboxes on Exchange Server
 // (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/impersonation-and-ews-in-exchange):
 // - delegate access: a folder permission on the mailbox's calendar (MyTimetable grants it to a security group of
-//   service accounts, shared/seeds/000, 001) — the request names the mailbox in DistinguishedFolderId/Mailbox
+//   service accounts, MyTimetable's guide) — the request names the mailbox in DistinguishedFolderId/Mailbox
 //   (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-access-a-calendar-as-a-delegate-by-using-ews-in-exchange);
 // - impersonation: the ApplicationImpersonation role, optionally limited by a management scope (e.g. the members of a
-//   room list, shared/seeds/002, or one equipment mailbox, shared/seeds/004) — the request carries the
+//   room list, Serraview's guide, or one equipment mailbox, Pexip's guide) — the request carries the
 //   ExchangeImpersonation header (https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-configure-impersonation).
 import type { EwsAccountSeed, RoomListSeed } from '../types.ts';
 

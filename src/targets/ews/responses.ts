@@ -5,7 +5,7 @@ import { TAG_PROPERTY_NAME } from '../../model/tag.ts';
 import { TRANSACTION_PROPERTY_NAME } from './mapping.ts';
 import { attr, child, children, descendants, parseXml, path, text, type XmlValue } from './xml.ts';
 
-export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder';
+export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder' | 'SyncFolderItems';
 
 export interface ParsedItem {
   itemId: string;
@@ -25,6 +25,8 @@ export interface ResponseMessage {
   items: ParsedItem[];
   /** FindItem's RootFolder paging. */
   paging?: { nextOffset: number | null; includesLastItemInRange: boolean; total: number | null };
+  /** The response message as parsed, for readers of more than the above (the resource agent: ews/meetings.ts). */
+  node: XmlValue;
 }
 
 export type SoapAnswer =
@@ -107,6 +109,7 @@ function parseMessage(node: XmlValue): ResponseMessage {
     message: text(child(node, 'MessageText')),
     values,
     items: parseItems(child(node, 'Items')),
+    node,
   };
   const root = child(node, 'RootFolder');
   if (root) {

@@ -46,6 +46,7 @@ import { parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage,
 import { AccountConnection, type EwsCredentials, type HttpAnswer } from './transport.ts';
 import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage } from './schema.ts';
 import type { XmlElement } from './xml.ts';
+import { EwsMeetingDesk } from './meetings.ts';
 
 export interface EwsAccount {
   /** "DOMAIN\\user", "user@upn.example" or "user" (with `domain`). */
@@ -423,6 +424,22 @@ export class EwsTarget implements CalendarTarget {
 
   private static ok(message: ResponseMessage): boolean {
     return message.responseClass !== 'Error';
+  }
+
+  // ---- the resource agent's requests (meetings.ts) -------------------------------------------------------------
+
+  /** The meeting requests of resource mailboxes, read and answered as the mailbox's service account (issue #15). */
+  meetings(): EwsMeetingDesk {
+    return new EwsMeetingDesk({
+      context: (mailbox) => this.context(mailbox),
+      laneFor: (mailbox) => this.laneFor(mailbox),
+      call: async (mailbox, operation, body, what) => {
+        const messages = await this.unwrap(this.send(mailbox, operation, body, what, 1));
+        const message = messages[0]!;
+        if (!EwsTarget.ok(message)) throw this.failed(message, mailbox, what);
+        return message;
+      },
+    });
   }
 
   // ---- listing -------------------------------------------------------------------------------------------------

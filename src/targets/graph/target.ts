@@ -13,6 +13,7 @@ import { GraphTokenProvider, type GraphCredential } from './auth.ts';
 import { classifyGraphError } from './errors.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
 import { graphEventBody } from './mapping.ts';
+import { GraphMeetingDesk } from './meetings.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -477,6 +478,21 @@ export class GraphTarget implements CalendarTarget {
       if (error instanceof TargetError) return error;
       throw error;
     }
+  }
+
+  // ---- the resource agent's requests (meetings.ts) -------------------------------------------------------------
+
+  /** The meeting requests of resource mailboxes, answered over this target's connection and token (issue #15). */
+  meetings(): GraphMeetingDesk {
+    return new GraphMeetingDesk({
+      base: this.base,
+      mailboxPath: (mailbox) => this.access.mailboxPath(mailbox),
+      send: (mailbox, method, url, body, context, headers) => {
+        // Follow links only back to the same Graph endpoint: our bearer token must never go anywhere else.
+        if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
+        return this.send(mailbox, method, url, body, context, headers);
+      },
+    });
   }
 
   // ---- where a mailbox lives (Exchange hybrid routing) ----------------------------------------------------------

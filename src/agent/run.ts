@@ -1,0 +1,284 @@
+// One pass of the resource agent over its mailboxes: read what changed since the stored cursor, decide each request
+// by the mailbox's policy (policy.ts), answer it, for a VMR mailbox give it its joining instructions, and record the
+// answer and the cursor (store/agent.ts). Every request goes through the scheduler (engine/scheduler.ts) — the
+// agent mailbox's lane for its own requests, the organiser's for the full mode's — which owns every wait and retry.
+//
+// Answered twice? No: an answer is recorded as it is sent, the cursor after each page; a restart reads the page
+// again, where the answered copies are no longer pending (and an EWS request already answered is gone from the inbox).
+import { systemClock, type Clock } from '../model/clock.ts';
+import type { Scheduler } from '../engine/scheduler.ts';
+import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
+import type { MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
+import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
+import { TargetError } from '../targets/target.ts';
+import type { AgentMailboxConfig, VmrConfig } from './config.ts';
+import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
+import { decide, type AgentPolicy, type Decision } from './policy.ts';
+
+export interface AgentMailbox {
+  address: string;
+  config: AgentMailboxConfig;
+  policy: AgentPolicy;
+}
+
+export interface AgentPassOptions {
+  instance: string;
+  desk: MeetingDesk;
+  scheduler: Scheduler;
+  store: AgentStore;
+  mailboxes: AgentMailbox[];
+  /** How far back the first round looks (days). */
+  lookBackDays?: number;
+  clock?: Clock;
+  /** Told of each outcome as it happens (the command's log). */
+  onOutcome?: (outcome: AgentOutcome) => void;
+}
+
+export type OutcomeKind = 'accepted' | 'tentative' | 'declined' | 'cancelled' | 'unchanged' | 'failed';
+
+export interface AgentOutcome {
+  mailbox: string;
+  uid: string;
+  subject: string;
+  organizer: string;
+  outcome: OutcomeKind;
+  reason: string;
+  rule?: string;
+  alias?: string;
+  instructions?: InstructionsPlace;
+  error?: { code: string; message: string; remedy?: string };
+}
+
+export interface AgentMailboxSummary {
+  mailbox: string;
+  counts: Record<OutcomeKind, number>;
+  /** Why the mailbox could not be read or answered (the others went on). */
+  error?: { code: string; message: string; remedy?: string };
+}
+
+export interface AgentSummary {
+  mailboxes: AgentMailboxSummary[];
+  outcomes: AgentOutcome[];
+}
+
+const DAY_MS = 86_400_000;
+/** Pages of one pass per mailbox: a bound, so a service that keeps handing out pages cannot hold the pass forever. */
+const MAX_PAGES = 1_000;
+
+export async function runAgentPass(options: AgentPassOptions): Promise<AgentSummary> {
+  const summary: AgentSummary = { mailboxes: [], outcomes: [] };
+  // The mailboxes side by side (each has its own lane); within a mailbox one request after the other, so that a
+  // booking just accepted is a conflict for the next request.
+  await Promise.all(
+    options.mailboxes.map(async (mailbox) => {
+      const counts: Record<OutcomeKind, number> = { accepted: 0, tentative: 0, declined: 0, cancelled: 0, unchanged: 0, failed: 0 };
+      const entry: AgentMailboxSummary = { mailbox: mailbox.address, counts };
+      summary.mailboxes.push(entry);
+      const note = (outcome: AgentOutcome) => {
+        counts[outcome.outcome]++;
+        summary.outcomes.push(outcome);
+        options.onOutcome?.(outcome);
+      };
+      try {
+        await new MailboxPass(options, mailbox, note).run();
+      } catch (error) {
+        if (!(error instanceof TargetError)) throw error;
+        entry.error = { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+      }
+    }),
+  );
+  summary.mailboxes.sort((a, b) => a.mailbox.localeCompare(b.mailbox));
+  return summary;
+}
+
+class MailboxPass {
+  private readonly options: AgentPassOptions;
+  private readonly mailbox: AgentMailbox;
+  private readonly note: (outcome: AgentOutcome) => void;
+  private readonly clock: Clock;
+
+  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void) {
+    this.options = options;
+    this.mailbox = mailbox;
+    this.note = note;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private get address(): string {
+    return this.mailbox.address;
+  }
+
+  /** One request through the scheduler, in `mailbox`'s lanes. */
+  private send<T>(mailbox: string, work: () => Promise<T>, priority = 0, cost = 1): Promise<T> {
+    return this.options.scheduler.submit(mailbox, work, { priority, cost, lane: this.options.desk.laneFor?.(mailbox) ?? null });
+  }
+
+  async run(): Promise<void> {
+    const { store, desk } = this.options;
+    let cursor = await store.agentCursor(this.address);
+    let restarted = false;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const now = this.clock.now();
+      const window = { start: now - (this.options.lookBackDays ?? 1) * DAY_MS, end: now + windowDays(this.mailbox.policy) * DAY_MS };
+      let changes;
+      try {
+        changes = await this.send(this.address, () => desk.changes(this.address, cursor, window));
+      } catch (error) {
+        // The service forgot the cursor: one new round from the start (what was answered is recorded).
+        if (error instanceof TargetError && error.code === SYNC_STATE_NOT_FOUND && cursor !== null && !restarted) {
+          restarted = true;
+          cursor = null;
+          await store.saveAgentCursor(this.address, null);
+          continue;
+        }
+        throw error;
+      }
+      for (const request of changes.requests) await this.handle(request);
+      cursor = changes.cursor;
+      await store.saveAgentCursor(this.address, cursor);
+      if (!changes.more) return;
+    }
+  }
+
+  private async handle(request: MeetingRequest): Promise<void> {
+    try {
+      const recorded = await this.options.store.agentMeeting(this.address, request.uid);
+      if (request.state === 'cancelled') return await this.cancelled(request, recorded);
+      if (request.state === 'answered') return this.unchanged(request, recorded, 'answered already');
+      if (request.informational && recorded && (recorded.answer === 'accepted' || recorded.answer === 'tentative') && recorded.startMs === request.start && recorded.endMs === request.end) {
+        // An update of the text only (our own instructions coming back, among others): the answer stands; said
+        // again without a message to the organiser, so the request leaves the inbox.
+        await this.send(this.address, () => this.options.desk.respond(this.address, request, recorded.answer === 'accepted' ? 'accept' : 'tentative', '', false), request.start);
+        return this.unchanged(request, recorded, 'an informational update: the answer stands');
+      }
+      await this.answer(request, recorded);
+    } catch (error) {
+      if (!(error instanceof TargetError) || error.scope === 'mailbox' || error.scope === 'fatal') throw error;
+      this.note({ ...this.about(request), outcome: 'failed', reason: error.message, error: { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) } });
+    }
+  }
+
+  private about(request: MeetingRequest): Pick<AgentOutcome, 'mailbox' | 'uid' | 'subject' | 'organizer'> {
+    return { mailbox: this.address, uid: request.uid, subject: request.subject, organizer: request.organizer };
+  }
+
+  private unchanged(request: MeetingRequest, recorded: AgentMeetingRow | null, reason: string): void {
+    this.note({ ...this.about(request), outcome: 'unchanged', reason, ...(recorded?.alias ? { alias: recorded.alias } : {}) });
+  }
+
+  private async decision(request: MeetingRequest): Promise<Decision> {
+    if (!Number.isFinite(request.start) || !Number.isFinite(request.end) || request.end < request.start) {
+      return { answer: 'tentative', rule: 'past', reason: 'The meeting’s time could not be read; a person will look at it.' };
+    }
+    const policy = this.mailbox.policy;
+    const busy = policy.conflicts === 'decline' ? await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end), request.start) : [];
+    const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
+    return decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy });
+  }
+
+  private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
+    const decision = await this.decision(request);
+    const vmr = this.mailbox.config.vmr;
+    const reply: Reply = decision.answer;
+    let alias: string | null = null;
+    let instructions: { html: string; text: string } | null = null;
+    if (vmr && reply !== 'decline') {
+      alias = await this.aliasFor(vmr, request.uid);
+      if (alias === null) return this.refuse(request, recorded, { answer: 'decline', rule: 'capacity', reason: 'Every virtual meeting room of this service is in use.' });
+      instructions = this.instructions(vmr, alias, request);
+    }
+    if (reply === 'decline') return this.refuse(request, recorded, decision);
+    const comment = vmr?.mode === 'limited' && instructions ? `${decision.reason}\n\n${instructions.text}` : decision.reason;
+    await this.send(this.address, () => this.options.desk.respond(this.address, request, reply, comment, true), request.start);
+    let place: InstructionsPlace = 'none';
+    if (vmr && instructions) place = vmr.mode === 'limited' ? 'comment' : await this.intoOrganizerMeeting(request, (body) => withInstructions(body, this.options.instance, instructions!));
+    const answer: AgentAnswer = reply === 'accept' ? 'accepted' : 'tentative';
+    await this.record(request, answer, decision, alias, place);
+    this.note({ ...this.about(request), outcome: answer, reason: decision.reason, ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}), ...(alias ? { alias } : {}), instructions: place });
+  }
+
+  private async refuse(request: MeetingRequest, recorded: AgentMeetingRow | null, decision: Decision): Promise<void> {
+    await this.send(this.address, () => this.options.desk.respond(this.address, request, 'decline', decision.reason, true), request.start);
+    await this.options.store.releaseAlias(this.address, request.uid);
+    // A meeting we had given instructions in the organiser's body loses them: it has no virtual room any more.
+    if (this.mailbox.config.vmr?.mode === 'full' && recorded?.instructions === 'body') await this.intoOrganizerMeeting(request, (body) => withoutInstructions(body, this.options.instance));
+    await this.record(request, 'declined', decision, null, 'none');
+    this.note({ ...this.about(request), outcome: 'declined', reason: decision.reason, ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}) });
+  }
+
+  private async cancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
+    if (recorded?.answer === 'cancelled') return this.unchanged(request, recorded, 'cancelled already');
+    const desk = this.options.desk;
+    // Only a meeting this agent put on the calendar (accepted or tentatively accepted) is taken off it: the agent
+    // changes only what it added.
+    const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative';
+    if (desk.removeCancelled && ours) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
+    // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
+    await this.options.store.releaseAlias(this.address, request.uid);
+    await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
+    this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.' });
+  }
+
+  private async record(request: MeetingRequest, answer: AgentAnswer, decision: Decision, alias: string | null, instructions: InstructionsPlace): Promise<void> {
+    await this.options.store.saveAgentMeeting({
+      mailbox: this.address,
+      uid: request.uid,
+      answer,
+      reason: decision.reason,
+      rule: decision.answer === 'accept' ? null : decision.rule,
+      subject: request.subject,
+      organizer: request.organizer,
+      startMs: Number.isFinite(request.start) ? request.start : 0,
+      endMs: Number.isFinite(request.end) ? request.end : 0,
+      alias,
+      instructions,
+    });
+  }
+
+  private async aliasFor(vmr: VmrConfig, uid: string): Promise<string | null> {
+    if ('fixed' in vmr.alias) return vmr.alias.fixed;
+    const number = await this.options.store.allocateAlias(this.address, uid, vmr.alias.range);
+    return number === null ? null : `${vmr.alias.prefix}${number}`;
+  }
+
+  private instructions(vmr: VmrConfig, alias: string, request: MeetingRequest): { html: string; text: string } {
+    const number = 'range' in vmr.alias ? alias.slice(vmr.alias.prefix.length) : alias;
+    const facts = { alias, number, dialIn: vmr.dialIn, webLink: '', subject: request.subject, organizer: request.organizer };
+    facts.webLink = fill(vmr.webLink, facts, false);
+    return render(vmr.template, facts);
+  }
+
+  /**
+   * Full mode: the organiser's meeting body changed by `change` — only ever our block (instructions.ts). A body changed
+   * since it was read (412 on If-Match) is read again and changed once more.
+   */
+  private async intoOrganizerMeeting(request: MeetingRequest, change: (body: Body) => ReturnType<typeof withInstructions>): Promise<InstructionsPlace> {
+    const { desk } = this.options;
+    const organizer = request.organizer;
+    for (let attempt = 1; ; attempt++) {
+      const meeting: OrganizerMeeting | null = await this.send(organizer, () => desk.organizerMeeting(organizer, request.uid), request.start, desk.organizerMeetingCost ?? 1);
+      if (!meeting) return 'none';
+      const changed = change(meeting.body);
+      if (!changed.changed) return changed.why === 'edited' ? 'edited' : changed.why === 'same' ? 'body' : 'none';
+      try {
+        await this.send(organizer, () => desk.updateOrganizerBody(organizer, meeting, changed.body), request.start);
+        return findsOurs(changed.body, this.options.instance) ? 'body' : 'none';
+      } catch (error) {
+        if (attempt < 3 && error instanceof TargetError && error.status === 412) continue;
+        throw error;
+      }
+    }
+  }
+}
+
+function findsOurs(body: Body, instance: string): boolean {
+  return findBlock(body, instance).state === 'ours';
+}
+
+/**
+ * How far ahead the first round reads: past Exchange's longest booking window (1080 days), so that a request beyond
+ * the mailbox's own window is seen — and declined — rather than left unanswered.
+ */
+function windowDays(_policy: AgentPolicy): number {
+  return 1100;
+}

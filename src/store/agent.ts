@@ -1,0 +1,73 @@
+// What the resource agent remembers per mailbox (src/agent/): where its reading of the mailbox's changes stands (a
+// Graph deltaLink, an EWS SyncState), what it answered to each meeting and why, and the VMR aliases it gave out. A
+// restart reads on from the cursor and finds each answer recorded, so nothing is answered twice; an alias stays the
+// meeting's until the meeting is cancelled. Both stores implement it (sqlite-agent.ts, postgres-agent.ts), held to
+// one contract (test/store/contract.ts).
+
+export type AgentAnswer = 'accepted' | 'tentative' | 'declined' | 'cancelled';
+
+/** Where the joining instructions went: nowhere, the response's comment (limited mode), the organiser's body (full mode), or nowhere because the block there was edited by someone. */
+export type InstructionsPlace = 'none' | 'comment' | 'body' | 'edited';
+
+export interface AgentMeetingRow {
+  mailbox: string;
+  /** The meeting's iCalUId (Graph) / UID (EWS). */
+  uid: string;
+  answer: AgentAnswer;
+  reason: string;
+  /** The policy rule that decided a refusal (null for an accept). */
+  rule: string | null;
+  subject: string;
+  organizer: string;
+  startMs: number;
+  endMs: number;
+  alias: string | null;
+  instructions: InstructionsPlace;
+  /** When it was recorded (the store's clock). */
+  answeredAt: string;
+}
+
+export interface AgentStore {
+  /** Where reading the mailbox's changes stands; null: from the start. */
+  agentCursor(mailbox: string): Promise<string | null>;
+  saveAgentCursor(mailbox: string, cursor: string | null): Promise<void>;
+  agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null>;
+  /** The mailbox's meetings, soonest first. */
+  agentMeetings(mailbox: string): Promise<AgentMeetingRow[]>;
+  saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void>;
+  /**
+   * The meeting's alias number in `from`…`to`: the one it holds, else the lowest no other meeting of the mailbox
+   * holds (in one transaction). Null when every number is taken.
+   */
+  allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null>;
+  /** The meeting's alias is free again (it was cancelled or declined). */
+  releaseAlias(mailbox: string, uid: string): Promise<void>;
+}
+
+type Row = Record<string, unknown>;
+
+export const AGENT_MEETING_COLUMNS = 'mailbox, uid, answer, reason, rule, subject, organizer, start_ms, end_ms, alias, instructions, answered_at';
+
+export function toAgentMeeting(row: Row): AgentMeetingRow {
+  return {
+    mailbox: String(row['mailbox']),
+    uid: String(row['uid']),
+    answer: String(row['answer']) as AgentAnswer,
+    reason: String(row['reason']),
+    rule: row['rule'] === null || row['rule'] === undefined ? null : String(row['rule']),
+    subject: String(row['subject']),
+    organizer: String(row['organizer']),
+    startMs: Number(row['start_ms']),
+    endMs: Number(row['end_ms']),
+    alias: row['alias'] === null || row['alias'] === undefined ? null : String(row['alias']),
+    instructions: String(row['instructions']) as InstructionsPlace,
+    answeredAt: String(row['answered_at']),
+  };
+}
+
+/** The lowest number of `range` not in `taken`, or null. */
+export function lowestFree(range: { from: number; to: number }, taken: Iterable<number>): number | null {
+  const used = new Set(taken);
+  for (let n = range.from; n <= range.to; n++) if (!used.has(n)) return n;
+  return null;
+}

@@ -1,0 +1,84 @@
+// The PostgreSQL side of the agent store (store/agent.ts): the tables of sqlite-agent.ts's AGENT_MIGRATION.
+import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow } from './agent.ts';
+import type { PostgresParts } from './postgres-delegated.ts';
+
+type Row = Record<string, unknown>;
+
+/** Appended to the PostgreSQL store's migrations (postgres.ts). */
+export const POSTGRES_AGENT_MIGRATION = `
+  CREATE TABLE agent_sync (
+    mailbox     text COLLATE "C" PRIMARY KEY,
+    cursor      text,
+    updated_at  text COLLATE "C" NOT NULL
+  );
+  CREATE TABLE agent_meeting (
+    mailbox       text COLLATE "C" NOT NULL,
+    uid           text COLLATE "C" NOT NULL,
+    answer        text COLLATE "C" NOT NULL CHECK (answer IN ('accepted', 'tentative', 'declined', 'cancelled')),
+    reason        text NOT NULL,
+    rule          text COLLATE "C",
+    subject       text NOT NULL,
+    organizer     text COLLATE "C" NOT NULL,
+    start_ms      bigint NOT NULL,
+    end_ms        bigint NOT NULL,
+    alias         text,
+    instructions  text COLLATE "C" NOT NULL CHECK (instructions IN ('none', 'comment', 'body', 'edited')),
+    answered_at   text COLLATE "C" NOT NULL,
+    PRIMARY KEY (mailbox, uid)
+  );
+  CREATE TABLE agent_alias (
+    mailbox  text COLLATE "C" NOT NULL,
+    number   integer NOT NULL,
+    uid      text COLLATE "C" NOT NULL,
+    PRIMARY KEY (mailbox, number),
+    UNIQUE (mailbox, uid)
+  );
+`;
+
+export async function agentCursor(parts: PostgresParts, mailbox: string): Promise<string | null> {
+  const [row] = await parts.query('SELECT cursor FROM agent_sync WHERE mailbox = $1', [mailbox]);
+  return row && row['cursor'] !== null ? String(row['cursor']) : null;
+}
+
+export async function saveAgentCursor(parts: PostgresParts, mailbox: string, cursor: string | null): Promise<void> {
+  await parts.query('INSERT INTO agent_sync (mailbox, cursor, updated_at) VALUES ($1, $2, $3) ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at', [mailbox, cursor, parts.now()]);
+}
+
+export async function agentMeeting(parts: PostgresParts, mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
+  const [row] = await parts.query(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = $1 AND uid = $2`, [mailbox, uid]);
+  return row ? toAgentMeeting(row) : null;
+}
+
+export async function agentMeetings(parts: PostgresParts, mailbox: string): Promise<AgentMeetingRow[]> {
+  return (await parts.query(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = $1 ORDER BY start_ms, uid`, [mailbox])).map(toAgentMeeting);
+}
+
+export async function saveAgentMeeting(parts: PostgresParts, row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
+  await parts.query(
+    `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (mailbox, uid) DO UPDATE SET answer = excluded.answer, reason = excluded.reason, rule = excluded.rule, subject = excluded.subject,
+       organizer = excluded.organizer, start_ms = excluded.start_ms, end_ms = excluded.end_ms, alias = excluded.alias,
+       instructions = excluded.instructions, answered_at = excluded.answered_at`,
+    [row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now()],
+  );
+}
+
+/**
+ * The lowest free number, taken in a transaction that locks the mailbox's aliases first (a transaction-scoped
+ * advisory lock on the mailbox): two workers allocating for one mailbox take turns, and never hand out one number twice.
+ */
+export async function allocateAlias(parts: PostgresParts, mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
+  return parts.transaction(async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('calpush.agent_alias:' || $1))", [mailbox]);
+    const [held] = (await client.query('SELECT number FROM agent_alias WHERE mailbox = $1 AND uid = $2', [mailbox, uid])).rows as Row[];
+    if (held) return Number(held['number']);
+    const taken = ((await client.query('SELECT number FROM agent_alias WHERE mailbox = $1 AND number BETWEEN $2 AND $3', [mailbox, range.from, range.to])).rows as Row[]).map((r) => Number(r['number']));
+    const free = lowestFree(range, taken);
+    if (free !== null) await client.query('INSERT INTO agent_alias (mailbox, number, uid) VALUES ($1, $2, $3)', [mailbox, free, uid]);
+    return free;
+  });
+}
+
+export async function releaseAlias(parts: PostgresParts, mailbox: string, uid: string): Promise<void> {
+  await parts.query('DELETE FROM agent_alias WHERE mailbox = $1 AND uid = $2', [mailbox, uid]);
+}

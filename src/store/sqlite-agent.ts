@@ -1,0 +1,88 @@
+// The SQLite side of the agent store (store/agent.ts): SqliteStore hands these functions its statements and
+// transactions.
+import type { StatementSync } from 'node:sqlite';
+import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow } from './agent.ts';
+
+/** Appended to the store's migrations (sqlite.ts). */
+export const AGENT_MIGRATION = `
+  -- The resource agent (issue #15): where reading each mailbox's changes stands, what it answered, the VMR aliases.
+  CREATE TABLE agent_sync (
+    mailbox     TEXT PRIMARY KEY,
+    cursor      TEXT,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE TABLE agent_meeting (
+    mailbox       TEXT NOT NULL,
+    uid           TEXT NOT NULL,
+    answer        TEXT NOT NULL CHECK (answer IN ('accepted', 'tentative', 'declined', 'cancelled')),
+    reason        TEXT NOT NULL,
+    rule          TEXT,
+    subject       TEXT NOT NULL,
+    organizer     TEXT NOT NULL,
+    start_ms      INTEGER NOT NULL,
+    end_ms        INTEGER NOT NULL,
+    alias         TEXT,
+    instructions  TEXT NOT NULL CHECK (instructions IN ('none', 'comment', 'body', 'edited')),
+    answered_at   TEXT NOT NULL,
+    PRIMARY KEY (mailbox, uid)
+  ) WITHOUT ROWID;
+  CREATE TABLE agent_alias (
+    mailbox  TEXT NOT NULL,
+    number   INTEGER NOT NULL,
+    uid      TEXT NOT NULL,
+    PRIMARY KEY (mailbox, number),
+    UNIQUE (mailbox, uid)
+  ) WITHOUT ROWID;
+`;
+
+type Row = Record<string, unknown>;
+
+export interface SqliteAgentParts {
+  statement: (sql: string) => StatementSync;
+  transaction: <T>(work: () => T) => T;
+  now: () => string;
+}
+
+export function agentCursor(parts: SqliteAgentParts, mailbox: string): string | null {
+  const row = parts.statement('SELECT cursor FROM agent_sync WHERE mailbox = ?').get(mailbox) as Row | undefined;
+  return row && row['cursor'] !== null ? String(row['cursor']) : null;
+}
+
+export function saveAgentCursor(parts: SqliteAgentParts, mailbox: string, cursor: string | null): void {
+  parts.statement('INSERT INTO agent_sync (mailbox, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at').run(mailbox, cursor, parts.now());
+}
+
+export function agentMeeting(parts: SqliteAgentParts, mailbox: string, uid: string): AgentMeetingRow | null {
+  const row = parts.statement(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = ? AND uid = ?`).get(mailbox, uid) as Row | undefined;
+  return row ? toAgentMeeting(row) : null;
+}
+
+export function agentMeetings(parts: SqliteAgentParts, mailbox: string): AgentMeetingRow[] {
+  return (parts.statement(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = ? ORDER BY start_ms, uid`).all(mailbox) as Row[]).map(toAgentMeeting);
+}
+
+export function saveAgentMeeting(parts: SqliteAgentParts, row: Omit<AgentMeetingRow, 'answeredAt'>): void {
+  parts
+    .statement(
+      `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (mailbox, uid) DO UPDATE SET answer = excluded.answer, reason = excluded.reason, rule = excluded.rule, subject = excluded.subject,
+         organizer = excluded.organizer, start_ms = excluded.start_ms, end_ms = excluded.end_ms, alias = excluded.alias,
+         instructions = excluded.instructions, answered_at = excluded.answered_at`,
+    )
+    .run(row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now());
+}
+
+export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: string, range: { from: number; to: number }): number | null {
+  return parts.transaction(() => {
+    const held = parts.statement('SELECT number FROM agent_alias WHERE mailbox = ? AND uid = ?').get(mailbox, uid) as Row | undefined;
+    if (held) return Number(held['number']);
+    const taken = (parts.statement('SELECT number FROM agent_alias WHERE mailbox = ? AND number BETWEEN ? AND ?').all(mailbox, range.from, range.to) as Row[]).map((r) => Number(r['number']));
+    const free = lowestFree(range, taken);
+    if (free !== null) parts.statement('INSERT INTO agent_alias (mailbox, number, uid) VALUES (?, ?, ?)').run(mailbox, free, uid);
+    return free;
+  });
+}
+
+export function releaseAlias(parts: SqliteAgentParts, mailbox: string, uid: string): void {
+  parts.statement('DELETE FROM agent_alias WHERE mailbox = ? AND uid = ?').run(mailbox, uid);
+}

@@ -1,0 +1,217 @@
+// The resource agent's requests on Exchange Web Services (targets/meetings.ts), as schema-valid SOAP (messages.xsd /
+// types.xsd), one request per call (organizerMeeting: two, FindItem then GetItem — it says so, ORGANIZER_MEETING_COST).
+//
+// With `AutomateProcessing None` (Pexip's equipment mailbox) the requests stay in the inbox and nothing reaches the
+// calendar until they are answered (Microsoft KB 2212449), so the agent reads the inbox:
+// - `SyncFolderItems` on the inbox (https://learn.microsoft.com/exchange/client-developer/web-service-reference/syncfolderitems-operation):
+//   MeetingRequest and MeetingCancellation items since the SyncState kept as the cursor (Default shape: no Body);
+// - answers are the response objects of `CreateItem` — AcceptItem, TentativelyAcceptItem, DeclineItem with a Body and
+//   `MessageDisposition="SendAndSaveCopy"` (SaveOnly: answered without telling the organiser)
+//   (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-meeting-request);
+//   answering places the meeting on the mailbox's calendar; `RemoveItem` takes a cancelled one off it;
+// - bookings: `FindItem` with a CalendarView of the request's time;
+// - full mode: the organiser's meeting by `FindItem` with a Restriction on calendar:UID and `GetItem` of its Body, then
+//   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
+//   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
+import type { Attendee, Booking, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
+import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { TargetError, type ServiceLane } from '../target.ts';
+import type { ErrorContext } from './errors.ts';
+import { calendarFolder, type RequestContext } from './requests.ts';
+import type { Operation, ResponseMessage } from './responses.ts';
+import { attr, child, children, el, text, type XmlElement, type XmlValue } from './xml.ts';
+
+export interface EwsConnection {
+  context(mailbox: string): RequestContext;
+  laneFor(mailbox: string): ServiceLane;
+  /** One request of one item; the response message when it succeeded, else its TargetError. */
+  call(mailbox: string, operation: Operation, body: XmlElement, what: ErrorContext['operation']): Promise<ResponseMessage>;
+}
+
+const RESPONSE_OBJECTS: Record<Reply, string> = { accept: 't:AcceptItem', tentative: 't:TentativelyAcceptItem', decline: 't:DeclineItem' };
+/** Changes per SyncFolderItems call (the schema allows 1–512). */
+const MAX_CHANGES = 100;
+
+export class EwsMeetingDesk implements MeetingDesk {
+  readonly kind = 'ews' as const;
+  /** organizerMeeting sends two requests (FindItem, GetItem): what it costs against the budgets. */
+  readonly organizerMeetingCost = 2;
+  private readonly ews: EwsConnection;
+  constructor(ews: EwsConnection) {
+    this.ews = ews;
+  }
+
+  laneFor(mailbox: string): ServiceLane {
+    return this.ews.laneFor(mailbox);
+  }
+
+  /** The inbox: by name under impersonation, with the mailbox named for a delegate. */
+  private inbox(context: RequestContext): XmlElement {
+    return el('t:DistinguishedFolderId', { Id: 'inbox' }, context.access === 'delegate' && el('t:Mailbox', {}, el('t:EmailAddress', {}, context.mailbox)));
+  }
+
+  async changes(mailbox: string, cursor: string | null): Promise<MeetingChanges> {
+    const context = this.ews.context(mailbox);
+    const body = el(
+      'm:SyncFolderItems',
+      {},
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'Default')),
+      el('m:SyncFolderId', {}, this.inbox(context)),
+      cursor !== null && el('m:SyncState', {}, cursor),
+      el('m:MaxChangesReturned', {}, String(MAX_CHANGES)),
+    );
+    let message: ResponseMessage;
+    try {
+      message = await this.ews.call(mailbox, 'SyncFolderItems', body, 'list');
+    } catch (error) {
+      if (error instanceof TargetError && error.code === 'ErrorInvalidSyncStateData') throw new TargetError('item', SYNC_STATE_NOT_FOUND, `Exchange no longer knows the SyncState of ${mailbox}'s inbox: ${error.message}`);
+      throw error;
+    }
+    const node = message.node;
+    const state = text(child(node, 'SyncState'));
+    if (!state) throw new TargetError('transient', 'NoSyncState', 'a SyncFolderItems answer carries no SyncState');
+    const requests: MeetingRequest[] = [];
+    const changes = child(node, 'Changes');
+    for (const kind of ['Create', 'Update']) {
+      for (const change of children(changes, kind)) {
+        for (const item of children(change, 'MeetingRequest')) {
+          const request = requestOf(item, 'pending');
+          if (request) requests.push(request);
+        }
+        for (const item of children(change, 'MeetingCancellation')) {
+          const request = requestOf(item, 'cancelled');
+          if (request) requests.push(request);
+        }
+      }
+    }
+    return { requests, cursor: state, more: text(child(node, 'IncludesLastItemInRange')) === 'false' };
+  }
+
+  async bookings(mailbox: string, start: number, end: number): Promise<Booking[]> {
+    const context = this.ews.context(mailbox);
+    const fields = ['calendar:Start', 'calendar:End', 'calendar:UID', 'calendar:LegacyFreeBusyStatus', 'calendar:IsCancelled'];
+    const body = el(
+      'm:FindItem',
+      { Traversal: 'Shallow' },
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, fields.map((f) => el('t:FieldURI', { FieldURI: f })))),
+      el('m:CalendarView', { MaxEntriesReturned: '500', StartDate: iso(start), EndDate: iso(end) }),
+      el('m:ParentFolderIds', {}, calendarFolder(context)),
+    );
+    const message = await this.ews.call(mailbox, 'FindItem', body, 'list');
+    const items = children(child(child(message.node, 'RootFolder'), 'Items'), 'CalendarItem');
+    return items
+      .filter((item) => text(child(item, 'IsCancelled')) !== 'true' && text(child(item, 'LegacyFreeBusyStatus')) !== 'Free')
+      .map((item) => ({ uid: text(child(item, 'UID')), start: Date.parse(text(child(item, 'Start'))), end: Date.parse(text(child(item, 'End'))) }));
+  }
+
+  async respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void> {
+    const reference = el('t:ReferenceItemId', { Id: request.itemId, ChangeKey: request.changeKey ?? undefined });
+    const response = el(RESPONSE_OBJECTS[reply], {}, comment !== '' && el('t:Body', { BodyType: 'Text' }, comment), reference);
+    const body = el('m:CreateItem', { MessageDisposition: notify ? 'SendAndSaveCopy' : 'SaveOnly' }, el('m:Items', {}, response));
+    await this.ews.call(mailbox, 'CreateItem', body, 'create');
+  }
+
+  /** RemoveItem: the cancelled meeting off the mailbox's calendar, and its cancellation out of the inbox. */
+  async removeCancelled(mailbox: string, request: MeetingRequest): Promise<void> {
+    const body = el('m:CreateItem', { MessageDisposition: 'SaveOnly' }, el('m:Items', {}, el('t:RemoveItem', {}, el('t:ReferenceItemId', { Id: request.itemId, ChangeKey: request.changeKey ?? undefined }))));
+    await this.ews.call(mailbox, 'CreateItem', body, 'delete');
+  }
+
+  async organizerMeeting(organizer: string, uid: string): Promise<OrganizerMeeting | null> {
+    const context = this.ews.context(organizer);
+    const find = el(
+      'm:FindItem',
+      { Traversal: 'Shallow' },
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'calendar:IsOrganizer' }))),
+      el('m:IndexedPageItemView', { MaxEntriesReturned: '2', Offset: '0', BasePoint: 'Beginning' }),
+      el('m:Restriction', {}, el('t:IsEqualTo', {}, el('t:FieldURI', { FieldURI: 'calendar:UID' }), el('t:FieldURIOrConstant', {}, el('t:Constant', { Value: uid })))),
+      el('m:ParentFolderIds', {}, calendarFolder(context)),
+    );
+    const found = await this.ews.call(organizer, 'FindItem', find, 'list');
+    const item = children(child(child(found.node, 'RootFolder'), 'Items'), 'CalendarItem').find((i) => text(child(i, 'IsOrganizer')) !== 'false');
+    const id = item ? child(item, 'ItemId') : null;
+    if (!id) return null;
+    const get = el(
+      'm:GetItem',
+      {},
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'item:Body' }))),
+      el('m:ItemIds', {}, el('t:ItemId', { Id: attr(id, 'Id')!, ChangeKey: attr(id, 'ChangeKey') })),
+    );
+    const read = await this.ews.call(organizer, 'GetItem', get, 'get');
+    const event = child(child(read.node, 'Items'), 'CalendarItem');
+    const itemId = child(event, 'ItemId');
+    const bodyNode = child(event, 'Body');
+    return {
+      itemId: attr(itemId, 'Id') ?? attr(id, 'Id')!,
+      changeKey: attr(itemId, 'ChangeKey') ?? attr(id, 'ChangeKey') ?? null,
+      body: { contentType: attr(bodyNode, 'BodyType') === 'HTML' ? 'html' : 'text', content: text(bodyNode) },
+    };
+  }
+
+  async updateOrganizerBody(organizer: string, meeting: OrganizerMeeting, body: OrganizerMeeting['body']): Promise<OrganizerMeeting> {
+    const update = el(
+      'm:UpdateItem',
+      { ConflictResolution: 'AutoResolve', SendMeetingInvitationsOrCancellations: 'SendToAllAndSaveCopy' },
+      el(
+        'm:ItemChanges',
+        {},
+        el(
+          't:ItemChange',
+          {},
+          el('t:ItemId', { Id: meeting.itemId, ChangeKey: meeting.changeKey ?? undefined }),
+          el('t:Updates', {}, el('t:SetItemField', {}, el('t:FieldURI', { FieldURI: 'item:Body' }), el('t:CalendarItem', {}, el('t:Body', { BodyType: body.contentType === 'html' ? 'HTML' : 'Text' }, body.content)))),
+        ),
+      ),
+    );
+    let message: ResponseMessage;
+    try {
+      message = await this.ews.call(organizer, 'UpdateItem', update, 'update');
+    } catch (error) {
+      // The organiser changed the meeting since it was read: the agent reads it again (not a retry of the same write).
+      if (error instanceof TargetError && (error.code === 'ErrorStaleObject' || error.code === 'ErrorIrresolvableConflict')) {
+        throw new TargetError('item', 'ChangedSinceRead', `the organiser's meeting changed since it was read: ${error.message}`, { status: 412 });
+      }
+      throw error;
+    }
+    const item = message.items[0];
+    return { itemId: item?.itemId ?? meeting.itemId, changeKey: item?.changeKey ?? null, body };
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function addressOf(node: XmlValue | null): string {
+  return text(child(child(node, 'Mailbox'), 'EmailAddress')).toLowerCase();
+}
+
+function attendees(item: XmlValue, list: string, type: Attendee['type']): Attendee[] {
+  return children(child(item, list), 'Attendee')
+    .map((a) => ({ address: addressOf(a), type }))
+    .filter((a) => a.address !== '');
+}
+
+/** A MeetingRequest (pending, or an informational update) or a MeetingCancellation; null for an outdated request. */
+function requestOf(item: XmlValue, state: 'pending' | 'cancelled'): MeetingRequest | null {
+  const id = child(item, 'ItemId');
+  const uid = text(child(item, 'UID'));
+  if (!id || !uid || (state === 'pending' && text(child(item, 'IsOutOfDate')) === 'true')) return null;
+  return {
+    uid,
+    itemId: attr(id, 'Id')!,
+    changeKey: attr(id, 'ChangeKey') ?? null,
+    state,
+    informational: text(child(item, 'MeetingRequestType')) === 'InformationalUpdate',
+    subject: text(child(item, 'Subject')),
+    organizer: addressOf(child(item, 'Organizer')) || addressOf(child(item, 'From')),
+    start: Date.parse(text(child(item, 'Start'))),
+    end: Date.parse(text(child(item, 'End'))),
+    isAllDay: text(child(item, 'IsAllDayEvent')) === 'true',
+    // A request says only that it is recurring; its Recurrence (the count) is the calendar item's, read by GetItem
+    // once answered — a series is taken as without end here (docs/agent.md).
+    recurrence: text(child(item, 'IsRecurring')) === 'true' ? { occurrences: null } : null,
+    attendees: [...attendees(item, 'RequiredAttendees', 'required'), ...attendees(item, 'OptionalAttendees', 'optional'), ...attendees(item, 'Resources', 'resource')],
+    location: text(child(item, 'Location')),
+  };
+}

@@ -1,0 +1,185 @@
+// The resource agent's requests on Microsoft Graph (targets/meetings.ts): one request per call.
+//
+// - Reading: `GET /users/{m}/calendarView/delta` (https://learn.microsoft.com/graph/api/event-delta,
+//   https://learn.microsoft.com/graph/delta-query-events): the first round returns the meetings of the window, later
+//   rounds what changed, through @odata.nextLink to an @odata.deltaLink kept as the cursor. A meeting request is the
+//   mailbox's copy of someone else's meeting (`isOrganizer` false) whose `responseStatus` is `none` / `notResponded`.
+//   Graph answers through that calendar copy only — the `event` of an eventMessage "assumes … the Calendar Attendant
+//   is set to automatically update the calendar" (https://learn.microsoft.com/graph/api/resources/eventmessage) — so a
+//   mailbox the agent serves over Graph runs the Calendar Attendant: `AutomateProcessing AutoUpdate`, which places
+//   requests tentatively and leaves the decision to a delegate (Set-CalendarProcessing), here calpush.
+// - Bookings: `GET /users/{m}/calendarView` of the request's time.
+// - Answering: `POST /users/{m}/events/{id}/accept | tentativelyAccept | decline` with `comment` and `sendResponse`
+//   (https://learn.microsoft.com/graph/api/event-accept, …/event-tentativelyaccept, …/event-decline).
+// - Full mode: the organiser's meeting by `$filter=iCalUId eq '…'`, its body replaced by `PATCH` with If-Match
+//   (https://learn.microsoft.com/graph/api/event-update: the organiser's update goes to the attendees).
+import type { HttpResponse } from '../http.ts';
+import type { Attendee, Booking, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
+import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { TargetError } from '../target.ts';
+
+export interface GraphConnection {
+  base: string;
+  mailboxPath(mailbox: string): string;
+  send(mailbox: string, method: string, url: string, body: unknown, context: 'mailbox' | 'item', headers: Record<string, string>): Promise<HttpResponse>;
+}
+
+/** Times in UTC ("UTC assumed" without it, event-delta), pages of 50. */
+const READ_PREFER = 'outlook.timezone="UTC", odata.maxpagesize=50';
+const ACTIONS: Record<Reply, string> = { accept: 'accept', tentative: 'tentativelyAccept', decline: 'decline' };
+
+interface GraphEvent {
+  id: string;
+  '@removed'?: unknown;
+  changeKey?: string;
+  '@odata.etag'?: string;
+  iCalUId?: string;
+  subject?: string;
+  isOrganizer?: boolean;
+  isCancelled?: boolean;
+  isAllDay?: boolean;
+  showAs?: string;
+  organizer?: { emailAddress?: { address?: string } };
+  responseStatus?: { response?: string };
+  start?: { dateTime?: string; timeZone?: string };
+  end?: { dateTime?: string; timeZone?: string };
+  location?: { displayName?: string };
+  attendees?: Array<{ type?: string; emailAddress?: { address?: string } }>;
+  recurrence?: { pattern?: { type?: string; interval?: number; daysOfWeek?: string[] }; range?: { type?: string; numberOfOccurrences?: number; startDate?: string; endDate?: string } } | null;
+  body?: { contentType?: string; content?: string };
+}
+
+export class GraphMeetingDesk implements MeetingDesk {
+  readonly kind = 'graph' as const;
+  private readonly graph: GraphConnection;
+  constructor(graph: GraphConnection) {
+    this.graph = graph;
+  }
+
+  private users(mailbox: string): string {
+    return `${this.graph.base}${this.graph.mailboxPath(mailbox)}`;
+  }
+
+  async changes(mailbox: string, cursor: string | null, window: { start: number; end: number }): Promise<MeetingChanges> {
+    const url = cursor ?? `${this.users(mailbox)}/calendarView/delta?startDateTime=${iso(window.start)}&endDateTime=${iso(window.end)}`;
+    let response: HttpResponse;
+    try {
+      response = await this.graph.send(mailbox, 'GET', url, undefined, 'mailbox', { prefer: READ_PREFER });
+    } catch (error) {
+      // "older delta tokens are deleted" (delta-query-overview): 410 Gone, start the round again.
+      if (error instanceof TargetError && error.status === 410) throw new TargetError('item', SYNC_STATE_NOT_FOUND, `Graph no longer knows the delta token of ${mailbox}: ${error.message}`, { status: 410 });
+      throw error;
+    }
+    const page = JSON.parse(response.body) as { value?: GraphEvent[]; '@odata.nextLink'?: string; '@odata.deltaLink'?: string };
+    const requests = (page.value ?? []).flatMap((event) => requestOf(event) ?? []);
+    const next = page['@odata.nextLink'];
+    const delta = page['@odata.deltaLink'];
+    if (!next && !delta) throw new TargetError('transient', 'NoDeltaLink', 'a calendarView delta page carries neither @odata.nextLink nor @odata.deltaLink');
+    return { requests, cursor: (next ?? delta)!, more: Boolean(next) };
+  }
+
+  async bookings(mailbox: string, start: number, end: number): Promise<Booking[]> {
+    const url = `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled&$top=500`;
+    const response = await this.graph.send(mailbox, 'GET', url, undefined, 'mailbox', { prefer: READ_PREFER });
+    const events = (JSON.parse(response.body) as { value?: GraphEvent[] }).value ?? [];
+    return events
+      .filter((e) => !e.isCancelled && (e.showAs === 'busy' || e.showAs === 'tentative' || e.showAs === 'oof' || e.showAs === 'workingElsewhere'))
+      .map((e) => ({ uid: e.iCalUId ?? e.id, start: instant(e.start), end: instant(e.end) }));
+  }
+
+  async respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void> {
+    const url = `${this.users(mailbox)}/events/${encodeURIComponent(request.itemId)}/${ACTIONS[reply]}`;
+    await this.graph.send(mailbox, 'POST', url, { comment, sendResponse: notify }, 'item', {});
+  }
+
+  async organizerMeeting(organizer: string, uid: string): Promise<OrganizerMeeting | null> {
+    const filter = encodeURIComponent(`iCalUId eq '${uid.replace(/'/g, "''")}'`);
+    const url = `${this.users(organizer)}/events?$filter=${filter}&$select=id,body,changeKey,isOrganizer&$top=2`;
+    const response = await this.graph.send(organizer, 'GET', url, undefined, 'mailbox', {});
+    const event = ((JSON.parse(response.body) as { value?: GraphEvent[] }).value ?? []).find((e) => e.isOrganizer !== false);
+    if (!event) return null;
+    return { itemId: event.id, changeKey: etag(event), body: bodyOf(event) };
+  }
+
+  async updateOrganizerBody(organizer: string, meeting: OrganizerMeeting, body: OrganizerMeeting['body']): Promise<OrganizerMeeting> {
+    const url = `${this.users(organizer)}/events/${encodeURIComponent(meeting.itemId)}`;
+    const headers: Record<string, string> = meeting.changeKey ? { 'if-match': meeting.changeKey } : {};
+    let response: HttpResponse;
+    try {
+      response = await this.graph.send(organizer, 'PATCH', url, { body: { contentType: body.contentType === 'html' ? 'html' : 'text', content: body.content } }, 'item', headers);
+    } catch (error) {
+      // 412: the organiser changed the meeting since it was read; the agent reads it again (not a retry of the same write).
+      if (error instanceof TargetError && error.status === 412) throw new TargetError('item', 'ChangedSinceRead', `the organiser's meeting changed since it was read: ${error.message}`, { status: 412 });
+      throw error;
+    }
+    const updated = JSON.parse(response.body) as GraphEvent;
+    return { itemId: updated.id ?? meeting.itemId, changeKey: etag(updated), body };
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function etag(event: GraphEvent): string | null {
+  return event['@odata.etag'] ?? (event.changeKey ? `W/"${event.changeKey}"` : null);
+}
+
+function bodyOf(event: GraphEvent): OrganizerMeeting['body'] {
+  return { contentType: (event.body?.contentType ?? 'text').toLowerCase() === 'html' ? 'html' : 'text', content: event.body?.content ?? '' };
+}
+
+/** A dateTimeTimeZone read with Prefer outlook.timezone="UTC" (a value with its own offset is read as written). */
+function instant(value: GraphEvent['start']): number {
+  const text = value?.dateTime ?? '';
+  const zone = (value?.timeZone ?? 'UTC').toUpperCase();
+  const ms = Date.parse(/(Z|[+-]\d{2}:\d{2})$/.test(text) ? text : `${text.replace(/(\.\d{3})\d*$/, '$1')}Z`);
+  if (Number.isNaN(ms) || (zone !== 'UTC' && zone !== 'ETC/UTC' && zone !== 'COORDINATED UNIVERSAL TIME')) return Number.NaN;
+  return ms;
+}
+
+/** The agent mailbox's copy of another's meeting as a request; null for its own events and deleted ones. */
+function requestOf(event: GraphEvent): MeetingRequest | null {
+  if (event['@removed'] !== undefined || event.isOrganizer !== false || !event.iCalUId) return null;
+  const response = event.responseStatus?.response ?? 'none';
+  const state = event.isCancelled ? 'cancelled' : response === 'none' || response === 'notResponded' ? 'pending' : 'answered';
+  return {
+    uid: event.iCalUId,
+    itemId: event.id,
+    changeKey: etag(event),
+    state,
+    informational: false,
+    subject: event.subject ?? '',
+    organizer: (event.organizer?.emailAddress?.address ?? '').toLowerCase(),
+    start: instant(event.start),
+    end: instant(event.end),
+    isAllDay: event.isAllDay === true,
+    recurrence: recurrenceOf(event.recurrence),
+    attendees: (event.attendees ?? []).map(attendeeOf).filter((a): a is Attendee => a !== null),
+    location: event.location?.displayName ?? '',
+  };
+}
+
+function attendeeOf(attendee: NonNullable<GraphEvent['attendees']>[number]): Attendee | null {
+  const address = attendee.emailAddress?.address?.toLowerCase();
+  if (!address) return null;
+  const type = attendee.type === 'optional' || attendee.type === 'resource' ? attendee.type : 'required';
+  return { address, type };
+}
+
+/**
+ * The series' length (https://learn.microsoft.com/graph/api/resources/recurrencerange): `numbered` says it, `noEnd`
+ * has none, `endDate` is counted for daily and weekly patterns (other patterns: at most one a month, counted so).
+ */
+export function recurrenceOf(recurrence: GraphEvent['recurrence']): MeetingRequest['recurrence'] {
+  if (!recurrence) return null;
+  const range = recurrence.range ?? {};
+  if (range.type === 'numbered') return { occurrences: range.numberOfOccurrences ?? null };
+  if (range.type !== 'endDate' || !range.startDate || !range.endDate) return { occurrences: null };
+  const days = Math.floor((Date.parse(`${range.endDate}T00:00:00Z`) - Date.parse(`${range.startDate}T00:00:00Z`)) / 86_400_000) + 1;
+  const interval = Math.max(1, recurrence.pattern?.interval ?? 1);
+  const type = recurrence.pattern?.type;
+  if (type === 'daily') return { occurrences: Math.ceil(days / interval) };
+  if (type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, recurrence.pattern?.daysOfWeek?.length ?? 1) };
+  return { occurrences: Math.ceil(days / (28 * interval)) };
+}

@@ -1,0 +1,79 @@
+// What the resource agent (src/agent/) asks of a service about the meeting requests of a room or equipment mailbox:
+// read what changed, see the mailbox's bookings, answer, and — in the full mode of Pexip's flow — read and update
+// the organiser's meeting. Graph (graph/meetings.ts) and EWS (ews/meetings.ts) implement it; each call is one
+// request, so the scheduler counts, gates and retries each (engine/scheduler.ts), as for the calendar targets.
+import type { ServiceLane } from './target.ts';
+
+export type Attendee = { address: string; type: 'required' | 'optional' | 'resource' };
+
+/** A meeting as the agent mailbox sees it (its calendar copy, or the request in its inbox). */
+export interface MeetingRequest {
+  /** The meeting across mailboxes: Graph iCalUId, EWS UID. */
+  uid: string;
+  /** What an answer refers to: Graph the event's id; EWS the meeting request's (or the calendar item's) ItemId. */
+  itemId: string;
+  changeKey: string | null;
+  /** pending: waits for an answer; answered: the mailbox's copy answered already; cancelled: the organiser cancelled it. */
+  state: 'pending' | 'answered' | 'cancelled';
+  /** An update that changed nothing but the text (EWS: an informational update): the answer stands. */
+  informational: boolean;
+  subject: string;
+  organizer: string;
+  start: number;
+  end: number;
+  isAllDay: boolean;
+  /** null: a single meeting; occurrences null: no end. */
+  recurrence: { occurrences: number | null } | null;
+  attendees: Attendee[];
+  location: string;
+}
+
+export interface MeetingChanges {
+  requests: MeetingRequest[];
+  /** Where the next call reads on; `more`: the round is not over yet (another page waits). */
+  cursor: string;
+  more: boolean;
+}
+
+export interface Booking {
+  uid: string;
+  start: number;
+  end: number;
+}
+
+export interface OrganizerMeeting {
+  itemId: string;
+  changeKey: string | null;
+  body: { contentType: 'html' | 'text'; content: string };
+}
+
+export type Reply = 'accept' | 'tentative' | 'decline';
+
+export interface MeetingDesk {
+  readonly kind: 'graph' | 'ews';
+  /**
+   * One page of the mailbox's meetings that changed since `cursor` (null: every meeting in `window`, the first round).
+   * A cursor the service no longer knows is a TargetError with code `SyncStateNotFound`: start again from null.
+   */
+  changes(mailbox: string, cursor: string | null, window: { start: number; end: number }): Promise<MeetingChanges>;
+  /** The mailbox's accepted and tentative bookings overlapping `start`…`end`. */
+  bookings(mailbox: string, start: number, end: number): Promise<Booking[]>;
+  /** Answers the request with `comment`; `notify` false answers without telling the organiser. */
+  respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void>;
+  /**
+   * The cancelled meeting taken off the mailbox's calendar (EWS: RemoveItem — with AutomateProcessing None nothing else
+   * marks it, and it would stay busy); absent where the Calendar Attendant marks it cancelled itself (Graph).
+   */
+  removeCancelled?(mailbox: string, request: MeetingRequest): Promise<void>;
+  /** The organiser's own copy of the meeting (full mode), or null when the organiser's mailbox has none. */
+  organizerMeeting(organizer: string, uid: string): Promise<OrganizerMeeting | null>;
+  /** Replaces the organiser's meeting body; the update goes to every attendee, as the organiser's own would. */
+  updateOrganizerBody(organizer: string, meeting: OrganizerMeeting, body: OrganizerMeeting['body']): Promise<OrganizerMeeting>;
+  /** Requests organizerMeeting sends (default 1): what it costs against the budgets. */
+  readonly organizerMeetingCost?: number;
+  /** The lane between everything and the mailbox (EWS: the service account), as CalendarTarget.laneFor. */
+  laneFor?(mailbox: string): ServiceLane | null;
+}
+
+/** The service forgot the cursor (Graph 410 SyncStateNotFound, EWS ErrorInvalidSyncStateData): read from the start. */
+export const SYNC_STATE_NOT_FOUND = 'SyncStateNotFound';

@@ -1,0 +1,57 @@
+// A cancellation takes a meeting off the agent mailbox's calendar only when this agent put it there (accepted or
+// tentatively accepted, as its store records): the agent changes only what it added. A meeting someone answered by
+// hand, or one from before the agent's store (a lost database), is left as it is.
+import { describe, expect, it } from 'vitest';
+import { policyOf } from '../../src/agent/config.ts';
+import { runAgentPass } from '../../src/agent/run.ts';
+import { Scheduler } from '../../src/engine/scheduler.ts';
+import { fixedClock } from '../../src/model/clock.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { MeetingDesk, MeetingRequest } from '../../src/targets/meetings.ts';
+import { agentConfig, NOW, ROOM } from './harness.ts';
+
+const clock = fixedClock(NOW);
+const start = Date.parse(NOW) + 2 * 86_400_000 + 3_600_000;
+
+function request(state: MeetingRequest['state']): MeetingRequest {
+  return { uid: 'uid-1', itemId: `item-${state}`, changeKey: null, state, informational: false, subject: 'Planning', organizer: 't0001@contoso.edu', start, end: start + 3_600_000, isAllDay: false, recurrence: null, attendees: [{ address: ROOM, type: 'resource' }], location: '' };
+}
+
+/** A desk that hands out the given pages one pass at a time and records what it was asked to remove. */
+function deskOf(pages: MeetingRequest[][]): MeetingDesk & { removed: string[] } {
+  let pass = 0;
+  const removed: string[] = [];
+  return {
+    kind: 'ews',
+    removed,
+    changes: async () => ({ requests: pages[pass++] ?? [], cursor: `c${pass}`, more: false }),
+    bookings: async () => [],
+    respond: async () => {},
+    removeCancelled: async (_mailbox, r) => {
+      removed.push(r.itemId);
+    },
+    organizerMeeting: async () => null,
+    updateOrganizerBody: async (_o, meeting) => meeting,
+  };
+}
+
+async function passes(pages: MeetingRequest[][]) {
+  const store = new SqliteStore(':memory:', { clock });
+  const desk = deskOf(pages);
+  const config = agentConfig().mailboxes[ROOM]!;
+  const mailboxes = [{ address: ROOM, config, policy: policyOf(config) }];
+  const scheduler = new Scheduler({ clock, baseBackoffMs: 1, maxBackoffMs: 5 });
+  for (let n = 0; n < pages.length; n++) await runAgentPass({ instance: 'agent-test', desk, scheduler, store, mailboxes, clock });
+  await store.close();
+  return desk.removed;
+}
+
+describe('a cancelled meeting on the agent mailbox', () => {
+  it('is taken off the calendar when the agent had accepted it', async () => {
+    expect(await passes([[request('pending')], [request('cancelled')]])).toEqual(['item-cancelled']);
+  });
+
+  it('is left alone when the agent never answered it (answered by hand, or before a lost store)', async () => {
+    expect(await passes([[request('cancelled')]])).toEqual([]);
+  });
+});
