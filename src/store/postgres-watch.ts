@@ -61,8 +61,11 @@ export async function recordDrift(parts: PostgresWatchParts, calendar: string, r
            change_key = excluded.change_key, content_hash = excluded.content_hash, seen_at = excluded.seen_at`,
         [calendar, row.key, row.kind, row.policy, row.itemId, row.changeKey, row.contentHash, now],
       );
+      if (row.kind === 'edited') await client.query('UPDATE delivered_item SET change_key = $1 WHERE calendar = $2 AND item_id = $3', [row.changeKey, calendar, row.itemId]);
     }
     if (relist) await client.query('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = $1', [calendar]);
+    // Something to restore: the calendar no longer holds the desired state, so the mailbox is due for delivery.
+    if (rows.some((row) => row.policy === 'restore')) await client.query('UPDATE mailbox SET desired_version = desired_version + 1 WHERE calendar = $1', [calendar]);
   });
 }
 

@@ -62,8 +62,14 @@ export function recordDrift(parts: SqliteWatchParts, calendar: string, rows: Arr
        ON CONFLICT (calendar, event_key) DO UPDATE SET kind = excluded.kind, policy = excluded.policy, item_id = excluded.item_id,
          change_key = excluded.change_key, content_hash = excluded.content_hash, seen_at = excluded.seen_at`,
     );
-    for (const row of rows) upsert.run(calendar, row.key, row.kind, row.policy, row.itemId, row.changeKey, row.contentHash, now);
+    const edited = parts.statement('UPDATE delivered_item SET change_key = ? WHERE calendar = ? AND item_id = ?');
+    for (const row of rows) {
+      upsert.run(calendar, row.key, row.kind, row.policy, row.itemId, row.changeKey, row.contentHash, now);
+      if (row.kind === 'edited') edited.run(row.changeKey, calendar, row.itemId);
+    }
     if (relist) parts.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
+    // Something to restore: the calendar no longer holds the desired state, so the mailbox is due for delivery.
+    if (rows.some((row) => row.policy === 'restore')) parts.statement('UPDATE mailbox SET desired_version = desired_version + 1 WHERE calendar = ?').run(calendar);
   });
 }
 

@@ -2,12 +2,16 @@
 // target that delivers it (a Graph deltaLink, an EWS SyncState, a CalDAV sync token), and what people did to our
 // events — each change found with the policy that answered it. Both stores implement it (sqlite-watch.ts,
 // postgres-watch.ts), held to one contract (test/store/contract.ts).
-import type { Lease } from './store.ts';
+import type { DriftKind, DriftPolicy } from '../model/rows.ts';
 
-/** What a person did to one of our events: changed it, or deleted it. */
-export type DriftKind = 'edited' | 'deleted';
-/** What calpush does about it (docs/drift.md): put it back, leave it, or stop managing the event. */
-export type DriftPolicy = 'restore' | 'respect' | 'detach';
+export type { DriftKind, DriftPolicy };
+
+/** A mailbox's lease as store.ts's Lease (written out here: store.ts imports this file). */
+interface Lease {
+  calendar: string;
+  owner: string;
+  token: number;
+}
 
 export interface DriftRow {
   calendar: string;
@@ -42,7 +46,10 @@ export interface WatchStore {
   /**
    * Records what was found, one row per event (a later finding replaces an earlier one), in one transaction under
    * the lease. `relist`: the mailbox is listed before its next plan (a deletion to restore: the listing, not the
-   * watch, decides what is created, so nothing is created twice).
+   * watch, decides what is created, so nothing is created twice). An edit also records the item's ChangeKey / ETag as
+   * the person left it on the delivered row: a restore's update is planned against that item (planner/drift.ts), and
+   * once written (a new ChangeKey) the finding no longer applies. A finding to restore makes the mailbox due for
+   * delivery (its desired version moves ahead of the delivered one, as a change of the source would).
    */
   recordDrift(calendar: string, rows: Array<Omit<DriftRow, 'calendar' | 'seenAt'>>, relist: boolean, fence?: Lease): Promise<void>;
   /** The mailbox's drift rows, by key; or every mailbox's (the status), newest first, at most `limit`. */

@@ -743,9 +743,15 @@ describe(`the store contract: ${name}`, () => {
     it('records one finding per event, replaced by the next; counts by policy and kind; a restored deletion relists the mailbox', async () => {
       const store = await stores.open();
       await store.recordInventory(cal, [item('a', 'i-a')]);
+      await store.recordMailboxOk(cal, (await store.mailbox(cal))!.desiredVersion);
+      expect(await store.changedMailboxes()).toEqual([]);
       expect((await store.mailbox(cal))!.inventoriedAt).not.toBeNull();
       await store.recordDrift(cal, [drift('a', 'restore'), drift('b', 'respect', 'deleted')], false);
       expect((await store.mailbox(cal))!.inventoriedAt).not.toBeNull();
+      // The edited item's ChangeKey as the person left it.
+      expect((await store.deliveredFor(cal)).map((row) => row.changeKey)).toEqual(['ck-a']);
+      // Something to restore: the mailbox is due for delivery.
+      expect((await store.changedMailboxes()).map((m) => m.calendar)).toEqual([cal]);
       await store.recordDrift(cal, [drift('a', 'detach', 'deleted')], true);
       expect((await store.mailbox(cal))!.inventoriedAt).toBeNull();
       await store.recordDrift('b@contoso.edu', [drift('c', 'respect')], false);
