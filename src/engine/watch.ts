@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { findDrift, type DriftDecision, type DriftPolicies } from '../planner/drift.ts';
 import type { DeliveryStore, Lease } from '../store/store.ts';
-import type { WatchStore } from '../store/watch.ts';
+import type { WatchStateRow, WatchStore } from '../store/watch.ts';
 import { TargetError, WATCH_STATE_NOT_FOUND, type WatchChange, type WatchPage } from '../targets/target.ts';
 import { claimMailbox, DEFAULT_LEASE_MS, defaultWorkerId, ledgerName } from './lease.ts';
 import type { MailboxRoute, MailboxRoutes } from './routes.ts';
@@ -34,6 +34,12 @@ export interface WatchOptions {
   onDrift?: (calendar: string, decision: DriftDecision) => void;
   /** Pages one mailbox's round may read at most (a service that never says the round is over cannot hold it). */
   maxPages?: number;
+  /**
+   * The backstop (watch.reconcileHours): a mailbox whose last full round is older is read in full again and listed
+   * before its next plan (the listing adopts what the calendar holds, as --reinventory does); a target that cannot
+   * watch is only listed. Absent: never.
+   */
+  reconcileMs?: number;
 }
 
 export type WatchStatus = 'watched' | 'full' | 'busy' | 'unwatched' | 'failed';
@@ -43,6 +49,8 @@ export interface WatchMailboxSummary {
   target: string | null;
   /** watched: read on from the sync state; full: read from no state (first round, or the service forgot it); unwatched: the target cannot watch. */
   status: WatchStatus;
+  /** The backstop was due: the mailbox is listed before its next plan. */
+  reconciled: boolean;
   changes: number;
   requests: number;
   drift: DriftDecision[];
@@ -63,20 +71,29 @@ export async function watchMailboxes(options: WatchOptions): Promise<WatchSummar
   const started = performance.now();
   const mailboxes: WatchMailboxSummary[] = [];
   for (const calendar of options.calendars) mailboxes.push(await watchMailbox(options, calendar));
-  const toDeliver = mailboxes.filter((m) => m.drift.some((d) => d.policy === 'restore')).map((m) => m.calendar);
+  const toDeliver = mailboxes.filter((m) => m.reconciled || m.drift.some((d) => d.policy === 'restore')).map((m) => m.calendar);
   return { mailboxes, toDeliver, durationMs: Math.round(performance.now() - started) };
 }
 
 async function watchMailbox(options: WatchOptions, calendar: string): Promise<WatchMailboxSummary> {
-  const summary: WatchMailboxSummary = { calendar, target: null, status: 'watched', changes: 0, requests: 0, drift: [] };
+  const summary: WatchMailboxSummary = { calendar, target: null, status: 'watched', reconciled: false, changes: 0, requests: 0, drift: [] };
   const workerId = options.workerId ?? defaultWorkerId();
   const lease = await claimMailbox(options.store, calendar, workerId, options.leaseMs ?? DEFAULT_LEASE_MS);
   if (!lease) return { ...summary, status: 'busy' };
   try {
     const route = await options.routes.route(calendar);
     summary.target = route.name;
-    if (!route.target.watch) return { ...summary, status: 'unwatched' };
-    await new MailboxWatch(options, route, lease, summary, ledgerName(workerId)).run();
+    const stored = await options.store.watchState(calendar);
+    summary.reconciled = reconcileDue(options, stored);
+    if (summary.reconciled) await options.store.invalidateInventory(calendar);
+    if (!route.target.watch) {
+      // Nothing to read: the periodic listing is all there is; the state row only dates it.
+      if (summary.reconciled || !stored) await options.store.saveWatchState(calendar, route.name, null, true, lease);
+      return { ...summary, status: 'unwatched' };
+    }
+    // A state of another target (the mailbox moved) means nothing to this one; the backstop reads in full.
+    const state = stored?.target === route.name && !summary.reconciled ? stored.state : null;
+    await new MailboxWatch(options, route, lease, summary, ledgerName(workerId)).run(state);
   } catch (error) {
     const failure = describeError(error);
     summary.status = 'failed';
@@ -86,6 +103,13 @@ async function watchMailbox(options: WatchOptions, calendar: string): Promise<Wa
     await options.store.releaseMailbox(calendar, workerId);
   }
   return summary;
+}
+
+/** Whether the backstop is due: the last full round (or, for a target that cannot watch, listing) is older than reconcileMs. */
+function reconcileDue(options: WatchOptions, stored: WatchStateRow | null): boolean {
+  if (!stored || options.reconcileMs === undefined) return false;
+  const since = Date.parse(stored.fullAt ?? stored.updatedAt);
+  return !Number.isFinite(since) || (options.clock ?? systemClock).now() - since >= options.reconcileMs;
 }
 
 /** One mailbox's round: pages from its sync state (or from none) to the end, each page's findings recorded. */
@@ -106,10 +130,7 @@ class MailboxWatch {
     this.calendar = summary.calendar;
   }
 
-  async run(): Promise<void> {
-    const stored = await this.options.store.watchState(this.calendar);
-    // A state of another target (the mailbox moved) means nothing to this one.
-    const state = stored?.target === this.route.name ? stored.state : null;
+  async run(state: string | null): Promise<void> {
     try {
       await this.round(state);
     } catch (error) {
