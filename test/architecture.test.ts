@@ -44,6 +44,7 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',
   'src/cli/commands/serve.ts': 'exiting after a second SIGTERM/SIGINT if shutting down hangs',
   'src/cli/commands/demo-hybrid.ts': 'calpush demo --hybrid waiting for the Radicale it started to answer: a start-up, no request waits on it',
+  'src/engine/watcher.ts': 'calpush serve’s watch cadence (watch.intervalSeconds): a round’s requests go through the scheduler, which owns their waits',
   'src/alerts/monitor.ts': 'how often the alert conditions are looked at and due notifications sent: a cadence; a failed notification’s back-off is a time in its outbox row, not a sleep',
   'src/client/index.ts': 'waitForDelivery’s poll of calpush’s API, in the source system’s process',
 };

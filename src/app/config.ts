@@ -10,6 +10,7 @@ import { findWindows } from 'windows-iana';
 import { z } from 'zod';
 import { agentConfigSchema } from '../agent/config.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
+import { watchConfigSchema } from './watch.ts';
 import { proxyConfigSchema } from '../config/proxy.ts';
 import { ConfigError } from '../config/secrets.ts';
 import { engineLimitsShape } from '../engine/limits.ts';
@@ -74,6 +75,8 @@ export const configSchema = z
     alerts: alertsConfigSchema.optional(),
     /** The resource agent: which room and equipment mailboxes it answers meeting requests for, and how (docs/agent.md). */
     agent: agentConfigSchema.optional(),
+    /** Watching the mailboxes for what people do to calpush's events, and the drift policy (docs/drift.md). */
+    watch: watchConfigSchema,
   })
   .strict()
   .superRefine((config, ctx) => {

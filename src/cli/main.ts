@@ -39,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   sync: async () => (await import('./commands/sync.ts')).registerSyncCommand,
   status: async () => (await import('./commands/status.ts')).registerStatusCommand,
   agent: async () => (await import('./commands/agent.ts')).registerAgentCommand,
+  watch: async () => (await import('./commands/watch.ts')).registerWatchCommand,
   import: async () => (await import('./commands/import.ts')).registerImportCommand,
   serve: async () => (await import('./commands/serve.ts')).registerServeCommand,
   feeds: async () => (await import('./commands/serve.ts')).registerFeedsCommand,

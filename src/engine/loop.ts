@@ -83,6 +83,8 @@ export class DeliveryLoop {
   private readonly active = new Set<string>();
   /** Mailboxes an operator asked to deliver now (deliverNow), not yet handed to a deliver() call. */
   private readonly requested = new Set<string>();
+  /** Mailboxes the watch found drift to restore in, or the reconcile listed again (bulk work), not yet handed to a deliver() call. */
+  private readonly recheck = new Set<string>();
   /** Mailboxes with an interactive change not yet handed to a deliver() call. */
   private readonly interactive = new Set<string>();
   /** Running deliver() calls listening for changes to the mailboxes in their scope. */
@@ -136,6 +138,15 @@ export class DeliveryLoop {
     if (calendar && !this.changedAt.has(calendar)) this.changedAt.set(calendar, this.clock.now());
     if (calendar && events <= INTERACTIVE_EVENTS) this.interactive.add(calendar);
     // The tick this wakes also tells a running delivery of the calendar (see tick), once per new version.
+    this.wake();
+  }
+
+  /**
+   * These mailboxes have work their desired state does not show (drift to restore, a listing due: docs/drift.md):
+   * delivered as bulk work, within `parallelMailboxes`, by the next ticks.
+   */
+  deliverSoon(calendars: Iterable<string>): void {
+    for (const calendar of calendars) this.recheck.add(calendar);
     this.wake();
   }
 
@@ -285,6 +296,7 @@ export class DeliveryLoop {
       for (const calendar of await store.calendarsNeedingDelivery(await store.calendars())) candidates.add(calendar);
     }
     for (const calendar of this.requested) candidates.add(calendar);
+    for (const calendar of this.recheck) candidates.add(calendar);
     for (const calendar of this.interactive) if (!candidates.has(calendar)) this.interactive.delete(calendar);
     const eligible = [...candidates].filter((calendar) => !this.waiting(calendar));
     const { parallelMailboxes } = this.options;
@@ -301,6 +313,7 @@ export class DeliveryLoop {
         this.told.set(calendar, versions.get(calendar) ?? -1);
         this.interactive.delete(calendar);
         this.requested.delete(calendar);
+        this.recheck.delete(calendar);
         if (!this.changedAt.has(calendar)) this.changedAt.set(calendar, now);
       }
       const run = this.run(calendars).finally(() => {

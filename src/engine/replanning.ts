@@ -1,6 +1,7 @@
 // Planning a mailbox (again) while it is delivered: the store's current desired state against what is delivered,
 // around the requests in flight and the creates waiting to be sent again (planner/replan.ts decides; this reads the
 // rows and acts on the answer).
+import { applyDrift } from '../planner/drift.ts';
 import { keysInFlight, replan } from '../planner/replan.ts';
 import type { MailboxWork } from './mailbox-work.ts';
 
@@ -23,8 +24,9 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   // key not left alone here has its answer in the rows read below.
   const { busy, deferred } = keysInFlight([...work.inFlight, ...work.resending], work.desiredByKey);
   work.deferred = deferred;
-  const delivered = await store.deliveredFor(calendar);
-  const result = replan({ instance, calendar, desired, delivered, generations: work.generations, busy, queued: work.queued });
+  // What people did to our events (docs/drift.md): detached and respected events are left out, edits to restore are stale.
+  const drifted = applyDrift(desired, await store.deliveredFor(calendar), (await store.driftFor?.(calendar)) ?? []);
+  const result = replan({ instance, calendar, desired: drifted.desired, delivered: drifted.delivered, generations: work.generations, busy, queued: work.queued });
   for (const op of result.superseded) {
     work.queued.delete(op);
     work.contentOf.delete(op);

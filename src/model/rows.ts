@@ -89,3 +89,8 @@ export interface PendingOp {
  * calendar (its feed could not be read).
  */
 export type HeldEvent = { calendar: string; key: string } | { calendar: string; idPrefix: string } | { calendar: string; everything: true };
+
+/** What a person did to one of our events in their calendar: changed it, or deleted it (docs/drift.md). */
+export type DriftKind = 'edited' | 'deleted';
+/** What calpush does about it: put the event back as desired, leave the person's change, or stop managing the event. */
+export type DriftPolicy = 'restore' | 'respect' | 'detach';

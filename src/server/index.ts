@@ -21,6 +21,8 @@ import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
+import { MailboxWatcher } from '../engine/watcher.ts';
+import { driftPolicyOf } from '../app/watch.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -48,6 +50,8 @@ export interface ServeOptions extends ServeSettings {
   workerId?: string;
   /** Run the alert monitor on its cadence (default true when `alerts` is configured; tests call tick()). */
   watchAlerts?: boolean;
+  /** Watch the delivered mailboxes for drift on watch.intervalSeconds (default: watch.enabled and delivering; tests call watcher.tick()). */
+  watchMailboxes?: boolean;
 }
 
 /** The store's alert and connection parts (both stores have them; a test's stand-in may not). */
@@ -62,6 +66,8 @@ export interface RunningServer {
   poller: FeedPoller | null;
   /** The alert monitor, when the config has an `alerts` section. */
   alerts: AlertMonitor | null;
+  /** The watch of the delivered mailboxes for drift (docs/drift.md). */
+  watcher: MailboxWatcher;
   metrics: Metrics;
   /** Stops taking requests, stops the pollers, lets deliveries finish (shutdownGraceMs), closes everything. */
   close(): Promise<void>;
@@ -228,7 +234,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         })
       : null;
 
+  const watcher = new MailboxWatcher({
+    store,
+    routes,
+    intervalMs: config.watch.intervalSeconds * 1000,
+    reconcileMs: config.watch.reconcileHours * 3_600_000,
+    window: { pastDays: config.watch.pastDays, futureDays: config.watch.futureDays },
+    policyOf: driftPolicyOf(config.watch),
+    deliverSoon: (calendars) => loop.deliverSoon(calendars),
+    ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
+    ...(clock ? { clock } : {}),
+    onDrift: (_calendar, decision) => metrics.drift.inc({ policy: decision.policy, kind: decision.kind }),
+    log: {
+      debug: (fields, message) => app.log.debug(fields, message),
+      info: (fields, message) => app.log.info(fields, message),
+      warn: (fields, message) => app.log.warn(fields, message),
+      error: (fields, message) => app.log.error(fields, message),
+    },
+  });
+
   if (options.deliver ?? true) loop.start();
+  if ((options.watchMailboxes ?? ((options.deliver ?? true) && config.watch.enabled))) watcher.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
   if (alerts && (options.watchAlerts ?? true)) alerts.start();
 
@@ -242,13 +268,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await poller?.stop();
       await stopWatching?.();
       await alerts?.stop();
+      await watcher.stop();
       await loop.stop(server.shutdownGraceMs);
       consentClient?.close();
       await closeRoutes();
       if (!options.store) await store.close();
     })());
 
-  return { app, url, store, loop, poller, alerts, metrics, close };
+  return { app, url, store, loop, poller, alerts, watcher, metrics, close };
 }
 
 /** What the metrics and the dashboard read of the schedulers (one per target), summed over all of them. */

@@ -10,6 +10,8 @@ export interface Metrics {
   deliveryLatency: Histogram;
   mailboxDeliveries: Counter<'outcome'>;
   feedFetches: Counter<'outcome'>;
+  /** What people did to calpush's events, found by the watch, by the policy that answered it (docs/drift.md). */
+  drift: Counter<'policy' | 'kind'>;
   authFailures: Counter<'reason'>;
   authLimited: Counter;
 }
@@ -85,6 +87,7 @@ export function createMetrics(options: { store: StoreOverview; schedulerStats?: 
     }),
     mailboxDeliveries: new Counter({ name: 'calpush_mailbox_deliveries_total', help: 'Deliveries of a mailbox by outcome', labelNames: ['outcome'], registers: [registry] }),
     feedFetches: new Counter({ name: 'calpush_feed_fetches_total', help: 'Feed fetches by outcome', labelNames: ['outcome'], registers: [registry] }),
+    drift: new Counter({ name: 'calpush_drift_total', help: 'Edits and deletions of calpush events by people, found by the watch, by drift policy and kind', labelNames: ['policy', 'kind'], registers: [registry] }),
     authFailures: new Counter({
       name: 'calpush_api_auth_failures_total',
       help: 'Requests to the push API whose key was missing, malformed, unknown or revoked (answered 401 or 429)',

@@ -70,6 +70,8 @@ export const COPIED_TABLES: CopiedTable[] = [
     key: ['mailbox', 'uid'],
   },
   { table: 'agent_alias', columns: ['mailbox', 'number', 'uid'], key: ['mailbox', 'number'] },
+  { table: 'watch_state', columns: ['calendar', 'target', 'state', 'full_at', 'updated_at'], key: ['calendar'] },
+  { table: 'drift', columns: ['calendar', 'event_key', 'kind', 'policy', 'item_id', 'change_key', 'content_hash', 'seen_at'], key: ['calendar', 'event_key'] },
 ];
 
 export interface CopiedCounts {

@@ -27,6 +27,9 @@ import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-del
 import * as agent from './postgres-agent.ts';
 import { POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
+import * as watch from './postgres-watch.ts';
+import { POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
+import type { DriftKind, DriftPolicy, DriftRow, WatchStateRow, WatchStore } from './watch.ts';
 import { SealError, type Keyring } from './sealed.ts';
 import { StoreError } from './errors.ts';
 import { describeServer, postgresFailure } from './postgres-errors.ts';
@@ -166,6 +169,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   ALTER TABLE pending_op ADD COLUMN lands_by_ms bigint;
   `,
   POSTGRES_AGENT_MIGRATION,
+  POSTGRES_WATCH_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -849,6 +853,30 @@ export class PostgresStore implements Store, StoreTables {
   }
 
   // ---- delegated access and alerts (postgres-delegated.ts) ---------------------------------------------------
+
+  // ---- watching for drift (postgres-watch.ts) -------------------------------------------------------------------
+
+  private get watchParts(): PostgresWatchParts {
+    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
+  }
+  async watchState(calendar: string): Promise<WatchStateRow | null> {
+    return watch.watchState(this.watchParts, calendar);
+  }
+  async saveWatchState(calendar: string, target: string, state: string | null, full: boolean, fence?: Lease): Promise<void> {
+    await watch.saveWatchState(this.watchParts, calendar, target, state, full, fence);
+  }
+  async recordDrift(calendar: string, rows: Array<Omit<DriftRow, 'calendar' | 'seenAt'>>, relist: boolean, fence?: Lease): Promise<void> {
+    await watch.recordDrift(this.watchParts, calendar, rows, relist, fence);
+  }
+  async driftFor(calendar: string): Promise<DriftRow[]> {
+    return watch.driftFor(this.watchParts, calendar);
+  }
+  async driftRows(limit: number): Promise<DriftRow[]> {
+    return watch.driftRows(this.watchParts, limit);
+  }
+  async driftCounts(): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>> {
+    return watch.driftCounts(this.watchParts);
+  }
 
   // ---- the resource agent (postgres-agent.ts) -------------------------------------------------------------------
 

@@ -35,6 +35,9 @@ import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 import * as agent from './sqlite-agent.ts';
 import { AGENT_MIGRATION } from './sqlite-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
+import * as watch from './sqlite-watch.ts';
+import { WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
+import type { DriftKind, DriftPolicy, DriftRow, WatchStateRow, WatchStore } from './watch.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
 const MIGRATIONS: string[] = [
@@ -192,6 +195,7 @@ const MIGRATIONS: string[] = [
   ALTER TABLE pending_op ADD COLUMN lands_by_ms INTEGER;
   `,
   AGENT_MIGRATION,
+  WATCH_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -225,7 +229,7 @@ function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMEDIATE', 
 /** Timestamps the store writes (ISO 8601, UTC), from the store's Clock. */
 type Stamp = () => string;
 
-export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertStore, SealedSecrets, AgentStore {
+export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertStore, SealedSecrets, AgentStore, WatchStore {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   private readonly db: DatabaseSync;
@@ -847,6 +851,30 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   }
 
   // ---- delegated access and alerts (sqlite-delegated.ts) -----------------------------------------------------
+
+  // ---- watching for drift (sqlite-watch.ts) ---------------------------------------------------------------------
+
+  private get watchParts(): SqliteWatchParts {
+    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
+  }
+  async watchState(calendar: string): Promise<WatchStateRow | null> {
+    return watch.watchState(this.watchParts, calendar);
+  }
+  async saveWatchState(calendar: string, target: string, state: string | null, full: boolean, fence?: Lease): Promise<void> {
+    watch.saveWatchState(this.watchParts, calendar, target, state, full, fence);
+  }
+  async recordDrift(calendar: string, rows: Array<Omit<DriftRow, 'calendar' | 'seenAt'>>, relist: boolean, fence?: Lease): Promise<void> {
+    watch.recordDrift(this.watchParts, calendar, rows, relist, fence);
+  }
+  async driftFor(calendar: string): Promise<DriftRow[]> {
+    return watch.driftFor(this.watchParts, calendar);
+  }
+  async driftRows(limit: number): Promise<DriftRow[]> {
+    return watch.driftRows(this.watchParts, limit);
+  }
+  async driftCounts(): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>> {
+    return watch.driftCounts(this.watchParts);
+  }
 
   // ---- the resource agent (sqlite-agent.ts) -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import type { RetentionRule } from '../model/retention.ts';
 import type { AgentStore } from './agent.ts';
 import type { AlertStore } from './alerts.ts';
 import type { ConnectionStore, SealedSecrets } from './connections.ts';
+import type { WatchStore } from './watch.ts';
 import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp, RouteLookupRow } from '../model/rows.ts';
 
 export interface DesiredChange {
@@ -364,7 +365,7 @@ export interface ChangeNotifications {
 }
 
 /** What a delivery needs of the store (the mailboxes: which target each settled one was last delivered through). */
-export type DeliveryStore = DesiredState & DeliveryLedger & MailboxLeases & MailboxTargets & Pick<StoreOverview, 'mailboxes'> & Partial<RequestLedger>;
+export type DeliveryStore = DesiredState & DeliveryLedger & MailboxLeases & MailboxTargets & Pick<StoreOverview, 'mailboxes'> & Partial<RequestLedger> & Partial<Pick<WatchStore, 'driftFor'>>;
 
 /** Both stores (SQLite, PostgreSQL) are all of it; each part of calpush asks for the narrow part it uses. */
 export interface Store
@@ -380,6 +381,7 @@ export interface Store
     SealedSecrets,
     AlertStore,
     AgentStore,
+    WatchStore,
     Partial<ChangeNotifications> {
   /** Which store this is, for messages and `calpush store` ("sqlite" or "postgres"). */
   readonly kind: 'sqlite' | 'postgres';

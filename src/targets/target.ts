@@ -82,6 +82,33 @@ export interface ServiceLane {
   throttledRetries?: number;
 }
 
+/** One change the watch of a calendar saw: an item added or changed (with its ChangeKey / ETag now), or removed. */
+export type WatchChange = { kind: 'changed'; itemId: string; changeKey: string | null } | { kind: 'removed'; itemId: string };
+
+export interface WatchPage {
+  changes: WatchChange[];
+  /** Where the next call reads on (opaque: a Graph deltaLink or nextLink, an EWS SyncState, a CalDAV sync token). */
+  state: string;
+  /** The round is not over: call again with `state` for the next page. */
+  more: boolean;
+}
+
+/**
+ * Reading what changed in a calendar since a sync state (docs/drift.md): Graph calendarView/delta, EWS
+ * SyncFolderItems, CalDAV sync-collection. A target without it is listed in full instead (the periodic reconcile).
+ */
+export interface WatchCapability {
+  /**
+   * One page of what changed since `state`; null: a full round, every item now in `window` (ms since the epoch)
+   * reported as changed. A state the service no longer knows is a TargetError with code `SyncStateNotFound`: the
+   * caller starts a full round.
+   */
+  changes(calendar: string, state: string | null, window: { start: number; end: number }): Promise<WatchPage>;
+}
+
+/** The service forgot the sync state (Graph 410 SyncStateNotFound, EWS ErrorInvalidSyncStateData, CalDAV valid-sync-token). */
+export const WATCH_STATE_NOT_FOUND = 'SyncStateNotFound';
+
 export interface CalendarTarget {
   readonly kind: 'graph' | 'ews' | 'caldav';
   /** Asks the service where the mailbox lives (one request; Graph, EWS). Read-only. */
@@ -105,6 +132,8 @@ export interface CalendarTarget {
    * and the mailbox's limits.
    */
   laneFor?(calendar: string): ServiceLane | null;
+  /** Present when the target can read what changed in a calendar since a sync state (docs/drift.md). */
+  readonly watch?: WatchCapability;
   /** One page of the items in `calendar` that carry this instance's tag. */
   listOwned(calendar: string, cursor?: string): Promise<OwnedPage>;
   /** Creates the event, idempotently for the same transactionId. */

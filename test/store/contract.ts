@@ -719,6 +719,70 @@ describe(`the store contract: ${name}`, () => {
     });
   });
 
+  describe('watching for drift (issue #15)', () => {
+    const drift = (key: string, policy: 'restore' | 'respect' | 'detach', kind: 'edited' | 'deleted' = 'edited') => ({
+      key, kind, policy, itemId: `i-${key}`, changeKey: kind === 'edited' ? `ck-${key}` : null, contentHash: policy === 'respect' ? 'h' : null,
+    });
+
+    it('keeps a sync state per mailbox with its target, across handles; a full round is dated, null starts over', async () => {
+      const store = await stores.open();
+      expect(await store.watchState(cal)).toBeNull();
+      await store.saveWatchState(cal, 'online', 'delta-1', true);
+      await store.saveWatchState(cal, 'online', 'delta-2', false);
+      const again = await stores.reopen(store);
+      const row = (await again.watchState(cal))!;
+      expect(row).toMatchObject({ calendar: cal, target: 'online', state: 'delta-2' });
+      expect(row.fullAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      // Another target's state: the full round's date belongs to the old one.
+      await again.saveWatchState(cal, 'onprem', null, false);
+      expect(await store.watchState(cal)).toMatchObject({ target: 'onprem', state: null, fullAt: null });
+      await again.close();
+      await store.close();
+    });
+
+    it('records one finding per event, replaced by the next; counts by policy and kind; a restored deletion relists the mailbox', async () => {
+      const store = await stores.open();
+      await store.recordInventory(cal, [item('a', 'i-a')]);
+      await store.recordMailboxOk(cal, (await store.mailbox(cal))!.desiredVersion);
+      expect(await store.changedMailboxes()).toEqual([]);
+      expect((await store.mailbox(cal))!.inventoriedAt).not.toBeNull();
+      await store.recordDrift(cal, [drift('a', 'restore'), drift('b', 'respect', 'deleted')], false);
+      expect((await store.mailbox(cal))!.inventoriedAt).not.toBeNull();
+      // The edited item's ChangeKey as the person left it.
+      expect((await store.deliveredFor(cal)).map((row) => row.changeKey)).toEqual(['ck-a']);
+      // Something to restore: the mailbox is due for delivery.
+      expect((await store.changedMailboxes()).map((m) => m.calendar)).toEqual([cal]);
+      await store.recordDrift(cal, [drift('a', 'detach', 'deleted')], true);
+      expect((await store.mailbox(cal))!.inventoriedAt).toBeNull();
+      await store.recordDrift('b@contoso.edu', [drift('c', 'respect')], false);
+      expect((await store.driftFor(cal)).map((r) => [r.key, r.policy, r.kind, r.changeKey, r.contentHash])).toEqual([
+        ['a', 'detach', 'deleted', null, null],
+        ['b', 'respect', 'deleted', null, 'h'],
+      ]);
+      expect((await store.driftFor(cal))[0]!.seenAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      expect(await store.driftCounts()).toEqual([
+        { policy: 'detach', kind: 'deleted', count: 1 },
+        { policy: 'respect', kind: 'deleted', count: 1 },
+        { policy: 'respect', kind: 'edited', count: 1 },
+      ]);
+      expect(await store.driftRows(2)).toHaveLength(2);
+      await store.close();
+    });
+
+    it('refuses a finding or a sync state under a lease another worker took over, recording nothing', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      const lost = (await store.claimMailbox(cal, 'w1', 60_000))!;
+      await other.takeOverMailbox(cal, 'w1', 'w2', 60_000);
+      await expect(store.recordDrift(cal, [drift('a', 'restore')], true, lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.saveWatchState(cal, 'default', 's', true, lost)).rejects.toBeInstanceOf(LeaseLost);
+      expect(await other.driftFor(cal)).toEqual([]);
+      expect(await other.watchState(cal)).toBeNull();
+      await other.close();
+      await store.close();
+    });
+  });
+
   describe('API keys and feed state', () => {
     it('stores API keys by their hash, revokes once, and notes their use', async () => {
       const store = await stores.open();

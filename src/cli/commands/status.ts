@@ -6,6 +6,26 @@ import { loadConfig } from '../../app/config.ts';
 import { explainRoutes } from '../../app/router.ts';
 import { reportFailure } from '../failure.ts';
 import { openStore } from '../../app/store.ts';
+import type { Store } from '../../store/store.ts';
+
+/** The mailbox's drift: counts by kind and policy, each event with when it was seen, and where its watch stands. */
+async function driftOf(store: Store, calendar: string) {
+  const rows = await store.driftFor(calendar);
+  const counts: Record<string, number> = {};
+  for (const row of rows) counts[`${row.kind}:${row.policy}`] = (counts[`${row.kind}:${row.policy}`] ?? 0) + 1;
+  const state = await store.watchState(calendar);
+  return {
+    counts,
+    events: rows.map((row) => ({ key: row.key, kind: row.kind, policy: row.policy, seenAt: row.seenAt })),
+    watchedAt: state?.updatedAt ?? null,
+    lastFullRoundAt: state?.fullAt ?? null,
+  };
+}
+
+function driftLine(drift: Awaited<ReturnType<typeof driftOf>>): string {
+  const counts = Object.entries(drift.counts).map(([key, n]) => `${key.replace(':', ' → ')} ${n}`);
+  return counts.length ? `\n    drift: ${counts.join(', ')}${drift.watchedAt ? ` (watched ${drift.watchedAt})` : ''}` : '';
+}
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -38,6 +58,8 @@ export function registerStatusCommand(program: Command): void {
               failedEvents: pending.filter((op) => op.lastError).length,
               lastSyncAt: mailbox?.lastSyncAt ?? null,
               lastError: mailbox?.lastError ? `${mailbox.lastErrorCode}: ${mailbox.lastError}` : null,
+              /** What people did to our events, found by the watch, and the policy that answered (docs/drift.md). */
+              drift: await driftOf(store, calendar),
             });
           }
           if (options.json) {
@@ -49,7 +71,7 @@ export function registerStatusCommand(program: Command): void {
             process.stdout.write(
               `${row.calendar}  ${row.state}  target ${row.target ?? row.route.target ?? '?'}${moving}  desired ${row.desired}  delivered ${row.delivered}  pending ${row.pending}` +
                 `${row.lastSyncAt ? `  last sync ${row.lastSyncAt}` : ''}\n    route: ${row.route.target ?? 'unknown'} — ${row.route.reason}` +
-                `${row.lastError ? `\n    last error: ${row.lastError}` : ''}\n`,
+                `${row.lastError ? `\n    last error: ${row.lastError}` : ''}${driftLine(row.drift)}\n`,
             );
           }
           if (!rows.length) process.stdout.write('the store has no mailboxes yet: run calpush sync\n');

@@ -11,7 +11,7 @@ import type { DAVResponse } from 'tsdav';
 import type { ProxySettings } from '../../config/proxy.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient } from '../http.ts';
-import { TargetError, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage } from '../target.ts';
+import { TargetError, WATCH_STATE_NOT_FOUND, type CalendarTarget, type ItemRef, type OwnedItem, type OwnedPage, type WatchCapability, type WatchPage } from '../target.ts';
 import {
   classifyFailure,
   fetchFailure,
@@ -171,6 +171,8 @@ export function expandTemplate(template: string, calendar: string): string {
 
 export class CalDavTarget implements CalendarTarget {
   readonly kind = 'caldav' as const;
+  /** Watching by sync-collection (RFC 6578): changed members with their ETag, deleted members as 404 (docs/drift.md). */
+  readonly watch: WatchCapability = { changes: (calendar, state) => this.watchChanges(calendar, state) };
   private readonly options: CalDavTargetOptions;
   private readonly http: HttpClient | null;
   private readonly fetchFn: FetchFn;
@@ -548,6 +550,22 @@ export class CalDavTarget implements CalendarTarget {
       else if (response.ok) changed.push({ href: path, etag: textOf(response.props?.getetag) });
     }
     return { status: 'ok', token: newToken, changed, deleted, truncated };
+  }
+
+  /**
+   * One sync-collection REPORT as a watch page: the href is the item id calpush keeps. A token the server no longer
+   * takes (DAV:valid-sync-token, RFC 6578 §3.2) starts a full round; a server without sync-collection is refused
+   * (WatchUnsupported), and the engine falls back to listing the calendar in full.
+   */
+  private async watchChanges(calendar: string, state: string | null): Promise<WatchPage> {
+    const answer = await this.changesSince(calendar, state);
+    if (answer.status === 'token-invalid') throw new TargetError('item', WATCH_STATE_NOT_FOUND, `the CalDAV server no longer takes the sync token of ${calendar}'s calendar`);
+    if (answer.status === 'unsupported') throw new TargetError('item', 'WatchUnsupported', `the CalDAV server does not offer sync-collection (RFC 6578) on ${calendar}'s calendar`);
+    const changes: WatchPage['changes'] = [
+      ...answer.changed.map((change) => ({ kind: 'changed' as const, itemId: change.href, changeKey: change.etag })),
+      ...answer.deleted.map((href) => ({ kind: 'removed' as const, itemId: href })),
+    ];
+    return { changes, state: answer.token, more: answer.truncated };
   }
 
   async close(): Promise<void> {

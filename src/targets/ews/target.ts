@@ -22,7 +22,7 @@ import { CalpushError } from '../../model/errors.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { parseTagValue } from '../../model/tag.ts';
 import { NetworkError } from '../http.ts';
-import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage, type ServiceLane } from '../target.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage, type ServiceLane, type WatchCapability } from '../target.ts';
 import { assignAccount } from './accounts.ts';
 import { autodiscoverLocation, defaultAutodiscoverUrl } from './autodiscover.ts';
 import { CHANGE_KEY_CODES, classifyHttpStatus, classifyResponseCode, type ErrorContext } from './errors.ts';
@@ -46,7 +46,8 @@ import { parseSoapAnswer, type Operation, type ParsedItem, type ResponseMessage,
 import { AccountConnection, type EwsCredentials, type HttpAnswer } from './transport.ts';
 import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage } from './schema.ts';
 import type { XmlElement } from './xml.ts';
-import { EwsMeetingDesk } from './meetings.ts';
+import { EwsMeetingDesk, type EwsConnection } from './meetings.ts';
+import { EwsWatch } from './watch.ts';
 
 export interface EwsAccount {
   /** "DOMAIN\\user", "user@upn.example" or "user" (with `domain`). */
@@ -164,6 +165,7 @@ const REFUSED_BEFORE_WORK = new Set([
 export class EwsTarget implements CalendarTarget {
   readonly kind = 'ews' as const;
   readonly batch?: BatchCapability;
+  readonly watch: WatchCapability;
   private readonly options: EwsTargetOptions;
   private readonly accounts: ServiceAccount[];
   private readonly assignments = new Map<string, ServiceAccount>();
@@ -245,6 +247,7 @@ export class EwsTarget implements CalendarTarget {
       // Exchange works through the items of one request one after the other: one slot, like a Graph dependsOn chain.
       this.batch = { maxOps: batchSize, mode: 'chain', parallelism: 1, run: (calendar, ops) => this.runBatch(calendar, ops) };
     }
+    this.watch = new EwsWatch(this.connection());
   }
 
   /**
@@ -430,7 +433,12 @@ export class EwsTarget implements CalendarTarget {
 
   /** The meeting requests of resource mailboxes, read and answered as the mailbox's service account (issue #15). */
   meetings(): EwsMeetingDesk {
-    return new EwsMeetingDesk({
+    return new EwsMeetingDesk(this.connection());
+  }
+
+  /** One request of one item as the mailbox's service account, for the readers beside the target (the agent's desk, the watch). */
+  private connection(): EwsConnection {
+    return {
       context: (mailbox) => this.context(mailbox),
       laneFor: (mailbox) => this.laneFor(mailbox),
       call: async (mailbox, operation, body, what) => {
@@ -439,7 +447,7 @@ export class EwsTarget implements CalendarTarget {
         if (!EwsTarget.ok(message)) throw this.failed(message, mailbox, what);
         return message;
       },
-    });
+    };
   }
 
   // ---- listing -------------------------------------------------------------------------------------------------

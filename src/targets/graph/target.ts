@@ -8,12 +8,13 @@ import { randomUUID } from 'node:crypto';
 import type { ProxySettings } from '../../config/proxy.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '../http.ts';
-import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage } from '../target.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage, type WatchCapability } from '../target.ts';
 import { GraphTokenProvider, type GraphCredential } from './auth.ts';
 import { classifyGraphError } from './errors.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
 import { graphEventBody } from './mapping.ts';
-import { GraphMeetingDesk } from './meetings.ts';
+import { GraphMeetingDesk, type GraphConnection } from './meetings.ts';
+import { GraphWatch } from './watch.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -134,6 +135,7 @@ function isNotFound(error: TargetError): boolean {
 export class GraphTarget implements CalendarTarget {
   readonly kind = 'graph' as const;
   readonly batch?: BatchCapability;
+  readonly watch: WatchCapability;
   private readonly http: HttpClient;
   private readonly access: GraphAccess;
   private readonly base: string;
@@ -161,6 +163,7 @@ export class GraphTarget implements CalendarTarget {
       // Outlook runs at most 4 requests of a batch at once for a mailbox (throttling-limits, "Outlook service limits").
       this.batch = { maxOps: GRAPH_BATCH_MAX, mode, parallelism: 4, run: (calendar, ops, chosen) => this.runBatch(calendar, ops, mode === 'auto' ? (chosen ?? 'chain') : mode) };
     }
+    this.watch = new GraphWatch(this.connection());
   }
 
   /** Path of a request inside a batch: relative to the version root. */
@@ -484,7 +487,12 @@ export class GraphTarget implements CalendarTarget {
 
   /** The meeting requests of resource mailboxes, answered over this target's connection and token (issue #15). */
   meetings(): GraphMeetingDesk {
-    return new GraphMeetingDesk({
+    return new GraphMeetingDesk(this.connection());
+  }
+
+  /** This target's connection and token for the readers beside it (the agent's desk, the watch). */
+  private connection(): GraphConnection {
+    return {
       base: this.base,
       mailboxPath: (mailbox) => this.access.mailboxPath(mailbox),
       send: (mailbox, method, url, body, context, headers) => {
@@ -492,7 +500,7 @@ export class GraphTarget implements CalendarTarget {
         if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
         return this.send(mailbox, method, url, body, context, headers);
       },
-    });
+    };
   }
 
   // ---- where a mailbox lives (Exchange hybrid routing) ----------------------------------------------------------
