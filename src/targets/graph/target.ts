@@ -14,6 +14,7 @@ import { classifyGraphError } from './errors.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
 import { graphEventBody } from './mapping.ts';
 import { GraphMeetingDesk } from './meetings.ts';
+import { GraphRoomDirectory } from './rooms.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -491,6 +492,18 @@ export class GraphTarget implements CalendarTarget {
         // Follow links only back to the same Graph endpoint: our bearer token must never go anywhere else.
         if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
         return this.send(mailbox, method, url, body, context, headers);
+      },
+    });
+  }
+
+  /** The rooms of room lists (Place.Read.All), for the agent's and the config's `roomList` entries (issue #15). */
+  rooms(): GraphRoomDirectory {
+    return new GraphRoomDirectory({
+      base: this.base,
+      get: (key, url) => {
+        // As for meetings(): links are followed only back to the same Graph endpoint.
+        if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
+        return this.send(key, 'GET', url, undefined, 'item');
       },
     });
   }
