@@ -7,7 +7,6 @@ import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { openStore } from '../app/store.ts';
 import type { Store } from '../store/store.ts';
-import { createRouter } from '../app/router.ts';
 import type { AlertStore } from '../store/alerts.ts';
 import type { ConnectionStore } from '../store/connections.ts';
 import { connectionStoreOf, connectUrl, delegatedTarget } from '../app/targets.ts';
@@ -21,6 +20,9 @@ import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
+import { AgentLoop } from '../agent/loop.ts';
+import { createAgent, type AgentRun } from '../app/agent.ts';
+import { createRouter, Router } from '../app/router.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -48,6 +50,12 @@ export interface ServeOptions extends ServeSettings {
   workerId?: string;
   /** Run the alert monitor on its cadence (default true when `alerts` is configured; tests call tick()). */
   watchAlerts?: boolean;
+  /** Run the resource agent on its cadence (default true when `agent` is configured). */
+  runAgent?: boolean;
+  /** The agent loop's wait between passes, for tests (agent/loop.ts). */
+  agentWait?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Told of each agent pass. */
+  onAgentPass?: (run: AgentRun) => void;
 }
 
 /** The store's alert and connection parts (both stores have them; a test's stand-in may not). */
@@ -62,6 +70,8 @@ export interface RunningServer {
   poller: FeedPoller | null;
   /** The alert monitor, when the config has an `alerts` section. */
   alerts: AlertMonitor | null;
+  /** The resource agent's loop, when the config has an `agent` section. */
+  agent: AgentLoop<AgentRun> | null;
   metrics: Metrics;
   /** Stops taking requests, stops the pollers, lets deliveries finish (shutdownGraceMs), closes everything. */
   close(): Promise<void>;
@@ -168,6 +178,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         })
       : null;
 
+  // Built before the server listens, so that an agent section serve cannot run refuses the start (its log lines are
+  // written once the app exists).
+  let agent: AgentLoop<AgentRun> | null;
+  try {
+    agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run)) : null;
+  } catch (error) {
+    await closeRoutes();
+    if (!options.store) await store.close();
+    throw error;
+  }
+
   const https = server.tls
     ? { cert: readPem(server.tls.certificate, baseDir, 'server.tls.certificate'), key: readPem(server.tls.privateKey, baseDir, 'server.tls.privateKey') }
     : undefined;
@@ -229,6 +250,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       : null;
 
   if (options.deliver ?? true) loop.start();
+  agent?.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
   if (alerts && (options.watchAlerts ?? true)) alerts.start();
 
@@ -242,13 +264,48 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await poller?.stop();
       await stopWatching?.();
       await alerts?.stop();
+      await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
       consentClient?.close();
       await closeRoutes();
       if (!options.store) await store.close();
     })());
 
-  return { app, url, store, loop, poller, alerts, metrics, close };
+  return { app, url, store, loop, poller, alerts, agent, metrics, close };
+}
+
+/**
+ * The resource agent under serve: a pass every agent.intervalSeconds through the scheduler of the target it names —
+ * the same scheduler delivery uses, so the agent's requests and the deliveries share Outlook's per-mailbox budgets.
+ * Room lists are read again every agent.roomListRefreshMinutes.
+ */
+function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: Store, log: (run: AgentRun) => void): AgentLoop<AgentRun> {
+  const agentConfig = options.config.agent!;
+  const member = routes instanceof Router ? routes.member(agentConfig.target) : options.target ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined;
+  if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
+  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, ...(options.clock ? { clock: options.clock } : {}) });
+  return new AgentLoop({
+    pass: () => agent.pass(),
+    intervalMs: agentConfig.intervalSeconds * 1000,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.agentWait ? { wait: options.agentWait } : {}),
+    onPass: (run) => {
+      log(run);
+      options.onAgentPass?.(run);
+    },
+  });
+}
+
+/** Each answer the agent gave, and each mailbox or room list it could not read, as a log line. */
+function logAgentPass(app: FastifyInstance, run: AgentRun): void {
+  for (const outcome of run.outcomes) {
+    if (outcome.outcome === 'unchanged') continue;
+    const fields = { mailbox: outcome.mailbox, subject: outcome.subject, organizer: outcome.organizer, outcome: outcome.outcome, reason: outcome.reason, ...(outcome.alias ? { alias: outcome.alias } : {}) };
+    if (outcome.outcome === 'failed') app.log.warn({ ...fields, error: outcome.error }, 'agent: a request failed');
+    else app.log.info(fields, 'agent: answered');
+  }
+  for (const mailbox of run.mailboxes) if (mailbox.error) app.log.warn({ mailbox: mailbox.mailbox, error: mailbox.error }, 'agent: mailbox failed');
+  for (const list of run.roomLists) app.log.warn({ roomList: list.roomList, error: list.error }, 'agent: room list failed');
 }
 
 /** What the metrics and the dashboard read of the schedulers (one per target), summed over all of them. */
