@@ -20,7 +20,7 @@ import type { CalendarTarget } from '../targets/target.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
-import { AgentLoop } from '../agent/loop.ts';
+import { Cadence } from '../engine/cadence.ts';
 import { createAgent, type AgentRun } from '../app/agent.ts';
 import { createRouter, Router } from '../app/router.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
@@ -52,7 +52,7 @@ export interface ServeOptions extends ServeSettings {
   watchAlerts?: boolean;
   /** Run the resource agent on its cadence (default true when `agent` is configured). */
   runAgent?: boolean;
-  /** The agent loop's wait between passes, for tests (agent/loop.ts). */
+  /** The agent loop's wait between passes, for tests (engine/cadence.ts). */
   agentWait?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Told of each agent pass. */
   onAgentPass?: (run: AgentRun) => void;
@@ -71,7 +71,7 @@ export interface RunningServer {
   /** The alert monitor, when the config has an `alerts` section. */
   alerts: AlertMonitor | null;
   /** The resource agent's loop, when the config has an `agent` section. */
-  agent: AgentLoop<AgentRun> | null;
+  agent: Cadence<AgentRun> | null;
   metrics: Metrics;
   /** Stops taking requests, stops the pollers, lets deliveries finish (shutdownGraceMs), closes everything. */
   close(): Promise<void>;
@@ -180,7 +180,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   // Built before the server listens, so that an agent section serve cannot run refuses the start (its log lines are
   // written once the app exists).
-  let agent: AgentLoop<AgentRun> | null;
+  let agent: Cadence<AgentRun> | null;
   try {
     agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run)) : null;
   } catch (error) {
@@ -279,12 +279,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
  * the same scheduler delivery uses, so the agent's requests and the deliveries share Outlook's per-mailbox budgets.
  * Room lists are read again every agent.roomListRefreshMinutes.
  */
-function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: Store, log: (run: AgentRun) => void): AgentLoop<AgentRun> {
+function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: Store, log: (run: AgentRun) => void): Cadence<AgentRun> {
   const agentConfig = options.config.agent!;
   const member = routes instanceof Router ? routes.member(agentConfig.target) : options.target ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined;
   if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
   const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, ...(options.clock ? { clock: options.clock } : {}) });
-  return new AgentLoop({
+  return new Cadence({
     pass: () => agent.pass(),
     intervalMs: agentConfig.intervalSeconds * 1000,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -7,7 +7,7 @@ import { createAgent, passFailed, type AgentRun } from '../../app/agent.ts';
 import { loadConfig } from '../../app/config.ts';
 import { openStore } from '../../app/store.ts';
 import { createTargets } from '../../app/targets.ts';
-import { AgentLoop } from '../../agent/loop.ts';
+import { Cadence } from '../../engine/cadence.ts';
 import type { AgentOutcome } from '../../agent/run.ts';
 import { ConfigError } from '../../config/secrets.ts';
 import { systemClock } from '../../model/clock.ts';
@@ -56,9 +56,9 @@ export function registerAgentCommand(program: Command): void {
     });
 }
 
-/** Passes until SIGTERM/SIGINT: the wait ends at once, a running pass gets a few seconds to finish (agent/loop.ts). */
+/** Passes until SIGTERM/SIGINT: the wait ends at once, a running pass gets a few seconds to finish (engine/cadence.ts). */
 async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: boolean): Promise<void> {
-  const loop = new AgentLoop({
+  const loop = new Cadence({
     pass,
     intervalMs,
     onPass: (run) => {

@@ -1,26 +1,27 @@
-// The resource agent on a cadence: `calpush agent --watch` and `calpush serve` with an `agent` section. A pass every
-// `intervalMs` (from the start of one pass to the start of the next; a pass longer than that is followed at once),
-// one pass at a time. The cadence is when to look, not a wait on a request: every request of a pass goes through
-// the scheduler, which owns every wait and retry (Retry-After, budgets), as in serve's delivery loop (engine/loop.ts).
+// A pass on a cadence: the resource agent (`calpush agent --watch`, `calpush serve` with an `agent` section) and
+// serve's re-reading of the room lists the config's `mailboxes` names. A pass every `intervalMs` (from the start of
+// one pass to the start of the next; a pass longer than that is followed at once), one pass at a time. The cadence is
+// when to look, not a wait on a request: every request of a pass goes through the scheduler, which owns every wait
+// and retry (Retry-After, budgets), as in serve's delivery loop (engine/loop.ts).
 //
 // stop() ends the wait at once and lets a running pass finish for `graceMs`; past that it returns anyway, and the
-// caller closes the targets, which ends the requests in flight. Nothing is lost by cutting a pass short: each answer
-// is recorded as it is sent, and a request not answered yet is still pending at the next pass (agent/run.ts).
+// caller closes the targets, which ends the requests in flight. Nothing is lost by cutting an agent pass short: each
+// answer is recorded as it is sent, and a request not answered yet is still pending at the next pass (agent/run.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../model/clock.ts';
 
-export interface AgentLoopOptions<R> {
+export interface CadenceOptions<R> {
   pass: () => Promise<R>;
   intervalMs: number;
   clock?: Clock;
   /** Waits `ms` or until `signal` aborts (resolves either way); tests pass one that moves their clock. */
   wait?: (ms: number, signal: AbortSignal) => Promise<void>;
   onPass?: (result: R) => void;
-  /** A pass that threw (the store, a bug): logged, and the next pass comes at its time. */
+  /** A pass that threw (the store, a bug): reported, and the next pass comes at its time. */
   onError?: (error: unknown) => void;
 }
 
-export interface AgentLoopStatus {
+export interface CadenceStatus {
   state: 'idle' | 'running' | 'stopping' | 'stopped';
   passes: number;
   lastPassStartedAt: number | null;
@@ -31,21 +32,21 @@ async function timerWait(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, undefined, { signal }).catch(() => {});
 }
 
-export class AgentLoop<R> {
-  private readonly options: AgentLoopOptions<R>;
+export class Cadence<R> {
+  private readonly options: CadenceOptions<R>;
   private readonly clock: Clock;
   private readonly wait: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly abort = new AbortController();
   private running: Promise<void> | null = null;
-  private readonly current: AgentLoopStatus = { state: 'idle', passes: 0, lastPassStartedAt: null, lastError: null };
+  private readonly current: CadenceStatus = { state: 'idle', passes: 0, lastPassStartedAt: null, lastError: null };
 
-  constructor(options: AgentLoopOptions<R>) {
+  constructor(options: CadenceOptions<R>) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.wait = options.wait ?? timerWait;
   }
 
-  status(): AgentLoopStatus {
+  status(): CadenceStatus {
     return { ...this.current };
   }
 

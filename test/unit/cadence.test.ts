@@ -1,10 +1,10 @@
-// The agent's cadence (agent/loop.ts) with an injected clock and wait: a pass every interval from the start of the
+// A pass on a cadence (engine/cadence.ts: the resource agent, room lists re-read) with an injected clock and wait: a pass every interval from the start of the
 // previous one, a long pass followed at once, a failing pass reported and the next one still run, and stop() ending
 // the wait at once and giving a running pass its grace period, no more.
 import { describe, expect, it } from 'vitest';
-import { AgentLoop } from '../../src/agent/loop.ts';
+import { Cadence } from '../../src/engine/cadence.ts';
 import { fixedClock } from '../../src/model/clock.ts';
-import { NOW } from './harness.ts';
+const NOW = '2026-09-01T08:00:00Z';
 
 /** A wait that moves the clock by what was asked, unless stopped first; records each wait asked for. */
 function manualTime() {
@@ -31,11 +31,11 @@ function manualTime() {
   return { clock, waits, wait, tick };
 }
 
-describe('the agent loop', () => {
+describe('a pass on a cadence', () => {
   it('runs a pass every interval, counted from the start of the pass before', async () => {
     const time = manualTime();
     const started: number[] = [];
-    const loop = new AgentLoop({
+    const loop = new Cadence({
       intervalMs: 60_000,
       clock: time.clock,
       wait: time.wait,
@@ -61,7 +61,7 @@ describe('the agent loop', () => {
     const time = manualTime();
     const errors: string[] = [];
     let n = 0;
-    const loop = new AgentLoop({
+    const loop = new Cadence({
       intervalMs: 30_000,
       clock: time.clock,
       wait: time.wait,
@@ -84,7 +84,7 @@ describe('the agent loop', () => {
   it('stop() ends the wait at once, and a running pass gets the grace period, no more', async () => {
     const time = manualTime();
     let passes = 0;
-    const idle = new AgentLoop({ intervalMs: 3_600_000, clock: time.clock, wait: time.wait, pass: async () => ++passes });
+    const idle = new Cadence({ intervalMs: 3_600_000, clock: time.clock, wait: time.wait, pass: async () => ++passes });
     idle.start();
     await new Promise((r) => setImmediate(r)); // the first pass runs; the loop waits for the next
     const before = time.clock.now();
@@ -93,7 +93,7 @@ describe('the agent loop', () => {
     expect(passes).toBe(1);
 
     let hang: () => void = () => {};
-    const busy = new AgentLoop({ intervalMs: 60_000, wait: (ms, signal) => (signal.aborted ? Promise.resolve() : new Promise<void>((r) => setTimeout(r, Math.min(ms, 50)))), pass: () => new Promise<number>((r) => (hang = () => r(0))) });
+    const busy = new Cadence({ intervalMs: 60_000, wait: (ms, signal) => (signal.aborted ? Promise.resolve() : new Promise<void>((r) => setTimeout(r, Math.min(ms, 50)))), pass: () => new Promise<number>((r) => (hang = () => r(0))) });
     busy.start();
     const t = performance.now();
     await busy.stop(5_000); // the pass hangs: stop returns after the (shortened) grace
