@@ -17,7 +17,7 @@ const MAX_ROOMS = 20_000;
 
 export interface RoomListResolverOptions {
   directory: RoomDirectory;
-  scheduler: Scheduler;
+  scheduler: Pick<Scheduler, 'submit'>;
   /** How long what a list holds is kept (default: for the resolver's life). */
   refreshMs?: number;
   clock?: Clock;

@@ -23,6 +23,7 @@ import { DeliveryLoop } from '../engine/loop.ts';
 import { Cadence } from '../engine/cadence.ts';
 import { createAgent, type AgentRun } from '../app/agent.ts';
 import { createRouter, Router } from '../app/router.ts';
+import { ManagedMailboxes, roomListEntries } from '../app/mailboxes.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -52,8 +53,8 @@ export interface ServeOptions extends ServeSettings {
   watchAlerts?: boolean;
   /** Run the resource agent on its cadence (default true when `agent` is configured). */
   runAgent?: boolean;
-  /** The agent loop's wait between passes, for tests (engine/cadence.ts). */
-  agentWait?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** The wait between passes of serve's cadences (the agent, the room lists), for tests (engine/cadence.ts). */
+  cadenceWait?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Told of each agent pass. */
   onAgentPass?: (run: AgentRun) => void;
 }
@@ -125,10 +126,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
-  const urls = feedUrls(feeds, config.mailboxes, baseDir);
-  if (config.mailboxes) {
-    const managed = new Set(config.mailboxes.map((m) => m.toLowerCase()));
-    const outside = [...urls.keys()].filter((c) => !managed.has(c));
+  // The config's mailboxes with the rooms of its room lists, read now and every roomListRefreshMinutes (app/mailboxes.ts).
+  const managed = managedMailboxes(options, routes);
+  await managed.refresh();
+  const urls = feedUrls(feeds, managed.set ? [...managed.set] : undefined, baseDir);
+  if (managed.set) {
+    const outside = [...urls.keys()].filter((c) => !managed.set!.has(c));
     if (outside.length) throw new ConfigError(`feeds: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the config's mailboxes`);
   }
 
@@ -200,6 +203,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     loop,
     scheduler,
     metrics,
+    mailboxes: managed.set,
     logger: options.log ? { level: server.logLevel } : false,
     stopping: () => stopping,
     ...(https ? { https } : {}),
@@ -249,8 +253,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         })
       : null;
 
+  const roomLists = roomListEntries(config).length
+    ? new Cadence({
+        pass: async () => {
+          await managed.refresh();
+          for (const [list, why] of managed.unreadable) app.log.warn({ roomList: list, error: why }, 'room list not read: its rooms are not managed until it is');
+        },
+        intervalMs: config.roomListRefreshMinutes * 60_000,
+        ...(clock ? { clock } : {}),
+        ...(options.cadenceWait ? { wait: options.cadenceWait } : {}),
+        // The first pass reads what the start just read: from memory, nothing is asked.
+        onError: (error) => app.log.error({ err: error }, 'room lists: the refresh failed'),
+      })
+    : null;
+
   if (options.deliver ?? true) loop.start();
   agent?.start();
+  roomLists?.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
   if (alerts && (options.watchAlerts ?? true)) alerts.start();
 
@@ -265,6 +284,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await stopWatching?.();
       await alerts?.stop();
       await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
+      await roomLists?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
       consentClient?.close();
       await closeRoutes();
@@ -272,6 +292,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     })());
 
   return { app, url, store, loop, poller, alerts, agent, metrics, close };
+}
+
+/** The managed mailboxes, their room lists read through the running targets and their schedulers. */
+function managedMailboxes(options: ServeOptions, routes: MailboxRoutes<Scheduler>): ManagedMailboxes {
+  const directoryOf = (name: string) => (routes instanceof Router ? routes.member(name) : options.target && name === 'default' ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined);
+  return new ManagedMailboxes(options.config, directoryOf, { ...(options.clock ? { clock: options.clock } : {}), refreshMs: options.config.roomListRefreshMinutes * 60_000 });
 }
 
 /**
@@ -288,7 +314,7 @@ function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, stor
     pass: () => agent.pass(),
     intervalMs: agentConfig.intervalSeconds * 1000,
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.agentWait ? { wait: options.agentWait } : {}),
+    ...(options.cadenceWait ? { wait: options.cadenceWait } : {}),
     onPass: (run) => {
       log(run);
       options.onAgentPass?.(run);

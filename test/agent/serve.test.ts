@@ -77,7 +77,7 @@ describe('the agent under calpush serve', () => {
     };
     let running: RunningServer | null = null;
     try {
-      running = await startServer({ config: workspace.config, server: parseServerConfig({ port: 0 }), feeds: undefined, baseDir: workspace.dir, deliver: false, clock, agentWait: time.wait, onAgentPass: (run) => runs.push(run) });
+      running = await startServer({ config: workspace.config, server: parseServerConfig({ port: 0 }), feeds: undefined, baseDir: workspace.dir, deliver: false, clock, cadenceWait: time.wait, onAgentPass: (run) => runs.push(run) });
       await passed(1);
       expect(runs[0]!.mailboxes.map((m) => m.mailbox).sort()).toEqual([VMR, ...listed].sort());
       expect(runs[0]!.roomLists).toEqual([]);

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { writeScript } from '../../admin/powershell.ts';
 import { generateSetupScript, type SetupOptions } from '../../admin/setup-scripts.ts';
 import { loadConfig, targetConfigs, type LoadedConfig } from '../../app/config.ts';
+import { namedMailboxes } from '../../app/mailboxes.ts';
 import { ConfigError, resolvePath } from '../../config/secrets.ts';
 import { CalpushError } from '../../model/errors.ts';
 
@@ -102,7 +103,7 @@ function graphDefaults(loaded: LoadedConfig | undefined, kind: 'graph' | 'graph-
     ...(target.tenantId ? { tenantId: target.tenantId } : {}),
     ...(target.clientId ? { clientId: target.clientId } : {}),
     ...(certificate ? { certificatePath: resolvePath(loaded.baseDir, certificate) } : {}),
-    ...(loaded.config.mailboxes?.[0] ? { firstMailbox: loaded.config.mailboxes[0] } : {}),
+    ...(namedMailboxes(loaded.config)?.[0] ? { firstMailbox: namedMailboxes(loaded.config)![0]! } : {}),
   };
 }
 
