@@ -136,7 +136,7 @@ async function agentDemo(dir: string, json: boolean, combined: boolean, out: (li
     else {
       out();
       out(report.ok ? 'Every step went as expected.' : 'Some steps did not go as expected: see above.');
-      out(`Config and store are in ${dir}; run the agent yourself with: npx calpush agent -c ${join(dir, 'calpush.config.json')}`);
+      out(`The config it wrote (the agent's section, a room list in it) is in ${dir}; the sandbox stopped with the demo.`);
     }
     process.exitCode = report.ok ? 0 : 1;
   } catch (error) {
