@@ -168,7 +168,7 @@ export default {
       name: 'sandbox-only-for-demos-and-tests',
       comment: 'The stand-in for Microsoft is for the demo, `calpush sandbox` and tests; no production code depends on it.',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(sandbox/|cli/commands/(demo|demo-hybrid|demo-folder|sandbox)\\.ts$)' },
+      from: { path: '^src/', pathNot: '^src/(sandbox/|cli/commands/(demo|demo-hybrid|demo-agent|demo-folder|sandbox)\\.ts$)' },
       to: { path: '^src/sandbox/' },
     },
     {

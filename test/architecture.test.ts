@@ -39,6 +39,7 @@ export const TIMERS_ALLOWED: Record<string, string> = {
   'src/engine/delivery.ts': 'how often a running delivery asks the store for changes: when to look, not a wait on a request',
   'src/engine/workers.ts': 'waiting for another process to release a busy mailbox (--busy-wait): nothing is sent meanwhile',
   'src/engine/lease.ts': 'the heartbeat that renews this worker’s mailbox leases: a cadence, no request waits on it',
+  'src/engine/cadence.ts': 'when the next pass looks (the resource agent, serve re-reading room lists) and stop()’s grace period; every request of a pass waits in the scheduler',
   'src/engine/loop.ts': 'the serve loop’s poll of the store, its stop() grace period and idle() for tests; when a mailbox may be tried again is the scheduler’s (deferMailbox, pauseAll)',
   'src/server/dashboard/live.ts': 'the cadence of a dashboard page’s live updates (server-sent events): what the page is sent, not a wait on a request',
   'src/server/dashboard/monitor.ts': 'the dashboard monitor’s sampling of the scheduler’s counters and the store: it measures, it sends nothing',

@@ -26,8 +26,11 @@ export interface GraphAppOptions {
   /** Certificate to upload (PEM/CER, public part only). */
   certificatePath?: string;
   scoping: 'rbac' | 'access-policy' | 'none';
-  /** Mail-enabled security group (or distribution group) whose members calpush may write. */
-  scopeGroup?: string;
+  /**
+   * Groups (or room lists) whose members calpush may write. RBAC for Applications takes several — MemberOfGroup does
+   * not look into nested groups, and room lists come in buckets of 75 — an ApplicationAccessPolicy one.
+   */
+  scopeGroups?: string[];
   scopeName: string;
   assignmentName: string;
   testMailbox?: string;
@@ -61,8 +64,8 @@ export interface EwsDelegateOptions {
 export interface EwsImpersonationOptions {
   /** The service account (UPN or domain\sam) that impersonates. */
   serviceAccount: string;
-  /** The group or room list whose members it may impersonate. */
-  scopeGroup: string;
+  /** The groups or room lists whose members it may impersonate (MemberOfGroup does not look into nested groups). */
+  scopeGroups: string[];
   scopeName: string;
   assignmentName: string;
   testMailbox?: string;
@@ -75,7 +78,10 @@ export interface RoomsOptions {
   primarySmtpAddress?: string;
   roomsCsv: string;
   csvColumn: string;
-  /** The service account that manages the room list(s). */
+  /**
+   * The service account that manages the room lists: on-premises only (EWS). Exchange Online has none for calpush —
+   * Graph app-only reads the lists with Place.Read.All and needs no manager.
+   */
   manager?: string;
   bucketSize: number;
 }
@@ -219,6 +225,40 @@ function declarePermissionsBlock(kind: 'Role' | 'Scope', idsVariable: string): s
 // graph-app: app-only Microsoft Graph access, scoped with RBAC for Applications or an ApplicationAccessPolicy
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * `$groups` (each of `$ScopeGroup` found, or a stop naming the one that is not) and `$scopeFilter`: its members, one
+ * MemberOfGroup clause per group joined with -or — MemberOfGroup does not look into nested groups
+ * (https://learn.microsoft.com/exchange/filterable-properties-for-the-recipientfilter-parameter), so room lists in
+ * buckets of 75 are named one by one. A quote inside an OPATH value is written twice.
+ */
+function scopeGroupsBlock(notFound: string): string[] {
+  return [
+    '$groups = @(foreach ($name in $ScopeGroup) {',
+    '    $found = Get-Recipient -Identity $name -ErrorAction SilentlyContinue',
+    `    if (-not $found) { throw ('${notFound}' -f $name) }`,
+    '    $found',
+    '})',
+    "if ($groups.Count -eq 0) { throw 'Name at least one group in -ScopeGroup.' }",
+    "$scopeFilter = @($groups | ForEach-Object { \"MemberOfGroup -eq '{0}'\" -f ([string]$_.DistinguishedName -replace \"'\", \"''\") }) -join ' -or '",
+    "$groupNames = @($groups | ForEach-Object { [string]$_.DisplayName }) -join ', '",
+  ];
+}
+
+/** The management scope -ScopeName on `$scopeFilter`: created, pointed at the groups when it names others, or kept. */
+const SCOPE_ON_GROUPS = [
+  '$scope = Get-ManagementScope -Identity $ScopeName -ErrorAction SilentlyContinue',
+  '$missing = @($groups | Where-Object { -not ([string]$scope.RecipientFilter).Contains([string]$_.DistinguishedName) })',
+  'if (-not $scope) {',
+  '    New-ManagementScope -Name $ScopeName -RecipientRestrictionFilter $scopeFilter | Out-Null',
+  "    Write-Host ('Management scope {0}: created (members of {1})' -f $ScopeName, $groupNames)",
+  "} elseif ($missing.Count -gt 0 -or ([regex]::Matches([string]$scope.RecipientFilter, 'MemberOfGroup')).Count -ne $groups.Count) {",
+  '    Set-ManagementScope -Identity $ScopeName -RecipientRestrictionFilter $scopeFilter',
+  "    Write-Host ('Management scope {0}: now the members of {1}' -f $ScopeName, $groupNames)",
+  '} else {',
+  "    Write-Host ('Management scope {0}: already the members of {1}' -f $ScopeName, $groupNames)",
+  '}',
+];
+
 function graphAppScript(o: GraphAppOptions, version: string): string {
   const rbac = o.scoping === 'rbac';
   const policy = o.scoping === 'access-policy';
@@ -231,7 +271,7 @@ function graphAppScript(o: GraphAppOptions, version: string): string {
     steps.push(
       'Connects to Exchange Online; enables organisation customisation if the tenant is still dehydrated (needed to create scopes).',
       'Creates the Exchange service principal that points at the enterprise app (New-ServicePrincipal).',
-      'Creates the management scope -ScopeName holding the members of the group -ScopeGroup (New-ManagementScope -RecipientRestrictionFilter "MemberOfGroup -eq ...").',
+      'Creates the management scope -ScopeName holding the members of the groups or room lists -ScopeGroup (New-ManagementScope -RecipientRestrictionFilter "MemberOfGroup -eq ... -or MemberOfGroup -eq ..."), or points it at them when it names others.',
       'Assigns the role "Application Calendars.ReadWrite" to the app, limited to that scope (New-ManagementRoleAssignment -App -CustomResourceScope).',
       'Checks a mailbox with Test-ServicePrincipalAuthorization (InScope True/False), if -TestMailbox is given.',
       'Removes the tenant-wide Microsoft Entra grant of Calendars.ReadWrite, if the app has one: RBAC for Applications grants add to Entra grants, so the scope has no effect while that grant exists. This comes last, so an app already in use keeps working while it moves to the scoped role.',
@@ -268,7 +308,7 @@ function graphAppScript(o: GraphAppOptions, version: string): string {
     title: `calpush setup graph-app --scoping ${o.scoping}`,
     synopsis:
       'Registers calpush in Microsoft Entra ID for app-only access to calendars through Microsoft Graph (application permission Calendars.ReadWrite, certificate credential)' +
-      (rbac ? ', limited with RBAC for Applications in Exchange Online to the mailboxes of one group.' : policy ? ', limited with an ApplicationAccessPolicy to the mailboxes of one group.' : ', without a mailbox scope.'),
+      (rbac ? ', limited with RBAC for Applications in Exchange Online to the mailboxes of one or more groups or room lists.' : policy ? ', limited with an ApplicationAccessPolicy to the mailboxes of one group.' : ', without a mailbox scope.'),
     steps,
     rights,
     modules,
@@ -282,7 +322,11 @@ function graphAppScript(o: GraphAppOptions, version: string): string {
     { name: 'CertificatePath', type: 'string', value: o.certificatePath, help: 'The certificate to upload (.pem/.cer/.crt, public part only; calpush cert create makes one)' },
   ];
   if (rbac || policy) {
-    parameters.push({ name: 'ScopeGroup', type: 'string', value: o.scopeGroup, help: 'Mail-enabled security group whose members calpush may write (address or name)' });
+    parameters.push(
+      rbac
+        ? { name: 'ScopeGroup', type: 'string[]', value: o.scopeGroups, help: 'Groups or room lists whose members calpush may write (addresses or names)' }
+        : { name: 'ScopeGroup', type: 'string', value: o.scopeGroups?.[0], help: 'Mail-enabled security group whose members calpush may write (address or name; nested groups count)' },
+    );
   }
   if (rbac) {
     parameters.push(
@@ -332,10 +376,7 @@ function graphAppScript(o: GraphAppOptions, version: string): string {
       '    Enable-OrganizationCustomization',
       "    Write-Host 'Organisation customisation enabled (needed once per tenant to create management scopes).'",
       '}',
-      '$group = Get-Recipient -Identity $ScopeGroup -ErrorAction SilentlyContinue',
-      "if (-not $group) { throw ('The group {0} was not found in Exchange Online: create a mail-enabled security group with the mailboxes calpush may write, then run this script again.' -f $ScopeGroup) }",
-      "# OPATH: a quote inside the value is written twice.",
-      "$scopeFilter = \"MemberOfGroup -eq '{0}'\" -f ($group.DistinguishedName -replace \"'\", \"''\")",
+      ...scopeGroupsBlock('The group {0} was not found in Exchange Online: create a mail-enabled security group (or a room list) with the mailboxes calpush may write, then run this script again.'),
       '',
       '$exoSp = Get-ServicePrincipal -Identity $app.AppId -ErrorAction SilentlyContinue',
       'if ($exoSp) {',
@@ -345,16 +386,7 @@ function graphAppScript(o: GraphAppOptions, version: string): string {
       "    Write-Host 'Exchange service principal: created'",
       '}',
       '',
-      '$scope = Get-ManagementScope -Identity $ScopeName -ErrorAction SilentlyContinue',
-      'if (-not $scope) {',
-      '    New-ManagementScope -Name $ScopeName -RecipientRestrictionFilter $scopeFilter | Out-Null',
-      "    Write-Host ('Management scope {0}: created (members of {1})' -f $ScopeName, $group.DisplayName)",
-      '} elseif (-not ([string]$scope.RecipientFilter).Contains([string]$group.DistinguishedName)) {',
-      '    Set-ManagementScope -Identity $ScopeName -RecipientRestrictionFilter $scopeFilter',
-      "    Write-Host ('Management scope {0}: now the members of {1}' -f $ScopeName, $group.DisplayName)",
-      '} else {',
-      "    Write-Host ('Management scope {0}: already the members of {1}' -f $ScopeName, $group.DisplayName)",
-      '}',
+      ...SCOPE_ON_GROUPS,
       '',
       '$assignment = Get-ManagementRoleAssignment -Identity $AssignmentName -ErrorAction SilentlyContinue',
       'if (-not $assignment) {',
@@ -638,10 +670,10 @@ function ewsImpersonationScript(o: EwsImpersonationOptions, version: string): st
   const header: ScriptHeader = {
     title: 'calpush setup ews-impersonation',
     synopsis:
-      'Lets calpush’s EWS service account impersonate the mailboxes of one group or room list in Exchange Server: a management scope on the group’s members and an ApplicationImpersonation role assignment limited to it.',
+      'Lets calpush’s EWS service account impersonate the mailboxes of one or more groups or room lists in Exchange Server: a management scope on their members and an ApplicationImpersonation role assignment limited to it.',
     steps: [
-      'Checks that the service account -ServiceAccount and the group or room list -ScopeGroup exist.',
-      'Creates the management scope -ScopeName with the members of -ScopeGroup (RecipientRestrictionFilter "MemberOfGroup -eq <its distinguished name>") unless it exists; points it at the group if it names another one.',
+      'Checks that the service account -ServiceAccount and each group or room list of -ScopeGroup exist.',
+      'Creates the management scope -ScopeName with the members of the -ScopeGroup lists (RecipientRestrictionFilter "MemberOfGroup -eq <distinguished name> -or …", one clause per list) unless it exists; points it at them if it names others.',
       'Assigns ApplicationImpersonation to the service account, limited to that scope (New-ManagementRoleAssignment -CustomRecipientWriteScope), unless the assignment exists.',
       'Lists the account’s ApplicationImpersonation assignments, and with -TestMailbox the ones that reach that mailbox (none means it is out of scope).',
     ],
@@ -649,13 +681,13 @@ function ewsImpersonationScript(o: EwsImpersonationOptions, version: string): st
     modules: [EMS],
     notes: [
       'Exchange Server only. Microsoft removed ApplicationImpersonation from Exchange Online in February 2025: for Exchange Online use calpush setup graph-app (RBAC for Applications).',
-      'MemberOfGroup does not look into nested groups: put the mailboxes (or rooms) in the group itself.',
+      'MemberOfGroup does not look into nested groups: name every room list (in buckets of 75: rooms-1, rooms-2, …) in -ScopeGroup, or put the mailboxes in the group itself.',
     ],
     requires: [],
   };
   const parameters: ScriptParameter[] = [
     { name: 'ServiceAccount', type: 'string', value: o.serviceAccount, help: 'The service account that impersonates (UPN or DOMAIN\\sam)' },
-    { name: 'ScopeGroup', type: 'string', value: o.scopeGroup, help: 'Group or room list whose members it may impersonate' },
+    { name: 'ScopeGroup', type: 'string[]', value: o.scopeGroups, help: 'Groups or room lists whose members it may impersonate' },
     { name: 'ScopeName', type: 'string', value: o.scopeName, help: 'Name of the management scope' },
     { name: 'AssignmentName', type: 'string', value: o.assignmentName, help: 'Name of the role assignment (at most 64 characters)' },
     { name: 'TestMailbox', type: 'string', value: o.testMailbox, help: 'A mailbox that should be in scope, to check at the end; empty: no check' },
@@ -666,20 +698,9 @@ function ewsImpersonationScript(o: EwsImpersonationOptions, version: string): st
     '}',
     '$account = Get-User -Identity $ServiceAccount -ErrorAction SilentlyContinue',
     "if (-not $account) { throw ('The service account {0} was not found (create it first, e.g. with calpush setup ews-delegate).' -f $ServiceAccount) }",
-    '$group = Get-Recipient -Identity $ScopeGroup -ErrorAction SilentlyContinue',
-    "if (-not $group) { throw ('The group or room list {0} was not found.' -f $ScopeGroup) }",
-    "$scopeFilter = \"MemberOfGroup -eq '{0}'\" -f ($group.DistinguishedName -replace \"'\", \"''\")",
+    ...scopeGroupsBlock('The group or room list {0} was not found.'),
     '',
-    '$scope = Get-ManagementScope -Identity $ScopeName -ErrorAction SilentlyContinue',
-    'if (-not $scope) {',
-    '    New-ManagementScope -Name $ScopeName -RecipientRestrictionFilter $scopeFilter | Out-Null',
-    "    Write-Host ('Management scope {0}: created (members of {1})' -f $ScopeName, $group.DisplayName)",
-    '} elseif (-not ([string]$scope.RecipientFilter).Contains([string]$group.DistinguishedName)) {',
-    '    Set-ManagementScope -Identity $ScopeName -RecipientRestrictionFilter $scopeFilter',
-    "    Write-Host ('Management scope {0}: now the members of {1}' -f $ScopeName, $group.DisplayName)",
-    '} else {',
-    "    Write-Host ('Management scope {0}: already the members of {1}' -f $ScopeName, $group.DisplayName)",
-    '}',
+    ...SCOPE_ON_GROUPS,
     '',
     '$assignment = Get-ManagementRoleAssignment -Identity $AssignmentName -ErrorAction SilentlyContinue',
     'if (-not $assignment) {',
@@ -693,7 +714,7 @@ function ewsImpersonationScript(o: EwsImpersonationOptions, version: string): st
     'if ($TestMailbox) {',
     "    $reaching = @(Get-ManagementRoleAssignment -RoleAssignee $ServiceAccount -Role 'ApplicationImpersonation' -WritableRecipient $TestMailbox)",
     "    if ($reaching.Count -gt 0) { Write-Host ('{0} is in scope: the service account may impersonate it.' -f $TestMailbox) }",
-    "    else { Write-Warning ('{0} is NOT in scope: add it to {1}.' -f $TestMailbox, $ScopeGroup) }",
+    "    else { Write-Warning ('{0} is NOT in scope: add it to one of {1}.' -f $TestMailbox, $groupNames) }",
     '}',
   ];
   return script(header, parameters, body, version);
@@ -714,20 +735,33 @@ function connectExchange(exchange: 'online' | 'onprem', probe: string): string[]
 }
 
 function roomsScript(o: RoomsOptions, version: string): string {
+  // Exchange Online: calpush reaches the rooms through Graph app-only, which has no account to manage the lists with
+  // (it reads them with Place.Read.All); on-premises the EWS service account may manage them.
+  const managed = o.exchange === 'onprem';
   const header: ScriptHeader = {
     title: `calpush setup rooms --exchange ${o.exchange}`,
     synopsis:
-      'Puts the room mailboxes listed in a CSV file into room lists (distribution groups of type RoomList) of at most -BucketSize rooms each, managed by calpush’s service account — so that the rooms can be found, and scoped as a group.',
+      'Puts the room mailboxes listed in a CSV file into room lists (distribution groups of type RoomList) of at most -BucketSize rooms each' +
+      (managed ? ', managed by calpush’s EWS service account' : '') +
+      ' — so that the rooms can be found, scoped by list, and named by list in calpush’s config (agent.roomLists).',
     steps: [
       o.exchange === 'online' ? 'Connects to Exchange Online.' : 'Checks that it runs in the Exchange Management Shell.',
       'Reads the room addresses from the column -CsvColumn of -RoomsCsv.',
       'Finds the existing room lists -Name, "-Name 2", "-Name 3", … and their members.',
       'Adds each room that is in none of them to the first list with room left (at most -BucketSize members, 75 as Microsoft recommends for room lists), creating the next list (New-DistributionGroup -RoomList) when all are full. Rooms already listed stay where they are; addresses that are not room mailboxes are reported and skipped.',
-      'Makes -Manager (the service account) the manager of every list (Set-DistributionGroup -ManagedBy), if given.',
+      ...(managed ? ['Makes -Manager (the EWS service account) the manager of every list (Set-DistributionGroup -ManagedBy), if given.'] : []),
+      'Prints the lists’ addresses: for calpush’s config and for the scoping script’s -ScopeGroup.',
     ],
     rights: [o.exchange === 'online' ? 'Exchange Online: Exchange Administrator, or Recipient Management' : 'Exchange: Organization Management, or Recipient Management'],
     modules: [o.exchange === 'online' ? EXO_MODULE : EMS],
-    notes: ['To let calpush write these rooms, scope it to the lists: calpush setup graph-app --scope-group <room list address> (RBAC for Applications) or ews-impersonation --scope-group <room list>. A scope on several lists needs one group holding the rooms, or one scope per list.'],
+    notes: [
+      'To let calpush write these rooms, scope it to every list: calpush setup ' +
+        (managed ? 'ews-impersonation --scope-group <list 1> --scope-group <list 2> …' : 'graph-app --scoping rbac --scope-group <list 1> --scope-group <list 2> …') +
+        ' (one management scope on the members of all of them: MemberOfGroup does not look into nested groups).',
+      ...(managed
+        ? []
+        : ['calpush reads the lists through Microsoft Graph (GET /places/{list}/microsoft.graph.roomlist/rooms): its app needs the application permission Place.Read.All with admin consent. Graph app-only has no service account, so no manager is set.']),
+    ],
     requires: o.exchange === 'online' ? ['ExchangeOnlineManagement'] : [],
   };
   const parameters: ScriptParameter[] = [
@@ -736,7 +770,7 @@ function roomsScript(o: RoomsOptions, version: string): string {
     { name: 'PrimarySmtpAddress', type: 'string', value: o.primarySmtpAddress, help: 'Address of the (first) room list; the next ones get "-2", "-3", … before the @; empty: from the alias' },
     { name: 'RoomsCsv', type: 'string', value: o.roomsCsv, help: 'CSV file with the room mailboxes (one per row)' },
     { name: 'CsvColumn', type: 'string', value: o.csvColumn, help: 'The column of the CSV file with the room addresses' },
-    { name: 'Manager', type: 'string', value: o.manager, help: 'The service account that manages the lists; empty: leave the managers as they are' },
+    ...(managed ? [{ name: 'Manager', type: 'string' as const, value: o.manager, help: 'The EWS service account that manages the lists; empty: leave the managers as they are' }] : []),
     { name: 'BucketSize', type: 'int', value: o.bucketSize, help: 'Most rooms in one list' },
   ];
   const body: string[] = [
@@ -792,17 +826,27 @@ function roomsScript(o: RoomsOptions, version: string): string {
     '}',
     "Write-Host ('{0} rooms added, {1} skipped, {2} already listed' -f $added, $skipped, ($rooms.Count - $added - $skipped))",
     '',
-    '# ---- The service account manages every list ---------------------------------------------------------------------',
-    'if ($Manager) {',
-    '    foreach ($bucket in $buckets) {',
-    '        Set-DistributionGroup -Identity $bucket.Identity -ManagedBy $Manager -BypassSecurityGroupManagerCheck',
-    '    }',
-    "    Write-Host ('Manager of the room lists: {0}' -f $Manager)",
-    '}',
-    '',
+    ...(managed
+      ? [
+          '# ---- The service account manages every list ---------------------------------------------------------------------',
+          'if ($Manager) {',
+          '    foreach ($bucket in $buckets) {',
+          '        Set-DistributionGroup -Identity $bucket.Identity -ManagedBy $Manager -BypassSecurityGroupManagerCheck',
+          '    }',
+          "    Write-Host ('Manager of the room lists: {0}' -f $Manager)",
+          '}',
+          '',
+        ]
+      : []),
+    '$addresses = @()',
     'foreach ($bucket in $buckets) {',
-    "    Get-DistributionGroup -Identity $bucket.Identity | Format-List -Property 'Name', 'PrimarySmtpAddress', 'RecipientTypeDetails', 'ManagedBy'",
+    '    $list = Get-DistributionGroup -Identity $bucket.Identity',
+    "    $list | Format-List -Property 'Name', 'PrimarySmtpAddress', 'RecipientTypeDetails', 'ManagedBy'",
+    '    $addresses += [string]$list.PrimarySmtpAddress',
     '}',
+    "Write-Host ''",
+    "Write-Host 'The room lists, for calpush.config.json (agent.roomLists) and for the scoping script:'",
+    "Write-Host ('  --scope-group {0}' -f ($addresses -join ' --scope-group '))",
   ];
   return script(header, parameters, body, version);
 }

@@ -72,11 +72,24 @@ export const agentConfigSchema = z
     target: z.string().default('default'),
     /** How far back the first round of reading looks, in days (meetings that already ended are not answered). */
     lookBackDays: z.number().int().min(0).max(31).default(1),
-    mailboxes: z
-      .record(z.string().email(), mailboxSchema)
-      .refine((m) => Object.keys(m).length > 0, 'names no mailbox'),
+    mailboxes: z.record(z.string().email(), mailboxSchema).default({}),
+    /**
+     * Room lists (their email addresses): every room the list holds gets the policy given, unless `mailboxes` names
+     * it (that wins). Read through the target when the agent runs (Graph place-list, EWS GetRooms).
+     */
+    roomLists: z
+      .record(
+        z.string().email(),
+        mailboxSchema.refine((m) => m.kind !== 'vmr', { message: 'a room list holds rooms: its kind is "room" or "equipment" (a VMR mailbox is named in mailboxes)', path: ['kind'] }),
+      )
+      .default({}),
+    /** How often `calpush agent --watch` and `calpush serve` read the room lists again, in minutes. */
+    roomListRefreshMinutes: z.number().int().min(1).max(10_080).default(60),
+    /** How often `calpush agent --watch` and `calpush serve` run a pass, in seconds. */
+    intervalSeconds: z.number().int().min(5).max(3_600).default(60),
   })
-  .strict();
+  .strict()
+  .refine((agent) => Object.keys(agent.mailboxes).length + Object.keys(agent.roomLists).length > 0, { message: 'names no mailbox and no room list', path: ['mailboxes'] });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 export type AgentMailboxConfig = z.infer<typeof mailboxSchema>;

@@ -59,7 +59,16 @@ export const configSchema = z
      * The calendars this deployment manages. When given, the input is the complete desired state for each of
      * them (an empty set removes our events) and records for other calendars are refused.
      */
-    mailboxes: z.array(z.string().email()).optional(),
+    mailboxes: z
+      .array(
+        z.union([z.string().email(), z.object({ roomList: z.string().email(), target: z.string().default('default') }).strict()], {
+          error: 'each entry is a mailbox address, or {"roomList": "<the room list’s address>"} for the rooms it holds (with "target" when that is not the default)',
+        }),
+      )
+      .max(100_000)
+      .optional(),
+    /** How often `calpush serve` reads the room lists named in `mailboxes` again, in minutes (sync and import read them each run). */
+    roomListRefreshMinutes: z.number().int().min(1).max(10_080).default(60),
     /** The HTTP push API of `calpush serve` (docs/api.md). */
     server: serverConfigSchema.optional(),
     /** Per-calendar iCalendar feeds polled by `calpush serve` (docs/api.md). */
@@ -82,6 +91,7 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     checkTargets(config, ctx);
     checkAgentTarget(config, ctx);
+    checkRoomListTargets(config, ctx);
     const delegated = [...targetConfigs(config)].filter(([, target]) => target.kind === 'graph-delegated').map(([name]) => name);
     if (delegated.length && !config.store.encryptionKeys) {
       // The people's refresh tokens are kept sealed, never in clear: no key, no delegated access.
@@ -133,6 +143,17 @@ function checkTargets(config: RawConfig, ctx: z.RefinementCtx): void {
     if (kinds.has(rule.online) && kinds.get(rule.online) !== 'graph') {
       ctx.addIssue({ code: 'custom', path: ['routing', 'rules', index, 'online'], message: `must name a Microsoft Graph target (Exchange Online); "${rule.online}" is ${kinds.get(rule.online)}` });
     }
+  });
+}
+
+/** A room list in `mailboxes` is read through a configured Graph (app-only) or EWS target. */
+function checkRoomListTargets(config: RawConfig & Pick<Config, 'mailboxes'>, ctx: z.RefinementCtx): void {
+  const kinds = new Map([...targetConfigs(config)].map(([name, target]) => [name, target.kind]));
+  (config.mailboxes ?? []).forEach((entry, index) => {
+    if (typeof entry === 'string') return;
+    const kind = kinds.get(entry.target);
+    if (!kind) ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'target'], message: `names target "${entry.target}", which is not configured (${[...kinds.keys()].join(', ')})` });
+    else if (kind !== 'graph' && kind !== 'ews') ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'target'], message: `names a ${kind} target; room list ${entry.roomList} is read through a "graph" (app-only, Place.Read.All) or "ews" target` });
   });
 }
 

@@ -75,6 +75,11 @@ export class Router<S extends DeliveryScheduler> implements MailboxRoutes<S> {
     return new Router<T>({ ...this.options, targets });
   }
 
+  /** One target with its scheduler, by name (the resource agent's, which answers through the target it names). */
+  member(name: string): { target: CalendarTarget; scheduler: S } | undefined {
+    return this.options.targets.get(name);
+  }
+
   /** Every target, by name. */
   targets(): Map<string, CalendarTarget> {
     return new Map([...this.options.targets].map(([name, t]) => [name, t.target]));

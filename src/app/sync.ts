@@ -18,6 +18,7 @@ import { EmptyInputRefused, type DesiredChangeResult, type DesiredImport, type D
 import type { CalendarTarget } from '../targets/target.ts';
 import { retentionRule, type Config } from './config.ts';
 import { createRouter } from './router.ts';
+import { managedMailboxesOnce } from './mailboxes.ts';
 import { openStore } from './store.ts';
 
 export interface SyncOptions {
@@ -230,9 +231,9 @@ async function withStagedInput<T>(options: SyncOptions, record: boolean, apply: 
   const horizonDays = options.horizonDays ?? 400;
   const now = (options.clock ?? systemClock).now();
   const explicitCalendars = options.calendars?.map((c) => c.trim().toLowerCase());
-  const configured = config.mailboxes?.map((m) => m.toLowerCase());
-  const allowed = explicitCalendars ?? configured;
-  const allowedSet = allowed ? new Set(allowed) : null;
+  // The config's mailboxes, room lists read through their target (app/mailboxes.ts); --calendar names them instead.
+  const managed = explicitCalendars ? null : await managedMailboxesOnce(config, options.baseDir, options.clock);
+  const allowedSet = explicitCalendars ? new Set(explicitCalendars) : (managed?.set ?? null);
 
   const store = options.store ?? (await openStore(config.store, options.baseDir, options.clock ? { clock: options.clock } : {}));
   let routing: Awaited<ReturnType<typeof syncRoutes>>;
@@ -282,7 +283,7 @@ async function withStagedInput<T>(options: SyncOptions, record: boolean, apply: 
             id: desired.event.id,
             calendar: desired.event.calendar,
             field: 'calendar',
-            message: explicitCalendars ? 'is not among the calendars named with --calendar' : 'is not one of the mailboxes in the config',
+            message: explicitCalendars ? 'is not among the calendars named with --calendar' : managed!.refusal(),
           });
           continue;
         }
@@ -304,7 +305,7 @@ async function withStagedInput<T>(options: SyncOptions, record: boolean, apply: 
     }
 
     const finish: DesiredImportFinish = {
-      calendars: allowed ?? 'staged-and-synced',
+      calendars: allowedSet ? [...allowedSet] : 'staged-and-synced',
       refuseEmpty: !options.allowEmpty,
       retention: retentionRule(config, now),
     };

@@ -85,11 +85,11 @@ export async function createTarget(config: Config, baseDir: string, services: Ta
   return buildTarget(all[0]!, config, baseDir, services);
 }
 
-/** Every configured target by name; a failure to build one closes those built before it. */
-export async function createTargets(config: Config, baseDir: string, services: TargetServices = {}): Promise<Map<string, CalendarTarget>> {
+/** Every configured target by name (or those named in `only`); a failure to build one closes those built before it. */
+export async function createTargets(config: Config, baseDir: string, services: TargetServices = {}, only?: ReadonlySet<string>): Promise<Map<string, CalendarTarget>> {
   const built = new Map<string, CalendarTarget>();
   try {
-    for (const [name, target] of targetConfigs(config)) built.set(name, await buildTarget(target, config, baseDir, services));
+    for (const [name, target] of targetConfigs(config)) if (!only || only.has(name)) built.set(name, await buildTarget(target, config, baseDir, services));
   } catch (error) {
     await Promise.all([...built.values()].map((target) => target.close()));
     throw error;

@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { z } from 'zod';
 import { retentionRule, type Config } from '../app/config.ts';
+import { namedMailboxes } from '../app/mailboxes.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
 import { eventKey, validateEvent, type CanonicalEvent, type DesiredEvent } from '../model/event.ts';
@@ -68,6 +69,11 @@ export interface AppOptions {
   config: Config;
   server: ServerConfig;
   /** Calendar → feed URL for calendars fed by a feed. */
+  /**
+   * The calendars this deployment manages: the config's `mailboxes` with the rooms of its room lists (app/mailboxes.ts;
+   * serve updates the set in place when it reads the lists again). Default: the addresses `mailboxes` names.
+   */
+  mailboxes?: Set<string> | null;
   feeds?: Map<string, string>;
   loop?: { nudge(calendar?: string, events?: number): void; status(): DeliveryLoopStatus; deliverNow?(calendar: string): void };
   /** The delivery's scheduler, read by the dashboard (rates, who is throttled now). */
@@ -232,7 +238,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, config, server, metrics } = options;
   const clock = options.clock ?? systemClock;
   const feeds = options.feeds ?? new Map<string, string>();
-  const mailboxes = config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
+  const mailboxes = options.mailboxes !== undefined ? options.mailboxes : config.mailboxes ? new Set(namedMailboxes(config)) : null;
   const verifier = new ApiKeyVerifier(store, options.clock);
   const principals = new WeakMap<FastifyRequest, Principal>();
   const failures = new FailedAuthentications({ max: server.authFailureLimit, windowMs: server.authFailureWindowSeconds * 1000 }, clock);

@@ -7,7 +7,6 @@ import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
 import { openStore } from '../app/store.ts';
 import type { Store } from '../store/store.ts';
-import { createRouter } from '../app/router.ts';
 import type { AlertStore } from '../store/alerts.ts';
 import type { ConnectionStore } from '../store/connections.ts';
 import { connectionStoreOf, connectUrl, delegatedTarget } from '../app/targets.ts';
@@ -23,6 +22,10 @@ import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
 import { MailboxWatcher } from '../engine/watcher.ts';
 import { driftPolicyOf } from '../app/watch.ts';
+import { Cadence } from '../engine/cadence.ts';
+import { createAgent, type AgentRun } from '../app/agent.ts';
+import { createRouter, Router } from '../app/router.ts';
+import { ManagedMailboxes, roomListEntries } from '../app/mailboxes.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
 import { listenFailure } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -52,6 +55,12 @@ export interface ServeOptions extends ServeSettings {
   watchAlerts?: boolean;
   /** Watch the delivered mailboxes for drift on watch.intervalSeconds (default: watch.enabled and delivering; tests call watcher.tick()). */
   watchMailboxes?: boolean;
+  /** Run the resource agent on its cadence (default true when `agent` is configured). */
+  runAgent?: boolean;
+  /** The wait between passes of serve's cadences (the agent, the room lists), for tests (engine/cadence.ts). */
+  cadenceWait?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Told of each agent pass. */
+  onAgentPass?: (run: AgentRun) => void;
 }
 
 /** The store's alert and connection parts (both stores have them; a test's stand-in may not). */
@@ -68,6 +77,8 @@ export interface RunningServer {
   alerts: AlertMonitor | null;
   /** The watch of the delivered mailboxes for drift (docs/drift.md). */
   watcher: MailboxWatcher;
+  /** The resource agent's loop, when the config has an `agent` section. */
+  agent: Cadence<AgentRun> | null;
   metrics: Metrics;
   /** Stops taking requests, stops the pollers, lets deliveries finish (shutdownGraceMs), closes everything. */
   close(): Promise<void>;
@@ -121,10 +132,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
   let stopping = false;
 
-  const urls = feedUrls(feeds, config.mailboxes, baseDir);
-  if (config.mailboxes) {
-    const managed = new Set(config.mailboxes.map((m) => m.toLowerCase()));
-    const outside = [...urls.keys()].filter((c) => !managed.has(c));
+  // The config's mailboxes with the rooms of its room lists, read now and every roomListRefreshMinutes (app/mailboxes.ts).
+  const managed = managedMailboxes(options, routes);
+  await managed.refresh();
+  const urls = feedUrls(feeds, managed.set ? [...managed.set] : undefined, baseDir);
+  if (managed.set) {
+    const outside = [...urls.keys()].filter((c) => !managed.set!.has(c));
     if (outside.length) throw new ConfigError(`feeds: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the config's mailboxes`);
   }
 
@@ -174,6 +187,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         })
       : null;
 
+  // Built before the server listens, so that an agent section serve cannot run refuses the start (its log lines are
+  // written once the app exists).
+  let agent: Cadence<AgentRun> | null;
+  try {
+    agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run)) : null;
+  } catch (error) {
+    await closeRoutes();
+    if (!options.store) await store.close();
+    throw error;
+  }
+
   const https = server.tls
     ? { cert: readPem(server.tls.certificate, baseDir, 'server.tls.certificate'), key: readPem(server.tls.privateKey, baseDir, 'server.tls.privateKey') }
     : undefined;
@@ -185,6 +209,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     loop,
     scheduler,
     metrics,
+    mailboxes: managed.set,
     logger: options.log ? { level: server.logLevel } : false,
     stopping: () => stopping,
     ...(https ? { https } : {}),
@@ -253,8 +278,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
   });
 
+  const roomLists = roomListEntries(config).length
+    ? new Cadence({
+        pass: async () => {
+          await managed.refresh();
+          for (const [list, why] of managed.unreadable) app.log.warn({ roomList: list, error: why }, 'room list not read: its rooms are not managed until it is');
+        },
+        intervalMs: config.roomListRefreshMinutes * 60_000,
+        ...(clock ? { clock } : {}),
+        ...(options.cadenceWait ? { wait: options.cadenceWait } : {}),
+        // The first pass reads what the start just read: from memory, nothing is asked.
+        onError: (error) => app.log.error({ err: error }, 'room lists: the refresh failed'),
+      })
+    : null;
+
   if (options.deliver ?? true) loop.start();
   if ((options.watchMailboxes ?? ((options.deliver ?? true) && config.watch.enabled))) watcher.start();
+  agent?.start();
+  roomLists?.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
   if (alerts && (options.watchAlerts ?? true)) alerts.start();
 
@@ -269,13 +310,55 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await stopWatching?.();
       await alerts?.stop();
       await watcher.stop();
+      await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
+      await roomLists?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
       consentClient?.close();
       await closeRoutes();
       if (!options.store) await store.close();
     })());
 
-  return { app, url, store, loop, poller, alerts, watcher, metrics, close };
+  return { app, url, store, loop, poller, alerts, watcher, agent, metrics, close };
+}
+
+/** The managed mailboxes, their room lists read through the running targets and their schedulers. */
+function managedMailboxes(options: ServeOptions, routes: MailboxRoutes<Scheduler>): ManagedMailboxes {
+  const directoryOf = (name: string) => (routes instanceof Router ? routes.member(name) : options.target && name === 'default' ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined);
+  return new ManagedMailboxes(options.config, directoryOf, { ...(options.clock ? { clock: options.clock } : {}), refreshMs: options.config.roomListRefreshMinutes * 60_000 });
+}
+
+/**
+ * The resource agent under serve: a pass every agent.intervalSeconds through the scheduler of the target it names —
+ * the same scheduler delivery uses, so the agent's requests and the deliveries share Outlook's per-mailbox budgets.
+ * Room lists are read again every agent.roomListRefreshMinutes.
+ */
+function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: Store, log: (run: AgentRun) => void): Cadence<AgentRun> {
+  const agentConfig = options.config.agent!;
+  const member = routes instanceof Router ? routes.member(agentConfig.target) : options.target ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined;
+  if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
+  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, ...(options.clock ? { clock: options.clock } : {}) });
+  return new Cadence({
+    pass: () => agent.pass(),
+    intervalMs: agentConfig.intervalSeconds * 1000,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.cadenceWait ? { wait: options.cadenceWait } : {}),
+    onPass: (run) => {
+      log(run);
+      options.onAgentPass?.(run);
+    },
+  });
+}
+
+/** Each answer the agent gave, and each mailbox or room list it could not read, as a log line. */
+function logAgentPass(app: FastifyInstance, run: AgentRun): void {
+  for (const outcome of run.outcomes) {
+    if (outcome.outcome === 'unchanged') continue;
+    const fields = { mailbox: outcome.mailbox, subject: outcome.subject, organizer: outcome.organizer, outcome: outcome.outcome, reason: outcome.reason, ...(outcome.alias ? { alias: outcome.alias } : {}) };
+    if (outcome.outcome === 'failed') app.log.warn({ ...fields, error: outcome.error }, 'agent: a request failed');
+    else app.log.info(fields, 'agent: answered');
+  }
+  for (const mailbox of run.mailboxes) if (mailbox.error) app.log.warn({ mailbox: mailbox.mailbox, error: mailbox.error }, 'agent: mailbox failed');
+  for (const list of run.roomLists) app.log.warn({ roomList: list.roomList, error: list.error }, 'agent: room list failed');
 }
 
 /** What the metrics and the dashboard read of the schedulers (one per target), summed over all of them. */

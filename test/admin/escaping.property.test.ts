@@ -44,12 +44,12 @@ describe('psQuote', () => {
 
 function scripts(v: string): SetupOptions[] {
   return [
-    { mode: 'graph-app', options: { appName: v, tenantId: v, clientId: v, certificatePath: v, scoping: 'rbac', scopeGroup: v, scopeName: v, assignmentName: v, testMailbox: v } },
-    { mode: 'graph-app', options: { appName: v, scoping: 'access-policy', scopeGroup: v, scopeName: v, assignmentName: v, testMailbox: v } },
+    { mode: 'graph-app', options: { appName: v, tenantId: v, clientId: v, certificatePath: v, scoping: 'rbac', scopeGroups: [v, v], scopeName: v, assignmentName: v, testMailbox: v } },
+    { mode: 'graph-app', options: { appName: v, scoping: 'access-policy', scopeGroups: [v], scopeName: v, assignmentName: v, testMailbox: v } },
     { mode: 'graph-delegated', options: { appName: v, tenantId: v, clientId: v, redirectUri: v, certificatePath: v, adminConsent: true } },
     { mode: 'ews-delegate', options: { serviceAccounts: [v, v], upnSuffix: v, organizationalUnit: v, groupName: v, mailboxesCsv: v, csvColumn: v, accessRight: 'Editor', generatePassword: false } },
-    { mode: 'ews-impersonation', options: { serviceAccount: v, scopeGroup: v, scopeName: v, assignmentName: v, testMailbox: v } },
-    { mode: 'rooms', options: { exchange: 'online', name: v, alias: v, primarySmtpAddress: v, roomsCsv: v, csvColumn: v, manager: v, bucketSize: 75 } },
+    { mode: 'ews-impersonation', options: { serviceAccount: v, scopeGroups: [v], scopeName: v, assignmentName: v, testMailbox: v } },
+    { mode: 'rooms', options: { exchange: 'onprem', name: v, alias: v, primarySmtpAddress: v, roomsCsv: v, csvColumn: v, manager: v, bucketSize: 75 } },
     { mode: 'equipment', options: { exchange: 'onprem', name: v, alias: v, displayName: v, primarySmtpAddress: v, organizationalUnit: v, addToGroup: v } },
   ];
 }

@@ -15,7 +15,7 @@ describe('calpush setup', () => {
       mailboxes: ['room-main-101@contoso.edu'],
     };
     writeFileSync(join(dir, 'calpush.config.json'), JSON.stringify(config));
-    const result = await runAdminCli(['setup', 'graph-app', '-c', join(dir, 'calpush.config.json'), '--scope-group', 'calpush-rooms@contoso.edu']);
+    const result = await runAdminCli(['setup', 'graph-app', '-c', join(dir, 'calpush.config.json'), '--scope-group', 'calpush-rooms@contoso.edu', '--scope-group', 'calpush-rooms-2@contoso.edu']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const script = result.stdout;
@@ -23,7 +23,7 @@ describe('calpush setup', () => {
     expect(script).toContain("[string] $ClientId = '5a8e3c71-2d94-4b6f-8e0a-13c7f9d2b456'");
     expect(script).toContain(`[string] $CertificatePath = ${psQuote(join(dir, 'app-cert.pem'))}`);
     expect(script).toContain("[string] $TestMailbox = 'room-main-101@contoso.edu'");
-    expect(script).toContain("[string] $ScopeGroup = 'calpush-rooms@contoso.edu'");
+    expect(script).toContain("[string[]] $ScopeGroup = @('calpush-rooms@contoso.edu', 'calpush-rooms-2@contoso.edu')");
     expect(syntaxErrors(await parsePowerShell(script))).toEqual([]);
   });
 
@@ -72,6 +72,14 @@ describe('calpush setup', () => {
     const elsewhere = await runAdminCli(['setup', 'graph-delegated', '--redirect-uri', 'https://calpush.contoso.edu/consent']);
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toContain('must end in /connect/callback');
+    // An access policy names one group; Exchange Online room lists have no service account to manage them.
+    const twoPolicyGroups = await runAdminCli(['setup', 'graph-app', '--scoping', 'access-policy', '--scope-group', 'a@contoso.edu', '--scope-group', 'b@contoso.edu']);
+    expect(twoPolicyGroups.code).toBe(2);
+    expect(twoPolicyGroups.stderr).toContain('--scoping access-policy takes one --scope-group');
+    const onlineManager = await runAdminCli(['setup', 'rooms', '--rooms-csv', 'rooms.csv', '--manager', 'svc-calpush@contoso.edu']);
+    expect(onlineManager.code).toBe(2);
+    expect(onlineManager.stderr).toContain('--manager is for --exchange onprem');
+    expect(onlineManager.stdout).toBe('');
     const lineBreak = await runAdminCli(['setup', 'equipment', '--name', 'VMR\nRemove-Item', '--alias', 'vmr']);
     expect(lineBreak.code).toBe(2);
     expect(lineBreak.stderr).toContain('control characters');

@@ -13,11 +13,11 @@ export const SCENARIOS: Array<{ label: string; setup: SetupOptions }> = [
     label: 'graph-app rbac',
     setup: {
       mode: 'graph-app',
-      options: { appName: 'calpush', tenantId: '2f6d1e3a-7c4b-4e8f-9a15-0c3b5d7e9f21', certificatePath: '/etc/calpush/app-cert.pem', scoping: 'rbac', scopeGroup: 'calpush-mailboxes@contoso.edu', scopeName: 'calpush mailboxes', assignmentName: 'calpush Calendars.ReadWrite', testMailbox: 's0001@contoso.edu' },
+      options: { appName: 'calpush', tenantId: '2f6d1e3a-7c4b-4e8f-9a15-0c3b5d7e9f21', certificatePath: '/etc/calpush/app-cert.pem', scoping: 'rbac', scopeGroups: ['calpush-mailboxes@contoso.edu'], scopeName: 'calpush mailboxes', assignmentName: 'calpush Calendars.ReadWrite', testMailbox: 's0001@contoso.edu' },
     },
   },
-  { label: 'graph-app rbac, nasty values', setup: { mode: 'graph-app', options: { appName: NASTY, clientId: NASTY, certificatePath: NASTY, scoping: 'rbac', scopeGroup: NASTY, scopeName: NASTY, assignmentName: NASTY, testMailbox: NASTY } } },
-  { label: 'graph-app access-policy', setup: { mode: 'graph-app', options: { appName: 'calpush', scoping: 'access-policy', scopeGroup: 'calpush-mailboxes@contoso.edu', scopeName: 'x', assignmentName: 'x', testMailbox: 't0001@contoso.edu' } } },
+  { label: 'graph-app rbac, nasty values', setup: { mode: 'graph-app', options: { appName: NASTY, clientId: NASTY, certificatePath: NASTY, scoping: 'rbac', scopeGroups: [NASTY, 'rooms-2@contoso.edu'], scopeName: NASTY, assignmentName: NASTY, testMailbox: NASTY } } },
+  { label: 'graph-app access-policy', setup: { mode: 'graph-app', options: { appName: 'calpush', scoping: 'access-policy', scopeGroups: ['calpush-mailboxes@contoso.edu'], scopeName: 'x', assignmentName: 'x', testMailbox: 't0001@contoso.edu' } } },
   { label: 'graph-app none', setup: { mode: 'graph-app', options: { appName: 'calpush', scoping: 'none', scopeName: 'x', assignmentName: 'x' } } },
   { label: 'graph-delegated', setup: { mode: 'graph-delegated', options: { appName: 'calpush', redirectUri: 'https://calpush.contoso.edu/connect/callback', adminConsent: false } } },
   { label: 'graph-delegated admin consent', setup: { mode: 'graph-delegated', options: { appName: NASTY, tenantId: 'contoso.onmicrosoft.com', redirectUri: NASTY, certificatePath: NASTY, adminConsent: true } } },
@@ -32,8 +32,13 @@ export const SCENARIOS: Array<{ label: string; setup: SetupOptions }> = [
     label: 'ews-delegate generated passwords, nasty values',
     setup: { mode: 'ews-delegate', options: { serviceAccounts: [NASTY], upnSuffix: NASTY, organizationalUnit: NASTY, groupName: NASTY, mailboxesCsv: NASTY, csvColumn: NASTY, accessRight: 'Author', generatePassword: true } },
   },
-  { label: 'ews-impersonation', setup: { mode: 'ews-impersonation', options: { serviceAccount: 'svc-calpush@contoso.edu', scopeGroup: 'rooms@contoso.edu', scopeName: 'calpush impersonation scope', assignmentName: 'calpush ApplicationImpersonation', testMailbox: 'room-main-101@contoso.edu' } } },
-  { label: 'rooms online', setup: { mode: 'rooms', options: { exchange: 'online', name: 'Cronofy Room List', alias: 'cronofy.resource.list', primarySmtpAddress: 'cronofy.resource.list@contoso.edu', roomsCsv: 'ResourceCalendars.csv', csvColumn: 'ResourceAccounts', manager: 'svc-calpush@contoso.edu', bucketSize: 75 } } },
+  { label: 'ews-impersonation', setup: { mode: 'ews-impersonation', options: { serviceAccount: 'svc-calpush@contoso.edu', scopeGroups: ['rooms@contoso.edu'], scopeName: 'calpush impersonation scope', assignmentName: 'calpush ApplicationImpersonation', testMailbox: 'room-main-101@contoso.edu' } } },
+  {
+    label: 'ews-impersonation, room lists in buckets of 75',
+    setup: { mode: 'ews-impersonation', options: { serviceAccount: 'svc-rooms@contoso.edu', scopeGroups: ['rooms-1@contoso.edu', 'rooms-2@contoso.edu', 'vmr-scheduling-group@contoso.edu'], scopeName: 'calpush rooms', assignmentName: 'calpush rooms impersonation' } },
+  },
+  { label: 'rooms online', setup: { mode: 'rooms', options: { exchange: 'online', name: 'Cronofy Room List', alias: 'cronofy.resource.list', primarySmtpAddress: 'cronofy.resource.list@contoso.edu', roomsCsv: 'ResourceCalendars.csv', csvColumn: 'ResourceAccounts', bucketSize: 75 } } },
+  { label: 'rooms onprem, managed', setup: { mode: 'rooms', options: { exchange: 'onprem', name: 'calpush rooms', alias: 'calpush-rooms', roomsCsv: 'C:\\calpush\\rooms.csv', csvColumn: 'ResourceAccounts', manager: 'svc-rooms@contoso.edu', bucketSize: 75 } } },
   { label: 'rooms onprem, nasty values', setup: { mode: 'rooms', options: { exchange: 'onprem', name: NASTY, alias: NASTY, roomsCsv: NASTY, csvColumn: NASTY, bucketSize: 10 } } },
   { label: 'equipment online', setup: { mode: 'equipment', options: { exchange: 'online', name: 'Pexip Scheduling Service', alias: 'pexip.scheduling', displayName: 'Pexip Scheduling Service', addToGroup: 'calpush-mailboxes@contoso.edu' } } },
   { label: 'equipment onprem', setup: { mode: 'equipment', options: { exchange: 'onprem', name: NASTY, alias: NASTY, displayName: NASTY, primarySmtpAddress: NASTY, organizationalUnit: NASTY } } },
@@ -223,14 +228,39 @@ describe('what each mode does, as its seed guide describes', () => {
     expect(s).not.toContain('Connect-ExchangeOnline');
   });
 
-  it('rooms: New-DistributionGroup -RoomList, buckets of at most 75, manager set with the security-group bypass', () => {
+  it('rooms: New-DistributionGroup -RoomList, buckets of at most 75; on-premises the manager set with the security-group bypass', () => {
     const s = text('rooms online');
     expect(s).toContain('[int] $BucketSize = 75');
     expect(s).toContain('New-DistributionGroup -RoomList -Name $listName');
     expect(s).toContain('$_.Members.Count -lt $BucketSize');
-    expect(s).toContain('Set-DistributionGroup -Identity $bucket.Identity -ManagedBy $Manager -BypassSecurityGroupManagerCheck');
     expect(s).toContain('Connect-ExchangeOnline');
+    expect(s).toContain("Write-Host ('  --scope-group {0}' -f ($addresses -join ' --scope-group '))");
+    const onprem = text('rooms onprem, managed');
+    expect(onprem).toContain('Set-DistributionGroup -Identity $bucket.Identity -ManagedBy $Manager -BypassSecurityGroupManagerCheck');
+    expect(onprem).toContain("[string] $Manager = 'svc-rooms@contoso.edu'");
     expect(text('rooms onprem, nasty values')).not.toContain('Connect-ExchangeOnline');
+  });
+
+  it('rooms --exchange online needs no service account: Graph app-only has none (no Manager, no -ManagedBy), and says Place.Read.All', () => {
+    const s = text('rooms online');
+    expect(s).not.toContain('$Manager');
+    expect(s).not.toContain('-ManagedBy');
+    expect(s).not.toMatch(/service account/i);
+    expect(s).toContain('Place.Read.All');
+  });
+
+  it('several groups or room lists: one management scope on all of them (MemberOfGroup -or …), each looked up, kept in step', () => {
+    for (const label of ['ews-impersonation, room lists in buckets of 75', 'graph-app rbac, nasty values']) {
+      const s = text(label);
+      expect(s).toContain('$groups = @(foreach ($name in $ScopeGroup) {');
+      expect(s).toContain("-join ' -or '");
+      expect(s).toContain('New-ManagementScope -Name $ScopeName -RecipientRestrictionFilter $scopeFilter');
+      expect(s).toContain('Set-ManagementScope -Identity $ScopeName -RecipientRestrictionFilter $scopeFilter');
+      expect(s).toMatch(/\[string\[\]\] \$ScopeGroup = @\(/);
+    }
+    expect(text('ews-impersonation, room lists in buckets of 75')).toContain("[string[]] $ScopeGroup = @('rooms-1@contoso.edu', 'rooms-2@contoso.edu', 'vmr-scheduling-group@contoso.edu')");
+    // An access policy names one group.
+    expect(text('graph-app access-policy')).toContain("[string] $ScopeGroup = 'calpush-mailboxes@contoso.edu'");
   });
 
   it('equipment: New-Mailbox -Equipment and Set-CalendarProcessing exactly as seed 004', () => {

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { createWorkspace, runCli, workspaceAt, type Workspace } from '../e2e/harness.ts';
+import { createWorkspace, runCli, startCli, workspaceAt, type Workspace } from '../e2e/harness.ts';
 import { TEMPLATE, VMR } from './harness.ts';
 
 let sandbox: SandboxInternals;
@@ -63,4 +63,38 @@ describe('calpush agent', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`agent.mailboxes.${VMR}.vmr.template.html: unknown placeholder {room}`);
   });
+
+  it('--watch answers on a cadence and stops within a few seconds of SIGTERM', async () => {
+    const { child, done } = startCli(['agent', '-c', workspace.configPath, '--watch', '--interval', '5', '--json']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const until = async (seen: () => boolean, what: string) => {
+      for (let waited = 0; !seen(); waited += 50) {
+        if (waited > 60_000) throw new Error(`no ${what}: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until(() => stdout.includes('\n'), 'first pass');
+    // Booked while the loop waits: answered by a later pass.
+    sandbox.outlook('t0002@contoso.edu').createEvent({
+      subject: 'Watched video call',
+      body: { contentType: 'html', content: '<p>agenda</p>' },
+      start: { dateTime: inThreeDays(13), timeZone: 'UTC' },
+      end: { dateTime: inThreeDays(14), timeZone: 'UTC' },
+      attendees: [{ emailAddress: { address: VMR }, type: 'resource' }],
+    });
+    await until(() => stdout.includes('Watched video call'), 'answer to the new booking');
+    const passes = stdout.trim().split('\n').map((line) => JSON.parse(line) as { outcomes: Array<{ subject: string; outcome: string }> });
+    expect(passes.flatMap((p) => p.outcomes).find((o) => o.subject === 'Watched video call')?.outcome).toBe('accepted');
+    const stoppedAt = performance.now();
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(performance.now() - stoppedAt).toBeLessThan(5_000);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('calpush agent: watching, a pass every 5 s');
+    expect(result.stderr).toContain('calpush agent: SIGTERM, stopping');
+    expect(result.stderr).toContain('calpush agent: stopped');
+  }, 120_000);
 });

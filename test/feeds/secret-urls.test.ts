@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/app/config.ts';
+import { namedMailboxes } from '../../src/app/mailboxes.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { createApiKey } from '../../src/server/auth.ts';
@@ -57,7 +58,7 @@ describe('feed URLs as secret references', () => {
         mailboxes: [CAL, 'room-a@contoso.edu'],
         feeds: { template: { env: 'CALPUSH_TEST_FEED_TEMPLATE' }, calendars: [CAL], urls: { 'room-a@contoso.edu': { file: 'room.url' } } },
       });
-      const urls = feedUrls(config.feeds, config.mailboxes, dir);
+      const urls = feedUrls(config.feeds, namedMailboxes(config), dir);
       expect(urls.get(CAL)).toBe(`https://timetable.example.edu/ical/s0001.ics?key=${TOKENS[1]}`);
       expect(urls.get('room-a@contoso.edu')).toBe(`https://outlook.office365.com/owa/calendar/abc@contoso.edu/${TOKENS[0]}/calendar.ics`);
     } finally {

@@ -5,6 +5,7 @@
 import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { graphTarget as graphTargetConfig, type LoadedConfig } from '../../app/config.ts';
+import { namedMailboxes } from '../../app/mailboxes.ts';
 import { createGraphTarget } from '../../app/targets.ts';
 import { resolvePath } from '../../config/secrets.ts';
 import { describe, type DesiredEvent } from '../../model/event.ts';
@@ -203,8 +204,10 @@ export async function graphChecks(loaded: LoadedConfig, options: GraphDoctorOpti
     checks.push({ id: 'graph.mailbox-address', title: 'mailbox', status: 'fail', detail: `"${options.mailbox}" is not a mailbox address`, remedy: 'give the address of a mailbox calpush should write, e.g. room-101@contoso.edu' });
     return result();
   }
-  if (config.mailboxes && !config.mailboxes.map((m) => m.toLowerCase()).includes(mailbox)) {
-    checks.push({ id: 'graph.mailboxes', title: 'mailboxes', status: 'warn', detail: `${mailbox} is not in the config's "mailboxes" list, so calpush sync refuses records for it`, remedy: 'add it to "mailboxes" if calpush should manage it' });
+  // Room lists are not read here: a room named only through a list gets the warning, and the remedy says so.
+  if (config.mailboxes && !namedMailboxes(config)!.includes(mailbox)) {
+    const lists = config.mailboxes.some((entry) => typeof entry !== 'string');
+    checks.push({ id: 'graph.mailboxes', title: 'mailboxes', status: 'warn', detail: `${mailbox} is not in the config's "mailboxes" list${lists ? ' by its address' : ''}, so calpush sync refuses records for it${lists ? ' unless one of the listed room lists holds it' : ''}`, remedy: lists ? 'add it to "mailboxes", or to one of the room lists named there' : 'add it to "mailboxes" if calpush should manage it' });
   }
   let credential: GraphCredential;
   let caPem: string | undefined;

@@ -1,25 +1,36 @@
-// calpush agent: one pass of the resource agent (src/agent/) — the meeting requests of the configured room and
-// equipment mailboxes read, decided by their policy, answered, the VMR joining instructions given; per mailbox the
-// count of each outcome, and each outcome with its reason. Exit 1 when a mailbox or a request failed.
+// calpush agent: the resource agent (src/agent/) — the meeting requests of the configured room and equipment
+// mailboxes (and of the rooms of the configured room lists) read, decided by their policy, answered, the VMR joining
+// instructions given; per mailbox the count of each outcome, and each outcome with its reason. Once (exit 1 when a
+// mailbox, a request or a room list failed), or with --watch a pass every agent.intervalSeconds until SIGTERM/SIGINT.
 import type { Command } from 'commander';
-import { policyOf } from '../../agent/config.ts';
-import { runAgentPass, type AgentOutcome, type AgentSummary } from '../../agent/run.ts';
+import { createAgent, passFailed, type AgentRun } from '../../app/agent.ts';
 import { loadConfig } from '../../app/config.ts';
 import { openStore } from '../../app/store.ts';
 import { createTargets } from '../../app/targets.ts';
+import { Cadence } from '../../engine/cadence.ts';
+import type { AgentOutcome } from '../../agent/run.ts';
 import { ConfigError } from '../../config/secrets.ts';
+import { systemClock } from '../../model/clock.ts';
 import { createScheduler } from '../../engine/limits.ts';
-import { EwsTarget } from '../../targets/ews/target.ts';
-import { GraphTarget } from '../../targets/graph/target.ts';
 import { reportFailure } from '../failure.ts';
+import { integerArgument } from '../options.ts';
+
+interface AgentOptions {
+  config: string;
+  json?: boolean;
+  watch?: boolean;
+  interval?: number;
+}
 
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
-    .description('answer the meeting requests of the room and equipment mailboxes in the config’s "agent" section, once (docs/agent.md)')
+    .description('answer the meeting requests of the room and equipment mailboxes in the config’s "agent" section, once or with --watch on a cadence (docs/agent.md)')
     .requiredOption('-c, --config <file>', 'configuration file (JSON)')
-    .option('--json', 'print the outcome as JSON')
-    .action(async (options: { config: string; json?: boolean }) => {
+    .option('--json', 'print the outcome as JSON (with --watch: one line per pass)')
+    .option('--watch', 'run a pass every agent.intervalSeconds until SIGTERM/SIGINT')
+    .option('--interval <seconds>', 'seconds between passes with --watch (overrides agent.intervalSeconds)', integerArgument('--interval', 5, 3600))
+    .action(async (options: AgentOptions) => {
       try {
         const { config, baseDir } = loadConfig(options.config);
         if (!config.agent) throw new ConfigError(`${options.config} has no "agent" section: name the room and equipment mailboxes to answer for (docs/agent.md)`);
@@ -27,11 +38,14 @@ export function registerAgentCommand(program: Command): void {
         const targets = await createTargets(config, baseDir, { store });
         try {
           const target = targets.get(config.agent.target);
-          if (!(target instanceof GraphTarget || target instanceof EwsTarget)) throw new ConfigError(`agent.target "${config.agent.target}" is not a Graph (app-only) or EWS target`);
-          const mailboxes = Object.entries(config.agent.mailboxes).map(([address, mailbox]) => ({ address: address.toLowerCase(), config: mailbox, policy: policyOf(mailbox) }));
-          const summary = await runAgentPass({ instance: config.instance, desk: target.meetings(), scheduler: createScheduler(config.limits), store, mailboxes, lookBackDays: config.agent.lookBackDays });
-          process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : describe(summary));
-          if (summary.mailboxes.some((m) => m.error || m.counts.failed > 0)) process.exitCode = 1;
+          if (!target) throw new ConfigError(`agent.target "${config.agent.target}" is not configured`);
+          const agent = createAgent(config, { target, scheduler: createScheduler(config.limits), store });
+          if (options.watch) await watch(agent.pass, (options.interval ?? config.agent.intervalSeconds) * 1000, options.json ?? false);
+          else {
+            const run = await agent.pass();
+            process.stdout.write(options.json ? `${JSON.stringify(run, null, 2)}\n` : describe(run));
+            if (passFailed(run)) process.exitCode = 1;
+          }
         } finally {
           await Promise.all([...targets.values()].map((t) => t.close()));
           await store.close();
@@ -42,18 +56,48 @@ export function registerAgentCommand(program: Command): void {
     });
 }
 
+/** Passes until SIGTERM/SIGINT: the wait ends at once, a running pass gets a few seconds to finish (engine/cadence.ts). */
+async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: boolean): Promise<void> {
+  const loop = new Cadence({
+    pass,
+    intervalMs,
+    onPass: (run) => {
+      const changed: AgentRun = { ...run, outcomes: run.outcomes.filter((o) => o.outcome !== 'unchanged') };
+      if (json) process.stdout.write(`${JSON.stringify({ at: new Date(systemClock.now()).toISOString(), ...changed })}\n`);
+      else if (changed.outcomes.length || run.roomLists.length || run.mailboxes.some((m) => m.error)) process.stdout.write(describe(changed, true));
+    },
+    onError: (error) => process.stderr.write(`calpush agent: the pass failed: ${(error as Error).message}\n`),
+  });
+  process.stderr.write(`calpush agent: watching, a pass every ${intervalMs / 1000} s (SIGTERM or Ctrl-C stops)\n`);
+  const stop = (signal: NodeJS.Signals) => {
+    process.stderr.write(`calpush agent: ${signal}, stopping\n`);
+    void loop.stop();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  loop.start();
+  await loop.done().catch(() => {});
+  await loop.stop();
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
+  process.stderr.write('calpush agent: stopped\n');
+}
+
 function line(outcome: AgentOutcome): string {
   const alias = outcome.alias ? `  ${outcome.alias}${outcome.instructions && outcome.instructions !== 'none' ? ` (instructions: ${outcome.instructions})` : ''}` : '';
   return `  ${outcome.outcome.padEnd(9)} "${outcome.subject}" from ${outcome.organizer}${alias} — ${outcome.reason}\n`;
 }
 
-export function describe(summary: AgentSummary): string {
+/** Per mailbox its counts and each outcome but "unchanged"; `quiet`: mailboxes with nothing new left out. */
+export function describe(run: AgentRun, quiet = false): string {
   let text = '';
-  for (const mailbox of summary.mailboxes) {
-    const counts = Object.entries(mailbox.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing new';
-    text += `${mailbox.mailbox}: ${counts}\n`;
+  for (const problem of run.roomLists) text += `room list ${problem.roomList}: failed: ${problem.error.code}: ${problem.error.message}${problem.error.remedy ? `\n  fix: ${problem.error.remedy}` : ''}\n`;
+  for (const mailbox of run.mailboxes) {
+    const counts = Object.entries(mailbox.counts).filter(([k, n]) => n > 0 && !(quiet && k === 'unchanged')).map(([k, n]) => `${k} ${n}`).join(', ');
+    if (quiet && !counts && !mailbox.error) continue;
+    text += `${mailbox.mailbox}: ${counts || 'nothing new'}\n`;
     if (mailbox.error) text += `  failed: ${mailbox.error.code}: ${mailbox.error.message}${mailbox.error.remedy ? `\n  fix: ${mailbox.error.remedy}` : ''}\n`;
-    for (const outcome of summary.outcomes.filter((o) => o.mailbox === mailbox.mailbox && o.outcome !== 'unchanged')) text += line(outcome);
+    for (const outcome of run.outcomes.filter((o) => o.mailbox === mailbox.mailbox && o.outcome !== 'unchanged')) text += line(outcome);
   }
   return text;
 }

@@ -18,6 +18,7 @@ import { runSync } from '../../app/sync.ts';
 import { integerArgument } from '../options.ts';
 import { formatSummary, progressBar } from '../summary.ts';
 import { runHybridDemo, type HybridDemoOptions } from './demo-hybrid.ts';
+import { runAgentDemo } from './demo-agent.ts';
 import { prepareDemoFolder } from './demo-folder.ts';
 import { exitCodeFor, reportFailure } from './sync.ts';
 
@@ -32,11 +33,13 @@ export function registerDemoCommand(program: Command): void {
     .option('--serve', 'then keep the sandbox and calpush serve with its dashboard running (until Ctrl-C), and print a sign-in key')
     .option('--port <port>', 'with --serve: the port of calpush serve (0 = any free port)', integerArgument('--port', 0, 65535), 8080)
     .option('--hybrid', 'one deployment over an Exchange hybrid organisation: mailboxes on-premises (EWS) and in Exchange Online (Graph), plus CalDAV when Radicale is installed; events through the API and an import; one mailbox moves online and is adopted')
-    .action(async (options: { dir: string; students: number; rooms: number; json?: boolean; serve?: boolean; port: number; hybrid?: boolean }) => {
+    .option('--agent', 'the resource agent: VMR and room bookings answered (accepted with joining instructions, declined with the reason), a room found through its room list, a student’s changes to pushed lectures put back')
+    .action(async (options: { dir: string; students: number; rooms: number; json?: boolean; serve?: boolean; port: number; hybrid?: boolean; agent?: boolean }) => {
       const dir = resolve(options.dir);
       const out = (line = '') => {
         if (!options.json) process.stdout.write(`${line}\n`);
       };
+      if (options.agent) return agentDemo(dir, options.json ?? false, (options.serve ?? false) || (options.hybrid ?? false), out);
       if (options.hybrid) return hybridDemo({ dir, students: options.students, rooms: options.rooms, json: options.json ?? false, serve: options.serve ?? false }, out);
       const seed = defaultTenantSeed({ students: options.students, rooms: options.rooms });
       const sandbox = await startSandbox({ tenant: seed });
@@ -117,6 +120,27 @@ async function hybridDemo(options: HybridDemoOptions & { serve: boolean }, out: 
     process.exitCode = report.ok ? 0 : 1;
   } catch (error) {
     process.exitCode = reportFailure(error, options.json);
+  }
+}
+
+/** calpush demo --agent (demo-agent.ts): prints the steps (as JSON with --json); exit 1 when a step did not go as expected. */
+async function agentDemo(dir: string, json: boolean, combined: boolean, out: (line?: string) => void): Promise<void> {
+  if (combined) {
+    process.stderr.write('calpush demo: --agent is a demo of its own: run it without --serve or --hybrid\n');
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const report = await runAgentDemo({ dir, json }, out);
+    if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      out();
+      out(report.ok ? 'Every step went as expected.' : 'Some steps did not go as expected: see above.');
+      out(`The config it wrote (the agent's section, a room list in it) is in ${dir}; the sandbox stopped with the demo.`);
+    }
+    process.exitCode = report.ok ? 0 : 1;
+  } catch (error) {
+    process.exitCode = reportFailure(error, json);
   }
 }
 

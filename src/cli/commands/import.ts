@@ -26,6 +26,7 @@ import { duplicateErrors, validateRecord, type RecordError } from '../../sources
 import { eventKey } from '../../model/event.ts';
 import { fileParseLimits } from '../../sources/parse-pool.ts';
 import { readInputItems, type Cancellation, type InputItem } from '../../sources/stream.ts';
+import { managedMailboxesOnce } from '../../app/mailboxes.ts';
 import { openStore } from '../../app/store.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredOp, Store } from '../../store/store.ts';
 import { dryRun } from '../../engine/dry-run.ts';
@@ -252,7 +253,9 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
   const now = (options.clock ?? systemClock).now();
   const horizonDays = options.horizonDays ?? 400;
   const calendar = options.calendar?.trim().toLowerCase();
-  const allowed = calendar ? new Set([calendar]) : config.mailboxes ? new Set(config.mailboxes.map((m) => m.toLowerCase())) : null;
+  // The config's mailboxes, room lists read through their target (app/mailboxes.ts); --calendar names one instead.
+  const managed = calendar ? null : await managedMailboxesOnce(config, options.baseDir, options.clock);
+  const allowed = calendar ? new Set([calendar]) : (managed?.set ?? null);
   const files = inputFiles(options.paths);
   if (!files.length) throw new SyncRefused(`no input file found in ${options.paths.join(', ')} (looked for ${[...SUPPORTED].join(', ')})`);
 
@@ -298,7 +301,7 @@ async function withStagedFiles<T>(options: ImportOptions, apply: (staged: Staged
               id: desired.event.id,
               calendar: desired.event.calendar,
               field: 'calendar',
-              message: calendar ? 'is not the calendar named with --calendar' : 'is not one of the mailboxes in the config',
+              message: calendar ? 'is not the calendar named with --calendar' : managed!.refusal(),
             });
             continue;
           }

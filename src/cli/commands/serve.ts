@@ -7,6 +7,7 @@ import { startServer } from '../../server/index.ts';
 import { FeedPoller, feedUrls } from '../../sources/feeds.ts';
 import { reportFailure } from '../failure.ts';
 import { integerArgument } from '../options.ts';
+import { namedMailboxes } from '../../app/mailboxes.ts';
 import { openStore } from '../../app/store.ts';
 
 export function registerServeCommand(program: Command): void {
@@ -65,7 +66,8 @@ export function registerFeedsCommand(program: Command): void {
     .action(async (options: { config: string; calendar?: string[]; json?: boolean }) => {
       try {
         const { config, feeds: feedsConfig, baseDir } = loadServeConfig(options.config);
-        let urls = feedUrls(feedsConfig, config.mailboxes, baseDir);
+        // The mailboxes the config names by address (room lists are read by serve, not here).
+        let urls = feedUrls(feedsConfig, namedMailboxes(config), baseDir);
         if (options.calendar) {
           const only = new Set(options.calendar.map((c) => c.toLowerCase()));
           urls = new Map([...urls].filter(([calendar]) => only.has(calendar)));

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { writeScript } from '../../admin/powershell.ts';
 import { generateSetupScript, type SetupOptions } from '../../admin/setup-scripts.ts';
 import { loadConfig, targetConfigs, type LoadedConfig } from '../../app/config.ts';
+import { namedMailboxes } from '../../app/mailboxes.ts';
 import { ConfigError, resolvePath } from '../../config/secrets.ts';
 import { CalpushError } from '../../model/errors.ts';
 
@@ -52,6 +53,14 @@ function groupIdentity(flag: string, value: string | undefined, required = false
   return text(flag, value, { required, max: 256 });
 }
 
+/** Each group of a repeatable --scope-group (room lists come in buckets of 75), at most 100, each once. */
+function groupIdentities(flag: string, values: string[] | undefined, required: boolean): string[] {
+  const groups = [...new Set((values ?? []).map((v) => groupIdentity(flag, v, true)!))];
+  if (required && groups.length === 0) throw new SetupUsageError(`${flag} is required`);
+  if (groups.length > 100) throw new SetupUsageError(`${flag}: at most 100 groups in one management scope`);
+  return groups;
+}
+
 function tenant(value: string | undefined): string | undefined {
   const v = text('--tenant-id', value);
   if (v !== undefined && !GUID.test(v) && !DOMAIN.test(v)) throw new SetupUsageError('--tenant-id must be the directory (tenant) GUID or a verified domain such as contoso.onmicrosoft.com');
@@ -94,7 +103,7 @@ function graphDefaults(loaded: LoadedConfig | undefined, kind: 'graph' | 'graph-
     ...(target.tenantId ? { tenantId: target.tenantId } : {}),
     ...(target.clientId ? { clientId: target.clientId } : {}),
     ...(certificate ? { certificatePath: resolvePath(loaded.baseDir, certificate) } : {}),
-    ...(loaded.config.mailboxes?.[0] ? { firstMailbox: loaded.config.mailboxes[0] } : {}),
+    ...(namedMailboxes(loaded.config)?.[0] ? { firstMailbox: namedMailboxes(loaded.config)![0]! } : {}),
   };
 }
 
@@ -146,7 +155,7 @@ export function registerSetupCommand(program: Command): void {
       .option('--client-id <id>', 'client id of an existing app registration to complete')
       .option('--certificate <file>', 'certificate to upload (.pem/.cer/.crt: the public part)')
       .option('--scoping <kind>', 'rbac (RBAC for Applications), access-policy (legacy ApplicationAccessPolicy) or none', 'rbac')
-      .option('--scope-group <group>', 'mail-enabled security group whose members calpush may write (rbac, access-policy)')
+      .option('--scope-group <group>', 'group or room list whose members calpush may write; repeat it for several (rbac: one scope on all of them), access-policy takes one mail-enabled security group', collect)
       .option('--scope-name <name>', 'management scope name (rbac)', 'calpush mailboxes')
       .option('--assignment-name <name>', 'role assignment name (rbac)', 'calpush Calendars.ReadWrite')
       .option('--test-mailbox <address>', 'a mailbox in scope, to test at the end (default: the first of the config’s mailboxes)'),
@@ -155,7 +164,9 @@ export function registerSetupCommand(program: Command): void {
       const defaults = graphDefaults(loadOptionalConfig(o['config'] as string | undefined));
       const scoping = o['scoping'] as string;
       if (scoping !== 'rbac' && scoping !== 'access-policy' && scoping !== 'none') throw new SetupUsageError('--scoping must be rbac, access-policy or none');
-      const scopeGroup = groupIdentity('--scope-group', o['scopeGroup'] as string | undefined, scoping !== 'none');
+      const scopeGroups = groupIdentities('--scope-group', o['scopeGroup'] as string[] | undefined, scoping !== 'none');
+      // An ApplicationAccessPolicy names one group (PolicyScopeGroupId); nested groups count there, unlike in RBAC scopes.
+      if (scoping === 'access-policy' && scopeGroups.length > 1) throw new SetupUsageError('--scoping access-policy takes one --scope-group: put the groups into one mail-enabled security group (nested groups count for an access policy), or use --scoping rbac');
       const tenantId = tenant((o['tenantId'] as string | undefined) ?? defaults.tenantId);
       const clientId = clientIdOf((o['clientId'] as string | undefined) ?? defaults.clientId);
       const certificatePath = text('--certificate', (o['certificate'] as string | undefined) ?? defaults.certificatePath);
@@ -168,7 +179,7 @@ export function registerSetupCommand(program: Command): void {
           ...(clientId ? { clientId } : {}),
           ...(certificatePath ? { certificatePath: resolve(certificatePath) } : {}),
           scoping,
-          ...(scopeGroup ? { scopeGroup } : {}),
+          ...(scopeGroups.length ? { scopeGroups } : {}),
           scopeName: text('--scope-name', o['scopeName'] as string, { required: true, max: 64 })!,
           assignmentName: text('--assignment-name', o['assignmentName'] as string, { required: true, max: 64 })!,
           ...(testMailbox ? { testMailbox } : {}),
@@ -265,20 +276,20 @@ export function registerSetupCommand(program: Command): void {
       .command('ews-impersonation')
       .description('EWS with impersonation (Exchange Server): a management scope on a group or room list and an ApplicationImpersonation assignment')
       .requiredOption('--service-account <upn>', 'the service account that impersonates (UPN or DOMAIN\\sam)')
-      .option('--scope-group <group>', 'group or room list whose members it may impersonate')
-      .option('--room-list <address>', 'same as --scope-group, for a room list')
+      .option('--scope-group <group>', 'group or room list whose members it may impersonate; repeat it for several', collect)
+      .option('--room-list <address>', 'same as --scope-group, for a room list; repeat it for several', collect)
       .option('--scope-name <name>', 'management scope name', 'calpush impersonation scope')
       .option('--assignment-name <name>', 'role assignment name', 'calpush ApplicationImpersonation')
       .option('--test-mailbox <address>', 'a mailbox in scope, to check at the end'),
   ).action(
     run((o) => {
-      const scopeGroup = groupIdentity('--scope-group', (o['scopeGroup'] as string | undefined) ?? (o['roomList'] as string | undefined), true)!;
+      const scopeGroups = groupIdentities('--scope-group', [...((o['scopeGroup'] as string[] | undefined) ?? []), ...((o['roomList'] as string[] | undefined) ?? [])], true);
       const testMailbox = address('--test-mailbox', o['testMailbox'] as string | undefined);
       return {
         mode: 'ews-impersonation',
         options: {
           serviceAccount: text('--service-account', o['serviceAccount'] as string, { required: true, max: 320 })!,
-          scopeGroup,
+          scopeGroups,
           scopeName: text('--scope-name', o['scopeName'] as string, { required: true, max: 64 })!,
           assignmentName: text('--assignment-name', o['assignmentName'] as string, { required: true, max: 64 })!,
           ...(testMailbox ? { testMailbox } : {}),
@@ -290,13 +301,13 @@ export function registerSetupCommand(program: Command): void {
   common(
     setup
       .command('rooms')
-      .description('room lists (New-DistributionGroup -RoomList) of at most 75 rooms from a CSV, managed by the service account')
+      .description('room lists (New-DistributionGroup -RoomList) of at most 75 rooms from a CSV; on-premises managed by the EWS service account')
       .requiredOption('--rooms-csv <file>', 'CSV file (as the script will find it) with one room mailbox per row')
       .option('--csv-column <name>', 'CSV column with the room addresses', 'ResourceAccounts')
       .option('--name <name>', 'name of the (first) room list', 'calpush rooms')
       .option('--alias <alias>', 'alias of the (first) room list', 'calpush-rooms')
       .option('--address <address>', 'primary SMTP address of the (first) room list')
-      .option('--manager <account>', 'the service account that manages the lists')
+      .option('--manager <account>', 'the EWS service account that manages the lists (--exchange onprem only: Graph app-only has no service account)')
       .option('--bucket-size <n>', 'most rooms per list (at most 75)', '75')
       .option('--exchange <where>', 'online (Exchange Online) or onprem (Exchange Management Shell)', 'online'),
   ).action(
@@ -307,10 +318,12 @@ export function registerSetupCommand(program: Command): void {
       if (!/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+$/.test(alias)) throw new SetupUsageError('--alias may hold letters, digits and !#$%&\'*+-/=?^_`{|}~. only');
       const primarySmtpAddress = address('--address', o['address'] as string | undefined);
       const manager = text('--manager', o['manager'] as string | undefined, { max: 320 });
+      const exchange = exchangeKind(o['exchange'] as string);
+      if (manager && exchange === 'online') throw new SetupUsageError('--manager is for --exchange onprem: in Exchange Online calpush reads the room lists through Microsoft Graph app-only (Place.Read.All), which has no service account to manage them');
       return {
         mode: 'rooms',
         options: {
-          exchange: exchangeKind(o['exchange'] as string),
+          exchange,
           name: text('--name', o['name'] as string, { required: true, max: 61 })!,
           alias,
           ...(primarySmtpAddress ? { primarySmtpAddress } : {}),

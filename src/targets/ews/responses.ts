@@ -5,7 +5,13 @@ import { TAG_PROPERTY_NAME } from '../../model/tag.ts';
 import { TRANSACTION_PROPERTY_NAME } from './mapping.ts';
 import { attr, child, children, descendants, parseXml, path, text, type XmlValue } from './xml.ts';
 
-export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder' | 'SyncFolderItems';
+export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder' | 'SyncFolderItems' | 'GetRooms';
+
+/**
+ * Operations whose answer is one message without a ResponseMessages container: `<m:GetRoomsResponse ResponseClass=…>`
+ * carries ResponseCode and the result itself (https://learn.microsoft.com/exchange/client-developer/web-service-reference/getrooms-operation).
+ */
+const SINGLE_MESSAGE_OPERATIONS: ReadonlySet<Operation> = new Set(['GetRooms']);
 
 export interface ParsedItem {
   itemId: string;
@@ -142,6 +148,7 @@ export function parseSoapAnswer(body: string, operation: Operation): SoapAnswer 
       return { kind: 'fault', code, message, values };
     }
     const response = child(soapBody, `${operation}Response`);
+    if (response && SINGLE_MESSAGE_OPERATIONS.has(operation)) return { kind: 'messages', messages: [parseMessage(response)] };
     const container = response ? child(response, 'ResponseMessages') : null;
     if (!container) return { kind: 'unreadable', reason: `no ${operation}Response/ResponseMessages` };
     const messages = children(container, `${operation}ResponseMessage`).map(parseMessage);

@@ -48,6 +48,7 @@ import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage } fr
 import type { XmlElement } from './xml.ts';
 import { EwsMeetingDesk, type EwsConnection } from './meetings.ts';
 import { EwsWatch } from './watch.ts';
+import { EwsRoomDirectory } from './rooms.ts';
 
 export interface EwsAccount {
   /** "DOMAIN\\user", "user@upn.example" or "user" (with `domain`). */
@@ -336,13 +337,15 @@ export class EwsTarget implements CalendarTarget {
    * for BackOffMilliseconds (or Retry-After) and sends the request again when it says; items refused one by one go
    * back to the engine as transient outcomes. The target itself never waits.
    */
-  private async send(calendar: string, operation: Operation, body: XmlElement, what: ErrorContext['operation'], expected: number): Promise<ResponseMessage[]> {
+  private async send(calendar: string, operation: Operation, body: XmlElement, what: ErrorContext['operation'], expected: number, directory = false): Promise<ResponseMessage[]> {
     const account = this.accountFor(calendar);
     const context = this.errorContext(calendar, what);
-    const xml = envelope(this.context(calendar), body);
+    // A directory request (GetRooms) asks as the service account itself: it acts for no mailbox, so it impersonates
+    // none and names no anchor mailbox.
+    const xml = envelope(directory ? { ...this.context(calendar), access: 'delegate' } : this.context(calendar), body);
     // Always the target mailbox as anchor: Exchange routes the request to the server holding it (required with
     // impersonation, harmless and faster with delegate access); SOAPAction as the WSDL binds the operation.
-    const headers = { 'x-anchormailbox': calendar, soapaction: soapAction(operation) };
+    const headers: Record<string, string> = directory ? { soapaction: soapAction(operation) } : { 'x-anchormailbox': calendar, soapaction: soapAction(operation) };
     account.requests++;
     const answer = await this.post(account, xml, headers);
     const refusal = this.refusal(answer, operation, context);
@@ -448,6 +451,19 @@ export class EwsTarget implements CalendarTarget {
         return message;
       },
     };
+  }
+
+  /** The rooms of room lists (GetRooms), asked as a service account, for the `roomList` entries of the config (issue #15). */
+  rooms(): EwsRoomDirectory {
+    return new EwsRoomDirectory({
+      laneFor: (list) => this.laneFor(list),
+      call: async (list, body) => {
+        const [message] = await this.unwrap(this.send(list, 'GetRooms', body, 'list', 1, true));
+        // An unknown list is the directory's to name; anything else (busy, access) is classified as for every request.
+        if (!EwsTarget.ok(message!) && message!.code !== 'ErrorNameResolutionNoResults') throw this.failed(message!, list, 'list');
+        return message!;
+      },
+    });
   }
 
   // ---- listing -------------------------------------------------------------------------------------------------

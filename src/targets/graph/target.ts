@@ -15,6 +15,7 @@ import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
 import { graphEventBody } from './mapping.ts';
 import { GraphMeetingDesk, type GraphConnection } from './meetings.ts';
 import { GraphWatch } from './watch.ts';
+import { GraphRoomDirectory } from './rooms.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -501,6 +502,18 @@ export class GraphTarget implements CalendarTarget {
         return this.send(mailbox, method, url, body, context, headers);
       },
     };
+  }
+
+  /** The rooms of room lists (Place.Read.All), for the agent's and the config's `roomList` entries (issue #15). */
+  rooms(): GraphRoomDirectory {
+    return new GraphRoomDirectory({
+      base: this.base,
+      get: (key, url) => {
+        // As for meetings(): links are followed only back to the same Graph endpoint.
+        if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
+        return this.send(key, 'GET', url, undefined, 'item');
+      },
+    });
   }
 
   // ---- where a mailbox lives (Exchange hybrid routing) ----------------------------------------------------------

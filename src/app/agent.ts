@@ -1,0 +1,67 @@
+// The resource agent assembled from the config (docs/agent.md): its target's meeting desk and room directory, the
+// scheduler every request goes through, the room lists resolved into mailboxes, and a pass over all of them. Used by
+// `calpush agent` (one pass, or --watch), `calpush serve` (with an `agent` section) and `calpush demo --agent`.
+import { agentMailboxes, type RoomListProblem } from '../agent/mailboxes.ts';
+import { runAgentPass, type AgentOutcome, type AgentSummary } from '../agent/run.ts';
+import { ConfigError } from '../config/secrets.ts';
+import { systemClock, type Clock } from '../model/clock.ts';
+import { RoomListResolver } from '../engine/room-lists.ts';
+import type { Scheduler } from '../engine/scheduler.ts';
+import type { AgentStore } from '../store/agent.ts';
+import { EwsTarget } from '../targets/ews/target.ts';
+import { GraphTarget } from '../targets/graph/target.ts';
+import type { CalendarTarget } from '../targets/target.ts';
+import type { Config } from './config.ts';
+
+/** One pass's summary, with the room lists that could not be read (their rooms were not answered for). */
+export interface AgentRun extends AgentSummary {
+  roomLists: RoomListProblem[];
+}
+
+export interface Agent {
+  /** One pass over every mailbox (room lists read again when `refreshMs` has passed). */
+  pass(): Promise<AgentRun>;
+}
+
+export interface AgentParts {
+  /** The configured target named by agent.target (the command's, or serve's shared one). */
+  target: CalendarTarget;
+  /** The scheduler of that target: the agent's requests share its budgets with delivery. */
+  scheduler: Scheduler;
+  store: AgentStore;
+  clock?: Clock;
+  /** How long a room list's rooms are kept (default: agent.roomListRefreshMinutes; a one-shot pass reads once anyway). */
+  refreshMs?: number;
+  onOutcome?: (outcome: AgentOutcome) => void;
+}
+
+export function createAgent(config: Config, parts: AgentParts): Agent {
+  const agent = config.agent;
+  if (!agent) throw new ConfigError('the config has no "agent" section: name the room and equipment mailboxes to answer for (docs/agent.md)');
+  const { target, scheduler, store } = parts;
+  if (!(target instanceof GraphTarget || target instanceof EwsTarget)) throw new ConfigError(`agent.target "${agent.target}" is not a Graph (app-only) or EWS target`);
+  const clock = parts.clock ?? systemClock;
+  const desk = target.meetings();
+  const resolver = new RoomListResolver({ directory: target.rooms(), scheduler, clock, refreshMs: parts.refreshMs ?? agent.roomListRefreshMinutes * 60_000 });
+  return {
+    async pass() {
+      const { mailboxes, problems } = await agentMailboxes(agent, resolver);
+      const summary = await runAgentPass({
+        instance: config.instance,
+        desk,
+        scheduler,
+        store,
+        mailboxes,
+        lookBackDays: agent.lookBackDays,
+        clock,
+        ...(parts.onOutcome ? { onOutcome: parts.onOutcome } : {}),
+      });
+      return { ...summary, roomLists: problems };
+    },
+  };
+}
+
+/** A pass that needs looking at: a mailbox, a request or a room list failed (the command's exit 1). */
+export function passFailed(run: AgentRun): boolean {
+  return run.roomLists.length > 0 || run.mailboxes.some((m) => m.error || m.counts.failed > 0);
+}
