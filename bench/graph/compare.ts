@@ -91,7 +91,7 @@ for (const { workload, quick } of plan) {
   const of = (who: string) => runs.filter((r) => r.workload === workload && r.who === who && r.ok);
   const [b, a] = [of('before'), of('after')];
   const med = (rs: Run[], f: (r: Run) => number | null | undefined) => median(rs.map(f).filter((x): x is number => typeof x === 'number'));
-  const max = (rs: Run[]) => Math.max(...rs.map((r) => r.peakRssMB ?? -Infinity));
+  const max = (rs: Run[]) => (rs.some((r) => r.peakRssMB !== null) ? Math.max(...rs.map((r) => r.peakRssMB ?? 0)) : null);
   const speed = (rs: Run[]) => med(rs, (r) => r.speed);
   const unit = workload === 'd' ? 'p50 ms, lower is faster' : workload === 'c' ? 'input events/s' : 'events/s';
   lines.push(`| ${workload}${quick ? ' quick' : ''} (${unit}) | ${fmt(speed(b))} → ${fmt(speed(a))} | ${fmt(speed(a) / speed(b), 2)} | ${fmt(med(b, (r) => r.cpuS), 1)} → ${fmt(med(a, (r) => r.cpuS), 1)} | ${fmt(max(b))} → ${fmt(max(a))} |`);
