@@ -3,6 +3,7 @@
 //   node_modules/.bin/node bench/graph/run.ts [--workload a|b|c|d|all] [--quick] [--rtt-ms 40] [--server-ms 25]
 //        [--repeat N] [--baseline-seconds S] [--max-minutes M] [--profile] [--c-setup seed|sync] [--trials N]
 //        [--no-baseline] [--d-method cli|serve|both] [--batch-mode auto|chain|parallel|off] [--out results.json]
+//        [--calpush DIR]   (another checkout's bin/calpush.js, for a before/after: bench/graph/compare.ts)
 //
 // The sandbox (src/sandbox) runs in this process with Outlook's limits on and the latency model; calpush runs as
 // `node src/cli/main.ts sync -c … -i … --json`, a child process per run, exactly as a user runs it; the SDK
@@ -44,6 +45,8 @@ interface Options {
   dMethods: Array<'cli' | 'serve'>;
   /** calpush's target.batch setting for every workspace (default: calpush's own default) */
   batchMode: string | undefined;
+  /** the checkout whose bin/calpush.js runs (default: this one) */
+  calpushDir: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -61,7 +64,7 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
     return n;
   };
-  const known = new Set(['--workload', '--quick', '--rtt-ms', '--server-ms', '--repeat', '--baseline-seconds', '--max-minutes', '--profile', '--c-setup', '--trials', '--out', '--no-baseline', '--d-method', '--batch-mode', '--help']);
+  const known = new Set(['--workload', '--quick', '--rtt-ms', '--server-ms', '--repeat', '--baseline-seconds', '--max-minutes', '--profile', '--c-setup', '--trials', '--out', '--no-baseline', '--d-method', '--batch-mode', '--calpush', '--help']);
   for (const arg of argv) if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown option ${arg}`);
   if (argv.includes('--help')) {
     const lines = readFileSync(import.meta.filename, 'utf8').split('\n');
@@ -89,6 +92,7 @@ function parseOptions(argv: string[]): Options {
     out: get('--out'),
     baseline: !argv.includes('--no-baseline'),
     batchMode: get('--batch-mode'),
+    calpushDir: get('--calpush'),
     dMethods: ((d) => (d === 'both' ? ['cli', 'serve'] : d === 'cli' || d === 'serve' ? [d] : (() => { throw new Error('--d-method must be cli, serve or both'); })()))(get('--d-method') ?? 'both') as Array<'cli' | 'serve'>,
   };
 }
@@ -97,7 +101,7 @@ const options = parseOptions(process.argv.slice(2));
 const repoRoot = resolve(import.meta.dirname, '../..');
 const benchDir = import.meta.dirname;
 // What a user runs (`npx calpush`): the built dist/ when it is fresh, else the sources (bin/entry.js).
-const cliPath = join(repoRoot, 'bin/calpush.js');
+const cliPath = join(options.calpushDir === undefined ? repoRoot : resolve(options.calpushDir), 'bin/calpush.js');
 const probeUrl = pathToFileURL(join(benchDir, 'probe.ts')).href;
 const runStamp = new Date().toISOString().replace(/[:.]/g, '-');
 const profileRoot = join(benchDir, 'profiles', runStamp);

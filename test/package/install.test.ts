@@ -88,6 +88,7 @@ describe('the npm package', () => {
     for (const path of [
       'bin/calpush.js',
       'bin/entry.js',
+      'bin/young-generation.js',
       'dist/cli/main.js',
       'dist/app/sync.js',
       'dist/app/sync.d.ts',
@@ -111,6 +112,18 @@ describe('the npm package', () => {
     expect(demo.stdout).toMatch(/Same input again: 0 created, 0 updated, 0 deleted, \d+ unchanged — 0 write requests sent\./);
     // The installed package ran its built JavaScript, never the TypeScript sources (the tarball has none).
     expect(readdirSync(join(consumer, 'node_modules/calpush'))).not.toContain('src');
+  });
+
+  // Peak memory (docs/benchmarks.md, "Memory"): the installed command runs with a 4 MB young generation, in one
+  // process. A module preloaded through NODE_OPTIONS reports what the process running calpush was started with.
+  it.skipIf(typeof process.execve !== 'function')('runs `npx calpush` with the young generation flag', () => {
+    const report = join(consumer, 'report-exec-argv.mjs');
+    writeFileSync(report, 'process.on("exit", () => process.stderr.write(`REPORT${JSON.stringify(process.execArgv)}\\n`));\n');
+    const version = spawnSync('npx', ['--no-install', 'calpush', '--version'], { cwd: consumer, encoding: 'utf8', env: { ...env(), NODE_OPTIONS: `--import=${report}` } });
+    expect(version.status, output(version)).toBe(0);
+    const reports = version.stderr.split('\n').filter((line) => line.startsWith('REPORT'));
+    // npx's own Node process reports too (without the flag); calpush's is the one that printed the version.
+    expect(reports, output(version)).toContain('REPORT["--max-semi-space-size=4"]');
   });
 
   it('imports calpush/client from JavaScript', () => {
