@@ -15,6 +15,15 @@ import type { Lease, MailboxLeases } from '../store/store.ts';
  */
 export const DEFAULT_LEASE_MS = 20_000;
 
+/**
+ * The lease owner of one of a worker's roles besides delivery ("watch", "agent"): `workerId/role`. Delivery, the
+ * watch and the agent of one worker then exclude each other on a mailbox like those of different workers, and one
+ * releasing its lease frees no other's. isDeadLocalProcess reads the worker id in front of the role.
+ */
+export function leaseOwner(workerId: string, role: 'watch' | 'agent'): string {
+  return `${workerId}/${role}`;
+}
+
 /** Claims the mailbox for `workerId`; null when another live worker holds it. */
 export async function claimMailbox(store: MailboxLeases, calendar: string, workerId: string, leaseMs: number): Promise<Lease | null> {
   const lease = await store.claimMailbox(calendar, workerId, leaseMs);
@@ -77,7 +86,7 @@ function pidNamespace(): string | null {
  */
 export function isDeadLocalProcess(owner: string): boolean {
   const namespace = pidNamespace();
-  const parts = /^(?<host>[^:]+):(?<pid>\d+):[0-9a-f]{8}@(?<namespace>[0-9a-f]{8})$/.exec(owner)?.groups;
+  const parts = /^(?<host>[^:]+):(?<pid>\d+):[0-9a-f]{8}@(?<namespace>[0-9a-f]{8})(?:\/(?:watch|agent))?$/.exec(owner)?.groups;
   if (!namespace || !parts || parts.host !== hostname() || parts.namespace !== namespace) return false;
   const pid = Number(parts.pid);
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;

@@ -11,10 +11,10 @@
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { findDrift, type DriftDecision, type DriftPolicies } from '../planner/drift.ts';
-import type { DeliveryStore, Lease } from '../store/store.ts';
+import { LeaseLost, type DeliveryStore, type Lease } from '../store/store.ts';
 import type { WatchStateRow, WatchStore } from '../store/watch.ts';
 import { TargetError, WATCH_STATE_NOT_FOUND, type WatchChange, type WatchPage } from '../targets/target.ts';
-import { claimMailbox, DEFAULT_LEASE_MS, defaultWorkerId, ledgerName } from './lease.ts';
+import { claimMailbox, DEFAULT_LEASE_MS, defaultWorkerId, leaseOwner, LeaseKeeper, ledgerName } from './lease.ts';
 import type { MailboxRoute, MailboxRoutes } from './routes.ts';
 import type { DeliveryLog } from './run.ts';
 import { describeError } from './summary.ts';
@@ -78,8 +78,20 @@ export async function watchMailboxes(options: WatchOptions): Promise<WatchSummar
 async function watchMailbox(options: WatchOptions, calendar: string): Promise<WatchMailboxSummary> {
   const summary: WatchMailboxSummary = { calendar, target: null, status: 'watched', reconciled: false, changes: 0, requests: 0, drift: [] };
   const workerId = options.workerId ?? defaultWorkerId();
-  const lease = await claimMailbox(options.store, calendar, workerId, options.leaseMs ?? DEFAULT_LEASE_MS);
+  // The round holds the mailbox under its own owner id: a delivery of the same worker (or of another) and the round
+  // exclude each other — the round reading while calpush writes would take calpush's own writes for a person's, or
+  // miss a create that lands during a full round — and releasing the round's lease frees no delivery's.
+  const owner = leaseOwner(workerId, 'watch');
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const lease = await claimMailbox(options.store, calendar, owner, leaseMs);
   if (!lease) return { ...summary, status: 'busy' };
+  // Kept alive while the round's pages wait their turn at the lowest priority; lost → the round stops (its writes are
+  // fenced by the lease token anyway).
+  const keeper = new LeaseKeeper(options.store, leaseMs);
+  const holding = { lost: false };
+  keeper.hold(lease, () => {
+    holding.lost = true;
+  });
   try {
     const route = await options.routes.route(calendar);
     summary.target = route.name;
@@ -93,14 +105,15 @@ async function watchMailbox(options: WatchOptions, calendar: string): Promise<Wa
     }
     // A state of another target (the mailbox moved) means nothing to this one; the backstop reads in full.
     const state = stored?.target === route.name && !summary.reconciled ? stored.state : null;
-    await new MailboxWatch(options, route, lease, summary, ledgerName(workerId)).run(state);
+    await new MailboxWatch(options, route, lease, summary, ledgerName(workerId), holding).run(state);
   } catch (error) {
     const failure = describeError(error);
     summary.status = 'failed';
     summary.error = failure;
     options.log?.warn({ calendar, code: failure.code, remedy: failure.remedy }, `watching the mailbox failed: ${failure.message}`);
   } finally {
-    await options.store.releaseMailbox(calendar, workerId);
+    keeper.drop(calendar);
+    await options.store.releaseMailbox(calendar, owner);
   }
   return summary;
 }
@@ -121,7 +134,10 @@ class MailboxWatch {
   private readonly ledgerId: string;
   private readonly calendar: string;
 
-  constructor(options: WatchOptions, route: MailboxRoute, lease: Lease, summary: WatchMailboxSummary, ledgerId: string) {
+  private readonly holding: { lost: boolean };
+
+  constructor(options: WatchOptions, route: MailboxRoute, lease: Lease, summary: WatchMailboxSummary, ledgerId: string, holding: { lost: boolean }) {
+    this.holding = holding;
     this.options = options;
     this.route = route;
     this.lease = lease;
@@ -151,6 +167,7 @@ class MailboxWatch {
     // A full round reports every item there is (in Graph's window): our items it did not report are gone.
     const seen = full ? new Set<string>() : null;
     for (let pages = 0; ; pages++) {
+      if (this.holding.lost) throw new LeaseLost(this.lease);
       if (pages >= (this.options.maxPages ?? DEFAULT_MAX_PAGES)) throw new TargetError('transient', 'WatchTooLong', `the watch of ${this.calendar} read ${pages} pages without reaching the end of the round; it goes on from there next round`);
       const page = await this.page(state, window);
       this.summary.changes += page.changes.length;

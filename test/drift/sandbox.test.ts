@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { fixedClock } from '../../src/model/clock.ts';
+import { defaultWorkerId } from '../../src/engine/lease.ts';
 import { lecture, NOW, startDriftWorld, type DriftWorld, type Protocol } from './harness.ts';
 
 let sandbox: SandboxInternals;
@@ -114,5 +115,18 @@ describe.each<Protocol>(['graph', 'ews'])('drift over %s', (protocol) => {
     expect((await world.watch([mailbox])).mailboxes[0]!.drift).toEqual([]);
     await world.deliver([mailbox]);
     expect(ours(world, mailbox)).toHaveLength(3);
+  });
+
+  it('a round and a delivery of the same worker exclude each other; the round frees no delivery’s lease', async () => {
+    const mailbox = student(6);
+    await pushed(mailbox);
+    // A delivery of this process holds the mailbox (the default worker id, as DeliveryRun claims it).
+    const delivery = await world.store.claimMailbox(mailbox, defaultWorkerId(), 60_000);
+    expect(delivery).not.toBeNull();
+    const round = await world.watch([mailbox]);
+    expect(round.mailboxes[0]).toMatchObject({ status: 'busy' });
+    expect(await world.store.leaseHolder(mailbox)).toBe(defaultWorkerId());
+    await world.store.releaseMailbox(mailbox, defaultWorkerId());
+    expect((await world.watch([mailbox])).mailboxes[0]).toMatchObject({ status: 'watched' });
   });
 });

@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { claimMailbox, defaultWorkerId, isDeadLocalProcess, ledgerName } from '../../src/engine/lease.ts';
+import { claimMailbox, defaultWorkerId, isDeadLocalProcess, leaseOwner, ledgerName } from '../../src/engine/lease.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 
@@ -60,6 +60,10 @@ describe.runIf(linux)('a lease whose holder is gone', () => {
     const store = openStore();
     const gone = `${hostname()}:${deadPid()}:0123abcd@${ours}`;
     expect(isDeadLocalProcess(gone)).toBe(true);
+    // The watch's and the agent's leases of a dead worker too (engine/lease.ts leaseOwner).
+    expect(isDeadLocalProcess(leaseOwner(gone, 'watch'))).toBe(true);
+    expect(isDeadLocalProcess(leaseOwner(gone, 'agent'))).toBe(true);
+    expect(isDeadLocalProcess(`${gone}/other`)).toBe(false);
     const left = (await store.claimMailbox(A, gone, 60_000))!;
     const lease = await claimMailbox(store, A, defaultWorkerId(), 60_000);
     expect(lease).toMatchObject({ owner: defaultWorkerId() });
