@@ -19,7 +19,7 @@ const strict: AgentPolicy = {
   maximumDurationMinutes: 120,
   workingHours: { timeZone: 'Europe/Amsterdam', days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '08:00', end: '18:00' },
   recurring: { allowed: true, maxOccurrences: 10 },
-  organizers: { addresses: ['guest@example.org'], domains: ['contoso.edu'] },
+  organizers: { addresses: ['guest@example.org'], domains: ['contoso.edu'], groups: [] },
   conflicts: 'decline',
   capacity: { seats: 8, over: 'decline' },
 };
@@ -99,7 +99,7 @@ const arbPolicy: fc.Arbitrary<AgentPolicy> = fc.record({
     }),
   ),
   recurring: fc.record({ allowed: fc.boolean(), maxOccurrences: fc.option(fc.integer({ min: 1, max: 50 })) }),
-  organizers: fc.option(fc.record({ addresses: fc.subarray(['guest@example.org', 'eve@example.com']), domains: fc.subarray(['contoso.edu', 'staff.contoso.edu']) })),
+  organizers: fc.option(fc.record({ addresses: fc.subarray(['guest@example.org', 'eve@example.com']), domains: fc.subarray(['contoso.edu', 'staff.contoso.edu']), groups: fc.constant([]) })),
   conflicts: fc.constantFrom('decline' as const, 'allow' as const),
   capacity: fc.option(fc.record({ seats: fc.integer({ min: 1, max: 120 }), over: fc.constantFrom('decline' as const, 'tentative' as const) })),
 });
