@@ -53,7 +53,12 @@ const mailboxSchema = z
     workingHours: workingHoursSchema.optional(),
     recurring: z.object({ allowed: z.boolean().default(true), maxOccurrences: z.number().int().min(1).nullable().default(null) }).strict().optional(),
     organizers: z
-      .object({ addresses: z.array(z.string().email()).default([]), domains: z.array(z.string().regex(/^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'must be a domain like contoso.edu')).default([]) })
+      .object({
+        addresses: z.array(z.string().email()).default([]),
+        domains: z.array(z.string().regex(/^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'must be a domain like contoso.edu')).default([]),
+        /** Mail-enabled groups (distribution groups) by address: their members, nested groups included, may book. */
+        groups: z.array(z.string().email()).max(50).default([]),
+      })
       .strict()
       .optional(),
     conflicts: z.enum(['decline', 'allow']).optional(),
@@ -103,7 +108,9 @@ export function policyOf(mailbox: AgentMailboxConfig): AgentPolicy {
     maximumDurationMinutes: mailbox.maximumDurationMinutes ?? defaults.maximumDurationMinutes,
     workingHours: mailbox.workingHours ? { ...mailbox.workingHours, timeZone: canonicalTimeZone(mailbox.workingHours.timeZone)!, days: mailbox.workingHours.days as Weekday[] } : null,
     recurring: mailbox.recurring ?? defaults.recurring,
-    organizers: mailbox.organizers ? { addresses: mailbox.organizers.addresses.map((a) => a.toLowerCase()), domains: mailbox.organizers.domains.map((d) => d.toLowerCase()) } : null,
+    organizers: mailbox.organizers
+      ? { addresses: mailbox.organizers.addresses.map((a) => a.toLowerCase()), domains: mailbox.organizers.domains.map((d) => d.toLowerCase()), groups: mailbox.organizers.groups.map((g) => g.toLowerCase()) }
+      : null,
     conflicts: mailbox.conflicts ?? defaults.conflicts,
     capacity: mailbox.capacity ?? null,
   };

@@ -30,8 +30,11 @@ export interface AgentPolicy {
   /** Meetings must lie within these hours; null: any time. */
   workingHours: WorkingHours | null;
   recurring: { allowed: boolean; maxOccurrences: number | null };
-  /** Who may book: addresses and domains (lower case); null: anyone. */
-  organizers: { addresses: string[]; domains: string[] } | null;
+  /**
+   * Who may book: addresses, domains and groups (lower case; a group's members are read before deciding and passed to
+   * decide(), which stays pure); null: anyone.
+   */
+  organizers: { addresses: string[]; domains: string[]; groups: string[] } | null;
   /** A clash with another accepted or tentative booking: declined, or allowed (the VMR default). */
   conflicts: 'decline' | 'allow';
   /** The room's seats and what a meeting with more attendees gets; null: not checked. */
@@ -78,21 +81,23 @@ export const ROOM_DEFAULTS: AgentPolicy = {
 export const VMR_DEFAULTS: AgentPolicy = { ...ROOM_DEFAULTS, bookingWindowDays: 1080, maximumDurationMinutes: 0, conflicts: 'allow' };
 
 /** The answer to one request: the first rule it breaks decides (a decline, or tentative for a capacity set so), else accept. */
-export function decide(request: BookingRequest, policy: AgentPolicy, calendar: CalendarView): Decision {
+export function decide(request: BookingRequest, policy: AgentPolicy, calendar: CalendarView, groupMembers: ReadonlySet<string> = NO_MEMBERS): Decision {
   for (const check of CHECKS) {
-    const broken = check(request, policy, calendar);
+    const broken = check(request, policy, calendar, groupMembers);
     if (broken) return broken;
   }
   return { answer: 'accept', reason: 'Your request was accepted.' };
 }
 
-type Check = (request: BookingRequest, policy: AgentPolicy, calendar: CalendarView) => Decision | null;
+type Check = (request: BookingRequest, policy: AgentPolicy, calendar: CalendarView, groupMembers: ReadonlySet<string>) => Decision | null;
+
+const NO_MEMBERS: ReadonlySet<string> = new Set();
 
 const decline = (rule: Rule, reason: string): Decision => ({ answer: 'decline', rule, reason });
 
 const CHECKS: Check[] = [
-  function organizer(request, policy) {
-    if (!policy.organizers || mayBook(request.organizer, policy.organizers)) return null;
+  function organizer(request, policy, _calendar, groupMembers) {
+    if (!policy.organizers || mayBook(request.organizer, policy.organizers, groupMembers)) return null;
     return decline('organizer', `${request.organizer} is not allowed to book this resource.`);
   },
   function past(request, _policy, calendar) {
@@ -134,11 +139,11 @@ const CHECKS: Check[] = [
   },
 ];
 
-/** The organiser's address is listed, or its domain is. */
-export function mayBook(organizer: string, allowed: { addresses: string[]; domains: string[] }): boolean {
+/** The organiser's address is listed, or its domain is, or it is a member of an allowed group (`groupMembers`). */
+export function mayBook(organizer: string, allowed: { addresses: string[]; domains: string[] }, groupMembers: ReadonlySet<string> = NO_MEMBERS): boolean {
   const address = organizer.toLowerCase();
   const domain = address.slice(address.lastIndexOf('@') + 1);
-  return allowed.addresses.includes(address) || allowed.domains.includes(domain);
+  return allowed.addresses.includes(address) || allowed.domains.includes(domain) || groupMembers.has(address);
 }
 
 /**

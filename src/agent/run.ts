@@ -10,6 +10,7 @@ import type { Scheduler } from '../engine/scheduler.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
 import type { MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
+import { GROUP_NOT_FOUND } from '../targets/groups.ts';
 import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
@@ -27,6 +28,8 @@ export interface AgentPassOptions {
   scheduler: Scheduler;
   store: AgentStore;
   mailboxes: AgentMailbox[];
+  /** Reads the members of the groups a policy allows (organizers.groups); absent: no group has members. */
+  groups?: { members(group: string): Promise<ReadonlySet<string>> };
   /** How far back the first round looks (days). */
   lookBackDays?: number;
   clock?: Clock;
@@ -80,10 +83,15 @@ export async function runAgentPass(options: AgentPassOptions): Promise<AgentSumm
         options.onOutcome?.(outcome);
       };
       try {
-        await new MailboxPass(options, mailbox, note).run();
+        const pass = new MailboxPass(options, mailbox, note);
+        const unknown = await pass.readGroups();
+        // A group the service does not know has no members to allow: the mailbox's pass says so by the group's
+        // name, and its requests are still decided by addresses and domains (and the groups that were read).
+        if (unknown) entry.error = describe(unknown);
+        await pass.run();
       } catch (error) {
         if (!(error instanceof TargetError)) throw error;
-        entry.error = { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+        entry.error = describe(error);
       }
     }),
   );
@@ -91,8 +99,14 @@ export async function runAgentPass(options: AgentPassOptions): Promise<AgentSumm
   return summary;
 }
 
+function describe(error: TargetError): NonNullable<AgentMailboxSummary['error']> {
+  return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+}
+
 class MailboxPass {
   private readonly options: AgentPassOptions;
+  /** The members of the policy's allowed groups, read before any request is decided (the policy is pure). */
+  private groupMembers: ReadonlySet<string> = new Set();
   private readonly mailbox: AgentMailbox;
   private readonly note: (outcome: AgentOutcome) => void;
   private readonly clock: Clock;
@@ -111,6 +125,29 @@ class MailboxPass {
   /** One request through the scheduler, in `mailbox`'s lanes. */
   private send<T>(mailbox: string, work: () => Promise<T>, priority = 0, cost = 1): Promise<T> {
     return this.options.scheduler.submit(mailbox, work, { priority, cost, lane: this.options.desk.laneFor?.(mailbox) ?? null });
+  }
+
+  /**
+   * The members of the policy's groups, all in one set. A group the service does not know is returned (the first
+   * one) to be reported; any other failure (no permission, throttled past the retries, too large) fails the mailbox's
+   * pass before a request is read, so nobody is declined for a group that could not be read.
+   */
+  async readGroups(): Promise<TargetError | null> {
+    const groups = this.mailbox.policy.organizers?.groups ?? [];
+    if (groups.length === 0) return null;
+    const members = new Set<string>();
+    let unknown: TargetError | null = null;
+    for (const group of groups) {
+      if (!this.options.groups) throw new TargetError('mailbox', 'GroupsUnsupported', `group ${group}: the agent's target cannot read groups`);
+      try {
+        for (const member of await this.options.groups.members(group)) members.add(member);
+      } catch (error) {
+        if (!(error instanceof TargetError) || error.code !== GROUP_NOT_FOUND) throw error;
+        unknown ??= error;
+      }
+    }
+    this.groupMembers = members;
+    return unknown;
   }
 
   async run(): Promise<void> {
@@ -173,7 +210,7 @@ class MailboxPass {
     const policy = this.mailbox.policy;
     const busy = policy.conflicts === 'decline' ? await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end), request.start) : [];
     const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
-    return decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy });
+    return decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy }, this.groupMembers);
   }
 
   private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {

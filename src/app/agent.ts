@@ -5,6 +5,7 @@ import { agentMailboxes, type RoomListProblem } from '../agent/mailboxes.ts';
 import { runAgentPass, type AgentOutcome, type AgentSummary } from '../agent/run.ts';
 import { ConfigError } from '../config/secrets.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
+import { GroupResolver } from '../engine/groups.ts';
 import { RoomListResolver } from '../engine/room-lists.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
 import type { AgentStore } from '../store/agent.ts';
@@ -42,7 +43,10 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
   if (!(target instanceof GraphTarget || target instanceof EwsTarget)) throw new ConfigError(`agent.target "${agent.target}" is not a Graph (app-only) or EWS target`);
   const clock = parts.clock ?? systemClock;
   const desk = target.meetings();
-  const resolver = new RoomListResolver({ directory: target.rooms(), scheduler, clock, refreshMs: parts.refreshMs ?? agent.roomListRefreshMinutes * 60_000 });
+  const refreshMs = parts.refreshMs ?? agent.roomListRefreshMinutes * 60_000;
+  const resolver = new RoomListResolver({ directory: target.rooms(), scheduler, clock, refreshMs });
+  // Groups' members are kept as long as room lists are: read again when the refresh interval has passed.
+  const groups = new GroupResolver({ directory: target.groups(), scheduler, clock, refreshMs });
   return {
     async pass() {
       const { mailboxes, problems } = await agentMailboxes(agent, resolver);
@@ -52,6 +56,7 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
         scheduler,
         store,
         mailboxes,
+        groups,
         lookBackDays: agent.lookBackDays,
         clock,
         ...(parts.onOutcome ? { onOutcome: parts.onOutcome } : {}),

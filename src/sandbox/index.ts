@@ -10,6 +10,7 @@ import { graphError, type GraphResult } from './graph/errors.ts';
 import { deltaResource } from './graph/delta.ts';
 import { meetingActions } from './graph/meeting-actions.ts';
 import { messageResources } from './graph/messages.ts';
+import { groupsRoot } from './graph/groups.ts';
 import { placesRoot } from './graph/places.ts';
 import { GraphService, newRequestIds } from './graph/service.ts';
 import { Subscriptions } from './graph/subscriptions.ts';
@@ -77,6 +78,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   service.addUserResource(messageResources(service));
   service.addUserResource(deltaResource(service));
   service.addRoot('places', placesRoot(service, seed.roomLists ?? []));
+  service.addRoot('groups', groupsRoot(service, seed.groups ?? []));
   const subscriptions = new Subscriptions({ service, now, tenantId: seed.tenantId, ca: [tls.certPem, ...(options.webhooks?.ca ?? [])] });
   service.addRoot('subscriptions', subscriptions.root());
   // EWS at /EWS/Exchange.asmx over the same event store and mailboxes (src/sandbox/ews).

@@ -1,7 +1,7 @@
 // The sandbox tenant: a deterministic university ("contoso.edu") with students, staff, rooms, one equipment
 // mailbox, a few pre-existing foreign events and the calpush demo app registration.
 import { createHash } from 'node:crypto';
-import type { AppSeed, EwsAccountSeed, MailboxSeed, RoomListSeed, TenantSeed } from './types.ts';
+import type { AppSeed, EwsAccountSeed, GroupSeed, MailboxSeed, RoomListSeed, TenantSeed } from './types.ts';
 
 /** Fixed ids of the default tenant, so configs and docs can name them. */
 export const DEMO_TENANT_ID = '2f6d1e3a-7c4b-4e8f-9a15-0c3b5d7e9f21';
@@ -19,7 +19,7 @@ export const DELEGATED_CLIENT_SECRET = 'dlS8Q~sandbox.delegated-secret_not.for.p
 export const DELEGATED_REDIRECT_URIS = ['http://127.0.0.1/connect/callback', 'http://localhost/connect/callback'];
 /**
  * An app for watching mailboxes and answering meeting requests (issue #15): Calendars.ReadWrite, Mail.ReadWrite (the
- * inboxes where meeting requests arrive) and Place.Read.All (room lists), with the demo app's RBAC scope.
+ * inboxes where meeting requests arrive) and Place.Read.All (room lists), GroupMember.Read.All (allowed organisers by group), with the demo app's RBAC scope.
  */
 export const AGENT_CLIENT_ID = '3e7b9c14-8a2d-4f60-b5e1-7d9c0a4f2e86';
 export const AGENT_CLIENT_SECRET = 'agS8Q~sandbox.agent-secret_not.for.production';
@@ -160,7 +160,7 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
       clientId: AGENT_CLIENT_ID,
       displayName: 'calpush agent',
       secrets: [AGENT_CLIENT_SECRET],
-      roles: ['Calendars.ReadWrite', 'Mail.ReadWrite', 'Place.Read.All'],
+      roles: ['Calendars.ReadWrite', 'Mail.ReadWrite', 'Place.Read.All', 'GroupMember.Read.All'],
       scope: { kind: 'rbac', mailboxes: inScope },
     },
     {
@@ -258,5 +258,16 @@ export function defaultTenantSeed(opts: { students?: number; staff?: number; roo
     { username: EWS_SCHEDULING_ACCOUNT, password: EWS_PASSWORD, impersonationScope: inScope },
     { username: EWS_NO_RIGHTS_ACCOUNT, password: EWS_PASSWORD },
   ];
-  return { tenantId: DEMO_TENANT_ID, domain: DEMO_DOMAIN, apps, mailboxes, events, ewsAccounts, roomLists };
+  return { tenantId: DEMO_TENANT_ID, domain: DEMO_DOMAIN, apps, mailboxes, events, ewsAccounts, roomLists, groups: demoGroups() };
+}
+
+/** The staff group: two teachers directly, a third through the nested lab group (the agent's organizers.groups). */
+export const STAFF_GROUP = `staff@${DEMO_DOMAIN}`;
+export const LAB_STAFF_GROUP = `lab-staff@${DEMO_DOMAIN}`;
+
+function demoGroups(): GroupSeed[] {
+  return [
+    { address: STAFF_GROUP, displayName: 'All staff', members: [staffAddress(1), staffAddress(2), LAB_STAFF_GROUP] },
+    { address: LAB_STAFF_GROUP, displayName: 'Lab staff', members: [staffAddress(3)] },
+  ];
 }

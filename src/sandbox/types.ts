@@ -81,6 +81,8 @@ export interface TenantSeed {
   ewsAccounts?: EwsAccountSeed[];
   /** room lists (distribution groups of rooms) for GetRoomLists/GetRooms and for scoping EWS accounts */
   roomLists?: RoomListSeed[];
+  /** Mail-enabled (distribution) groups: the resource agent's allowed organisers by group. */
+  groups?: GroupSeed[];
 }
 
 export interface EwsAccountSeed {
@@ -92,6 +94,13 @@ export interface EwsAccountSeed {
   delegateOf?: string[] | 'all';
   /** ApplicationImpersonation limited by a management scope to these mailboxes / room lists; 'all' = no scope */
   impersonationScope?: string[] | 'all';
+}
+
+export interface GroupSeed {
+  address: string;
+  displayName: string;
+  /** users' addresses, and other groups' addresses (nested groups) */
+  members: string[];
 }
 
 export interface RoomListSeed {

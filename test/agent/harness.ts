@@ -3,6 +3,7 @@
 import { fixedClock } from '../../src/model/clock.ts';
 import { agentConfigSchema, policyOf, type AgentConfig } from '../../src/agent/config.ts';
 import { runAgentPass, type AgentSummary } from '../../src/agent/run.ts';
+import { GroupResolver } from '../../src/engine/groups.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, EQUIPMENT_MAILBOX, EWS_PASSWORD, EWS_SCHEDULING_ACCOUNT, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -79,6 +80,7 @@ export async function startWorld(protocol: Protocol, config = agentConfig(), opt
         });
   const desk = (target as GraphTarget | EwsTarget).meetings();
   const scheduler = new Scheduler({ clock, baseBackoffMs: 1, maxBackoffMs: 5 });
+  const groups = new GroupResolver({ directory: (target as GraphTarget | EwsTarget).groups(), scheduler, clock });
   const mailboxes = Object.entries(config.mailboxes).map(([address, mailbox]) => ({ address, config: mailbox, policy: policyOf(mailbox) }));
   return {
     protocol,
@@ -87,7 +89,7 @@ export async function startWorld(protocol: Protocol, config = agentConfig(), opt
     desk,
     clock,
     config,
-    pass: () => runAgentPass({ instance: 'agent-test', desk, scheduler, store, mailboxes, clock }),
+    pass: () => runAgentPass({ instance: 'agent-test', desk, scheduler, store, mailboxes, groups, clock }),
     async close() {
       await target.close();
       await store.close();

@@ -19,7 +19,7 @@ const strict: AgentPolicy = {
   maximumDurationMinutes: 120,
   workingHours: { timeZone: 'Europe/Amsterdam', days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '08:00', end: '18:00' },
   recurring: { allowed: true, maxOccurrences: 10 },
-  organizers: { addresses: ['guest@example.org'], domains: ['contoso.edu'] },
+  organizers: { addresses: ['guest@example.org'], domains: ['contoso.edu'], groups: [] },
   conflicts: 'decline',
   capacity: { seats: 8, over: 'decline' },
 };
@@ -99,7 +99,7 @@ const arbPolicy: fc.Arbitrary<AgentPolicy> = fc.record({
     }),
   ),
   recurring: fc.record({ allowed: fc.boolean(), maxOccurrences: fc.option(fc.integer({ min: 1, max: 50 })) }),
-  organizers: fc.option(fc.record({ addresses: fc.subarray(['guest@example.org', 'eve@example.com']), domains: fc.subarray(['contoso.edu', 'staff.contoso.edu']) })),
+  organizers: fc.option(fc.record({ addresses: fc.subarray(['guest@example.org', 'eve@example.com']), domains: fc.subarray(['contoso.edu', 'staff.contoso.edu']), groups: fc.subarray(['staff@contoso.edu']) })),
   conflicts: fc.constantFrom('decline' as const, 'allow' as const),
   capacity: fc.option(fc.record({ seats: fc.integer({ min: 1, max: 120 }), over: fc.constantFrom('decline' as const, 'tentative' as const) })),
 });
@@ -139,6 +139,19 @@ describe('decide, by property', () => {
     fc.assert(
       fc.property(arbRequest, arbPolicy, arbCalendar, (request, policy, calendar) => {
         if (decide(request, policy, calendar).answer === 'accept') expect(decide(request, widened(policy), calendar).answer).toBe('accept');
+      }),
+    );
+  });
+
+  it('adding a member to an allowed group never turns an accept into a decline (the member is the organiser, or not)', () => {
+    const people = ['ann@contoso.edu', 'bob@staff.contoso.edu', 'eve@example.com', 'guest@example.org'];
+    fc.assert(
+      fc.property(arbRequest, arbPolicy, arbCalendar, fc.subarray(people), fc.constantFrom(...people), (request, policy, calendar, members, added) => {
+        const before = decide(request, policy, calendar, new Set(members));
+        const after = decide(request, policy, calendar, new Set([...members, added]));
+        if (before.answer === 'accept') expect(after.answer).toBe('accept');
+        // And a member is allowed: the organiser rule never refuses someone in the set of a policy with groups.
+        if (policy.organizers?.groups.length && members.includes(request.organizer) && after.answer !== 'accept') expect(after.rule).not.toBe('organizer');
       }),
     );
   });

@@ -15,7 +15,7 @@ import { inboxFolderId, type MessageRecord } from '../messages.ts';
 import type { SendScope } from '../meetings.ts';
 import type { ResolvedZone } from '../graph/timezones.ts';
 import { readBody, sleep, type RequestContext } from '../http.ts';
-import type { EwsAccountStats, EwsBehaviour, EwsStats, EwsThrottlingOptions, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
+import type { EwsAccountStats, EwsBehaviour, EwsStats, EwsThrottlingOptions, GroupSeed, LatencyOptions, MailboxSeed, RoomListSeed, TenantSeed } from '../types.ts';
 import { EwsAccounts, netbiosDomain, type EwsAccount } from './accounts.ts';
 import { getUserSettingsAnswer, remoteRoutingAddress } from './autodiscover.ts';
 import { EwsAuthenticator } from './auth.ts';
@@ -121,6 +121,7 @@ export class EwsService {
   private readonly auth: EwsAuthenticator;
   private readonly latency: LatencyOptions;
   private readonly roomLists: RoomListSeed[];
+  private readonly groups: GroupSeed[];
   private readonly folderIds = new Map<string, { address: string; folder: FolderKind }>();
   private runsAtReset = 0;
 
@@ -137,6 +138,7 @@ export class EwsService {
     this.store = options.graph.store;
     this.latency = options.latency;
     this.roomLists = options.seed.roomLists ?? [];
+    this.groups = options.seed.groups ?? [];
     this.accounts = new EwsAccounts(options.seed.ewsAccounts ?? [], this.roomLists, options.seed.domain);
     this.auth = new EwsAuthenticator(this.accounts, options.seed.domain, netbiosDomain(options.seed.domain));
     this.throttler = new EwsThrottler({ ...DEFAULT_EWS_THROTTLING, ...options.throttling });
@@ -399,7 +401,7 @@ export class EwsService {
       case 'http503':
         throw new EwsHttpAnswer(503, '<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>HTTP Error 503. The service is unavailable.</p></body></html>');
       case 'innerError': {
-        if (operation === 'GetRoomLists' || operation === 'GetRooms') break;
+        if (operation === 'GetRoomLists' || operation === 'GetRooms' || operation === 'ExpandDL') break;
         const inner = `<t:Value Name="InnerErrorMessageText">${esc(MESSAGES.ErrorServerBusy)}</t:Value><t:Value Name="InnerErrorResponseCode">ErrorServerBusy</t:Value><t:Value Name="InnerErrorDescriptiveLinkKey">0</t:Value>${backOff}`;
         const message = `<m:${operation}ResponseMessage ResponseClass="Error"><m:MessageText>${esc(MESSAGES.ErrorInternalServerError)}</m:MessageText><m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:MessageXml>${inner}</m:MessageXml>${this.itemsTail(operation)}</m:${operation}ResponseMessage>`;
         return envelope(this.response(operation, Array.from({ length: items }, () => message)), this.behaviour.serverVersion);
@@ -619,6 +621,8 @@ export class EwsService {
         return this.getRoomLists();
       case 'GetRooms':
         return this.getRooms(request);
+      case 'ExpandDL':
+        return this.expandDl(request);
       case 'SyncFolderItems':
         return this.syncFolderItems(request, p);
       default:
@@ -1148,6 +1152,26 @@ export class EwsService {
       .map((l) => `<t:Address>${tEl('Name', l.displayName)}${tEl('EmailAddress', l.address)}${tEl('RoutingType', 'SMTP')}${tEl('MailboxType', 'PublicDL')}</t:Address>`)
       .join('');
     return { xml: `<m:GetRoomListsResponse ResponseClass="Success" xmlns:m="${NS.m}" xmlns:t="${NS.t}"><m:ResponseCode>NoError</m:ResponseCode><m:RoomLists>${lists}</m:RoomLists></m:GetRoomListsResponse>`, handled: 1 };
+  }
+
+  /**
+   * https://learn.microsoft.com/exchange/client-developer/web-service-reference/expanddl-operation: one level of a
+   * public distribution group — users as MailboxType Mailbox, nested groups as PublicDL (the client expands those in
+   * turn). A name that resolves to no group: ErrorNameResolutionNoResults.
+   */
+  private expandDl(request: XmlElement): { xml: string; handled: number } {
+    const address = textOf(element(element(request, NS.m, 'Mailbox'), NS.t, 'EmailAddress')).trim().toLowerCase();
+    const group = this.groups.find((g) => g.address.toLowerCase() === address);
+    const body = group
+      ? `<m:ExpandDLResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:DLExpansion TotalItemsInView="${group.members.length}" IncludesLastItemInRange="true">${group.members.map((member) => this.dlMember(member)).join('')}</m:DLExpansion></m:ExpandDLResponseMessage>`
+      : `<m:ExpandDLResponseMessage ResponseClass="Error"><m:MessageText>No results were found.</m:MessageText><m:ResponseCode>ErrorNameResolutionNoResults</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:ExpandDLResponseMessage>`;
+    return { xml: this.response('ExpandDL', [body]), handled: 1 };
+  }
+
+  private dlMember(member: string): string {
+    const inner = this.groups.find((g) => g.address.toLowerCase() === member.toLowerCase());
+    const name = inner?.displayName ?? this.graph.mailbox(member)?.displayName ?? member;
+    return `<t:Mailbox>${tEl('Name', name)}${tEl('EmailAddress', member)}${tEl('RoutingType', 'SMTP')}${tEl('MailboxType', inner ? 'PublicDL' : 'Mailbox')}</t:Mailbox>`;
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getrooms-operation

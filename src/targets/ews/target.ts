@@ -48,6 +48,7 @@ import { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage } fr
 import type { XmlElement } from './xml.ts';
 import { EwsMeetingDesk, type EwsConnection } from './meetings.ts';
 import { EwsWatch } from './watch.ts';
+import { EwsGroupDirectory } from './groups.ts';
 import { EwsRoomDirectory } from './rooms.ts';
 
 export interface EwsAccount {
@@ -461,6 +462,19 @@ export class EwsTarget implements CalendarTarget {
         const [message] = await this.unwrap(this.send(list, 'GetRooms', body, 'list', 1, true));
         // An unknown list is the directory's to name; anything else (busy, access) is classified as for every request.
         if (!EwsTarget.ok(message!) && message!.code !== 'ErrorNameResolutionNoResults') throw this.failed(message!, list, 'list');
+        return message!;
+      },
+    });
+  }
+
+  /** The members of distribution groups (ExpandDL), asked as a service account, for the agent's organizers.groups. */
+  groups(): EwsGroupDirectory {
+    return new EwsGroupDirectory({
+      laneFor: (group) => this.laneFor(group),
+      call: async (group, body) => {
+        const [message] = await this.unwrap(this.send(group, 'ExpandDL', body, 'list', 1, true));
+        // An unknown group is the directory's to name; anything else (busy, access) is classified as for every request.
+        if (!EwsTarget.ok(message!) && message!.code !== 'ErrorNameResolutionNoResults') throw this.failed(message!, group, 'list');
         return message!;
       },
     });

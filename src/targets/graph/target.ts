@@ -15,7 +15,8 @@ import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
 import { graphEventBody } from './mapping.ts';
 import { GraphMeetingDesk, type GraphConnection } from './meetings.ts';
 import { GraphWatch } from './watch.ts';
-import { GraphRoomDirectory } from './rooms.ts';
+import { GraphGroupDirectory } from './groups.ts';
+import { GraphRoomDirectory, type GraphPlacesConnection } from './rooms.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -506,14 +507,23 @@ export class GraphTarget implements CalendarTarget {
 
   /** The rooms of room lists (Place.Read.All), for the agent's and the config's `roomList` entries (issue #15). */
   rooms(): GraphRoomDirectory {
-    return new GraphRoomDirectory({
+    return new GraphRoomDirectory(this.directoryConnection());
+  }
+
+  /** The members of mail-enabled groups (GroupMember.Read.All), for the agent's organizers.groups. */
+  groups(): GraphGroupDirectory {
+    return new GraphGroupDirectory(this.directoryConnection());
+  }
+
+  private directoryConnection(): GraphPlacesConnection {
+    return {
       base: this.base,
       get: (key, url) => {
         // As for meetings(): links are followed only back to the same Graph endpoint.
         if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
         return this.send(key, 'GET', url, undefined, 'item');
       },
-    });
+    };
   }
 
   // ---- where a mailbox lives (Exchange hybrid routing) ----------------------------------------------------------
