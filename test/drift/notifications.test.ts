@@ -13,7 +13,11 @@ import { parseServerConfig } from '../../src/app/settings.ts';
 import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { generateCertificate, SERVER_ALT_NAMES } from '../../src/sandbox/tls.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
-import { LIFECYCLE_PATH, NOTIFICATION_PATH } from '../../src/engine/notifications.ts';
+import { LIFECYCLE_PATH, MailboxSubscriptions, NOTIFICATION_PATH } from '../../src/engine/notifications.ts';
+import { singleRoute } from '../../src/engine/routes.ts';
+import { Scheduler } from '../../src/engine/scheduler.ts';
+import { GraphTarget } from '../../src/targets/graph/target.ts';
+import { sandboxGraphOptions } from '../support/sandbox-graph.ts';
 import { Keyring } from '../../src/store/sealed.ts';
 import { createWorkspace } from '../e2e/harness.ts';
 
@@ -146,5 +150,27 @@ describe('calpush serve with Graph change notifications', () => {
     const [after] = ours();
     expect(after!.id).toBe(before!.id);
     expect(Date.parse(after!.expirationDateTime)).toBe(now + 72 * 3_600_000);
+  });
+});
+
+describe('a subscription Graph refuses', () => {
+  it('leaves the mailbox on polling, with one warning that says what to fix', async () => {
+    const target = new GraphTarget(sandboxGraphOptions(sandbox, 'refused-test'));
+    const scheduler = new Scheduler({ clock, globalConcurrency: 4, mailboxConcurrency: 4, maxAttempts: 3, baseBackoffMs: 10, maxBackoffMs: 100 });
+    const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const log = { debug: () => {}, info: () => {}, error: () => {}, warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }) };
+    // Nothing listens there: Graph's validation request fails, and Graph answers 400.
+    const nowhere = `https://localhost:${await freePort()}`;
+    const subscriber = new MailboxSubscriptions({ routes: singleRoute(target, scheduler), publicUrl: nowhere, clientState: 'a-secret-state', watchSoon: () => {}, clock, log });
+    const before = sandbox.subscriptions.stats().validationFailures;
+    await subscriber.upkeep([STUDENT]);
+    await subscriber.upkeep([STUDENT]);
+    expect(subscriber.subscribed()).toEqual([]);
+    expect(sandbox.subscriptions.stats().validationFailures).toBe(before + 1);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/polling only/);
+    expect(String(warnings[0]!.fields['remedy'])).toContain(`${nowhere}${NOTIFICATION_PATH} reachable from Microsoft Graph over HTTPS`);
+    expect(JSON.stringify(warnings)).not.toContain('a-secret-state');
+    await target.close();
   });
 });
