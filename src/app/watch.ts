@@ -22,6 +22,11 @@ export const watchConfigSchema = z
     /** The window of Graph's calendarView/delta, in days before and after now. */
     pastDays: z.number().int().min(0).max(366).default(1),
     futureDays: z.number().int().min(1).max(1830).default(400),
+    /**
+     * With server.publicUrl (https): Graph mailboxes are also watched by change notifications (webhooks), so a
+     * person's change is answered within seconds; polling stays as the backstop. false: polling only.
+     */
+    notifications: z.boolean().default(true),
     /** What calpush does when a person edits or deletes one of its events. */
     drift: driftSchema.default('restore'),
     /** Per calendar: addresses or globs ("*@staff.example.edu", or a domain), the first rule that matches wins. */

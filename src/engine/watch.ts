@@ -40,6 +40,8 @@ export interface WatchOptions {
    * watch is only listed. Absent: never.
    */
   reconcileMs?: number;
+  /** Mailboxes read from no sync state this round (Graph said notifications were missed). */
+  fullFor?: ReadonlySet<string>;
 }
 
 export type WatchStatus = 'watched' | 'full' | 'busy' | 'unwatched' | 'failed';
@@ -104,7 +106,7 @@ async function watchMailbox(options: WatchOptions, calendar: string): Promise<Wa
       return { ...summary, status: 'unwatched' };
     }
     // A state of another target (the mailbox moved) means nothing to this one; the backstop reads in full.
-    const state = stored?.target === route.name && !summary.reconciled ? stored.state : null;
+    const state = stored?.target === route.name && !summary.reconciled && !options.fullFor?.has(calendar) ? stored.state : null;
     await new MailboxWatch(options, route, lease, summary, ledgerName(workerId), holding).run(state);
   } catch (error) {
     const failure = describeError(error);

@@ -24,6 +24,8 @@ export interface WatcherOptions {
   log?: DeliveryLog;
   onDrift?: (calendar: string, decision: DriftDecision) => void;
   onRound?: (summary: WatchSummary) => void;
+  /** Before each round of every mailbox, with those mailboxes: the change-notification subscriptions' upkeep. */
+  upkeep?: (calendars: string[]) => Promise<void>;
 }
 
 export class MailboxWatcher {
@@ -31,6 +33,11 @@ export class MailboxWatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private last: WatchSummary | null = null;
+  /** A round of every mailbox is wanted. */
+  private wantAll = false;
+  private count = 0;
+  /** Mailboxes wanted soon (a change notification), each with whether from no sync state. */
+  private readonly wanted = new Map<string, boolean>();
 
   constructor(options: WatcherOptions) {
     this.options = options;
@@ -42,12 +49,29 @@ export class MailboxWatcher {
     this.timer.unref?.();
   }
 
-  /** One round now, unless one is running (then that one). */
+  /** A round of every mailbox now, or right after the one running. */
   tick(): Promise<void> {
-    this.running ??= this.round().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    this.wantAll = true;
+    return this.drain();
+  }
+
+  /**
+   * A round of only these mailboxes soon (a change notification said they changed): right after the round running,
+   * the requests of many notifications coalesced into one round. full: read them from no sync state.
+   */
+  watchSoon(calendars: string[], full = false): Promise<void> {
+    for (const calendar of calendars) this.wanted.set(calendar, full || (this.wanted.get(calendar) ?? false));
+    return this.drain();
+  }
+
+  /** Rounds run since the start (every mailbox's and a notification's alike). */
+  get rounds(): number {
+    return this.count;
+  }
+
+  /** Resolves when no round is running or wanted. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
   }
 
   /** The last round's summary (the status, the dashboard). */
@@ -61,11 +85,31 @@ export class MailboxWatcher {
     await this.running;
   }
 
-  private async round(): Promise<void> {
+  private drain(): Promise<void> {
+    this.running ??= (async () => {
+      while (this.wantAll || this.wanted.size) {
+        const all = this.wantAll;
+        const full = new Set([...this.wanted].filter(([, f]) => f).map(([c]) => c));
+        const only = all ? null : new Set(this.wanted.keys());
+        this.wantAll = false;
+        this.wanted.clear();
+        await this.round(only, full);
+      }
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** One round of `only` (null: every delivered mailbox, after the subscriptions' upkeep). */
+  private async round(only: ReadonlySet<string> | null, fullFor: Set<string>): Promise<void> {
     const { store, log } = this.options;
+    this.count++;
     try {
       // The mailboxes a target delivered at least once: only those hold events of ours to watch.
-      const calendars = (await store.mailboxes()).filter((m) => m.target).map((m) => m.calendar);
+      const delivered = (await store.mailboxes()).filter((m) => m.target).map((m) => m.calendar);
+      const calendars = only ? delivered.filter((c) => only.has(c)) : delivered;
+      if (!only) await this.upkeep(delivered);
       const summary = await watchMailboxes({
         store,
         routes: this.options.routes,
@@ -73,6 +117,7 @@ export class MailboxWatcher {
         policyOf: this.options.policyOf,
         window: this.options.window,
         reconcileMs: this.options.reconcileMs,
+        fullFor,
         clock: this.options.clock ?? systemClock,
         ...(this.options.workerId !== undefined ? { workerId: this.options.workerId } : {}),
         ...(log ? { log } : {}),
@@ -83,6 +128,14 @@ export class MailboxWatcher {
       if (summary.toDeliver.length) this.options.deliverSoon(summary.toDeliver);
     } catch (error) {
       log?.error({ err: error }, 'the watch round failed; the next one tries again');
+    }
+  }
+
+  private async upkeep(calendars: string[]): Promise<void> {
+    try {
+      await this.options.upkeep?.(calendars);
+    } catch (error) {
+      this.options.log?.error({ err: error }, 'the change-notification subscriptions’ upkeep failed; the watch round goes on');
     }
   }
 }

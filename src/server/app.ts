@@ -25,6 +25,7 @@ import { ApiKeyVerifier, FailedAuthentications, hasScope, mayUseCalendar, type A
 import type { ServerConfig } from './config.ts';
 import { registerDashboard } from './dashboard/index.ts';
 import { registerConsent, type ConsentOptions } from './consent/index.ts';
+import { registerNotifications, type NotificationReceiver } from './notifications.ts';
 import type { ConnectionRow, ConnectionStore } from '../store/connections.ts';
 import type { DashboardScheduler } from './dashboard/data.ts';
 import type { DeliveryLoopStatus } from '../engine/loop.ts';
@@ -87,6 +88,8 @@ export interface AppOptions {
   /** "Now" for retention (which events have ended), API keys' last use and the failed-authentication window (default: the system clock). */
   clock?: Clock;
   /** Delegated access (target kind "graph-delegated"): the people's connections, their API and the consent pages. */
+  /** Graph's change notifications of the watched mailboxes (server/notifications.ts), when serve subscribes. */
+  notifications?: NotificationReceiver;
   delegated?: { connections: ConnectionStore; connectUrl: (calendar?: string) => string; consent?: Omit<ConsentOptions, 'store' | 'clock' | 'knows' | 'mailboxes'> };
 }
 
@@ -933,6 +936,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     };
     app.route(options);
   }
+  if (options.notifications) await registerNotifications(app, options.notifications);
   if (delegated?.consent) {
     await registerConsent(app, {
       ...delegated.consent,

@@ -5,7 +5,7 @@ import { ConfigError, resolvePath } from '../config/secrets.ts';
 import { resolveProxy } from '../config/proxy.ts';
 import type { Clock } from '../model/clock.ts';
 import { FeedPoller, feedUrls } from '../sources/feeds.ts';
-import { openStore } from '../app/store.ts';
+import { openStore, storeKeyring } from '../app/store.ts';
 import type { Store } from '../store/store.ts';
 import type { AlertStore } from '../store/alerts.ts';
 import type { ConnectionStore } from '../store/connections.ts';
@@ -21,6 +21,8 @@ import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
 import { MailboxWatcher } from '../engine/watcher.ts';
+import { MailboxSubscriptions } from '../engine/notifications.ts';
+import type { DeliveryLog } from '../engine/run.ts';
 import { driftPolicyOf } from '../app/watch.ts';
 import { Cadence } from '../engine/cadence.ts';
 import { createAgent, type AgentRun } from '../app/agent.ts';
@@ -77,6 +79,8 @@ export interface RunningServer {
   alerts: AlertMonitor | null;
   /** The watch of the delivered mailboxes for drift (docs/drift.md). */
   watcher: MailboxWatcher;
+  /** Graph change-notification subscriptions, when server.publicUrl is set (docs/drift.md). */
+  subscriptions: MailboxSubscriptions | null;
   /** The resource agent's loop, when the config has an `agent` section. */
   agent: Cadence<AgentRun> | null;
   metrics: Metrics;
@@ -198,6 +202,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw error;
   }
 
+  const subscriptions = notificationSubscriber(options, routes, (calendars, full) => void watcher.watchSoon(calendars, full), () => app);
+
   const https = server.tls
     ? { cert: readPem(server.tls.certificate, baseDir, 'server.tls.certificate'), key: readPem(server.tls.privateKey, baseDir, 'server.tls.privateKey') }
     : undefined;
@@ -213,6 +219,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logger: options.log ? { level: server.logLevel } : false,
     stopping: () => stopping,
     ...(https ? { https } : {}),
+    ...(subscriptions ? { notifications: subscriptions } : {}),
     clock,
     ...(connections && delegated
       ? {
@@ -259,7 +266,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         })
       : null;
 
-  const watcher = new MailboxWatcher({
+  const watcher: MailboxWatcher = new MailboxWatcher({
     store,
     routes,
     intervalMs: config.watch.intervalSeconds * 1000,
@@ -270,6 +277,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
     ...(clock ? { clock } : {}),
     onDrift: (_calendar, decision) => metrics.drift.inc({ policy: decision.policy, kind: decision.kind }),
+    ...(subscriptions ? { upkeep: (calendars: string[]) => subscriptions.upkeep(calendars) } : {}),
     log: {
       debug: (fields, message) => app.log.debug(fields, message),
       info: (fields, message) => app.log.info(fields, message),
@@ -293,7 +301,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     : null;
 
   if (options.deliver ?? true) loop.start();
-  if ((options.watchMailboxes ?? ((options.deliver ?? true) && config.watch.enabled))) watcher.start();
+  if ((options.watchMailboxes ?? ((options.deliver ?? true) && config.watch.enabled))) {
+    watcher.start();
+    // Subscribed now, not at the first round: the endpoints listen already, so Graph's validation reaches them.
+    if (subscriptions) {
+      void store
+        .mailboxes()
+        .then((mailboxes) => subscriptions.upkeep(mailboxes.filter((m) => m.target).map((m) => m.calendar)))
+        .catch((error: unknown) => app.log.error({ err: error }, 'subscribing to change notifications failed; the next watch round tries again'));
+    }
+  }
   agent?.start();
   roomLists?.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
@@ -310,6 +327,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await stopWatching?.();
       await alerts?.stop();
       await watcher.stop();
+      await subscriptions?.idle();
       await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await roomLists?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
@@ -318,7 +336,37 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!options.store) await store.close();
     })());
 
-  return { app, url, store, loop, poller, alerts, watcher, agent, metrics, close };
+  return { app, url, store, loop, poller, alerts, watcher, subscriptions, agent, metrics, close };
+}
+
+/**
+ * Graph change notifications of the watched mailboxes (engine/notifications.ts), when server.publicUrl is https,
+ * watch.notifications is not false and serve watches. The clientState is derived from the store's current
+ * encryption key, so every worker sharing the store and keys has the same one; without encryption keys there is
+ * none to derive, and serve polls only (said once at the start).
+ */
+function notificationSubscriber(options: ServeOptions, routes: MailboxRoutes<Scheduler>, watchSoon: (calendars: string[], full: boolean) => void, app: () => FastifyInstance): MailboxSubscriptions | null {
+  const { config, server } = options;
+  // As the watcher's (a test that drives the watcher's rounds itself still gets the subscriptions).
+  const watching = (options.deliver ?? true) && config.watch.enabled;
+  if (!server.publicUrl?.startsWith('https://') || !config.watch.notifications || !watching) return null;
+  const keyring = storeKeyring(config.store, options.baseDir);
+  const log = lazyLog(app);
+  if (!keyring) {
+    queueMicrotask(() => log.warn({}, 'change notifications are off: their clientState is derived from store.encryptionKeys, which the config does not list; the mailboxes are watched by polling (add an encryption key to turn them on)'));
+    return null;
+  }
+  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: keyring.derive(`graph clientState ${config.instance}`), watchSoon, ...(options.clock ? { clock: options.clock } : {}), log });
+}
+
+/** The app's logger, looked up when a line is written (the app is built after the parts that log). */
+function lazyLog(app: () => FastifyInstance): DeliveryLog {
+  return {
+    debug: (fields, message) => app().log.debug(fields, message),
+    info: (fields, message) => app().log.info(fields, message),
+    warn: (fields, message) => app().log.warn(fields, message),
+    error: (fields, message) => app().log.error(fields, message),
+  };
 }
 
 /** The managed mailboxes, their room lists read through the running targets and their schedulers. */

@@ -8,7 +8,7 @@
 // ciphertext is bound to where the value lives (`context`: table, column and row, as GCM additional data), so a
 // value copied into another mailbox's row does not open; the wrapped data key is bound to the key id and the same
 // context. Rotating the KEK re-wraps only the data keys: the ciphertext of the value itself is not touched.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { CalpushError } from '../model/errors.ts';
 
 const VERSION = 'cps1';
@@ -52,6 +52,14 @@ export class Keyring {
 
   ids(): string[] {
     return [...this.byId.keys()];
+  }
+
+  /**
+   * A secret for `purpose` derived from the current key (HMAC-SHA256, base64url, 43 characters): the same on every
+   * worker that shares the keys, never stored. Graph's clientState is one (server/notifications.ts).
+   */
+  derive(purpose: string): string {
+    return createHmac('sha256', this.current.key).update(`calpush derived secret: ${purpose}`).digest('base64url');
   }
 
   key(id: string): Buffer {

@@ -106,6 +106,34 @@ export interface WatchCapability {
   changes(calendar: string, state: string | null, window: { start: number; end: number }): Promise<WatchPage>;
 }
 
+/** A change-notification subscription of one mailbox's calendar (Graph webhooks, docs/drift.md). */
+export interface SubscriptionInfo {
+  id: string;
+  /** The mailbox it watches, as calpush names it; null when its resource names none calpush can read. */
+  calendar: string | null;
+  notificationUrl: string;
+  /** When the service deletes it unless renewed (ms since the epoch). */
+  expiresAt: number;
+  /** null when the service does not say (it is never logged). */
+  clientState: string | null;
+}
+
+export interface SubscriptionRequest {
+  notificationUrl: string;
+  lifecycleNotificationUrl: string;
+  clientState: string;
+  expiresAt: number;
+}
+
+/** Present when the target can send change notifications of a mailbox's calendar to an HTTPS endpoint. */
+export interface SubscriptionCapability {
+  /** The app's own subscriptions (`calendar` only keys the request's token and limits). */
+  list(calendar: string): Promise<SubscriptionInfo[]>;
+  create(calendar: string, request: SubscriptionRequest): Promise<SubscriptionInfo>;
+  renew(calendar: string, id: string, expiresAt: number): Promise<SubscriptionInfo>;
+  remove(calendar: string, id: string): Promise<void>;
+}
+
 /** The service forgot the sync state (Graph 410 SyncStateNotFound, EWS ErrorInvalidSyncStateData, CalDAV valid-sync-token). */
 export const WATCH_STATE_NOT_FOUND = 'SyncStateNotFound';
 
@@ -134,6 +162,8 @@ export interface CalendarTarget {
   laneFor?(calendar: string): ServiceLane | null;
   /** Present when the target can read what changed in a calendar since a sync state (docs/drift.md). */
   readonly watch?: WatchCapability;
+  /** Present when the target can push change notifications of a mailbox's calendar (docs/drift.md). */
+  readonly subscriptions?: SubscriptionCapability;
   /** One page of the items in `calendar` that carry this instance's tag. */
   listOwned(calendar: string, cursor?: string): Promise<OwnedPage>;
   /** Creates the event, idempotently for the same transactionId. */

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProxySettings } from '../../config/proxy.ts';
 import type { DesiredEvent } from '../../model/event.ts';
 import { HttpClient, NetworkError, type HttpRequest, type HttpResponse } from '../http.ts';
-import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage, type WatchCapability } from '../target.ts';
+import { TargetError, type BatchCapability, type BatchOp, type BatchOutcome, type CalendarTarget, type ItemRef, type MailboxLocation, type OwnedItem, type OwnedPage, type SubscriptionCapability, type WatchCapability } from '../target.ts';
 import { GraphTokenProvider, type GraphCredential } from './auth.ts';
 import { classifyGraphError } from './errors.ts';
 import { parseTagValue, TAG_PROPERTY_ID } from '../../model/tag.ts';
@@ -17,6 +17,7 @@ import { GraphMeetingDesk, type GraphConnection } from './meetings.ts';
 import { GraphWatch } from './watch.ts';
 import { GraphGroupDirectory } from './groups.ts';
 import { GraphRoomDirectory, type GraphPlacesConnection } from './rooms.ts';
+import { GraphSubscriptions } from './subscriptions.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -138,6 +139,8 @@ export class GraphTarget implements CalendarTarget {
   readonly kind = 'graph' as const;
   readonly batch?: BatchCapability;
   readonly watch: WatchCapability;
+  /** Change notifications of mailboxes' calendars: application permissions only (not on a delegated target). */
+  readonly subscriptions?: SubscriptionCapability;
   private readonly http: HttpClient;
   private readonly access: GraphAccess;
   private readonly base: string;
@@ -166,6 +169,7 @@ export class GraphTarget implements CalendarTarget {
       this.batch = { maxOps: GRAPH_BATCH_MAX, mode, parallelism: 4, run: (calendar, ops, chosen) => this.runBatch(calendar, ops, mode === 'auto' ? (chosen ?? 'chain') : mode) };
     }
     this.watch = new GraphWatch(this.connection());
+    if (!options.access) this.subscriptions = new GraphSubscriptions(this.connection());
   }
 
   /** Path of a request inside a batch: relative to the version root. */

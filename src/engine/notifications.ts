@@ -1,0 +1,199 @@
+// Change notifications of the watched Graph mailboxes (docs/drift.md, "Change notifications"): with server.publicUrl
+// calpush serve subscribes to each delivered Graph mailbox's events, so that a person's change asks for a watch
+// round of that mailbox within seconds instead of at the next poll. The watch round (engine/watch.ts) stays what
+// finds and answers drift; a notification only says "look at this mailbox now". Polling stays as the backstop.
+//
+// Which subscriptions exist is not kept in the store: at the first upkeep of a target calpush reads the app's own
+// (`GET /subscriptions`), adopts those that point at its notification URL and removes those made with another
+// clientState; then it creates what is missing and renews what expires within `renewBeforeMs`, each request through
+// the scheduler of the mailbox's target, in the mailbox's line at the watch's (lowest) priority.
+// Lifecycle notifications (https://learn.microsoft.com/graph/change-notifications-lifecycle-events):
+// reauthorizationRequired → renew now; subscriptionRemoved → create again; missed → a full watch round of the mailbox.
+// A subscription Graph refuses (400: the validation of the URL failed; 403: not allowed) leaves that mailbox on
+// polling for this process's lifetime, with one warning that says what to fix.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { systemClock, type Clock } from '../model/clock.ts';
+import { TargetError, type SubscriptionCapability, type SubscriptionInfo } from '../targets/target.ts';
+import type { MailboxRoute, MailboxRoutes } from './routes.ts';
+import type { DeliveryLog } from './run.ts';
+import { describeError } from './summary.ts';
+
+/** Where Graph posts change notifications and lifecycle notifications, under server.publicUrl. */
+export const NOTIFICATION_PATH = '/graph/notifications';
+export const LIFECYCLE_PATH = '/graph/lifecycle';
+
+const HOUR_MS = 3_600_000;
+/** A subscription lives 3 days (Outlook events allow 10,080 minutes) and is renewed when less than a day is left. */
+const DEFAULT_LIFETIME_MS = 72 * HOUR_MS;
+const DEFAULT_RENEW_BEFORE_MS = 24 * HOUR_MS;
+
+export type LifecycleEvent = 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed';
+
+export interface SubscriberOptions {
+  routes: MailboxRoutes;
+  /** server.publicUrl: https, scheme and host only. */
+  publicUrl: string;
+  /** The deployment's clientState (secret: never logged). */
+  clientState: string;
+  /** Asks the watcher for a round of these mailboxes soon (full: from no sync state). */
+  watchSoon: (calendars: string[], full: boolean) => void;
+  clock?: Clock;
+  log?: DeliveryLog;
+  lifetimeMs?: number;
+  renewBeforeMs?: number;
+}
+
+interface Held {
+  id: string;
+  expiresAt: number;
+}
+
+export class MailboxSubscriptions {
+  private readonly options: SubscriberOptions;
+  private readonly notificationUrl: string;
+  private readonly lifecycleUrl: string;
+  private readonly byCalendar = new Map<string, Held>();
+  private readonly calendarOf = new Map<string, string>();
+  /** Mailboxes Graph would not subscribe: polled only. */
+  private readonly refused = new Set<string>();
+  /** Targets whose existing subscriptions were read. */
+  private readonly reconciled = new Set<string>();
+  /** One piece of work per mailbox at a time: an upkeep and a lifecycle notification never both create. */
+  private readonly busy = new Map<string, Promise<void>>();
+
+  constructor(options: SubscriberOptions) {
+    this.options = options;
+    this.notificationUrl = `${options.publicUrl}${NOTIFICATION_PATH}`;
+    this.lifecycleUrl = `${options.publicUrl}${LIFECYCLE_PATH}`;
+  }
+
+  /** The mailboxes with a live subscription (status, tests). */
+  subscribed(): string[] {
+    return [...this.byCalendar.keys()];
+  }
+
+  /** Whether a notification's clientState is the deployment's: compared in constant time (digests of equal length). */
+  acceptsClientState(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    const digest = (text: string) => createHash('sha256').update(text).digest();
+    return timingSafeEqual(digest(value), digest(this.options.clientState));
+  }
+
+  /** Creates what is missing and renews what expires soon, for each of `calendars` whose target can subscribe. */
+  async upkeep(calendars: string[]): Promise<void> {
+    for (const calendar of calendars) await this.serially(calendar, () => this.keep(calendar));
+  }
+
+  /** A change notification of subscription `id`: a round of its mailbox soon. False: not one of ours. */
+  notified(id: string): boolean {
+    const calendar = this.calendarOf.get(id);
+    if (calendar === undefined) return false;
+    this.options.watchSoon([calendar], false);
+    return true;
+  }
+
+  /** A lifecycle notification of subscription `id`; false: not one of ours. The work runs after the answer. */
+  lifecycle(id: string, event: LifecycleEvent): boolean {
+    const calendar = this.calendarOf.get(id);
+    if (calendar === undefined) return false;
+    if (event === 'missed') {
+      // "Some change notifications were not delivered": only a full round can say what changed.
+      this.options.watchSoon([calendar], true);
+      return true;
+    }
+    if (event === 'subscriptionRemoved') this.forget(calendar);
+    else this.byCalendar.set(calendar, { id, expiresAt: 0 });
+    void this.serially(calendar, () => this.keep(calendar));
+    return true;
+  }
+
+  /** Waits for the work in progress (serve's close). */
+  async idle(): Promise<void> {
+    while (this.busy.size) await Promise.all([...this.busy.values()]);
+  }
+
+  private serially(calendar: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.busy.get(calendar) ?? Promise.resolve()).then(work, work).finally(() => {
+      if (this.busy.get(calendar) === next) this.busy.delete(calendar);
+    });
+    this.busy.set(calendar, next);
+    return next;
+  }
+
+  private async keep(calendar: string): Promise<void> {
+    if (this.refused.has(calendar)) return;
+    try {
+      const route = await this.options.routes.route(calendar);
+      const subscriptions = route.target.subscriptions;
+      if (!subscriptions) return;
+      if (!this.reconciled.has(route.name)) await this.reconcile(route, subscriptions, calendar);
+      const held = this.byCalendar.get(calendar);
+      const now = (this.options.clock ?? systemClock).now();
+      if (held && held.expiresAt - now > (this.options.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS)) return;
+      const expiresAt = now + (this.options.lifetimeMs ?? DEFAULT_LIFETIME_MS);
+      if (held && (await this.renewed(route, subscriptions, calendar, held.id, expiresAt))) return;
+      const created = await this.submit(route, calendar, () =>
+        subscriptions.create(calendar, { notificationUrl: this.notificationUrl, lifecycleNotificationUrl: this.lifecycleUrl, clientState: this.options.clientState, expiresAt }),
+      );
+      this.hold(calendar, created);
+      this.options.log?.info({ calendar, target: route.name, expiresAt: new Date(created.expiresAt).toISOString() }, 'subscribed to the mailbox’s change notifications');
+    } catch (error) {
+      this.failed(calendar, error);
+    }
+  }
+
+  /** Renews `id`; false when Graph no longer has it (it is then created again). */
+  private async renewed(route: MailboxRoute, subscriptions: SubscriptionCapability, calendar: string, id: string, expiresAt: number): Promise<boolean> {
+    try {
+      this.hold(calendar, await this.submit(route, calendar, () => subscriptions.renew(calendar, id, expiresAt)));
+      return true;
+    } catch (error) {
+      if (!(error instanceof TargetError && error.status === 404)) throw error;
+      this.forget(calendar);
+      return false;
+    }
+  }
+
+  /** The app's subscriptions to our URL: adopted, or removed when made with another clientState (a rotated key). */
+  private async reconcile(route: MailboxRoute, subscriptions: SubscriptionCapability, calendar: string): Promise<void> {
+    const existing = await this.submit(route, calendar, () => subscriptions.list(calendar));
+    const ours = existing.filter((s) => s.notificationUrl === this.notificationUrl && s.calendar !== null);
+    for (const found of ours.sort((a, b) => b.expiresAt - a.expiresAt)) {
+      const stale = found.clientState !== null && found.clientState !== this.options.clientState;
+      if (stale || this.byCalendar.has(found.calendar!)) await this.submit(route, found.calendar!, () => subscriptions.remove(found.calendar!, found.id));
+      else this.hold(found.calendar!, found);
+    }
+    this.reconciled.add(route.name);
+  }
+
+  private hold(calendar: string, info: SubscriptionInfo): void {
+    this.forget(calendar);
+    this.byCalendar.set(calendar, { id: info.id, expiresAt: info.expiresAt });
+    this.calendarOf.set(info.id, calendar);
+  }
+
+  private forget(calendar: string): void {
+    const held = this.byCalendar.get(calendar);
+    if (held) this.calendarOf.delete(held.id);
+    this.byCalendar.delete(calendar);
+  }
+
+  private failed(calendar: string, error: unknown): void {
+    const failure = describeError(error);
+    const refused = error instanceof TargetError && (error.status === 400 || error.status === 403);
+    if (!refused) {
+      this.options.log?.warn({ calendar, code: failure.code }, `subscribing to the mailbox’s change notifications failed (tried again at the next watch round): ${failure.message}`);
+      return;
+    }
+    this.refused.add(calendar);
+    this.options.log?.warn(
+      { calendar, code: failure.code, remedy: `make ${this.options.publicUrl}${NOTIFICATION_PATH} reachable from Microsoft Graph over HTTPS with a publicly trusted certificate (it must answer the validation request within 10 seconds), and give the app Calendars.Read or Calendars.ReadWrite for the mailbox; restart calpush serve after the fix` },
+      `Graph refused a change-notification subscription: the mailbox stays watched by polling only: ${failure.message}`,
+    );
+  }
+
+  private submit<T>(route: MailboxRoute, calendar: string, run: () => Promise<T>): Promise<T> {
+    // Background work, as the watch's pages: after every write of the mailbox in its line.
+    return route.scheduler.submit(calendar, run, { priority: Number.MAX_SAFE_INTEGER, lane: route.target.laneFor?.(calendar) ?? null });
+  }
+}
