@@ -18,6 +18,7 @@ import { claimMailbox, DEFAULT_LEASE_MS, defaultWorkerId, leaseOwner, LeaseKeepe
 import type { MailboxRoute, MailboxRoutes } from './routes.ts';
 import type { DeliveryLog } from './run.ts';
 import { describeError } from './summary.ts';
+import { withoutNonEdits } from './edits.ts';
 
 export interface WatchOptions {
   store: DeliveryStore & WatchStore;
@@ -203,11 +204,26 @@ class MailboxWatch {
     );
   }
 
+  /** One read of the round (edits.ts) through the scheduler, as a page is. */
+  private read<T>(run: () => Promise<T>, cost: number): Promise<T> {
+    const { target, scheduler } = this.route;
+    return scheduler.submit(
+      this.calendar,
+      async () => {
+        this.summary.requests++;
+        await this.options.store.chargeRequests?.(this.calendar, this.ledgerId, cost);
+        return run();
+      },
+      { priority: Number.MAX_SAFE_INTEGER, cost, lane: target.laneFor?.(this.calendar) ?? null },
+    );
+  }
+
   /** The page's findings, with the policy that answers each, recorded under the lease. */
   private async record(changes: WatchChange[], window: { start: number; end: number }): Promise<void> {
     if (!changes.length) return;
     const { store, log } = this.options;
     const [delivered, desired, known] = await Promise.all([store.deliveredFor(this.calendar), store.desiredFor(this.calendar), store.driftFor(this.calendar)]);
+    changes = await withoutNonEdits(changes, { calendar: this.calendar, watch: this.route.target.watch!, delivered, desired, submit: (run, cost) => this.read(run, cost) });
     const policies = this.options.policyOf(this.calendar);
     const found = findDrift({ delivered, desired, changes, known, window: this.route.target.kind === 'graph' ? window : null, policyOf: () => policies });
     if (!found.length) return;

@@ -3,7 +3,8 @@
 // The watch (engine/watch.ts) reports item ids and change keys (Graph delta cannot return our tag, EWS SyncFolderItems
 // is asked for ids only, CalDAV sync-collection gives hrefs and ETags), so drift is found by matching them against
 // the items calpush delivered: a person's own events are never among those, and are never looked at again.
-// - edited: the item's ChangeKey / ETag is not the one calpush's last write (or listing) recorded;
+// - edited: the item's ChangeKey / ETag is not the one calpush's last write (or listing) recorded — the watch has
+//   already dropped the changes that touched none of the fields calpush manages (engine/edits.ts, model/managed.ts);
 // - deleted: the item was removed. Graph also reports events that left the delta window as removed, so a removal
 //   of an item calpush itself placed outside the window is no deletion.
 // What each policy does to the plan: `restore` an edit → the item is planned as stale (updated back to the desired

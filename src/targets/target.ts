@@ -104,6 +104,13 @@ export interface WatchCapability {
    * caller starts a full round.
    */
   changes(calendar: string, state: string | null, window: { start: number; end: number }): Promise<WatchPage>;
+  /**
+   * For items whose ChangeKey / ETag changed: reads them (one request, at most WATCH_READ_MAX items) and names, per
+   * item, the managed fields (model/managed.ts) that now differ from `desired`, what calpush last wrote there. An
+   * empty list: the change was no edit (a dismissed reminder). An item that is gone is left out (the watch reports
+   * its removal). Absent: every new ChangeKey counts as an edit.
+   */
+  edits?(calendar: string, items: ReadonlyArray<{ itemId: string; desired: DesiredEvent }>): Promise<Map<string, string[]>>;
 }
 
 /** A change-notification subscription of one mailbox's calendar (Graph webhooks, docs/drift.md). */
@@ -133,6 +140,9 @@ export interface SubscriptionCapability {
   renew(calendar: string, id: string, expiresAt: number): Promise<SubscriptionInfo>;
   remove(calendar: string, id: string): Promise<void>;
 }
+
+/** Items one WatchCapability.edits call reads at most (Graph's JSON batch holds 20 requests). */
+export const WATCH_READ_MAX = 20;
 
 /** The service forgot the sync state (Graph 410 SyncStateNotFound, EWS ErrorInvalidSyncStateData, CalDAV valid-sync-token). */
 export const WATCH_STATE_NOT_FOUND = 'SyncStateNotFound';

@@ -18,7 +18,7 @@ const clock = fixedClock('2026-11-20T08:00:00Z');
 
 for (const kind of KINDS) {
   describe(`drift on CalDAV against ${kind}`, () => {
-    const users = ['hank', 'iris', 'jack'];
+    const users = ['hank', 'iris', 'jack', 'kate'];
     const current = useServer(kind, async (s) => {
       for (const user of users) await s.makeCalendar(user);
     });
@@ -43,7 +43,14 @@ for (const kind of KINDS) {
         const current = await server.request('GET', url);
         await server.request('PUT', url, { headers: { 'content-type': 'text/calendar' }, body: current.body.replace(/SUMMARY:[^\r\n]*/, `SUMMARY:${subject}`) });
       };
-      return { server, calendar, target, store, push, watch, objects, personDeletes, personEdits, close: () => Promise.all([target.close(), store.close()]) };
+      /** A touch that is no edit: a reminder the person sets and a category (the ETag moves all the same). */
+      const personTouches = async (n: number) => {
+        const url = new URL(await href(n), server.url).href;
+        const current = await server.request('GET', url);
+        const alarm = 'BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Mine\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\n';
+        await server.request('PUT', url, { headers: { 'content-type': 'text/calendar' }, body: current.body.replace(/END:VEVENT/, `CATEGORIES:Red\r\n${alarm}END:VEVENT`) });
+      };
+      return { server, calendar, target, store, push, watch, objects, personDeletes, personEdits, personTouches, close: () => Promise.all([target.close(), store.close()]) };
     }
 
     it('restores a deleted and an edited event, once; a person’s own object is never touched', async () => {
@@ -81,6 +88,21 @@ for (const kind of KINDS) {
         await w.push(['Lecture 1', 'Lecture 2']);
         expect(await w.objects()).toEqual(['My title']);
         expect((await w.store.driftFor(w.calendar)).map((d) => `${d.kind}:${d.policy}`).sort()).toEqual(['deleted:respect', 'edited:respect']);
+      } finally {
+        await w.close();
+      }
+    });
+
+    it('a reminder or category a person adds is no edit (no finding under detach); a subject edit still is one', async () => {
+      const w = await world('kate');
+      try {
+        await w.push(['Lecture 1', 'Lecture 2', 'Lecture 3']);
+        await w.watch();
+        await w.personTouches(1);
+        await w.personEdits(2, 'Not going');
+        const round = await w.watch({ edited: 'detach' });
+        expect(round.mailboxes[0]!.drift.map((d) => `${d.kind}:${d.policy}:${d.key}`)).toEqual([`edited:detach:${desiredOf([lecture(w.calendar, 2)])[0]!.key}`]);
+        expect(await w.objects()).toEqual(['Lecture 1', 'Lecture 3', 'Not going']);
       } finally {
         await w.close();
       }

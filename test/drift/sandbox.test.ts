@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { defaultWorkerId } from '../../src/engine/lease.ts';
+import { eventKey } from '../../src/model/event.ts';
 import { lecture, NOW, startDriftWorld, type DriftWorld, type Protocol } from './harness.ts';
 
 let sandbox: SandboxInternals;
@@ -84,6 +85,43 @@ describe.each<Protocol>(['graph', 'ews'])('drift over %s', (protocol) => {
     expect(subjects(world, mailbox)).toEqual(['Lecture 1', 'Mine now']);
   });
 
+  it('a dismissed reminder or a category the student adds is no edit: no finding, nothing written; a subject edit still is one', async () => {
+    const mailbox = student(6);
+    const reminded = (n: number) => ({ ...lecture(mailbox, n), reminderMinutes: 15 });
+    await world.push(mailbox, [reminded(1), reminded(2), reminded(3)]);
+    expect((await world.watch([mailbox])).mailboxes[0]!.drift).toEqual([]);
+    const person = sandbox.outlook(mailbox);
+    const [one, two, three] = [await world.itemOf(mailbox, 'lecture-1'), await world.itemOf(mailbox, 'lecture-2'), await world.itemOf(mailbox, 'lecture-3')];
+    person.updateEvent(one, { isReminderOn: false });
+    person.updateEvent(two, { categories: ['Red category'] });
+    person.updateEvent(three, { subject: 'Not going' });
+    // Under detach a false finding would stop managing the lecture for good.
+    const round = await world.watch([mailbox], { edited: 'detach' });
+    expect(round.mailboxes[0]!.changes).toBeGreaterThanOrEqual(3);
+    expect(round.mailboxes[0]!.drift.map((d) => [d.kind, d.policy, d.key])).toEqual([['edited', 'detach', eventKey(mailbox, 'lecture-3')]]);
+    // Nothing written: the reminder stays dismissed, the category stays.
+    await world.deliver([mailbox]);
+    const byId = new Map(world.calendar(mailbox).map((e) => [e.id, e]));
+    expect(byId.get(one)!.isReminderOn).toBe(false);
+    expect(byId.get(two)!.categories).toEqual(['Red category']);
+    // The lectures are still calpush's: one the timetable cancels goes, one it moves is moved.
+    await world.push(mailbox, [reminded(2), { ...reminded(3), subject: 'Lecture 3 (moved)' }]);
+    expect(subjects(world, mailbox)).toEqual(['Lecture 2', 'Not going']);
+  });
+
+  it('a dismissed reminder under restore: nothing written back (the reminder is not re-armed)', async () => {
+    const mailbox = student(7);
+    await world.push(mailbox, [{ ...lecture(mailbox, 1), reminderMinutes: 15 }]);
+    await world.watch([mailbox]);
+    const one = await world.itemOf(mailbox, 'lecture-1');
+    sandbox.outlook(mailbox).updateEvent(one, { isReminderOn: false });
+    const round = await world.watch([mailbox]);
+    expect(round.mailboxes[0]!.drift).toEqual([]);
+    expect(round.toDeliver).toEqual([]);
+    await world.deliver([mailbox]);
+    expect(world.calendar(mailbox).find((e) => e.id === one)!.isReminderOn).toBe(false);
+  });
+
   it('a student’s own event is never touched, whatever is done to it', async () => {
     const mailbox = student(4);
     await pushed(mailbox);
@@ -118,7 +156,7 @@ describe.each<Protocol>(['graph', 'ews'])('drift over %s', (protocol) => {
   });
 
   it('a round and a delivery of the same worker exclude each other; the round frees no delivery’s lease', async () => {
-    const mailbox = student(6);
+    const mailbox = student(8);
     await pushed(mailbox);
     // A delivery of this process holds the mailbox (the default worker id, as DeliveryRun claims it).
     const delivery = await world.store.claimMailbox(mailbox, defaultWorkerId(), 60_000);

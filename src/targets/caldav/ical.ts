@@ -7,7 +7,9 @@
 // re-serialise what we PUT (Radicale and Xandikos both do), so the reader accepts the escaped and the raw form.
 import ICAL from 'ical.js';
 import type { DesiredEvent, Sensitivity, ShowAs } from '../../model/event.ts';
+import { plainText, writtenFields, type ManagedFields } from '../../model/managed.ts';
 import { parseTagValue, tagValue } from '../../model/tag.ts';
+import { zonedToUtcMs } from '../../model/time.ts';
 import { vtimezone } from './vtimezone.ts';
 
 export const TAG_PROPERTY = 'X-CALPUSH-KEY';
@@ -211,4 +213,59 @@ export function findTag(data: string): FoundTag | null {
     return { ...tag, uid: typeof uid === 'string' ? uid : null };
   }
   return null;
+}
+
+// ---- the managed fields, for telling a person's edit from a touch (docs/drift.md, "What counts as an edit") ------
+
+/**
+ * The managed fields (model/managed.ts) of the VEVENT iCalendarFor writes: show as by TRANSP, sensitivity by CLASS, an
+ * HTML body by its DESCRIPTION text; all-day days are DATE values, compared as UTC midnights.
+ */
+export function writtenICalFields(desired: DesiredEvent): ManagedFields {
+  const { event } = desired;
+  const written = writtenFields(desired, 'UTC', { showAs: event.showAs === 'free' ? 'TRANSPARENT' : 'OPAQUE', sensitivity: classFor(event.sensitivity) });
+  return event.body?.contentType === 'html' ? { ...written, body: plainText(htmlToText(event.body.content), 'text') } : written;
+}
+
+/** The managed fields of the (first, not an override) VEVENT of an object as a server holds it; null: not iCalendar. */
+export function iCalManagedFields(data: string): ManagedFields | null {
+  let root: ICAL.Component;
+  try {
+    root = new ICAL.Component(ICAL.parse(data) as unknown[]);
+  } catch {
+    return null;
+  }
+  const vevent = (root.name === 'vevent' ? [root] : root.getAllSubcomponents('vevent')).find((v) => !v.hasProperty('recurrence-id'));
+  if (!vevent) return null;
+  const textOf = (name: string) => {
+    const value = vevent.getFirstPropertyValue(name);
+    return typeof value === 'string' ? value : '';
+  };
+  const start = vevent.getFirstProperty('dtstart');
+  return {
+    subject: textOf('summary'),
+    body: plainText(textOf('description'), 'text'),
+    start: instantOf(start),
+    end: instantOf(vevent.getFirstProperty('dtend')),
+    allDay: start?.type === 'date',
+    location: textOf('location'),
+    showAs: (textOf('transp') || 'OPAQUE').toUpperCase(),
+    sensitivity: (textOf('class') || 'PUBLIC').toUpperCase(),
+  };
+}
+
+/** DTSTART/DTEND as an instant: UTC, or wall clock in its TZID (an IANA zone, as calpush writes); NaN otherwise. */
+function instantOf(property: ICAL.Property | null): number {
+  const value = property?.getFirstValue();
+  if (!(value instanceof ICAL.Time)) return Number.NaN;
+  const local = value.toString().replace(/Z$/, '');
+  if (value.isDate) return zonedToUtcMs(`${local}T00:00:00`, 'UTC');
+  if (value.zone === ICAL.Timezone.utcTimezone) return Date.parse(`${local}Z`);
+  const tzid = property!.getParameter('tzid');
+  if (typeof tzid !== 'string') return Number.NaN;
+  try {
+    return zonedToUtcMs(local, tzid);
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -37,6 +37,11 @@ const FREE_BUSY: Record<ShowAs, string> = { free: 'Free', tentative: 'Tentative'
  * Exchange2010_SP2 such an event is sent as Busy: away from one's desk is still not free. Every other value calpush
  * sends exists in the Exchange 2010 SP2 schema (docs/ews.md, "Exchange versions").
  */
+/** The t:Sensitivity calpush writes for a sensitivity. */
+export function sensitivityWord(sensitivity: Sensitivity): string {
+  return SENSITIVITY[sensitivity];
+}
+
 export function freeBusyStatus(showAs: ShowAs, serverVersion: ServerVersion): string {
   if (showAs === 'workingElsewhere' && serverVersion === 'Exchange2010_SP2') return 'Busy';
   return FREE_BUSY[showAs];

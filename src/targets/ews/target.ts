@@ -249,7 +249,12 @@ export class EwsTarget implements CalendarTarget {
       // Exchange works through the items of one request one after the other: one slot, like a Graph dependsOn chain.
       this.batch = { maxOps: batchSize, mode: 'chain', parallelism: 1, run: (calendar, ops) => this.runBatch(calendar, ops) };
     }
-    this.watch = new EwsWatch(this.connection());
+    this.watch = new EwsWatch(
+      this.connection(),
+      (mailbox, body, count) => this.unwrap(this.send(mailbox, 'GetItem', body, 'get', count)),
+      this.mapping,
+      (message, mailbox) => this.failed(message, mailbox, 'get'),
+    );
   }
 
   /**

@@ -168,7 +168,7 @@ export class GraphTarget implements CalendarTarget {
       // Outlook runs at most 4 requests of a batch at once for a mailbox (throttling-limits, "Outlook service limits").
       this.batch = { maxOps: GRAPH_BATCH_MAX, mode, parallelism: 4, run: (calendar, ops, chosen) => this.runBatch(calendar, ops, mode === 'auto' ? (chosen ?? 'chain') : mode) };
     }
-    this.watch = new GraphWatch(this.connection());
+    this.watch = new GraphWatch(this.connection(), options.allDayTimeZone);
     if (!options.access) this.subscriptions = new GraphSubscriptions(this.connection());
   }
 
