@@ -5,8 +5,13 @@
 //
 // Answered twice? No: an answer is recorded as it is sent, the cursor after each page; a restart reads the page
 // again, where the answered copies are no longer pending (and an EWS request already answered is gone from the inbox).
+// Two workers on one store? A pass over a mailbox holds its lease (engine/lease.ts) under the agent's own owner id,
+// so a mailbox is read and answered by one pass at a time, however many `calpush serve` workers run the agent.
 import { systemClock, type Clock } from '../model/clock.ts';
+import { CalpushError } from '../model/errors.ts';
+import { claimMailbox, DEFAULT_LEASE_MS, LeaseKeeper } from '../engine/lease.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
+import type { MailboxLeases } from '../store/store.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
 import type { MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
@@ -32,6 +37,23 @@ export interface AgentPassOptions {
   clock?: Clock;
   /** Told of each outcome as it happens (the command's log). */
   onOutcome?: (outcome: AgentOutcome) => void;
+  /** The mailbox leases a pass over a mailbox holds (absent: a pass alone on its store, as in the tests). */
+  leases?: AgentLeases;
+}
+
+export interface AgentLeases {
+  store: MailboxLeases;
+  /**
+   * The agent's owner id, `${workerId}/agent` (agentLeaseOwner): not the worker's own, so that the agent's pass
+   * excludes delivery and the watch of the same mailbox as well as another worker's agent.
+   */
+  owner: string;
+  leaseMs?: number;
+}
+
+/** The owner id the agent of worker `workerId` holds its mailboxes' leases under. */
+export function agentLeaseOwner(workerId: string): string {
+  return `${workerId}/agent`;
 }
 
 export type OutcomeKind = 'accepted' | 'tentative' | 'declined' | 'cancelled' | 'unchanged' | 'failed';
@@ -54,6 +76,8 @@ export interface AgentMailboxSummary {
   counts: Record<OutcomeKind, number>;
   /** Why the mailbox could not be read or answered (the others went on). */
   error?: { code: string; message: string; remedy?: string };
+  /** Another worker (or delivery) held the mailbox's lease: this pass left it alone; the next pass tries again. */
+  busy?: true;
 }
 
 export interface AgentSummary {
@@ -67,10 +91,12 @@ const MAX_PAGES = 1_000;
 
 export async function runAgentPass(options: AgentPassOptions): Promise<AgentSummary> {
   const summary: AgentSummary = { mailboxes: [], outcomes: [] };
+  const keeper = options.leases ? new LeaseKeeper(options.leases.store, options.leases.leaseMs ?? DEFAULT_LEASE_MS) : null;
   // The mailboxes side by side (each has its own lane); within a mailbox one request after the other, so that a
-  // booking just accepted is a conflict for the next request.
-  await Promise.all(
-    options.mailboxes.map(async (mailbox) => {
+  // booking just accepted is a conflict for the next request. Every mailbox's pass finishes before the pass does
+  // (passOver never rejects): a pass left running would answer its requests again under the next pass.
+  await Promise.allSettled(
+    options.mailboxes.map((mailbox) => {
       const counts: Record<OutcomeKind, number> = { accepted: 0, tentative: 0, declined: 0, cancelled: 0, unchanged: 0, failed: 0 };
       const entry: AgentMailboxSummary = { mailbox: mailbox.address, counts };
       summary.mailboxes.push(entry);
@@ -79,16 +105,50 @@ export async function runAgentPass(options: AgentPassOptions): Promise<AgentSumm
         summary.outcomes.push(outcome);
         options.onOutcome?.(outcome);
       };
-      try {
-        await new MailboxPass(options, mailbox, note).run();
-      } catch (error) {
-        if (!(error instanceof TargetError)) throw error;
-        entry.error = { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
-      }
+      return passOver(options, mailbox, entry, note, keeper);
     }),
   );
   summary.mailboxes.sort((a, b) => a.mailbox.localeCompare(b.mailbox));
   return summary;
+}
+
+/** One mailbox's pass under its lease; whatever fails is the mailbox's error, never the whole pass's. */
+async function passOver(options: AgentPassOptions, mailbox: AgentMailbox, entry: AgentMailboxSummary, note: (outcome: AgentOutcome) => void, keeper: LeaseKeeper | null): Promise<void> {
+  const leases = options.leases;
+  let lease = null;
+  let lost = false;
+  try {
+    if (leases && keeper) {
+      lease = await claimMailbox(leases.store, mailbox.address, leases.owner, keeper.leaseMs);
+      if (!lease) {
+        entry.busy = true;
+        return;
+      }
+      keeper.hold(lease, () => (lost = true));
+    }
+    await new MailboxPass(options, mailbox, note, () => lost).run();
+  } catch (error) {
+    entry.error = errorOf(error);
+  } finally {
+    if (lease && leases && keeper) {
+      keeper.drop(lease.calendar);
+      await leases.store.releaseMailbox(lease.calendar, lease.owner).catch(() => undefined);
+    }
+  }
+}
+
+/** A CalpushError as it is; anything else is a bug, reported as the mailbox's InternalError. */
+function errorOf(error: unknown): NonNullable<AgentMailboxSummary['error']> {
+  if (error instanceof CalpushError) return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { code: 'InternalError', message: `the agent failed unexpectedly over this mailbox: ${message}`, remedy: 'This is a bug in calpush: please report it with this message.' };
+}
+
+/** The pass stops where its lease was lost: another worker has the mailbox now and answers it. */
+class LeaseLostError extends CalpushError {
+  constructor(mailbox: string) {
+    super('LeaseLost', `the lease on ${mailbox} was lost during the agent's pass; the worker holding it now answers the rest`);
+  }
 }
 
 class MailboxPass {
@@ -96,12 +156,18 @@ class MailboxPass {
   private readonly mailbox: AgentMailbox;
   private readonly note: (outcome: AgentOutcome) => void;
   private readonly clock: Clock;
+  private readonly leaseLost: () => boolean;
 
-  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void) {
+  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean) {
     this.options = options;
     this.mailbox = mailbox;
     this.note = note;
     this.clock = options.clock ?? systemClock;
+    this.leaseLost = leaseLost;
+  }
+
+  private checkLease(): void {
+    if (this.leaseLost()) throw new LeaseLostError(this.address);
   }
 
   private get address(): string {
@@ -118,6 +184,7 @@ class MailboxPass {
     let cursor = await store.agentCursor(this.address);
     let restarted = false;
     for (let page = 0; page < MAX_PAGES; page++) {
+      this.checkLease();
       const now = this.clock.now();
       const window = { start: now - (this.options.lookBackDays ?? 1) * DAY_MS, end: now + windowDays(this.mailbox.policy) * DAY_MS };
       let changes;
@@ -133,7 +200,10 @@ class MailboxPass {
         }
         throw error;
       }
-      for (const request of changes.requests) await this.handle(request);
+      for (const request of changes.requests) {
+        this.checkLease();
+        await this.handle(request);
+      }
       cursor = changes.cursor;
       await store.saveAgentCursor(this.address, cursor);
       if (!changes.more) return;
