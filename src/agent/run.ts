@@ -253,7 +253,7 @@ class MailboxPass {
     let alias: string | null = null;
     let instructions: { html: string; text: string } | null = null;
     if (vmr && reply !== 'decline') {
-      alias = await this.aliasFor(vmr, request.uid);
+      alias = await this.aliasFor(vmr, request);
       if (alias === null) return this.refuse(request, recorded, { answer: 'decline', rule: 'capacity', reason: 'Every virtual meeting room of this service is in use.' });
       instructions = this.instructions(vmr, alias, request);
     }
@@ -305,9 +305,9 @@ class MailboxPass {
     });
   }
 
-  private async aliasFor(vmr: VmrConfig, uid: string): Promise<string | null> {
+  private async aliasFor(vmr: VmrConfig, request: MeetingRequest): Promise<string | null> {
     if ('fixed' in vmr.alias) return vmr.alias.fixed;
-    const number = await this.options.store.allocateAlias(this.address, uid, vmr.alias.range);
+    const number = await this.options.store.allocateAlias(this.address, request.uid, vmr.alias.range, heldUntil(request));
     return number === null ? null : `${vmr.alias.prefix}${number}`;
   }
 
@@ -339,6 +339,20 @@ class MailboxPass {
       }
     }
   }
+}
+
+/**
+ * Until when a meeting holds its alias number: a single meeting until its end; a series until the end of its last
+ * occurrence where the service says it (recurrence.until), else until it is cancelled or declined (the number is
+ * never handed to another while the series may still meet).
+ */
+function heldUntil(request: MeetingRequest): number | null {
+  if (request.recurrence) {
+    const until = request.recurrence.until;
+    if (until === undefined || until === null) return null;
+    return Number.isFinite(request.end - request.start) ? until + Math.max(0, request.end - request.start) : null;
+  }
+  return Number.isFinite(request.end) ? request.end : null;
 }
 
 function findsOurs(body: Body, instance: string): boolean {

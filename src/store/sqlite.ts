@@ -33,7 +33,7 @@ import type { Keyring } from './sealed.ts';
 import * as delegated from './sqlite-delegated.ts';
 import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 import * as agent from './sqlite-agent.ts';
-import { AGENT_MIGRATION } from './sqlite-agent.ts';
+import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION } from './sqlite-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './sqlite-watch.ts';
 import { WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
@@ -196,6 +196,7 @@ const MIGRATIONS: string[] = [
   `,
   AGENT_MIGRATION,
   WATCH_MIGRATION,
+  AGENT_ALIAS_HELD_UNTIL_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -893,8 +894,8 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
     agent.saveAgentMeeting(this.parts, row);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range);
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
+    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
   }
   async releaseAlias(mailbox: string, uid: string): Promise<void> {
     agent.releaseAlias(this.parts, mailbox, uid);

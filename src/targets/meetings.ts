@@ -22,8 +22,11 @@ export interface MeetingRequest {
   start: number;
   end: number;
   isAllDay: boolean;
-  /** null: a single meeting; occurrences null: no end. */
-  recurrence: { occurrences: number | null } | null;
+  /**
+   * null: a single meeting; occurrences null: no end (or not said). `until`: the end of the series' last occurrence
+   * where the service says it (ms), else absent or null.
+   */
+  recurrence: { occurrences: number | null; until?: number | null } | null;
   attendees: Attendee[];
   location: string;
 }

@@ -1,6 +1,6 @@
 // A pass over agent mailboxes as several workers run it (each `calpush serve` runs the agent): a mailbox is answered
 // by the one pass holding its lease, and every mailbox's pass ends before the pass does, whatever fails.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { policyOf } from '../../src/agent/config.ts';
 import { agentLeaseOwner, runAgentPass, type AgentPassOptions } from '../../src/agent/run.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
@@ -93,6 +93,24 @@ describe('a mailbox whose pass fails with something other than a service error',
     expect(run.mailboxes.find((m) => m.mailbox === ROOM)!.error).toBeUndefined();
     expect(answers).toEqual([{ mailbox: ROOM, uid: 'm1', reply: 'accept' }]);
     expect(await store.agentCursor(ROOM)).toBe('c1');
+    await store.close();
+  });
+});
+
+describe('a VMR meeting’s alias number', () => {
+  it('is held until the meeting ends; a series until its last occurrence’s end where the service says it, else until released', async () => {
+    const store = new SqliteStore(':memory:', { clock: fixedClock(NOW) });
+    const allocate = vi.spyOn(store, 'allocateAlias');
+    const single = request('single');
+    const series = { ...request('series'), recurrence: { occurrences: 3, until: Date.parse('2026-09-21T00:00:00Z') } };
+    const endless = { ...request('endless'), recurrence: { occurrences: null } };
+    const { desk } = fakeDesk(async () => ({ requests: [single, series, endless], cursor: 'c1', more: false }));
+    await runAgentPass(passOptions(store, desk, [VMR]));
+    expect(allocate.mock.calls.map(([, uid, , heldUntil]) => [uid, heldUntil])).toEqual([
+      ['single', single.end],
+      ['series', Date.parse('2026-09-21T00:00:00Z') + (single.end - single.start)],
+      ['endless', null],
+    ]);
     await store.close();
   });
 });

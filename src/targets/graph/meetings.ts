@@ -186,10 +186,14 @@ export function recurrenceOf(recurrence: GraphEvent['recurrence']): MeetingReque
   if (range.type === 'numbered') return { occurrences: typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : null };
   if (range.type !== 'endDate' || !text(range.startDate) || !text(range.endDate)) return { occurrences: null };
   const days = Math.floor((Date.parse(`${range.endDate}T00:00:00Z`) - Date.parse(`${range.startDate}T00:00:00Z`)) / 86_400_000) + 1;
+  // The last occurrence starts on endDate at the latest, in recurrenceTimeZone: by UTC+14 (the furthest zone) the
+  // end of that day is endDate + 38 h in UTC; the agent adds the meeting's length (run.ts heldUntil).
+  const lastDay = Date.parse(`${range.endDate}T00:00:00Z`);
+  const until = Number.isFinite(lastDay) ? lastDay + 38 * 3_600_000 : null;
   const every = recurrence.pattern?.interval;
   const interval = typeof every === 'number' && Number.isFinite(every) ? Math.max(1, every) : 1;
   const type = recurrence.pattern?.type;
-  if (type === 'daily') return { occurrences: Math.ceil(days / interval) };
-  if (type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, Array.isArray(recurrence.pattern?.daysOfWeek) ? recurrence.pattern.daysOfWeek.length : 1) };
-  return { occurrences: Math.ceil(days / (28 * interval)) };
+  if (type === 'daily') return { occurrences: Math.ceil(days / interval), until };
+  if (type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, Array.isArray(recurrence.pattern?.daysOfWeek) ? recurrence.pattern.daysOfWeek.length : 1), until };
+  return { occurrences: Math.ceil(days / (28 * interval)), until };
 }
