@@ -13,7 +13,7 @@ import { claimMailbox, DEFAULT_LEASE_MS, LeaseKeeper } from '../engine/lease.ts'
 import type { Scheduler } from '../engine/scheduler.ts';
 import type { MailboxLeases } from '../store/store.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
-import type { MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
+import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
 import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
@@ -88,6 +88,8 @@ export interface AgentSummary {
 const DAY_MS = 86_400_000;
 /** Pages of one pass per mailbox: a bound, so a service that keeps handing out pages cannot hold the pass forever. */
 const MAX_PAGES = 1_000;
+/** Pages of one conflict lookup (Graph: 50 bookings a page, EWS: 500 a view): past it the answer is tentative. */
+const MAX_BOOKING_PAGES = 10;
 
 export async function runAgentPass(options: AgentPassOptions): Promise<AgentSummary> {
   const summary: AgentSummary = { mailboxes: [], outcomes: [] };
@@ -241,9 +243,26 @@ class MailboxPass {
       return { answer: 'tentative', rule: 'past', reason: 'The meeting’s time could not be read; a person will look at it.' };
     }
     const policy = this.mailbox.policy;
-    const busy = policy.conflicts === 'decline' ? await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end), request.start) : [];
+    const { busy, complete } = policy.conflicts === 'decline' ? await this.bookings(request) : { busy: [], complete: true };
     const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
-    return decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy });
+    const decision = decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy });
+    // Not every booking read: no conflict among those read is no proof there is none.
+    if (decision.answer === 'accept' && !complete) return { answer: 'tentative', rule: 'conflict', reason: 'The resource has more bookings at this time than calpush reads; a person will confirm the booking.' };
+    return decision;
+  }
+
+  /** The mailbox's bookings at the request's time, page after page up to MAX_BOOKING_PAGES (each through the scheduler). */
+  private async bookings(request: MeetingRequest): Promise<{ busy: Booking[]; complete: boolean }> {
+    const busy: Booking[] = [];
+    let next: string | null = null;
+    for (let page = 0; page < MAX_BOOKING_PAGES; page++) {
+      const from: string | null = next;
+      const answer: BookingPage = await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end, from), request.start);
+      busy.push(...answer.bookings);
+      if (!answer.next) return { busy, complete: true };
+      next = answer.next;
+    }
+    return { busy, complete: false };
   }
 
   private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {

@@ -77,3 +77,19 @@ describe('Graph answers the agent reads', () => {
     }
   });
 });
+
+describe('the bookings of a room over Graph', () => {
+  it('are read on through @odata.nextLink', async () => {
+    const pages = [
+      { value: [{ iCalUId: 'a', showAs: 'busy', start: { dateTime: '2026-09-07T08:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-07T09:00:00', timeZone: 'UTC' } }], '@odata.nextLink': `${BASE}/users/room/calendarView?$skiptoken=2` },
+      { value: [{ iCalUId: 'b', showAs: 'tentative', start: { dateTime: '2026-09-07T09:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-07T10:00:00', timeZone: 'UTC' } }] },
+    ];
+    const urls: string[] = [];
+    const desk = new GraphMeetingDesk({ base: BASE, mailboxPath: () => '/users/room', send: async (_m: string, _method: string, url: string) => (urls.push(url), { status: 200, headers: {}, body: JSON.stringify(pages[urls.length - 1]) }) } as unknown as GraphConnection);
+    const first = await desk.bookings('room@contoso.edu', WINDOW.start, WINDOW.end);
+    expect(first).toEqual({ bookings: [{ uid: 'a', start: Date.parse('2026-09-07T08:00:00Z'), end: Date.parse('2026-09-07T09:00:00Z') }], next: `${BASE}/users/room/calendarView?$skiptoken=2` });
+    const second = await desk.bookings('room@contoso.edu', WINDOW.start, WINDOW.end, first.next);
+    expect(second).toEqual({ bookings: [{ uid: 'b', start: Date.parse('2026-09-07T09:00:00Z'), end: Date.parse('2026-09-07T10:00:00Z') }], next: null });
+    expect(urls[1]).toBe(first.next);
+  });
+});

@@ -28,7 +28,7 @@ function fakeDesk(changes: (mailbox: string) => Promise<MeetingChanges>) {
       reads.push(mailbox);
       return changes(mailbox);
     },
-    bookings: async () => [],
+    bookings: async () => ({ bookings: [], next: null }),
     respond: async (mailbox, req, reply) => void answers.push({ mailbox, uid: req.uid, reply }),
     organizerMeeting: async () => null,
     updateOrganizerBody: async () => {
@@ -111,6 +111,42 @@ describe('a VMR meeting’s alias number', () => {
       ['series', Date.parse('2026-09-21T00:00:00Z') + (single.end - single.start)],
       ['endless', null],
     ]);
+    await store.close();
+  });
+});
+
+describe('the conflict lookup of a room', () => {
+  function deskWithBookings(pages: Array<{ bookings: Array<{ uid: string; start: number; end: number }>; next: string | null }> | 'endless') {
+    const asked: Array<string | null> = [];
+    const { desk, answers } = fakeDesk(async () => ({ requests: [request('m1')], cursor: 'c1', more: false }));
+    desk.bookings = async (_mailbox, _start, _end, next) => {
+      asked.push(next ?? null);
+      if (pages === 'endless') return { bookings: [], next: `page-${asked.length}` };
+      return pages[next ? Number(next) : 0]!;
+    };
+    return { desk, answers, asked };
+  }
+
+  it('reads every page: a conflict on the second page declines', async () => {
+    const store = new SqliteStore(':memory:', { clock: fixedClock(NOW) });
+    const m = request('m1');
+    const { desk, answers, asked } = deskWithBookings([
+      { bookings: [], next: '1' },
+      { bookings: [{ uid: 'other', start: m.start, end: m.end }], next: null },
+    ]);
+    await runAgentPass(passOptions(store, desk, [ROOM]));
+    expect(asked).toEqual([null, '1']);
+    expect(answers).toEqual([{ mailbox: ROOM, uid: 'm1', reply: 'decline' }]);
+    await store.close();
+  });
+
+  it('answers tentatively, with the reason, when the pages do not end within the bound', async () => {
+    const store = new SqliteStore(':memory:', { clock: fixedClock(NOW) });
+    const { desk, answers, asked } = deskWithBookings('endless');
+    const run = await runAgentPass(passOptions(store, desk, [ROOM]));
+    expect(asked).toHaveLength(10);
+    expect(answers).toEqual([{ mailbox: ROOM, uid: 'm1', reply: 'tentative' }]);
+    expect(run.outcomes[0]).toMatchObject({ outcome: 'tentative', rule: 'conflict', reason: expect.stringContaining('more bookings') });
     await store.close();
   });
 });

@@ -14,7 +14,7 @@
 // - Full mode: the organiser's meeting by `$filter=iCalUId eq '…'`, its body replaced by `PATCH` with If-Match
 //   (https://learn.microsoft.com/graph/api/event-update: the organiser's update goes to the attendees).
 import type { HttpResponse } from '../http.ts';
-import type { Attendee, Booking, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
+import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError } from '../target.ts';
 import { answerObject, collection, isJsonObject, link, text, type JsonObject } from './answers.ts';
@@ -81,14 +81,17 @@ export class GraphMeetingDesk implements MeetingDesk {
     return { requests, cursor: (next ?? delta)!, more: Boolean(next) };
   }
 
-  async bookings(mailbox: string, start: number, end: number): Promise<Booking[]> {
-    const url = `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled&$top=500`;
+  /** A calendarView page (pages of 50, READ_PREFER); the next through @odata.nextLink (https://learn.microsoft.com/graph/paging). */
+  async bookings(mailbox: string, start: number, end: number, next?: string | null): Promise<BookingPage> {
+    const url = next ?? `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled&$top=500`;
     const response = await this.graph.send(mailbox, 'GET', url, undefined, 'mailbox', { prefer: READ_PREFER });
     const what = `the calendarView of ${mailbox}`;
-    const events = collection(answerObject(response.body, what), what) as GraphEvent[];
-    return events
+    const page = answerObject(response.body, what);
+    const events = collection(page, what) as GraphEvent[];
+    const bookings = events
       .filter((e) => !e.isCancelled && (e.showAs === 'busy' || e.showAs === 'tentative' || e.showAs === 'oof' || e.showAs === 'workingElsewhere'))
       .map((e) => ({ uid: text(e.iCalUId) ?? text(e.id) ?? '', start: instant(e.start), end: instant(e.end) }));
+    return { bookings, next: link(page, '@odata.nextLink', what) ?? null };
   }
 
   async respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void> {
