@@ -632,7 +632,9 @@ export class PostgresStore implements Store, StoreTables {
       );
       const row = result.rows[0] as Row | undefined;
       if (!row) return null;
-      await touchMailbox(client, calendar);
+      // As SQLite's: a row the claim creates has nothing to deliver; a lease alone (the resource agent's) does not
+      // make a mailbox one the loop delivers.
+      await client.query('INSERT INTO mailbox (calendar, delivered_version) VALUES ($1, 1) ON CONFLICT (calendar) DO NOTHING', [calendar]);
       return { calendar, owner, token: Number(row.token) };
     });
   }

@@ -516,7 +516,9 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<Lease | null> {
     const nowMs = this.clock.now();
     return this.transaction(() => {
-      this.touchMailbox(calendar);
+      // A row the claim creates has nothing desired and nothing to deliver (delivered_version = desired_version):
+      // a lease alone — the resource agent's on its mailboxes — does not make a mailbox one the loop delivers.
+      this.statement('INSERT INTO mailbox (calendar, delivered_version) VALUES (?, 1) ON CONFLICT (calendar) DO NOTHING').run(calendar);
       // A new holding (another owner, or this one after its lease expired) gets the next fencing token.
       const row = this.statement(`
         UPDATE mailbox SET

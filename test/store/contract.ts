@@ -58,6 +58,15 @@ describe(`the store contract: ${name}`, () => {
     await store.close();
   });
 
+  it('a lease claimed on a mailbox nothing is desired for (the resource agent’s) does not make it a mailbox to deliver', async () => {
+    const store = await stores.open();
+    const room = 'room-agent@contoso.edu';
+    const lease = (await store.claimMailbox(room, 'w1/agent', 60_000))!;
+    await store.releaseMailbox(room, lease.owner);
+    expect((await store.changedMailboxes()).map((m) => m.calendar)).not.toContain(room);
+    await store.close();
+  });
+
   it('lets one worker hold a mailbox lease until it is released or expires', async () => {
     const store = await stores.open();
     expect(await store.claimMailbox(cal, 'w1', 60_000)).toMatchObject({ calendar: cal, owner: 'w1' });
