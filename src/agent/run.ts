@@ -5,10 +5,15 @@
 //
 // Answered twice? No: an answer is recorded as it is sent, the cursor after each page; a restart reads the page
 // again, where the answered copies are no longer pending (and an EWS request already answered is gone from the inbox).
+// Two workers on one store? A pass over a mailbox holds its lease (engine/lease.ts) under the agent's own owner id,
+// so a mailbox is read and answered by one pass at a time, however many `calpush serve` workers run the agent.
 import { systemClock, type Clock } from '../model/clock.ts';
+import { CalpushError } from '../model/errors.ts';
+import { claimMailbox, DEFAULT_LEASE_MS, LeaseKeeper } from '../engine/lease.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
+import type { MailboxLeases } from '../store/store.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
-import type { MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
+import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
 import { GROUP_NOT_FOUND } from '../targets/groups.ts';
 import { TargetError } from '../targets/target.ts';
@@ -35,6 +40,23 @@ export interface AgentPassOptions {
   clock?: Clock;
   /** Told of each outcome as it happens (the command's log). */
   onOutcome?: (outcome: AgentOutcome) => void;
+  /** The mailbox leases a pass over a mailbox holds (absent: a pass alone on its store, as in the tests). */
+  leases?: AgentLeases;
+}
+
+export interface AgentLeases {
+  store: MailboxLeases;
+  /**
+   * The agent's owner id, `${workerId}/agent` (agentLeaseOwner): not the worker's own, so that the agent's pass
+   * excludes delivery and the watch of the same mailbox as well as another worker's agent.
+   */
+  owner: string;
+  leaseMs?: number;
+}
+
+/** The owner id the agent of worker `workerId` holds its mailboxes' leases under. */
+export function agentLeaseOwner(workerId: string): string {
+  return `${workerId}/agent`;
 }
 
 export type OutcomeKind = 'accepted' | 'tentative' | 'declined' | 'cancelled' | 'unchanged' | 'failed';
@@ -57,6 +79,8 @@ export interface AgentMailboxSummary {
   counts: Record<OutcomeKind, number>;
   /** Why the mailbox could not be read or answered (the others went on). */
   error?: { code: string; message: string; remedy?: string };
+  /** Another worker (or delivery) held the mailbox's lease: this pass left it alone; the next pass tries again. */
+  busy?: true;
 }
 
 export interface AgentSummary {
@@ -67,13 +91,17 @@ export interface AgentSummary {
 const DAY_MS = 86_400_000;
 /** Pages of one pass per mailbox: a bound, so a service that keeps handing out pages cannot hold the pass forever. */
 const MAX_PAGES = 1_000;
+/** Pages of one conflict lookup (Graph: 50 bookings a page, EWS: 500 a view): past it the answer is tentative. */
+const MAX_BOOKING_PAGES = 10;
 
 export async function runAgentPass(options: AgentPassOptions): Promise<AgentSummary> {
   const summary: AgentSummary = { mailboxes: [], outcomes: [] };
+  const keeper = options.leases ? new LeaseKeeper(options.leases.store, options.leases.leaseMs ?? DEFAULT_LEASE_MS) : null;
   // The mailboxes side by side (each has its own lane); within a mailbox one request after the other, so that a
-  // booking just accepted is a conflict for the next request.
-  await Promise.all(
-    options.mailboxes.map(async (mailbox) => {
+  // booking just accepted is a conflict for the next request. Every mailbox's pass finishes before the pass does
+  // (passOver never rejects): a pass left running would answer its requests again under the next pass.
+  await Promise.allSettled(
+    options.mailboxes.map((mailbox) => {
       const counts: Record<OutcomeKind, number> = { accepted: 0, tentative: 0, declined: 0, cancelled: 0, unchanged: 0, failed: 0 };
       const entry: AgentMailboxSummary = { mailbox: mailbox.address, counts };
       summary.mailboxes.push(entry);
@@ -82,25 +110,55 @@ export async function runAgentPass(options: AgentPassOptions): Promise<AgentSumm
         summary.outcomes.push(outcome);
         options.onOutcome?.(outcome);
       };
-      try {
-        const pass = new MailboxPass(options, mailbox, note);
-        const unknown = await pass.readGroups();
-        // A group the service does not know has no members to allow: the mailbox's pass says so by the group's
-        // name, and its requests are still decided by addresses and domains (and the groups that were read).
-        if (unknown) entry.error = describe(unknown);
-        await pass.run();
-      } catch (error) {
-        if (!(error instanceof TargetError)) throw error;
-        entry.error = describe(error);
-      }
+      return passOver(options, mailbox, entry, note, keeper);
     }),
   );
   summary.mailboxes.sort((a, b) => a.mailbox.localeCompare(b.mailbox));
   return summary;
 }
 
-function describe(error: TargetError): NonNullable<AgentMailboxSummary['error']> {
-  return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+/** One mailbox's pass under its lease; whatever fails is the mailbox's error, never the whole pass's. */
+async function passOver(options: AgentPassOptions, mailbox: AgentMailbox, entry: AgentMailboxSummary, note: (outcome: AgentOutcome) => void, keeper: LeaseKeeper | null): Promise<void> {
+  const leases = options.leases;
+  let lease = null;
+  let lost = false;
+  try {
+    if (leases && keeper) {
+      lease = await claimMailbox(leases.store, mailbox.address, leases.owner, keeper.leaseMs);
+      if (!lease) {
+        entry.busy = true;
+        return;
+      }
+      keeper.hold(lease, () => (lost = true));
+    }
+    const pass = new MailboxPass(options, mailbox, note, () => lost);
+    // A group the service does not know has no members to allow: the mailbox's pass says so by the group's name,
+    // and its requests are still decided by addresses and domains (and the groups that were read).
+    const unknown = await pass.readGroups();
+    if (unknown) entry.error = errorOf(unknown);
+    await pass.run();
+  } catch (error) {
+    entry.error = errorOf(error);
+  } finally {
+    if (lease && leases && keeper) {
+      keeper.drop(lease.calendar);
+      await leases.store.releaseMailbox(lease.calendar, lease.owner).catch(() => undefined);
+    }
+  }
+}
+
+/** A CalpushError as it is; anything else is a bug, reported as the mailbox's InternalError. */
+function errorOf(error: unknown): NonNullable<AgentMailboxSummary['error']> {
+  if (error instanceof CalpushError) return { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { code: 'InternalError', message: `the agent failed unexpectedly over this mailbox: ${message}`, remedy: 'This is a bug in calpush: please report it with this message.' };
+}
+
+/** The pass stops where its lease was lost: another worker has the mailbox now and answers it. */
+class LeaseLostError extends CalpushError {
+  constructor(mailbox: string) {
+    super('LeaseLost', `the lease on ${mailbox} was lost during the agent's pass; the worker holding it now answers the rest`);
+  }
 }
 
 class MailboxPass {
@@ -110,12 +168,18 @@ class MailboxPass {
   private readonly mailbox: AgentMailbox;
   private readonly note: (outcome: AgentOutcome) => void;
   private readonly clock: Clock;
+  private readonly leaseLost: () => boolean;
 
-  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void) {
+  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean) {
     this.options = options;
     this.mailbox = mailbox;
     this.note = note;
     this.clock = options.clock ?? systemClock;
+    this.leaseLost = leaseLost;
+  }
+
+  private checkLease(): void {
+    if (this.leaseLost()) throw new LeaseLostError(this.address);
   }
 
   private get address(): string {
@@ -155,6 +219,7 @@ class MailboxPass {
     let cursor = await store.agentCursor(this.address);
     let restarted = false;
     for (let page = 0; page < MAX_PAGES; page++) {
+      this.checkLease();
       const now = this.clock.now();
       const window = { start: now - (this.options.lookBackDays ?? 1) * DAY_MS, end: now + windowDays(this.mailbox.policy) * DAY_MS };
       let changes;
@@ -170,7 +235,10 @@ class MailboxPass {
         }
         throw error;
       }
-      for (const request of changes.requests) await this.handle(request);
+      for (const request of changes.requests) {
+        this.checkLease();
+        await this.handle(request);
+      }
       cursor = changes.cursor;
       await store.saveAgentCursor(this.address, cursor);
       if (!changes.more) return;
@@ -208,9 +276,26 @@ class MailboxPass {
       return { answer: 'tentative', rule: 'past', reason: 'The meeting’s time could not be read; a person will look at it.' };
     }
     const policy = this.mailbox.policy;
-    const busy = policy.conflicts === 'decline' ? await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end), request.start) : [];
+    const { busy, complete } = policy.conflicts === 'decline' ? await this.bookings(request) : { busy: [], complete: true };
     const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
-    return decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy }, this.groupMembers);
+    const decision = decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy }, this.groupMembers);
+    // Not every booking read: no conflict among those read is no proof there is none.
+    if (decision.answer === 'accept' && !complete) return { answer: 'tentative', rule: 'conflict', reason: 'The resource has more bookings at this time than calpush reads; a person will confirm the booking.' };
+    return decision;
+  }
+
+  /** The mailbox's bookings at the request's time, page after page up to MAX_BOOKING_PAGES (each through the scheduler). */
+  private async bookings(request: MeetingRequest): Promise<{ busy: Booking[]; complete: boolean }> {
+    const busy: Booking[] = [];
+    let next: string | null = null;
+    for (let page = 0; page < MAX_BOOKING_PAGES; page++) {
+      const from: string | null = next;
+      const answer: BookingPage = await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end, from), request.start);
+      busy.push(...answer.bookings);
+      if (!answer.next) return { busy, complete: true };
+      next = answer.next;
+    }
+    return { busy, complete: false };
   }
 
   private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
@@ -220,7 +305,7 @@ class MailboxPass {
     let alias: string | null = null;
     let instructions: { html: string; text: string } | null = null;
     if (vmr && reply !== 'decline') {
-      alias = await this.aliasFor(vmr, request.uid);
+      alias = await this.aliasFor(vmr, request);
       if (alias === null) return this.refuse(request, recorded, { answer: 'decline', rule: 'capacity', reason: 'Every virtual meeting room of this service is in use.' });
       instructions = this.instructions(vmr, alias, request);
     }
@@ -272,9 +357,9 @@ class MailboxPass {
     });
   }
 
-  private async aliasFor(vmr: VmrConfig, uid: string): Promise<string | null> {
+  private async aliasFor(vmr: VmrConfig, request: MeetingRequest): Promise<string | null> {
     if ('fixed' in vmr.alias) return vmr.alias.fixed;
-    const number = await this.options.store.allocateAlias(this.address, uid, vmr.alias.range);
+    const number = await this.options.store.allocateAlias(this.address, request.uid, vmr.alias.range, heldUntil(request));
     return number === null ? null : `${vmr.alias.prefix}${number}`;
   }
 
@@ -306,6 +391,20 @@ class MailboxPass {
       }
     }
   }
+}
+
+/**
+ * Until when a meeting holds its alias number: a single meeting until its end; a series until the end of its last
+ * occurrence where the service says it (recurrence.until), else until it is cancelled or declined (the number is
+ * never handed to another while the series may still meet).
+ */
+function heldUntil(request: MeetingRequest): number | null {
+  if (request.recurrence) {
+    const until = request.recurrence.until;
+    if (until === undefined || until === null) return null;
+    return Number.isFinite(request.end - request.start) ? until + Math.max(0, request.end - request.start) : null;
+  }
+  return Number.isFinite(request.end) ? request.end : null;
 }
 
 function findsOurs(body: Body, instance: string): boolean {

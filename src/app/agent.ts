@@ -2,7 +2,7 @@
 // scheduler every request goes through, the room lists resolved into mailboxes, and a pass over all of them. Used by
 // `calpush agent` (one pass, or --watch), `calpush serve` (with an `agent` section) and `calpush demo --agent`.
 import { agentMailboxes, type RoomListProblem } from '../agent/mailboxes.ts';
-import { runAgentPass, type AgentOutcome, type AgentSummary } from '../agent/run.ts';
+import { runAgentPass, type AgentLeases, type AgentOutcome, type AgentSummary } from '../agent/run.ts';
 import { ConfigError } from '../config/secrets.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { GroupResolver } from '../engine/groups.ts';
@@ -34,6 +34,8 @@ export interface AgentParts {
   /** How long a room list's rooms are kept (default: agent.roomListRefreshMinutes; a one-shot pass reads once anyway). */
   refreshMs?: number;
   onOutcome?: (outcome: AgentOutcome) => void;
+  /** The mailbox leases each mailbox's pass holds (serve and the command: workers sharing a store). */
+  leases?: AgentLeases;
 }
 
 export function createAgent(config: Config, parts: AgentParts): Agent {
@@ -60,6 +62,7 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
         lookBackDays: agent.lookBackDays,
         clock,
         ...(parts.onOutcome ? { onOutcome: parts.onOutcome } : {}),
+        ...(parts.leases ? { leases: parts.leases } : {}),
       });
       return { ...summary, roomLists: problems };
     },

@@ -81,7 +81,8 @@ function pidNamespace(): string | null {
 
 /**
  * A default worker id (defaultWorkerId) of this host and this process's pid namespace whose pid no longer exists
- * cannot be delivering. Any other owner — another namespace (a container: its pids are not ours to look up, ESRCH
+ * cannot be delivering; nor can its resource agent, whose leases carry the worker id with "/agent" after it
+ * (agent/run.ts agentLeaseOwner). Any other owner — another namespace (a container: its pids are not ours to look up, ESRCH
  * says nothing), another machine, an id an operator gave — is left to its lease's expiry.
  */
 export function isDeadLocalProcess(owner: string): boolean {

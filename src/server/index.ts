@@ -26,6 +26,8 @@ import type { DeliveryLog } from '../engine/run.ts';
 import { driftPolicyOf } from '../app/watch.ts';
 import { Cadence } from '../engine/cadence.ts';
 import { createAgent, type AgentRun } from '../app/agent.ts';
+import { agentLeaseOwner } from '../agent/run.ts';
+import { defaultWorkerId } from '../engine/lease.ts';
 import { createRouter, Router } from '../app/router.ts';
 import { ManagedMailboxes, roomListEntries } from '../app/mailboxes.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
@@ -384,7 +386,9 @@ function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, stor
   const agentConfig = options.config.agent!;
   const member = routes instanceof Router ? routes.member(agentConfig.target) : options.target ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined;
   if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
-  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, ...(options.clock ? { clock: options.clock } : {}) });
+  // Every worker runs the agent: a mailbox's lease (under the agent's own owner id) lets one of them answer it.
+  const leases = { store, owner: agentLeaseOwner(options.workerId ?? defaultWorkerId()) };
+  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, leases, ...(options.clock ? { clock: options.clock } : {}) });
   return new Cadence({
     pass: () => agent.pass(),
     intervalMs: agentConfig.intervalSeconds * 1000,

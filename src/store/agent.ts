@@ -37,9 +37,12 @@ export interface AgentStore {
   saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void>;
   /**
    * The meeting's alias number in `from`…`to`: the one it holds, else the lowest no other meeting of the mailbox
-   * holds (in one transaction). Null when every number is taken.
+   * holds (in one transaction). Null when every number is taken. The number is held until `heldUntilMs` (the
+   * meeting's end, a series' last end; null or absent: until released): a number whose holder ended before now
+   * (the store's clock) is free again, so a range is not used up by meetings long over. Asked again, the
+   * meeting's own number stays, its end updated (a meeting moved).
    */
-  allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null>;
+  allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs?: number | null): Promise<number | null>;
   /** The meeting's alias is free again (it was cancelled or declined). */
   releaseAlias(mailbox: string, uid: string): Promise<void>;
 }

@@ -69,7 +69,7 @@ export const COPIED_TABLES: CopiedTable[] = [
     columns: ['mailbox', 'uid', 'answer', 'reason', 'rule', 'subject', 'organizer', 'start_ms', 'end_ms', 'alias', 'instructions', 'answered_at'],
     key: ['mailbox', 'uid'],
   },
-  { table: 'agent_alias', columns: ['mailbox', 'number', 'uid'], key: ['mailbox', 'number'] },
+  { table: 'agent_alias', columns: ['mailbox', 'number', 'uid', 'held_until_ms'], key: ['mailbox', 'number'] },
   { table: 'watch_state', columns: ['calendar', 'target', 'state', 'full_at', 'updated_at'], key: ['calendar'] },
   { table: 'drift', columns: ['calendar', 'event_key', 'kind', 'policy', 'item_id', 'change_key', 'content_hash', 'seen_at'], key: ['calendar', 'event_key'] },
 ];

@@ -67,14 +67,25 @@ export async function saveAgentMeeting(parts: PostgresParts, row: Omit<AgentMeet
  * The lowest free number, taken in a transaction that locks the mailbox's aliases first (a transaction-scoped
  * advisory lock on the mailbox): two workers allocating for one mailbox take turns, and never hand out one number twice.
  */
-export async function allocateAlias(parts: PostgresParts, mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
+/** Appended after POSTGRES_AGENT_MIGRATION: as sqlite-agent.ts's AGENT_ALIAS_HELD_UNTIL_MIGRATION. */
+export const POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION = `
+  ALTER TABLE agent_alias ADD COLUMN held_until_ms bigint;
+`;
+
+export async function allocateAlias(parts: PostgresParts, mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null): Promise<number | null> {
   return parts.transaction(async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('calpush.agent_alias:' || $1))", [mailbox]);
-    const [held] = (await client.query('SELECT number FROM agent_alias WHERE mailbox = $1 AND uid = $2', [mailbox, uid])).rows as Row[];
+    const [held] = (await client.query('UPDATE agent_alias SET held_until_ms = $3 WHERE mailbox = $1 AND uid = $2 RETURNING number', [mailbox, uid, heldUntilMs])).rows as Row[];
     if (held) return Number(held['number']);
-    const taken = ((await client.query('SELECT number FROM agent_alias WHERE mailbox = $1 AND number BETWEEN $2 AND $3', [mailbox, range.from, range.to])).rows as Row[]).map((r) => Number(r['number']));
+    // A number whose meeting has ended is free (the store's clock, as SQLite's): its row gives way to the new holder.
+    const nowMs = Date.parse(parts.now());
+    const taken = (
+      (await client.query('SELECT number FROM agent_alias WHERE mailbox = $1 AND number BETWEEN $2 AND $3 AND (held_until_ms IS NULL OR held_until_ms >= $4)', [mailbox, range.from, range.to, nowMs])).rows as Row[]
+    ).map((r) => Number(r['number']));
     const free = lowestFree(range, taken);
-    if (free !== null) await client.query('INSERT INTO agent_alias (mailbox, number, uid) VALUES ($1, $2, $3)', [mailbox, free, uid]);
+    if (free === null) return null;
+    await client.query('DELETE FROM agent_alias WHERE mailbox = $1 AND number = $2', [mailbox, free]);
+    await client.query('INSERT INTO agent_alias (mailbox, number, uid, held_until_ms) VALUES ($1, $2, $3, $4)', [mailbox, free, uid, heldUntilMs]);
     return free;
   });
 }

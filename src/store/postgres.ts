@@ -25,7 +25,7 @@ import type { StoreTables } from './copy.ts';
 import * as delegated from './postgres-delegated.ts';
 import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-delegated.ts';
 import * as agent from './postgres-agent.ts';
-import { POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
+import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './postgres-watch.ts';
 import { POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
@@ -170,6 +170,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   `,
   POSTGRES_AGENT_MIGRATION,
   POSTGRES_WATCH_MIGRATION,
+  POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -631,7 +632,9 @@ export class PostgresStore implements Store, StoreTables {
       );
       const row = result.rows[0] as Row | undefined;
       if (!row) return null;
-      await touchMailbox(client, calendar);
+      // As SQLite's: a row the claim creates has nothing to deliver; a lease alone (the resource agent's) does not
+      // make a mailbox one the loop delivers.
+      await client.query('INSERT INTO mailbox (calendar, delivered_version) VALUES ($1, 1) ON CONFLICT (calendar) DO NOTHING', [calendar]);
       return { calendar, owner, token: Number(row.token) };
     });
   }
@@ -895,8 +898,8 @@ export class PostgresStore implements Store, StoreTables {
   async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
     await agent.saveAgentMeeting(this.parts, row);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range);
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
+    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
   }
   async releaseAlias(mailbox: string, uid: string): Promise<void> {
     await agent.releaseAlias(this.parts, mailbox, uid);

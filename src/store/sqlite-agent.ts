@@ -35,6 +35,14 @@ export const AGENT_MIGRATION = `
   ) WITHOUT ROWID;
 `;
 
+/**
+ * Appended after AGENT_MIGRATION: until when each alias number is held (ms since the epoch; NULL: until released,
+ * as every number held before this column was), so that the numbers of meetings that have ended are handed out again.
+ */
+export const AGENT_ALIAS_HELD_UNTIL_MIGRATION = `
+  ALTER TABLE agent_alias ADD COLUMN held_until_ms INTEGER;
+`;
+
 type Row = Record<string, unknown>;
 
 export interface SqliteAgentParts {
@@ -72,13 +80,22 @@ export function saveAgentMeeting(parts: SqliteAgentParts, row: Omit<AgentMeeting
     .run(row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now());
 }
 
-export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: string, range: { from: number; to: number }): number | null {
+export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null): number | null {
   return parts.transaction(() => {
     const held = parts.statement('SELECT number FROM agent_alias WHERE mailbox = ? AND uid = ?').get(mailbox, uid) as Row | undefined;
-    if (held) return Number(held['number']);
-    const taken = (parts.statement('SELECT number FROM agent_alias WHERE mailbox = ? AND number BETWEEN ? AND ?').all(mailbox, range.from, range.to) as Row[]).map((r) => Number(r['number']));
+    if (held) {
+      parts.statement('UPDATE agent_alias SET held_until_ms = ? WHERE mailbox = ? AND uid = ?').run(heldUntilMs, mailbox, uid);
+      return Number(held['number']);
+    }
+    // A number whose meeting has ended is free (the store's clock): its row gives way to the new holder.
+    const nowMs = Date.parse(parts.now());
+    const taken = (
+      parts.statement('SELECT number FROM agent_alias WHERE mailbox = ? AND number BETWEEN ? AND ? AND (held_until_ms IS NULL OR held_until_ms >= ?)').all(mailbox, range.from, range.to, nowMs) as Row[]
+    ).map((r) => Number(r['number']));
     const free = lowestFree(range, taken);
-    if (free !== null) parts.statement('INSERT INTO agent_alias (mailbox, number, uid) VALUES (?, ?, ?)').run(mailbox, free, uid);
+    if (free === null) return null;
+    parts.statement('DELETE FROM agent_alias WHERE mailbox = ? AND number = ?').run(mailbox, free);
+    parts.statement('INSERT INTO agent_alias (mailbox, number, uid, held_until_ms) VALUES (?, ?, ?, ?)').run(mailbox, free, uid, heldUntilMs);
     return free;
   });
 }

@@ -33,7 +33,7 @@ import type { Keyring } from './sealed.ts';
 import * as delegated from './sqlite-delegated.ts';
 import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 import * as agent from './sqlite-agent.ts';
-import { AGENT_MIGRATION } from './sqlite-agent.ts';
+import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION } from './sqlite-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './sqlite-watch.ts';
 import { WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
@@ -196,6 +196,7 @@ const MIGRATIONS: string[] = [
   `,
   AGENT_MIGRATION,
   WATCH_MIGRATION,
+  AGENT_ALIAS_HELD_UNTIL_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -515,7 +516,9 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   async claimMailbox(calendar: string, owner: string, leaseMs: number): Promise<Lease | null> {
     const nowMs = this.clock.now();
     return this.transaction(() => {
-      this.touchMailbox(calendar);
+      // A row the claim creates has nothing desired and nothing to deliver (delivered_version = desired_version):
+      // a lease alone — the resource agent's on its mailboxes — does not make a mailbox one the loop delivers.
+      this.statement('INSERT INTO mailbox (calendar, delivered_version) VALUES (?, 1) ON CONFLICT (calendar) DO NOTHING').run(calendar);
       // A new holding (another owner, or this one after its lease expired) gets the next fencing token.
       const row = this.statement(`
         UPDATE mailbox SET
@@ -893,8 +896,8 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
     agent.saveAgentMeeting(this.parts, row);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range);
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
+    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
   }
   async releaseAlias(mailbox: string, uid: string): Promise<void> {
     agent.releaseAlias(this.parts, mailbox, uid);

@@ -22,8 +22,11 @@ export interface MeetingRequest {
   start: number;
   end: number;
   isAllDay: boolean;
-  /** null: a single meeting; occurrences null: no end. */
-  recurrence: { occurrences: number | null } | null;
+  /**
+   * null: a single meeting; occurrences null: no end (or not said). `until`: the end of the series' last occurrence
+   * where the service says it (ms), else absent or null.
+   */
+  recurrence: { occurrences: number | null; until?: number | null } | null;
   attendees: Attendee[];
   location: string;
 }
@@ -41,6 +44,12 @@ export interface Booking {
   end: number;
 }
 
+export interface BookingPage {
+  bookings: Booking[];
+  /** Where the next page reads on (opaque); null: every booking of the time has been read. */
+  next: string | null;
+}
+
 export interface OrganizerMeeting {
   itemId: string;
   changeKey: string | null;
@@ -56,8 +65,11 @@ export interface MeetingDesk {
    * A cursor the service no longer knows is a TargetError with code `SyncStateNotFound`: start again from null.
    */
   changes(mailbox: string, cursor: string | null, window: { start: number; end: number }): Promise<MeetingChanges>;
-  /** The mailbox's accepted and tentative bookings overlapping `start`…`end`. */
-  bookings(mailbox: string, start: number, end: number): Promise<Booking[]>;
+  /**
+   * One page of the mailbox's accepted and tentative bookings overlapping `start`…`end`: the first with `next`
+   * null or absent, the following with the page's `next` until it is null (the agent reads a bounded number).
+   */
+  bookings(mailbox: string, start: number, end: number, next?: string | null): Promise<BookingPage>;
   /** Answers the request with `comment`; `notify` false answers without telling the organiser. */
   respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void>;
   /**

@@ -25,7 +25,7 @@ function deskOf(pages: MeetingRequest[][]): MeetingDesk & { removed: string[] } 
     kind: 'ews',
     removed,
     changes: async () => ({ requests: pages[pass++] ?? [], cursor: `c${pass}`, more: false }),
-    bookings: async () => [],
+    bookings: async () => ({ bookings: [], next: null }),
     respond: async () => {},
     removeCancelled: async (_mailbox, r) => {
       removed.push(r.itemId);

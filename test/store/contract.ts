@@ -58,6 +58,15 @@ describe(`the store contract: ${name}`, () => {
     await store.close();
   });
 
+  it('a lease claimed on a mailbox nothing is desired for (the resource agent’s) does not make it a mailbox to deliver', async () => {
+    const store = await stores.open();
+    const room = 'room-agent@contoso.edu';
+    const lease = (await store.claimMailbox(room, 'w1/agent', 60_000))!;
+    await store.releaseMailbox(room, lease.owner);
+    expect((await store.changedMailboxes()).map((m) => m.calendar)).not.toContain(room);
+    await store.close();
+  });
+
   it('lets one worker hold a mailbox lease until it is released or expires', async () => {
     const store = await stores.open();
     expect(await store.claimMailbox(cal, 'w1', 60_000)).toMatchObject({ calendar: cal, owner: 'w1' });
@@ -704,6 +713,29 @@ describe(`the store contract: ${name}`, () => {
       expect(await store.allocateAlias(vmr, 'm3', range)).toBe(1001);
       expect(await store.allocateAlias(vmr, 'm4', range)).toBe(1003);
       expect(await store.allocateAlias(vmr, 'm5', range)).toBeNull();
+      await store.close();
+    });
+
+    it('hands a number out again once the meeting holding it has ended (the store’s clock); a number held until released, or by a meeting not over, stays taken', async () => {
+      const store = await stores.open();
+      const range = { from: 1, to: 3 };
+      // Long past / far ahead of any clock this runs under (no dependence on the time of day).
+      const ended = Date.parse('2001-01-01T10:00:00Z');
+      const ahead = Date.parse('2999-01-01T10:00:00Z');
+      expect(await store.allocateAlias(vmr, 'over', range, ahead)).toBe(1);
+      expect(await store.allocateAlias(vmr, 'series', range, null)).toBe(2);
+      expect(await store.allocateAlias(vmr, 'later', range, ahead)).toBe(3);
+      expect(await store.allocateAlias(vmr, 'new', range, ahead)).toBeNull();
+      // A meeting asking again keeps its number, with its new end — here one that has passed.
+      expect(await store.allocateAlias(vmr, 'over', range, ended)).toBe(1);
+      // The range is full but for the meeting that has ended: its number goes to the new meeting.
+      expect(await store.allocateAlias(vmr, 'new', range, ahead)).toBe(1);
+      expect(await store.allocateAlias(vmr, 'another', range, ahead)).toBeNull();
+      // The meeting that had ended, moved into the future, asks again: its number has gone to another meeting.
+      expect(await store.allocateAlias(vmr, 'over', range, ahead)).toBeNull();
+      // The series held until released keeps its number; the released one is free as before.
+      await store.releaseAlias(vmr, 'series');
+      expect(await store.allocateAlias(vmr, 'another', range, ahead)).toBe(2);
       await store.close();
     });
 

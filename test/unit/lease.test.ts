@@ -71,6 +71,17 @@ describe.runIf(linux)('a lease whose holder is gone', () => {
     await store.close();
   });
 
+  it('is taken over at once when the holder was the resource agent of such a process (its id with /agent after it)', async () => {
+    const store = openStore();
+    const gone = `${hostname()}:${deadPid()}:0123abcd@${ours}/agent`;
+    expect(isDeadLocalProcess(gone)).toBe(true);
+    expect(isDeadLocalProcess(`${hostname()}:${process.pid}:0123abcd@${ours}/agent`)).toBe(false);
+    expect(isDeadLocalProcess(`${hostname()}:${deadPid()}:0123abcd@${ours}/other`)).toBe(false);
+    await store.claimMailbox(A, gone, 60_000);
+    expect(await claimMailbox(store, A, `${defaultWorkerId()}/agent`, 60_000)).toMatchObject({ owner: `${defaultWorkerId()}/agent` });
+    await store.close();
+  });
+
   it('is left to expire when this process cannot look its pid up: another container with our host name, an id of an older calpush, an operator\'s id', async () => {
     const store = openStore();
     const pid = deadPid();

@@ -8,7 +8,8 @@ import { loadConfig } from '../../app/config.ts';
 import { openStore } from '../../app/store.ts';
 import { createTargets } from '../../app/targets.ts';
 import { Cadence } from '../../engine/cadence.ts';
-import type { AgentOutcome } from '../../agent/run.ts';
+import { agentLeaseOwner, type AgentOutcome } from '../../agent/run.ts';
+import { defaultWorkerId } from '../../engine/lease.ts';
 import { ConfigError } from '../../config/secrets.ts';
 import { systemClock } from '../../model/clock.ts';
 import { createScheduler } from '../../engine/limits.ts';
@@ -39,7 +40,7 @@ export function registerAgentCommand(program: Command): void {
         try {
           const target = targets.get(config.agent.target);
           if (!target) throw new ConfigError(`agent.target "${config.agent.target}" is not configured`);
-          const agent = createAgent(config, { target, scheduler: createScheduler(config.limits), store });
+          const agent = createAgent(config, { target, scheduler: createScheduler(config.limits), store, leases: { store, owner: agentLeaseOwner(defaultWorkerId()) } });
           if (options.watch) await watch(agent.pass, (options.interval ?? config.agent.intervalSeconds) * 1000, options.json ?? false);
           else {
             const run = await agent.pass();

@@ -13,7 +13,7 @@
 // - full mode: the organiser's meeting by `FindItem` with a Restriction on calendar:UID and `GetItem` of its Body, then
 //   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
 //   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
-import type { Attendee, Booking, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
+import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError, type ServiceLane } from '../target.ts';
 import type { ErrorContext } from './errors.ts';
@@ -31,6 +31,9 @@ export interface EwsConnection {
 const RESPONSE_OBJECTS: Record<Reply, string> = { accept: 't:AcceptItem', tentative: 't:TentativelyAcceptItem', decline: 't:DeclineItem' };
 /** Changes per SyncFolderItems call (the schema allows 1–512). */
 const MAX_CHANGES = 100;
+
+/** Items of one CalendarView of the agent's conflict lookup. */
+const BOOKINGS_PER_VIEW = 500;
 
 export class EwsMeetingDesk implements MeetingDesk {
   readonly kind = 'ews' as const;
@@ -87,21 +90,33 @@ export class EwsMeetingDesk implements MeetingDesk {
     return { requests, cursor: state, more: text(child(node, 'IncludesLastItemInRange')) === 'false' };
   }
 
-  async bookings(mailbox: string, start: number, end: number): Promise<Booking[]> {
+  /**
+   * A CalendarView of at most 500 items, by start. A view that did not reach the last item
+   * (`IncludesLastItemInRange` false) is read on from the start of the last item it returned — CalendarView has no
+   * paging offset (https://learn.microsoft.com/exchange/client-developer/web-service-reference/calendarview) —
+   * so a booking starting then is read twice (harmless: a conflict is a conflict).
+   */
+  async bookings(mailbox: string, start: number, end: number, next?: string | null): Promise<BookingPage> {
     const context = this.ews.context(mailbox);
+    const from = next ? Number(next) : start;
     const fields = ['calendar:Start', 'calendar:End', 'calendar:UID', 'calendar:LegacyFreeBusyStatus', 'calendar:IsCancelled'];
     const body = el(
       'm:FindItem',
       { Traversal: 'Shallow' },
       el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, fields.map((f) => el('t:FieldURI', { FieldURI: f })))),
-      el('m:CalendarView', { MaxEntriesReturned: '500', StartDate: iso(start), EndDate: iso(end) }),
+      el('m:CalendarView', { MaxEntriesReturned: String(BOOKINGS_PER_VIEW), StartDate: iso(from), EndDate: iso(end) }),
       el('m:ParentFolderIds', {}, calendarFolder(context)),
     );
     const message = await this.ews.call(mailbox, 'FindItem', body, 'list');
-    const items = children(child(child(message.node, 'RootFolder'), 'Items'), 'CalendarItem');
-    return items
+    const root = child(message.node, 'RootFolder');
+    const items = children(child(root, 'Items'), 'CalendarItem');
+    const bookings = items
       .filter((item) => text(child(item, 'IsCancelled')) !== 'true' && text(child(item, 'LegacyFreeBusyStatus')) !== 'Free')
       .map((item) => ({ uid: text(child(item, 'UID')), start: Date.parse(text(child(item, 'Start'))), end: Date.parse(text(child(item, 'End'))) }));
+    if (attr(root, 'IncludesLastItemInRange') !== 'false' || !items.length) return { bookings, next: null };
+    const lastStart = Date.parse(text(child(items[items.length - 1], 'Start')));
+    // No later start to read on from (a view full of items starting together): said as more, so the bound is hit.
+    return { bookings, next: String(Number.isFinite(lastStart) && lastStart > from ? lastStart : from) };
   }
 
   async respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void> {

@@ -14,9 +14,10 @@
 // - Full mode: the organiser's meeting by `$filter=iCalUId eq '…'`, its body replaced by `PATCH` with If-Match
 //   (https://learn.microsoft.com/graph/api/event-update: the organiser's update goes to the attendees).
 import type { HttpResponse } from '../http.ts';
-import type { Attendee, Booking, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
+import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError } from '../target.ts';
+import { answerObject, collection, isJsonObject, link, text, type JsonObject } from './answers.ts';
 
 export interface GraphConnection {
   base: string;
@@ -28,8 +29,9 @@ export interface GraphConnection {
 const READ_PREFER = 'outlook.timezone="UTC", odata.maxpagesize=50';
 const ACTIONS: Record<Reply, string> = { accept: 'accept', tentative: 'tentativelyAccept', decline: 'decline' };
 
+/** What Graph should send; each field is read as untrusted (answers.ts `text`, type checks), whatever came. */
 interface GraphEvent {
-  id: string;
+  id?: string;
   '@removed'?: unknown;
   changeKey?: string;
   '@odata.etag'?: string;
@@ -70,21 +72,26 @@ export class GraphMeetingDesk implements MeetingDesk {
       if (error instanceof TargetError && error.status === 410) throw new TargetError('item', SYNC_STATE_NOT_FOUND, `Graph no longer knows the delta token of ${mailbox}: ${error.message}`, { status: 410 });
       throw error;
     }
-    const page = JSON.parse(response.body) as { value?: GraphEvent[]; '@odata.nextLink'?: string; '@odata.deltaLink'?: string };
-    const requests = (page.value ?? []).flatMap((event) => requestOf(event) ?? []);
-    const next = page['@odata.nextLink'];
-    const delta = page['@odata.deltaLink'];
+    const what = `the calendarView delta page of ${mailbox}`;
+    const page = answerObject(response.body, what);
+    const requests = collection(page, what).flatMap((event) => requestOf(event as GraphEvent) ?? []);
+    const next = link(page, '@odata.nextLink', what);
+    const delta = link(page, '@odata.deltaLink', what);
     if (!next && !delta) throw new TargetError('transient', 'NoDeltaLink', 'a calendarView delta page carries neither @odata.nextLink nor @odata.deltaLink');
     return { requests, cursor: (next ?? delta)!, more: Boolean(next) };
   }
 
-  async bookings(mailbox: string, start: number, end: number): Promise<Booking[]> {
-    const url = `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled&$top=500`;
+  /** A calendarView page (pages of 50, READ_PREFER); the next through @odata.nextLink (https://learn.microsoft.com/graph/paging). */
+  async bookings(mailbox: string, start: number, end: number, next?: string | null): Promise<BookingPage> {
+    const url = next ?? `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled&$top=500`;
     const response = await this.graph.send(mailbox, 'GET', url, undefined, 'mailbox', { prefer: READ_PREFER });
-    const events = (JSON.parse(response.body) as { value?: GraphEvent[] }).value ?? [];
-    return events
+    const what = `the calendarView of ${mailbox}`;
+    const page = answerObject(response.body, what);
+    const events = collection(page, what) as GraphEvent[];
+    const bookings = events
       .filter((e) => !e.isCancelled && (e.showAs === 'busy' || e.showAs === 'tentative' || e.showAs === 'oof' || e.showAs === 'workingElsewhere'))
-      .map((e) => ({ uid: e.iCalUId ?? e.id, start: instant(e.start), end: instant(e.end) }));
+      .map((e) => ({ uid: text(e.iCalUId) ?? text(e.id) ?? '', start: instant(e.start), end: instant(e.end) }));
+    return { bookings, next: link(page, '@odata.nextLink', what) ?? null };
   }
 
   async respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void> {
@@ -96,9 +103,10 @@ export class GraphMeetingDesk implements MeetingDesk {
     const filter = encodeURIComponent(`iCalUId eq '${uid.replace(/'/g, "''")}'`);
     const url = `${this.users(organizer)}/events?$filter=${filter}&$select=id,body,changeKey,isOrganizer&$top=2`;
     const response = await this.graph.send(organizer, 'GET', url, undefined, 'mailbox', {});
-    const event = ((JSON.parse(response.body) as { value?: GraphEvent[] }).value ?? []).find((e) => e.isOrganizer !== false);
+    const what = `the events of ${organizer} with iCalUId ${uid}`;
+    const event = (collection(answerObject(response.body, what), what) as GraphEvent[]).find((e) => e.isOrganizer !== false && typeof e.id === 'string');
     if (!event) return null;
-    return { itemId: event.id, changeKey: etag(event), body: bodyOf(event) };
+    return { itemId: event.id!, changeKey: etag(event), body: bodyOf(event) };
   }
 
   async updateOrganizerBody(organizer: string, meeting: OrganizerMeeting, body: OrganizerMeeting['body']): Promise<OrganizerMeeting> {
@@ -112,8 +120,8 @@ export class GraphMeetingDesk implements MeetingDesk {
       if (error instanceof TargetError && error.status === 412) throw new TargetError('item', 'ChangedSinceRead', `the organiser's meeting changed since it was read: ${error.message}`, { status: 412 });
       throw error;
     }
-    const updated = JSON.parse(response.body) as GraphEvent;
-    return { itemId: updated.id ?? meeting.itemId, changeKey: etag(updated), body };
+    const updated = answerObject(response.body, `the updated meeting of ${organizer}`) as GraphEvent;
+    return { itemId: text(updated.id) ?? meeting.itemId, changeKey: etag(updated), body };
   }
 }
 
@@ -122,46 +130,49 @@ function iso(ms: number): string {
 }
 
 function etag(event: GraphEvent): string | null {
-  return event['@odata.etag'] ?? (event.changeKey ? `W/"${event.changeKey}"` : null);
+  const changeKey = text(event.changeKey);
+  return text(event['@odata.etag']) ?? (changeKey ? `W/"${changeKey}"` : null);
 }
 
 function bodyOf(event: GraphEvent): OrganizerMeeting['body'] {
-  return { contentType: (event.body?.contentType ?? 'text').toLowerCase() === 'html' ? 'html' : 'text', content: event.body?.content ?? '' };
+  return { contentType: (text(event.body?.contentType) ?? 'text').toLowerCase() === 'html' ? 'html' : 'text', content: text(event.body?.content) ?? '' };
 }
 
 /** A dateTimeTimeZone read with Prefer outlook.timezone="UTC" (a value with its own offset is read as written). */
 function instant(value: GraphEvent['start']): number {
-  const text = value?.dateTime ?? '';
-  const zone = (value?.timeZone ?? 'UTC').toUpperCase();
-  const ms = Date.parse(/(Z|[+-]\d{2}:\d{2})$/.test(text) ? text : `${text.replace(/(\.\d{3})\d*$/, '$1')}Z`);
+  const written = text(value?.dateTime) ?? '';
+  const zone = (text(value?.timeZone) ?? 'UTC').toUpperCase();
+  const ms = Date.parse(/(Z|[+-]\d{2}:\d{2})$/.test(written) ? written : `${written.replace(/(\.\d{3})\d*$/, '$1')}Z`);
   if (Number.isNaN(ms) || (zone !== 'UTC' && zone !== 'ETC/UTC' && zone !== 'COORDINATED UNIVERSAL TIME')) return Number.NaN;
   return ms;
 }
 
 /** The agent mailbox's copy of another's meeting as a request; null for its own events and deleted ones. */
 function requestOf(event: GraphEvent): MeetingRequest | null {
-  if (event['@removed'] !== undefined || event.isOrganizer !== false || !event.iCalUId) return null;
-  const response = event.responseStatus?.response ?? 'none';
+  const uid = text(event.iCalUId);
+  const id = text(event.id);
+  if (event['@removed'] !== undefined || event.isOrganizer !== false || !uid || !id) return null;
+  const response = text(event.responseStatus?.response) ?? 'none';
   const state = event.isCancelled ? 'cancelled' : response === 'none' || response === 'notResponded' ? 'pending' : 'answered';
   return {
-    uid: event.iCalUId,
-    itemId: event.id,
+    uid,
+    itemId: id,
     changeKey: etag(event),
     state,
     informational: false,
-    subject: event.subject ?? '',
-    organizer: (event.organizer?.emailAddress?.address ?? '').toLowerCase(),
+    subject: text(event.subject) ?? '',
+    organizer: (text(event.organizer?.emailAddress?.address) ?? '').toLowerCase(),
     start: instant(event.start),
     end: instant(event.end),
     isAllDay: event.isAllDay === true,
     recurrence: recurrenceOf(event.recurrence),
-    attendees: (event.attendees ?? []).map(attendeeOf).filter((a): a is Attendee => a !== null),
-    location: event.location?.displayName ?? '',
+    attendees: (Array.isArray(event.attendees) ? event.attendees : []).filter(isJsonObject).map(attendeeOf).filter((a): a is Attendee => a !== null),
+    location: text(event.location?.displayName) ?? '',
   };
 }
 
-function attendeeOf(attendee: NonNullable<GraphEvent['attendees']>[number]): Attendee | null {
-  const address = attendee.emailAddress?.address?.toLowerCase();
+function attendeeOf(attendee: JsonObject & NonNullable<GraphEvent['attendees']>[number]): Attendee | null {
+  const address = text(attendee.emailAddress?.address)?.toLowerCase();
   if (!address) return null;
   const type = attendee.type === 'optional' || attendee.type === 'resource' ? attendee.type : 'required';
   return { address, type };
@@ -174,12 +185,18 @@ function attendeeOf(attendee: NonNullable<GraphEvent['attendees']>[number]): Att
 export function recurrenceOf(recurrence: GraphEvent['recurrence']): MeetingRequest['recurrence'] {
   if (!recurrence) return null;
   const range = recurrence.range ?? {};
-  if (range.type === 'numbered') return { occurrences: range.numberOfOccurrences ?? null };
-  if (range.type !== 'endDate' || !range.startDate || !range.endDate) return { occurrences: null };
+  const count = range.numberOfOccurrences;
+  if (range.type === 'numbered') return { occurrences: typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : null };
+  if (range.type !== 'endDate' || !text(range.startDate) || !text(range.endDate)) return { occurrences: null };
   const days = Math.floor((Date.parse(`${range.endDate}T00:00:00Z`) - Date.parse(`${range.startDate}T00:00:00Z`)) / 86_400_000) + 1;
-  const interval = Math.max(1, recurrence.pattern?.interval ?? 1);
+  // The last occurrence starts on endDate at the latest, in recurrenceTimeZone: by UTC+14 (the furthest zone) the
+  // end of that day is endDate + 38 h in UTC; the agent adds the meeting's length (run.ts heldUntil).
+  const lastDay = Date.parse(`${range.endDate}T00:00:00Z`);
+  const until = Number.isFinite(lastDay) ? lastDay + 38 * 3_600_000 : null;
+  const every = recurrence.pattern?.interval;
+  const interval = typeof every === 'number' && Number.isFinite(every) ? Math.max(1, every) : 1;
   const type = recurrence.pattern?.type;
-  if (type === 'daily') return { occurrences: Math.ceil(days / interval) };
-  if (type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, recurrence.pattern?.daysOfWeek?.length ?? 1) };
-  return { occurrences: Math.ceil(days / (28 * interval)) };
+  if (type === 'daily') return { occurrences: Math.ceil(days / interval), until };
+  if (type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, Array.isArray(recurrence.pattern?.daysOfWeek) ? recurrence.pattern.daysOfWeek.length : 1), until };
+  return { occurrences: Math.ceil(days / (28 * interval)), until };
 }

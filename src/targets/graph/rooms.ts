@@ -5,6 +5,7 @@
 import type { HttpResponse } from '../http.ts';
 import { ROOM_LIST_NOT_FOUND, type Room, type RoomDirectory, type RoomPage } from '../rooms.ts';
 import { TargetError } from '../target.ts';
+import { answerObject, collection, link } from './answers.ts';
 
 export interface GraphPlacesConnection {
   base: string;
@@ -39,10 +40,11 @@ export class GraphRoomDirectory implements RoomDirectory {
       }
       throw error;
     }
-    const page = JSON.parse(response.body) as { value?: Array<{ emailAddress?: unknown; displayName?: unknown }>; '@odata.nextLink'?: string };
-    const rooms: Room[] = (page.value ?? []).flatMap((place) =>
+    const what = `the rooms of room list ${list}`;
+    const page = answerObject(response.body, what);
+    const rooms: Room[] = collection(page, what).flatMap((place) =>
       typeof place.emailAddress === 'string' && place.emailAddress.includes('@') ? [{ address: place.emailAddress.toLowerCase(), displayName: typeof place.displayName === 'string' ? place.displayName : place.emailAddress }] : [],
     );
-    return { rooms, next: page['@odata.nextLink'] ?? null };
+    return { rooms, next: link(page, '@odata.nextLink', what) ?? null };
   }
 }

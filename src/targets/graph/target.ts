@@ -18,6 +18,7 @@ import { GraphWatch } from './watch.ts';
 import { GraphGroupDirectory } from './groups.ts';
 import { GraphRoomDirectory, type GraphPlacesConnection } from './rooms.ts';
 import { GraphSubscriptions } from './subscriptions.ts';
+import { UNREADABLE_ANSWER } from './answers.ts';
 
 /** How the target gets a token for a calendar and names its mailbox: app-only (one token for all) or delegated. */
 export interface GraphAccess {
@@ -503,10 +504,24 @@ export class GraphTarget implements CalendarTarget {
       mailboxPath: (mailbox) => this.access.mailboxPath(mailbox),
       send: (mailbox, method, url, body, context, headers) => {
         // Follow links only back to the same Graph endpoint: our bearer token must never go anywhere else.
-        if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
+        this.checkLink(url);
         return this.send(mailbox, method, url, body, context, headers);
       },
     };
+  }
+
+  /**
+   * A link Graph handed out (@odata.nextLink, a delta link kept as a cursor) is followed only to this target's own
+   * Graph endpoint; one that is not a URL at all is an unreadable answer, not a TypeError.
+   */
+  private checkLink(url: string): void {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (error) {
+      throw new TargetError('item', UNREADABLE_ANSWER, 'Graph returned a link that is not a URL', { cause: error });
+    }
+    if (parsed.origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${parsed.host})`);
   }
 
   /** The rooms of room lists (Place.Read.All), for the agent's and the config's `roomList` entries (issue #15). */
@@ -524,7 +539,7 @@ export class GraphTarget implements CalendarTarget {
       base: this.base,
       get: (key, url) => {
         // As for meetings(): links are followed only back to the same Graph endpoint.
-        if (new URL(url).origin !== new URL(this.base).origin) throw new TargetError('fatal', 'UnexpectedNextLink', `Graph returned a link to another host (${new URL(url).host})`);
+        this.checkLink(url);
         return this.send(key, 'GET', url, undefined, 'item');
       },
     };
