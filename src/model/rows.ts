@@ -94,3 +94,16 @@ export type HeldEvent = { calendar: string; key: string } | { calendar: string; 
 export type DriftKind = 'edited' | 'deleted';
 /** What calpush does about it: put the event back as desired, leave the person's change, or stop managing the event. */
 export type DriftPolicy = 'restore' | 'respect' | 'detach';
+
+/** A finding of the watch about one of our events (planner/drift.ts decides it, store/watch.ts records it as a DriftRow). */
+export interface DriftDecision {
+  key: string;
+  kind: DriftKind;
+  policy: DriftPolicy;
+  /** The item the person changed or deleted. */
+  itemId: string;
+  /** Its ChangeKey / ETag as the person left it (edited); null for a deletion. */
+  changeKey: string | null;
+  /** The desired content when the change was seen: a `respect` lasts while the source keeps the event so. */
+  contentHash: string | null;
+}

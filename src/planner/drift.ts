@@ -12,7 +12,9 @@
 // (engine/watch.ts: the listing, not the watch, decides what is created, so nothing is created twice); `respect`
 // → the event is left alone while the source keeps it as it was when the change was seen; `detach` → the event is
 // never planned again (neither created, updated nor deleted), whatever the source does.
-import type { DeliveredRow, DesiredRow, DriftKind, DriftPolicy } from '../model/rows.ts';
+import type { DeliveredRow, DesiredRow, DriftDecision, DriftKind, DriftPolicy } from '../model/rows.ts';
+
+export type { DriftDecision };
 
 /** What one policy does about edits and about deletions. */
 export interface DriftPolicies {
@@ -23,15 +25,6 @@ export interface DriftPolicies {
 /** A change the watch saw (targets' WatchChange). */
 export type SeenChange = { kind: 'changed'; itemId: string; changeKey: string | null } | { kind: 'removed'; itemId: string };
 
-/** A finding as recorded (store/watch.ts DriftRow, without where and when). */
-export interface DriftDecision {
-  key: string;
-  kind: DriftKind;
-  policy: DriftPolicy;
-  itemId: string;
-  changeKey: string | null;
-  contentHash: string | null;
-}
 
 export interface FindDriftInput {
   delivered: readonly DeliveredRow[];

@@ -2,7 +2,7 @@
 // target that delivers it (a Graph deltaLink, an EWS SyncState, a CalDAV sync token), and what people did to our
 // events — each change found with the policy that answered it. Both stores implement it (sqlite-watch.ts,
 // postgres-watch.ts), held to one contract (test/store/contract.ts).
-import type { DriftKind, DriftPolicy } from '../model/rows.ts';
+import type { DriftDecision, DriftKind, DriftPolicy } from '../model/rows.ts';
 
 export type { DriftKind, DriftPolicy };
 
@@ -13,17 +13,8 @@ interface Lease {
   token: number;
 }
 
-export interface DriftRow {
+export interface DriftRow extends DriftDecision {
   calendar: string;
-  key: string;
-  kind: DriftKind;
-  policy: DriftPolicy;
-  /** The item the person changed or deleted. */
-  itemId: string;
-  /** Its ChangeKey / ETag as the person left it (edited); null for a deletion. */
-  changeKey: string | null;
-  /** The desired content when the change was seen: a `respect` lasts while the source keeps the event so. */
-  contentHash: string | null;
   /** When it was recorded (the store's clock). */
   seenAt: string;
 }
