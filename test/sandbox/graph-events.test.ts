@@ -236,7 +236,7 @@ describe('mailboxes and permissions', () => {
 
   it('/me is refused for app-only tokens, unknown segments are 400, wrong methods 405', async () => {
     expect((await graph.get('/me/events')).json.error.message).toBe('/me request is only valid with delegated authentication flow.');
-    expect((await graph.get('/groups')).json.error.message).toBe("Resource not found for the segment 'groups'.");
+    expect((await graph.get('/drives')).json.error.message).toBe("Resource not found for the segment 'drives'.");
     expect((await graph.request('PUT', `${users(MAILBOX)}/events`, {})).status).toBe(405);
   });
 });
