@@ -28,13 +28,21 @@ import type {
 } from '../src/sandbox/graph/schema/validate.ts';
 
 /** Bump when the output format or the selection rules change, so a stale committed file is obvious. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 /**
  * Entity types whose bodies the sandbox validates: requests (event, subscription) and answers (every type it returns,
  * held to the CSDL by test/sandbox/responses.test.ts). Everything reachable from them is included.
  */
 export const ROOT_ENTITY_TYPES = ['microsoft.graph.event', 'microsoft.graph.eventMessage', 'microsoft.graph.room', 'microsoft.graph.roomList', 'microsoft.graph.subscription'] as const;
+
+/**
+ * Entity types the sandbox only answers with, and never with a navigation property (the groups the resource agent
+ * reads, their members: GET /groups, /groups/{id}/transitiveMembers/microsoft.graph.user). Their properties and
+ * value types are included; their navigation properties are not — a user's contained mail folders, calendars, drive
+ * and so on would make the slice ten times larger — so an answer carrying one fails as a property the type lacks.
+ */
+export const ANSWER_ROOT_ENTITY_TYPES = ['microsoft.graph.group', 'microsoft.graph.user'] as const;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_METADATA_PATH = resolve(repoRoot, 'reference/graph/v1.0-metadata.xml.gz');
@@ -356,7 +364,7 @@ function toSchemaProperty(member: DeclaredMember): SchemaProperty {
   return property;
 }
 
-function selectSchema(model: DeclaredModel, roots: readonly string[]) {
+function selectSchema(model: DeclaredModel, roots: readonly string[], answerRoots: readonly string[]) {
   const directlyDerived = new Map<string, DeclaredStructuredType[]>();
   for (const type of model.structuredTypes.values()) {
     if (type.baseTypeName === undefined) continue;
@@ -388,12 +396,17 @@ function selectSchema(model: DeclaredModel, roots: readonly string[]) {
     }
   };
 
-  for (const root of roots) {
-    if (!model.structuredTypes.has(root)) throw new Error(`CSDL: root type ${root} is not declared`);
-    enqueueWithDerivedTypes(root);
-  }
-  for (let typeName = pending.pop(); typeName !== undefined; typeName = pending.pop()) {
-    if (selectedTypes.has(typeName)) continue;
+  // First the request roots with everything their bodies can reach; then the answer roots and their value types
+  // without navigation properties (a type already selected keeps its navigation).
+  const select = (from: readonly string[], withNavigation: boolean) => {
+    for (const root of from) {
+      if (!model.structuredTypes.has(root)) throw new Error(`CSDL: root type ${root} is not declared`);
+      enqueueWithDerivedTypes(root);
+    }
+    for (let typeName = pending.pop(); typeName !== undefined; typeName = pending.pop()) selectType(typeName, withNavigation);
+  };
+  const selectType = (typeName: string, withNavigation: boolean) => {
+    if (selectedTypes.has(typeName)) return;
     const type = model.structuredTypes.get(typeName)!;
     const ancestors = ancestorsOf(model, type);
     const declaringChain = [...ancestors].reverse().concat(type); // base first, so derived declarations win
@@ -405,7 +418,7 @@ function selectSchema(model: DeclaredModel, roots: readonly string[]) {
         properties[member.name] = toSchemaProperty(member);
         enqueueValueType(member.typeName);
       }
-      for (const member of declaring.navigationProperties) {
+      for (const member of withNavigation ? declaring.navigationProperties : []) {
         const deepInsert = allowsDeepInsert(member);
         const entry: { -readonly [K in keyof SchemaNavigationProperty]: SchemaNavigationProperty[K] } = {
           type: member.typeName,
@@ -428,7 +441,9 @@ function selectSchema(model: DeclaredModel, roots: readonly string[]) {
     if (ancestors.length > 0) selected.ancestors = ancestors.map((ancestor) => ancestor.qualifiedName);
     if (Object.keys(navigation).length > 0) selected.navigation = navigation;
     selectedTypes.set(typeName, selected);
-  }
+  };
+  select(roots, true);
+  select(answerRoots, false);
   return { types: selectedTypes, enums: selectedEnums };
 }
 
@@ -465,11 +480,16 @@ function formatJson(value: unknown, expandDepth: number, depth = 0): string {
  * Builds the schema from CSDL bytes. Pure and deterministic: the same bytes give the same text, which is
  * what the staleness test compares. `sourceName` goes into the header (a file name, never a machine path).
  */
-export function generateGraphSchema(metadataBytes: Uint8Array, sourceName = 'v1.0-metadata.xml', roots: readonly string[] = ROOT_ENTITY_TYPES): string {
+export function generateGraphSchema(
+  metadataBytes: Uint8Array,
+  sourceName = 'v1.0-metadata.xml',
+  roots: readonly string[] = ROOT_ENTITY_TYPES,
+  answerRoots: readonly string[] = roots === ROOT_ENTITY_TYPES ? ANSWER_ROOT_ENTITY_TYPES : [],
+): string {
   const sha256 = createHash('sha256').update(metadataBytes).digest('hex');
   const xml = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(metadataBytes);
   const model = readModel(parseXml(xml));
-  const { types, enums } = selectSchema(model, roots);
+  const { types, enums } = selectSchema(model, roots, answerRoots);
 
   const file: GraphSchemaFile = {
     header: {
@@ -478,6 +498,7 @@ export function generateGraphSchema(metadataBytes: Uint8Array, sourceName = 'v1.
       source: sourceName,
       sha256,
       roots: [...roots],
+      ...(answerRoots.length ? { answerRoots: [...answerRoots] } : {}),
     },
     types: Object.fromEntries(types),
     enums: Object.fromEntries(enums),

@@ -2,6 +2,7 @@
 // mailbox its policy (policy.ts) and, for a VMR mailbox, its joining instructions (instructions.ts). Validated with
 // zod; every problem names the mailbox and the field (`agent.mailboxes.<address>.<field>: …`).
 import { z } from 'zod';
+import { secretReferenceSchema } from '../config/secrets.ts';
 import { canonicalTimeZone } from '../model/time.ts';
 import { unknownPlaceholders } from './instructions.ts';
 import { ROOM_DEFAULTS, VMR_DEFAULTS, WEEKDAYS, type AgentPolicy, type Weekday } from './policy.ts';
@@ -26,6 +27,21 @@ const templateText = z
     if (unknown.length) ctx.addIssue({ code: 'custom', message: `unknown placeholder ${unknown.map((n) => `{${n}}`).join(', ')} (known: {alias} {number} {dialIn} {webLink} {subject} {organizer})` });
   });
 
+/**
+ * The conference provider (provider.ts): a webhook that gives each accepted meeting its joining instructions instead
+ * of the template. One attempt within timeoutMs; whatever goes wrong falls back on the template, or on a tentative
+ * answer a person confirms.
+ */
+const providerSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }),
+    /** The shared secret the HMAC-SHA256 signature is made with: a reference ({"env"} or {"file"}), at least 32 characters. */
+    secret: secretReferenceSchema,
+    timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
+    fallback: z.enum(['template', 'tentative']).default('template'),
+  })
+  .strict();
+
 const vmrSchema = z
   .object({
     /** full: the instructions go into the organiser's meeting (calpush may write to organisers' mailboxes); limited: into the acceptance's comment. */
@@ -41,6 +57,8 @@ const vmrSchema = z
     /** The web link, with {alias} / {number}: https://vmr.example.edu/webapp/#/?conference={alias} */
     webLink: templateText.default(''),
     template: z.object({ html: templateText, text: templateText }).strict(),
+    /** The instructions from the organisation's conference platform; the template is the fallback. */
+    provider: providerSchema.optional(),
   })
   .strict();
 
@@ -99,6 +117,7 @@ export const agentConfigSchema = z
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 export type AgentMailboxConfig = z.infer<typeof mailboxSchema>;
 export type VmrConfig = z.infer<typeof vmrSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
 
 /** The mailbox's policy: its kind's defaults with what the config says. */
 export function policyOf(mailbox: AgentMailboxConfig): AgentPolicy {

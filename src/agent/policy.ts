@@ -62,7 +62,7 @@ export interface CalendarView {
   busy: ReadonlyArray<{ uid: string; start: number; end: number; subject?: string }>;
 }
 
-export type Rule = 'organizer' | 'past' | 'bookingWindow' | 'maximumDuration' | 'workingHours' | 'recurring' | 'occurrences' | 'capacity' | 'conflict';
+export type Rule = 'organizer' | 'past' | 'bookingWindow' | 'maximumDuration' | 'workingHours' | 'recurring' | 'occurrences' | 'capacity' | 'conflict' | 'provider';
 
 export type Decision = { answer: 'accept'; reason: string } | { answer: 'tentative' | 'decline'; reason: string; rule: Rule };
 

@@ -20,6 +20,7 @@ import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
 import { decide, type AgentPolicy, type Decision } from './policy.ts';
+import type { ConferenceProvider, ProviderEvent, ProviderNotice } from './provider.ts';
 
 export interface AgentMailbox {
   address: string;
@@ -42,6 +43,8 @@ export interface AgentPassOptions {
   onOutcome?: (outcome: AgentOutcome) => void;
   /** The mailbox leases a pass over a mailbox holds (absent: a pass alone on its store, as in the tests). */
   leases?: AgentLeases;
+  /** The conference providers of the VMR mailboxes that have one (vmr.provider), by mailbox address (lower case). */
+  providers?: ReadonlyMap<string, Pick<ConferenceProvider, 'instructions' | 'notify' | 'where'>>;
 }
 
 export interface AgentLeases {
@@ -71,6 +74,10 @@ export interface AgentOutcome {
   rule?: string;
   alias?: string;
   instructions?: InstructionsPlace;
+  /** Where a VMR meeting's joining instructions came from: the conference provider, or the mailbox's template. */
+  instructionsFrom?: 'provider' | 'template';
+  /** What went wrong with the conference provider (the answer fell back on vmr.provider.fallback); never the secret. */
+  providerProblem?: string;
   error?: { code: string; message: string; remedy?: string };
 }
 
@@ -299,24 +306,72 @@ class MailboxPass {
   }
 
   private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
-    const decision = await this.decision(request);
+    let decision = await this.decision(request);
     const vmr = this.mailbox.config.vmr;
-    const reply: Reply = decision.answer;
-    let alias: string | null = null;
-    let instructions: { html: string; text: string } | null = null;
-    if (vmr && reply !== 'decline') {
-      alias = await this.aliasFor(vmr, request);
-      if (alias === null) return this.refuse(request, recorded, { answer: 'decline', rule: 'capacity', reason: 'Every virtual meeting room of this service is in use.' });
-      instructions = this.instructions(vmr, alias, request);
+    if (decision.answer === 'decline') return this.refuse(request, recorded, decision);
+    let joining: Joining | null = null;
+    if (vmr) {
+      const allocated = await this.aliasFor(vmr, request);
+      if (allocated === null) return this.refuse(request, recorded, { answer: 'decline', rule: 'capacity', reason: 'Every virtual meeting room of this service is in use.' });
+      joining = await this.joining(vmr, allocated, request, recorded, decision.answer);
+      // The provider failed and the mailbox would rather have a person look than send the template's instructions.
+      if (!joining.instructions) decision = { answer: 'tentative', rule: 'provider', reason: 'The joining instructions are not ready yet; a person will confirm the booking and send them.' };
     }
-    if (reply === 'decline') return this.refuse(request, recorded, decision);
+    const reply: Reply = decision.answer === 'accept' ? 'accept' : 'tentative';
+    const instructions = joining?.instructions ?? null;
     const comment = vmr?.mode === 'limited' && instructions ? `${decision.reason}\n\n${instructions.text}` : decision.reason;
     await this.send(this.address, () => this.options.desk.respond(this.address, request, reply, comment, true), request.start);
     let place: InstructionsPlace = 'none';
-    if (vmr && instructions) place = vmr.mode === 'limited' ? 'comment' : await this.intoOrganizerMeeting(request, (body) => withInstructions(body, this.options.instance, instructions!));
+    if (vmr && instructions) place = vmr.mode === 'limited' ? 'comment' : await this.intoOrganizerMeeting(request, (body) => withInstructions(body, this.options.instance, instructions));
     const answer: AgentAnswer = reply === 'accept' ? 'accepted' : 'tentative';
+    const alias = joining?.alias ?? null;
     await this.record(request, answer, decision, alias, place);
-    this.note({ ...this.about(request), outcome: answer, reason: decision.reason, ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}), ...(alias ? { alias } : {}), instructions: place });
+    this.note({
+      ...this.about(request),
+      outcome: answer,
+      reason: decision.reason,
+      ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}),
+      ...(alias ? { alias } : {}),
+      instructions: place,
+      ...(joining?.from ? { instructionsFrom: joining.from } : {}),
+      ...(joining?.problem ? { providerProblem: joining.problem } : {}),
+    });
+  }
+
+  /**
+   * The meeting's joining instructions: the conference provider's when the mailbox has one and it answers, else the
+   * template's — or none, when the provider failed and vmr.provider.fallback says "tentative".
+   */
+  private async joining(vmr: VmrConfig, alias: string, request: MeetingRequest, recorded: AgentMeetingRow | null, answer: 'accept' | 'tentative'): Promise<Joining> {
+    const template = this.instructions(vmr, alias, request);
+    const provider = this.options.providers?.get(this.address);
+    if (!provider || !vmr.provider) return { instructions: template, from: 'template', alias };
+    const event: ProviderEvent = recorded?.answer === 'accepted' || recorded?.answer === 'tentative' ? 'updated' : 'accepted';
+    const result = await provider.instructions(this.notice(event, request, alias, answer));
+    if (result.ok) return { instructions: { html: result.answer.html, text: result.answer.text }, from: 'provider', alias: result.answer.alias ?? alias };
+    const problem = `the conference provider ${provider.where}: ${result.problem}`;
+    return vmr.provider.fallback === 'template' ? { instructions: template, from: 'template', alias, problem } : { instructions: null, alias, problem };
+  }
+
+  /** A meeting the agent had accepted is cancelled or declined: the provider may free what it allocated (best effort). */
+  private async tellProviderCancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<string | null> {
+    const provider = this.options.providers?.get(this.address);
+    if (!provider || !this.mailbox.config.vmr?.provider) return null;
+    if (recorded?.answer !== 'accepted' && recorded?.answer !== 'tentative') return null;
+    const problem = await provider.notify(this.notice('cancelled', request, recorded.alias, null));
+    return problem === null ? null : `the conference provider ${provider.where}: ${problem}`;
+  }
+
+  private notice(event: ProviderEvent, request: MeetingRequest, alias: string | null, answer: 'accept' | 'tentative' | null): ProviderNotice {
+    const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
+    return {
+      event,
+      ...(answer ? { answer } : {}),
+      instance: this.options.instance,
+      mailbox: this.address,
+      meeting: { uid: request.uid, subject: request.subject, organizer: request.organizer, start: iso(request.start), end: iso(request.end), isAllDay: request.isAllDay, recurring: request.recurrence !== null && request.recurrence !== undefined },
+      alias,
+    };
   }
 
   private async refuse(request: MeetingRequest, recorded: AgentMeetingRow | null, decision: Decision): Promise<void> {
@@ -325,7 +380,8 @@ class MailboxPass {
     // A meeting we had given instructions in the organiser's body loses them: it has no virtual room any more.
     if (this.mailbox.config.vmr?.mode === 'full' && recorded?.instructions === 'body') await this.intoOrganizerMeeting(request, (body) => withoutInstructions(body, this.options.instance));
     await this.record(request, 'declined', decision, null, 'none');
-    this.note({ ...this.about(request), outcome: 'declined', reason: decision.reason, ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}) });
+    const problem = await this.tellProviderCancelled(request, recorded);
+    this.note({ ...this.about(request), outcome: 'declined', reason: decision.reason, ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}), ...(problem ? { providerProblem: problem } : {}) });
   }
 
   private async cancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
@@ -338,7 +394,8 @@ class MailboxPass {
     // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
     await this.options.store.releaseAlias(this.address, request.uid);
     await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
-    this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.' });
+    const problem = await this.tellProviderCancelled(request, recorded);
+    this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.', ...(problem ? { providerProblem: problem } : {}) });
   }
 
   private async record(request: MeetingRequest, answer: AgentAnswer, decision: Decision, alias: string | null, instructions: InstructionsPlace): Promise<void> {
@@ -405,6 +462,14 @@ function heldUntil(request: MeetingRequest): number | null {
     return Number.isFinite(request.end - request.start) ? until + Math.max(0, request.end - request.start) : null;
   }
   return Number.isFinite(request.end) ? request.end : null;
+}
+
+/** A VMR meeting's alias and instructions (null: none to give, the answer is tentative), and where they came from. */
+interface Joining {
+  alias: string;
+  instructions: { html: string; text: string } | null;
+  from?: 'provider' | 'template';
+  problem?: string;
 }
 
 function findsOurs(body: Body, instance: string): boolean {

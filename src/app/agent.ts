@@ -3,7 +3,9 @@
 // `calpush agent` (one pass, or --watch), `calpush serve` (with an `agent` section) and `calpush demo --agent`.
 import { agentMailboxes, type RoomListProblem } from '../agent/mailboxes.ts';
 import { runAgentPass, type AgentLeases, type AgentOutcome, type AgentSummary } from '../agent/run.ts';
-import { ConfigError } from '../config/secrets.ts';
+import { ConferenceProvider } from '../agent/provider.ts';
+import { resolveProxy } from '../config/proxy.ts';
+import { ConfigError, readSecret } from '../config/secrets.ts';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { GroupResolver } from '../engine/groups.ts';
 import { RoomListResolver } from '../engine/room-lists.ts';
@@ -36,6 +38,26 @@ export interface AgentParts {
   onOutcome?: (outcome: AgentOutcome) => void;
   /** The mailbox leases each mailbox's pass holds (serve and the command: workers sharing a store). */
   leases?: AgentLeases;
+  /** The config file's folder: where a conference provider's secret file is found (default: the working folder). */
+  baseDir?: string;
+}
+
+/** The smallest shared secret taken for a provider's signature: 32 characters (openssl rand -hex 32 gives 64). */
+const MIN_SECRET_LENGTH = 32;
+
+/** The conference providers of the VMR mailboxes that name one, their secrets read now (config/secrets.ts). */
+export function conferenceProviders(config: Pick<Config, 'agent' | 'proxy'>, baseDir: string, clock: Clock): Map<string, ConferenceProvider> {
+  const providers = new Map<string, ConferenceProvider>();
+  for (const [address, mailbox] of Object.entries(config.agent?.mailboxes ?? {})) {
+    const provider = mailbox.vmr?.provider;
+    if (!provider) continue;
+    const what = `agent.mailboxes.${address}.vmr.provider.secret`;
+    const secret = readSecret(provider.secret, baseDir, what);
+    if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`${what}: the secret is shorter than ${MIN_SECRET_LENGTH} characters`, 'make a longer one: openssl rand -hex 32');
+    const proxy = resolveProxy([config.proxy], baseDir, 'proxy');
+    providers.set(address.toLowerCase(), new ConferenceProvider({ url: provider.url, secret, timeoutMs: provider.timeoutMs, proxy, clock }));
+  }
+  return providers;
 }
 
 export function createAgent(config: Config, parts: AgentParts): Agent {
@@ -49,6 +71,7 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
   const resolver = new RoomListResolver({ directory: target.rooms(), scheduler, clock, refreshMs });
   // Groups' members are kept as long as room lists are: read again when the refresh interval has passed.
   const groups = new GroupResolver({ directory: target.groups(), scheduler, clock, refreshMs });
+  const providers = conferenceProviders(config, parts.baseDir ?? process.cwd(), clock);
   return {
     async pass() {
       const { mailboxes, problems } = await agentMailboxes(agent, resolver);
@@ -63,6 +86,7 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
         clock,
         ...(parts.onOutcome ? { onOutcome: parts.onOutcome } : {}),
         ...(parts.leases ? { leases: parts.leases } : {}),
+        ...(providers.size ? { providers } : {}),
       });
       return { ...summary, roomLists: problems };
     },

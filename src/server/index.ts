@@ -388,7 +388,7 @@ function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, stor
   if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
   // Every worker runs the agent: a mailbox's lease (under the agent's own owner id) lets one of them answer it.
   const leases = { store, owner: agentLeaseOwner(options.workerId ?? defaultWorkerId()) };
-  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, leases, ...(options.clock ? { clock: options.clock } : {}) });
+  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, leases, baseDir: options.baseDir, ...(options.clock ? { clock: options.clock } : {}) });
   return new Cadence({
     pass: () => agent.pass(),
     intervalMs: agentConfig.intervalSeconds * 1000,
@@ -406,6 +406,7 @@ function logAgentPass(app: FastifyInstance, run: AgentRun): void {
   for (const outcome of run.outcomes) {
     if (outcome.outcome === 'unchanged') continue;
     const fields = { mailbox: outcome.mailbox, subject: outcome.subject, organizer: outcome.organizer, outcome: outcome.outcome, reason: outcome.reason, ...(outcome.alias ? { alias: outcome.alias } : {}) };
+    if (outcome.providerProblem) app.log.warn({ ...fields, uid: outcome.uid, problem: outcome.providerProblem, ...(outcome.instructionsFrom ? { instructionsFrom: outcome.instructionsFrom } : {}) }, 'agent: the conference provider failed');
     if (outcome.outcome === 'failed') app.log.warn({ ...fields, error: outcome.error }, 'agent: a request failed');
     else app.log.info(fields, 'agent: answered');
   }

@@ -2,7 +2,7 @@
 // agent runs a pass, the tests look at what the organiser and the attendees see.
 import { fixedClock } from '../../src/model/clock.ts';
 import { agentConfigSchema, policyOf, type AgentConfig } from '../../src/agent/config.ts';
-import { runAgentPass, type AgentSummary } from '../../src/agent/run.ts';
+import { runAgentPass, type AgentPassOptions, type AgentSummary } from '../../src/agent/run.ts';
 import { GroupResolver } from '../../src/engine/groups.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, EQUIPMENT_MAILBOX, EWS_PASSWORD, EWS_SCHEDULING_ACCOUNT, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
@@ -60,7 +60,7 @@ export interface AgentWorld {
  * tentatively for calpush to answer); over EWS they keep Pexip's AutomateProcessing None (EWS answers the request
  * message itself).
  */
-export async function startWorld(protocol: Protocol, config = agentConfig(), options: { sandbox?: SandboxInternals } = {}): Promise<AgentWorld> {
+export async function startWorld(protocol: Protocol, config = agentConfig(), options: { sandbox?: SandboxInternals; providers?: AgentPassOptions['providers'] } = {}): Promise<AgentWorld> {
   const clock = fixedClock(NOW);
   const sandbox = options.sandbox ?? (await startSandbox({ clock }));
   for (const mailbox of [VMR, ROOM]) sandbox.meetings.setProcessing(mailbox, { automateProcessing: protocol === 'graph' ? 'AutoUpdate' : 'None' });
@@ -89,7 +89,7 @@ export async function startWorld(protocol: Protocol, config = agentConfig(), opt
     desk,
     clock,
     config,
-    pass: () => runAgentPass({ instance: 'agent-test', desk, scheduler, store, mailboxes, groups, clock }),
+    pass: () => runAgentPass({ instance: 'agent-test', desk, scheduler, store, mailboxes, groups, clock, ...(options.providers ? { providers: options.providers } : {}) }),
     async close() {
       await target.close();
       await store.close();

@@ -79,6 +79,7 @@ describe('gen-graph-schema', () => {
   it('records its provenance in the header and in graphSchemaInfo()', () => {
     expect(schema.header.generatorVersion).toBe(GENERATOR_VERSION);
     expect(schema.header.roots).toEqual(['microsoft.graph.event', 'microsoft.graph.eventMessage', 'microsoft.graph.room', 'microsoft.graph.roomList', 'microsoft.graph.subscription']);
+    expect(schema.header.answerRoots).toEqual(['microsoft.graph.group', 'microsoft.graph.user']);
     expect(schema.header.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(graphSchemaInfo()).toEqual({
       source: 'v1.0-metadata.xml',
@@ -103,6 +104,26 @@ describe('gen-graph-schema', () => {
     ]);
     expect(schema.enums['microsoft.graph.freeBusyStatus']?.members).toContain('workingElsewhere');
     expect(committedSchemaText.length).toBeLessThan(64 * 1024);
+  });
+
+  it('holds the answer-only types (group, user) with their properties and without navigation', () => {
+    const user = schema.types['microsoft.graph.user']!;
+    const group = schema.types['microsoft.graph.group']!;
+    expect(user.ancestors).toEqual(['microsoft.graph.directoryObject', 'microsoft.graph.entity']);
+    expect(user.properties['userPrincipalName']?.type).toBe('Edm.String');
+    expect(group.properties['mail']?.type).toBe('Edm.String');
+    expect(user.navigation).toBeUndefined();
+    expect(group.navigation).toBeUndefined();
+    // A user's complex value types come along; what only their navigation reaches (mail folders, printers) does not.
+    expect(schema.types['microsoft.graph.mailboxSettings']).toBeDefined();
+    expect(schema.types['microsoft.graph.userPrint']?.navigation).toBeUndefined();
+    expect(schema.types['microsoft.graph.mailFolder']).toBeUndefined();
+    expect(validateGraphBody('user', { id: 'x', mail: 'a@contoso.edu', userPrincipalName: 'a@contoso.edu' }, 'response')).toBeNull();
+    expect(validateGraphBody('group', { id: 'x', mail: 'staff@contoso.edu', displayName: 'Staff' }, 'response')).toBeNull();
+    // Both are open types (directoryObject is): a declared property's value is still held to its type.
+    expect(user.open).toBe(true);
+    expect(validateGraphBody('user', { id: 'x', accountEnabled: 'yes' }, 'response')).not.toBeNull();
+    expect(validateGraphBody('group', { id: 'x', mail: 42 }, 'response')).not.toBeNull();
   });
 
   it('reads CSDL with aliases, out-of-line annotations, entities and quoted ">" in attributes', () => {

@@ -4,13 +4,14 @@
 // calpush's own traffic (syncs through both targets, with conflicts, lost rights, throttling and paging) and from
 // requests other clients send (all shapes, versions, errors).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, defaultTenantSeed, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, EWS_SCHEDULING_ACCOUNT, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
-import { validateGraphBody } from '../../src/sandbox/graph/schema/validate.ts';
+import { validateGraphBody, type GraphSchemaFile } from '../../src/sandbox/graph/schema/validate.ts';
+import { OUTPUT_PATH as GRAPH_SCHEMA_PATH } from '../../scripts/gen-graph-schema.ts';
 import { SCHEMA_DIR } from '../../src/sandbox/ews/validate.ts';
 import { runSync } from '../../src/app/sync.ts';
 import { createEwsTarget, ewsTargetSchema } from '../../src/targets/ews/config.ts';
@@ -20,6 +21,7 @@ import { agentFor, impersonationHeader, post, soap, type Auth } from './ews/help
 import { demoToken, GraphClient, lesson, users } from './helpers.ts';
 
 const seed = defaultTenantSeed();
+const graphSchema = JSON.parse(readFileSync(GRAPH_SCHEMA_PATH, 'utf8')) as GraphSchemaFile;
 const answers: Array<{ service: 'graph' | 'ews'; status: number; body: string }> = [];
 let sandbox: SandboxInternals;
 let graph: GraphClient;
@@ -166,6 +168,12 @@ describe('meetings, inboxes, rooms and change tracking (issue #15)', () => {
     const delta = await agent.get(`${users(attendee)}/calendarView/delta?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z`);
     await agent.post(`${users(organizer)}/events/${encodeURIComponent(created.json.id)}/cancel`, { comment: 'off' });
     await agent.get(delta.json['@odata.deltaLink']);
+    // The groups of an allowed-organisers policy and their members (src/targets/graph/groups.ts).
+    const staff = seed.groups![0]!;
+    const found = await agent.get(`/groups?$filter=${encodeURIComponent(`mail eq '${staff.address}'`)}&$select=id`);
+    expect(found.json.value).toHaveLength(1);
+    const members = await agent.get(`/groups/${encodeURIComponent(found.json.value[0].id)}/transitiveMembers/microsoft.graph.user?$select=mail,userPrincipalName`);
+    expect(members.json.value.length).toBeGreaterThan(0);
     // A second meeting stays open, for the EWS view of the inbox below.
     await agent.post(`${users(organizer)}/events`, lesson(61, { attendees: [{ emailAddress: { address: attendee }, type: 'required' }] }));
     await agent.get(`${users(attendee)}/messages`);
@@ -233,8 +241,8 @@ describe('what the sandbox answered', () => {
     const collect = (body: unknown) => {
       if (!body || typeof body !== 'object') return;
       const record = body as Record<string, unknown>;
-      // Messages, places and subscriptions are checked by the next test.
-      if (/messages|mailFolders|places|subscriptions/.test(String(record['@odata.context'] ?? ''))) return;
+      // Messages, places, subscriptions, groups and users are checked by the next test.
+      if (/messages|mailFolders|places|subscriptions|#groups$|#users$/.test(String(record['@odata.context'] ?? ''))) return;
       if (Array.isArray(record['responses'])) for (const response of record['responses'] as Array<{ body?: unknown }>) collect(response.body);
       if (Array.isArray(record['value'])) for (const event of record['value'] as unknown[]) events.push(event as Record<string, unknown>);
       else if (typeof record['id'] === 'string' && String(record['@odata.context'] ?? '').includes('/events')) events.push(record);
@@ -246,21 +254,37 @@ describe('what the sandbox answered', () => {
     expect(events.some((event) => 'uid' in event || 'occurrenceId' in event)).toBe(false);
   });
 
-  it('every eventMessage, room and room list is valid against the v1.0 CSDL', () => {
+  it('every eventMessage, room, room list, group and user is valid against the v1.0 CSDL', () => {
     const seen: Record<string, number> = {};
     const problems: unknown[] = [];
     for (const answer of answers.filter((a) => a.service === 'graph' && a.status < 300 && a.body.startsWith('{'))) {
       const body = JSON.parse(answer.body) as Record<string, unknown>;
       const context = String(body['@odata.context'] ?? '');
-      const type = /\/messages|mailFolders/.test(context) ? 'eventMessage' : /microsoft\.graph\.roomList\/rooms$/.test(context) ? 'room' : /#places\/microsoft\.graph\.roomList$/.test(context) ? 'roomList' : undefined;
+      const type = /\/messages|mailFolders/.test(context)
+        ? 'eventMessage'
+        : /microsoft\.graph\.roomList\/rooms$/.test(context)
+          ? 'room'
+          : /#places\/microsoft\.graph\.roomList$/.test(context)
+            ? 'roomList'
+            : /\$metadata#groups$/.test(context)
+              ? 'group'
+              : /\$metadata#users$/.test(context)
+                ? 'user'
+                : undefined;
       if (!type) continue;
       for (const item of Array.isArray(body['value']) ? (body['value'] as unknown[]) : [body]) {
         seen[type] = (seen[type] ?? 0) + 1;
         const problem = validateGraphBody(type, item, 'response');
         if (problem) problems.push({ type, problem });
+        // directoryObject is an open type: the CSDL takes any property, so the sandbox is held to the declared ones.
+        if (type === 'group' || type === 'user') {
+          const declared = graphSchema.types[`microsoft.graph.${type}`]!.properties;
+          const undeclared = Object.keys(item as object).filter((key) => !key.startsWith('@odata.') && !(key in declared));
+          if (undeclared.length) problems.push({ type, undeclared });
+        }
       }
     }
     expect(problems.slice(0, 5)).toEqual([]);
-    for (const type of ['eventMessage', 'room', 'roomList']) expect(seen[type] ?? 0, type).toBeGreaterThan(0);
+    for (const type of ['eventMessage', 'room', 'roomList', 'group', 'user']) expect(seen[type] ?? 0, type).toBeGreaterThan(0);
   });
 });

@@ -40,7 +40,7 @@ export function registerAgentCommand(program: Command): void {
         try {
           const target = targets.get(config.agent.target);
           if (!target) throw new ConfigError(`agent.target "${config.agent.target}" is not configured`);
-          const agent = createAgent(config, { target, scheduler: createScheduler(config.limits), store, leases: { store, owner: agentLeaseOwner(defaultWorkerId()) } });
+          const agent = createAgent(config, { target, scheduler: createScheduler(config.limits), store, baseDir, leases: { store, owner: agentLeaseOwner(defaultWorkerId()) } });
           if (options.watch) await watch(agent.pass, (options.interval ?? config.agent.intervalSeconds) * 1000, options.json ?? false);
           else {
             const run = await agent.pass();
@@ -86,7 +86,8 @@ async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: bo
 
 function line(outcome: AgentOutcome): string {
   const alias = outcome.alias ? `  ${outcome.alias}${outcome.instructions && outcome.instructions !== 'none' ? ` (instructions: ${outcome.instructions})` : ''}` : '';
-  return `  ${outcome.outcome.padEnd(9)} "${outcome.subject}" from ${outcome.organizer}${alias} — ${outcome.reason}\n`;
+  const provider = outcome.providerProblem ? `    conference provider failed (${outcome.instructionsFrom === 'template' ? 'the template’s instructions were sent' : 'answered tentatively'}): ${outcome.providerProblem}\n` : '';
+  return `  ${outcome.outcome.padEnd(9)} "${outcome.subject}" from ${outcome.organizer}${alias} — ${outcome.reason}\n${provider}`;
 }
 
 /** Per mailbox its counts and each outcome but "unchanged"; `quiet`: mailboxes with nothing new left out. */

@@ -121,6 +121,8 @@ export interface GraphSchemaFile {
     /** sha256 of that file's bytes. */
     readonly sha256: string;
     readonly roots: readonly string[];
+    /** Types held to the schema in answers only, without their navigation properties (scripts/gen-graph-schema.ts). */
+    readonly answerRoots?: readonly string[];
   };
   readonly types: Readonly<Record<string, SchemaStructuredType>>;
   readonly enums: Readonly<Record<string, SchemaEnumType>>;
