@@ -32,6 +32,8 @@ export interface PostgresWatchParts {
   query(sql: string, params?: unknown[]): Promise<Row[]>;
   fenced<T>(fence: Lease | undefined, work: (client: Queries) => Promise<T>): Promise<T>;
   now: () => string;
+  /** Forgets a delivered item under a new generation (the store's own, on the caller's transaction). */
+  forgetDelivered(client: Queries, calendar: string, key: string, itemId: string): Promise<void>;
 }
 
 export async function watchState(parts: PostgresWatchParts, calendar: string): Promise<WatchStateRow | null> {
@@ -62,6 +64,7 @@ export async function recordDrift(parts: PostgresWatchParts, calendar: string, r
         [calendar, row.key, row.kind, row.policy, row.itemId, row.changeKey, row.contentHash, now],
       );
       if (row.kind === 'edited') await client.query('UPDATE delivered_item SET change_key = $1 WHERE calendar = $2 AND item_id = $3', [row.changeKey, calendar, row.itemId]);
+      else if (row.policy === 'restore') await parts.forgetDelivered(client, calendar, row.key, row.itemId);
     }
     if (relist) await client.query('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = $1', [calendar]);
     // Something to restore: the calendar no longer holds the desired state, so the mailbox is due for delivery.

@@ -860,7 +860,7 @@ export class PostgresStore implements Store, StoreTables {
   // ---- watching for drift (postgres-watch.ts) -------------------------------------------------------------------
 
   private get watchParts(): PostgresWatchParts {
-    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
+    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now, forgetDelivered: (client, calendar, key, itemId) => dropDelivered(client as Queryable, calendar, key, itemId) };
   }
   async watchState(calendar: string): Promise<WatchStateRow | null> {
     return watch.watchState(this.watchParts, calendar);

@@ -34,6 +34,8 @@ export interface SqliteWatchParts {
   statement: (sql: string) => StatementSync;
   fenced: <T>(fence: Lease | undefined, work: () => T) => T;
   now: () => string;
+  /** Forgets a delivered item under a new generation (the store's own, inside the caller's transaction). */
+  forgetDelivered: (calendar: string, key: string, itemId: string) => void;
 }
 
 export function watchState(parts: SqliteWatchParts, calendar: string): WatchStateRow | null {
@@ -66,6 +68,7 @@ export function recordDrift(parts: SqliteWatchParts, calendar: string, rows: Arr
     for (const row of rows) {
       upsert.run(calendar, row.key, row.kind, row.policy, row.itemId, row.changeKey, row.contentHash, now);
       if (row.kind === 'edited') edited.run(row.changeKey, calendar, row.itemId);
+      else if (row.policy === 'restore') parts.forgetDelivered(calendar, row.key, row.itemId);
     }
     if (relist) parts.statement('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = ?').run(calendar);
     // Something to restore: the calendar no longer holds the desired state, so the mailbox is due for delivery.

@@ -858,7 +858,7 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   // ---- watching for drift (sqlite-watch.ts) ---------------------------------------------------------------------
 
   private get watchParts(): SqliteWatchParts {
-    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
+    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now, forgetDelivered: (calendar, key, itemId) => this.dropDelivered(calendar, key, itemId) };
   }
   async watchState(calendar: string): Promise<WatchStateRow | null> {
     return watch.watchState(this.watchParts, calendar);

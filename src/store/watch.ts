@@ -40,7 +40,10 @@ export interface WatchStore {
    * watch, decides what is created, so nothing is created twice). An edit also records the item's ChangeKey / ETag as
    * the person left it on the delivered row: a restore's update is planned against that item (planner/drift.ts), and
    * once written (a new ChangeKey) the finding no longer applies. A finding to restore makes the mailbox due for
-   * delivery (its desired version moves ahead of the delivered one, as a change of the source would).
+   * delivery (its desired version moves ahead of the delivered one, as a change of the source would). A deletion to
+   * restore also forgets the delivered item under a new generation (the create after the listing carries a fresh
+   * transactionId) in the same transaction: a crash can neither keep the finding without the forgetting (the
+   * deleted item would still count as delivered) nor the forgetting without the finding.
    */
   recordDrift(calendar: string, rows: Array<Omit<DriftRow, 'calendar' | 'seenAt'>>, relist: boolean, fence?: Lease): Promise<void>;
   /** The mailbox's drift rows, by key; or every mailbox's (the status), newest first, at most `limit`. */

@@ -801,6 +801,27 @@ describe(`the store contract: ${name}`, () => {
       await store.close();
     });
 
+    it('a deletion to restore is recorded and its delivered item forgotten under a new generation in one transaction', async () => {
+      const store = await stores.open();
+      await store.recordInventory(cal, [item('a', 'i-a'), item('b', 'i-b')]);
+      const before = (await store.generations(cal)).get('a') ?? 0;
+      await store.recordDrift(cal, [drift('a', 'restore', 'deleted'), drift('b', 'respect', 'deleted')], true);
+      // Only the deletion to restore is forgotten: a respected one stays delivered (nothing is created again).
+      expect((await store.deliveredFor(cal)).map((row) => row.itemId)).toEqual(['i-b']);
+      expect((await store.generations(cal)).get('a')).toBe(before + 1);
+      expect((await store.driftFor(cal)).map((r) => [r.key, r.kind, r.policy])).toEqual([['a', 'deleted', 'restore'], ['b', 'deleted', 'respect']]);
+      // Under a lost lease neither half is written.
+      const other = await stores.reopen(store);
+      const lost = (await store.claimMailbox('c@contoso.edu', 'w1', 60_000))!;
+      await store.recordInventory('c@contoso.edu', [item('c', 'i-c', 'c@contoso.edu')]);
+      await other.takeOverMailbox('c@contoso.edu', 'w1', 'w2', 60_000);
+      await expect(store.recordDrift('c@contoso.edu', [drift('c', 'restore', 'deleted')], true, lost)).rejects.toBeInstanceOf(LeaseLost);
+      expect((await other.deliveredFor('c@contoso.edu')).map((row) => row.itemId)).toEqual(['i-c']);
+      expect(await other.driftFor('c@contoso.edu')).toEqual([]);
+      await other.close();
+      await store.close();
+    });
+
     it('refuses a finding or a sync state under a lease another worker took over, recording nothing', async () => {
       const store = await stores.open();
       const other = await stores.reopen(store);
