@@ -11,6 +11,9 @@
 // reauthorizationRequired → renew now; subscriptionRemoved → create again; missed → a full watch round of the mailbox.
 // A subscription Graph refuses (400: the validation of the URL failed; 403: not allowed) leaves that mailbox on
 // polling for this process's lifetime, with one warning that says what to fix.
+// A mailbox no longer delivered (left out of the upkeep, no route any more, routed to another target) or a serve
+// that no longer watches has its subscription deleted (https://learn.microsoft.com/graph/api/subscription-delete)
+// through the scheduler of the target it was made on; Graph would otherwise post its changes for up to 3 days.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { TargetError, type SubscriptionCapability, type SubscriptionInfo } from '../targets/target.ts';
@@ -46,6 +49,8 @@ export interface SubscriberOptions {
 interface Held {
   id: string;
   expiresAt: number;
+  /** The route it was made on: deleted through that target's scheduler, whatever the mailbox's route is now. */
+  route: MailboxRoute;
 }
 
 export class MailboxSubscriptions {
@@ -82,6 +87,17 @@ export class MailboxSubscriptions {
   /** Creates what is missing and renews what expires soon, for each of `calendars` whose target can subscribe. */
   async upkeep(calendars: string[]): Promise<void> {
     for (const calendar of calendars) await this.serially(calendar, () => this.keep(calendar));
+    const delivered = new Set(calendars);
+    for (const calendar of [...this.byCalendar.keys()].filter((c) => !delivered.has(c))) await this.serially(calendar, () => this.retire(calendar));
+  }
+
+  /**
+   * serve no longer watches (watch.enabled or watch.notifications turned off): the app's subscriptions to our URL are
+   * read on each target of `calendars` and deleted.
+   */
+  async retireAll(calendars: string[]): Promise<void> {
+    for (const calendar of calendars) await this.serially(calendar, () => this.adopt(calendar));
+    await this.upkeep([]);
   }
 
   /** A change notification of subscription `id`: a round of its mailbox soon. False: not one of ours. */
@@ -101,8 +117,9 @@ export class MailboxSubscriptions {
       this.options.watchSoon([calendar], true);
       return true;
     }
+    const held = this.byCalendar.get(calendar);
     if (event === 'subscriptionRemoved') this.forget(calendar);
-    else this.byCalendar.set(calendar, { id, expiresAt: 0 });
+    else if (held) this.byCalendar.set(calendar, { ...held, id, expiresAt: 0 });
     void this.serially(calendar, () => this.keep(calendar));
     return true;
   }
@@ -123,9 +140,11 @@ export class MailboxSubscriptions {
   private async keep(calendar: string): Promise<void> {
     if (this.refused.has(calendar)) return;
     try {
-      const route = await this.options.routes.route(calendar);
-      const subscriptions = route.target.subscriptions;
-      if (!subscriptions) return;
+      const route = await this.routeOf(calendar);
+      // Routed elsewhere (another target, or none): the old target's subscription goes first.
+      if (this.byCalendar.has(calendar) && this.byCalendar.get(calendar)!.route.name !== route?.name) await this.retire(calendar);
+      const subscriptions = route?.target.subscriptions;
+      if (!route || !subscriptions) return;
       if (!this.reconciled.has(route.name)) await this.reconcile(route, subscriptions, calendar);
       const held = this.byCalendar.get(calendar);
       const now = (this.options.clock ?? systemClock).now();
@@ -135,17 +154,52 @@ export class MailboxSubscriptions {
       const created = await this.submit(route, calendar, () =>
         subscriptions.create(calendar, { notificationUrl: this.notificationUrl, lifecycleNotificationUrl: this.lifecycleUrl, clientState: this.options.clientState, expiresAt }),
       );
-      this.hold(calendar, created);
+      this.hold(calendar, created, route);
       this.options.log?.info({ calendar, target: route.name, expiresAt: new Date(created.expiresAt).toISOString() }, 'subscribed to the mailbox’s change notifications');
     } catch (error) {
       this.failed(calendar, error);
     }
   }
 
+  /** The mailbox's route; null when the config no longer routes it anywhere (removed from the routing). */
+  private async routeOf(calendar: string): Promise<MailboxRoute | null> {
+    try {
+      return await this.options.routes.route(calendar);
+    } catch (error) {
+      if (error instanceof TargetError && error.code === 'NoRoute') return null;
+      throw error;
+    }
+  }
+
+  /** Reads the app's subscriptions on the mailbox's target, once per target (retireAll). */
+  private async adopt(calendar: string): Promise<void> {
+    try {
+      const route = await this.routeOf(calendar);
+      if (route?.target.subscriptions && !this.reconciled.has(route.name)) await this.reconcile(route, route.target.subscriptions, calendar);
+    } catch (error) {
+      this.failed(calendar, error);
+    }
+  }
+
+  /** Deletes the mailbox's subscription through the target it was made on; 404 (already gone) counts as deleted. */
+  private async retire(calendar: string): Promise<void> {
+    const held = this.byCalendar.get(calendar);
+    const subscriptions = held?.route.target.subscriptions;
+    if (!held || !subscriptions) return;
+    try {
+      await this.submit(held.route, calendar, () => subscriptions.remove(calendar, held.id));
+      this.forget(calendar);
+      this.options.log?.info({ calendar, target: held.route.name }, 'unsubscribed from the change notifications of a mailbox calpush no longer watches there');
+    } catch (error) {
+      // Kept: deleted again at the next upkeep.
+      this.options.log?.warn({ calendar, code: describeError(error).code }, `deleting the change-notification subscription of a mailbox no longer watched failed (tried again at the next watch round): ${describeError(error).message}`);
+    }
+  }
+
   /** Renews `id`; false when Graph no longer has it (it is then created again). */
   private async renewed(route: MailboxRoute, subscriptions: SubscriptionCapability, calendar: string, id: string, expiresAt: number): Promise<boolean> {
     try {
-      this.hold(calendar, await this.submit(route, calendar, () => subscriptions.renew(calendar, id, expiresAt)));
+      this.hold(calendar, await this.submit(route, calendar, () => subscriptions.renew(calendar, id, expiresAt)), route);
       return true;
     } catch (error) {
       if (!(error instanceof TargetError && error.status === 404)) throw error;
@@ -161,14 +215,14 @@ export class MailboxSubscriptions {
     for (const found of ours.sort((a, b) => b.expiresAt - a.expiresAt)) {
       const stale = found.clientState !== null && found.clientState !== this.options.clientState;
       if (stale || this.byCalendar.has(found.calendar!)) await this.submit(route, found.calendar!, () => subscriptions.remove(found.calendar!, found.id));
-      else this.hold(found.calendar!, found);
+      else this.hold(found.calendar!, found, route);
     }
     this.reconciled.add(route.name);
   }
 
-  private hold(calendar: string, info: SubscriptionInfo): void {
+  private hold(calendar: string, info: SubscriptionInfo, route: MailboxRoute): void {
     this.forget(calendar);
-    this.byCalendar.set(calendar, { id: info.id, expiresAt: info.expiresAt });
+    this.byCalendar.set(calendar, { id: info.id, expiresAt: info.expiresAt, route });
     this.calendarOf.set(info.id, calendar);
   }
 

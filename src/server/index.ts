@@ -205,6 +205,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 
   const subscriptions = notificationSubscriber(options, routes, (calendars, full) => void watcher.watchSoon(calendars, full), () => app);
+  const retiring = subscriptions ? null : retiringSubscriber(options, routes, () => app);
 
   const https = server.tls
     ? { cert: readPem(server.tls.certificate, baseDir, 'server.tls.certificate'), key: readPem(server.tls.privateKey, baseDir, 'server.tls.privateKey') }
@@ -313,6 +314,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         .catch((error: unknown) => app.log.error({ err: error }, 'subscribing to change notifications failed; the next watch round tries again'));
     }
   }
+  // Watching or notifications turned off: the subscriptions an earlier serve made are deleted (Graph would keep posting).
+  if (retiring) {
+    void store
+      .mailboxes()
+      .then((mailboxes) => retiring.retireAll(mailboxes.filter((m) => m.target).map((m) => m.calendar)))
+      .catch((error: unknown) => app.log.error({ err: error }, 'deleting the change-notification subscriptions of an earlier serve failed; they expire within 3 days'));
+  }
   agent?.start();
   roomLists?.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
@@ -330,6 +338,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await alerts?.stop();
       await watcher.stop();
       await subscriptions?.idle();
+      await retiring?.idle();
       await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await roomLists?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
@@ -359,6 +368,18 @@ function notificationSubscriber(options: ServeOptions, routes: MailboxRoutes<Sch
     return null;
   }
   return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: keyring.derive(`graph clientState ${config.instance}`), watchSoon, ...(options.clock ? { clock: options.clock } : {}), log });
+}
+
+/**
+ * A subscriber that only deletes: serve delivers with server.publicUrl and the store's keys (so an earlier serve may
+ * have subscribed) but no longer watches, or watch.notifications is false.
+ */
+function retiringSubscriber(options: ServeOptions, routes: MailboxRoutes<Scheduler>, app: () => FastifyInstance): MailboxSubscriptions | null {
+  const { config, server } = options;
+  if (!(options.deliver ?? true) || !server.publicUrl?.startsWith('https://')) return null;
+  const keyring = storeKeyring(config.store, options.baseDir);
+  if (!keyring) return null;
+  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: keyring.derive(`graph clientState ${config.instance}`), watchSoon: () => {}, ...(options.clock ? { clock: options.clock } : {}), log: lazyLog(app) });
 }
 
 /** The app's logger, looked up when a line is written (the app is built after the parts that log). */

@@ -14,7 +14,8 @@ import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts'
 import { generateCertificate, SERVER_ALT_NAMES } from '../../src/sandbox/tls.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
 import { LIFECYCLE_PATH, MailboxSubscriptions, NOTIFICATION_PATH } from '../../src/engine/notifications.ts';
-import { singleRoute } from '../../src/engine/routes.ts';
+import { singleRoute, type MailboxRoutes } from '../../src/engine/routes.ts';
+import { TargetError } from '../../src/targets/target.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { GraphTarget } from '../../src/targets/graph/target.ts';
 import { sandboxGraphOptions } from '../support/sandbox-graph.ts';
@@ -150,6 +151,63 @@ describe('calpush serve with Graph change notifications', () => {
     const [after] = ours();
     expect(after!.id).toBe(before!.id);
     expect(Date.parse(after!.expirationDateTime)).toBe(now + 72 * 3_600_000);
+  });
+});
+
+describe('a mailbox calpush no longer watches there (DELETE /subscriptions/{id})', () => {
+  it('left out of the upkeep (no longer delivered): deleted and forgotten; one Graph no longer has (404) counts as deleted', async () => {
+    expect(ours()).toHaveLength(1);
+    await running.subscriptions!.upkeep([]);
+    expect(ours()).toEqual([]);
+    expect(running.subscriptions!.subscribed()).toEqual([]);
+    await running.subscriptions!.upkeep([STUDENT]);
+    const [again] = ours();
+    expect(again).toBeDefined();
+    // Gone behind calpush's back: the DELETE's 404 is what deleting wanted.
+    const graph = new GraphTarget(sandboxGraphOptions(sandbox, 'delete-test'));
+    await graph.subscriptions!.remove(STUDENT, again!.id);
+    expect(ours()).toEqual([]);
+    await running.subscriptions!.upkeep([]);
+    expect(running.subscriptions!.subscribed()).toEqual([]);
+    await running.subscriptions!.upkeep([STUDENT]);
+    expect(ours()).toHaveLength(1);
+    await graph.close();
+  });
+
+  it('routed to another target, or no longer routed: deleted on the target it was made on; serve that stops watching deletes its own', async () => {
+    const target = new GraphTarget(sandboxGraphOptions(sandbox, 'moved-test'));
+    const scheduler = new Scheduler({ clock, globalConcurrency: 4, mailboxConcurrency: 4, maxAttempts: 3, baseBackoffMs: 10, maxBackoffMs: 100 });
+    const graph = { name: 'online', target, scheduler, reason: 'test', lookedUp: false };
+    // An EWS target cannot subscribe: the route moved on-premises.
+    const onprem = { ...graph, name: 'onprem', target: { ...target, kind: 'ews', subscriptions: undefined } as unknown as GraphTarget };
+    let current: typeof graph | null = graph;
+    const routes = {
+      route: async () => current ?? Promise.reject(new TargetError('mailbox', 'NoRoute', 'no rule matches')),
+      schedulers: () => [scheduler],
+      through: () => routes,
+    } as unknown as MailboxRoutes;
+    const subscriber = () => new MailboxSubscriptions({ routes, publicUrl, clientState, watchSoon: () => {}, clock });
+    const moving = subscriber();
+    await moving.upkeep([STUDENT]); // adopts serve's
+    expect(moving.subscribed()).toEqual([STUDENT]);
+    current = onprem;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toEqual([]);
+    expect(moving.subscribed()).toEqual([]);
+    current = graph;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toHaveLength(1);
+    current = null;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toEqual([]);
+    expect(moving.subscribed()).toEqual([]);
+    // A serve without watching: what an earlier serve subscribed is read and deleted.
+    current = graph;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toHaveLength(1);
+    await subscriber().retireAll([STUDENT]);
+    expect(ours()).toEqual([]);
+    await target.close();
   });
 });
 
