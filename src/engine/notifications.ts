@@ -36,8 +36,13 @@ export interface SubscriberOptions {
   routes: MailboxRoutes;
   /** server.publicUrl: https, scheme and host only. */
   publicUrl: string;
-  /** The deployment's clientState (secret: never logged). */
+  /** The deployment's clientState, from the current store key (secret: never logged). */
   clientState: string;
+  /**
+   * The clientStates of the older keys store.encryptionKeys still lists (a rotation in progress): notifications
+   * carrying one are accepted, and the subscription is made again under the current one at the next upkeep.
+   */
+  earlierClientStates?: string[];
   /** Asks the watcher for a round of these mailboxes soon (full: from no sync state). */
   watchSoon: (calendars: string[], full: boolean) => void;
   clock?: Clock;
@@ -51,6 +56,8 @@ interface Held {
   expiresAt: number;
   /** The route it was made on: deleted through that target's scheduler, whatever the mailbox's route is now. */
   route: MailboxRoute;
+  /** The clientState it was made with; null: Graph did not say. */
+  clientState: string | null;
 }
 
 export class MailboxSubscriptions {
@@ -77,11 +84,20 @@ export class MailboxSubscriptions {
     return [...this.byCalendar.keys()];
   }
 
-  /** Whether a notification's clientState is the deployment's: compared in constant time (digests of equal length). */
-  acceptsClientState(value: unknown): boolean {
+  /**
+   * Whether a notification's clientState is the deployment's under any listed key: compared in constant time
+   * (digests of equal length, every key compared). One under an older key marks subscription `id` to be made again
+   * under the current key.
+   */
+  acceptsClientState(value: unknown, id?: string): boolean {
     if (typeof value !== 'string') return false;
     const digest = (text: string) => createHash('sha256').update(text).digest();
-    return timingSafeEqual(digest(value), digest(this.options.clientState));
+    const given = digest(value);
+    const matches = [this.options.clientState, ...(this.options.earlierClientStates ?? [])].map((state) => timingSafeEqual(given, digest(state)));
+    if (!matches.some(Boolean)) return false;
+    const held = id === undefined ? undefined : this.byCalendar.get(this.calendarOf.get(id) ?? '');
+    if (held && held.id === id && !matches[0]) held.clientState = value;
+    return true;
   }
 
   /** Creates what is missing and renews what expires soon, for each of `calendars` whose target can subscribe. */
@@ -148,14 +164,18 @@ export class MailboxSubscriptions {
       if (!this.reconciled.has(route.name)) await this.reconcile(route, subscriptions, calendar);
       const held = this.byCalendar.get(calendar);
       const now = (this.options.clock ?? systemClock).now();
-      if (held && held.expiresAt - now > (this.options.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS)) return;
+      // Made under an older key (the key was rotated): Graph cannot change a clientState, so it is made again.
+      const rekey = held !== undefined && held.clientState !== null && held.clientState !== this.options.clientState;
+      if (held && !rekey && held.expiresAt - now > (this.options.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS)) return;
       const expiresAt = now + (this.options.lifetimeMs ?? DEFAULT_LIFETIME_MS);
-      if (held && (await this.renewed(route, subscriptions, calendar, held.id, expiresAt))) return;
+      if (held && !rekey && (await this.renewed(route, subscriptions, calendar, held.id, expiresAt))) return;
       const created = await this.submit(route, calendar, () =>
         subscriptions.create(calendar, { notificationUrl: this.notificationUrl, lifecycleNotificationUrl: this.lifecycleUrl, clientState: this.options.clientState, expiresAt }),
       );
-      this.hold(calendar, created, route);
-      this.options.log?.info({ calendar, target: route.name, expiresAt: new Date(created.expiresAt).toISOString() }, 'subscribed to the mailbox’s change notifications');
+      this.hold(calendar, { ...created, clientState: this.options.clientState }, route);
+      // The old one goes once the new one is in place: no gap in the notifications.
+      if (rekey) await this.submit(route, calendar, () => subscriptions.remove(calendar, held.id));
+      this.options.log?.info({ calendar, target: route.name, expiresAt: new Date(created.expiresAt).toISOString() }, rekey ? 'subscribed again under the current store key' : 'subscribed to the mailbox’s change notifications');
     } catch (error) {
       this.failed(calendar, error);
     }
@@ -208,12 +228,15 @@ export class MailboxSubscriptions {
     }
   }
 
-  /** The app's subscriptions to our URL: adopted, or removed when made with another clientState (a rotated key). */
+  /**
+   * The app's subscriptions to our URL: adopted (one under an older listed key is made again under the current one
+   * by keep), or removed when made with a clientState of no listed key.
+   */
   private async reconcile(route: MailboxRoute, subscriptions: SubscriptionCapability, calendar: string): Promise<void> {
     const existing = await this.submit(route, calendar, () => subscriptions.list(calendar));
     const ours = existing.filter((s) => s.notificationUrl === this.notificationUrl && s.calendar !== null);
     for (const found of ours.sort((a, b) => b.expiresAt - a.expiresAt)) {
-      const stale = found.clientState !== null && found.clientState !== this.options.clientState;
+      const stale = found.clientState !== null && found.clientState !== this.options.clientState && !(this.options.earlierClientStates ?? []).includes(found.clientState);
       if (stale || this.byCalendar.has(found.calendar!)) await this.submit(route, found.calendar!, () => subscriptions.remove(found.calendar!, found.id));
       else this.hold(found.calendar!, found, route);
     }
@@ -222,7 +245,7 @@ export class MailboxSubscriptions {
 
   private hold(calendar: string, info: SubscriptionInfo, route: MailboxRoute): void {
     this.forget(calendar);
-    this.byCalendar.set(calendar, { id: info.id, expiresAt: info.expiresAt, route });
+    this.byCalendar.set(calendar, { id: info.id, expiresAt: info.expiresAt, route, clientState: info.clientState });
     this.calendarOf.set(info.id, calendar);
   }
 

@@ -367,7 +367,9 @@ function notificationSubscriber(options: ServeOptions, routes: MailboxRoutes<Sch
     queueMicrotask(() => log.warn({}, 'change notifications are off: their clientState is derived from store.encryptionKeys, which the config does not list; the mailboxes are watched by polling (add an encryption key to turn them on)'));
     return null;
   }
-  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: keyring.derive(`graph clientState ${config.instance}`), watchSoon, ...(options.clock ? { clock: options.clock } : {}), log });
+  // Under every listed key: a notification of a subscription made before a key rotation is still ours.
+  const [clientState, ...earlierClientStates] = keyring.deriveAll(`graph clientState ${config.instance}`);
+  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: clientState!, earlierClientStates, watchSoon, ...(options.clock ? { clock: options.clock } : {}), log });
 }
 
 /**
@@ -379,7 +381,8 @@ function retiringSubscriber(options: ServeOptions, routes: MailboxRoutes<Schedul
   if (!(options.deliver ?? true) || !server.publicUrl?.startsWith('https://')) return null;
   const keyring = storeKeyring(config.store, options.baseDir);
   if (!keyring) return null;
-  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: keyring.derive(`graph clientState ${config.instance}`), watchSoon: () => {}, ...(options.clock ? { clock: options.clock } : {}), log: lazyLog(app) });
+  const [clientState, ...earlierClientStates] = keyring.deriveAll(`graph clientState ${config.instance}`);
+  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: clientState!, earlierClientStates, watchSoon: () => {}, ...(options.clock ? { clock: options.clock } : {}), log: lazyLog(app) });
 }
 
 /** The app's logger, looked up when a line is written (the app is built after the parts that log). */

@@ -5,7 +5,7 @@
 //   (https://learn.microsoft.com/graph/change-notifications-delivery-webhooks#notificationurl-validation). The token
 //   is answered only as text/plain and only when it is short, so the endpoint cannot be made to echo a page.
 // - Notifications: "respond with a 202 Accepted status code" at once and process them after; each one's clientState
-//   is compared with the deployment's in constant time, and a notification with another is ignored ("verify that
+//   is compared with the deployment's (under every listed store key) in constant time, and one with another is ignored ("verify that
 //   the clientState ... matches"), logged without the value. The answer is 202 either way, so a stranger learns
 //   nothing from it.
 // - Lifecycle notifications (https://learn.microsoft.com/graph/change-notifications-lifecycle-events) likewise.
@@ -15,7 +15,8 @@ import { LIFECYCLE_PATH, NOTIFICATION_PATH, type LifecycleEvent } from '../engin
 
 /** What the endpoints hand notifications to (engine/notifications.ts MailboxSubscriptions). */
 export interface NotificationReceiver {
-  acceptsClientState(value: unknown): boolean;
+  /** Whether the clientState is calpush's under any listed store key (id: the notification's subscription). */
+  acceptsClientState(value: unknown, subscriptionId?: string): boolean;
   notified(subscriptionId: string): boolean;
   lifecycle(subscriptionId: string, event: LifecycleEvent): boolean;
 }
@@ -56,7 +57,7 @@ function routes(app: FastifyInstance, receiver: NotificationReceiver): void {
         let ignored = 0;
         for (const entry of entries.slice(0, MAX_ENTRIES)) {
           const id = typeof entry.subscriptionId === 'string' ? entry.subscriptionId : '';
-          if (!receiver.acceptsClientState(entry.clientState)) ignored++;
+          if (!receiver.acceptsClientState(entry.clientState, id)) ignored++;
           else if (!handle(entry, id)) log.debug({ url }, 'a notification of a subscription this process does not hold: ignored');
         }
         // The count only: never the value that did not match.

@@ -211,6 +211,36 @@ describe('a mailbox calpush no longer watches there (DELETE /subscriptions/{id})
   });
 });
 
+describe('a rotated store key', () => {
+  it('accepts notifications signed under any listed key, and makes the subscription again under the current key', async () => {
+    const target = new GraphTarget(sandboxGraphOptions(sandbox, 'rekey-test'));
+    const scheduler = new Scheduler({ clock, globalConcurrency: 4, mailboxConcurrency: 4, maxAttempts: 3, baseBackoffMs: 10, maxBackoffMs: 100 });
+    const routes = singleRoute(target, scheduler);
+    // Before the rotation: subscribed under the old key's clientState.
+    const before = new MailboxSubscriptions({ routes, publicUrl, clientState, watchSoon: () => {}, clock });
+    await before.upkeep([STUDENT]);
+    const [old] = ours();
+    expect(old).toBeDefined();
+    // After: a new current key, the old one still listed.
+    const rotated = new Keyring([{ id: 'k2', key: randomBytes(32) }, { id: 'k1', key: randomBytes(32) }]).deriveAll('graph clientState test');
+    expect(rotated).toHaveLength(2);
+    const after = new MailboxSubscriptions({ routes, publicUrl, clientState: rotated[0]!, earlierClientStates: [clientState], watchSoon: () => {}, clock });
+    expect(after.acceptsClientState(clientState)).toBe(true);
+    expect(after.acceptsClientState(rotated[0])).toBe(true);
+    expect(after.acceptsClientState('not-the-secret')).toBe(false);
+    await after.upkeep([STUDENT]);
+    const [renewed] = ours();
+    expect(ours()).toHaveLength(1);
+    expect(renewed!.id).not.toBe(old!.id);
+    expect(after.subscribed()).toEqual([STUDENT]);
+    // Kept at the next upkeep: it is under the current key now.
+    await after.upkeep([STUDENT]);
+    expect(ours().map((s) => s.id)).toEqual([renewed!.id]);
+    await after.retireAll([STUDENT]);
+    await target.close();
+  });
+});
+
 describe('a subscription Graph refuses', () => {
   it('leaves the mailbox on polling, with one warning that says what to fix', async () => {
     const target = new GraphTarget(sandboxGraphOptions(sandbox, 'refused-test'));
