@@ -17,6 +17,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../model/clock.ts';
 import { TargetError, type SubscriptionCapability, type SubscriptionInfo } from '../targets/target.ts';
+import type { NotificationCountRow, SubscriptionRow, WatchStore } from '../store/watch.ts';
 import type { MailboxRoute, MailboxRoutes } from './routes.ts';
 import type { DeliveryLog } from './run.ts';
 import { describeError } from './summary.ts';
@@ -45,6 +46,8 @@ export interface SubscriberOptions {
   earlierClientStates?: string[];
   /** Asks the watcher for a round of these mailboxes soon (full: from no sync state). */
   watchSoon: (calendars: string[], full: boolean) => void;
+  /** Where each mailbox's subscription and the notification counts are kept for the status and the metrics. */
+  store?: Pick<WatchStore, 'saveSubscription' | 'countNotifications'>;
   clock?: Clock;
   log?: DeliveryLog;
   lifetimeMs?: number;
@@ -72,6 +75,9 @@ export class MailboxSubscriptions {
   private readonly reconciled = new Set<string>();
   /** One piece of work per mailbox at a time: an upkeep and a lifecycle notification never both create. */
   private readonly busy = new Map<string, Promise<void>>();
+  /** Each mailbox's last failure to subscribe or renew, and the target it was routed to (the status). */
+  private readonly errors = new Map<string, { message: string; at: string }>();
+  private readonly targetOf = new Map<string, string>();
 
   constructor(options: SubscriberOptions) {
     this.options = options;
@@ -105,6 +111,27 @@ export class MailboxSubscriptions {
     for (const calendar of calendars) await this.serially(calendar, () => this.keep(calendar));
     const delivered = new Set(calendars);
     for (const calendar of [...this.byCalendar.keys()].filter((c) => !delivered.has(c))) await this.serially(calendar, () => this.retire(calendar));
+    // A failed mailbox no longer delivered: nothing to show for it any more.
+    for (const calendar of [...this.errors.keys()].filter((c) => !delivered.has(c) && !this.byCalendar.has(c))) {
+      this.errors.delete(calendar);
+      await this.serially(calendar, async () => {});
+    }
+  }
+
+  /** Counts a body's notifications per target (the status, the metrics): accepted or rejected (not our clientState). */
+  tally(results: Array<{ subscriptionId: string; accepted: boolean }>): void {
+    const counts = new Map<string, { received: number; rejected: number }>();
+    for (const { subscriptionId, accepted } of results) {
+      const calendar = this.calendarOf.get(subscriptionId);
+      const target = (calendar !== undefined && this.byCalendar.get(calendar)?.route.name) || '';
+      const count = counts.get(target) ?? { received: 0, rejected: 0 };
+      if (accepted) count.received++;
+      else count.rejected++;
+      counts.set(target, count);
+    }
+    for (const [target, { received, rejected }] of counts) {
+      void this.options.store?.countNotifications(target, received, rejected).catch((error: unknown) => this.options.log?.warn({ code: describeError(error).code }, `counting change notifications failed: ${describeError(error).message}`));
+    }
   }
 
   /**
@@ -146,7 +173,8 @@ export class MailboxSubscriptions {
   }
 
   private serially(calendar: string, work: () => Promise<void>): Promise<void> {
-    const next = (this.busy.get(calendar) ?? Promise.resolve()).then(work, work).finally(() => {
+    const noted = () => work().finally(() => this.note(calendar));
+    const next = (this.busy.get(calendar) ?? Promise.resolve()).then(noted, noted).finally(() => {
       if (this.busy.get(calendar) === next) this.busy.delete(calendar);
     });
     this.busy.set(calendar, next);
@@ -160,6 +188,8 @@ export class MailboxSubscriptions {
       // Routed elsewhere (another target, or none): the old target's subscription goes first.
       if (this.byCalendar.has(calendar) && this.byCalendar.get(calendar)!.route.name !== route?.name) await this.retire(calendar);
       const subscriptions = route?.target.subscriptions;
+      if (route) this.targetOf.set(calendar, route.name);
+      else this.targetOf.delete(calendar);
       if (!route || !subscriptions) return;
       if (!this.reconciled.has(route.name)) await this.reconcile(route, subscriptions, calendar);
       const held = this.byCalendar.get(calendar);
@@ -209,6 +239,7 @@ export class MailboxSubscriptions {
     try {
       await this.submit(held.route, calendar, () => subscriptions.remove(calendar, held.id));
       this.forget(calendar);
+      this.errors.delete(calendar);
       this.options.log?.info({ calendar, target: held.route.name }, 'unsubscribed from the change notifications of a mailbox calpush no longer watches there');
     } catch (error) {
       // Kept: deleted again at the next upkeep.
@@ -255,8 +286,31 @@ export class MailboxSubscriptions {
     this.byCalendar.delete(calendar);
   }
 
+  /** Writes the mailbox's subscription as it now stands to the store (the status, the metrics of every worker). */
+  private async note(calendar: string): Promise<void> {
+    const store = this.options.store;
+    if (!store) return;
+    const held = this.byCalendar.get(calendar);
+    const error = this.errors.get(calendar);
+    const row = held || error
+      ? {
+          target: held?.route.name ?? this.targetOf.get(calendar) ?? '',
+          subscriptionId: held?.id ?? null,
+          expiresAt: held ? new Date(held.expiresAt).toISOString() : null,
+          lastError: error?.message ?? null,
+          lastErrorAt: error?.at ?? null,
+        }
+      : null;
+    try {
+      await store.saveSubscription(calendar, row);
+    } catch (failure) {
+      this.options.log?.warn({ calendar, code: describeError(failure).code }, `recording the mailbox’s subscription for the status failed: ${describeError(failure).message}`);
+    }
+  }
+
   private failed(calendar: string, error: unknown): void {
     const failure = describeError(error);
+    this.errors.set(calendar, { message: `${failure.code}: ${failure.message}`, at: new Date((this.options.clock ?? systemClock).now()).toISOString() });
     const refused = error instanceof TargetError && (error.status === 400 || error.status === 403);
     if (!refused) {
       this.options.log?.warn({ calendar, code: failure.code }, `subscribing to the mailbox’s change notifications failed (tried again at the next watch round): ${failure.message}`);
@@ -273,4 +327,37 @@ export class MailboxSubscriptions {
     // Background work, as the watch's pages: after every write of the mailbox in its line.
     return route.scheduler.submit(calendar, run, { priority: Number.MAX_SAFE_INTEGER, lane: route.target.laneFor?.(calendar) ?? null });
   }
+}
+
+/** One target's subscriptions and notifications, for `calpush status` and /metrics (docs/drift.md). */
+export interface SubscriptionTargetStatus {
+  target: string;
+  /** Held, with more than renewBefore left. */
+  active: number;
+  /** Held, due for renewal (less than renewBefore left, or past its expiration). */
+  expiring: number;
+  /** None held: subscribing failed (tried again each round) or Graph refused it. */
+  failed: number;
+  /** The latest failure to subscribe or renew among its mailboxes. */
+  lastError: { calendar: string; message: string; at: string } | null;
+  notifications: { received: number; rejected: number };
+}
+
+/** The store's subscription rows and notification counts, per target. Pure: `now` is the caller's clock. */
+export function subscriptionStatus(rows: readonly SubscriptionRow[], counts: readonly NotificationCountRow[], now: number, renewBeforeMs = DEFAULT_RENEW_BEFORE_MS): SubscriptionTargetStatus[] {
+  const byTarget = new Map<string, SubscriptionTargetStatus>();
+  const of = (target: string) => {
+    let entry = byTarget.get(target);
+    if (!entry) byTarget.set(target, (entry = { target, active: 0, expiring: 0, failed: 0, lastError: null, notifications: { received: 0, rejected: 0 } }));
+    return entry;
+  };
+  for (const row of rows) {
+    const entry = of(row.target);
+    if (row.subscriptionId === null) entry.failed++;
+    else if (Date.parse(row.expiresAt ?? '') - now > renewBeforeMs) entry.active++;
+    else entry.expiring++;
+    if (row.lastError !== null && row.lastErrorAt !== null && (!entry.lastError || row.lastErrorAt > entry.lastError.at)) entry.lastError = { calendar: row.calendar, message: row.lastError, at: row.lastErrorAt };
+  }
+  for (const count of counts) of(count.target).notifications = { received: count.received, rejected: count.rejected };
+  return [...byTarget.values()].sort((a, b) => a.target.localeCompare(b.target));
 }

@@ -19,6 +19,8 @@ export interface NotificationReceiver {
   acceptsClientState(value: unknown, subscriptionId?: string): boolean;
   notified(subscriptionId: string): boolean;
   lifecycle(subscriptionId: string, event: LifecycleEvent): boolean;
+  /** Counts the body's notifications, accepted or rejected (the status, the metrics). */
+  tally?(results: Array<{ subscriptionId: string; accepted: boolean }>): void;
 }
 
 /** A body of notifications: Graph batches a few; 1 MiB and 1,000 entries are far above that and bound the work. */
@@ -55,11 +57,15 @@ function routes(app: FastifyInstance, receiver: NotificationReceiver): void {
         if (token !== undefined) return validation(reply, token);
         const entries = entriesOf(request.body);
         let ignored = 0;
+        const results: Array<{ subscriptionId: string; accepted: boolean }> = [];
         for (const entry of entries.slice(0, MAX_ENTRIES)) {
           const id = typeof entry.subscriptionId === 'string' ? entry.subscriptionId : '';
-          if (!receiver.acceptsClientState(entry.clientState, id)) ignored++;
+          const accepted = receiver.acceptsClientState(entry.clientState, id);
+          results.push({ subscriptionId: id, accepted });
+          if (!accepted) ignored++;
           else if (!handle(entry, id)) log.debug({ url }, 'a notification of a subscription this process does not hold: ignored');
         }
+        if (results.length) receiver.tally?.(results);
         // The count only: never the value that did not match.
         if (ignored) log.warn({ url, ignored }, 'notifications with a clientState that is not calpush’s were ignored');
         return reply.code(202).send();

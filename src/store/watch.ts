@@ -30,6 +30,30 @@ export interface WatchStateRow {
   updatedAt: string;
 }
 
+/**
+ * A mailbox's Graph change-notification subscription as serve last left it (engine/notifications.ts), for the status
+ * and the metrics of every process sharing the store. The clientState is never stored.
+ */
+export interface SubscriptionRow {
+  calendar: string;
+  /** The named target it is (or was to be) made on; '' when the route could not be found. */
+  target: string;
+  /** Graph's id; null: none is held (subscribing failed, or is refused). */
+  subscriptionId: string | null;
+  expiresAt: string | null;
+  /** The last failure to subscribe or renew, and when (kept after a later success: the last one). */
+  lastError: string | null;
+  lastErrorAt: string | null;
+  updatedAt: string;
+}
+
+/** Change notifications received per target since the store began: accepted, and rejected (a clientState not ours). */
+export interface NotificationCountRow {
+  target: string;
+  received: number;
+  rejected: number;
+}
+
 export interface WatchStore {
   watchState(calendar: string): Promise<WatchStateRow | null>;
   /** Where reading stands after a page; `full`: the round began from no state. Fenced by the mailbox's lease. */
@@ -51,6 +75,12 @@ export interface WatchStore {
   driftRows(limit: number): Promise<DriftRow[]>;
   /** Rows per policy and kind across every mailbox (the status, the metrics). */
   driftCounts(): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>>;
+  /** Replaces the mailbox's subscription row (`updatedAt` is the store's clock); `null`: the mailbox has none any more. */
+  saveSubscription(calendar: string, row: Omit<SubscriptionRow, 'calendar' | 'updatedAt'> | null): Promise<void>;
+  subscriptionRows(): Promise<SubscriptionRow[]>;
+  /** Adds to a target's notification counts. */
+  countNotifications(target: string, received: number, rejected: number): Promise<void>;
+  notificationCounts(): Promise<NotificationCountRow[]>;
 }
 
 type Row = Record<string, unknown>;
@@ -71,6 +101,24 @@ export function toDriftRow(row: Row): DriftRow {
     contentHash: textOrNull(row['content_hash']),
     seenAt: String(row['seen_at']),
   };
+}
+
+export const SUBSCRIPTION_COLUMNS = 'calendar, target, subscription_id, expires_at, last_error, last_error_at, updated_at';
+
+export function toSubscriptionRow(row: Row): SubscriptionRow {
+  return {
+    calendar: String(row['calendar']),
+    target: String(row['target']),
+    subscriptionId: textOrNull(row['subscription_id']),
+    expiresAt: textOrNull(row['expires_at']),
+    lastError: textOrNull(row['last_error']),
+    lastErrorAt: textOrNull(row['last_error_at']),
+    updatedAt: String(row['updated_at']),
+  };
+}
+
+export function toNotificationCount(row: Row): NotificationCountRow {
+  return { target: String(row['target']), received: Number(row['received']), rejected: Number(row['rejected']) };
 }
 
 export function toWatchState(row: Row): WatchStateRow {

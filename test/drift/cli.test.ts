@@ -97,6 +97,30 @@ describe('calpush watch --once', () => {
     await after.close();
   });
 
+  it('status shows the change-notification subscriptions per mailbox and per target (--json, --subscriptions)', async () => {
+    const store = new SqliteStore(join(workspace.dir, 'state/calpush.sqlite'));
+    // As serve records them: far from any time of day the test may run at.
+    await store.saveSubscription(RESTORED, { target: 'default', subscriptionId: 'sub-1', expiresAt: '2999-01-01T00:00:00.000Z', lastError: null, lastErrorAt: null });
+    await store.saveSubscription(RESPECTED, { target: 'default', subscriptionId: null, expiresAt: null, lastError: 'Forbidden: Graph refused the subscription', lastErrorAt: '2026-09-01T08:00:00.000Z' });
+    await store.countNotifications('default', 5, 2);
+    await store.close();
+    const rows = JSON.parse((await runCli(['status', '-c', workspace.configPath, '--json'])).stdout) as Array<{ calendar: string; subscription: unknown }>;
+    expect(rows.find((r) => r.calendar === RESTORED)!.subscription).toEqual({ target: 'default', id: 'sub-1', expiresAt: '2999-01-01T00:00:00.000Z', lastError: null, lastErrorAt: null });
+    const targets = JSON.parse((await runCli(['status', '-c', workspace.configPath, '--subscriptions', '--json'])).stdout);
+    expect(targets).toEqual({
+      targets: [
+        {
+          target: 'default', active: 1, expiring: 0, failed: 1,
+          lastError: { calendar: RESPECTED, message: 'Forbidden: Graph refused the subscription', at: '2026-09-01T08:00:00.000Z' },
+          notifications: { received: 5, rejected: 2 },
+        },
+      ],
+    });
+    const text = (await runCli(['status', '-c', workspace.configPath])).stdout;
+    expect(text).toContain('change notifications (Graph):\n  default: 1 active, 0 expiring, 1 failed; notifications 5 received, 2 rejected');
+    expect(text).toContain(`last error 2026-09-01T08:00:00.000Z (${RESPECTED}): Forbidden: Graph refused the subscription`);
+  });
+
   it('without --once it says how to run it (exit 2)', async () => {
     const result = await runCli(['watch', '-c', workspace.configPath]);
     expect(result.code).toBe(2);

@@ -154,6 +154,26 @@ describe('calpush serve with Graph change notifications', () => {
   });
 });
 
+describe('subscriptions in the store, the status and /metrics', () => {
+  it('records the subscription per mailbox; /metrics counts subscriptions per state and notifications received and rejected per target', async () => {
+    const [held] = ours();
+    expect(await running.store.subscriptionRows()).toMatchObject([{ calendar: STUDENT, target: 'default', subscriptionId: held!.id, expiresAt: held!.expirationDateTime }]);
+    const counts = await running.store.notificationCounts();
+    const before = counts.find((c) => c.target === 'default') ?? { received: 0, rejected: 0 };
+    const body = (state: string) => JSON.stringify({ value: [{ subscriptionId: held!.id, clientState: state, changeType: 'updated', resource: 'Users/x/Events/y' }] });
+    await post(NOTIFICATION_PATH, body(clientState));
+    await post(NOTIFICATION_PATH, body('not-the-secret'));
+    await running.watcher.idle();
+    await vi.waitFor(async () => expect((await running.store.notificationCounts()).find((c) => c.target === 'default')).toEqual({ target: 'default', received: before.received + 1, rejected: before.rejected + 1 }));
+    const metrics = (await running.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('calpush_graph_subscriptions{target="default",state="active"} 1');
+    expect(metrics).toContain('calpush_graph_subscriptions{target="default",state="failed"} 0');
+    expect(metrics).toContain(`calpush_graph_notifications_total{target="default",outcome="received"} ${before.received + 1}`);
+    expect(metrics).toContain(`calpush_graph_notifications_total{target="default",outcome="rejected"} ${before.rejected + 1}`);
+    expect(metrics).not.toContain(clientState);
+  });
+});
+
 describe('a mailbox calpush no longer watches there (DELETE /subscriptions/{id})', () => {
   it('left out of the upkeep (no longer delivered): deleted and forgotten; one Graph no longer has (404) counts as deleted', async () => {
     expect(ours()).toHaveLength(1);
@@ -249,7 +269,9 @@ describe('a subscription Graph refuses', () => {
     const log = { debug: () => {}, info: () => {}, error: () => {}, warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }) };
     // Nothing listens there: Graph's validation request fails, and Graph answers 400.
     const nowhere = `https://localhost:${await freePort()}`;
-    const subscriber = new MailboxSubscriptions({ routes: singleRoute(target, scheduler), publicUrl: nowhere, clientState: 'a-secret-state', watchSoon: () => {}, clock, log });
+    const saved: Array<[string, unknown]> = [];
+    const store = { saveSubscription: async (calendar: string, row: unknown) => void saved.push([calendar, row]), countNotifications: async () => {} };
+    const subscriber = new MailboxSubscriptions({ routes: singleRoute(target, scheduler), publicUrl: nowhere, clientState: 'a-secret-state', watchSoon: () => {}, clock, log, store });
     const before = sandbox.subscriptions.stats().validationFailures;
     await subscriber.upkeep([STUDENT]);
     await subscriber.upkeep([STUDENT]);
@@ -259,6 +281,9 @@ describe('a subscription Graph refuses', () => {
     expect(warnings[0]!.message).toMatch(/polling only/);
     expect(String(warnings[0]!.fields['remedy'])).toContain(`${nowhere}${NOTIFICATION_PATH} reachable from Microsoft Graph over HTTPS`);
     expect(JSON.stringify(warnings)).not.toContain('a-secret-state');
+    // The status sees it failed, with the reason, and never the clientState.
+    expect(saved.at(-1)).toEqual([STUDENT, { target: 'default', subscriptionId: null, expiresAt: null, lastError: expect.stringContaining(':'), lastErrorAt: new Date(now).toISOString() }]);
+    expect(JSON.stringify(saved)).not.toContain('a-secret-state');
     await target.close();
   });
 });
