@@ -174,7 +174,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
  * no write request and records nothing; mailboxes a real run would list first are listed read-only (src/engine/dry-run.ts).
  */
 export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
-  return withStagedInput(options, false, async ({ importer, finish, problems, records, routes }) => {
+  return withStagedInput(options, false, async ({ importer, finish, problems, records, routes, store }) => {
     let previewed;
     try {
       previewed = await dryRun({
@@ -183,6 +183,7 @@ export async function previewSync(options: SyncOptions): Promise<SyncPreview> {
         instance: options.config.instance,
         reinventory: options.reinventory ?? false,
         lister: { routes, parallelMailboxes: options.config.limits.parallelMailboxes },
+        driftFor: (calendar) => store.driftFor(calendar),
       });
     } catch (error) {
       if (error instanceof EmptyInputRefused) throw new SyncRefused(problems.emptyInputMessage(error));

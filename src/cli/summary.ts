@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import { formatRecordError } from '../sources/records.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
 import type { InputReport, SyncPreview, SyncResult } from '../app/sync.ts';
+import type { MailboxPreview } from '../planner/preview.ts';
 
 const useColor = (stream: NodeJS.WriteStream) => stream.isTTY && !process.env.NO_COLOR;
 const paint = (stream: NodeJS.WriteStream, code: number, text: string) => (useColor(stream) ? `\u001b[${code}m${text}\u001b[0m` : text);
@@ -106,6 +107,7 @@ export function formatPreview(preview: SyncPreview, stream: NodeJS.WriteStream =
   const ids = (label: string, op: { count: number; ids: string[] }) => (op.count ? [`  ${label} ${op.ids.map((id) => JSON.stringify(id)).join(', ')}${op.count > op.ids.length ? `, … (${op.count - op.ids.length} more)` : ''}`] : []);
   for (const m of plan.mailboxes) {
     const details = [...ids('create', m.create), ...ids('update', m.update), ...ids('delete', m.delete)];
+    if (m.drift) details.push(`  drift the watch recorded: ${driftWords(m.drift)}`);
     if (m.movedFrom) details.unshift(`  moves from target ${m.movedFrom} to ${m.target}: the tagged events ${m.target} holds are adopted`);
     if (!details.length && !m.note && !m.error) continue;
     lines.push('', `${m.calendar}:`, ...details);
@@ -120,6 +122,15 @@ export function formatPreview(preview: SyncPreview, stream: NodeJS.WriteStream =
     if (plan.fatal.remedy) lines.push(`  fix: ${plan.fatal.remedy}`);
   }
   return lines.join('\n');
+}
+
+/** The drift a dry run applied, by policy (docs/drift.md): what each does to the events. */
+function driftWords(drift: NonNullable<MailboxPreview['drift']>): string {
+  const words = { restore: 'restored as desired', respect: 'left as the person made it (respect)', detach: 'no longer managed (detach)' } as const;
+  return (['restore', 'respect', 'detach'] as const)
+    .filter((policy) => drift[policy].count)
+    .map((policy) => `${drift[policy].count} ${words[policy]} (${drift[policy].ids.map((id) => JSON.stringify(id)).join(', ')}${drift[policy].count > drift[policy].ids.length ? ', …' : ''})`)
+    .join('; ');
 }
 
 /** Whether the mailboxes were routed to named targets (anything but the single target "default"). */

@@ -9,7 +9,7 @@
 // limits and Retry-After as always — and keeps the listing in memory only. Without that listing the dry run could
 // not say what a first run would adopt or delete. With no target to list (the API), such a mailbox is shown as
 // "not-listed".
-import type { DeliveredRow } from '../model/rows.ts';
+import type { DeliveredRow, DriftDecision } from '../model/rows.ts';
 import type { DesiredImport, DesiredImportFinish, DesiredImportResult, DesiredPreviewCalendar } from '../store/store.ts';
 import { listingReason } from '../planner/listing.ts';
 import { previewMailbox, type MailboxPreview } from '../planner/preview.ts';
@@ -38,6 +38,8 @@ export interface DryRunOptions {
    * asked, not recorded); without one they are "not-listed" and no target is named.
    */
   lister?: { routes: MailboxRoutes; parallelMailboxes: number };
+  /** The watch's recorded findings of a mailbox (store.driftFor), read only: the plan applies them as a delivery does. */
+  driftFor?: (calendar: string) => Promise<readonly DriftDecision[]>;
 }
 
 /** Whether a real delivery lists the mailbox before planning it (the very rule of its inventory step). */
@@ -51,8 +53,9 @@ export async function dryRun(options: DryRunOptions): Promise<{ imported: Desire
   /** Mailboxes in scope with work: whether a real run lists them first, and the target that delivered them so far. */
   const inScope = new Map<string, { listing: boolean; deliveredBy: string | null }>();
   let unchangedMailboxes = 0;
+  const drift = new Map<string, readonly DriftDecision[]>();
   const previewOf = (view: DesiredPreviewCalendar, delivered: DeliveredRow[], basis: MailboxPreview['basis']) =>
-    previewMailbox({ instance: options.instance, calendar: view.calendar, desired: view.desired(), delivered, generations: view.generations(), removedIds: view.removedIds(), basis });
+    previewMailbox({ instance: options.instance, calendar: view.calendar, desired: view.desired(), delivered, generations: view.generations(), removedIds: view.removedIds(), basis, drift: drift.get(view.calendar) ?? [] });
 
   const imported = await options.importer.preview(options.finish, (view) => {
     if (!view.needsDelivery && !reinventory) {
@@ -64,7 +67,13 @@ export async function dryRun(options: DryRunOptions): Promise<{ imported: Desire
     previews.set(view.calendar, previewOf(view, view.delivered(), listing ? 'not-listed' : 'store'));
   });
 
+  // The drift of the mailboxes with work, read after the first pass (its inspect cannot wait for the store).
+  for (const calendar of options.driftFor ? inScope.keys() : []) {
+    const found = await options.driftFor!(calendar);
+    if (found.length) drift.set(calendar, found);
+  }
   let fatal: TargetError | undefined;
+  let listedItems = new Map<string, DeliveredRow[]>();
   if (inScope.size && options.lister) {
     const listed = await listMailboxes(inScope, options.lister);
     fatal = listed.fatal;
@@ -79,15 +88,17 @@ export async function dryRun(options: DryRunOptions): Promise<{ imported: Desire
       if (error.scope === 'fatal') continue;
       previews.get(calendar)!.error = { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) };
     }
-    if (listed.items.size) {
-      // The same replacement again, now planned against what the target holds.
-      await options.importer.preview(options.finish, (view) => {
-        const items = listed.items.get(view.calendar);
-        if (!items) return;
-        const { target, movedFrom } = previews.get(view.calendar)!;
-        previews.set(view.calendar, { ...previewOf(view, items, 'listed'), ...(target ? { target } : {}), ...(movedFrom ? { movedFrom } : {}) });
-      });
-    }
+    listedItems = listed.items;
+  }
+  if (listedItems.size || drift.size) {
+    // The same replacement again, now planned against what the target holds and with the drift applied.
+    await options.importer.preview(options.finish, (view) => {
+      const items = listedItems.get(view.calendar);
+      if (!items && !drift.has(view.calendar)) return;
+      const { target, movedFrom, basis, error } = previews.get(view.calendar)!;
+      const preview = items ? previewOf(view, items, 'listed') : previewOf(view, view.delivered(), basis);
+      previews.set(view.calendar, { ...preview, ...(target ? { target } : {}), ...(movedFrom ? { movedFrom } : {}), ...(error ? { error } : {}) });
+    });
   }
 
   const mailboxes = [...previews.values()].sort((a, b) => a.calendar.localeCompare(b.calendar));

@@ -227,10 +227,9 @@ class MailboxWatch {
     const policies = this.options.policyOf(this.calendar);
     const found = findDrift({ delivered, desired, changes, known, window: this.route.target.kind === 'graph' ? window : null, policyOf: () => policies });
     if (!found.length) return;
-    const deletions = found.filter((d) => d.kind === 'deleted' && d.policy === 'restore');
-    await store.recordDrift(this.calendar, found, deletions.length > 0, this.lease);
-    // Forgotten under a new generation, so the create after the listing carries a fresh transactionId.
-    for (const gone of deletions) await store.forgetDelivered(this.calendar, gone.key, gone.itemId, this.lease);
+    // A deletion to restore is forgotten under a new generation in the same transaction (store/watch.ts).
+    const relist = found.some((d) => d.kind === 'deleted' && d.policy === 'restore');
+    await store.recordDrift(this.calendar, found, relist, this.lease);
     for (const decision of found) {
       this.summary.drift.push(decision);
       this.options.onDrift?.(this.calendar, decision);

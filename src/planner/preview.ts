@@ -1,6 +1,7 @@
 // A dry run's answer for one mailbox: what a delivery would create, update and delete there, from the very planner a
 // delivery uses (plan()), so a dry run cannot disagree with a real run about the same state. Pure, like plan().
-import type { DeliveredRow, DesiredRow } from '../model/rows.ts';
+import type { DeliveredRow, DesiredRow, DriftDecision, DriftPolicy } from '../model/rows.ts';
+import { applyDrift } from './drift.ts';
 import { plan } from './plan.ts';
 
 /** How many ids of each kind of operation a preview names. */
@@ -35,6 +36,11 @@ export interface MailboxPreview {
   update: OperationPreview;
   delete: OperationPreview;
   unchanged: number;
+  /**
+   * The watch's recorded findings (docs/drift.md) the plan applied, by policy: restore (an edit is updated back; a
+   * deletion is created again if the listing does not find it), respect and detach (left alone). Only when any.
+   */
+  drift?: Record<DriftPolicy, OperationPreview>;
   /** What the preview cannot know, in words. */
   note?: string;
   /** Why the mailbox could not be listed. */
@@ -51,12 +57,15 @@ export interface PreviewInput {
   /** Source ids of the events the change removes from the desired set, by key. */
   removedIds: Map<string, string>;
   basis: PreviewBasis;
+  /** The mailbox's drift findings (store.driftFor): applied as a real delivery applies them (engine/replanning.ts). */
+  drift?: readonly DriftDecision[];
   sample?: number;
 }
 
 export function previewMailbox(input: PreviewInput): MailboxPreview {
   const sample = input.sample ?? PREVIEW_SAMPLE;
-  const { ops, unchanged } = plan({ instance: input.instance, calendar: input.calendar, desired: input.desired, delivered: input.delivered, generations: input.generations });
+  const drifted = applyDrift(input.desired, input.delivered, input.drift ?? []);
+  const { ops, unchanged } = plan({ instance: input.instance, calendar: input.calendar, desired: drifted.desired, delivered: drifted.delivered, generations: input.generations });
   const desiredIds = new Map(input.desired.map((row) => [row.key, row.sourceId]));
   const idOf = (key: string) => desiredIds.get(key) ?? input.removedIds.get(key) ?? `key:${key}`;
   const preview: MailboxPreview = {
@@ -73,6 +82,15 @@ export function previewMailbox(input: PreviewInput): MailboxPreview {
     const entry = preview[op.kind];
     entry.count++;
     if (entry.ids.length < sample) entry.ids.push(idOf(op.key));
+  }
+  if (input.drift?.length) {
+    const drift: Record<DriftPolicy, OperationPreview> = { restore: { count: 0, ids: [] }, respect: { count: 0, ids: [] }, detach: { count: 0, ids: [] } };
+    for (const finding of input.drift) {
+      const entry = drift[finding.policy];
+      entry.count++;
+      if (entry.ids.length < sample) entry.ids.push(idOf(finding.key));
+    }
+    preview.drift = drift;
   }
   if (input.basis === 'not-listed') {
     preview.note = 'not yet listed; a real run lists it first: tagged events the store does not know would then be adopted, or deleted if not desired';

@@ -21,7 +21,8 @@ import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
 import { MailboxWatcher } from '../engine/watcher.ts';
-import { MailboxSubscriptions } from '../engine/notifications.ts';
+import { MailboxSubscriptions, subscriptionStatus, type SubscriberOptions } from '../engine/notifications.ts';
+import { systemClock } from '../model/clock.ts';
 import type { DeliveryLog } from '../engine/run.ts';
 import { driftPolicyOf } from '../app/watch.ts';
 import { Cadence } from '../engine/cadence.ts';
@@ -135,7 +136,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // The consent pages sign people in to the graph-delegated target's app (at most one per config).
   const delegated = delegatedTarget(config);
   const consentClient = delegated ? createConsentClient(delegated.target, baseDir, config.proxy) : null;
-  const metrics = createMetrics({ store, schedulerStats: () => scheduler.stats() });
+  const metrics = createMetrics({
+    store,
+    schedulerStats: () => scheduler.stats(),
+    subscriptions: async () => subscriptionStatus(await store.subscriptionRows(), await store.notificationCounts(), (options.clock ?? systemClock).now()),
+  });
   let stopping = false;
 
   // The config's mailboxes with the rooms of its room lists, read now and every roomListRefreshMinutes (app/mailboxes.ts).
@@ -204,7 +209,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw error;
   }
 
-  const subscriptions = notificationSubscriber(options, routes, (calendars, full) => void watcher.watchSoon(calendars, full), () => app);
+  const subscriptions = notificationSubscriber(options, routes, store, (calendars, full) => void watcher.watchSoon(calendars, full), () => app);
+  const retiring = subscriptions ? null : retiringSubscriber(options, routes, store, () => app);
 
   const https = server.tls
     ? { cert: readPem(server.tls.certificate, baseDir, 'server.tls.certificate'), key: readPem(server.tls.privateKey, baseDir, 'server.tls.privateKey') }
@@ -313,6 +319,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         .catch((error: unknown) => app.log.error({ err: error }, 'subscribing to change notifications failed; the next watch round tries again'));
     }
   }
+  // Watching or notifications turned off: the subscriptions an earlier serve made are deleted (Graph would keep posting).
+  if (retiring) {
+    void store
+      .mailboxes()
+      .then((mailboxes) => retiring.retireAll(mailboxes.filter((m) => m.target).map((m) => m.calendar)))
+      .catch((error: unknown) => app.log.error({ err: error }, 'deleting the change-notification subscriptions of an earlier serve failed; they expire within 3 days'));
+  }
   agent?.start();
   roomLists?.start();
   if (poller && (options.pollFeeds ?? true)) poller.start();
@@ -330,6 +343,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await alerts?.stop();
       await watcher.stop();
       await subscriptions?.idle();
+      await retiring?.idle();
       await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await roomLists?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
@@ -347,7 +361,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
  * encryption key, so every worker sharing the store and keys has the same one; without encryption keys there is
  * none to derive, and serve polls only (said once at the start).
  */
-function notificationSubscriber(options: ServeOptions, routes: MailboxRoutes<Scheduler>, watchSoon: (calendars: string[], full: boolean) => void, app: () => FastifyInstance): MailboxSubscriptions | null {
+function notificationSubscriber(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: SubscriberOptions['store'], watchSoon: (calendars: string[], full: boolean) => void, app: () => FastifyInstance): MailboxSubscriptions | null {
   const { config, server } = options;
   // As the watcher's (a test that drives the watcher's rounds itself still gets the subscriptions).
   const watching = (options.deliver ?? true) && config.watch.enabled;
@@ -358,7 +372,22 @@ function notificationSubscriber(options: ServeOptions, routes: MailboxRoutes<Sch
     queueMicrotask(() => log.warn({}, 'change notifications are off: their clientState is derived from store.encryptionKeys, which the config does not list; the mailboxes are watched by polling (add an encryption key to turn them on)'));
     return null;
   }
-  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: keyring.derive(`graph clientState ${config.instance}`), watchSoon, ...(options.clock ? { clock: options.clock } : {}), log });
+  // Under every listed key: a notification of a subscription made before a key rotation is still ours.
+  const [clientState, ...earlierClientStates] = keyring.deriveAll(`graph clientState ${config.instance}`);
+  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: clientState!, earlierClientStates, watchSoon, store, ...(options.clock ? { clock: options.clock } : {}), log });
+}
+
+/**
+ * A subscriber that only deletes: serve delivers with server.publicUrl and the store's keys (so an earlier serve may
+ * have subscribed) but no longer watches, or watch.notifications is false.
+ */
+function retiringSubscriber(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: SubscriberOptions['store'], app: () => FastifyInstance): MailboxSubscriptions | null {
+  const { config, server } = options;
+  if (!(options.deliver ?? true) || !server.publicUrl?.startsWith('https://')) return null;
+  const keyring = storeKeyring(config.store, options.baseDir);
+  if (!keyring) return null;
+  const [clientState, ...earlierClientStates] = keyring.deriveAll(`graph clientState ${config.instance}`);
+  return new MailboxSubscriptions({ routes, publicUrl: server.publicUrl, clientState: clientState!, earlierClientStates, watchSoon: () => {}, store, ...(options.clock ? { clock: options.clock } : {}), log: lazyLog(app) });
 }
 
 /** The app's logger, looked up when a line is written (the app is built after the parts that log). */

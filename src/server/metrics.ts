@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SchedulerStats } from '../engine/scheduler.ts';
+import type { SubscriptionTargetStatus } from '../engine/notifications.ts';
 import type { StoreOverview } from '../store/store.ts';
 
 export interface Metrics {
@@ -16,7 +17,15 @@ export interface Metrics {
   authLimited: Counter;
 }
 
-export function createMetrics(options: { store: StoreOverview; schedulerStats?: () => SchedulerStats; defaultMetrics?: boolean }): Metrics {
+export interface MetricsOptions {
+  store: StoreOverview;
+  schedulerStats?: () => SchedulerStats;
+  /** Graph change-notification subscriptions and notifications per target, read from the store when scraped. */
+  subscriptions?: () => Promise<SubscriptionTargetStatus[]>;
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'calpush_process_' });
   const { store } = options;
@@ -55,6 +64,8 @@ export function createMetrics(options: { store: StoreOverview; schedulerStats?: 
       for (const [state, count] of Object.entries(t.mailboxes)) this.set({ state }, count);
     },
   });
+
+  if (options.subscriptions) subscriptionMetrics(registry, options.subscriptions);
 
   if (options.schedulerStats) {
     const stats = options.schedulerStats;
@@ -100,4 +111,55 @@ export function createMetrics(options: { store: StoreOverview; schedulerStats?: 
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Graph change notifications (docs/drift.md): subscriptions per target and state, when each target last failed to
+ * subscribe or renew, and the notifications received and rejected (a clientState not calpush's). Read from the store
+ * when scraped (every worker's count); one read serves the three (reused for 500 ms of elapsed time).
+ */
+function subscriptionMetrics(registry: Registry, read: () => Promise<SubscriptionTargetStatus[]>): void {
+  let cached: SubscriptionTargetStatus[] | null = null;
+  let readAt = 0;
+  const current = async () => {
+    if (!cached || performance.now() - readAt > 500) {
+      cached = await read();
+      readAt = performance.now();
+    }
+    return cached;
+  };
+  new Gauge({
+    name: 'calpush_graph_subscriptions',
+    help: 'Graph change-notification subscriptions per target: active, expiring (due for renewal) and failed (none held)',
+    labelNames: ['target', 'state'],
+    registers: [registry],
+    async collect() {
+      for (const t of await current()) for (const state of ['active', 'expiring', 'failed'] as const) this.set({ target: t.target, state }, t[state]);
+    },
+  });
+  new Gauge({
+    name: 'calpush_graph_subscription_last_error_timestamp_seconds',
+    help: 'When a subscription of the target last failed to be made or renewed (the message: calpush status)',
+    labelNames: ['target'],
+    registers: [registry],
+    async collect() {
+      for (const t of await current()) if (t.lastError) this.set({ target: t.target }, Date.parse(t.lastError.at) / 1000);
+    },
+  });
+  const last = new Map<string, number>();
+  new Counter({
+    name: 'calpush_graph_notifications_total',
+    help: 'Graph change notifications received per target: accepted, or rejected (a clientState not calpush\'s)',
+    labelNames: ['target', 'outcome'],
+    registers: [registry],
+    async collect() {
+      for (const t of await current()) {
+        for (const [outcome, value] of [['received', t.notifications.received], ['rejected', t.notifications.rejected]] as const) {
+          const key = `${t.target}\u0000${outcome}`;
+          if (value > (last.get(key) ?? 0)) this.inc({ target: t.target, outcome }, value - (last.get(key) ?? 0));
+          last.set(key, value);
+        }
+      }
+    },
+  });
 }

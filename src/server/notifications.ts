@@ -5,7 +5,7 @@
 //   (https://learn.microsoft.com/graph/change-notifications-delivery-webhooks#notificationurl-validation). The token
 //   is answered only as text/plain and only when it is short, so the endpoint cannot be made to echo a page.
 // - Notifications: "respond with a 202 Accepted status code" at once and process them after; each one's clientState
-//   is compared with the deployment's in constant time, and a notification with another is ignored ("verify that
+//   is compared with the deployment's (under every listed store key) in constant time, and one with another is ignored ("verify that
 //   the clientState ... matches"), logged without the value. The answer is 202 either way, so a stranger learns
 //   nothing from it.
 // - Lifecycle notifications (https://learn.microsoft.com/graph/change-notifications-lifecycle-events) likewise.
@@ -15,9 +15,12 @@ import { LIFECYCLE_PATH, NOTIFICATION_PATH, type LifecycleEvent } from '../engin
 
 /** What the endpoints hand notifications to (engine/notifications.ts MailboxSubscriptions). */
 export interface NotificationReceiver {
-  acceptsClientState(value: unknown): boolean;
+  /** Whether the clientState is calpush's under any listed store key (id: the notification's subscription). */
+  acceptsClientState(value: unknown, subscriptionId?: string): boolean;
   notified(subscriptionId: string): boolean;
   lifecycle(subscriptionId: string, event: LifecycleEvent): boolean;
+  /** Counts the body's notifications, accepted or rejected (the status, the metrics). */
+  tally?(results: Array<{ subscriptionId: string; accepted: boolean }>): void;
 }
 
 /** A body of notifications: Graph batches a few; 1 MiB and 1,000 entries are far above that and bound the work. */
@@ -54,11 +57,15 @@ function routes(app: FastifyInstance, receiver: NotificationReceiver): void {
         if (token !== undefined) return validation(reply, token);
         const entries = entriesOf(request.body);
         let ignored = 0;
+        const results: Array<{ subscriptionId: string; accepted: boolean }> = [];
         for (const entry of entries.slice(0, MAX_ENTRIES)) {
           const id = typeof entry.subscriptionId === 'string' ? entry.subscriptionId : '';
-          if (!receiver.acceptsClientState(entry.clientState)) ignored++;
+          const accepted = receiver.acceptsClientState(entry.clientState, id);
+          results.push({ subscriptionId: id, accepted });
+          if (!accepted) ignored++;
           else if (!handle(entry, id)) log.debug({ url }, 'a notification of a subscription this process does not hold: ignored');
         }
+        if (results.length) receiver.tally?.(results);
         // The count only: never the value that did not match.
         if (ignored) log.warn({ url, ignored }, 'notifications with a clientState that is not calpush’s were ignored');
         return reply.code(202).send();

@@ -72,6 +72,8 @@ export const COPIED_TABLES: CopiedTable[] = [
   { table: 'agent_alias', columns: ['mailbox', 'number', 'uid', 'held_until_ms'], key: ['mailbox', 'number'] },
   { table: 'watch_state', columns: ['calendar', 'target', 'state', 'full_at', 'updated_at'], key: ['calendar'] },
   { table: 'drift', columns: ['calendar', 'event_key', 'kind', 'policy', 'item_id', 'change_key', 'content_hash', 'seen_at'], key: ['calendar', 'event_key'] },
+  { table: 'watch_subscription', columns: ['calendar', 'target', 'subscription_id', 'expires_at', 'last_error', 'last_error_at', 'updated_at'], key: ['calendar'] },
+  { table: 'notification_count', columns: ['target', 'received', 'rejected'], key: ['target'] },
 ];
 
 export interface CopiedCounts {

@@ -1,6 +1,9 @@
 // The PostgreSQL side of the watch store (store/watch.ts): the tables of sqlite-watch.ts's WATCH_MIGRATION.
 import type { Lease } from './store.ts';
-import { DRIFT_COLUMNS, toDriftRow, toWatchState, WATCH_STATE_COLUMNS, type DriftKind, type DriftPolicy, type DriftRow, type WatchStateRow } from './watch.ts';
+import {
+  DRIFT_COLUMNS, SUBSCRIPTION_COLUMNS, toDriftRow, toNotificationCount, toSubscriptionRow, toWatchState, WATCH_STATE_COLUMNS,
+  type DriftKind, type DriftPolicy, type DriftRow, type NotificationCountRow, type SubscriptionRow, type WatchStateRow,
+} from './watch.ts';
 
 type Row = Record<string, unknown>;
 type Queries = { query(sql: string, params?: unknown[]): Promise<unknown> };
@@ -28,10 +31,30 @@ export const POSTGRES_WATCH_MIGRATION = `
   CREATE INDEX drift_seen ON drift (seen_at);
 `;
 
+/** Migration 8: the tables of sqlite-watch.ts's SUBSCRIPTION_MIGRATION. */
+export const POSTGRES_SUBSCRIPTION_MIGRATION = `
+  CREATE TABLE watch_subscription (
+    calendar         text COLLATE "C" PRIMARY KEY,
+    target           text COLLATE "C" NOT NULL,
+    subscription_id  text COLLATE "C",
+    expires_at       text COLLATE "C",
+    last_error       text,
+    last_error_at    text COLLATE "C",
+    updated_at       text COLLATE "C" NOT NULL
+  );
+  CREATE TABLE notification_count (
+    target    text COLLATE "C" PRIMARY KEY,
+    received  bigint NOT NULL DEFAULT 0,
+    rejected  bigint NOT NULL DEFAULT 0
+  );
+`;
+
 export interface PostgresWatchParts {
   query(sql: string, params?: unknown[]): Promise<Row[]>;
   fenced<T>(fence: Lease | undefined, work: (client: Queries) => Promise<T>): Promise<T>;
   now: () => string;
+  /** Forgets a delivered item under a new generation (the store's own, on the caller's transaction). */
+  forgetDelivered(client: Queries, calendar: string, key: string, itemId: string): Promise<void>;
 }
 
 export async function watchState(parts: PostgresWatchParts, calendar: string): Promise<WatchStateRow | null> {
@@ -62,6 +85,7 @@ export async function recordDrift(parts: PostgresWatchParts, calendar: string, r
         [calendar, row.key, row.kind, row.policy, row.itemId, row.changeKey, row.contentHash, now],
       );
       if (row.kind === 'edited') await client.query('UPDATE delivered_item SET change_key = $1 WHERE calendar = $2 AND item_id = $3', [row.changeKey, calendar, row.itemId]);
+      else if (row.policy === 'restore') await parts.forgetDelivered(client, calendar, row.key, row.itemId);
     }
     if (relist) await client.query('UPDATE mailbox SET inventoried_at = NULL WHERE calendar = $1', [calendar]);
     // Something to restore: the calendar no longer holds the desired state, so the mailbox is due for delivery.
@@ -80,4 +104,33 @@ export async function driftRows(parts: PostgresWatchParts, limit: number): Promi
 export async function driftCounts(parts: PostgresWatchParts): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>> {
   const rows = await parts.query('SELECT policy, kind, COUNT(*) AS n FROM drift GROUP BY policy, kind ORDER BY policy, kind');
   return rows.map((row) => ({ policy: String(row['policy']) as DriftPolicy, kind: String(row['kind']) as DriftKind, count: Number(row['n']) }));
+}
+
+export async function saveSubscription(parts: PostgresWatchParts, calendar: string, row: Omit<SubscriptionRow, 'calendar' | 'updatedAt'> | null): Promise<void> {
+  if (!row) {
+    await parts.query('DELETE FROM watch_subscription WHERE calendar = $1', [calendar]);
+    return;
+  }
+  await parts.query(
+    `INSERT INTO watch_subscription (${SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (calendar) DO UPDATE SET target = excluded.target, subscription_id = excluded.subscription_id, expires_at = excluded.expires_at,
+       last_error = excluded.last_error, last_error_at = excluded.last_error_at, updated_at = excluded.updated_at`,
+    [calendar, row.target, row.subscriptionId, row.expiresAt, row.lastError, row.lastErrorAt, parts.now()],
+  );
+}
+
+export async function subscriptionRows(parts: PostgresWatchParts): Promise<SubscriptionRow[]> {
+  return (await parts.query(`SELECT ${SUBSCRIPTION_COLUMNS} FROM watch_subscription ORDER BY target, calendar`)).map(toSubscriptionRow);
+}
+
+export async function countNotifications(parts: PostgresWatchParts, target: string, received: number, rejected: number): Promise<void> {
+  await parts.query(
+    `INSERT INTO notification_count (target, received, rejected) VALUES ($1, $2, $3)
+     ON CONFLICT (target) DO UPDATE SET received = notification_count.received + excluded.received, rejected = notification_count.rejected + excluded.rejected`,
+    [target, received, rejected],
+  );
+}
+
+export async function notificationCounts(parts: PostgresWatchParts): Promise<NotificationCountRow[]> {
+  return (await parts.query('SELECT target, received, rejected FROM notification_count ORDER BY target')).map(toNotificationCount);
 }

@@ -28,8 +28,8 @@ import * as agent from './postgres-agent.ts';
 import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './postgres-watch.ts';
-import { POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
-import type { DriftKind, DriftPolicy, DriftRow, WatchStateRow, WatchStore } from './watch.ts';
+import { POSTGRES_SUBSCRIPTION_MIGRATION, POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
+import type { DriftKind, DriftPolicy, DriftRow, NotificationCountRow, SubscriptionRow, WatchStateRow, WatchStore } from './watch.ts';
 import { SealError, type Keyring } from './sealed.ts';
 import { StoreError } from './errors.ts';
 import { describeServer, postgresFailure } from './postgres-errors.ts';
@@ -171,6 +171,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   POSTGRES_AGENT_MIGRATION,
   POSTGRES_WATCH_MIGRATION,
   POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION,
+  POSTGRES_SUBSCRIPTION_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -860,7 +861,7 @@ export class PostgresStore implements Store, StoreTables {
   // ---- watching for drift (postgres-watch.ts) -------------------------------------------------------------------
 
   private get watchParts(): PostgresWatchParts {
-    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
+    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now, forgetDelivered: (client, calendar, key, itemId) => dropDelivered(client as Queryable, calendar, key, itemId) };
   }
   async watchState(calendar: string): Promise<WatchStateRow | null> {
     return watch.watchState(this.watchParts, calendar);
@@ -879,6 +880,19 @@ export class PostgresStore implements Store, StoreTables {
   }
   async driftCounts(): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>> {
     return watch.driftCounts(this.watchParts);
+  }
+
+  async saveSubscription(calendar: string, row: Omit<SubscriptionRow, 'calendar' | 'updatedAt'> | null): Promise<void> {
+    await watch.saveSubscription(this.watchParts, calendar, row);
+  }
+  async subscriptionRows(): Promise<SubscriptionRow[]> {
+    return watch.subscriptionRows(this.watchParts);
+  }
+  async countNotifications(target: string, received: number, rejected: number): Promise<void> {
+    await watch.countNotifications(this.watchParts, target, received, rejected);
+  }
+  async notificationCounts(): Promise<NotificationCountRow[]> {
+    return watch.notificationCounts(this.watchParts);
   }
 
   // ---- the resource agent (postgres-agent.ts) -------------------------------------------------------------------

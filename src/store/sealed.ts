@@ -62,6 +62,11 @@ export class Keyring {
     return createHmac('sha256', this.current.key).update(`calpush derived secret: ${purpose}`).digest('base64url');
   }
 
+  /** derive(purpose) under every listed key, the current one first: a secret made before a rotation still checks. */
+  deriveAll(purpose: string): string[] {
+    return [...this.byId.values()].map((key) => createHmac('sha256', key).update(`calpush derived secret: ${purpose}`).digest('base64url'));
+  }
+
   key(id: string): Buffer {
     const key = this.byId.get(id);
     if (!key) {

@@ -36,8 +36,8 @@ import * as agent from './sqlite-agent.ts';
 import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION } from './sqlite-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './sqlite-watch.ts';
-import { WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
-import type { DriftKind, DriftPolicy, DriftRow, WatchStateRow, WatchStore } from './watch.ts';
+import { SUBSCRIPTION_MIGRATION, WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
+import type { DriftKind, DriftPolicy, DriftRow, NotificationCountRow, SubscriptionRow, WatchStateRow, WatchStore } from './watch.ts';
 
 /** Each entry runs once, in order, inside a transaction; never edit one that has shipped: append a new one. */
 const MIGRATIONS: string[] = [
@@ -197,6 +197,7 @@ const MIGRATIONS: string[] = [
   AGENT_MIGRATION,
   WATCH_MIGRATION,
   AGENT_ALIAS_HELD_UNTIL_MIGRATION,
+  SUBSCRIPTION_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -858,7 +859,7 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   // ---- watching for drift (sqlite-watch.ts) ---------------------------------------------------------------------
 
   private get watchParts(): SqliteWatchParts {
-    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
+    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now, forgetDelivered: (calendar, key, itemId) => this.dropDelivered(calendar, key, itemId) };
   }
   async watchState(calendar: string): Promise<WatchStateRow | null> {
     return watch.watchState(this.watchParts, calendar);
@@ -877,6 +878,19 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   }
   async driftCounts(): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>> {
     return watch.driftCounts(this.watchParts);
+  }
+
+  async saveSubscription(calendar: string, row: Omit<SubscriptionRow, 'calendar' | 'updatedAt'> | null): Promise<void> {
+    watch.saveSubscription(this.watchParts, calendar, row);
+  }
+  async subscriptionRows(): Promise<SubscriptionRow[]> {
+    return watch.subscriptionRows(this.watchParts);
+  }
+  async countNotifications(target: string, received: number, rejected: number): Promise<void> {
+    watch.countNotifications(this.watchParts, target, received, rejected);
+  }
+  async notificationCounts(): Promise<NotificationCountRow[]> {
+    return watch.notificationCounts(this.watchParts);
   }
 
   // ---- the resource agent (sqlite-agent.ts) -------------------------------------------------------------------

@@ -30,6 +30,30 @@ export interface WatchStateRow {
   updatedAt: string;
 }
 
+/**
+ * A mailbox's Graph change-notification subscription as serve last left it (engine/notifications.ts), for the status
+ * and the metrics of every process sharing the store. The clientState is never stored.
+ */
+export interface SubscriptionRow {
+  calendar: string;
+  /** The named target it is (or was to be) made on; '' when the route could not be found. */
+  target: string;
+  /** Graph's id; null: none is held (subscribing failed, or is refused). */
+  subscriptionId: string | null;
+  expiresAt: string | null;
+  /** The last failure to subscribe or renew, and when (kept after a later success: the last one). */
+  lastError: string | null;
+  lastErrorAt: string | null;
+  updatedAt: string;
+}
+
+/** Change notifications received per target since the store began: accepted, and rejected (a clientState not ours). */
+export interface NotificationCountRow {
+  target: string;
+  received: number;
+  rejected: number;
+}
+
 export interface WatchStore {
   watchState(calendar: string): Promise<WatchStateRow | null>;
   /** Where reading stands after a page; `full`: the round began from no state. Fenced by the mailbox's lease. */
@@ -40,7 +64,10 @@ export interface WatchStore {
    * watch, decides what is created, so nothing is created twice). An edit also records the item's ChangeKey / ETag as
    * the person left it on the delivered row: a restore's update is planned against that item (planner/drift.ts), and
    * once written (a new ChangeKey) the finding no longer applies. A finding to restore makes the mailbox due for
-   * delivery (its desired version moves ahead of the delivered one, as a change of the source would).
+   * delivery (its desired version moves ahead of the delivered one, as a change of the source would). A deletion to
+   * restore also forgets the delivered item under a new generation (the create after the listing carries a fresh
+   * transactionId) in the same transaction: a crash can neither keep the finding without the forgetting (the
+   * deleted item would still count as delivered) nor the forgetting without the finding.
    */
   recordDrift(calendar: string, rows: Array<Omit<DriftRow, 'calendar' | 'seenAt'>>, relist: boolean, fence?: Lease): Promise<void>;
   /** The mailbox's drift rows, by key; or every mailbox's (the status), newest first, at most `limit`. */
@@ -48,6 +75,12 @@ export interface WatchStore {
   driftRows(limit: number): Promise<DriftRow[]>;
   /** Rows per policy and kind across every mailbox (the status, the metrics). */
   driftCounts(): Promise<Array<{ policy: DriftPolicy; kind: DriftKind; count: number }>>;
+  /** Replaces the mailbox's subscription row (`updatedAt` is the store's clock); `null`: the mailbox has none any more. */
+  saveSubscription(calendar: string, row: Omit<SubscriptionRow, 'calendar' | 'updatedAt'> | null): Promise<void>;
+  subscriptionRows(): Promise<SubscriptionRow[]>;
+  /** Adds to a target's notification counts. */
+  countNotifications(target: string, received: number, rejected: number): Promise<void>;
+  notificationCounts(): Promise<NotificationCountRow[]>;
 }
 
 type Row = Record<string, unknown>;
@@ -68,6 +101,24 @@ export function toDriftRow(row: Row): DriftRow {
     contentHash: textOrNull(row['content_hash']),
     seenAt: String(row['seen_at']),
   };
+}
+
+export const SUBSCRIPTION_COLUMNS = 'calendar, target, subscription_id, expires_at, last_error, last_error_at, updated_at';
+
+export function toSubscriptionRow(row: Row): SubscriptionRow {
+  return {
+    calendar: String(row['calendar']),
+    target: String(row['target']),
+    subscriptionId: textOrNull(row['subscription_id']),
+    expiresAt: textOrNull(row['expires_at']),
+    lastError: textOrNull(row['last_error']),
+    lastErrorAt: textOrNull(row['last_error_at']),
+    updatedAt: String(row['updated_at']),
+  };
+}
+
+export function toNotificationCount(row: Row): NotificationCountRow {
+  return { target: String(row['target']), received: Number(row['received']), rejected: Number(row['rejected']) };
 }
 
 export function toWatchState(row: Row): WatchStateRow {

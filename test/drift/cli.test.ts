@@ -66,6 +66,61 @@ describe('calpush watch --once', () => {
     expect(text.stdout).toContain(`drift: edited → respect 1`);
   });
 
+  it('sync --dry-run applies the recorded drift as the delivery would, shows it per policy, and writes nothing', async () => {
+    const DRY = 's0023@contoso.edu';
+    const input = join(workspace.dir, 'with-dry.json');
+    writeFileSync(input, JSON.stringify([...lectures(RESTORED), ...lectures(RESPECTED), ...lectures(DRY)]));
+    expect((await runCli(['sync', '-c', workspace.configPath, '-i', input])).code).toBe(0);
+    // Findings a watch recorded and no delivery applied yet: lecture-2 edited (restore), lecture-3 detached.
+    const store = new SqliteStore(join(workspace.dir, 'state/calpush.sqlite'));
+    const edited = await itemOf(DRY, 'lecture-2');
+    const detached = await itemOf(DRY, 'lecture-3');
+    await store.recordDrift(DRY, [
+      { key: eventKey(DRY, 'lecture-2'), kind: 'edited', policy: 'restore', itemId: edited, changeKey: 'as-the-student-left-it', contentHash: null },
+      { key: eventKey(DRY, 'lecture-3'), kind: 'edited', policy: 'detach', itemId: detached, changeKey: 'as-the-student-left-it-too', contentHash: null },
+    ], false);
+    const driftBefore = await store.driftFor(DRY);
+    await store.close();
+    // The source drops lecture-3: detached, so no delivery deletes it.
+    writeFileSync(input, JSON.stringify([...lectures(RESTORED), ...lectures(RESPECTED), ...lectures(DRY).slice(0, 2)]));
+    sandbox.resetStats();
+    const dry = await runCli(['sync', '-c', workspace.configPath, '-i', input, '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const mailbox = JSON.parse(dry.stdout).plan.mailboxes.find((m: { calendar: string }) => m.calendar === DRY);
+    expect(mailbox).toMatchObject({ create: { count: 0 }, update: { count: 1, ids: ['lecture-2'] }, delete: { count: 0 } });
+    expect(mailbox.drift).toEqual({ restore: { count: 1, ids: ['lecture-2'] }, respect: { count: 0, ids: [] }, detach: { count: 1, ids: ['lecture-3'] } });
+    const text = await runCli(['sync', '-c', workspace.configPath, '-i', input, '--dry-run']);
+    expect(text.stdout).toContain('drift the watch recorded: 1 restored as desired ("lecture-2"); 1 no longer managed (detach) ("lecture-3")');
+    expect(sandbox.stats().writes).toBe(0);
+    const after = new SqliteStore(join(workspace.dir, 'state/calpush.sqlite'));
+    expect(await after.driftFor(DRY)).toEqual(driftBefore);
+    await after.close();
+  });
+
+  it('status shows the change-notification subscriptions per mailbox and per target (--json, --subscriptions)', async () => {
+    const store = new SqliteStore(join(workspace.dir, 'state/calpush.sqlite'));
+    // As serve records them: far from any time of day the test may run at.
+    await store.saveSubscription(RESTORED, { target: 'default', subscriptionId: 'sub-1', expiresAt: '2999-01-01T00:00:00.000Z', lastError: null, lastErrorAt: null });
+    await store.saveSubscription(RESPECTED, { target: 'default', subscriptionId: null, expiresAt: null, lastError: 'Forbidden: Graph refused the subscription', lastErrorAt: '2026-09-01T08:00:00.000Z' });
+    await store.countNotifications('default', 5, 2);
+    await store.close();
+    const rows = JSON.parse((await runCli(['status', '-c', workspace.configPath, '--json'])).stdout) as Array<{ calendar: string; subscription: unknown }>;
+    expect(rows.find((r) => r.calendar === RESTORED)!.subscription).toEqual({ target: 'default', id: 'sub-1', expiresAt: '2999-01-01T00:00:00.000Z', lastError: null, lastErrorAt: null });
+    const targets = JSON.parse((await runCli(['status', '-c', workspace.configPath, '--subscriptions', '--json'])).stdout);
+    expect(targets).toEqual({
+      targets: [
+        {
+          target: 'default', active: 1, expiring: 0, failed: 1,
+          lastError: { calendar: RESPECTED, message: 'Forbidden: Graph refused the subscription', at: '2026-09-01T08:00:00.000Z' },
+          notifications: { received: 5, rejected: 2 },
+        },
+      ],
+    });
+    const text = (await runCli(['status', '-c', workspace.configPath])).stdout;
+    expect(text).toContain('change notifications (Graph):\n  default: 1 active, 0 expiring, 1 failed; notifications 5 received, 2 rejected');
+    expect(text).toContain(`last error 2026-09-01T08:00:00.000Z (${RESPECTED}): Forbidden: Graph refused the subscription`);
+  });
+
   it('without --once it says how to run it (exit 2)', async () => {
     const result = await runCli(['watch', '-c', workspace.configPath]);
     expect(result.code).toBe(2);

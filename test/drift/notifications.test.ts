@@ -14,7 +14,8 @@ import { startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts'
 import { generateCertificate, SERVER_ALT_NAMES } from '../../src/sandbox/tls.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
 import { LIFECYCLE_PATH, MailboxSubscriptions, NOTIFICATION_PATH } from '../../src/engine/notifications.ts';
-import { singleRoute } from '../../src/engine/routes.ts';
+import { singleRoute, type MailboxRoutes } from '../../src/engine/routes.ts';
+import { TargetError } from '../../src/targets/target.ts';
 import { Scheduler } from '../../src/engine/scheduler.ts';
 import { GraphTarget } from '../../src/targets/graph/target.ts';
 import { sandboxGraphOptions } from '../support/sandbox-graph.ts';
@@ -153,6 +154,113 @@ describe('calpush serve with Graph change notifications', () => {
   });
 });
 
+describe('subscriptions in the store, the status and /metrics', () => {
+  it('records the subscription per mailbox; /metrics counts subscriptions per state and notifications received and rejected per target', async () => {
+    const [held] = ours();
+    expect(await running.store.subscriptionRows()).toMatchObject([{ calendar: STUDENT, target: 'default', subscriptionId: held!.id, expiresAt: held!.expirationDateTime }]);
+    const counts = await running.store.notificationCounts();
+    const before = counts.find((c) => c.target === 'default') ?? { received: 0, rejected: 0 };
+    const body = (state: string) => JSON.stringify({ value: [{ subscriptionId: held!.id, clientState: state, changeType: 'updated', resource: 'Users/x/Events/y' }] });
+    await post(NOTIFICATION_PATH, body(clientState));
+    await post(NOTIFICATION_PATH, body('not-the-secret'));
+    await running.watcher.idle();
+    await vi.waitFor(async () => expect((await running.store.notificationCounts()).find((c) => c.target === 'default')).toEqual({ target: 'default', received: before.received + 1, rejected: before.rejected + 1 }));
+    const metrics = (await running.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('calpush_graph_subscriptions{target="default",state="active"} 1');
+    expect(metrics).toContain('calpush_graph_subscriptions{target="default",state="failed"} 0');
+    expect(metrics).toContain(`calpush_graph_notifications_total{target="default",outcome="received"} ${before.received + 1}`);
+    expect(metrics).toContain(`calpush_graph_notifications_total{target="default",outcome="rejected"} ${before.rejected + 1}`);
+    expect(metrics).not.toContain(clientState);
+  });
+});
+
+describe('a mailbox calpush no longer watches there (DELETE /subscriptions/{id})', () => {
+  it('left out of the upkeep (no longer delivered): deleted and forgotten; one Graph no longer has (404) counts as deleted', async () => {
+    expect(ours()).toHaveLength(1);
+    await running.subscriptions!.upkeep([]);
+    expect(ours()).toEqual([]);
+    expect(running.subscriptions!.subscribed()).toEqual([]);
+    await running.subscriptions!.upkeep([STUDENT]);
+    const [again] = ours();
+    expect(again).toBeDefined();
+    // Gone behind calpush's back: the DELETE's 404 is what deleting wanted.
+    const graph = new GraphTarget(sandboxGraphOptions(sandbox, 'delete-test'));
+    await graph.subscriptions!.remove(STUDENT, again!.id);
+    expect(ours()).toEqual([]);
+    await running.subscriptions!.upkeep([]);
+    expect(running.subscriptions!.subscribed()).toEqual([]);
+    await running.subscriptions!.upkeep([STUDENT]);
+    expect(ours()).toHaveLength(1);
+    await graph.close();
+  });
+
+  it('routed to another target, or no longer routed: deleted on the target it was made on; serve that stops watching deletes its own', async () => {
+    const target = new GraphTarget(sandboxGraphOptions(sandbox, 'moved-test'));
+    const scheduler = new Scheduler({ clock, globalConcurrency: 4, mailboxConcurrency: 4, maxAttempts: 3, baseBackoffMs: 10, maxBackoffMs: 100 });
+    const graph = { name: 'online', target, scheduler, reason: 'test', lookedUp: false };
+    // An EWS target cannot subscribe: the route moved on-premises.
+    const onprem = { ...graph, name: 'onprem', target: { ...target, kind: 'ews', subscriptions: undefined } as unknown as GraphTarget };
+    let current: typeof graph | null = graph;
+    const routes = {
+      route: async () => current ?? Promise.reject(new TargetError('mailbox', 'NoRoute', 'no rule matches')),
+      schedulers: () => [scheduler],
+      through: () => routes,
+    } as unknown as MailboxRoutes;
+    const subscriber = () => new MailboxSubscriptions({ routes, publicUrl, clientState, watchSoon: () => {}, clock });
+    const moving = subscriber();
+    await moving.upkeep([STUDENT]); // adopts serve's
+    expect(moving.subscribed()).toEqual([STUDENT]);
+    current = onprem;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toEqual([]);
+    expect(moving.subscribed()).toEqual([]);
+    current = graph;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toHaveLength(1);
+    current = null;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toEqual([]);
+    expect(moving.subscribed()).toEqual([]);
+    // A serve without watching: what an earlier serve subscribed is read and deleted.
+    current = graph;
+    await moving.upkeep([STUDENT]);
+    expect(ours()).toHaveLength(1);
+    await subscriber().retireAll([STUDENT]);
+    expect(ours()).toEqual([]);
+    await target.close();
+  });
+});
+
+describe('a rotated store key', () => {
+  it('accepts notifications signed under any listed key, and makes the subscription again under the current key', async () => {
+    const target = new GraphTarget(sandboxGraphOptions(sandbox, 'rekey-test'));
+    const scheduler = new Scheduler({ clock, globalConcurrency: 4, mailboxConcurrency: 4, maxAttempts: 3, baseBackoffMs: 10, maxBackoffMs: 100 });
+    const routes = singleRoute(target, scheduler);
+    // Before the rotation: subscribed under the old key's clientState.
+    const before = new MailboxSubscriptions({ routes, publicUrl, clientState, watchSoon: () => {}, clock });
+    await before.upkeep([STUDENT]);
+    const [old] = ours();
+    expect(old).toBeDefined();
+    // After: a new current key, the old one still listed.
+    const rotated = new Keyring([{ id: 'k2', key: randomBytes(32) }, { id: 'k1', key: randomBytes(32) }]).deriveAll('graph clientState test');
+    expect(rotated).toHaveLength(2);
+    const after = new MailboxSubscriptions({ routes, publicUrl, clientState: rotated[0]!, earlierClientStates: [clientState], watchSoon: () => {}, clock });
+    expect(after.acceptsClientState(clientState)).toBe(true);
+    expect(after.acceptsClientState(rotated[0])).toBe(true);
+    expect(after.acceptsClientState('not-the-secret')).toBe(false);
+    await after.upkeep([STUDENT]);
+    const [renewed] = ours();
+    expect(ours()).toHaveLength(1);
+    expect(renewed!.id).not.toBe(old!.id);
+    expect(after.subscribed()).toEqual([STUDENT]);
+    // Kept at the next upkeep: it is under the current key now.
+    await after.upkeep([STUDENT]);
+    expect(ours().map((s) => s.id)).toEqual([renewed!.id]);
+    await after.retireAll([STUDENT]);
+    await target.close();
+  });
+});
+
 describe('a subscription Graph refuses', () => {
   it('leaves the mailbox on polling, with one warning that says what to fix', async () => {
     const target = new GraphTarget(sandboxGraphOptions(sandbox, 'refused-test'));
@@ -161,7 +269,9 @@ describe('a subscription Graph refuses', () => {
     const log = { debug: () => {}, info: () => {}, error: () => {}, warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }) };
     // Nothing listens there: Graph's validation request fails, and Graph answers 400.
     const nowhere = `https://localhost:${await freePort()}`;
-    const subscriber = new MailboxSubscriptions({ routes: singleRoute(target, scheduler), publicUrl: nowhere, clientState: 'a-secret-state', watchSoon: () => {}, clock, log });
+    const saved: Array<[string, unknown]> = [];
+    const store = { saveSubscription: async (calendar: string, row: unknown) => void saved.push([calendar, row]), countNotifications: async () => {} };
+    const subscriber = new MailboxSubscriptions({ routes: singleRoute(target, scheduler), publicUrl: nowhere, clientState: 'a-secret-state', watchSoon: () => {}, clock, log, store });
     const before = sandbox.subscriptions.stats().validationFailures;
     await subscriber.upkeep([STUDENT]);
     await subscriber.upkeep([STUDENT]);
@@ -171,6 +281,9 @@ describe('a subscription Graph refuses', () => {
     expect(warnings[0]!.message).toMatch(/polling only/);
     expect(String(warnings[0]!.fields['remedy'])).toContain(`${nowhere}${NOTIFICATION_PATH} reachable from Microsoft Graph over HTTPS`);
     expect(JSON.stringify(warnings)).not.toContain('a-secret-state');
+    // The status sees it failed, with the reason, and never the clientState.
+    expect(saved.at(-1)).toEqual([STUDENT, { target: 'default', subscriptionId: null, expiresAt: null, lastError: expect.stringContaining(':'), lastErrorAt: new Date(now).toISOString() }]);
+    expect(JSON.stringify(saved)).not.toContain('a-secret-state');
     await target.close();
   });
 });

@@ -801,6 +801,48 @@ describe(`the store contract: ${name}`, () => {
       await store.close();
     });
 
+    it('a deletion to restore is recorded and its delivered item forgotten under a new generation in one transaction', async () => {
+      const store = await stores.open();
+      await store.recordInventory(cal, [item('a', 'i-a'), item('b', 'i-b')]);
+      const before = (await store.generations(cal)).get('a') ?? 0;
+      await store.recordDrift(cal, [drift('a', 'restore', 'deleted'), drift('b', 'respect', 'deleted')], true);
+      // Only the deletion to restore is forgotten: a respected one stays delivered (nothing is created again).
+      expect((await store.deliveredFor(cal)).map((row) => row.itemId)).toEqual(['i-b']);
+      expect((await store.generations(cal)).get('a')).toBe(before + 1);
+      expect((await store.driftFor(cal)).map((r) => [r.key, r.kind, r.policy])).toEqual([['a', 'deleted', 'restore'], ['b', 'deleted', 'respect']]);
+      // Under a lost lease neither half is written.
+      const other = await stores.reopen(store);
+      const lost = (await store.claimMailbox('c@contoso.edu', 'w1', 60_000))!;
+      await store.recordInventory('c@contoso.edu', [item('c', 'i-c', 'c@contoso.edu')]);
+      await other.takeOverMailbox('c@contoso.edu', 'w1', 'w2', 60_000);
+      await expect(store.recordDrift('c@contoso.edu', [drift('c', 'restore', 'deleted')], true, lost)).rejects.toBeInstanceOf(LeaseLost);
+      expect((await other.deliveredFor('c@contoso.edu')).map((row) => row.itemId)).toEqual(['i-c']);
+      expect(await other.driftFor('c@contoso.edu')).toEqual([]);
+      await other.close();
+      await store.close();
+    });
+
+    it('keeps each mailbox\'s subscription row (replaced, forgotten) and adds up notification counts per target', async () => {
+      const store = await stores.open();
+      const row = { target: 'online', subscriptionId: 'sub-1', expiresAt: '2026-09-04T08:00:00.000Z', lastError: null, lastErrorAt: null };
+      await store.saveSubscription(cal, row);
+      await store.saveSubscription('b@contoso.edu', { ...row, subscriptionId: null, expiresAt: null, lastError: 'Forbidden: not allowed', lastErrorAt: '2026-09-01T08:00:00.000Z' });
+      await store.saveSubscription(cal, { ...row, subscriptionId: 'sub-2' });
+      const again = await stores.reopen(store);
+      expect((await again.subscriptionRows()).map((r) => [r.calendar, r.target, r.subscriptionId, r.lastError])).toEqual([
+        [cal, 'online', 'sub-2', null],
+        ['b@contoso.edu', 'online', null, 'Forbidden: not allowed'],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+      await again.saveSubscription(cal, null);
+      expect((await store.subscriptionRows()).map((r) => r.calendar)).toEqual(['b@contoso.edu']);
+      await store.countNotifications('online', 3, 0);
+      await again.countNotifications('online', 1, 2);
+      await store.countNotifications('', 0, 1);
+      expect(await store.notificationCounts()).toEqual([{ target: '', received: 0, rejected: 1 }, { target: 'online', received: 4, rejected: 2 }]);
+      await again.close();
+      await store.close();
+    });
+
     it('refuses a finding or a sync state under a lease another worker took over, recording nothing', async () => {
       const store = await stores.open();
       const other = await stores.reopen(store);

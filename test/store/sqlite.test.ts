@@ -32,11 +32,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(13);
+    expect(store.schemaVersion()).toBe(14);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(13);
+    expect(again.schemaVersion()).toBe(14);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -61,12 +61,12 @@ describe('SQLite store', () => {
       ALTER TABLE feed_state DROP COLUMN consecutive_failures;
       ALTER TABLE pending_op DROP COLUMN lands_by_ms;
       DROP TABLE agent_sync; DROP TABLE agent_meeting; DROP TABLE agent_alias;
-      DROP TABLE watch_state; DROP TABLE drift;
+      DROP TABLE watch_state; DROP TABLE drift; DROP TABLE watch_subscription; DROP TABLE notification_count;
       PRAGMA user_version = 5;`);
     expect(() => db.exec(`INSERT INTO api_key VALUES ('0123456789ac', 'x', 'h', 'admin', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL)`)).toThrow(/CHECK/);
     db.close();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(13);
+    expect(store.schemaVersion()).toBe(14);
     expect(await store.apiKey('0123456789ab')).toMatchObject({ name: 'old', scope: 'write' });
     const row = { id: 'aaaaaaaaaaaa', name: '', hash: 'h', calendars: null, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
     await store.createApiKey({ ...row, scope: 'admin' });
@@ -84,7 +84,7 @@ describe('SQLite store', () => {
     await current.close();
     // Back to schema 6 as main shipped it: no lease token or request ledger (7), no mailbox target or route lookups
     // (8), no connections, consent requests, alerts or failed-poll counts (9), no pending_op.lands_by_ms (10), no resource agent state (11),
-    // no watch state or drift (12).
+    // no watch state or drift (12), no subscriptions or notification counts (14).
     const db = new DatabaseSync(path);
     db.exec(`
       ALTER TABLE mailbox DROP COLUMN lease_token;
@@ -95,11 +95,11 @@ describe('SQLite store', () => {
       ALTER TABLE feed_state DROP COLUMN consecutive_failures;
       ALTER TABLE pending_op DROP COLUMN lands_by_ms;
       DROP TABLE agent_sync; DROP TABLE agent_meeting; DROP TABLE agent_alias;
-      DROP TABLE watch_state; DROP TABLE drift;
+      DROP TABLE watch_state; DROP TABLE drift; DROP TABLE watch_subscription; DROP TABLE notification_count;
       PRAGMA user_version = 6;`);
     db.close();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(13);
+    expect(store.schemaVersion()).toBe(14);
     expect(await store.mailbox(cal)).toMatchObject({ target: 'default' });
     expect(await store.mailbox('b@contoso.edu')).toMatchObject({ target: null });
     expect(await store.claimMailbox(cal, 'w1', 60_000)).toMatchObject({ owner: 'w1', token: 1 });

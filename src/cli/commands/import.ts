@@ -225,7 +225,7 @@ export async function previewImport(options: ImportOptions): Promise<SyncPreview
     const { routes, close } = await syncRoutes(options, store, false);
     try {
       const lister = { routes, parallelMailboxes: config.limits.parallelMailboxes };
-      const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister });
+      const { imported, plan } = await dryRun({ importer, finish, instance: config.instance, lister, driftFor: (calendar) => store.driftFor(calendar) });
       for (const duplicate of imported.duplicates) duplicateErrors(duplicate).forEach((e) => problems.reject(e));
       return { dryRun: true, input: problems.report({ files, records, accepted: imported.applied }), desired: desiredSummary(imported), plan, calendars: imported.calendars };
     } finally {

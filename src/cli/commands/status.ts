@@ -7,6 +7,9 @@ import { explainRoutes } from '../../app/router.ts';
 import { reportFailure } from '../failure.ts';
 import { openStore } from '../../app/store.ts';
 import type { Store } from '../../store/store.ts';
+import type { SubscriptionRow } from '../../store/watch.ts';
+import { subscriptionStatus, type SubscriptionTargetStatus } from '../../engine/notifications.ts';
+import { systemClock } from '../../model/clock.ts';
 
 /** The mailbox's drift: counts by kind and policy, each event with when it was seen, and where its watch stands. */
 async function driftOf(store: Store, calendar: string) {
@@ -27,17 +30,42 @@ function driftLine(drift: Awaited<ReturnType<typeof driftOf>>): string {
   return counts.length ? `\n    drift: ${counts.join(', ')}${drift.watchedAt ? ` (watched ${drift.watchedAt})` : ''}` : '';
 }
 
+/** A mailbox's Graph change-notification subscription as serve last recorded it (docs/drift.md); null: none. */
+function subscriptionOf(row: SubscriptionRow | undefined) {
+  if (!row) return null;
+  return { target: row.target, id: row.subscriptionId, expiresAt: row.expiresAt, lastError: row.lastError, lastErrorAt: row.lastErrorAt };
+}
+
+/** One line per target: its subscriptions by state, the last failure, and the notifications received and rejected. */
+function subscriptionLines(targets: SubscriptionTargetStatus[]): string {
+  if (!targets.length) return '';
+  const lines = targets.map(
+    (t) =>
+      `  ${t.target || '(no route)'}: ${t.active} active, ${t.expiring} expiring, ${t.failed} failed; notifications ${t.notifications.received} received, ${t.notifications.rejected} rejected (clientState not ours)` +
+      (t.lastError ? `\n    last error ${t.lastError.at} (${t.lastError.calendar}): ${t.lastError.message}` : ''),
+  );
+  return `change notifications (Graph):\n${lines.join('\n')}\n`;
+}
+
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description('show per-mailbox delivery status from the configured store (sends no request)')
     .requiredOption('-c, --config <file>', 'configuration file (JSON)')
     .option('--json', 'print as JSON')
-    .action(async (options: { config: string; json?: boolean }) => {
+    .option('--subscriptions', 'only the Graph change-notification subscriptions and notifications, per target')
+    .action(async (options: { config: string; json?: boolean; subscriptions?: boolean }) => {
       try {
         const { config, baseDir } = loadConfig(options.config);
         const store = await openStore(config.store, baseDir);
         try {
+          const subscriptionRows = await store.subscriptionRows();
+          const targets = subscriptionStatus(subscriptionRows, await store.notificationCounts(), systemClock.now());
+          if (options.subscriptions) {
+            process.stdout.write(options.json ? `${JSON.stringify({ targets }, null, 2)}\n` : subscriptionLines(targets) || 'no change-notification subscriptions recorded\n');
+            return;
+          }
+          const subscriptionByCalendar = new Map(subscriptionRows.map((row) => [row.calendar, row]));
           const rows = [];
           const calendars = await store.calendars();
           const routes = await explainRoutes(config, baseDir, store, calendars);
@@ -60,6 +88,8 @@ export function registerStatusCommand(program: Command): void {
               lastError: mailbox?.lastError ? `${mailbox.lastErrorCode}: ${mailbox.lastError}` : null,
               /** What people did to our events, found by the watch, and the policy that answered (docs/drift.md). */
               drift: await driftOf(store, calendar),
+              /** Its Graph change-notification subscription, as serve last recorded it (docs/drift.md). */
+              subscription: subscriptionOf(subscriptionByCalendar.get(calendar)),
             });
           }
           if (options.json) {
@@ -75,6 +105,8 @@ export function registerStatusCommand(program: Command): void {
             );
           }
           if (!rows.length) process.stdout.write('the store has no mailboxes yet: run calpush sync\n');
+          const notifications = subscriptionLines(targets);
+          if (notifications) process.stdout.write(`\n${notifications}`);
         } finally {
           await store.close();
         }
