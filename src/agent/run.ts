@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../model/clock.ts';
 import { CalpushError } from '../model/errors.ts';
 import { claimMailbox, DEFAULT_LEASE_MS, LeaseKeeper } from '../engine/lease.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
-import type { MailboxLeases } from '../store/store.ts';
+import type { Lease, MailboxLeases } from '../store/store.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
 import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
@@ -131,7 +131,7 @@ async function passOver(options: AgentPassOptions, mailbox: AgentMailbox, entry:
       }
       keeper.hold(lease, () => (lost = true));
     }
-    const pass = new MailboxPass(options, mailbox, note, () => lost);
+    const pass = new MailboxPass(options, mailbox, note, () => lost, lease ?? undefined);
     // A group the service does not know has no members to allow: the mailbox's pass says so by the group's name,
     // and its requests are still decided by addresses and domains (and the groups that were read).
     const unknown = await pass.readGroups();
@@ -169,13 +169,20 @@ class MailboxPass {
   private readonly note: (outcome: AgentOutcome) => void;
   private readonly clock: Clock;
   private readonly leaseLost: () => boolean;
+  /**
+   * The lease every write to the store is fenced by: a pass that lost it (paused past its expiry, another worker
+   * took the mailbox over) has its writes refused with LeaseLost — the checks before each page and request cannot
+   * see a pause that falls between the check and the write.
+   */
+  private readonly fence: Lease | undefined;
 
-  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean) {
+  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean, fence: Lease | undefined) {
     this.options = options;
     this.mailbox = mailbox;
     this.note = note;
     this.clock = options.clock ?? systemClock;
     this.leaseLost = leaseLost;
+    this.fence = fence;
   }
 
   private checkLease(): void {
@@ -230,7 +237,7 @@ class MailboxPass {
         if (error instanceof TargetError && error.code === SYNC_STATE_NOT_FOUND && cursor !== null && !restarted) {
           restarted = true;
           cursor = null;
-          await store.saveAgentCursor(this.address, null);
+          await store.saveAgentCursor(this.address, null, this.fence);
           continue;
         }
         throw error;
@@ -240,7 +247,7 @@ class MailboxPass {
         await this.handle(request);
       }
       cursor = changes.cursor;
-      await store.saveAgentCursor(this.address, cursor);
+      await store.saveAgentCursor(this.address, cursor, this.fence);
       if (!changes.more) return;
     }
   }
@@ -321,7 +328,7 @@ class MailboxPass {
 
   private async refuse(request: MeetingRequest, recorded: AgentMeetingRow | null, decision: Decision): Promise<void> {
     await this.send(this.address, () => this.options.desk.respond(this.address, request, 'decline', decision.reason, true), request.start);
-    await this.options.store.releaseAlias(this.address, request.uid);
+    await this.options.store.releaseAlias(this.address, request.uid, this.fence);
     // A meeting we had given instructions in the organiser's body loses them: it has no virtual room any more.
     if (this.mailbox.config.vmr?.mode === 'full' && recorded?.instructions === 'body') await this.intoOrganizerMeeting(request, (body) => withoutInstructions(body, this.options.instance));
     await this.record(request, 'declined', decision, null, 'none');
@@ -336,7 +343,7 @@ class MailboxPass {
     const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative';
     if (desk.removeCancelled && ours) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
     // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
-    await this.options.store.releaseAlias(this.address, request.uid);
+    await this.options.store.releaseAlias(this.address, request.uid, this.fence);
     await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
     this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.' });
   }
@@ -354,12 +361,12 @@ class MailboxPass {
       endMs: Number.isFinite(request.end) ? request.end : 0,
       alias,
       instructions,
-    });
+    }, this.fence);
   }
 
   private async aliasFor(vmr: VmrConfig, request: MeetingRequest): Promise<string | null> {
     if ('fixed' in vmr.alias) return vmr.alias.fixed;
-    const number = await this.options.store.allocateAlias(this.address, request.uid, vmr.alias.range, heldUntil(request));
+    const number = await this.options.store.allocateAlias(this.address, request.uid, vmr.alias.range, heldUntil(request), this.fence);
     return number === null ? null : `${vmr.alias.prefix}${number}`;
   }
 

@@ -3,6 +3,7 @@
 // restart reads on from the cursor and finds each answer recorded, so nothing is answered twice; an alias stays the
 // meeting's until the meeting is cancelled. Both stores implement it (sqlite-agent.ts, postgres-agent.ts), held to
 // one contract (test/store/contract.ts).
+import type { Lease } from './store.ts';
 
 export type AgentAnswer = 'accepted' | 'tentative' | 'declined' | 'cancelled';
 
@@ -27,14 +28,19 @@ export interface AgentMeetingRow {
   answeredAt: string;
 }
 
+/**
+ * The writes take the agent's lease on the mailbox as `fence` (engine/lease.ts), as delivery's writes do: a worker
+ * that lost the lease (paused past its expiry, another worker took over) has its write refused with LeaseLost and
+ * nothing recorded — it cannot move the cursor or an answer back under the worker that holds the mailbox now.
+ */
 export interface AgentStore {
   /** Where reading the mailbox's changes stands; null: from the start. */
   agentCursor(mailbox: string): Promise<string | null>;
-  saveAgentCursor(mailbox: string, cursor: string | null): Promise<void>;
+  saveAgentCursor(mailbox: string, cursor: string | null, fence?: Lease): Promise<void>;
   agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null>;
   /** The mailbox's meetings, soonest first. */
   agentMeetings(mailbox: string): Promise<AgentMeetingRow[]>;
-  saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void>;
+  saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void>;
   /**
    * The meeting's alias number in `from`…`to`: the one it holds, else the lowest no other meeting of the mailbox
    * holds (in one transaction). Null when every number is taken. The number is held until `heldUntilMs` (the
@@ -42,9 +48,9 @@ export interface AgentStore {
    * (the store's clock) is free again, so a range is not used up by meetings long over. Asked again, the
    * meeting's own number stays, its end updated (a meeting moved).
    */
-  allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs?: number | null): Promise<number | null>;
+  allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs?: number | null, fence?: Lease): Promise<number | null>;
   /** The meeting's alias is free again (it was cancelled or declined). */
-  releaseAlias(mailbox: string, uid: string): Promise<void>;
+  releaseAlias(mailbox: string, uid: string, fence?: Lease): Promise<void>;
 }
 
 type Row = Record<string, unknown>;

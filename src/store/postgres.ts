@@ -25,7 +25,7 @@ import type { StoreTables } from './copy.ts';
 import * as delegated from './postgres-delegated.ts';
 import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-delegated.ts';
 import * as agent from './postgres-agent.ts';
-import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
+import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MIGRATION, type PostgresAgentParts } from './postgres-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './postgres-watch.ts';
 import { POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
@@ -883,26 +883,29 @@ export class PostgresStore implements Store, StoreTables {
 
   // ---- the resource agent (postgres-agent.ts) -------------------------------------------------------------------
 
-  async agentCursor(mailbox: string): Promise<string | null> {
-    return agent.agentCursor(this.parts, mailbox);
+  private get agentParts(): PostgresAgentParts {
+    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
   }
-  async saveAgentCursor(mailbox: string, cursor: string | null): Promise<void> {
-    await agent.saveAgentCursor(this.parts, mailbox, cursor);
+  async agentCursor(mailbox: string): Promise<string | null> {
+    return agent.agentCursor(this.agentParts, mailbox);
+  }
+  async saveAgentCursor(mailbox: string, cursor: string | null, fence?: Lease): Promise<void> {
+    await agent.saveAgentCursor(this.agentParts, mailbox, cursor, fence);
   }
   async agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
-    return agent.agentMeeting(this.parts, mailbox, uid);
+    return agent.agentMeeting(this.agentParts, mailbox, uid);
   }
   async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
-    return agent.agentMeetings(this.parts, mailbox);
+    return agent.agentMeetings(this.agentParts, mailbox);
   }
-  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
-    await agent.saveAgentMeeting(this.parts, row);
+  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void> {
+    await agent.saveAgentMeeting(this.agentParts, row, fence);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null, fence?: Lease): Promise<number | null> {
+    return agent.allocateAlias(this.agentParts, mailbox, uid, range, heldUntilMs, fence);
   }
-  async releaseAlias(mailbox: string, uid: string): Promise<void> {
-    await agent.releaseAlias(this.parts, mailbox, uid);
+  async releaseAlias(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    await agent.releaseAlias(this.agentParts, mailbox, uid, fence);
   }
 
   async connection(calendar: string): Promise<ConnectionRow | null> {

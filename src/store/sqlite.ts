@@ -33,7 +33,7 @@ import type { Keyring } from './sealed.ts';
 import * as delegated from './sqlite-delegated.ts';
 import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 import * as agent from './sqlite-agent.ts';
-import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION } from './sqlite-agent.ts';
+import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION, type SqliteAgentParts } from './sqlite-agent.ts';
 import type { AgentMeetingRow, AgentStore } from './agent.ts';
 import * as watch from './sqlite-watch.ts';
 import { WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
@@ -881,26 +881,29 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
 
   // ---- the resource agent (sqlite-agent.ts) -------------------------------------------------------------------
 
-  async agentCursor(mailbox: string): Promise<string | null> {
-    return agent.agentCursor(this.parts, mailbox);
+  private get agentParts(): SqliteAgentParts {
+    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
   }
-  async saveAgentCursor(mailbox: string, cursor: string | null): Promise<void> {
-    agent.saveAgentCursor(this.parts, mailbox, cursor);
+  async agentCursor(mailbox: string): Promise<string | null> {
+    return agent.agentCursor(this.agentParts, mailbox);
+  }
+  async saveAgentCursor(mailbox: string, cursor: string | null, fence?: Lease): Promise<void> {
+    agent.saveAgentCursor(this.agentParts, mailbox, cursor, fence);
   }
   async agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
-    return agent.agentMeeting(this.parts, mailbox, uid);
+    return agent.agentMeeting(this.agentParts, mailbox, uid);
   }
   async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
-    return agent.agentMeetings(this.parts, mailbox);
+    return agent.agentMeetings(this.agentParts, mailbox);
   }
-  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
-    agent.saveAgentMeeting(this.parts, row);
+  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void> {
+    agent.saveAgentMeeting(this.agentParts, row, fence);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null, fence?: Lease): Promise<number | null> {
+    return agent.allocateAlias(this.agentParts, mailbox, uid, range, heldUntilMs, fence);
   }
-  async releaseAlias(mailbox: string, uid: string): Promise<void> {
-    agent.releaseAlias(this.parts, mailbox, uid);
+  async releaseAlias(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    agent.releaseAlias(this.agentParts, mailbox, uid, fence);
   }
 
   async connection(calendar: string): Promise<ConnectionRow | null> {

@@ -739,6 +739,30 @@ describe(`the store contract: ${name}`, () => {
       await store.close();
     });
 
+    it('refuses the agent’s writes under a lease another worker took over, recording nothing; the holder’s writes go through', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      const lost = (await store.claimMailbox(vmr, 'w1/agent', 60_000))!;
+      await store.saveAgentCursor(vmr, 'before', lost);
+      expect(await store.allocateAlias(vmr, 'kept', { from: 1, to: 9 }, null, lost)).toBe(1);
+      const held = (await other.takeOverMailbox(vmr, 'w1/agent', 'w2/agent', 60_000))!;
+      await expect(store.saveAgentCursor(vmr, 'after', lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.saveAgentMeeting(meeting('a'), lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.allocateAlias(vmr, 'a', { from: 1, to: 9 }, null, lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.releaseAlias(vmr, 'kept', lost)).rejects.toBeInstanceOf(LeaseLost);
+      expect(await other.agentCursor(vmr)).toBe('before');
+      expect(await other.agentMeeting(vmr, 'a')).toBeNull();
+      // 'kept' still holds 1, and 'a' got nothing: the next meeting gets 2.
+      expect(await other.allocateAlias(vmr, 'b', { from: 1, to: 9 }, null, held)).toBe(2);
+      await other.saveAgentCursor(vmr, 'after', held);
+      await other.saveAgentMeeting(meeting('a'), held);
+      await other.releaseAlias(vmr, 'kept', held);
+      expect(await store.agentCursor(vmr)).toBe('after');
+      expect(await store.agentMeeting(vmr, 'a')).toMatchObject({ answer: 'accepted' });
+      await other.close();
+      await store.close();
+    });
+
     it('two handles allocating at once never give one number twice', async () => {
       const store = await stores.open();
       const other = await stores.reopen(store);
