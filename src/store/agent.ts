@@ -26,7 +26,16 @@ export interface AgentMeetingRow {
   instructions: InstructionsPlace;
   /** When it was recorded (the store's clock). */
   answeredAt: string;
+  /**
+   * False while the decision is recorded but not yet carried out: it is recorded *before* the answer is sent, and
+   * settled once the answer is sent and the instructions are where they belong. A pass that finds one unsettled (the
+   * process died in between) completes it (agent/run.ts), so a crash never loses full mode's instructions.
+   */
+  settled: boolean;
 }
+
+/** What is written: `settled` defaults to true (an answer carried out). */
+export type AgentMeetingWrite = Omit<AgentMeetingRow, 'answeredAt' | 'settled'> & { settled?: boolean };
 
 /**
  * The writes take the agent's lease on the mailbox as `fence` (engine/lease.ts), as delivery's writes do: a worker
@@ -40,7 +49,11 @@ export interface AgentStore {
   agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null>;
   /** The mailbox's meetings, soonest first. */
   agentMeetings(mailbox: string): Promise<AgentMeetingRow[]>;
-  saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void>;
+  saveAgentMeeting(row: AgentMeetingWrite, fence?: Lease): Promise<void>;
+  /** The record of a meeting is gone (a decision recorded whose answer the service refused, with nothing before it). */
+  forgetAgentMeeting(mailbox: string, uid: string, fence?: Lease): Promise<void>;
+  /** The mailbox's decisions recorded but not carried out to the end (settled false), soonest first. */
+  unsettledAgentMeetings(mailbox: string): Promise<AgentMeetingRow[]>;
   /**
    * The meeting's alias number in `from`…`to`: the one it holds, else the lowest no other meeting of the mailbox
    * holds (in one transaction). Null when every number is taken. The number is held until `heldUntilMs` (the
@@ -55,7 +68,7 @@ export interface AgentStore {
 
 type Row = Record<string, unknown>;
 
-export const AGENT_MEETING_COLUMNS = 'mailbox, uid, answer, reason, rule, subject, organizer, start_ms, end_ms, alias, instructions, answered_at';
+export const AGENT_MEETING_COLUMNS = 'mailbox, uid, answer, reason, rule, subject, organizer, start_ms, end_ms, alias, instructions, answered_at, settled';
 
 export function toAgentMeeting(row: Row): AgentMeetingRow {
   return {
@@ -71,6 +84,7 @@ export function toAgentMeeting(row: Row): AgentMeetingRow {
     alias: row['alias'] === null || row['alias'] === undefined ? null : String(row['alias']),
     instructions: String(row['instructions']) as InstructionsPlace,
     answeredAt: String(row['answered_at']),
+    settled: Number(row['settled']) === 1,
   };
 }
 

@@ -1,5 +1,5 @@
 // The PostgreSQL side of the agent store (store/agent.ts): the tables of sqlite-agent.ts's AGENT_MIGRATION.
-import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow } from './agent.ts';
+import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow, type AgentMeetingWrite } from './agent.ts';
 import type { Lease } from './store.ts';
 
 type Row = Record<string, unknown>;
@@ -61,14 +61,22 @@ export async function agentMeetings(parts: PostgresAgentParts, mailbox: string):
   return (await parts.query(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = $1 ORDER BY start_ms, uid`, [mailbox])).map(toAgentMeeting);
 }
 
-export async function saveAgentMeeting(parts: PostgresAgentParts, row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void> {
+export async function saveAgentMeeting(parts: PostgresAgentParts, row: AgentMeetingWrite, fence?: Lease): Promise<void> {
   await parts.fenced(fence, (client) => client.query(
-    `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      ON CONFLICT (mailbox, uid) DO UPDATE SET answer = excluded.answer, reason = excluded.reason, rule = excluded.rule, subject = excluded.subject,
        organizer = excluded.organizer, start_ms = excluded.start_ms, end_ms = excluded.end_ms, alias = excluded.alias,
-       instructions = excluded.instructions, answered_at = excluded.answered_at`,
-    [row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now()],
+       instructions = excluded.instructions, answered_at = excluded.answered_at, settled = excluded.settled`,
+    [row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now(), row.settled === false ? 0 : 1],
   ));
+}
+
+export async function forgetAgentMeeting(parts: PostgresAgentParts, mailbox: string, uid: string, fence?: Lease): Promise<void> {
+  await parts.fenced(fence, (client) => client.query('DELETE FROM agent_meeting WHERE mailbox = $1 AND uid = $2', [mailbox, uid]));
+}
+
+export async function unsettledAgentMeetings(parts: PostgresAgentParts, mailbox: string): Promise<AgentMeetingRow[]> {
+  return (await parts.query(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = $1 AND settled = 0 ORDER BY start_ms, uid`, [mailbox])).map(toAgentMeeting);
 }
 
 /**
@@ -78,6 +86,11 @@ export async function saveAgentMeeting(parts: PostgresAgentParts, row: Omit<Agen
 /** Appended after POSTGRES_AGENT_MIGRATION: as sqlite-agent.ts's AGENT_ALIAS_HELD_UNTIL_MIGRATION. */
 export const POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION = `
   ALTER TABLE agent_alias ADD COLUMN held_until_ms bigint;
+`;
+
+/** Appended after POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION: as sqlite-agent.ts's AGENT_MEETING_SETTLED_MIGRATION (0/1 as there, so `store copy` copies it as it is). */
+export const POSTGRES_AGENT_MEETING_SETTLED_MIGRATION = `
+  ALTER TABLE agent_meeting ADD COLUMN settled integer NOT NULL DEFAULT 1 CHECK (settled IN (0, 1));
 `;
 
 export async function allocateAlias(parts: PostgresAgentParts, mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null, fence?: Lease): Promise<number | null> {

@@ -25,8 +25,8 @@ import type { StoreTables } from './copy.ts';
 import * as delegated from './postgres-delegated.ts';
 import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-delegated.ts';
 import * as agent from './postgres-agent.ts';
-import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MIGRATION, type PostgresAgentParts } from './postgres-agent.ts';
-import type { AgentMeetingRow, AgentStore } from './agent.ts';
+import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MEETING_SETTLED_MIGRATION, POSTGRES_AGENT_MIGRATION, type PostgresAgentParts } from './postgres-agent.ts';
+import type { AgentMeetingRow, AgentMeetingWrite, AgentStore } from './agent.ts';
 import * as watch from './postgres-watch.ts';
 import { POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
 import type { DriftKind, DriftPolicy, DriftRow, WatchStateRow, WatchStore } from './watch.ts';
@@ -171,6 +171,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   POSTGRES_AGENT_MIGRATION,
   POSTGRES_WATCH_MIGRATION,
   POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION,
+  POSTGRES_AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -898,7 +899,13 @@ export class PostgresStore implements Store, StoreTables {
   async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
     return agent.agentMeetings(this.agentParts, mailbox);
   }
-  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void> {
+  async forgetAgentMeeting(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    await agent.forgetAgentMeeting(this.agentParts, mailbox, uid, fence);
+  }
+  async unsettledAgentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
+    return agent.unsettledAgentMeetings(this.agentParts, mailbox);
+  }
+  async saveAgentMeeting(row: AgentMeetingWrite, fence?: Lease): Promise<void> {
     await agent.saveAgentMeeting(this.agentParts, row, fence);
   }
   async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null, fence?: Lease): Promise<number | null> {

@@ -2,7 +2,7 @@
 // transactions.
 import type { StatementSync } from 'node:sqlite';
 import type { Lease } from './store.ts';
-import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow } from './agent.ts';
+import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow, type AgentMeetingWrite } from './agent.ts';
 
 /** Appended to the store's migrations (sqlite.ts). */
 export const AGENT_MIGRATION = `
@@ -44,6 +44,15 @@ export const AGENT_ALIAS_HELD_UNTIL_MIGRATION = `
   ALTER TABLE agent_alias ADD COLUMN held_until_ms INTEGER;
 `;
 
+/**
+ * Appended after AGENT_ALIAS_HELD_UNTIL_MIGRATION: whether a recorded decision was carried out (answer sent,
+ * instructions placed). Recorded before the answer is sent, so that a crash in between is completed by the next pass;
+ * every row before this column was recorded after its answer, so settled.
+ */
+export const AGENT_MEETING_SETTLED_MIGRATION = `
+  ALTER TABLE agent_meeting ADD COLUMN settled INTEGER NOT NULL DEFAULT 1 CHECK (settled IN (0, 1));
+`;
+
 type Row = Record<string, unknown>;
 
 export interface SqliteAgentParts {
@@ -71,15 +80,23 @@ export function agentMeetings(parts: SqliteAgentParts, mailbox: string): AgentMe
   return (parts.statement(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = ? ORDER BY start_ms, uid`).all(mailbox) as Row[]).map(toAgentMeeting);
 }
 
-export function saveAgentMeeting(parts: SqliteAgentParts, row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): void {
+export function saveAgentMeeting(parts: SqliteAgentParts, row: AgentMeetingWrite, fence?: Lease): void {
   parts.fenced(fence, () => parts
     .statement(
-      `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (mailbox, uid) DO UPDATE SET answer = excluded.answer, reason = excluded.reason, rule = excluded.rule, subject = excluded.subject,
          organizer = excluded.organizer, start_ms = excluded.start_ms, end_ms = excluded.end_ms, alias = excluded.alias,
-         instructions = excluded.instructions, answered_at = excluded.answered_at`,
+         instructions = excluded.instructions, answered_at = excluded.answered_at, settled = excluded.settled`,
     )
-    .run(row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now()));
+    .run(row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now(), row.settled === false ? 0 : 1));
+}
+
+export function forgetAgentMeeting(parts: SqliteAgentParts, mailbox: string, uid: string, fence?: Lease): void {
+  parts.fenced(fence, () => parts.statement('DELETE FROM agent_meeting WHERE mailbox = ? AND uid = ?').run(mailbox, uid));
+}
+
+export function unsettledAgentMeetings(parts: SqliteAgentParts, mailbox: string): AgentMeetingRow[] {
+  return (parts.statement(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = ? AND settled = 0 ORDER BY start_ms, uid`).all(mailbox) as Row[]).map(toAgentMeeting);
 }
 
 export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null, fence?: Lease): number | null {

@@ -33,8 +33,8 @@ import type { Keyring } from './sealed.ts';
 import * as delegated from './sqlite-delegated.ts';
 import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 import * as agent from './sqlite-agent.ts';
-import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION, type SqliteAgentParts } from './sqlite-agent.ts';
-import type { AgentMeetingRow, AgentStore } from './agent.ts';
+import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MEETING_SETTLED_MIGRATION, AGENT_MIGRATION, type SqliteAgentParts } from './sqlite-agent.ts';
+import type { AgentMeetingRow, AgentMeetingWrite, AgentStore } from './agent.ts';
 import * as watch from './sqlite-watch.ts';
 import { WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
 import type { DriftKind, DriftPolicy, DriftRow, WatchStateRow, WatchStore } from './watch.ts';
@@ -197,6 +197,7 @@ const MIGRATIONS: string[] = [
   AGENT_MIGRATION,
   WATCH_MIGRATION,
   AGENT_ALIAS_HELD_UNTIL_MIGRATION,
+  AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -896,7 +897,13 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
     return agent.agentMeetings(this.agentParts, mailbox);
   }
-  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>, fence?: Lease): Promise<void> {
+  async forgetAgentMeeting(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    agent.forgetAgentMeeting(this.agentParts, mailbox, uid, fence);
+  }
+  async unsettledAgentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
+    return agent.unsettledAgentMeetings(this.agentParts, mailbox);
+  }
+  async saveAgentMeeting(row: AgentMeetingWrite, fence?: Lease): Promise<void> {
     agent.saveAgentMeeting(this.agentParts, row, fence);
   }
   async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null, fence?: Lease): Promise<number | null> {

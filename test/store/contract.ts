@@ -701,6 +701,25 @@ describe(`the store contract: ${name}`, () => {
       await store.close();
     });
 
+    it('keeps a decision recorded before its answer unsettled until it is settled; a record can be forgotten', async () => {
+      const store = await stores.open();
+      await store.saveAgentMeeting({ ...meeting('b'), startMs: 5_000, alias: 'vmr1001', instructions: 'body', settled: false });
+      await store.saveAgentMeeting({ ...meeting('a'), settled: false });
+      await store.saveAgentMeeting(meeting('c'));
+      expect((await store.unsettledAgentMeetings(vmr)).map((m) => [m.uid, m.settled])).toEqual([['a', false], ['b', false]]);
+      expect(await store.unsettledAgentMeetings('other@contoso.edu')).toEqual([]);
+      const again = await stores.reopen(store);
+      expect(await again.agentMeeting(vmr, 'b')).toMatchObject({ alias: 'vmr1001', instructions: 'body', settled: false });
+      await again.saveAgentMeeting({ ...meeting('b'), startMs: 5_000, alias: 'vmr1001', instructions: 'body' });
+      await again.forgetAgentMeeting(vmr, 'a');
+      expect(await store.unsettledAgentMeetings(vmr)).toEqual([]);
+      expect(await store.agentMeeting(vmr, 'a')).toBeNull();
+      expect(await store.agentMeeting(vmr, 'b')).toMatchObject({ settled: true });
+      expect(await store.agentMeeting(vmr, 'c')).toMatchObject({ settled: true });
+      await again.close();
+      await store.close();
+    });
+
     it('hands out the lowest free alias, the same one again for the same meeting, another to each meeting, none past the range', async () => {
       const store = await stores.open();
       const range = { from: 1001, to: 1003 };
