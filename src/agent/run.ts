@@ -15,7 +15,7 @@ import type { Scheduler } from '../engine/scheduler.ts';
 import type { Lease, MailboxLeases } from '../store/store.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
 import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
-import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
+import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
 import { GROUP_NOT_FOUND } from '../targets/groups.ts';
 import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
@@ -82,6 +82,11 @@ export interface AgentMailboxSummary {
   error?: { code: string; message: string; remedy?: string };
   /** Another worker (or delivery) held the mailbox's lease: this pass left it alone; the next pass tries again. */
   busy?: true;
+  /**
+   * The stored cursor could not be used (forgotten by the service, refused, garbled): this pass started a new
+   * round, at most once — a fresh round refused too is the mailbox's `error`, never a loop.
+   */
+  newRound?: { code: string; message: string };
 }
 
 export interface AgentSummary {
@@ -132,7 +137,7 @@ async function passOver(options: AgentPassOptions, mailbox: AgentMailbox, entry:
       }
       keeper.hold(lease, () => (lost = true));
     }
-    const pass = new MailboxPass(options, mailbox, note, () => lost, lease ?? undefined);
+    const pass = new MailboxPass(options, mailbox, note, () => lost, lease ?? undefined, (newRound) => (entry.newRound = newRound));
     // A group the service does not know has no members to allow: the mailbox's pass says so by the group's name,
     // and its requests are still decided by addresses and domains (and the groups that were read).
     const unknown = await pass.readGroups();
@@ -177,7 +182,10 @@ class MailboxPass {
    */
   private readonly fence: Lease | undefined;
 
-  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean, fence: Lease | undefined) {
+  private readonly onNewRound: (why: { code: string; message: string }) => void;
+
+  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean, fence: Lease | undefined, onNewRound: (why: { code: string; message: string }) => void = () => {}) {
+    this.onNewRound = onNewRound;
     this.options = options;
     this.mailbox = mailbox;
     this.note = note;
@@ -235,10 +243,12 @@ class MailboxPass {
       try {
         changes = await this.send(this.address, () => desk.changes(this.address, cursor, window));
       } catch (error) {
-        // The service forgot the cursor: one new round from the start (what was answered is recorded).
-        if (error instanceof TargetError && error.code === SYNC_STATE_NOT_FOUND && cursor !== null && !restarted) {
+        // The service forgot the cursor, or it cannot be used: one new round from the start (what was answered is
+        // recorded). Once per pass: a target that refuses the fresh round too fails the mailbox below.
+        if (error instanceof TargetError && (error.code === SYNC_STATE_NOT_FOUND || error.code === CURSOR_REFUSED) && cursor !== null && !restarted) {
           restarted = true;
           cursor = null;
+          this.onNewRound({ code: error.code, message: error.message });
           await store.saveAgentCursor(this.address, null, this.fence);
           continue;
         }

@@ -89,3 +89,10 @@ export interface MeetingDesk {
 
 /** The service forgot the cursor (Graph 410 SyncStateNotFound, EWS ErrorInvalidSyncStateData): read from the start. */
 export const SYNC_STATE_NOT_FOUND = 'SyncStateNotFound';
+
+/**
+ * The cursor cannot be used: the service refused it (Graph 400 on a deltaLink, EWS refusing the SyncState) or it is
+ * not one at all (a stored value that is not a Graph URL of this service, not a SyncState). Read from the start, as
+ * for SYNC_STATE_NOT_FOUND: a garbled cursor would otherwise fail the mailbox on every pass.
+ */
+export const CURSOR_REFUSED = 'CursorRefused';

@@ -14,7 +14,7 @@
 //   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
 //   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
 import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
-import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError, type ServiceLane } from '../target.ts';
 import type { ErrorContext } from './errors.ts';
 import { calendarFolder, type RequestContext } from './requests.ts';
@@ -31,6 +31,9 @@ export interface EwsConnection {
 const RESPONSE_OBJECTS: Record<Reply, string> = { accept: 't:AcceptItem', tentative: 't:TentativelyAcceptItem', decline: 't:DeclineItem' };
 /** Changes per SyncFolderItems call (the schema allows 1–512). */
 const MAX_CHANGES = 100;
+
+/** The longest SyncState kept or sent: a bound on what an answer may make the store keep. */
+const MAX_SYNC_STATE_CHARS = 1_048_576;
 
 /** Items of one CalendarView of the agent's conflict lookup. */
 const BOOKINGS_PER_VIEW = 500;
@@ -54,6 +57,9 @@ export class EwsMeetingDesk implements MeetingDesk {
   }
 
   async changes(mailbox: string, cursor: string | null): Promise<MeetingChanges> {
+    // A SyncState is base64 (types.xsd: xs:string, "a base64-encoded form of the synchronization data"); anything
+    // else stored as the cursor is never sent.
+    if (cursor !== null && (cursor.length > MAX_SYNC_STATE_CHARS || !/^[A-Za-z0-9+/=\s]+$/.test(cursor))) throw new TargetError('item', CURSOR_REFUSED, `the stored cursor of ${mailbox} is not a SyncState`);
     const context = this.ews.context(mailbox);
     const body = el(
       'm:SyncFolderItems',
