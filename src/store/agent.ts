@@ -3,7 +3,12 @@
 // restart reads on from the cursor and finds each answer recorded, so nothing is answered twice; an alias stays the
 // meeting's until the meeting is cancelled. Both stores implement it (sqlite-agent.ts, postgres-agent.ts), held to
 // one contract (test/store/contract.ts).
-import type { Lease } from './store.ts';
+/** A mailbox's lease as store.ts's Lease (written out here: store.ts imports this file). */
+interface Lease {
+  calendar: string;
+  owner: string;
+  token: number;
+}
 
 export type AgentAnswer = 'accepted' | 'tentative' | 'declined' | 'cancelled';
 
