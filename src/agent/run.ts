@@ -258,6 +258,7 @@ class MailboxPass {
         this.checkLease();
         await this.handle(request);
       }
+      for (const item of changes.unreadable ?? []) this.note({ mailbox: this.address, uid: item.uid, subject: item.subject, organizer: item.organizer, outcome: 'failed', reason: item.message, error: { code: 'UnreadableAnswer', message: item.message } });
       cursor = changes.cursor;
       await store.saveAgentCursor(this.address, cursor, this.fence);
       if (!changes.more) return;

@@ -31,8 +31,21 @@ export interface MeetingRequest {
   location: string;
 }
 
+/** An item of a changes page that could not be read: what was read of it, and why. */
+export interface UnreadableItem {
+  uid: string;
+  subject: string;
+  organizer: string;
+  message: string;
+}
+
 export interface MeetingChanges {
   requests: MeetingRequest[];
+  /**
+   * Items of the page that could not be read (a field missing, of the wrong kind, over its bound): each is reported
+   * as a failed request naming the item and the field, and the page's readable requests still go through.
+   */
+  unreadable?: UnreadableItem[];
   /** Where the next call reads on; `more`: the round is not over yet (another page waits). */
   cursor: string;
   more: boolean;
