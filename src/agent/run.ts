@@ -3,18 +3,19 @@
 // answer and the cursor (store/agent.ts). Every request goes through the scheduler (engine/scheduler.ts) — the
 // agent mailbox's lane for its own requests, the organiser's for the full mode's — which owns every wait and retry.
 //
-// Answered twice? No: an answer is recorded as it is sent, the cursor after each page; a restart reads the page
-// again, where the answered copies are no longer pending (and an EWS request already answered is gone from the inbox).
+// Answered twice? No: a decision is recorded before its answer is sent and settled once it is carried out, the
+// cursor after each page; a restart reads the page again, where the answered copies are no longer pending (and an
+// EWS request already answered is gone from the inbox), and first completes any decision left unsettled (settle).
 // Two workers on one store? A pass over a mailbox holds its lease (engine/lease.ts) under the agent's own owner id,
 // so a mailbox is read and answered by one pass at a time, however many `calpush serve` workers run the agent.
 import { systemClock, type Clock } from '../model/clock.ts';
 import { CalpushError } from '../model/errors.ts';
 import { claimMailbox, DEFAULT_LEASE_MS, LeaseKeeper } from '../engine/lease.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
-import type { MailboxLeases } from '../store/store.ts';
+import type { Lease, MailboxLeases } from '../store/store.ts';
 import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from '../store/agent.ts';
 import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
-import { SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
+import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
 import { GROUP_NOT_FOUND } from '../targets/groups.ts';
 import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
@@ -88,6 +89,11 @@ export interface AgentMailboxSummary {
   error?: { code: string; message: string; remedy?: string };
   /** Another worker (or delivery) held the mailbox's lease: this pass left it alone; the next pass tries again. */
   busy?: true;
+  /**
+   * The stored cursor could not be used (forgotten by the service, refused, garbled): this pass started a new
+   * round, at most once — a fresh round refused too is the mailbox's `error`, never a loop.
+   */
+  newRound?: { code: string; message: string };
 }
 
 export interface AgentSummary {
@@ -138,7 +144,7 @@ async function passOver(options: AgentPassOptions, mailbox: AgentMailbox, entry:
       }
       keeper.hold(lease, () => (lost = true));
     }
-    const pass = new MailboxPass(options, mailbox, note, () => lost);
+    const pass = new MailboxPass(options, mailbox, note, () => lost, lease ?? undefined, (newRound) => (entry.newRound = newRound));
     // A group the service does not know has no members to allow: the mailbox's pass says so by the group's name,
     // and its requests are still decided by addresses and domains (and the groups that were read).
     const unknown = await pass.readGroups();
@@ -176,13 +182,23 @@ class MailboxPass {
   private readonly note: (outcome: AgentOutcome) => void;
   private readonly clock: Clock;
   private readonly leaseLost: () => boolean;
+  /**
+   * The lease every write to the store is fenced by: a pass that lost it (paused past its expiry, another worker
+   * took the mailbox over) has its writes refused with LeaseLost — the checks before each page and request cannot
+   * see a pause that falls between the check and the write.
+   */
+  private readonly fence: Lease | undefined;
 
-  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean) {
+  private readonly onNewRound: (why: { code: string; message: string }) => void;
+
+  constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean, fence: Lease | undefined, onNewRound: (why: { code: string; message: string }) => void = () => {}) {
+    this.onNewRound = onNewRound;
     this.options = options;
     this.mailbox = mailbox;
     this.note = note;
     this.clock = options.clock ?? systemClock;
     this.leaseLost = leaseLost;
+    this.fence = fence;
   }
 
   private checkLease(): void {
@@ -223,6 +239,7 @@ class MailboxPass {
 
   async run(): Promise<void> {
     const { store, desk } = this.options;
+    await this.settle();
     let cursor = await store.agentCursor(this.address);
     let restarted = false;
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -233,11 +250,13 @@ class MailboxPass {
       try {
         changes = await this.send(this.address, () => desk.changes(this.address, cursor, window));
       } catch (error) {
-        // The service forgot the cursor: one new round from the start (what was answered is recorded).
-        if (error instanceof TargetError && error.code === SYNC_STATE_NOT_FOUND && cursor !== null && !restarted) {
+        // The service forgot the cursor, or it cannot be used: one new round from the start (what was answered is
+        // recorded). Once per pass: a target that refuses the fresh round too fails the mailbox below.
+        if (error instanceof TargetError && (error.code === SYNC_STATE_NOT_FOUND || error.code === CURSOR_REFUSED) && cursor !== null && !restarted) {
           restarted = true;
           cursor = null;
-          await store.saveAgentCursor(this.address, null);
+          this.onNewRound({ code: error.code, message: error.message });
+          await store.saveAgentCursor(this.address, null, this.fence);
           continue;
         }
         throw error;
@@ -246,8 +265,9 @@ class MailboxPass {
         this.checkLease();
         await this.handle(request);
       }
+      for (const item of changes.unreadable ?? []) this.note({ mailbox: this.address, uid: item.uid, subject: item.subject, organizer: item.organizer, outcome: 'failed', reason: item.message, error: { code: 'UnreadableAnswer', message: item.message } });
       cursor = changes.cursor;
-      await store.saveAgentCursor(this.address, cursor);
+      await store.saveAgentCursor(this.address, cursor, this.fence);
       if (!changes.more) return;
     }
   }
@@ -265,12 +285,51 @@ class MailboxPass {
       }
       await this.answer(request, recorded);
     } catch (error) {
-      if (!(error instanceof TargetError) || error.scope === 'mailbox' || error.scope === 'fatal') throw error;
-      this.note({ ...this.about(request), outcome: 'failed', reason: error.message, error: { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) } });
+      this.failed(request, error);
     }
   }
 
-  private about(request: MeetingRequest): Pick<AgentOutcome, 'mailbox' | 'uid' | 'subject' | 'organizer'> {
+  /** A service error about one meeting is that meeting's outcome; anything else stops the mailbox's pass. */
+  private failed(request: Pick<MeetingRequest, 'uid' | 'subject' | 'organizer'>, error: unknown): void {
+    if (!(error instanceof TargetError) || error.scope === 'mailbox' || error.scope === 'fatal') throw error;
+    this.note({ ...this.about(request), outcome: 'failed', reason: error.message, error: { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) } });
+  }
+
+  /**
+   * Completes the decisions a pass recorded but did not carry out to the end (the process died, or lost its lease,
+   * between the record and the last step): the answer may have been sent, so what follows it is done now —
+   * idempotently, as instructions.ts changes only our own block and finds it there already when it is. Where the
+   * answer had not been sent, the request is still pending and is answered when its page is read again (the cursor
+   * moves on only after a page's requests were handled).
+   */
+  private async settle(): Promise<void> {
+    for (const row of await this.options.store.unsettledAgentMeetings(this.address)) {
+      this.checkLease();
+      try {
+        await this.complete(row);
+      } catch (error) {
+        this.failed(row, error);
+      }
+    }
+  }
+
+  private async complete(row: AgentMeetingRow): Promise<void> {
+    const vmr = this.mailbox.config.vmr;
+    const meeting = { uid: row.uid, organizer: row.organizer, subject: row.subject, start: row.startMs };
+    let place = row.instructions;
+    if (row.answer === 'declined' || row.answer === 'cancelled') {
+      await this.options.store.releaseAlias(this.address, row.uid, this.fence);
+      if (vmr?.mode === 'full' && row.instructions === 'body') await this.intoOrganizerMeeting(meeting, (body) => withoutInstructions(body, this.options.instance));
+      place = 'none';
+    } else if (vmr?.mode === 'full' && row.instructions === 'body' && row.alias) {
+      const instructions = this.instructions(vmr, row.alias, meeting);
+      place = await this.intoOrganizerMeeting(meeting, (body) => withInstructions(body, this.options.instance, instructions));
+    }
+    await this.options.store.saveAgentMeeting({ ...row, instructions: place, settled: true }, this.fence);
+    this.note({ ...this.about(row), outcome: 'unchanged', reason: 'completed what an interrupted pass left after deciding', ...(row.alias ? { alias: row.alias } : {}), instructions: place });
+  }
+
+  private about(request: Pick<MeetingRequest, 'uid' | 'subject' | 'organizer'>): Pick<AgentOutcome, 'mailbox' | 'uid' | 'subject' | 'organizer'> {
     return { mailbox: this.address, uid: request.uid, subject: request.subject, organizer: request.organizer };
   }
 
@@ -320,11 +379,14 @@ class MailboxPass {
     const reply: Reply = decision.answer === 'accept' ? 'accept' : 'tentative';
     const instructions = joining?.instructions ?? null;
     const comment = vmr?.mode === 'limited' && instructions ? `${decision.reason}\n\n${instructions.text}` : decision.reason;
-    await this.send(this.address, () => this.options.desk.respond(this.address, request, reply, comment, true), request.start);
-    let place: InstructionsPlace = 'none';
-    if (vmr && instructions) place = vmr.mode === 'limited' ? 'comment' : await this.intoOrganizerMeeting(request, (body) => withInstructions(body, this.options.instance, instructions));
     const answer: AgentAnswer = reply === 'accept' ? 'accepted' : 'tentative';
     const alias = joining?.alias ?? null;
+    const planned: InstructionsPlace = vmr && instructions ? (vmr.mode === 'limited' ? 'comment' : 'body') : 'none';
+    // Recorded before it is sent, settled after: a crash in between is completed by the next pass (settle).
+    await this.record(request, answer, decision, alias, planned, false);
+    await this.sendAnswer(request, recorded, reply, comment);
+    let place: InstructionsPlace = planned;
+    if (planned === 'body') place = await this.intoOrganizerMeeting(request, (body) => withInstructions(body, this.options.instance, instructions!));
     await this.record(request, answer, decision, alias, place);
     this.note({
       ...this.about(request),
@@ -375,10 +437,13 @@ class MailboxPass {
   }
 
   private async refuse(request: MeetingRequest, recorded: AgentMeetingRow | null, decision: Decision): Promise<void> {
-    await this.send(this.address, () => this.options.desk.respond(this.address, request, 'decline', decision.reason, true), request.start);
-    await this.options.store.releaseAlias(this.address, request.uid);
-    // A meeting we had given instructions in the organiser's body loses them: it has no virtual room any more.
-    if (this.mailbox.config.vmr?.mode === 'full' && recorded?.instructions === 'body') await this.intoOrganizerMeeting(request, (body) => withoutInstructions(body, this.options.instance));
+    // A meeting we had given instructions in the organiser's body loses them: it has no virtual room any more. Until
+    // they are out, the record says they are there (settle takes them out after a crash).
+    const ours: InstructionsPlace = this.mailbox.config.vmr?.mode === 'full' && recorded?.instructions === 'body' ? 'body' : 'none';
+    await this.record(request, 'declined', decision, null, ours, false);
+    await this.sendAnswer(request, recorded, 'decline', decision.reason);
+    await this.options.store.releaseAlias(this.address, request.uid, this.fence);
+    if (ours === 'body') await this.intoOrganizerMeeting(request, (body) => withoutInstructions(body, this.options.instance));
     await this.record(request, 'declined', decision, null, 'none');
     const problem = await this.tellProviderCancelled(request, recorded);
     this.note({ ...this.about(request), outcome: 'declined', reason: decision.reason, ...(decision.answer !== 'accept' ? { rule: decision.rule } : {}), ...(problem ? { providerProblem: problem } : {}) });
@@ -392,13 +457,30 @@ class MailboxPass {
     const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative';
     if (desk.removeCancelled && ours) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
     // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
-    await this.options.store.releaseAlias(this.address, request.uid);
+    await this.options.store.releaseAlias(this.address, request.uid, this.fence);
     await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
     const problem = await this.tellProviderCancelled(request, recorded);
     this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.', ...(problem ? { providerProblem: problem } : {}) });
   }
 
-  private async record(request: MeetingRequest, answer: AgentAnswer, decision: Decision, alias: string | null, instructions: InstructionsPlace): Promise<void> {
+  /**
+   * The answer sent. Refused by the service (a TargetError: the service said no, or the scheduler gave up on it), the
+   * decision recorded for it gives way to what was recorded before — or to no record — so that no pass completes an
+   * answer that was not given.
+   */
+  private async sendAnswer(request: MeetingRequest, recorded: AgentMeetingRow | null, reply: Reply, comment: string): Promise<void> {
+    try {
+      await this.send(this.address, () => this.options.desk.respond(this.address, request, reply, comment, true), request.start);
+    } catch (error) {
+      // Anything but the service's error (a bug, the process going down) leaves the decision to be completed.
+      if (!(error instanceof TargetError)) throw error;
+      if (recorded) await this.options.store.saveAgentMeeting(recorded, this.fence);
+      else await this.options.store.forgetAgentMeeting(this.address, request.uid, this.fence);
+      throw error;
+    }
+  }
+
+  private async record(request: MeetingRequest, answer: AgentAnswer, decision: Decision, alias: string | null, instructions: InstructionsPlace, settled = true): Promise<void> {
     await this.options.store.saveAgentMeeting({
       mailbox: this.address,
       uid: request.uid,
@@ -411,16 +493,17 @@ class MailboxPass {
       endMs: Number.isFinite(request.end) ? request.end : 0,
       alias,
       instructions,
-    });
+      settled,
+    }, this.fence);
   }
 
   private async aliasFor(vmr: VmrConfig, request: MeetingRequest): Promise<string | null> {
     if ('fixed' in vmr.alias) return vmr.alias.fixed;
-    const number = await this.options.store.allocateAlias(this.address, request.uid, vmr.alias.range, heldUntil(request));
+    const number = await this.options.store.allocateAlias(this.address, request.uid, vmr.alias.range, heldUntil(request), this.fence);
     return number === null ? null : `${vmr.alias.prefix}${number}`;
   }
 
-  private instructions(vmr: VmrConfig, alias: string, request: MeetingRequest): { html: string; text: string } {
+  private instructions(vmr: VmrConfig, alias: string, request: Pick<MeetingRequest, 'subject' | 'organizer'>): { html: string; text: string } {
     const number = 'range' in vmr.alias ? alias.slice(vmr.alias.prefix.length) : alias;
     const facts = { alias, number, dialIn: vmr.dialIn, webLink: '', subject: request.subject, organizer: request.organizer };
     facts.webLink = fill(vmr.webLink, facts, false);
@@ -431,7 +514,7 @@ class MailboxPass {
    * Full mode: the organiser's meeting body changed by `change` — only ever our block (instructions.ts). A body changed
    * since it was read (412 on If-Match) is read again and changed once more.
    */
-  private async intoOrganizerMeeting(request: MeetingRequest, change: (body: Body) => ReturnType<typeof withInstructions>): Promise<InstructionsPlace> {
+  private async intoOrganizerMeeting(request: Pick<MeetingRequest, 'uid' | 'organizer' | 'start'>, change: (body: Body) => ReturnType<typeof withInstructions>): Promise<InstructionsPlace> {
     const { desk } = this.options;
     const organizer = request.organizer;
     for (let attempt = 1; ; attempt++) {

@@ -439,6 +439,7 @@ function logAgentPass(app: FastifyInstance, run: AgentRun): void {
     if (outcome.outcome === 'failed') app.log.warn({ ...fields, error: outcome.error }, 'agent: a request failed');
     else app.log.info(fields, 'agent: answered');
   }
+  for (const mailbox of run.mailboxes) if (mailbox.newRound) app.log.warn({ mailbox: mailbox.mailbox, why: mailbox.newRound }, 'agent: the cursor could not be used, a new round started');
   for (const mailbox of run.mailboxes) if (mailbox.error) app.log.warn({ mailbox: mailbox.mailbox, error: mailbox.error }, 'agent: mailbox failed');
   for (const list of run.roomLists) app.log.warn({ roomList: list.roomList, error: list.error }, 'agent: room list failed');
 }

@@ -66,7 +66,7 @@ export const COPIED_TABLES: CopiedTable[] = [
   { table: 'agent_sync', columns: ['mailbox', 'cursor', 'updated_at'], key: ['mailbox'] },
   {
     table: 'agent_meeting',
-    columns: ['mailbox', 'uid', 'answer', 'reason', 'rule', 'subject', 'organizer', 'start_ms', 'end_ms', 'alias', 'instructions', 'answered_at'],
+    columns: ['mailbox', 'uid', 'answer', 'reason', 'rule', 'subject', 'organizer', 'start_ms', 'end_ms', 'alias', 'instructions', 'answered_at', 'settled'],
     key: ['mailbox', 'uid'],
   },
   { table: 'agent_alias', columns: ['mailbox', 'number', 'uid', 'held_until_ms'], key: ['mailbox', 'number'] },

@@ -25,8 +25,8 @@ import type { StoreTables } from './copy.ts';
 import * as delegated from './postgres-delegated.ts';
 import { POSTGRES_DELEGATED_MIGRATION, type PostgresParts } from './postgres-delegated.ts';
 import * as agent from './postgres-agent.ts';
-import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MIGRATION } from './postgres-agent.ts';
-import type { AgentMeetingRow, AgentStore } from './agent.ts';
+import { POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION, POSTGRES_AGENT_MEETING_SETTLED_MIGRATION, POSTGRES_AGENT_MIGRATION, type PostgresAgentParts } from './postgres-agent.ts';
+import type { AgentMeetingRow, AgentMeetingWrite, AgentStore } from './agent.ts';
 import * as watch from './postgres-watch.ts';
 import { POSTGRES_SUBSCRIPTION_MIGRATION, POSTGRES_WATCH_MIGRATION, type PostgresWatchParts } from './postgres-watch.ts';
 import type { DriftKind, DriftPolicy, DriftRow, NotificationCountRow, SubscriptionRow, WatchStateRow, WatchStore } from './watch.ts';
@@ -172,6 +172,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   POSTGRES_WATCH_MIGRATION,
   POSTGRES_AGENT_ALIAS_HELD_UNTIL_MIGRATION,
   POSTGRES_SUBSCRIPTION_MIGRATION,
+  POSTGRES_AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
 /** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
@@ -897,26 +898,35 @@ export class PostgresStore implements Store, StoreTables {
 
   // ---- the resource agent (postgres-agent.ts) -------------------------------------------------------------------
 
-  async agentCursor(mailbox: string): Promise<string | null> {
-    return agent.agentCursor(this.parts, mailbox);
+  private get agentParts(): PostgresAgentParts {
+    return { query: (sql, params) => this.query(sql, params), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
   }
-  async saveAgentCursor(mailbox: string, cursor: string | null): Promise<void> {
-    await agent.saveAgentCursor(this.parts, mailbox, cursor);
+  async agentCursor(mailbox: string): Promise<string | null> {
+    return agent.agentCursor(this.agentParts, mailbox);
+  }
+  async saveAgentCursor(mailbox: string, cursor: string | null, fence?: Lease): Promise<void> {
+    await agent.saveAgentCursor(this.agentParts, mailbox, cursor, fence);
   }
   async agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
-    return agent.agentMeeting(this.parts, mailbox, uid);
+    return agent.agentMeeting(this.agentParts, mailbox, uid);
   }
   async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
-    return agent.agentMeetings(this.parts, mailbox);
+    return agent.agentMeetings(this.agentParts, mailbox);
   }
-  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
-    await agent.saveAgentMeeting(this.parts, row);
+  async forgetAgentMeeting(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    await agent.forgetAgentMeeting(this.agentParts, mailbox, uid, fence);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
+  async unsettledAgentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
+    return agent.unsettledAgentMeetings(this.agentParts, mailbox);
   }
-  async releaseAlias(mailbox: string, uid: string): Promise<void> {
-    await agent.releaseAlias(this.parts, mailbox, uid);
+  async saveAgentMeeting(row: AgentMeetingWrite, fence?: Lease): Promise<void> {
+    await agent.saveAgentMeeting(this.agentParts, row, fence);
+  }
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null, fence?: Lease): Promise<number | null> {
+    return agent.allocateAlias(this.agentParts, mailbox, uid, range, heldUntilMs, fence);
+  }
+  async releaseAlias(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    await agent.releaseAlias(this.agentParts, mailbox, uid, fence);
   }
 
   async connection(calendar: string): Promise<ConnectionRow | null> {

@@ -1,7 +1,8 @@
 // The SQLite side of the agent store (store/agent.ts): SqliteStore hands these functions its statements and
 // transactions.
 import type { StatementSync } from 'node:sqlite';
-import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow } from './agent.ts';
+import type { Lease } from './store.ts';
+import { AGENT_MEETING_COLUMNS, lowestFree, toAgentMeeting, type AgentMeetingRow, type AgentMeetingWrite } from './agent.ts';
 
 /** Appended to the store's migrations (sqlite.ts). */
 export const AGENT_MIGRATION = `
@@ -43,11 +44,21 @@ export const AGENT_ALIAS_HELD_UNTIL_MIGRATION = `
   ALTER TABLE agent_alias ADD COLUMN held_until_ms INTEGER;
 `;
 
+/**
+ * Appended after AGENT_ALIAS_HELD_UNTIL_MIGRATION: whether a recorded decision was carried out (answer sent,
+ * instructions placed). Recorded before the answer is sent, so that a crash in between is completed by the next pass;
+ * every row before this column was recorded after its answer, so settled.
+ */
+export const AGENT_MEETING_SETTLED_MIGRATION = `
+  ALTER TABLE agent_meeting ADD COLUMN settled INTEGER NOT NULL DEFAULT 1 CHECK (settled IN (0, 1));
+`;
+
 type Row = Record<string, unknown>;
 
 export interface SqliteAgentParts {
   statement: (sql: string) => StatementSync;
-  transaction: <T>(work: () => T) => T;
+  /** A transaction that first checks `fence` is still the mailbox's lease (LeaseLost otherwise). */
+  fenced: <T>(fence: Lease | undefined, work: () => T) => T;
   now: () => string;
 }
 
@@ -56,8 +67,8 @@ export function agentCursor(parts: SqliteAgentParts, mailbox: string): string | 
   return row && row['cursor'] !== null ? String(row['cursor']) : null;
 }
 
-export function saveAgentCursor(parts: SqliteAgentParts, mailbox: string, cursor: string | null): void {
-  parts.statement('INSERT INTO agent_sync (mailbox, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at').run(mailbox, cursor, parts.now());
+export function saveAgentCursor(parts: SqliteAgentParts, mailbox: string, cursor: string | null, fence?: Lease): void {
+  parts.fenced(fence, () => parts.statement('INSERT INTO agent_sync (mailbox, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (mailbox) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at').run(mailbox, cursor, parts.now()));
 }
 
 export function agentMeeting(parts: SqliteAgentParts, mailbox: string, uid: string): AgentMeetingRow | null {
@@ -69,19 +80,27 @@ export function agentMeetings(parts: SqliteAgentParts, mailbox: string): AgentMe
   return (parts.statement(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = ? ORDER BY start_ms, uid`).all(mailbox) as Row[]).map(toAgentMeeting);
 }
 
-export function saveAgentMeeting(parts: SqliteAgentParts, row: Omit<AgentMeetingRow, 'answeredAt'>): void {
-  parts
+export function saveAgentMeeting(parts: SqliteAgentParts, row: AgentMeetingWrite, fence?: Lease): void {
+  parts.fenced(fence, () => parts
     .statement(
-      `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO agent_meeting (${AGENT_MEETING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (mailbox, uid) DO UPDATE SET answer = excluded.answer, reason = excluded.reason, rule = excluded.rule, subject = excluded.subject,
          organizer = excluded.organizer, start_ms = excluded.start_ms, end_ms = excluded.end_ms, alias = excluded.alias,
-         instructions = excluded.instructions, answered_at = excluded.answered_at`,
+         instructions = excluded.instructions, answered_at = excluded.answered_at, settled = excluded.settled`,
     )
-    .run(row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now());
+    .run(row.mailbox, row.uid, row.answer, row.reason, row.rule, row.subject, row.organizer, row.startMs, row.endMs, row.alias, row.instructions, parts.now(), row.settled === false ? 0 : 1));
 }
 
-export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null): number | null {
-  return parts.transaction(() => {
+export function forgetAgentMeeting(parts: SqliteAgentParts, mailbox: string, uid: string, fence?: Lease): void {
+  parts.fenced(fence, () => parts.statement('DELETE FROM agent_meeting WHERE mailbox = ? AND uid = ?').run(mailbox, uid));
+}
+
+export function unsettledAgentMeetings(parts: SqliteAgentParts, mailbox: string): AgentMeetingRow[] {
+  return (parts.statement(`SELECT ${AGENT_MEETING_COLUMNS} FROM agent_meeting WHERE mailbox = ? AND settled = 0 ORDER BY start_ms, uid`).all(mailbox) as Row[]).map(toAgentMeeting);
+}
+
+export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null, fence?: Lease): number | null {
+  return parts.fenced(fence, () => {
     const held = parts.statement('SELECT number FROM agent_alias WHERE mailbox = ? AND uid = ?').get(mailbox, uid) as Row | undefined;
     if (held) {
       parts.statement('UPDATE agent_alias SET held_until_ms = ? WHERE mailbox = ? AND uid = ?').run(heldUntilMs, mailbox, uid);
@@ -100,6 +119,6 @@ export function allocateAlias(parts: SqliteAgentParts, mailbox: string, uid: str
   });
 }
 
-export function releaseAlias(parts: SqliteAgentParts, mailbox: string, uid: string): void {
-  parts.statement('DELETE FROM agent_alias WHERE mailbox = ? AND uid = ?').run(mailbox, uid);
+export function releaseAlias(parts: SqliteAgentParts, mailbox: string, uid: string, fence?: Lease): void {
+  parts.fenced(fence, () => parts.statement('DELETE FROM agent_alias WHERE mailbox = ? AND uid = ?').run(mailbox, uid));
 }

@@ -33,8 +33,8 @@ import type { Keyring } from './sealed.ts';
 import * as delegated from './sqlite-delegated.ts';
 import { DELEGATED_MIGRATION, type SqliteParts } from './sqlite-delegated.ts';
 import * as agent from './sqlite-agent.ts';
-import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MIGRATION } from './sqlite-agent.ts';
-import type { AgentMeetingRow, AgentStore } from './agent.ts';
+import { AGENT_ALIAS_HELD_UNTIL_MIGRATION, AGENT_MEETING_SETTLED_MIGRATION, AGENT_MIGRATION, type SqliteAgentParts } from './sqlite-agent.ts';
+import type { AgentMeetingRow, AgentMeetingWrite, AgentStore } from './agent.ts';
 import * as watch from './sqlite-watch.ts';
 import { SUBSCRIPTION_MIGRATION, WATCH_MIGRATION, type SqliteWatchParts } from './sqlite-watch.ts';
 import type { DriftKind, DriftPolicy, DriftRow, NotificationCountRow, SubscriptionRow, WatchStateRow, WatchStore } from './watch.ts';
@@ -198,6 +198,7 @@ const MIGRATIONS: string[] = [
   WATCH_MIGRATION,
   AGENT_ALIAS_HELD_UNTIL_MIGRATION,
   SUBSCRIPTION_MIGRATION,
+  AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
 /** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
@@ -895,26 +896,35 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
 
   // ---- the resource agent (sqlite-agent.ts) -------------------------------------------------------------------
 
-  async agentCursor(mailbox: string): Promise<string | null> {
-    return agent.agentCursor(this.parts, mailbox);
+  private get agentParts(): SqliteAgentParts {
+    return { statement: (sql) => this.statement(sql), fenced: (fence, work) => this.fenced(fence, work), now: this.now };
   }
-  async saveAgentCursor(mailbox: string, cursor: string | null): Promise<void> {
-    agent.saveAgentCursor(this.parts, mailbox, cursor);
+  async agentCursor(mailbox: string): Promise<string | null> {
+    return agent.agentCursor(this.agentParts, mailbox);
+  }
+  async saveAgentCursor(mailbox: string, cursor: string | null, fence?: Lease): Promise<void> {
+    agent.saveAgentCursor(this.agentParts, mailbox, cursor, fence);
   }
   async agentMeeting(mailbox: string, uid: string): Promise<AgentMeetingRow | null> {
-    return agent.agentMeeting(this.parts, mailbox, uid);
+    return agent.agentMeeting(this.agentParts, mailbox, uid);
   }
   async agentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
-    return agent.agentMeetings(this.parts, mailbox);
+    return agent.agentMeetings(this.agentParts, mailbox);
   }
-  async saveAgentMeeting(row: Omit<AgentMeetingRow, 'answeredAt'>): Promise<void> {
-    agent.saveAgentMeeting(this.parts, row);
+  async forgetAgentMeeting(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    agent.forgetAgentMeeting(this.agentParts, mailbox, uid, fence);
   }
-  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null): Promise<number | null> {
-    return agent.allocateAlias(this.parts, mailbox, uid, range, heldUntilMs);
+  async unsettledAgentMeetings(mailbox: string): Promise<AgentMeetingRow[]> {
+    return agent.unsettledAgentMeetings(this.agentParts, mailbox);
   }
-  async releaseAlias(mailbox: string, uid: string): Promise<void> {
-    agent.releaseAlias(this.parts, mailbox, uid);
+  async saveAgentMeeting(row: AgentMeetingWrite, fence?: Lease): Promise<void> {
+    agent.saveAgentMeeting(this.agentParts, row, fence);
+  }
+  async allocateAlias(mailbox: string, uid: string, range: { from: number; to: number }, heldUntilMs: number | null = null, fence?: Lease): Promise<number | null> {
+    return agent.allocateAlias(this.agentParts, mailbox, uid, range, heldUntilMs, fence);
+  }
+  async releaseAlias(mailbox: string, uid: string, fence?: Lease): Promise<void> {
+    agent.releaseAlias(this.agentParts, mailbox, uid, fence);
   }
 
   async connection(calendar: string): Promise<ConnectionRow | null> {

@@ -31,8 +31,21 @@ export interface MeetingRequest {
   location: string;
 }
 
+/** An item of a changes page that could not be read: what was read of it, and why. */
+export interface UnreadableItem {
+  uid: string;
+  subject: string;
+  organizer: string;
+  message: string;
+}
+
 export interface MeetingChanges {
   requests: MeetingRequest[];
+  /**
+   * Items of the page that could not be read (a field missing, of the wrong kind, over its bound): each is reported
+   * as a failed request naming the item and the field, and the page's readable requests still go through.
+   */
+  unreadable?: UnreadableItem[];
   /** Where the next call reads on; `more`: the round is not over yet (another page waits). */
   cursor: string;
   more: boolean;
@@ -89,3 +102,10 @@ export interface MeetingDesk {
 
 /** The service forgot the cursor (Graph 410 SyncStateNotFound, EWS ErrorInvalidSyncStateData): read from the start. */
 export const SYNC_STATE_NOT_FOUND = 'SyncStateNotFound';
+
+/**
+ * The cursor cannot be used: the service refused it (Graph 400 on a deltaLink, EWS refusing the SyncState) or it is
+ * not one at all (a stored value that is not a Graph URL of this service, not a SyncState). Read from the start, as
+ * for SYNC_STATE_NOT_FOUND: a garbled cursor would otherwise fail the mailbox on every pass.
+ */
+export const CURSOR_REFUSED = 'CursorRefused';

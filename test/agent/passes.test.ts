@@ -80,6 +80,23 @@ describe('the agent on several workers sharing a store', () => {
   });
 });
 
+describe('a worker that lost its lease mid-pass (paused past the lease, another worker took over)', () => {
+  it('writes nothing more: its record and cursor are refused with LeaseLost, the holder’s state stands', async () => {
+    const store = new SqliteStore(':memory:', { clock: fixedClock(NOW) });
+    const { desk } = fakeDesk(async () => {
+      // The pause: between the pass's lease check and its writes, the lease expired and worker-b took the mailbox.
+      await store.takeOverMailbox(ROOM, agentLeaseOwner('worker-a'), agentLeaseOwner('worker-b'), 60_000);
+      return { requests: [request('m1')], cursor: 'c-stale', more: false };
+    });
+    const run = await runAgentPass(passOptions(store, desk, [ROOM], { leases: { store, owner: agentLeaseOwner('worker-a') } }));
+    expect(run.mailboxes[0]!.error).toMatchObject({ code: 'LeaseLost' });
+    expect(await store.agentCursor(ROOM)).toBeNull();
+    expect(await store.agentMeeting(ROOM, 'm1')).toBeNull();
+    expect(await store.leaseHolder(ROOM)).toBe(agentLeaseOwner('worker-b'));
+    await store.close();
+  });
+});
+
 describe('a mailbox whose pass fails with something other than a service error', () => {
   it('is that mailbox’s InternalError; the pass ends only when every other mailbox’s pass has', async () => {
     const store = new SqliteStore(':memory:', { clock: fixedClock(NOW) });

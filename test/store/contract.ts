@@ -701,6 +701,25 @@ describe(`the store contract: ${name}`, () => {
       await store.close();
     });
 
+    it('keeps a decision recorded before its answer unsettled until it is settled; a record can be forgotten', async () => {
+      const store = await stores.open();
+      await store.saveAgentMeeting({ ...meeting('b'), startMs: 5_000, alias: 'vmr1001', instructions: 'body', settled: false });
+      await store.saveAgentMeeting({ ...meeting('a'), settled: false });
+      await store.saveAgentMeeting(meeting('c'));
+      expect((await store.unsettledAgentMeetings(vmr)).map((m) => [m.uid, m.settled])).toEqual([['a', false], ['b', false]]);
+      expect(await store.unsettledAgentMeetings('other@contoso.edu')).toEqual([]);
+      const again = await stores.reopen(store);
+      expect(await again.agentMeeting(vmr, 'b')).toMatchObject({ alias: 'vmr1001', instructions: 'body', settled: false });
+      await again.saveAgentMeeting({ ...meeting('b'), startMs: 5_000, alias: 'vmr1001', instructions: 'body' });
+      await again.forgetAgentMeeting(vmr, 'a');
+      expect(await store.unsettledAgentMeetings(vmr)).toEqual([]);
+      expect(await store.agentMeeting(vmr, 'a')).toBeNull();
+      expect(await store.agentMeeting(vmr, 'b')).toMatchObject({ settled: true });
+      expect(await store.agentMeeting(vmr, 'c')).toMatchObject({ settled: true });
+      await again.close();
+      await store.close();
+    });
+
     it('hands out the lowest free alias, the same one again for the same meeting, another to each meeting, none past the range', async () => {
       const store = await stores.open();
       const range = { from: 1001, to: 1003 };
@@ -736,6 +755,30 @@ describe(`the store contract: ${name}`, () => {
       // The series held until released keeps its number; the released one is free as before.
       await store.releaseAlias(vmr, 'series');
       expect(await store.allocateAlias(vmr, 'another', range, ahead)).toBe(2);
+      await store.close();
+    });
+
+    it('refuses the agent’s writes under a lease another worker took over, recording nothing; the holder’s writes go through', async () => {
+      const store = await stores.open();
+      const other = await stores.reopen(store);
+      const lost = (await store.claimMailbox(vmr, 'w1/agent', 60_000))!;
+      await store.saveAgentCursor(vmr, 'before', lost);
+      expect(await store.allocateAlias(vmr, 'kept', { from: 1, to: 9 }, null, lost)).toBe(1);
+      const held = (await other.takeOverMailbox(vmr, 'w1/agent', 'w2/agent', 60_000))!;
+      await expect(store.saveAgentCursor(vmr, 'after', lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.saveAgentMeeting(meeting('a'), lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.allocateAlias(vmr, 'a', { from: 1, to: 9 }, null, lost)).rejects.toBeInstanceOf(LeaseLost);
+      await expect(store.releaseAlias(vmr, 'kept', lost)).rejects.toBeInstanceOf(LeaseLost);
+      expect(await other.agentCursor(vmr)).toBe('before');
+      expect(await other.agentMeeting(vmr, 'a')).toBeNull();
+      // 'kept' still holds 1, and 'a' got nothing: the next meeting gets 2.
+      expect(await other.allocateAlias(vmr, 'b', { from: 1, to: 9 }, null, held)).toBe(2);
+      await other.saveAgentCursor(vmr, 'after', held);
+      await other.saveAgentMeeting(meeting('a'), held);
+      await other.releaseAlias(vmr, 'kept', held);
+      expect(await store.agentCursor(vmr)).toBe('after');
+      expect(await store.agentMeeting(vmr, 'a')).toMatchObject({ answer: 'accepted' });
+      await other.close();
       await store.close();
     });
 

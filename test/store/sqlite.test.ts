@@ -32,11 +32,11 @@ describe('SQLite store', () => {
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(14);
+    expect(store.schemaVersion()).toBe(15);
     await store.applyDesired({ calendars: [cal], events: [event('x')], held: [] });
     await store.close();
     const again = new SqliteStore(path);
-    expect(again.schemaVersion()).toBe(14);
+    expect(again.schemaVersion()).toBe(15);
     expect((await again.desiredFor(cal)).map((r) => r.sourceId)).toEqual(['x']);
     await again.close();
   });
@@ -66,7 +66,7 @@ describe('SQLite store', () => {
     expect(() => db.exec(`INSERT INTO api_key VALUES ('0123456789ac', 'x', 'h', 'admin', NULL, '2026-01-01T00:00:00.000Z', NULL, NULL)`)).toThrow(/CHECK/);
     db.close();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(14);
+    expect(store.schemaVersion()).toBe(15);
     expect(await store.apiKey('0123456789ab')).toMatchObject({ name: 'old', scope: 'write' });
     const row = { id: 'aaaaaaaaaaaa', name: '', hash: 'h', calendars: null, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, lastUsedAt: null };
     await store.createApiKey({ ...row, scope: 'admin' });
@@ -99,7 +99,7 @@ describe('SQLite store', () => {
       PRAGMA user_version = 6;`);
     db.close();
     const store = new SqliteStore(path);
-    expect(store.schemaVersion()).toBe(14);
+    expect(store.schemaVersion()).toBe(15);
     expect(await store.mailbox(cal)).toMatchObject({ target: 'default' });
     expect(await store.mailbox('b@contoso.edu')).toMatchObject({ target: null });
     expect(await store.claimMailbox(cal, 'w1', 60_000)).toMatchObject({ owner: 'w1', token: 1 });

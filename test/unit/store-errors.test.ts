@@ -193,7 +193,7 @@ describe('a store that cannot be used', () => {
     db.close();
     const error = storeError(() => openStore(path));
     expect(error.code).toBe('StoreTooNew');
-    expect(error.message).toBe(`the store ${path} was written by a newer calpush (schema version 99; this calpush knows up to 13)`);
+    expect(error.message).toBe(`the store ${path} was written by a newer calpush (schema version 99; this calpush knows up to 15)`);
     const check = new DatabaseSync(path);
     expect((check.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(99);
     check.close();

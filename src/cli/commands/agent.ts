@@ -65,7 +65,7 @@ async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: bo
     onPass: (run) => {
       const changed: AgentRun = { ...run, outcomes: run.outcomes.filter((o) => o.outcome !== 'unchanged') };
       if (json) process.stdout.write(`${JSON.stringify({ at: new Date(systemClock.now()).toISOString(), ...changed })}\n`);
-      else if (changed.outcomes.length || run.roomLists.length || run.mailboxes.some((m) => m.error)) process.stdout.write(describe(changed, true));
+      else if (changed.outcomes.length || run.roomLists.length || run.mailboxes.some((m) => m.error || m.newRound)) process.stdout.write(describe(changed, true));
     },
     onError: (error) => process.stderr.write(`calpush agent: the pass failed: ${(error as Error).message}\n`),
   });
@@ -96,8 +96,9 @@ export function describe(run: AgentRun, quiet = false): string {
   for (const problem of run.roomLists) text += `room list ${problem.roomList}: failed: ${problem.error.code}: ${problem.error.message}${problem.error.remedy ? `\n  fix: ${problem.error.remedy}` : ''}\n`;
   for (const mailbox of run.mailboxes) {
     const counts = Object.entries(mailbox.counts).filter(([k, n]) => n > 0 && !(quiet && k === 'unchanged')).map(([k, n]) => `${k} ${n}`).join(', ');
-    if (quiet && !counts && !mailbox.error) continue;
+    if (quiet && !counts && !mailbox.error && !mailbox.newRound) continue;
     text += `${mailbox.mailbox}: ${counts || 'nothing new'}\n`;
+    if (mailbox.newRound) text += `  new round: the stored cursor could not be used (${mailbox.newRound.code}: ${mailbox.newRound.message}); read from the start\n`;
     if (mailbox.error) text += `  failed: ${mailbox.error.code}: ${mailbox.error.message}${mailbox.error.remedy ? `\n  fix: ${mailbox.error.remedy}` : ''}\n`;
     for (const outcome of run.outcomes.filter((o) => o.mailbox === mailbox.mailbox && o.outcome !== 'unchanged')) text += line(outcome);
   }

@@ -13,8 +13,8 @@
 // - full mode: the organiser's meeting by `FindItem` with a Restriction on calendar:UID and `GetItem` of its Body, then
 //   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
 //   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
-import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
-import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply, UnreadableItem } from '../meetings.ts';
+import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError, type ServiceLane } from '../target.ts';
 import type { ErrorContext } from './errors.ts';
 import { calendarFolder, type RequestContext } from './requests.ts';
@@ -31,6 +31,9 @@ export interface EwsConnection {
 const RESPONSE_OBJECTS: Record<Reply, string> = { accept: 't:AcceptItem', tentative: 't:TentativelyAcceptItem', decline: 't:DeclineItem' };
 /** Changes per SyncFolderItems call (the schema allows 1–512). */
 const MAX_CHANGES = 100;
+
+/** The longest SyncState kept or sent: a bound on what an answer may make the store keep. */
+const MAX_SYNC_STATE_CHARS = 1_048_576;
 
 /** Items of one CalendarView of the agent's conflict lookup. */
 const BOOKINGS_PER_VIEW = 500;
@@ -54,6 +57,9 @@ export class EwsMeetingDesk implements MeetingDesk {
   }
 
   async changes(mailbox: string, cursor: string | null): Promise<MeetingChanges> {
+    // A SyncState is base64 (types.xsd: xs:string, "a base64-encoded form of the synchronization data"); anything
+    // else stored as the cursor is never sent.
+    if (cursor !== null && (cursor.length > MAX_SYNC_STATE_CHARS || !SYNC_STATE.test(cursor))) throw new TargetError('item', CURSOR_REFUSED, `the stored cursor of ${mailbox} is not a SyncState`);
     const context = this.ews.context(mailbox);
     const body = el(
       'm:SyncFolderItems',
@@ -70,24 +76,27 @@ export class EwsMeetingDesk implements MeetingDesk {
       if (error instanceof TargetError && error.code === 'ErrorInvalidSyncStateData') throw new TargetError('item', SYNC_STATE_NOT_FOUND, `Exchange no longer knows the SyncState of ${mailbox}'s inbox: ${error.message}`);
       throw error;
     }
+    const what = `the SyncFolderItems answer for ${mailbox}'s inbox`;
     const node = message.node;
     const state = text(child(node, 'SyncState'));
-    if (!state) throw new TargetError('transient', 'NoSyncState', 'a SyncFolderItems answer carries no SyncState');
+    if (!state || state.length > MAX_SYNC_STATE_CHARS || !SYNC_STATE.test(state)) throw unreadable(`${what}: its SyncState is ${state ? `not one (${describeValue(state)})` : 'missing'}`);
+    // Optional in messages.xsd: absent, the round is read to its end (as Exchange omits nothing on success).
+    const lastNode = child(node, 'IncludesLastItemInRange');
+    const last = lastNode ? boolean(lastNode) : true;
+    if (last === null) throw unreadable(`${what}: IncludesLastItemInRange is not true or false`);
+    const items = [...children(child(node, 'Changes'), 'Create'), ...children(child(node, 'Changes'), 'Update')].flatMap((change) => [
+      ...children(change, 'MeetingRequest').map((item) => ({ item, state: 'pending' as const })),
+      ...children(change, 'MeetingCancellation').map((item) => ({ item, state: 'cancelled' as const })),
+    ]);
+    if (items.length > MAX_CHANGES) throw unreadable(`${what}: ${items.length} changes, more than the ${MAX_CHANGES} asked for`);
     const requests: MeetingRequest[] = [];
-    const changes = child(node, 'Changes');
-    for (const kind of ['Create', 'Update']) {
-      for (const change of children(changes, kind)) {
-        for (const item of children(change, 'MeetingRequest')) {
-          const request = requestOf(item, 'pending');
-          if (request) requests.push(request);
-        }
-        for (const item of children(change, 'MeetingCancellation')) {
-          const request = requestOf(item, 'cancelled');
-          if (request) requests.push(request);
-        }
-      }
+    const skipped: UnreadableItem[] = [];
+    for (const { item, state } of items) {
+      const read = requestOf(item, state);
+      if (read && 'message' in read) skipped.push(read);
+      else if (read) requests.push(read);
     }
-    return { requests, cursor: state, more: text(child(node, 'IncludesLastItemInRange')) === 'false' };
+    return { requests, cursor: state, more: !last, ...(skipped.length ? { unreadable: skipped } : {}) };
   }
 
   /**
@@ -108,12 +117,20 @@ export class EwsMeetingDesk implements MeetingDesk {
       el('m:ParentFolderIds', {}, calendarFolder(context)),
     );
     const message = await this.ews.call(mailbox, 'FindItem', body, 'list');
+    const what = `the CalendarView of ${mailbox} from ${iso(from)}`;
     const root = child(message.node, 'RootFolder');
+    if (!root) throw unreadable(`${what}: no RootFolder`);
     const items = children(child(root, 'Items'), 'CalendarItem');
+    if (items.length > BOOKINGS_PER_VIEW) throw unreadable(`${what}: ${items.length} items, more than the ${BOOKINGS_PER_VIEW} asked for`);
     const bookings = items
       .filter((item) => text(child(item, 'IsCancelled')) !== 'true' && text(child(item, 'LegacyFreeBusyStatus')) !== 'Free')
-      .map((item) => ({ uid: text(child(item, 'UID')), start: Date.parse(text(child(item, 'Start'))), end: Date.parse(text(child(item, 'End'))) }));
-    if (attr(root, 'IncludesLastItemInRange') !== 'false' || !items.length) return { bookings, next: null };
+      .map((item) => ({ uid: bounded(text(child(item, 'UID')), MAX_ID_CHARS), start: Date.parse(text(child(item, 'Start'))), end: Date.parse(text(child(item, 'End'))) }));
+    // A booking whose time cannot be read could be a conflict: the lookup fails rather than miss it.
+    const garbled = bookings.find((b) => !Number.isFinite(b.start) || !Number.isFinite(b.end));
+    if (garbled) throw unreadable(`${what}: the Start or End of booking ${describeValue(garbled.uid)} is not a time`);
+    const last = attr(root, 'IncludesLastItemInRange');
+    if (last !== undefined && last !== 'true' && last !== 'false') throw unreadable(`${what}: IncludesLastItemInRange is not true or false`);
+    if (last !== 'false' || !items.length) return { bookings, next: null };
     const lastStart = Date.parse(text(child(items[items.length - 1], 'Start')));
     // No later start to read on from (a view full of items starting together): said as more, so the bound is hit.
     return { bookings, next: String(Number.isFinite(lastStart) && lastStart > from ? lastStart : from) };
@@ -143,24 +160,23 @@ export class EwsMeetingDesk implements MeetingDesk {
       el('m:ParentFolderIds', {}, calendarFolder(context)),
     );
     const found = await this.ews.call(organizer, 'FindItem', find, 'list');
-    const item = children(child(child(found.node, 'RootFolder'), 'Items'), 'CalendarItem').find((i) => text(child(i, 'IsOrganizer')) !== 'false');
-    const id = item ? child(item, 'ItemId') : null;
-    if (!id) return null;
+    const what = `${organizer}'s meeting with UID ${describeValue(uid)}`;
+    const root = child(found.node, 'RootFolder');
+    if (!root) throw unreadable(`the FindItem answer for ${what}: no RootFolder`);
+    const item = children(child(root, 'Items'), 'CalendarItem').find((i) => text(child(i, 'IsOrganizer')) !== 'false');
+    if (!item) return null;
+    const id = itemIdOf(item, `the FindItem answer for ${what}`);
     const get = el(
       'm:GetItem',
       {},
       el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'item:Body' }))),
-      el('m:ItemIds', {}, el('t:ItemId', { Id: attr(id, 'Id')!, ChangeKey: attr(id, 'ChangeKey') })),
+      el('m:ItemIds', {}, el('t:ItemId', { Id: id.itemId, ChangeKey: id.changeKey ?? undefined })),
     );
     const read = await this.ews.call(organizer, 'GetItem', get, 'get');
     const event = child(child(read.node, 'Items'), 'CalendarItem');
-    const itemId = child(event, 'ItemId');
-    const bodyNode = child(event, 'Body');
-    return {
-      itemId: attr(itemId, 'Id') ?? attr(id, 'Id')!,
-      changeKey: attr(itemId, 'ChangeKey') ?? attr(id, 'ChangeKey') ?? null,
-      body: { contentType: attr(bodyNode, 'BodyType') === 'HTML' ? 'html' : 'text', content: text(bodyNode) },
-    };
+    if (!event) throw unreadable(`the GetItem answer for ${what}: no CalendarItem`);
+    const itemId = child(event, 'ItemId') ? itemIdOf(event, `the GetItem answer for ${what}`) : id;
+    return { ...itemId, body: bodyOf(child(event, 'Body'), `the GetItem answer for ${what}`) };
   }
 
   async updateOrganizerBody(organizer: string, meeting: OrganizerMeeting, body: OrganizerMeeting['body']): Promise<OrganizerMeeting> {
@@ -207,26 +223,100 @@ function attendees(item: XmlValue, list: string, type: Attendee['type']): Attend
     .filter((a) => a.address !== '');
 }
 
-/** A MeetingRequest (pending, or an informational update) or a MeetingCancellation; null for an outdated request. */
-function requestOf(item: XmlValue, state: 'pending' | 'cancelled'): MeetingRequest | null {
-  const id = child(item, 'ItemId');
+/**
+ * A MeetingRequest (pending, or an informational update) or a MeetingCancellation; null for an outdated request; an
+ * UnreadableItem naming the field when a field it needs is missing or over its bound.
+ */
+function requestOf(item: XmlValue, state: 'pending' | 'cancelled'): MeetingRequest | UnreadableItem | null {
+  if (state === 'pending' && text(child(item, 'IsOutOfDate')) === 'true') return null;
   const uid = text(child(item, 'UID'));
-  if (!id || !uid || (state === 'pending' && text(child(item, 'IsOutOfDate')) === 'true')) return null;
+  const subject = text(child(item, 'Subject'));
+  const organizer = addressOf(child(item, 'Organizer')) || addressOf(child(item, 'From'));
+  const about = { uid: bounded(uid, MAX_ID_CHARS), subject: bounded(subject, MAX_TEXT_CHARS), organizer: bounded(organizer, MAX_ADDRESS_CHARS) };
+  const kind = state === 'pending' ? 'MeetingRequest' : 'MeetingCancellation';
+  const problem = (field: string, why: string): UnreadableItem => ({ ...about, message: `a ${kind} of the inbox${uid ? ` (UID ${describeValue(uid)})` : ''}: ${field} ${why}` });
+  const id = child(item, 'ItemId');
+  if (!id || !attr(id, 'Id')) return problem('ItemId', 'is missing');
+  if (!uid) return problem('UID', 'is missing');
+  const tooLong = ([['UID', uid, MAX_ID_CHARS], ['ItemId', attr(id, 'Id')!, MAX_ID_CHARS], ['ChangeKey', attr(id, 'ChangeKey') ?? '', MAX_ID_CHARS], ['Subject', subject, MAX_TEXT_CHARS], ['Organizer', organizer, MAX_ADDRESS_CHARS], ['Location', text(child(item, 'Location')), MAX_TEXT_CHARS]] as const).find(([, value, max]) => value.length > max);
+  if (tooLong) return problem(tooLong[0], `has ${tooLong[1].length} characters, more than ${tooLong[2]}`);
+  const people = [...attendees(item, 'RequiredAttendees', 'required'), ...attendees(item, 'OptionalAttendees', 'optional'), ...attendees(item, 'Resources', 'resource')];
+  if (people.length > MAX_ATTENDEES) return problem('the attendees', `are ${people.length}, more than ${MAX_ATTENDEES}`);
   return {
     uid,
     itemId: attr(id, 'Id')!,
     changeKey: attr(id, 'ChangeKey') ?? null,
     state,
     informational: text(child(item, 'MeetingRequestType')) === 'InformationalUpdate',
-    subject: text(child(item, 'Subject')),
-    organizer: addressOf(child(item, 'Organizer')) || addressOf(child(item, 'From')),
+    subject,
+    organizer,
     start: Date.parse(text(child(item, 'Start'))),
     end: Date.parse(text(child(item, 'End'))),
     isAllDay: text(child(item, 'IsAllDayEvent')) === 'true',
     // A request says only that it is recurring; its Recurrence (the count) is the calendar item's, read by GetItem
     // once answered — a series is taken as without end here (docs/agent.md).
     recurrence: text(child(item, 'IsRecurring')) === 'true' ? { occurrences: null } : null,
-    attendees: [...attendees(item, 'RequiredAttendees', 'required'), ...attendees(item, 'OptionalAttendees', 'optional'), ...attendees(item, 'Resources', 'resource')],
+    attendees: people.filter((a) => a.address.length <= MAX_ADDRESS_CHARS),
     location: text(child(item, 'Location')),
   };
+}
+
+// ---- reading answers as untrusted (as Graph's: graph/answers.ts) ----------------------------------------------------
+// Exchange's answers are read like any input: an element missing where the schema requires it, a value of the wrong
+// kind or over its bound is a TargetError `UnreadableAnswer` naming what was read — transient, so the scheduler
+// asks again — never a TypeError or an undefined id sent back in the next request (non-negotiable 5).
+
+/** Item ids, change keys and UIDs: Exchange's are a few hundred characters. */
+const MAX_ID_CHARS = 4_096;
+/** Subjects and locations (Outlook's subject holds 255 characters). */
+const MAX_TEXT_CHARS = 4_096;
+/** An SMTP address (RFC 5321: 64 + 1 + 255). */
+const MAX_ADDRESS_CHARS = 320;
+/** Attendees of one request (Exchange's default recipient limit is 500). */
+const MAX_ATTENDEES = 10_000;
+/** A meeting body calpush reads and writes back (its instructions go into it). */
+const MAX_BODY_CHARS = 4_194_304;
+/** A SyncState: base64 (types.xsd: "a base64-encoded form of the synchronization data"). */
+const SYNC_STATE = /^[A-Za-z0-9+/=\s]+$/;
+
+function unreadable(message: string): TargetError {
+  return new TargetError('transient', 'UnreadableAnswer', message);
+}
+
+/** A value for a message: itself when short, else its start and length (a huge or garbled value is never echoed whole). */
+function describeValue(value: string): string {
+  return value.length <= 80 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 40))}… (${value.length} characters)`;
+}
+
+function bounded(value: string, max: number): string {
+  return value.length <= max ? value : value.slice(0, max);
+}
+
+/** "true" or "false" (xs:boolean also allows 1 and 0); null for anything else, or nothing. */
+function boolean(node: XmlValue | null): boolean | null {
+  const value = text(node);
+  return value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : null;
+}
+
+/** The item's ItemId: present, with an Id and a ChangeKey within bounds. */
+function itemIdOf(item: XmlValue, what: string): { itemId: string; changeKey: string | null } {
+  const id = child(item, 'ItemId');
+  const itemId = attr(id, 'Id');
+  const changeKey = attr(id, 'ChangeKey') ?? null;
+  if (!itemId) throw unreadable(`${what}: the item has no ItemId`);
+  if (itemId.length > MAX_ID_CHARS || (changeKey?.length ?? 0) > MAX_ID_CHARS) throw unreadable(`${what}: its ItemId is longer than ${MAX_ID_CHARS} characters`);
+  return { itemId, changeKey };
+}
+
+/**
+ * The body as Exchange gives it: BodyType HTML or Text (types.xsd BodyTypeType). A body of another type, or over the
+ * bound, is not read — calpush writes the body back, and must not turn an HTML body into text or hold a huge one.
+ */
+function bodyOf(node: XmlValue | null, what: string): OrganizerMeeting['body'] {
+  if (!node) return { contentType: 'text', content: '' };
+  const type = attr(node, 'BodyType');
+  if (type !== 'HTML' && type !== 'Text') throw unreadable(`${what}: the Body's BodyType is ${type === undefined ? 'missing' : describeValue(type)}, not HTML or Text`);
+  const content = text(node);
+  if (content.length > MAX_BODY_CHARS) throw unreadable(`${what}: the Body has ${content.length} characters, more than ${MAX_BODY_CHARS}`);
+  return { contentType: type === 'HTML' ? 'html' : 'text', content };
 }

@@ -15,7 +15,7 @@
 //   (https://learn.microsoft.com/graph/api/event-update: the organiser's update goes to the attendees).
 import type { HttpResponse } from '../http.ts';
 import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
-import { SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError } from '../target.ts';
 import { answerObject, collection, isJsonObject, link, text, type JsonObject } from './answers.ts';
 
@@ -27,6 +27,8 @@ export interface GraphConnection {
 
 /** Times in UTC ("UTC assumed" without it, event-delta), pages of 50. */
 const READ_PREFER = 'outlook.timezone="UTC", odata.maxpagesize=50';
+/** A delta link longer than this is no link Graph gave (they carry a token of a few hundred characters). */
+const MAX_CURSOR_CHARS = 65_536;
 const ACTIONS: Record<Reply, string> = { accept: 'accept', tentative: 'tentativelyAccept', decline: 'decline' };
 
 /** What Graph should send; each field is read as untrusted (answers.ts `text`, type checks), whatever came. */
@@ -62,7 +64,18 @@ export class GraphMeetingDesk implements MeetingDesk {
     return `${this.graph.base}${this.graph.mailboxPath(mailbox)}`;
   }
 
+  /**
+   * A link Graph gave as @odata.nextLink / @odata.deltaLink: a URL of this service's origin on a calendarView delta.
+   * Anything else is never sent — the request carries the app's token, and must not go elsewhere.
+   */
+  private isDeltaLink(cursor: string): boolean {
+    if (cursor.length > MAX_CURSOR_CHARS || !URL.canParse(cursor)) return false;
+    const url = new URL(cursor);
+    return url.origin === new URL(this.graph.base).origin && /\/calendarView\/delta$/i.test(url.pathname);
+  }
+
   async changes(mailbox: string, cursor: string | null, window: { start: number; end: number }): Promise<MeetingChanges> {
+    if (cursor !== null && !this.isDeltaLink(cursor)) throw new TargetError('item', CURSOR_REFUSED, `the stored cursor of ${mailbox} is not a calendarView delta link of ${new URL(this.graph.base).origin}`);
     const url = cursor ?? `${this.users(mailbox)}/calendarView/delta?startDateTime=${iso(window.start)}&endDateTime=${iso(window.end)}`;
     let response: HttpResponse;
     try {
@@ -70,6 +83,8 @@ export class GraphMeetingDesk implements MeetingDesk {
     } catch (error) {
       // "older delta tokens are deleted" (delta-query-overview): 410 Gone, start the round again.
       if (error instanceof TargetError && error.status === 410) throw new TargetError('item', SYNC_STATE_NOT_FOUND, `Graph no longer knows the delta token of ${mailbox}: ${error.message}`, { status: 410 });
+      // A token Graph cannot read (400 Bad Request on our own link): the link is the problem, not the request.
+      if (error instanceof TargetError && error.status === 400 && cursor !== null) throw new TargetError('item', CURSOR_REFUSED, `Graph refused the delta link of ${mailbox}: ${error.message}`, { status: 400 });
       throw error;
     }
     const what = `the calendarView delta page of ${mailbox}`;
