@@ -98,7 +98,7 @@ function occurrenceOn(master: EventRecord, date: string): EventRecord {
     iCalUId: occurrenceICalUId(master.iCalUId, date),
     start: { ...master.start, instant, wall },
     end: { ...master.end, instant: endInstant, wall: endWall },
-    occurrenceOf: master.id,
+    occurrenceOf: { id: master.id, iCalUId: master.iCalUId },
   };
 }
 

@@ -32,8 +32,8 @@ export interface EventRecord {
   extendedProperties: SingleValueExtendedProperty[];
   /** set when the event is a meeting: the organiser's copy (sent or not) or an attendee's copy (src/sandbox/meetings.ts) */
   meeting?: MeetingState;
-  /** set on an occurrence of a series (occurrences.ts): its series master's id; such a record is a view, never stored */
-  occurrenceOf?: string;
+  /** set on an occurrence of a series (occurrences.ts): its series master; such a record is a view, never stored */
+  occurrenceOf?: { id: string; iCalUId: string };
 }
 
 /** Graph's responseType (https://learn.microsoft.com/graph/api/resources/responsestatus). */
@@ -413,7 +413,7 @@ export class EventStore {
       isOrganizer: record.meeting?.isOrganizer ?? true,
       responseRequested: f['responseRequested'] ?? true,
       // type and seriesMasterId of a series (occurrences.ts; https://learn.microsoft.com/graph/api/resources/event).
-      seriesMasterId: record.occurrenceOf ?? null,
+      seriesMasterId: record.occurrenceOf?.id ?? null,
       showAs: f['showAs'] ?? 'busy',
       type: record.occurrenceOf ? 'occurrence' : f['recurrence'] ? 'seriesMaster' : 'singleInstance',
       webLink: `${base}/owa/?itemid=${encodeURIComponent(record.id)}&exvsurl=1&path=/calendar/item`,
