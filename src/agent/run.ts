@@ -20,6 +20,7 @@ import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
 import { decide, type AgentPolicy, type Decision } from './policy.ts';
+import { SeriesResolver, type Resolved } from './series.ts';
 
 export interface AgentMailbox {
   address: string;
@@ -169,6 +170,8 @@ class MailboxPass {
   private readonly note: (outcome: AgentOutcome) => void;
   private readonly clock: Clock;
   private readonly leaseLost: () => boolean;
+  /** The series of this pass (series.ts): a recurring meeting is decided and answered once, on its master. */
+  private readonly series: SeriesResolver;
 
   constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean) {
     this.options = options;
@@ -176,6 +179,7 @@ class MailboxPass {
     this.note = note;
     this.clock = options.clock ?? systemClock;
     this.leaseLost = leaseLost;
+    this.series = new SeriesResolver(options.desk, mailbox.address, (work, priority) => this.send(mailbox.address, work, priority));
   }
 
   private checkLease(): void {
@@ -245,22 +249,34 @@ class MailboxPass {
     }
   }
 
-  private async handle(request: MeetingRequest): Promise<void> {
+  private async handle(delivered: MeetingRequest): Promise<void> {
+    let request = delivered;
     try {
-      const recorded = await this.options.store.agentMeeting(this.address, request.uid);
-      if (request.state === 'cancelled') return await this.cancelled(request, recorded);
-      if (request.state === 'answered') return this.unchanged(request, recorded, 'answered already');
-      if (request.informational && recorded && (recorded.answer === 'accepted' || recorded.answer === 'tentative') && recorded.startMs === request.start && recorded.endMs === request.end) {
-        // An update of the text only (our own instructions coming back, among others): the answer stands; said
-        // again without a message to the organiser, so the request leaves the inbox.
-        await this.send(this.address, () => this.options.desk.respond(this.address, request, recorded.answer === 'accepted' ? 'accept' : 'tentative', '', false), request.start);
-        return this.unchanged(request, recorded, 'an informational update: the answer stands');
-      }
-      await this.answer(request, recorded);
+      const now = this.clock.now();
+      const resolved = await this.series.resolve(delivered, { start: now, end: now + windowDays(this.mailbox.policy) * DAY_MS });
+      if ('settled' in resolved) return this.unchanged(delivered, null, resolved.settled);
+      request = resolved.request;
+      await this.handleResolved(resolved);
+      this.series.answer(request);
     } catch (error) {
       if (!(error instanceof TargetError) || error.scope === 'mailbox' || error.scope === 'fatal') throw error;
       this.note({ ...this.about(request), outcome: 'failed', reason: error.message, error: { code: error.code, message: error.message, ...(error.remedy ? { remedy: error.remedy } : {}) } });
     }
+  }
+
+  /** A request (or the series it stands for) by its state: cancelled, answered already, an informational update, or to answer. */
+  private async handleResolved(resolved: Resolved): Promise<void> {
+    const request = resolved.request;
+    const recorded = await this.options.store.agentMeeting(this.address, request.uid);
+    if (request.state === 'cancelled') return await this.cancelled(request, recorded);
+    if (request.state === 'answered') return this.unchanged(request, recorded, 'answered already');
+    if (request.informational && recorded && (recorded.answer === 'accepted' || recorded.answer === 'tentative') && recorded.startMs === request.start && recorded.endMs === request.end) {
+      // An update of the text only (our own instructions coming back, among others): the answer stands; said
+      // again without a message to the organiser, so the request leaves the inbox.
+      await this.send(this.address, () => this.options.desk.respond(this.address, request, recorded.answer === 'accepted' ? 'accept' : 'tentative', '', false), request.start);
+      return this.unchanged(request, recorded, 'an informational update: the answer stands');
+    }
+    await this.answer(request, recorded, resolved);
   }
 
   private about(request: MeetingRequest): Pick<AgentOutcome, 'mailbox' | 'uid' | 'subject' | 'organizer'> {
@@ -271,26 +287,42 @@ class MailboxPass {
     this.note({ ...this.about(request), outcome: 'unchanged', reason, ...(recorded?.alias ? { alias: recorded.alias } : {}) });
   }
 
-  private async decision(request: MeetingRequest): Promise<Decision> {
+  private async decision(request: MeetingRequest, series: Resolved | null): Promise<Decision> {
     if (!Number.isFinite(request.start) || !Number.isFinite(request.end) || request.end < request.start) {
       return { answer: 'tentative', rule: 'past', reason: 'The meeting’s time could not be read; a person will look at it.' };
     }
     const policy = this.mailbox.policy;
-    const { busy, complete } = policy.conflicts === 'decline' ? await this.bookings(request) : { busy: [], complete: true };
+    const occurrences = series?.occurrences ?? null;
+    const { busy, complete } = policy.conflicts === 'decline' ? await this.busyAt(occurrences ?? [request], request.start) : { busy: [], complete: true };
     const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
-    const decision = decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy }, this.groupMembers);
+    const seriesFields = occurrences ? { occurrences, ...(request.series ? { seriesMasterId: request.series.masterId } : {}) } : {};
+    const decision = decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people, ...seriesFields }, policy, { now: this.clock.now(), busy }, this.groupMembers);
     // Not every booking read: no conflict among those read is no proof there is none.
     if (decision.answer === 'accept' && !complete) return { answer: 'tentative', rule: 'conflict', reason: 'The resource has more bookings at this time than calpush reads; a person will confirm the booking.' };
+    // Not every occurrence checked (MAX_CHECKED_OCCURRENCES, series.ts): likewise.
+    if (decision.answer === 'accept' && policy.conflicts === 'decline' && series && !series.complete) return { answer: 'tentative', rule: 'conflict', reason: 'The series has more occurrences than calpush checks for conflicts; a person will confirm the booking.' };
     return decision;
   }
 
+  /** The bookings at each of `times` (a series' occurrences, or the request's own time), each lookup bounded. */
+  private async busyAt(times: ReadonlyArray<{ start: number; end: number }>, priority: number): Promise<{ busy: Booking[]; complete: boolean }> {
+    const busy: Booking[] = [];
+    let complete = true;
+    for (const time of times) {
+      const read = await this.bookings(time, priority);
+      busy.push(...read.busy);
+      complete &&= read.complete;
+    }
+    return { busy, complete };
+  }
+
   /** The mailbox's bookings at the request's time, page after page up to MAX_BOOKING_PAGES (each through the scheduler). */
-  private async bookings(request: MeetingRequest): Promise<{ busy: Booking[]; complete: boolean }> {
+  private async bookings(request: { start: number; end: number }, priority: number): Promise<{ busy: Booking[]; complete: boolean }> {
     const busy: Booking[] = [];
     let next: string | null = null;
     for (let page = 0; page < MAX_BOOKING_PAGES; page++) {
       const from: string | null = next;
-      const answer: BookingPage = await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end, from), request.start);
+      const answer: BookingPage = await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end, from), priority);
       busy.push(...answer.bookings);
       if (!answer.next) return { busy, complete: true };
       next = answer.next;
@@ -298,8 +330,8 @@ class MailboxPass {
     return { busy, complete: false };
   }
 
-  private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
-    const decision = await this.decision(request);
+  private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null, series: Resolved | null = null): Promise<void> {
+    const decision = await this.decision(request, series);
     const vmr = this.mailbox.config.vmr;
     const reply: Reply = decision.answer;
     let alias: string | null = null;
