@@ -49,8 +49,11 @@ export interface BookingRequest {
   start: number;
   end: number;
   isAllDay: boolean;
-  /** null: a single meeting; occurrences null: a series without end. */
-  recurrence: { occurrences: number | null } | null;
+  /**
+   * null: a single meeting; occurrences null: a series without end. `until`: the end of its last occurrence where
+   * known — a series whose first occurrence has passed is in the past only once that has (null: not known, never).
+   */
+  recurrence: { occurrences: number | null; until?: number | null } | null;
   /** People invited (required and optional; resources not counted). */
   attendeeCount: number;
   /**
@@ -107,7 +110,8 @@ const CHECKS: Check[] = [
     return decline('organizer', `${request.organizer} is not allowed to book this resource.`);
   },
   function past(request, _policy, calendar) {
-    return request.end <= calendar.now ? decline('past', 'The meeting is in the past.') : null;
+    const lastEnd = request.recurrence ? (request.recurrence.until ?? Number.POSITIVE_INFINITY) : request.end;
+    return lastEnd <= calendar.now ? decline('past', 'The meeting is in the past.') : null;
   },
   function bookingWindow(request, policy, calendar) {
     if (policy.bookingWindowDays === 0 || request.start <= calendar.now + policy.bookingWindowDays * DAY_MS) return null;

@@ -293,10 +293,13 @@ class MailboxPass {
     }
     const policy = this.mailbox.policy;
     const occurrences = series?.occurrences ?? null;
+    if (occurrences?.length === 0 && series?.complete) return { answer: 'decline', rule: 'past', reason: 'Every occurrence of the series is in the past.' };
+    // A series read with its occurrences is decided at its next one (the master's own time is its first, maybe past).
+    const next = occurrences?.[0] ?? request;
     const { busy, complete } = policy.conflicts === 'decline' ? await this.busyAt(occurrences ?? [request], request.start) : { busy: [], complete: true };
     const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
     const seriesFields = occurrences ? { occurrences, ...(request.series ? { seriesMasterId: request.series.masterId } : {}) } : {};
-    const decision = decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people, ...seriesFields }, policy, { now: this.clock.now(), busy }, this.groupMembers);
+    const decision = decide({ uid: request.uid, organizer: request.organizer, start: next.start, end: next.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people, ...seriesFields }, policy, { now: this.clock.now(), busy }, this.groupMembers);
     // Not every booking read: no conflict among those read is no proof there is none.
     if (decision.answer === 'accept' && !complete) return { answer: 'tentative', rule: 'conflict', reason: 'The resource has more bookings at this time than calpush reads; a person will confirm the booking.' };
     // Not every occurrence checked (MAX_CHECKED_OCCURRENCES, series.ts): likewise.
