@@ -49,17 +49,26 @@ export interface BookingRequest {
   start: number;
   end: number;
   isAllDay: boolean;
-  /** null: a single meeting; occurrences null: a series without end. */
-  recurrence: { occurrences: number | null } | null;
+  /**
+   * null: a single meeting; occurrences null: a series without end. `until`: the end of its last occurrence where
+   * known — a series whose first occurrence has passed is in the past only once that has (null: not known, never).
+   */
+  recurrence: { occurrences: number | null; until?: number | null } | null;
   /** People invited (required and optional; resources not counted). */
   attendeeCount: number;
+  /**
+   * A series: its Graph series master's id (its own occurrences are no clash) and the occurrences whose times the
+   * conflict rule checks (absent: the request's own start…end).
+   */
+  seriesMasterId?: string;
+  occurrences?: ReadonlyArray<{ start: number; end: number }>;
 }
 
 export interface CalendarView {
   /** What time it is (the caller's Clock). */
   now: number;
   /** Accepted or tentative bookings of the mailbox around the request. */
-  busy: ReadonlyArray<{ uid: string; start: number; end: number; subject?: string }>;
+  busy: ReadonlyArray<{ uid: string; start: number; end: number; subject?: string; seriesMasterId?: string }>;
 }
 
 export type Rule = 'organizer' | 'past' | 'bookingWindow' | 'maximumDuration' | 'workingHours' | 'recurring' | 'occurrences' | 'capacity' | 'conflict' | 'provider';
@@ -101,7 +110,8 @@ const CHECKS: Check[] = [
     return decline('organizer', `${request.organizer} is not allowed to book this resource.`);
   },
   function past(request, _policy, calendar) {
-    return request.end <= calendar.now ? decline('past', 'The meeting is in the past.') : null;
+    const lastEnd = request.recurrence ? (request.recurrence.until ?? Number.POSITIVE_INFINITY) : request.end;
+    return lastEnd <= calendar.now ? decline('past', 'The meeting is in the past.') : null;
   },
   function bookingWindow(request, policy, calendar) {
     if (policy.bookingWindowDays === 0 || request.start <= calendar.now + policy.bookingWindowDays * DAY_MS) return null;
@@ -134,8 +144,13 @@ const CHECKS: Check[] = [
   },
   function conflict(request, policy, calendar) {
     if (policy.conflicts === 'allow') return null;
-    const clash = calendar.busy.find((b) => b.uid !== request.uid && b.start < request.end && request.start < b.end);
-    return clash ? decline('conflict', 'The resource is already booked at this time.') : null;
+    const times = request.occurrences ?? [request];
+    const own = (b: CalendarView['busy'][number]) => b.uid === request.uid || (b.seriesMasterId !== undefined && b.seriesMasterId === request.seriesMasterId);
+    const clash = times.find((t) => calendar.busy.some((b) => !own(b) && b.start < t.end && t.start < b.end));
+    if (!clash) return null;
+    // A series names the first occurrence that clashes (Exchange's booking attendant declines a series with conflicts
+    // beyond MaximumConflictInstances, here 0: https://learn.microsoft.com/powershell/module/exchange/set-calendarprocessing).
+    return decline('conflict', request.occurrences ? `The resource is already booked at the time of the occurrence on ${new Date(clash.start).toISOString().slice(0, 16).replace('T', ' ')} UTC.` : 'The resource is already booked at this time.');
   },
 ];
 

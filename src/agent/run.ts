@@ -22,6 +22,7 @@ import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
 import { decide, type AgentPolicy, type Decision } from './policy.ts';
 import type { ConferenceProvider, ProviderEvent, ProviderNotice } from './provider.ts';
+import { SeriesResolver, type Resolved } from './series.ts';
 
 export interface AgentMailbox {
   address: string;
@@ -188,6 +189,8 @@ class MailboxPass {
    * see a pause that falls between the check and the write.
    */
   private readonly fence: Lease | undefined;
+  /** The series of this pass (series.ts): a recurring meeting is decided and answered once, on its master. */
+  private readonly series: SeriesResolver;
 
   private readonly onNewRound: (why: { code: string; message: string }) => void;
 
@@ -199,6 +202,7 @@ class MailboxPass {
     this.clock = options.clock ?? systemClock;
     this.leaseLost = leaseLost;
     this.fence = fence;
+    this.series = new SeriesResolver(options.desk, mailbox.address, (work, priority) => this.send(mailbox.address, work, priority));
   }
 
   private checkLease(): void {
@@ -272,18 +276,15 @@ class MailboxPass {
     }
   }
 
-  private async handle(request: MeetingRequest): Promise<void> {
+  private async handle(delivered: MeetingRequest): Promise<void> {
+    let request = delivered;
     try {
-      const recorded = await this.options.store.agentMeeting(this.address, request.uid);
-      if (request.state === 'cancelled') return await this.cancelled(request, recorded);
-      if (request.state === 'answered') return this.unchanged(request, recorded, 'answered already');
-      if (request.informational && recorded && (recorded.answer === 'accepted' || recorded.answer === 'tentative') && recorded.startMs === request.start && recorded.endMs === request.end) {
-        // An update of the text only (our own instructions coming back, among others): the answer stands; said
-        // again without a message to the organiser, so the request leaves the inbox.
-        await this.send(this.address, () => this.options.desk.respond(this.address, request, recorded.answer === 'accepted' ? 'accept' : 'tentative', '', false), request.start);
-        return this.unchanged(request, recorded, 'an informational update: the answer stands');
-      }
-      await this.answer(request, recorded);
+      const now = this.clock.now();
+      const resolved = await this.series.resolve(delivered, { start: now, end: now + windowDays(this.mailbox.policy) * DAY_MS });
+      if ('settled' in resolved) return this.unchanged(delivered, null, resolved.settled);
+      request = resolved.request;
+      await this.handleResolved(resolved);
+      this.series.answer(request);
     } catch (error) {
       this.failed(request, error);
     }
@@ -329,6 +330,21 @@ class MailboxPass {
     this.note({ ...this.about(row), outcome: 'unchanged', reason: 'completed what an interrupted pass left after deciding', ...(row.alias ? { alias: row.alias } : {}), instructions: place });
   }
 
+  /** A request (or the series it stands for) by its state: cancelled, answered already, an informational update, or to answer. */
+  private async handleResolved(resolved: Resolved): Promise<void> {
+    const request = resolved.request;
+    const recorded = await this.options.store.agentMeeting(this.address, request.uid);
+    if (request.state === 'cancelled') return await this.cancelled(request, recorded);
+    if (request.state === 'answered') return this.unchanged(request, recorded, 'answered already');
+    if (request.informational && recorded && (recorded.answer === 'accepted' || recorded.answer === 'tentative') && recorded.startMs === request.start && recorded.endMs === request.end) {
+      // An update of the text only (our own instructions coming back, among others): the answer stands; said
+      // again without a message to the organiser, so the request leaves the inbox.
+      await this.send(this.address, () => this.options.desk.respond(this.address, request, recorded.answer === 'accepted' ? 'accept' : 'tentative', '', false), request.start);
+      return this.unchanged(request, recorded, 'an informational update: the answer stands');
+    }
+    await this.answer(request, recorded, resolved);
+  }
+
   private about(request: Pick<MeetingRequest, 'uid' | 'subject' | 'organizer'>): Pick<AgentOutcome, 'mailbox' | 'uid' | 'subject' | 'organizer'> {
     return { mailbox: this.address, uid: request.uid, subject: request.subject, organizer: request.organizer };
   }
@@ -337,26 +353,45 @@ class MailboxPass {
     this.note({ ...this.about(request), outcome: 'unchanged', reason, ...(recorded?.alias ? { alias: recorded.alias } : {}) });
   }
 
-  private async decision(request: MeetingRequest): Promise<Decision> {
+  private async decision(request: MeetingRequest, series: Resolved | null): Promise<Decision> {
     if (!Number.isFinite(request.start) || !Number.isFinite(request.end) || request.end < request.start) {
       return { answer: 'tentative', rule: 'past', reason: 'The meeting’s time could not be read; a person will look at it.' };
     }
     const policy = this.mailbox.policy;
-    const { busy, complete } = policy.conflicts === 'decline' ? await this.bookings(request) : { busy: [], complete: true };
+    const occurrences = series?.occurrences ?? null;
+    if (occurrences?.length === 0 && series?.complete) return { answer: 'decline', rule: 'past', reason: 'Every occurrence of the series is in the past.' };
+    // A series read with its occurrences is decided at its next one (the master's own time is its first, maybe past).
+    const next = occurrences?.[0] ?? request;
+    const { busy, complete } = policy.conflicts === 'decline' ? await this.busyAt(occurrences ?? [request], request.start) : { busy: [], complete: true };
     const people = request.attendees.filter((a) => a.type !== 'resource' && a.address !== this.address).length;
-    const decision = decide({ uid: request.uid, organizer: request.organizer, start: request.start, end: request.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people }, policy, { now: this.clock.now(), busy }, this.groupMembers);
+    const seriesFields = occurrences ? { occurrences, ...(request.series ? { seriesMasterId: request.series.masterId } : {}) } : {};
+    const decision = decide({ uid: request.uid, organizer: request.organizer, start: next.start, end: next.end, isAllDay: request.isAllDay, recurrence: request.recurrence, attendeeCount: people, ...seriesFields }, policy, { now: this.clock.now(), busy }, this.groupMembers);
     // Not every booking read: no conflict among those read is no proof there is none.
     if (decision.answer === 'accept' && !complete) return { answer: 'tentative', rule: 'conflict', reason: 'The resource has more bookings at this time than calpush reads; a person will confirm the booking.' };
+    // Not every occurrence checked (MAX_CHECKED_OCCURRENCES, series.ts): likewise.
+    if (decision.answer === 'accept' && policy.conflicts === 'decline' && series && !series.complete) return { answer: 'tentative', rule: 'conflict', reason: 'The series has more occurrences than calpush checks for conflicts; a person will confirm the booking.' };
     return decision;
   }
 
+  /** The bookings at each of `times` (a series' occurrences, or the request's own time), each lookup bounded. */
+  private async busyAt(times: ReadonlyArray<{ start: number; end: number }>, priority: number): Promise<{ busy: Booking[]; complete: boolean }> {
+    const busy: Booking[] = [];
+    let complete = true;
+    for (const time of times) {
+      const read = await this.bookings(time, priority);
+      busy.push(...read.busy);
+      complete &&= read.complete;
+    }
+    return { busy, complete };
+  }
+
   /** The mailbox's bookings at the request's time, page after page up to MAX_BOOKING_PAGES (each through the scheduler). */
-  private async bookings(request: MeetingRequest): Promise<{ busy: Booking[]; complete: boolean }> {
+  private async bookings(request: { start: number; end: number }, priority: number): Promise<{ busy: Booking[]; complete: boolean }> {
     const busy: Booking[] = [];
     let next: string | null = null;
     for (let page = 0; page < MAX_BOOKING_PAGES; page++) {
       const from: string | null = next;
-      const answer: BookingPage = await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end, from), request.start);
+      const answer: BookingPage = await this.send(this.address, () => this.options.desk.bookings(this.address, request.start, request.end, from), priority);
       busy.push(...answer.bookings);
       if (!answer.next) return { busy, complete: true };
       next = answer.next;
@@ -364,8 +399,8 @@ class MailboxPass {
     return { busy, complete: false };
   }
 
-  private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
-    let decision = await this.decision(request);
+  private async answer(request: MeetingRequest, recorded: AgentMeetingRow | null, series: Resolved | null = null): Promise<void> {
+    let decision = await this.decision(request, series);
     const vmr = this.mailbox.config.vmr;
     if (decision.answer === 'decline') return this.refuse(request, recorded, decision);
     let joining: Joining | null = null;

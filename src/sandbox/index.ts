@@ -8,6 +8,7 @@ import { BodyTooLargeError, lowerHeaders, readBody, Router, sendJson, sleep, typ
 import { parseBatch, runBatch } from './graph/batch.ts';
 import { graphError, type GraphResult } from './graph/errors.ts';
 import { deltaResource } from './graph/delta.ts';
+import { instancesResource } from './graph/instances.ts';
 import { meetingActions } from './graph/meeting-actions.ts';
 import { messageResources } from './graph/messages.ts';
 import { groupsRoot } from './graph/groups.ts';
@@ -77,6 +78,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   service.addUserResource(meetingActions(service));
   service.addUserResource(messageResources(service));
   service.addUserResource(deltaResource(service));
+  service.addUserResource(instancesResource(service));
   service.addRoot('places', placesRoot(service, seed.roomLists ?? []));
   service.addRoot('groups', groupsRoot(service, seed.groups ?? []));
   const subscriptions = new Subscriptions({ service, now, tenantId: seed.tenantId, ca: [tls.certPem, ...(options.webhooks?.ca ?? [])] });

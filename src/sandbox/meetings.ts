@@ -372,6 +372,7 @@ function snapshotOf(record: EventRecord): MeetingSnapshot {
     showAs: meeting && !meeting.isOrganizer ? (meeting.intendedShowAs ?? 'busy') : String(f['showAs'] ?? 'busy'),
     sequence: meeting?.sequence ?? 0,
     isRecurring: f['recurrence'] !== undefined && f['recurrence'] !== null,
+    recurrence: structuredClone(f['recurrence'] ?? null),
   };
 }
 
@@ -397,5 +398,7 @@ function copyFields(meeting: MeetingSnapshot, subject: string, body: MessageReco
     attendees: structuredClone(meeting.attendees),
     responseRequested: meeting.responseRequested,
     allowNewTimeProposals: meeting.allowNewTimeProposals,
+    // An attendee's copy of a series is a series (its calendarView shows the occurrences, occurrences.ts).
+    ...(meeting.recurrence ? { recurrence: structuredClone(meeting.recurrence) } : {}),
   };
 }

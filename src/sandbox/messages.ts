@@ -31,6 +31,8 @@ export interface MeetingSnapshot {
   showAs: string;
   sequence: number;
   isRecurring: boolean;
+  /** the series' Graph patternedRecurrence (null: a single meeting); attendees' copies are series too */
+  recurrence: unknown;
 }
 
 export interface MessageRecord {

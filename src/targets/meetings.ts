@@ -29,6 +29,12 @@ export interface MeetingRequest {
   recurrence: { occurrences: number | null; until?: number | null } | null;
   attendees: Attendee[];
   location: string;
+  /**
+   * Part of a series whose range MeetingDesk.seriesMaster reads. Graph: an occurrence or exception of the series
+   * master `masterId` (calendarView gives occurrences, not the master); EWS: a recurring request itself (`master`),
+   * whose Recurrence the request's Default shape does not carry.
+   */
+  series?: { masterId: string; kind: 'occurrence' | 'exception' | 'master' };
 }
 
 /** An item of a changes page that could not be read: what was read of it, and why. */
@@ -55,6 +61,14 @@ export interface Booking {
   uid: string;
   start: number;
   end: number;
+  /** An occurrence of a series (Graph seriesMasterId): a series is no clash with its own occurrences. */
+  seriesMasterId?: string;
+}
+
+/** One page of a series' occurrences (Graph /instances): their times, and where the next page reads on. */
+export interface OccurrencePage {
+  occurrences: Array<{ start: number; end: number }>;
+  next: string | null;
 }
 
 export interface BookingPage {
@@ -90,6 +104,14 @@ export interface MeetingDesk {
    * marks it, and it would stay busy); absent where the Calendar Attendant marks it cancelled itself (Graph).
    */
   removeCancelled?(mailbox: string, request: MeetingRequest): Promise<void>;
+  /**
+   * The series a request belongs to (`request.series`), as a request of its own, in one request: Graph the series
+   * master by its id (its recurrence, its response: answering it answers the series); EWS the request with its
+   * Recurrence read. null: the service no longer has it.
+   */
+  seriesMaster?(mailbox: string, request: MeetingRequest): Promise<MeetingRequest | null>;
+  /** One page of the occurrences of the series `master` (from seriesMaster) within `start`…`end`; absent on EWS. */
+  occurrences?(mailbox: string, master: MeetingRequest, start: number, end: number, next?: string | null): Promise<OccurrencePage>;
   /** The organiser's own copy of the meeting (full mode), or null when the organiser's mailbox has none. */
   organizerMeeting(organizer: string, uid: string): Promise<OrganizerMeeting | null>;
   /** Replaces the organiser's meeting body; the update goes to every attendee, as the organiser's own would. */
@@ -109,3 +131,29 @@ export const SYNC_STATE_NOT_FOUND = 'SyncStateNotFound';
  * for SYNC_STATE_NOT_FOUND: a garbled cursor would otherwise fail the mailbox on every pass.
  */
 export const CURSOR_REFUSED = 'CursorRefused';
+
+/**
+ * A series' length from its range and pattern, as Graph (https://learn.microsoft.com/graph/api/resources/recurrencerange)
+ * and EWS (RecurrenceRangeTypes: NumberedRecurrence, EndDateRecurrence, NoEndRecurrence,
+ * https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype) say it:
+ * numbered says it, no end has none, an end date is counted for daily and weekly patterns (other patterns: at most
+ * one a month, counted so).
+ */
+export function seriesLength(
+  pattern: { type: 'daily' | 'weekly' | 'other'; interval: unknown; days: number },
+  range: { type: 'numbered' | 'endDate' | 'noEnd'; startDate?: string | undefined; endDate?: string | undefined; count?: unknown },
+): NonNullable<MeetingRequest['recurrence']> {
+  const count = range.count;
+  if (range.type === 'numbered') return { occurrences: typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : null };
+  if (range.type !== 'endDate' || !range.startDate || !range.endDate) return { occurrences: null };
+  const days = Math.floor((Date.parse(`${range.endDate}T00:00:00Z`) - Date.parse(`${range.startDate}T00:00:00Z`)) / 86_400_000) + 1;
+  // The last occurrence starts on endDate at the latest, in the series' zone: by UTC+14 (the furthest zone) the end
+  // of that day is endDate + 38 h in UTC; the agent adds the meeting's length (run.ts heldUntil).
+  const lastDay = Date.parse(`${range.endDate}T00:00:00Z`);
+  const until = Number.isFinite(lastDay) ? lastDay + 38 * 3_600_000 : null;
+  const interval = typeof pattern.interval === 'number' && Number.isFinite(pattern.interval) ? Math.max(1, pattern.interval) : 1;
+  if (!Number.isFinite(days) || days < 1) return { occurrences: null, until };
+  if (pattern.type === 'daily') return { occurrences: Math.ceil(days / interval), until };
+  if (pattern.type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, pattern.days), until };
+  return { occurrences: Math.ceil(days / (28 * interval)), until };
+}

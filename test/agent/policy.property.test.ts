@@ -173,7 +173,9 @@ describe('decide, by property', () => {
     fc.assert(
       fc.property(arbRequest, arbCalendar, (request, calendar) => {
         const decision = decide(request, VMR_DEFAULTS, calendar);
-        const expected = request.end > NOW && request.start <= NOW + 1080 * DAY;
+        // A series is in the past only once its last occurrence has ended (unknown here: never).
+        const lastEnd = request.recurrence ? Number.POSITIVE_INFINITY : request.end;
+        const expected = lastEnd > NOW && request.start <= NOW + 1080 * DAY;
         expect(decision.answer === 'accept').toBe(expected);
       }),
     );

@@ -430,7 +430,8 @@ const PROPERTIES: Property[] = [
   { uri: 'item:LastModifiedName', inDefault: false, inAll: true, render: always((r) => tEl('LastModifiedName', r.organizerName)) },
   { uri: 'item:LastModifiedTime', inDefault: true, inAll: true, render: always((r) => tEl('LastModifiedTime', formatEwsDateTime(r.modifiedMs))) },
   { uri: 'item:IsAssociated', inDefault: false, inAll: true, render: always(() => tEl('IsAssociated', false)) },
-  { uri: 'calendar:UID', inDefault: false, inAll: true, render: always((r) => tEl('UID', r.iCalUId)) },
+  // An occurrence's UID is its series' (the iCalendar UID, the Clean Global Object ID: [MS-OXOCAL] 2.2.1.28).
+  { uri: 'calendar:UID', inDefault: false, inAll: true, render: always((r) => tEl('UID', r.occurrenceOf?.iCalUId ?? r.iCalUId)) },
   { uri: 'calendar:Start', inDefault: true, inAll: true, render: always((r) => tEl('Start', formatEwsDateTime(r.start.instant))) },
   { uri: 'calendar:End', inDefault: true, inAll: true, render: always((r) => tEl('End', formatEwsDateTime(r.end.instant))) },
   { uri: 'calendar:IsAllDayEvent', inDefault: true, inAll: true, render: always((r) => tEl('IsAllDayEvent', fieldsOf(r)['isAllDay'] === true)) },

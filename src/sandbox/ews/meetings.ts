@@ -9,6 +9,7 @@ import { MeetingError, type Answer } from '../meetings.ts';
 import { ewsIdFromGraph, formatEwsDateTime, mailboxXml, RESPONSE_TYPE_OUT, type Shape } from './items.ts';
 import { EwsItemError } from './soap.ts';
 import { timeZoneDisplayName } from './timezones.ts';
+import { recurrenceXml } from './recurrence.ts';
 import { attr, element, esc, NS, tEl, textOf, type XmlElement } from './xml.ts';
 
 /** The response objects CreateItem takes in Items, and what each does. */
@@ -66,7 +67,9 @@ function attendeesXml(name: string, attendees: Array<Record<string, unknown>>, t
 export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord | undefined): string {
   const name = ELEMENT[m.type];
   const id = `<t:ItemId Id="${esc(ewsIdFromGraph(m.id))}" ChangeKey="${esc(m.changeKey)}"/>`;
-  if (shape.base === 'IdOnly') return `<t:${name}>${id}</t:${name}>`;
+  // calendar:Recurrence asked for by GetItem: the series' range (recurrence.ts); the sandbox picks no other property.
+  const recurrence = !shape.forFind && m.type === 'meetingRequest' ? recurrenceXml(m.meeting.recurrence) : '';
+  if (shape.base === 'IdOnly') return `<t:${name}>${id}${shape.additional.some((f) => f.kind === 'field' && f.uri === 'calendar:Recurrence') ? recurrence : ''}</t:${name}>`;
   const meeting = m.meeting;
   const body = shape.forFind ? '' : `<t:Body BodyType="${m.body.contentType === 'html' ? 'HTML' : 'Text'}">${esc(m.body.content)}</t:Body>`;
   const item =
@@ -110,11 +113,11 @@ export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord 
     tEl('ResponseType', responseType ?? 'Unknown') +
     tEl('UID', meeting.iCalUId) +
     tEl('IsOrganizer', false);
-  return `<t:${name}>${item}${message}${meetingMessage}${specific(m, copy)}</t:${name}>`;
+  return `<t:${name}>${item}${message}${meetingMessage}${specific(m, copy, recurrence)}</t:${name}>`;
 }
 
 /** The elements of MeetingRequestMessageType, MeetingCancellationMessageType or MeetingResponseMessageType. */
-function specific(m: MessageRecord, copy: EventRecord | undefined): string {
+function specific(m: MessageRecord, copy: EventRecord | undefined, recurrence: string): string {
   const meeting = m.meeting;
   const times = tEl('Start', formatEwsDateTime(meeting.start.instant)) + tEl('End', formatEwsDateTime(meeting.end.instant));
   const location = meeting.location ? tEl('Location', meeting.location) : '';
@@ -130,7 +133,7 @@ function specific(m: MessageRecord, copy: EventRecord | undefined): string {
     tEl('IsCancelled', false) +
     tEl('IsRecurring', meeting.isRecurring) +
     tEl('MeetingRequestWasSent', true) +
-    tEl('CalendarItemType', 'Single') +
+    tEl('CalendarItemType', meeting.isRecurring ? 'RecurringMaster' : 'Single') +
     tEl('MyResponseType', copy?.meeting ? (RESPONSE_TYPE_OUT[copy.meeting.response] ?? 'Unknown') : 'NoResponseReceived') +
     `<t:Organizer>${mailboxXml(meeting.organizer.name, meeting.organizer.address)}</t:Organizer>` +
     attendeesXml('RequiredAttendees', meeting.attendees, 'required') +
@@ -139,7 +142,8 @@ function specific(m: MessageRecord, copy: EventRecord | undefined): string {
     tEl('TimeZone', timeZoneDisplayName(meeting.start.zone, new Date(meeting.start.instant).getUTCFullYear())) +
     tEl('AppointmentSequenceNumber', meeting.sequence) +
     // PidLidAppointmentStateFlags: asfMeeting | asfReceived ([MS-OXOCAL] 2.2.1.10)
-    tEl('AppointmentState', 3)
+    tEl('AppointmentState', 3) +
+    recurrence
   );
 }
 

@@ -11,6 +11,7 @@
 import type { GraphService } from '../graph/service.ts';
 import { GraphHttpError } from '../graph/errors.ts';
 import { EventStore, sameExtendedPropertyId, type EventRecord } from '../graph/store.ts';
+import { isSeriesMaster, occurrencesIn } from '../graph/occurrences.ts';
 import { inboxFolderId, type MessageRecord } from '../messages.ts';
 import type { SendScope } from '../meetings.ts';
 import type { ResolvedZone } from '../graph/timezones.ts';
@@ -941,7 +942,10 @@ export class EwsService {
           const start = parseEwsDateTime(attr(calendarView, 'StartDate') ?? '', p.zone) ?? 0;
           const end = parseEwsDateTime(attr(calendarView, 'EndDate') ?? '', p.zone) ?? 0;
           if (end < start) throw itemError('ErrorCalendarEndDateIsEarlierThanStartDate');
+          // A series as its occurrences: "CalendarView … returns single calendar items and occurrences of recurring
+          // calendar items" (the page above; graph/occurrences.ts).
           records = records
+            .flatMap((r) => (isSeriesMaster(r) ? occurrencesIn(r, start, end) : [r]))
             .filter((r) => {
               const i = EventStore.interval(r);
               return i.start < end && (i.end > start || (i.end === i.start && i.start >= start));

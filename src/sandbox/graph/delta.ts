@@ -5,6 +5,7 @@
 // - The first round returns every event in the window; later rounds what was "added, deleted, or updated", with
 //   deleted events — and events outside the window that were added, updated or deleted — as `@removed` with reason
 //   `deleted` ("Filter the events under @removed for the date range that your scenario requires").
+// - A series comes as its occurrences, never as its master (occurrences.ts).
 // - The properties are those of GET /calendarView; "You cannot use $select"; $expand, $filter, $orderby and $search
 //   are not supported. Page size: Prefer odata.maxpagesize; time zone: Prefer outlook.timezone, "UTC assumed".
 // - An unknown or expired token answers 410 Gone SyncStateNotFound (protocol notes A1, quoting
@@ -13,6 +14,7 @@
 import { calendarViewWindow } from './calendar-view.ts';
 import { GraphHttpError, type GraphResult } from './errors.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './odata.ts';
+import { isSeriesMaster, occurrencesIn } from './occurrences.ts';
 import { EventStore } from './store.ts';
 import type { GraphOperation, GraphService, Mailbox, UserResourceHandler } from './service.ts';
 
@@ -81,7 +83,8 @@ function readState(service: GraphService, op: GraphOperation, mailbox: Mailbox):
 function inWindow(service: GraphService, mailbox: Mailbox, id: string, state: DeltaState): boolean {
   const record = service.store.get(mailbox.address, id);
   if (!record) return false;
-  // Overlapping the window, as calendarView counts it (graph/service.ts).
+  // Overlapping the window, as calendarView counts it (graph/service.ts); a series by its occurrences.
+  if (isSeriesMaster(record)) return occurrencesIn(record, state.s, state.e).length > 0;
   const i = EventStore.interval(record);
   return i.start < state.e && (i.end > state.s || (i.end === i.start && i.start >= state.s));
 }
@@ -96,10 +99,13 @@ function delta(service: GraphService, op: GraphOperation, mailbox: Mailbox, rest
   let changed = service.changes.since(mailbox.address, 'calendar', state.c);
   if (state.i) changed = changed.filter((item) => !item.deleted && inWindow(service, mailbox, item.id, state));
   const page = changed.slice(0, pageSize);
-  const value = page.map((item) => {
+  const value = page.flatMap((item) => {
     const record = !item.deleted ? service.store.get(mailbox.address, item.id) : undefined;
-    if (record && inWindow(service, mailbox, item.id, state)) return { '@odata.type': '#microsoft.graph.event', ...service.store.render(record, options) };
-    return { '@odata.type': '#microsoft.graph.event', id: item.id, '@removed': { reason: 'deleted' } };
+    // A changed series comes as its occurrences in the window, on the page of its change (so a page may hold more
+    // than the page size); a deleted series as its master's id removed.
+    if (record && isSeriesMaster(record)) return occurrencesIn(record, state.s, state.e).map((occurrence) => ({ '@odata.type': '#microsoft.graph.event', ...service.store.render(occurrence, options) }));
+    if (record && inWindow(service, mailbox, item.id, state)) return [{ '@odata.type': '#microsoft.graph.event', ...service.store.render(record, options) }];
+    return [{ '@odata.type': '#microsoft.graph.event', id: item.id, '@removed': { reason: 'deleted' } }];
   });
   const link = `${service.baseUrl()}/v1.0/users/${encodeURIComponent(mailbox.address)}/${rest.join('/')}`;
   const body: Record<string, unknown> = { '@odata.context': `${service.baseUrl()}/v1.0/$metadata#Collection(event)` };

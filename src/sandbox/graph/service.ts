@@ -8,6 +8,7 @@ import { ChangeLog } from '../changes.ts';
 import { Meetings } from '../meetings.ts';
 import { MessageStore } from '../messages.ts';
 import { calendarViewWindow } from './calendar-view.ts';
+import { isSeriesMaster, occurrenceById, occurrencesIn } from './occurrences.ts';
 import { GraphHttpError, graphError, type GraphResult, type RequestIds } from './errors.ts';
 import { FilterEvaluator } from './filter.ts';
 import { applySelect, compareForOrder, DEFAULT_PAGE_SIZE, encodeSkipToken, MAX_PAGE_SIZE, parseEventQuery, parsePrefer, type EventQuery } from './odata.ts';
@@ -479,7 +480,8 @@ export class GraphService {
   }
 
   private eventItem(op: GraphOperation, mailbox: Mailbox, eventId: string, prefer: Map<string, string>): GraphResult {
-    const record = this.store.get(mailbox.address, eventId);
+    // An occurrence's id reads the occurrence (GET only: the sandbox keeps no exceptions to write to).
+    const record = this.store.get(mailbox.address, eventId) ?? (op.method === 'GET' ? occurrenceById(eventId, (id) => this.store.get(mailbox.address, id)) : undefined);
     if (!record) {
       // 404 ErrorItemNotFound "The specified object was not found in the store." (https://github.com/microsoftgraph/msgraph-sdk-javascript/issues/228)
       throw new GraphHttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
@@ -539,8 +541,9 @@ export class GraphService {
     let windowParams = '';
     if (kind === 'calendarView') {
       const { start, end, startRaw, endRaw } = calendarViewWindow(op.query);
-      // Events overlapping [start, end) (zero-length events at the start boundary included).
-      records = records.filter((r) => {
+      // Events overlapping [start, end) (zero-length events at the start boundary included); a series as its
+      // occurrences in the window, not its master (occurrences.ts).
+      records = records.flatMap((r) => (isSeriesMaster(r) ? occurrencesIn(r, start, end) : [r])).filter((r) => {
         const i = EventStore.interval(r);
         return i.start < end && (i.end > start || (i.end === i.start && i.start >= start));
       });

@@ -32,6 +32,8 @@ export interface EventRecord {
   extendedProperties: SingleValueExtendedProperty[];
   /** set when the event is a meeting: the organiser's copy (sent or not) or an attendee's copy (src/sandbox/meetings.ts) */
   meeting?: MeetingState;
+  /** set on an occurrence of a series (occurrences.ts): its series master; such a record is a view, never stored */
+  occurrenceOf?: { id: string; iCalUId: string };
 }
 
 /** Graph's responseType (https://learn.microsoft.com/graph/api/resources/responsestatus). */
@@ -410,9 +412,10 @@ export class EventStore {
       isCancelled: record.meeting?.isCancelled ?? false,
       isOrganizer: record.meeting?.isOrganizer ?? true,
       responseRequested: f['responseRequested'] ?? true,
-      seriesMasterId: null,
+      // type and seriesMasterId of a series (occurrences.ts; https://learn.microsoft.com/graph/api/resources/event).
+      seriesMasterId: record.occurrenceOf?.id ?? null,
       showAs: f['showAs'] ?? 'busy',
-      type: 'singleInstance',
+      type: record.occurrenceOf ? 'occurrence' : f['recurrence'] ? 'seriesMaster' : 'singleInstance',
       webLink: `${base}/owa/?itemid=${encodeURIComponent(record.id)}&exvsurl=1&path=/calendar/item`,
       onlineMeetingUrl: null,
       isOnlineMeeting: f['isOnlineMeeting'] ?? false,
@@ -426,7 +429,7 @@ export class EventStore {
       end: point(record.end),
       location: renderedLocation,
       locations,
-      recurrence: f['recurrence'] ?? null,
+      recurrence: record.occurrenceOf ? null : (f['recurrence'] ?? null),
       attendees: attendeesOf(record),
       organizer: { emailAddress: record.meeting?.organizer ?? { name: record.organizerName, address: record.mailbox } },
       onlineMeeting: null,

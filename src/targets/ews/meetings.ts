@@ -9,12 +9,15 @@
 //   `MessageDisposition="SendAndSaveCopy"` (SaveOnly: answered without telling the organiser)
 //   (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-meeting-request);
 //   answering places the meeting on the mailbox's calendar; `RemoveItem` takes a cancelled one off it;
+// - a recurring request's series: `GetItem` of the request with `calendar:Recurrence`
+//   (https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype) — FindItem
+//   and SyncFolderItems do not return it — for the agent's `recurring` and `occurrences` rules;
 // - bookings: `FindItem` with a CalendarView of the request's time;
 // - full mode: the organiser's meeting by `FindItem` with a Restriction on calendar:UID and `GetItem` of its Body, then
 //   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
 //   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
 import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply, UnreadableItem } from '../meetings.ts';
-import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { CURSOR_REFUSED, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError, type ServiceLane } from '../target.ts';
 import type { ErrorContext } from './errors.ts';
 import { calendarFolder, type RequestContext } from './requests.ts';
@@ -143,6 +146,26 @@ export class EwsMeetingDesk implements MeetingDesk {
     await this.ews.call(mailbox, 'CreateItem', body, 'create');
   }
 
+  /** The request with its series' Recurrence (GetItem, IdOnly plus calendar:Recurrence); null when it is gone. */
+  async seriesMaster(mailbox: string, request: MeetingRequest): Promise<MeetingRequest | null> {
+    const body = el(
+      'm:GetItem',
+      {},
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'calendar:Recurrence' }))),
+      el('m:ItemIds', {}, el('t:ItemId', { Id: request.itemId, ChangeKey: request.changeKey ?? undefined })),
+    );
+    let message: ResponseMessage;
+    try {
+      message = await this.ews.call(mailbox, 'GetItem', body, 'get');
+    } catch (error) {
+      if (error instanceof TargetError && error.code === 'ErrorItemNotFound') return null;
+      throw error;
+    }
+    const item = children(child(message.node, 'Items'), 'MeetingRequest')[0] ?? null;
+    const { series: _series, ...single } = request;
+    return { ...single, recurrence: recurrenceOf(child(item, 'Recurrence')) };
+  }
+
   /** RemoveItem: the cancelled meeting off the mailbox's calendar, and its cancellation out of the inbox. */
   async removeCancelled(mailbox: string, request: MeetingRequest): Promise<void> {
     const body = el('m:CreateItem', { MessageDisposition: 'SaveOnly' }, el('m:Items', {}, el('t:RemoveItem', {}, el('t:ReferenceItemId', { Id: request.itemId, ChangeKey: request.changeKey ?? undefined }))));
@@ -242,6 +265,7 @@ function requestOf(item: XmlValue, state: 'pending' | 'cancelled'): MeetingReque
   if (tooLong) return problem(tooLong[0], `has ${tooLong[1].length} characters, more than ${tooLong[2]}`);
   const people = [...attendees(item, 'RequiredAttendees', 'required'), ...attendees(item, 'OptionalAttendees', 'optional'), ...attendees(item, 'Resources', 'resource')];
   if (people.length > MAX_ATTENDEES) return problem('the attendees', `are ${people.length}, more than ${MAX_ATTENDEES}`);
+  const recurring = text(child(item, 'IsRecurring')) === 'true';
   return {
     uid,
     itemId: attr(id, 'Id')!,
@@ -253,9 +277,10 @@ function requestOf(item: XmlValue, state: 'pending' | 'cancelled'): MeetingReque
     start: Date.parse(text(child(item, 'Start'))),
     end: Date.parse(text(child(item, 'End'))),
     isAllDay: text(child(item, 'IsAllDayEvent')) === 'true',
-    // A request says only that it is recurring; its Recurrence (the count) is the calendar item's, read by GetItem
-    // once answered — a series is taken as without end here (docs/agent.md).
-    recurrence: text(child(item, 'IsRecurring')) === 'true' ? { occurrences: null } : null,
+    // A request's Default shape says only that it is recurring: its Recurrence is read by seriesMaster (GetItem);
+    // until then a series counts as without end.
+    recurrence: recurring ? { occurrences: null } : null,
+    ...(recurring && state === 'pending' ? { series: { masterId: attr(id, 'Id')!, kind: 'master' as const } } : {}),
     attendees: people.filter((a) => a.address.length <= MAX_ADDRESS_CHARS),
     location: text(child(item, 'Location')),
   };
@@ -319,4 +344,22 @@ function bodyOf(node: XmlValue | null, what: string): OrganizerMeeting['body'] {
   const content = text(node);
   if (content.length > MAX_BODY_CHARS) throw unreadable(`${what}: the Body has ${content.length} characters, more than ${MAX_BODY_CHARS}`);
   return { contentType: type === 'HTML' ? 'html' : 'text', content };
+}
+
+const RANGES: Record<string, 'numbered' | 'endDate' | 'noEnd'> = { NumberedRecurrence: 'numbered', EndDateRecurrence: 'endDate', NoEndRecurrence: 'noEnd' };
+const PATTERNS: Record<string, 'daily' | 'weekly'> = { DailyRecurrence: 'daily', WeeklyRecurrence: 'weekly' };
+
+/** t:RecurrenceType read: its range (a series without one counts as without end), its pattern for an end date. */
+function recurrenceOf(recurrence: XmlValue | null): NonNullable<MeetingRequest['recurrence']> {
+  const parts = recurrence && typeof recurrence === 'object' ? Object.keys(recurrence) : [];
+  const rangeName = parts.find((name) => name in RANGES);
+  const patternName = parts.find((name) => name.endsWith('Recurrence') && !(name in RANGES));
+  if (!rangeName) return { occurrences: null };
+  const range = child(recurrence, rangeName);
+  const pattern = child(recurrence, patternName ?? '');
+  const days = text(child(pattern, 'DaysOfWeek')).split(/\s+/).filter(Boolean).length;
+  return seriesLength(
+    { type: PATTERNS[patternName ?? ''] ?? 'other', interval: Number(text(child(pattern, 'Interval')) || 1), days },
+    { type: RANGES[rangeName]!, startDate: text(child(range, 'StartDate')).slice(0, 10), endDate: text(child(range, 'EndDate')).slice(0, 10), count: Number(text(child(range, 'NumberOfOccurrences'))) },
+  );
 }

@@ -8,14 +8,20 @@
 //   is set to automatically update the calendar" (https://learn.microsoft.com/graph/api/resources/eventmessage) — so a
 //   mailbox the agent serves over Graph runs the Calendar Attendant: `AutomateProcessing AutoUpdate`, which places
 //   requests tentatively and leaves the decision to a delegate (Set-CalendarProcessing), here calpush.
+//   A recurring meeting comes as its occurrences and exceptions (`type` occurrence / exception, `seriesMasterId`,
+//   `recurrence` null — https://learn.microsoft.com/graph/api/resources/event), never as its series master: each is a
+//   request with `series`, and the agent reads the master once (`GET /users/{m}/events/{seriesMasterId}` with its
+//   recurrence, https://learn.microsoft.com/graph/api/event-get) and its occurrences
+//   (`GET …/events/{id}/instances`, https://learn.microsoft.com/graph/api/event-list-instances) to decide the series
+//   and answer the master once.
 // - Bookings: `GET /users/{m}/calendarView` of the request's time.
 // - Answering: `POST /users/{m}/events/{id}/accept | tentativelyAccept | decline` with `comment` and `sendResponse`
 //   (https://learn.microsoft.com/graph/api/event-accept, …/event-tentativelyaccept, …/event-decline).
 // - Full mode: the organiser's meeting by `$filter=iCalUId eq '…'`, its body replaced by `PATCH` with If-Match
 //   (https://learn.microsoft.com/graph/api/event-update: the organiser's update goes to the attendees).
 import type { HttpResponse } from '../http.ts';
-import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../meetings.ts';
-import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OccurrencePage, OrganizerMeeting, Reply } from '../meetings.ts';
+import { CURSOR_REFUSED, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError } from '../target.ts';
 import { answerObject, collection, isJsonObject, link, text, type JsonObject } from './answers.ts';
 
@@ -30,6 +36,8 @@ const READ_PREFER = 'outlook.timezone="UTC", odata.maxpagesize=50';
 /** A delta link longer than this is no link Graph gave (they carry a token of a few hundred characters). */
 const MAX_CURSOR_CHARS = 65_536;
 const ACTIONS: Record<Reply, string> = { accept: 'accept', tentative: 'tentativelyAccept', decline: 'decline' };
+/** What the agent reads of a series master: what requestOf reads of any event. */
+const MASTER_SELECT = 'iCalUId,subject,isOrganizer,isCancelled,isAllDay,organizer,responseStatus,start,end,location,attendees,recurrence,type,changeKey';
 
 /** What Graph should send; each field is read as untrusted (answers.ts `text`, type checks), whatever came. */
 interface GraphEvent {
@@ -49,6 +57,8 @@ interface GraphEvent {
   end?: { dateTime?: string; timeZone?: string };
   location?: { displayName?: string };
   attendees?: Array<{ type?: string; emailAddress?: { address?: string } }>;
+  type?: string;
+  seriesMasterId?: string;
   recurrence?: { pattern?: { type?: string; interval?: number; daysOfWeek?: string[] }; range?: { type?: string; numberOfOccurrences?: number; startDate?: string; endDate?: string } } | null;
   body?: { contentType?: string; content?: string };
 }
@@ -98,15 +108,43 @@ export class GraphMeetingDesk implements MeetingDesk {
 
   /** A calendarView page (pages of 50, READ_PREFER); the next through @odata.nextLink (https://learn.microsoft.com/graph/paging). */
   async bookings(mailbox: string, start: number, end: number, next?: string | null): Promise<BookingPage> {
-    const url = next ?? `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled&$top=500`;
+    const url = next ?? `${this.users(mailbox)}/calendarView?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=iCalUId,start,end,showAs,isCancelled,seriesMasterId&$top=500`;
     const response = await this.graph.send(mailbox, 'GET', url, undefined, 'mailbox', { prefer: READ_PREFER });
     const what = `the calendarView of ${mailbox}`;
     const page = answerObject(response.body, what);
     const events = collection(page, what) as GraphEvent[];
     const bookings = events
       .filter((e) => !e.isCancelled && (e.showAs === 'busy' || e.showAs === 'tentative' || e.showAs === 'oof' || e.showAs === 'workingElsewhere'))
-      .map((e) => ({ uid: text(e.iCalUId) ?? text(e.id) ?? '', start: instant(e.start), end: instant(e.end) }));
+      .map((e) => {
+        const seriesMasterId = text(e.seriesMasterId);
+        return { uid: text(e.iCalUId) ?? text(e.id) ?? '', start: instant(e.start), end: instant(e.end), ...(seriesMasterId ? { seriesMasterId } : {}) };
+      });
     return { bookings, next: link(page, '@odata.nextLink', what) ?? null };
+  }
+
+  /** The series master by its id (event-get), as a request; null when the mailbox no longer has it (404). */
+  async seriesMaster(mailbox: string, request: MeetingRequest): Promise<MeetingRequest | null> {
+    const masterId = request.series?.masterId ?? request.itemId;
+    const url = `${this.users(mailbox)}/events/${encodeURIComponent(masterId)}?$select=${MASTER_SELECT}`;
+    let response: HttpResponse;
+    try {
+      response = await this.graph.send(mailbox, 'GET', url, undefined, 'item', { prefer: READ_PREFER });
+    } catch (error) {
+      if (error instanceof TargetError && error.status === 404) return null;
+      throw error;
+    }
+    const master = answerObject(response.body, `the series master ${masterId} of ${mailbox}`) as GraphEvent;
+    return requestOf({ ...master, id: text(master.id) ?? masterId });
+  }
+
+  /** A page of the series' occurrences and exceptions (event-list-instances: cancelled ones are not listed). */
+  async occurrences(mailbox: string, master: MeetingRequest, start: number, end: number, next?: string | null): Promise<OccurrencePage> {
+    const url = next ?? `${this.users(mailbox)}/events/${encodeURIComponent(master.itemId)}/instances?startDateTime=${iso(start)}&endDateTime=${iso(end)}&$select=start,end,isCancelled&$top=50`;
+    const response = await this.graph.send(mailbox, 'GET', url, undefined, 'mailbox', { prefer: READ_PREFER });
+    const what = `the occurrences of ${master.subject || master.uid} in ${mailbox}`;
+    const page = answerObject(response.body, what);
+    const occurrences = (collection(page, what) as GraphEvent[]).filter((e) => e.isCancelled !== true).map((e) => ({ start: instant(e.start), end: instant(e.end) }));
+    return { occurrences, next: link(page, '@odata.nextLink', what) ?? null };
   }
 
   async respond(mailbox: string, request: MeetingRequest, reply: Reply, comment: string, notify: boolean): Promise<void> {
@@ -168,6 +206,9 @@ function requestOf(event: GraphEvent): MeetingRequest | null {
   const id = text(event.id);
   if (event['@removed'] !== undefined || event.isOrganizer !== false || !uid || !id) return null;
   const response = text(event.responseStatus?.response) ?? 'none';
+  const type = text(event.type);
+  const seriesMasterId = text(event.seriesMasterId);
+  const series: Pick<MeetingRequest, 'series'> = seriesMasterId && (type === 'occurrence' || type === 'exception') ? { series: { masterId: seriesMasterId, kind: type } } : {};
   const state = event.isCancelled ? 'cancelled' : response === 'none' || response === 'notResponded' ? 'pending' : 'answered';
   return {
     uid,
@@ -183,6 +224,7 @@ function requestOf(event: GraphEvent): MeetingRequest | null {
     recurrence: recurrenceOf(event.recurrence),
     attendees: (Array.isArray(event.attendees) ? event.attendees : []).filter(isJsonObject).map(attendeeOf).filter((a): a is Attendee => a !== null),
     location: text(event.location?.displayName) ?? '',
+    ...series,
   };
 }
 
@@ -193,25 +235,14 @@ function attendeeOf(attendee: JsonObject & NonNullable<GraphEvent['attendees']>[
   return { address, type };
 }
 
-/**
- * The series' length (https://learn.microsoft.com/graph/api/resources/recurrencerange): `numbered` says it, `noEnd`
- * has none, `endDate` is counted for daily and weekly patterns (other patterns: at most one a month, counted so).
- */
+/** The series' length (https://learn.microsoft.com/graph/api/resources/recurrencerange), counted by seriesLength. */
 export function recurrenceOf(recurrence: GraphEvent['recurrence']): MeetingRequest['recurrence'] {
   if (!recurrence) return null;
   const range = recurrence.range ?? {};
-  const count = range.numberOfOccurrences;
-  if (range.type === 'numbered') return { occurrences: typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : null };
-  if (range.type !== 'endDate' || !text(range.startDate) || !text(range.endDate)) return { occurrences: null };
-  const days = Math.floor((Date.parse(`${range.endDate}T00:00:00Z`) - Date.parse(`${range.startDate}T00:00:00Z`)) / 86_400_000) + 1;
-  // The last occurrence starts on endDate at the latest, in recurrenceTimeZone: by UTC+14 (the furthest zone) the
-  // end of that day is endDate + 38 h in UTC; the agent adds the meeting's length (run.ts heldUntil).
-  const lastDay = Date.parse(`${range.endDate}T00:00:00Z`);
-  const until = Number.isFinite(lastDay) ? lastDay + 38 * 3_600_000 : null;
-  const every = recurrence.pattern?.interval;
-  const interval = typeof every === 'number' && Number.isFinite(every) ? Math.max(1, every) : 1;
   const type = recurrence.pattern?.type;
-  if (type === 'daily') return { occurrences: Math.ceil(days / interval), until };
-  if (type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, Array.isArray(recurrence.pattern?.daysOfWeek) ? recurrence.pattern.daysOfWeek.length : 1), until };
-  return { occurrences: Math.ceil(days / (28 * interval)), until };
+  const days = Array.isArray(recurrence.pattern?.daysOfWeek) ? recurrence.pattern.daysOfWeek.length : 1;
+  return seriesLength(
+    { type: type === 'daily' || type === 'weekly' ? type : 'other', interval: recurrence.pattern?.interval, days },
+    { type: range.type === 'numbered' || range.type === 'endDate' ? range.type : 'noEnd', startDate: text(range.startDate), endDate: text(range.endDate), count: range.numberOfOccurrences },
+  );
 }

@@ -278,6 +278,31 @@ describe('Graph and EWS agree', () => {
   });
 });
 
+describe('a recurring meeting', () => {
+  it('its MeetingRequest is RecurringMaster, and GetItem reads its Recurrence (AllProperties, or IdOnly with calendar:Recurrence)', async () => {
+    const created = await graph.post(`${users(ORGANIZER)}/events`, {
+      subject: 'Recurring review',
+      start: { dateTime: '2026-09-14T15:00:00', timeZone: 'UTC' },
+      end: { dateTime: '2026-09-14T15:30:00', timeZone: 'UTC' },
+      attendees: [{ emailAddress: { address: STUDENT }, type: 'required' }],
+      recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'] }, range: { type: 'numbered', startDate: '2026-09-14', numberOfOccurrences: 6 } },
+    });
+    expect(created.status).toBe(201);
+    const [request] = await requestsFor(STUDENT, 'Recurring review');
+    // SyncFolderItems and FindItem do not return Recurrence.
+    expect(first((await inbox(STUDENT)).root, T, 'Recurrence') ?? null).toBeNull();
+    const full = await getItem(STUDENT, request!.id);
+    expect(text(full.root, T, 'IsRecurring')).toBe('true');
+    expect(text(full.root, T, 'CalendarItemType')).toBe('RecurringMaster');
+    const picked = await as(STUDENT, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="calendar:Recurrence"/></t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="${request!.id}"/></m:ItemIds></m:GetItem>`);
+    for (const answer of [full, picked]) {
+      const recurrence = first(answer.root, T, 'Recurrence')!;
+      expect(text(first(recurrence, T, 'WeeklyRecurrence')!, T, 'DaysOfWeek')).toBe('Monday');
+      expect(text(first(recurrence, T, 'NumberedRecurrence')!, T, 'NumberOfOccurrences')).toBe('6');
+    }
+  });
+});
+
 describe('schema', () => {
   it('every request sent and every success answer is valid against messages.xsd / types.xsd', () => {
     expect(xmllintFailures(sentRequests)).toEqual([]);

@@ -1,0 +1,89 @@
+// The series resolver (src/agent/series.ts) against a fake desk: a master is read once per pass, an answered
+// series' occurrences are left alone, an exception of an answered series is decided on its own, and the occurrences
+// the conflict rule checks are bounded (incomplete past the bound).
+import { describe, expect, it } from 'vitest';
+import { decide, ROOM_DEFAULTS } from '../../src/agent/policy.ts';
+import { MAX_CHECKED_OCCURRENCES, SeriesResolver } from '../../src/agent/series.ts';
+import type { MeetingDesk, MeetingRequest, OccurrencePage } from '../../src/targets/meetings.ts';
+
+const HOUR = 3_600_000;
+const NOW = Date.parse('2026-09-01T08:00:00Z');
+const WINDOW = { start: NOW, end: NOW + 1100 * 24 * HOUR };
+
+function request(overrides: Partial<MeetingRequest> = {}): MeetingRequest {
+  return { uid: 'occ-uid', itemId: 'occ-1', changeKey: null, state: 'pending', informational: false, subject: 'Seminar', organizer: 't0001@contoso.edu', start: NOW + 24 * HOUR, end: NOW + 25 * HOUR, isAllDay: false, recurrence: null, attendees: [], location: '', series: { masterId: 'master-1', kind: 'occurrence' }, ...overrides };
+}
+
+function fakeDesk(master: Partial<MeetingRequest>, occurrenceCount = 4) {
+  const reads = { masters: 0, pages: 0 };
+  const desk = {
+    kind: 'graph',
+    async seriesMaster() {
+      reads.masters++;
+      return request({ uid: 'master-uid', itemId: 'master-1', recurrence: { occurrences: occurrenceCount }, series: undefined, ...master });
+    },
+    async occurrences(_mailbox: string, _master: MeetingRequest, _start: number, _end: number, next?: string | null): Promise<OccurrencePage> {
+      reads.pages++;
+      const from = Number(next ?? 0);
+      const page = Array.from({ length: Math.min(50, occurrenceCount - from) }, (_, i) => ({ start: NOW + (from + i + 1) * 7 * 24 * HOUR, end: NOW + (from + i + 1) * 7 * 24 * HOUR + HOUR }));
+      return { occurrences: page, next: from + 50 < occurrenceCount ? String(from + 50) : null };
+    },
+  } as unknown as MeetingDesk;
+  return { desk, reads };
+}
+
+const direct = <T>(work: () => Promise<T>) => work();
+
+describe('SeriesResolver', () => {
+  it('resolves occurrences to their master, read once per pass; after the answer the others are left alone', async () => {
+    const { desk, reads } = fakeDesk({});
+    const series = new SeriesResolver(desk, 'room@contoso.edu', direct);
+    const first = await series.resolve(request(), WINDOW);
+    expect(first).toMatchObject({ request: { itemId: 'master-1', uid: 'master-uid', recurrence: { occurrences: 4 } }, complete: true });
+    expect((first as { occurrences: unknown[] }).occurrences).toHaveLength(4);
+    series.answer((first as { request: MeetingRequest }).request);
+    expect(await series.resolve(request({ itemId: 'occ-2' }), WINDOW)).toEqual({ settled: 'its series was answered in this pass' });
+    expect(reads.masters).toBe(1);
+  });
+
+  it('an answered series: its occurrences are settled, a pending exception is decided on its own time', async () => {
+    const { desk } = fakeDesk({ state: 'answered' });
+    const series = new SeriesResolver(desk, 'room@contoso.edu', direct);
+    expect(await series.resolve(request(), WINDOW)).toEqual({ settled: 'its series is answered already' });
+    const moved = request({ itemId: 'exc-1', uid: 'exc-uid', start: NOW + 50 * HOUR, end: NOW + 51 * HOUR, series: { masterId: 'master-1', kind: 'exception' } });
+    const resolved = await series.resolve(moved, WINDOW);
+    expect(resolved).toMatchObject({ request: { itemId: 'exc-1', uid: 'exc-uid', start: NOW + 50 * HOUR, recurrence: null }, occurrences: null });
+    expect((resolved as { request: MeetingRequest }).request.series).toBeUndefined();
+  });
+
+  it('a cancelled occurrence of a standing series is settled; a cancelled series is the master cancelled', async () => {
+    const standing = new SeriesResolver(fakeDesk({}).desk, 'room@contoso.edu', direct);
+    expect(await standing.resolve(request({ state: 'cancelled' }), WINDOW)).toEqual({ settled: 'one occurrence was cancelled; the series stands' });
+    const cancelled = new SeriesResolver(fakeDesk({ state: 'cancelled' }).desk, 'room@contoso.edu', direct);
+    expect(await cancelled.resolve(request({ state: 'cancelled' }), WINDOW)).toMatchObject({ request: { itemId: 'master-1', state: 'cancelled' } });
+  });
+
+  it('checks at most MAX_CHECKED_OCCURRENCES occurrences: past it the series is incomplete', async () => {
+    const { desk, reads } = fakeDesk({}, 120);
+    const resolved = await new SeriesResolver(desk, 'room@contoso.edu', direct).resolve(request(), WINDOW);
+    expect(resolved).toMatchObject({ complete: false });
+    expect((resolved as { occurrences: unknown[] }).occurrences).toHaveLength(MAX_CHECKED_OCCURRENCES);
+    expect(reads.pages).toBe(2);
+  });
+});
+
+describe('the policy over a series', () => {
+  const policy = { ...ROOM_DEFAULTS, recurring: { allowed: true, maxOccurrences: 10 } };
+  const base = { uid: 'series', organizer: 'ann@contoso.edu', start: NOW - 7 * 24 * HOUR, end: NOW - 7 * 24 * HOUR + HOUR, isAllDay: false, attendeeCount: 1 };
+  it('a series whose first occurrence has passed is in the past only once its last has ended', () => {
+    expect(decide({ ...base, recurrence: { occurrences: 5, until: NOW + 30 * 24 * HOUR } }, policy, { now: NOW, busy: [] }).answer).toBe('accept');
+    expect(decide({ ...base, recurrence: { occurrences: 5, until: NOW - HOUR } }, policy, { now: NOW, busy: [] })).toMatchObject({ rule: 'past' });
+  });
+  it('the conflict rule checks every occurrence given, and ignores the series’ own occurrences', () => {
+    const occurrences = [1, 2, 3].map((week) => ({ start: NOW + week * 7 * 24 * HOUR, end: NOW + week * 7 * 24 * HOUR + HOUR }));
+    const series = { ...base, start: occurrences[0]!.start, end: occurrences[0]!.end, recurrence: { occurrences: 3 }, occurrences, seriesMasterId: 'm1' };
+    const other = { uid: 'other', start: occurrences[2]!.start, end: occurrences[2]!.end };
+    expect(decide(series, policy, { now: NOW, busy: [other] })).toMatchObject({ answer: 'decline', rule: 'conflict' });
+    expect(decide(series, policy, { now: NOW, busy: [{ ...other, uid: 'occurrence-3', seriesMasterId: 'm1' }] }).answer).toBe('accept');
+  });
+});

@@ -1,0 +1,106 @@
+// A recurring meeting is one request (issue #15): over Graph the agent mailbox's calendarView gives a series as its
+// occurrences, over EWS the request says IsRecurring and GetItem reads its Recurrence. Either way the agent decides
+// the series by the `recurring` and `occurrences` rules (and, over Graph, the conflict rule over its occurrences),
+// answers it once, and leaves it alone afterwards.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentConfig, organizerView, responses, ROOM, startWorld, VMR, type AgentWorld, type Protocol } from './harness.ts';
+
+const T1 = 't0001@contoso.edu';
+const T2 = 't0002@contoso.edu';
+const PROTOCOLS: Protocol[] = ['graph', 'ews'];
+
+/** A weekly Monday series from 14 September 2026 at `hour` UTC (CEST: within the room's 08–18 Amsterdam hours). */
+function series(subject: string, hour: number, range: Record<string, unknown>, attendees: string[] = [ROOM]): Record<string, unknown> {
+  const at = (h: number, m: number) => `2026-09-14T${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00`;
+  return {
+    subject,
+    start: { dateTime: at(hour, 0), timeZone: 'UTC' },
+    end: { dateTime: at(hour, 30), timeZone: 'UTC' },
+    attendees: attendees.map((address) => ({ emailAddress: { address }, type: 'resource' })),
+    recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'] }, range: { startDate: '2026-09-14', ...range } },
+  };
+}
+
+type Summary = Awaited<ReturnType<AgentWorld['pass']>>;
+const outcomesOf = (summary: Summary, subject: string) => summary.outcomes.filter((o) => o.subject === subject);
+const answered = (summary: Summary, subject: string) => outcomesOf(summary, subject).filter((o) => o.outcome !== 'unchanged');
+
+describe.each(PROTOCOLS)('recurring meetings over %s', (protocol) => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startWorld(protocol);
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+  const book = (organizer: string, body: Record<string, unknown>) => world.sandbox.outlook(organizer).createEvent(body);
+
+  it('a series within the limit is accepted once, on the series; the organiser gets one answer', async () => {
+    const event = book(T1, series('Weekly tutorial', 6, { type: 'numbered', numberOfOccurrences: 4 }));
+    const summary = await world.pass();
+    expect(answered(summary, 'Weekly tutorial')).toMatchObject([{ outcome: 'accepted', uid: event.iCalUId }]);
+    // Over Graph the other occurrences were seen and left alone: their series is answered.
+    if (protocol === 'graph') expect(outcomesOf(summary, 'Weekly tutorial').filter((o) => o.outcome === 'unchanged')).toHaveLength(3);
+    expect(organizerView(world, T1, event.iCalUId, ROOM).response).toBe('accepted');
+    expect(responses(world, T1, 'Weekly tutorial').map((m) => m.type)).toEqual(['meetingAccepted']);
+    expect((await world.store.agentMeeting(ROOM, event.iCalUId))!.answer).toBe('accepted');
+  });
+
+  it('an answered series is not answered again in later passes', async () => {
+    const summary = await world.pass();
+    expect(answered(summary, 'Weekly tutorial')).toEqual([]);
+    expect(responses(world, T1, 'Weekly tutorial')).toHaveLength(1);
+  });
+
+  it('a series over the limit is declined (occurrences)', async () => {
+    book(T1, series('Long course', 7, { type: 'numbered', numberOfOccurrences: 8 }));
+    const summary = await world.pass();
+    expect(answered(summary, 'Long course')).toMatchObject([{ outcome: 'declined', rule: 'occurrences', reason: 'The series has 8 occurrences; at most 5 can be booked.' }]);
+    expect(responses(world, T1, 'Long course').map((m) => m.type)).toEqual(['meetingDeclined']);
+  });
+
+  it('a series ending by date within the limit is accepted; one without end is declined where a limit is set', async () => {
+    book(T1, series('Short block', 9, { type: 'endDate', endDate: '2026-10-05' }));
+    book(T1, series('Endless', 10, { type: 'noEnd' }));
+    const summary = await world.pass();
+    expect(answered(summary, 'Short block')).toMatchObject([{ outcome: 'accepted' }]);
+    expect(answered(summary, 'Endless')).toMatchObject([{ outcome: 'declined', rule: 'occurrences', reason: 'A series without an end date cannot be booked: at most 5 occurrences.' }]);
+  });
+
+  it('a series one of whose occurrences clashes with a booking of the room is declined (conflict)', async () => {
+    // Over Graph the conflict rule reads every occurrence (the third clashes); over EWS it checks the first.
+    const clash = protocol === 'graph' ? '2026-09-28' : '2026-09-14';
+    book(T2, { subject: 'Exam', start: { dateTime: `${clash}T11:00:00`, timeZone: 'UTC' }, end: { dateTime: `${clash}T12:00:00`, timeZone: 'UTC' }, attendees: [{ emailAddress: { address: ROOM }, type: 'resource' }] });
+    expect(answered(await world.pass(), 'Exam')).toMatchObject([{ outcome: 'accepted' }]);
+    book(T1, series('Clashing seminar', 11, { type: 'numbered', numberOfOccurrences: 4 }));
+    const summary = await world.pass();
+    expect(answered(summary, 'Clashing seminar')).toMatchObject([{ outcome: 'declined', rule: 'conflict' }]);
+    if (protocol === 'graph') expect(answered(summary, 'Clashing seminar')[0]!.reason).toContain('2026-09-28 11:00 UTC');
+  });
+
+  it('the VMR mailbox accepts a series at the time of another meeting (conflicts allowed), with one alias', async () => {
+    book(T2, { subject: 'Other call', start: { dateTime: '2026-09-21T14:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-21T15:00:00', timeZone: 'UTC' }, attendees: [{ emailAddress: { address: VMR }, type: 'resource' }] });
+    book(T1, series('Video series', 14, { type: 'numbered', numberOfOccurrences: 3 }, [VMR]));
+    const summary = await world.pass();
+    expect(answered(summary, 'Video series')).toMatchObject([{ mailbox: VMR, outcome: 'accepted', alias: expect.stringMatching(/^vmr10\d\d$/) }]);
+    expect(responses(world, T1, 'Video series').map((m) => m.type)).toEqual(['meetingAccepted']);
+  });
+});
+
+describe.each(PROTOCOLS)('a room that takes no recurring meetings, over %s', (protocol) => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startWorld(protocol, agentConfig('full', { recurring: { allowed: false } }));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('declines a series (recurring) and still accepts a single meeting', async () => {
+    world.sandbox.outlook(T1).createEvent(series('Series', 6, { type: 'numbered', numberOfOccurrences: 2 }));
+    world.sandbox.outlook(T1).createEvent({ subject: 'Single', start: { dateTime: '2026-09-15T07:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-15T07:30:00', timeZone: 'UTC' }, attendees: [{ emailAddress: { address: ROOM }, type: 'resource' }] });
+    const summary = await world.pass();
+    expect(answered(summary, 'Series')).toMatchObject([{ outcome: 'declined', rule: 'recurring', reason: 'This resource does not accept recurring meetings.' }]);
+    expect(answered(summary, 'Single')).toMatchObject([{ outcome: 'accepted' }]);
+  });
+});
