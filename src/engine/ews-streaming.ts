@@ -11,6 +11,7 @@
 // the scheduler gives up on one (its attempts spent, or an error it does not retry: AnswerTooLarge, a garbled
 // stream), it stays down and is reported; arm() — called by each agent pass and watch round — opens it again, so
 // a broken stream costs one request per poll at most, and nothing here waits on its own.
+import type { MailboxRoutes } from './routes.ts';
 import type { Scheduler } from './scheduler.ts';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION, type StreamedFolder, type StreamingChannel, type StreamPart } from '../targets/ews/streaming.ts';
 import { EwsTarget } from '../targets/ews/target.ts';
@@ -268,4 +269,46 @@ export function agentStreaming(target: CalendarTarget, scheduler: Scheduler, pas
     afterPass: (mailboxes) => void streams.arm(mailboxes.map((mailbox) => ({ mailbox, folders: ['inbox'] as const }))),
     stop: () => streams.stop(),
   };
+}
+
+/**
+ * serve's watched mailboxes streamed (target.streaming.watchMailboxes of each EWS target: the first so many delivered
+ * mailboxes it serves, in address order): a change asks the watcher for a round of that mailbox, as a Graph change
+ * notification does (engine/notifications.ts). Armed before each round of every mailbox (the watcher's upkeep).
+ */
+export class WatchedMailboxStreams {
+  private readonly routes: MailboxRoutes<Scheduler>;
+  private readonly watchSoon: (calendars: string[]) => void;
+  private readonly onError: EwsStreamsOptions['onError'];
+  /** One EwsStreams per EWS target, by route name. */
+  private readonly streams = new Map<string, EwsStreams>();
+
+  constructor(routes: MailboxRoutes<Scheduler>, watchSoon: (calendars: string[]) => void, onError?: EwsStreamsOptions['onError']) {
+    this.routes = routes;
+    this.watchSoon = watchSoon;
+    this.onError = onError;
+  }
+
+  async upkeep(calendars: readonly string[]): Promise<void> {
+    const byTarget = new Map<string, { target: EwsTarget; scheduler: Scheduler; calendars: string[] }>();
+    for (const calendar of [...calendars].sort()) {
+      const route = await this.routes.route(calendar).catch(() => null);
+      if (!route || !(route.target instanceof EwsTarget) || route.target.streamingOptions.watchMailboxes === 0) continue;
+      const entry = byTarget.get(route.name) ?? { target: route.target, scheduler: route.scheduler, calendars: [] };
+      if (entry.calendars.length < route.target.streamingOptions.watchMailboxes) entry.calendars.push(calendar);
+      byTarget.set(route.name, entry);
+    }
+    for (const [name, { target, scheduler, calendars: chosen }] of byTarget) {
+      let streams = this.streams.get(name);
+      if (!streams) {
+        streams = ewsStreamsFor(target, scheduler, (mailbox) => this.watchSoon([mailbox]), this.onError)!;
+        this.streams.set(name, streams);
+      }
+      await streams.arm(chosen.map((mailbox) => ({ mailbox, folders: ['calendar'] as const })));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => s.stop()));
+  }
 }
