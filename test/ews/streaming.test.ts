@@ -10,10 +10,13 @@ import { Scheduler } from '../../src/engine/scheduler.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { defaultTenantSeed, EQUIPMENT_MAILBOX, EWS_DELEGATE_ACCOUNTS, EWS_PASSWORD, EWS_SCHEDULING_ACCOUNT, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { envelope, type RequestContext } from '../../src/targets/ews/requests.ts';
-import { getStreamingEventsBody, StreamReader, subscribeBody, unsubscribeBody, type StreamPart } from '../../src/targets/ews/streaming.ts';
+import { DEFAULT_EWS_STREAMING, getStreamingEventsBody, StreamReader, subscribeBody, unsubscribeBody, type StreamPart } from '../../src/targets/ews/streaming.ts';
 import { EwsTarget } from '../../src/targets/ews/target.ts';
+import { ewsTargetSchema } from '../../src/targets/ews/config.ts';
 import { TargetError } from '../../src/targets/target.ts';
 import { usableStudents } from '../e2e/harness.ts';
+import { startProxy } from '../support/test-proxy.ts';
+import { resolveProxy } from '../../src/config/proxy.ts';
 import { validateEnvelopes } from './xmllint.ts';
 
 afterEach(async () => {
@@ -90,6 +93,36 @@ describe('EWS streaming notifications', () => {
     await ews.close();
   });
 
+  it('goes through the outbound proxy: NTLM inside a CONNECT tunnel, like every other EWS request', async () => {
+    const proxy = await startProxy();
+    const ews = new EwsTarget({
+      instance: 'streaming-test',
+      url: sandbox.ewsUrl,
+      caPem: sandbox.caPem,
+      access: 'delegate',
+      auth: 'ntlm',
+      accounts: [{ username: EWS_DELEGATE_ACCOUNTS[1]!, password: EWS_PASSWORD }],
+      serverVersion: 'Exchange2013_SP1',
+      allDayTimeZone: 'Europe/Amsterdam',
+      proxy: resolveProxy([{ url: proxy.url }], '.', 'target.proxy', {}),
+    });
+    try {
+      const { streams, heard } = streamsOf(ews);
+      await streams.arm([{ mailbox: STUDENT, folders: ['calendar'] }]);
+      await until(() => sandbox.ews.streaming.stats().open === 1, 'a connection');
+      heard.length = 0;
+      sandbox.outlook(STUDENT).createEvent(lecture());
+      await until(() => heard.includes(STUDENT), 'the change through the tunnel', 2_000);
+      // The ordinary requests' tunnel and the hanging connection's own.
+      expect(proxy.tunnels().every((tunnel) => tunnel === `CONNECT ${new URL(sandbox.url).host}`)).toBe(true);
+      expect(proxy.tunnels().length).toBeGreaterThanOrEqual(2);
+      await streams.stop();
+    } finally {
+      await ews.close();
+      await proxy.close();
+    }
+  });
+
   it('opens the connection again when the server closes it, and subscribes again when the subscription is lost', async () => {
     const ews = target('impersonation');
     const { streams, heard, errors } = streamsOf(ews);
@@ -127,9 +160,9 @@ describe('EWS streaming notifications', () => {
   });
 
   it.each([
-    ['garbled', () => sandbox.ews.streaming.garbleNext(), 'UnreadableStream'],
-    ['oversized', () => sandbox.ews.streaming.floodNext(20_000), 'StreamPartTooLarge'],
-  ] as const)('a %s stream is a bounded TargetError; the connection stays down until armed again', async (_what, fault, code) => {
+    ['a garbled', () => sandbox.ews.streaming.garbleNext(), 'UnreadableStream'],
+    ['an oversized', () => sandbox.ews.streaming.floodNext(20_000), 'StreamPartTooLarge'],
+  ] as const)('%s stream is a bounded TargetError; the connection stays down until armed again', async (_what, fault, code) => {
     const ews = target('impersonation', { maxEnvelopeBytes: 8_192 });
     const { streams, heard, errors } = streamsOf(ews);
     await until(() => sandbox.ews.streaming.stats().open === 0, 'the connections of earlier tests gone');
@@ -175,6 +208,20 @@ describe('EWS streaming notifications', () => {
     await until(() => scheduler.accountLanes().some((l) => l.key === lane.key && l.inFlight === 1), 'the connection in its lane');
     await streams.stop();
     await ews.close();
+  });
+});
+
+describe('target.streaming', () => {
+  const raw = (streaming: unknown) => ({ kind: 'ews', url: 'https://mail.contoso.edu/EWS/Exchange.asmx', access: 'impersonation', auth: 'basic', accounts: [{ username: 'svc', password: { env: 'X' } }], streaming });
+
+  it('takes the defaults when left out, and refuses a ConnectionTimeout the schema does not allow, naming the field', () => {
+    const plain = new EwsTarget({ instance: 'x', url: sandbox.ewsUrl, access: 'impersonation', auth: 'basic', accounts: [{ username: 'svc', password: 'pw' }], serverVersion: 'Exchange2013_SP1', allDayTimeZone: 'UTC' });
+    expect(plain.streamingOptions).toEqual(DEFAULT_EWS_STREAMING);
+    expect(ewsTargetSchema.safeParse(raw({ watchMailboxes: 5 })).success).toBe(true);
+    const refused = ewsTargetSchema.safeParse(raw({ connectionTimeoutMinutes: 45 }));
+    expect(refused.success).toBe(false);
+    expect(refused.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['streaming.connectionTimeoutMinutes: must be 1–30 (GetStreamingEvents ConnectionTimeout)']);
+    expect(ewsTargetSchema.safeParse(raw({ hangingConnection: 2 })).success).toBe(false);
   });
 });
 
