@@ -38,6 +38,8 @@ interface Subscription {
   folders: readonly StreamedFolder[];
   id: string | null;
   group: Group;
+  /** Its Subscribe in flight: an arm() meanwhile waits for it instead of subscribing twice. */
+  subscribing: Promise<boolean> | null;
 }
 
 /** The subscriptions of one hanging connection: one service account, at most 200. */
@@ -128,13 +130,20 @@ export class EwsStreams {
       group = { account, key: `ews-streaming:${account}:${this.sequence++}`, anchor: wanted.mailbox, members: new Set(), running: null, abort: null, lost: new Set() };
       this.groups.push(group);
     }
-    const subscription: Subscription = { mailbox: wanted.mailbox, folders: wanted.folders, id: null, group };
+    const subscription: Subscription = { mailbox: wanted.mailbox, folders: wanted.folders, id: null, group, subscribing: null };
     group.members.add(subscription);
     this.subscriptions.set(wanted.mailbox.toLowerCase(), subscription);
   }
 
   /** Subscribe through the scheduler; true when it worked. A connection already open is reopened to carry it. */
-  private async subscribe(s: Subscription): Promise<boolean> {
+  private subscribe(s: Subscription): Promise<boolean> {
+    s.subscribing ??= this.subscribeOnce(s).finally(() => {
+      s.subscribing = null;
+    });
+    return s.subscribing;
+  }
+
+  private async subscribeOnce(s: Subscription): Promise<boolean> {
     const { channel, scheduler } = this.options;
     try {
       const id = await scheduler.submit(s.mailbox, () => channel.subscribe(s.mailbox, s.folders, s.group.anchor), { lane: channel.laneFor(s.mailbox) });

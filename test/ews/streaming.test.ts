@@ -185,6 +185,19 @@ describe('EWS streaming notifications', () => {
     await ews.close();
   });
 
+  it('subscribes a mailbox once when two passes arm it at the same time', async () => {
+    const ews = target('impersonation');
+    const { streams } = streamsOf(ews);
+    const before = sandbox.ews.streaming.stats();
+    const wanted = [{ mailbox: EQUIPMENT_MAILBOX, folders: ['inbox'] as const }];
+    await Promise.all([streams.arm(wanted), streams.arm(wanted)]);
+    await until(() => sandbox.ews.streaming.stats().open === 1, 'a connection');
+    expect(sandbox.ews.streaming.stats().subscribes - before.subscribes).toBe(1);
+    await streams.stop();
+    expect(sandbox.ews.streaming.stats().subscriptions).toBe(before.subscriptions);
+    await ews.close();
+  });
+
   it('stop() ends the connection and unsubscribes', async () => {
     const ews = target('impersonation');
     const { streams } = streamsOf(ews);
