@@ -37,6 +37,8 @@ export class Cadence<R> {
   private readonly clock: Clock;
   private readonly wait: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly abort = new AbortController();
+  /** soon(): the wait before the next pass ends now (a streaming notification, engine/ews-streaming.ts). */
+  private nudge = new AbortController();
   private running: Promise<void> | null = null;
   private readonly current: CadenceStatus = { state: 'idle', passes: 0, lastPassStartedAt: null, lastError: null };
 
@@ -62,6 +64,11 @@ export class Cadence<R> {
     return this.running ?? Promise.resolve();
   }
 
+  /** The next pass now, or right after the one running: many calls before it starts make one pass. */
+  soon(): void {
+    this.nudge.abort();
+  }
+
   async stop(graceMs = 5_000): Promise<void> {
     if (this.current.state === 'stopped') return;
     this.current.state = 'stopping';
@@ -79,6 +86,7 @@ export class Cadence<R> {
     while (!signal.aborted) {
       const startedAt = this.clock.now();
       this.current.lastPassStartedAt = startedAt;
+      if (this.nudge.signal.aborted) this.nudge = new AbortController();
       try {
         const result = await this.options.pass();
         this.current.lastError = null;
@@ -90,7 +98,7 @@ export class Cadence<R> {
       this.current.passes++;
       if (signal.aborted) break;
       const left = this.options.intervalMs - (this.clock.now() - startedAt);
-      if (left > 0) await this.wait(left, signal);
+      if (left > 0 && !this.nudge.signal.aborted) await this.wait(left, AbortSignal.any([signal, this.nudge.signal]));
     }
   }
 }

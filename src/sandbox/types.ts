@@ -192,6 +192,22 @@ export interface SandboxEws {
   setBehaviour(o: Partial<EwsBehaviour>): void;
   /** grants (true) or withdraws (false) a service account's delegate rights on a mailbox's calendar, as Add/Remove-MailboxFolderPermission does */
   setDelegateRights(account: string, mailbox: string, granted: boolean): void;
+  /** streaming notifications (Subscribe, GetStreamingEvents, Unsubscribe; src/sandbox/ews/streaming.ts) */
+  streaming: SandboxEwsStreaming;
+}
+
+export interface SandboxEwsStreaming {
+  stats(): { subscribes: number; unsubscribes: number; connections: number; open: number; subscriptions: number; notifications: number };
+  /** shorter "minutes" (ConnectionTimeout, subscription lifetime) and heartbeats for tests; the connection limit per account */
+  setTiming(o: Partial<{ minuteMs: number; heartbeatMs: number; lifetimeMinutes: number; hangingConnectionLimit: number }>): void;
+  /** the server ends every open connection now (ConnectionStatus Closed) */
+  closeConnections(): void;
+  /** every subscription is forgotten and every connection dropped (a restarted EWS process): ErrorSubscriptionNotFound next */
+  expireSubscriptions(): void;
+  /** the next part written to a connection is not XML */
+  garbleNext(): void;
+  /** the next part written is an envelope of `bytes` bytes that never ends */
+  floodNext(bytes: number): void;
 }
 
 export interface AppSeed {

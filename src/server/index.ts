@@ -16,7 +16,8 @@ import { credentialExpiries } from '../app/alerts.ts';
 import { createScheduler } from '../engine/limits.ts';
 import { singleRoute, type MailboxRoutes } from '../engine/routes.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
-import type { CalendarTarget } from '../targets/target.ts';
+import type { CalendarTarget, TargetError } from '../targets/target.ts';
+import { agentStreaming, WatchedMailboxStreams, type AgentStreaming } from '../engine/ews-streaming.ts';
 import { buildApp } from './app.ts';
 import type { ServeSettings } from '../app/settings.ts';
 import { DeliveryLoop } from '../engine/loop.ts';
@@ -201,8 +202,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // Built before the server listens, so that an agent section serve cannot run refuses the start (its log lines are
   // written once the app exists).
   let agent: Cadence<AgentRun> | null;
+  // EWS streaming notifications (engine/ews-streaming.ts), ended and unsubscribed by close().
+  const streaming: Array<{ stop(): Promise<void> }> = [];
+  const streamingFailed = (mailbox: string | null, error: TargetError) => app.log.warn({ mailbox, error: { code: error.code, message: error.message } }, 'EWS streaming notifications: polling covers it');
   try {
-    agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run)) : null;
+    agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run), (loop) => agentStreaming(loop.target, loop.scheduler, () => loop.cadence().soon(), streamingFailed), streaming) : null;
   } catch (error) {
     await closeRoutes();
     if (!options.store) await store.close();
@@ -211,6 +215,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const subscriptions = notificationSubscriber(options, routes, store, (calendars, full) => void watcher.watchSoon(calendars, full), () => app);
   const retiring = subscriptions ? null : retiringSubscriber(options, routes, store, () => app);
+  const watchedStreams = new WatchedMailboxStreams(routes, (calendars) => void watcher.watchSoon(calendars), streamingFailed);
+  streaming.push(watchedStreams);
 
   const https = server.tls
     ? { cert: readPem(server.tls.certificate, baseDir, 'server.tls.certificate'), key: readPem(server.tls.privateKey, baseDir, 'server.tls.privateKey') }
@@ -285,7 +291,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
     ...(clock ? { clock } : {}),
     onDrift: (_calendar, decision) => metrics.drift.inc({ policy: decision.policy, kind: decision.kind }),
-    ...(subscriptions ? { upkeep: (calendars: string[]) => subscriptions.upkeep(calendars) } : {}),
+    upkeep: async (calendars: string[]) => {
+      await subscriptions?.upkeep(calendars);
+      await watchedStreams.upkeep(calendars);
+    },
     log: {
       debug: (fields, message) => app.log.debug(fields, message),
       info: (fields, message) => app.log.info(fields, message),
@@ -345,6 +354,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await subscriptions?.idle();
       await retiring?.idle();
       await agent?.stop(Math.min(server.shutdownGraceMs, 5_000));
+      await Promise.all(streaming.map((s) => s.stop()));
       await roomLists?.stop(Math.min(server.shutdownGraceMs, 5_000));
       await loop.stop(server.shutdownGraceMs);
       consentClient?.close();
@@ -411,23 +421,34 @@ function managedMailboxes(options: ServeOptions, routes: MailboxRoutes<Scheduler
  * the same scheduler delivery uses, so the agent's requests and the deliveries share Outlook's per-mailbox budgets.
  * Room lists are read again every agent.roomListRefreshMinutes.
  */
-function agentLoop(options: ServeOptions, routes: MailboxRoutes<Scheduler>, store: Store, log: (run: AgentRun) => void): Cadence<AgentRun> {
+function agentLoop(
+  options: ServeOptions,
+  routes: MailboxRoutes<Scheduler>,
+  store: Store,
+  log: (run: AgentRun) => void,
+  streamingFor: (loop: { target: CalendarTarget; scheduler: Scheduler; cadence: () => Cadence<AgentRun> }) => AgentStreaming | null,
+  streams: Array<{ stop(): Promise<void> }>,
+): Cadence<AgentRun> {
   const agentConfig = options.config.agent!;
   const member = routes instanceof Router ? routes.member(agentConfig.target) : options.target ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined;
   if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
   // Every worker runs the agent: a mailbox's lease (under the agent's own owner id) lets one of them answer it.
   const leases = { store, owner: agentLeaseOwner(options.workerId ?? defaultWorkerId()) };
   const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, leases, baseDir: options.baseDir, ...(options.clock ? { clock: options.clock } : {}) });
-  return new Cadence({
+  const streaming = streamingFor({ ...member, cadence: () => cadence });
+  if (streaming) streams.push(streaming);
+  const cadence: Cadence<AgentRun> = new Cadence({
     pass: () => agent.pass(),
     intervalMs: agentConfig.intervalSeconds * 1000,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.cadenceWait ? { wait: options.cadenceWait } : {}),
     onPass: (run) => {
+      streaming?.afterPass(run.mailboxes.map((m) => m.mailbox));
       log(run);
       options.onAgentPass?.(run);
     },
   });
+  return cadence;
 }
 
 /** Each answer the agent gave, and each mailbox or room list it could not read, as a log line. */

@@ -13,6 +13,7 @@ import { defaultWorkerId } from '../../engine/lease.ts';
 import { ConfigError } from '../../config/secrets.ts';
 import { systemClock } from '../../model/clock.ts';
 import { createScheduler } from '../../engine/limits.ts';
+import { agentStreaming, type AgentStreaming } from '../../engine/ews-streaming.ts';
 import { reportFailure } from '../failure.ts';
 import { integerArgument } from '../options.ts';
 
@@ -40,8 +41,9 @@ export function registerAgentCommand(program: Command): void {
         try {
           const target = targets.get(config.agent.target);
           if (!target) throw new ConfigError(`agent.target "${config.agent.target}" is not configured`);
-          const agent = createAgent(config, { target, scheduler: createScheduler(config.limits), store, baseDir, leases: { store, owner: agentLeaseOwner(defaultWorkerId()) } });
-          if (options.watch) await watch(agent.pass, (options.interval ?? config.agent.intervalSeconds) * 1000, options.json ?? false);
+          const scheduler = createScheduler(config.limits);
+          const agent = createAgent(config, { target, scheduler, store, baseDir, leases: { store, owner: agentLeaseOwner(defaultWorkerId()) } });
+          if (options.watch) await watch(agent.pass, (options.interval ?? config.agent.intervalSeconds) * 1000, options.json ?? false, (soon) => agentStreaming(target, scheduler, soon, streamingFailed));
           else {
             const run = await agent.pass();
             process.stdout.write(options.json ? `${JSON.stringify(run, null, 2)}\n` : describe(run));
@@ -58,11 +60,14 @@ export function registerAgentCommand(program: Command): void {
 }
 
 /** Passes until SIGTERM/SIGINT: the wait ends at once, a running pass gets a few seconds to finish (engine/cadence.ts). */
-async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: boolean): Promise<void> {
-  const loop = new Cadence({
+async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: boolean, streamingFor: (soon: () => void) => AgentStreaming | null): Promise<void> {
+  // EWS streaming notifications (engine/ews-streaming.ts): a meeting request asks for a pass at once.
+  const streaming = streamingFor(() => loop.soon());
+  const loop: Cadence<AgentRun> = new Cadence({
     pass,
     intervalMs,
     onPass: (run) => {
+      streaming?.afterPass(run.mailboxes.map((m) => m.mailbox));
       const changed: AgentRun = { ...run, outcomes: run.outcomes.filter((o) => o.outcome !== 'unchanged') };
       if (json) process.stdout.write(`${JSON.stringify({ at: new Date(systemClock.now()).toISOString(), ...changed })}\n`);
       else if (changed.outcomes.length || run.roomLists.length || run.mailboxes.some((m) => m.error || m.newRound)) process.stdout.write(describe(changed, true));
@@ -79,9 +84,14 @@ async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: bo
   loop.start();
   await loop.done().catch(() => {});
   await loop.stop();
+  await streaming?.stop();
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   process.stderr.write('calpush agent: stopped\n');
+}
+
+function streamingFailed(mailbox: string | null, error: { code: string; message: string }): void {
+  process.stderr.write(`calpush agent: streaming notifications${mailbox ? ` of ${mailbox}` : ''}: ${error.code}: ${error.message} (polling goes on)\n`);
 }
 
 function line(outcome: AgentOutcome): string {

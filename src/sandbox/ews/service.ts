@@ -49,6 +49,7 @@ import { readSyncState, syncFolderItems } from './sync.ts';
 import { expectedSoapAction, requestVersionRank, SERVER_VERSION_RANK } from './versions.ts';
 import { DEFAULT_EWS_THROTTLING, EwsThrottler, type EwsAdmission } from './throttle.ts';
 import { SchemaValidator } from './validate.ts';
+import { EwsStreamingSubscriptions } from './streaming.ts';
 import { attr, element, elements, esc, firstElement, NS, parseXml, positionOf, tEl, textOf, walk, XmlParseError, type XmlElement } from './xml.ts';
 
 setExtendedIdComparer(sameExtendedPropertyId);
@@ -113,6 +114,8 @@ export class EwsService {
   readonly accounts: EwsAccounts;
   readonly throttler: EwsThrottler;
   readonly validator: SchemaValidator;
+  /** Streaming notifications: Subscribe, GetStreamingEvents, Unsubscribe (streaming.ts). */
+  readonly streaming: EwsStreamingSubscriptions;
   schemaValidation: boolean;
   readonly behaviour: EwsBehaviour;
   stats: EwsStats = emptyStats();
@@ -146,6 +149,7 @@ export class EwsService {
     this.validator = new SchemaValidator();
     this.schemaValidation = options.schemaValidation ?? true;
     this.behaviour = { ...DEFAULT_EWS_BEHAVIOUR, ...options.behaviour };
+    this.streaming = new EwsStreamingSubscriptions(options.graph.changes, () => this.behaviour.serverVersion);
     this.onResponse = options.onResponse;
     for (const m of options.graph.listMailboxes()) {
       this.folderIds.set(calendarFolderId(m.address), { address: m.address.toLowerCase(), folder: 'calendar' });
@@ -234,6 +238,7 @@ export class EwsService {
     };
     try {
       const xml = await this.process(ctx, account, raw.toString('utf8'));
+      if (typeof xml !== 'string') return xml.stream(res);
       if (ctx.dropAnswer) {
         // Fault injection (faults.dropResponseAfterCreate): the items were created, the answer never arrives.
         ctx.note = `${ctx.note} (response dropped)`;
@@ -265,7 +270,7 @@ export class EwsService {
     });
   }
 
-  private async process(ctx: RequestContext, account: EwsAccount, text: string): Promise<string> {
+  private async process(ctx: RequestContext, account: EwsAccount, text: string): Promise<string | { stream: (res: RequestContext['res']) => void }> {
     await this.validateSchema(text);
     let root: XmlElement;
     try {
@@ -291,6 +296,8 @@ export class EwsService {
     stats.requests++;
     stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + 1;
     this.noteAnchor(ctx, stats, principal);
+    // A hanging connection is counted against HangingConnectionLimit, not the request budgets (streaming.ts).
+    if (operation === 'GetStreamingEvents') return this.getStreamingEvents(request, account);
 
     // Throttling: per account; under impersonation a copy of the target mailbox's budget per account.
     const items = Math.max(1, this.requestItemCount(request));
@@ -626,6 +633,10 @@ export class EwsService {
         return this.expandDl(request);
       case 'SyncFolderItems':
         return this.syncFolderItems(request, p);
+      case 'Subscribe':
+        return this.subscribe(request, p);
+      case 'Unsubscribe':
+        return { xml: this.response('Unsubscribe', [this.streaming.unsubscribe(p.account.name, textOf(element(request, NS.m, 'SubscriptionId')).trim())]), handled: 1 };
       default:
         throw new EwsFault({ code: 'ErrorInvalidRequest', faultString: `The request is valid but the sandbox does not implement ${operation}.` });
     }
@@ -1148,6 +1159,30 @@ export class EwsService {
       message = this.errorMessage('SyncFolderItemsResponseMessage', error);
     }
     return { xml: this.response('SyncFolderItems', [message]), handled };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/subscribe-operation (streaming.ts):
+  // one mailbox per subscription, its folders checked like any other request's.
+  private subscribe(request: XmlElement, p: Principal): { xml: string; handled: number } {
+    let message: string;
+    try {
+      const streaming = element(request, NS.m, 'StreamingSubscriptionRequest');
+      if (!streaming) throw itemError('ErrorInvalidSubscriptionRequest', 'The sandbox takes streaming subscriptions only.');
+      const folders = elements(element(streaming, NS.t, 'FolderIds')).map((folder) => this.folderOf(folder, p));
+      const mailboxes = new Set(folders.map((f) => f.mailbox.address));
+      if (folders.length === 0 || mailboxes.size !== 1) throw itemError('ErrorInvalidSubscriptionRequest', 'A subscription is for the folders of one mailbox.');
+      message = this.streaming.subscribe(p.account.name, [...mailboxes][0]!, folders.map((f) => f.folder));
+    } catch (error) {
+      message = this.errorMessage('SubscribeResponseMessage', error);
+    }
+    return { xml: this.response('Subscribe', [message]), handled: 1 };
+  }
+
+  // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getstreamingevents-operation (streaming.ts)
+  private getStreamingEvents(request: XmlElement, account: EwsAccount): { stream: (res: RequestContext['res']) => void } {
+    const ids = elements(element(request, NS.m, 'SubscriptionIds')).map((id) => textOf(id).trim());
+    const minutes = Number(textOf(element(request, NS.m, 'ConnectionTimeout')).trim());
+    return { stream: (res) => this.streaming.stream(res, account.name, ids, minutes) };
   }
 
   // https://learn.microsoft.com/exchange/client-developer/web-service-reference/getroomlists-operation

@@ -114,6 +114,7 @@ export function createEwsTarget(parsed: EwsTargetConfig, context: CreateEwsTarge
     maxResponseBytes: parsed.maxResponseBytes,
     ...(parsed.workstation ? { workstation: parsed.workstation } : {}),
     ...(context.log ? { log: context.log } : {}),
+    ...(parsed.streaming ? { streaming: parsed.streaming } : {}),
   };
   if (parsed.auth === 'oauth') {
     const oauth = parsed.oauth!;

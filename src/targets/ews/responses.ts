@@ -5,7 +5,7 @@ import { TAG_PROPERTY_NAME } from '../../model/tag.ts';
 import { TRANSACTION_PROPERTY_NAME } from './mapping.ts';
 import { attr, child, children, descendants, parseXml, path, text, type XmlValue } from './xml.ts';
 
-export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder' | 'SyncFolderItems' | 'GetRooms' | 'ExpandDL';
+export type Operation = 'CreateItem' | 'UpdateItem' | 'DeleteItem' | 'FindItem' | 'GetItem' | 'GetFolder' | 'SyncFolderItems' | 'GetRooms' | 'ExpandDL' | 'Subscribe' | 'Unsubscribe' | 'GetStreamingEvents';
 
 /**
  * Operations whose answer is one message without a ResponseMessages container: `<m:GetRoomsResponse ResponseClass=…>`

@@ -130,6 +130,18 @@ export const ewsTargetSchema = z
     workstation: z.string().regex(/^[A-Za-z0-9._-]{1,15}$/, 'must be a NetBIOS-style name of 1–15 letters, digits, dot, dash or underscore').optional(),
     /** The outbound proxy for EWS (and the token endpoint with OAuth); default the top-level `proxy`, else the environment's. */
     proxy: proxyConfigSchema.optional(),
+    /** Streaming notifications (docs/ews.md, "Streaming notifications"; defaults: targets/ews/streaming.ts DEFAULT_EWS_STREAMING). */
+    streaming: z
+      .object({
+        enabled: z.boolean().default(true),
+        watchMailboxes: z.number().int().min(0).max(1000).default(0),
+        connectionTimeoutMinutes: z.number().int().min(1, 'must be 1–30 (GetStreamingEvents ConnectionTimeout)').max(30, 'must be 1–30 (GetStreamingEvents ConnectionTimeout)').default(30),
+        hangingConnections: z.number().int().min(1).max(10, 'must be at most 10 (Exchange’s HangingConnectionLimit is 3 per account by default, 10 in Exchange Online)').default(1),
+        maxEnvelopeBytes: z.number().int().min(4096).max(64 * 1024 * 1024).default(1024 * 1024),
+        maxConnectionBytes: z.number().int().min(65_536).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((target, ctx) => {

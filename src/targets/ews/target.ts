@@ -50,6 +50,8 @@ import { EwsMeetingDesk, type EwsConnection } from './meetings.ts';
 import { EwsWatch } from './watch.ts';
 import { EwsGroupDirectory } from './groups.ts';
 import { EwsRoomDirectory } from './rooms.ts';
+import { DEFAULT_EWS_STREAMING, getStreamingEventsBody, StreamReader, subscribeBody, unsubscribeBody, type EwsStreamingOptions, type StreamingChannel, type StreamPart } from './streaming.ts';
+import { child, text } from './xml.ts';
 
 export interface EwsAccount {
   /** "DOMAIN\\user", "user@upn.example" or "user" (with `domain`). */
@@ -103,6 +105,8 @@ export interface EwsTargetOptions {
   log?: (message: string) => void;
   /** The outbound proxy (src/config/proxy.ts): NTLM runs inside one CONNECT tunnel per connection. */
   proxy?: ProxySettings;
+  /** Streaming notifications (streaming.ts, engine/ews-streaming.ts); default DEFAULT_EWS_STREAMING. */
+  streaming?: Partial<EwsStreamingOptions>;
 }
 
 export { EWS_DEFAULT_ACCOUNT_CONCURRENCY, EWS_DEFAULT_BATCH, ewsDefaultPage };
@@ -119,6 +123,8 @@ interface ServiceAccount {
   /** Requests sent as the account, and how many Exchange answered as throttling (ErrorServerBusy, HTTP 503). */
   requests: number;
   busy: number;
+  /** The hanging GetStreamingEvents connections, made when first asked (streamingChannel). */
+  streams: AccountConnection | null;
 }
 
 /** What the target saw of one service account (for the benchmark and diagnostics). */
@@ -224,6 +230,7 @@ export class EwsTarget implements CalendarTarget {
       connection: new AccountConnection(credentials, { url: options.url, ...(options.caPem ? { caPem: options.caPem } : {}), timeoutMs, slots: concurrency, account: name, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) }),
       credentials,
       autodiscover: new Map(),
+      streams: null,
     });
     const defaultConcurrency = options.accountConcurrency ?? EWS_DEFAULT_ACCOUNT_CONCURRENCY;
     if (options.auth === 'oauth') {
@@ -343,7 +350,7 @@ export class EwsTarget implements CalendarTarget {
    * for BackOffMilliseconds (or Retry-After) and sends the request again when it says; items refused one by one go
    * back to the engine as transient outcomes. The target itself never waits.
    */
-  private async send(calendar: string, operation: Operation, body: XmlElement, what: ErrorContext['operation'], expected: number, directory = false): Promise<ResponseMessage[]> {
+  private async send(calendar: string, operation: Operation, body: XmlElement, what: ErrorContext['operation'], expected: number, directory = false, extraHeaders: Record<string, string> = {}): Promise<ResponseMessage[]> {
     const account = this.accountFor(calendar);
     const context = this.errorContext(calendar, what);
     // A directory request (GetRooms) asks as the service account itself: it acts for no mailbox, so it impersonates
@@ -351,7 +358,7 @@ export class EwsTarget implements CalendarTarget {
     const xml = envelope(directory ? { ...this.context(calendar), access: 'delegate' } : this.context(calendar), body);
     // Always the target mailbox as anchor: Exchange routes the request to the server holding it (required with
     // impersonation, harmless and faster with delegate access); SOAPAction as the WSDL binds the operation.
-    const headers: Record<string, string> = directory ? { soapaction: soapAction(operation) } : { 'x-anchormailbox': calendar, soapaction: soapAction(operation) };
+    const headers: Record<string, string> = directory ? { soapaction: soapAction(operation) } : { 'x-anchormailbox': calendar, soapaction: soapAction(operation), ...extraHeaders };
     account.requests++;
     const answer = await this.post(account, xml, headers);
     const refusal = this.refusal(answer, operation, context);
@@ -457,6 +464,78 @@ export class EwsTarget implements CalendarTarget {
         return message;
       },
     };
+  }
+
+  // ---- streaming notifications (streaming.ts) ------------------------------------------------------------------
+
+  /** Streaming settings, with the defaults filled in. */
+  get streamingOptions(): EwsStreamingOptions {
+    return { ...DEFAULT_EWS_STREAMING, ...this.options.streaming };
+  }
+
+  /**
+   * The lane of the hanging connections of the mailbox's service account: as many at once as the account's share of
+   * Exchange's HangingConnectionLimit (target.streaming.hangingConnections), apart from its ordinary requests.
+   */
+  streamLaneFor(mailbox: string): ServiceLane {
+    return { key: `${this.laneFor(mailbox).key}:streaming`, concurrency: this.streamingOptions.hangingConnections };
+  }
+
+  /** Subscribe, GetStreamingEvents and Unsubscribe as the mailbox's service account, for engine/ews-streaming.ts. */
+  streamingChannel(): StreamingChannel {
+    return {
+      laneFor: (mailbox) => this.laneFor(mailbox),
+      streamLaneFor: (mailbox) => this.streamLaneFor(mailbox),
+      accountOf: (mailbox) => this.laneFor(mailbox).key,
+      subscribe: async (mailbox, folders, anchor) => {
+        // Affinity: the group's anchor mailbox and X-PreferServerAffinity route every subscription of one
+        // connection to the same mailbox server (how-to-maintain-affinity-between-group-of-subscriptions-and-mailbox-server).
+        const headers = { 'x-anchormailbox': anchor, 'x-preferserveraffinity': 'true' };
+        const [message] = await this.unwrap(this.send(mailbox, 'Subscribe', subscribeBody(this.context(mailbox), folders), 'list', 1, false, headers));
+        if (!EwsTarget.ok(message!)) throw this.failed(message!, mailbox, 'list');
+        const id = text(child(message!.node, 'SubscriptionId'));
+        if (!id) throw new TargetError('mailbox', 'UnreadableAnswer', `EWS answered Subscribe for ${mailbox} without a SubscriptionId`);
+        return id;
+      },
+      unsubscribe: async (mailbox, subscriptionId, anchor) => {
+        const [message] = await this.unwrap(this.send(mailbox, 'Unsubscribe', unsubscribeBody(subscriptionId), 'list', 1, false, { 'x-anchormailbox': anchor }));
+        if (!EwsTarget.ok(message!) && message!.code !== 'ErrorSubscriptionNotFound') throw this.failed(message!, mailbox, 'list');
+      },
+      listen: (anchor, subscriptionIds, onPart, signal) => this.listen(anchor, subscriptionIds, onPart, signal),
+    };
+  }
+
+  /** One GetStreamingEvents connection, read as it arrives until the server ends it (or `signal` stops it). */
+  private async listen(anchor: string, subscriptionIds: readonly string[], onPart: (part: StreamPart) => void, signal: AbortSignal): Promise<void> {
+    const account = this.accountFor(anchor);
+    const settings = this.streamingOptions;
+    account.streams ??= new AccountConnection(account.credentials, {
+      url: this.options.url,
+      ...(this.options.caPem ? { caPem: this.options.caPem } : {}),
+      timeoutMs: this.requestTimeoutMs,
+      slots: settings.hangingConnections,
+      account: account.name,
+      ...(this.options.proxy ? { proxy: this.options.proxy } : {}),
+    });
+    const context = this.errorContext(anchor, 'list');
+    const reader = new StreamReader({ maxEnvelopeBytes: settings.maxEnvelopeBytes, onPart, refused: (code, message, values) => classifyResponseCode(code, message, values, context) });
+    const xml = envelope(this.context(anchor), getStreamingEventsBody(subscriptionIds, settings.connectionTimeoutMinutes));
+    const headers = { 'x-anchormailbox': anchor, soapaction: soapAction('GetStreamingEvents') };
+    // The server closes after ConnectionTimeout; a minute more before calpush gives up on a silent connection.
+    const limits = { maxBytes: settings.maxConnectionBytes, totalMs: (settings.connectionTimeoutMinutes + 1) * 60_000, setting: 'target.streaming.maxConnectionBytes' };
+    account.requests++;
+    let answer: HttpAnswer;
+    try {
+      answer = await account.streams.post(xml, headers, { chunk: (chunk) => reader.feed(chunk), limits, signal });
+      this.answered = true;
+    } catch (error) {
+      throw error instanceof TargetError ? this.unreachable(error) : error;
+    }
+    if (answer.status !== 200) {
+      const refusal = this.refusal(answer, 'GetStreamingEvents', context);
+      throw refusal?.error ?? classifyHttpStatus(answer.status, answer.headers, context, this.options.url);
+    }
+    reader.end();
   }
 
   /** The rooms of room lists (GetRooms), asked as a service account, for the `roomList` entries of the config (issue #15). */
@@ -804,6 +883,7 @@ export class EwsTarget implements CalendarTarget {
   async close(): Promise<void> {
     for (const account of this.accounts) {
       account.connection.close();
+      account.streams?.close();
       for (const connection of account.autodiscover.values()) connection.close();
     }
   }

@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import tls from 'node:tls';
 import ntlm from '@ewsjs/ntlm-client';
 import { DIRECT, type ProxyRoute, type ProxySettings } from '../../config/proxy.ts';
-import { DEFAULT_MAX_RESPONSE_BYTES, headersOf, networkFailure, proxyAgent, receive, watchProxy, type AnswerLimits, type NetworkError } from '../http.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, headersOf, networkFailure, proxyAgent, receive, watchProxy, type AnswerLimits, type AnswerSink, type NetworkError } from '../http.ts';
 import { TargetError } from '../target.ts';
 
 export type EwsCredentials =
@@ -34,6 +34,17 @@ export interface HttpAnswer {
 
 interface RawAnswer extends HttpAnswer {
   socket: Socket | null;
+}
+
+/**
+ * A hanging answer read as it arrives (GetStreamingEvents, targets/ews/streaming.ts): the chunks of a 200 go to
+ * `chunk`, any other answer is collected as usual for the caller to classify. `limits` replace the request's (the
+ * connection lasts minutes); `signal` ends it (the body read so far stands).
+ */
+export interface StreamingRead {
+  chunk: (chunk: Buffer) => void;
+  limits: AnswerLimits;
+  signal: AbortSignal;
 }
 
 export interface ConnectionOptions {
@@ -120,10 +131,10 @@ export class AccountConnection {
   }
 
   /** POSTs a SOAP request on a connection of its own, authenticating as the account. */
-  async post(body: string, headers: Record<string, string>): Promise<HttpAnswer> {
+  async post(body: string, headers: Record<string, string>, streaming?: StreamingRead): Promise<HttpAnswer> {
     const slot = await this.acquire();
     try {
-      return await this.exchange(slot, body, headers);
+      return await this.exchange(slot, body, headers, streaming);
     } finally {
       this.release(slot);
     }
@@ -145,7 +156,7 @@ export class AccountConnection {
     else this.free.push(slot);
   }
 
-  private async exchange(state: Slot, body: string, headers: Record<string, string>): Promise<HttpAnswer> {
+  private async exchange(state: Slot, body: string, headers: Record<string, string>, streaming?: StreamingRead): Promise<HttpAnswer> {
     const base: Record<string, string> = {
       'content-type': 'text/xml; charset=utf-8',
       accept: 'text/xml',
@@ -155,27 +166,27 @@ export class AccountConnection {
     const credentials = this.credentials;
     if (credentials.kind === 'basic') {
       const user = credentials.domain && !/[\\@]/.test(credentials.username) ? `${credentials.domain}\\${credentials.username}` : credentials.username;
-      return this.raw(state, { ...base, authorization: `Basic ${Buffer.from(`${user}:${credentials.password}`, 'utf8').toString('base64')}` }, body);
+      return this.raw(state, { ...base, authorization: `Basic ${Buffer.from(`${user}:${credentials.password}`, 'utf8').toString('base64')}` }, body, streaming);
     }
-    if (credentials.kind === 'bearer') return this.bearer(state, credentials, base, body);
-    return this.ntlm(state, credentials, base, body);
+    if (credentials.kind === 'bearer') return this.bearer(state, credentials, base, body, streaming);
+    return this.ntlm(state, credentials, base, body, streaming);
   }
 
   /**
    * A 401 to a bearer token that the provider can replace (expired early, revoked): a fresh token and one more try;
    * a second 401 in a row is for the caller to classify. Exchange did not act on a request it answered 401.
    */
-  private async bearer(state: Slot, credentials: Extract<EwsCredentials, { kind: 'bearer' }>, headers: Record<string, string>, body: string): Promise<HttpAnswer> {
+  private async bearer(state: Slot, credentials: Extract<EwsCredentials, { kind: 'bearer' }>, headers: Record<string, string>, body: string, streaming?: StreamingRead): Promise<HttpAnswer> {
     const token = await credentials.token();
-    const answer = await this.raw(state, { ...headers, authorization: `Bearer ${token}` }, body);
+    const answer = await this.raw(state, { ...headers, authorization: `Bearer ${token}` }, body, streaming);
     if (answer.status !== 401 || !credentials.invalidate) return answer;
     credentials.invalidate(token);
-    return this.raw(state, { ...headers, authorization: `Bearer ${await credentials.token()}` }, body);
+    return this.raw(state, { ...headers, authorization: `Bearer ${await credentials.token()}` }, body, streaming);
   }
 
-  private async ntlm(state: Slot, credentials: Extract<EwsCredentials, { kind: 'ntlm' }>, headers: Record<string, string>, body: string): Promise<HttpAnswer> {
+  private async ntlm(state: Slot, credentials: Extract<EwsCredentials, { kind: 'ntlm' }>, headers: Record<string, string>, body: string, streaming?: StreamingRead): Promise<HttpAnswer> {
     if (state.authenticated && !state.authenticated.destroyed) {
-      const answer = await this.raw(state, headers, body);
+      const answer = await this.raw(state, headers, body, streaming);
       if (answer.status !== 401) return answer;
       // The server no longer knows this connection (a new socket, or it dropped the authentication): negotiate.
       state.authenticated = null;
@@ -203,7 +214,7 @@ export class AccountConnection {
           remedy: 'is something between calpush and Exchange rewriting authentication headers? Try target.auth "basic" over TLS to confirm',
         });
       }
-      const answer = await this.raw(state, { ...headers, authorization: type3 }, body);
+      const answer = await this.raw(state, { ...headers, authorization: type3 }, body, streaming);
       const sameConnection = answer.socket !== null && answer.socket === challenge.socket;
       if (answer.status === 401 && !sameConnection && attempt < 2) continue; // the connection closed between the legs
       if (answer.status !== 401 && answer.socket) state.authenticated = answer.socket;
@@ -211,21 +222,35 @@ export class AccountConnection {
     }
   }
 
-  private async raw(state: Slot, headers: Record<string, string>, body: string): Promise<RawAnswer> {
+  private async raw(state: Slot, headers: Record<string, string>, body: string, streaming?: StreamingRead): Promise<RawAnswer> {
+    if (streaming?.signal.aborted) throw new TargetError('fatal', 'StreamStopped', 'the streaming connection was stopped');
     const payload = Buffer.from(body, 'utf8');
     const url = this.url;
     const isHttps = url.protocol === 'https:';
-    const request = (isHttps ? https : http).request(url, { method: 'POST', agent: state.agent, timeout: this.timeoutMs, headers: { ...headers, 'content-length': String(payload.length) }, ...this.tunnelTls });
-    request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    const limits = streaming?.limits ?? this.limits;
+    const timeoutMs = streaming ? limits.totalMs : this.timeoutMs;
+    const request = (isHttps ? https : http).request(url, { method: 'POST', agent: state.agent, timeout: timeoutMs, headers: { ...headers, 'content-length': String(payload.length) }, ...this.tunnelTls });
+    request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     const refusedBy = watchProxy(request, this.route, url, this.proxySource);
     // Bounded like every answer (src/targets/http.ts): a 600 MB FindItem answer is cut at maxResponseBytes instead of
     // being collected into one string the process cannot hold.
-    const answer = receive(request, url.host, this.limits, (error) => networkError(url, error, this.route, this.proxySource));
+    const sink = streaming ? streamingSink(streaming) : undefined;
+    const answer = receive(request, url.host, limits, (error) => networkError(url, error, this.route, this.proxySource), sink);
     request.end(payload);
-    const { response, socket, body: received } = await answer;
-    const refused = refusedBy(response.statusCode ?? 0);
-    if (refused) throw refused;
-    return { status: response.statusCode ?? 0, headers: headersOf(response), body: received.toString('utf8'), socket };
+    const stop = () => request.destroy();
+    streaming?.signal.addEventListener('abort', stop, { once: true });
+    try {
+      const { response, socket, body: received } = await answer.catch((error: unknown) => {
+        // Stopped by the caller, not failed: nothing for the scheduler to retry.
+        if (streaming?.signal.aborted) throw new TargetError('fatal', 'StreamStopped', 'the streaming connection was stopped');
+        throw error;
+      });
+      const refused = refusedBy(response.statusCode ?? 0);
+      if (refused) throw refused;
+      return { status: response.statusCode ?? 0, headers: headersOf(response), body: (sink ? Buffer.concat(sink.collected) : received).toString('utf8'), socket };
+    } finally {
+      streaming?.signal.removeEventListener('abort', stop);
+    }
   }
 
   close(): void {
@@ -234,6 +259,22 @@ export class AccountConnection {
     for (const waiter of this.waiting.splice(0)) waiter.reject(closed);
     for (const slot of this.slots) slot.agent.destroy();
   }
+}
+
+/** The sink of a streaming read: a 200's chunks to the reader as they come, another answer's body collected. */
+function streamingSink(streaming: StreamingRead): AnswerSink & { collected: Buffer[] } {
+  const sink = {
+    response: null as http.IncomingMessage | null,
+    collected: [] as Buffer[],
+    head(response: http.IncomingMessage) {
+      sink.response = response;
+    },
+    chunk(chunk: Buffer) {
+      if (sink.response?.statusCode === 200) streaming.chunk(chunk);
+      else sink.collected.push(chunk);
+    },
+  };
+  return sink;
 }
 
 /**
