@@ -14,8 +14,12 @@
 // once the series is answered, a pending exception is decided on its own — its own time, as a single meeting — and
 // answered by its own id, so a moved occurrence that clashes is declined while the rest of the series stands.
 //
-// EWS: a recurring MeetingRequest is itself the series (`series.kind` master); its Recurrence is read once
-// (`seriesMaster`: GetItem), for the `recurring` and `occurrences` rules; the conflict rule checks the first occurrence.
+// EWS: a recurring MeetingRequest is itself the series (`series.kind` master); its Recurrence and zone are read once
+// (`seriesMaster`: GetItem), for the `recurring` and `occurrences` rules. EWS has no /instances of a request that is
+// not on the calendar yet, so its occurrences are expanded here from that Recurrence (model/recurrence.ts), within
+// the agent's window and bounded as Graph's are: at most MAX_CHECKED_OCCURRENCES checked for conflicts, beyond them
+// the answer is tentative.
+import { occurrencesWithin } from '../model/recurrence.ts';
 import type { MeetingDesk, MeetingRequest, OccurrencePage } from '../targets/meetings.ts';
 
 /** Occurrences the conflict rule checks per series: past it the answer is tentative (a person confirms). */
@@ -61,7 +65,7 @@ export class SeriesResolver {
     if (this.answered.has(series.masterId)) return { settled: 'its series was answered in this pass' };
     const master = await this.master(request);
     if (!master) return { settled: 'its series is no longer in the calendar' };
-    if (series.kind === 'master') return { request: master, occurrences: null, complete: true };
+    if (series.kind === 'master') return { request: master, ...expanded(master, window) };
     if (master.state === 'cancelled') return { request: { ...master, state: 'cancelled' }, occurrences: null, complete: true };
     if (request.state === 'cancelled') return { settled: 'one occurrence was cancelled; the series stands' };
     if (master.state === 'answered') {
@@ -101,6 +105,13 @@ export class SeriesResolver {
     }
     return { occurrences: occurrences.slice(0, MAX_CHECKED_OCCURRENCES), complete: !next && occurrences.length <= MAX_CHECKED_OCCURRENCES };
   }
+}
+
+/** A series' occurrences from its own Recurrence (EWS), in its zone, within the window; null when it could not be read. */
+function expanded(master: MeetingRequest, window: { start: number; end: number }): Omit<Resolved, 'request'> {
+  const rule = master.recurrence?.rule;
+  if (!rule || !Number.isFinite(master.start) || !Number.isFinite(master.end)) return { occurrences: null, complete: true };
+  return occurrencesWithin(rule, master, master.recurrence?.zone ?? 'UTC', window, MAX_CHECKED_OCCURRENCES);
 }
 
 function withoutSeries(request: MeetingRequest): MeetingRequest {

@@ -14,7 +14,8 @@
 // tentative state").
 import { bookingRefusal, checkCalendarProcessing, defaultCalendarProcessing } from './booking.ts';
 import { formatInstantUtc, formatWall } from './graph/timezones.ts';
-import type { EventRecord, EventStore, MeetingResponse, MeetingState } from './graph/store.ts';
+import { changeOccurrence, occurrenceDate } from './graph/occurrences.ts';
+import type { EventRecord, EventStore, MeetingResponse, MeetingState, TimePoint } from './graph/store.ts';
 import type { MeetingRequestType, MeetingSnapshot, MessageRecord, MessageStore, NewMessage, Person } from './messages.ts';
 import type { CalendarProcessing, MailboxSeed, MeetingsBehaviour } from './types.ts';
 
@@ -136,6 +137,22 @@ export class Meetings {
     for (const address of this.recipients(record)) this.deliverCancellation(address, record, comment);
   }
 
+  /**
+   * The organiser moves one occurrence of a series on its own (it becomes an exception) or cancels it (event-cancel
+   * on the occurrence's id): kept on the organiser's master (a cancelled one deleted) and on each attendee's copy,
+   * where a moved occurrence asks for a response of its own and a cancelled one is marked cancelled
+   * (graph/occurrences.ts). The sandbox sends no message for either: attendees see it in their calendar.
+   */
+  occurrenceChanged(master: EventRecord, date: string, change: { start: TimePoint; end: TimePoint } | 'cancelled'): void {
+    this.store.modify(master, (r) => changeOccurrence(r, date, change === 'cancelled' ? { deleted: true } : change));
+    if (!master.meeting?.isOrganizer) return;
+    for (const address of this.recipients(master)) {
+      const copy = this.store.findByICalUId(address, master.iCalUId);
+      if (!copy?.meeting || copy.meeting.isOrganizer) continue;
+      this.store.modify(copy, (r) => changeOccurrence(r, date, change === 'cancelled' ? { cancelled: true } : { ...change, response: 'notResponded' }));
+    }
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // The attendee's side
 
@@ -148,6 +165,7 @@ export class Meetings {
     let meeting: MeetingSnapshot;
     let subject: string;
     let body: MessageRecord['body'];
+    if ('event' in target && target.event.occurrenceOf) return this.respondToOccurrence(mailbox, target.event, answer, options);
     if ('event' in target) {
       copy = target.event;
       if (!copy.meeting) throw new MeetingError('notMeeting', 'The item is not a meeting: there is nobody to respond to.');
@@ -170,6 +188,18 @@ export class Meetings {
       else if (copy && copy.meeting && copy.meeting.sequence < meeting.sequence) this.refreshCopy(copy, meeting, subject, body);
     }
     this.answer(mailbox, copy, meeting, subject, answer, options);
+  }
+
+  /** An answer to one occurrence (its id): kept on the attendee's master for that date only; a declined one leaves it. */
+  private respondToOccurrence(mailbox: string, occurrence: EventRecord, answer: Answer, options: { comment?: string; sendResponse: boolean }): void {
+    const master = this.store.get(mailbox, occurrence.occurrenceOf!.id);
+    if (!master?.meeting || !occurrence.meeting) throw new MeetingError('notMeeting', 'The item is not a meeting: there is nobody to respond to.');
+    if (master.meeting.isOrganizer) throw new MeetingError('isOrganizer', "You can't respond to a meeting you organized.");
+    if (occurrence.meeting.isCancelled) throw new MeetingError('cancelled', 'The meeting has been cancelled.');
+    const date = occurrenceDate(occurrence.id)!.date;
+    const now = this.now();
+    this.store.modify(master, (r) => changeOccurrence(r, date, { response: answer, responseTime: now, ...(answer === 'declined' ? { deleted: true } : {}) }));
+    if (options.sendResponse) this.reply(mailbox, snapshotOf(occurrence), String(occurrence.fields['subject'] ?? ''), answer, options.comment, false);
   }
 
   /** EWS RemoveItem: the attendee takes a cancelled meeting off its calendar (the cancellation leaves the inbox too). */
@@ -279,7 +309,13 @@ export class Meetings {
     }
     // The answered request leaves the inbox ("The event message will be deleted", microsoft-graph-docs issue #9756).
     for (const request of this.messages.ofMeeting(mailbox, meeting.iCalUId).filter((m) => m.type === 'meetingRequest')) this.messages.delete(mailbox, request.id);
-    if (!options.sendResponse || !meeting.responseRequested) return;
+    if (options.sendResponse) this.reply(mailbox, meeting, subject, answer, options.comment, true);
+  }
+
+  /** The response to the organiser (when it asked for one), and its tracking on the organiser's copy. */
+  private reply(mailbox: string, meeting: MeetingSnapshot, subject: string, answer: Answer, comment: string | undefined, tracked: boolean): void {
+    if (!meeting.responseRequested) return;
+    const now = this.now();
     const attendee = this.directory.mailbox(mailbox)!;
     const prefix = answer === 'accepted' ? 'Accepted' : answer === 'tentativelyAccepted' ? 'Tentative' : 'Declined';
     const organizer = meeting.organizer;
@@ -287,14 +323,14 @@ export class Meetings {
     this.messages.deliver(organizer.address, {
       type: answer === 'accepted' ? 'meetingAccepted' : answer === 'tentativelyAccepted' ? 'meetingTenativelyAccepted' : 'meetingDeclined',
       subject: `${prefix}: ${subject}`,
-      body: { contentType: 'text', content: options.comment ?? '' },
+      body: { contentType: 'text', content: comment ?? '' },
       from: { name: attendee.displayName, address: attendee.address },
       to: [organizer],
       cc: [],
       meeting,
       response: answer,
     });
-    this.track(organizer.address, meeting.iCalUId, attendee.address, answer, now);
+    if (tracked) this.track(organizer.address, meeting.iCalUId, attendee.address, answer, now);
   }
 
   /** The organiser's Calendar Attendant records a response on its copy (the meeting's tracking). */

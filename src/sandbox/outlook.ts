@@ -6,6 +6,7 @@ import { GraphHttpError } from './graph/errors.ts';
 import { validateGraphBody } from './graph/schema/validate.ts';
 import type { GraphService } from './graph/service.ts';
 import type { EventRecord } from './graph/store.ts';
+import { occurrenceById, occurrenceDate } from './graph/occurrences.ts';
 import { MeetingError } from './meetings.ts';
 import type { GraphStoredEvent, OutlookUser } from './types.ts';
 
@@ -14,8 +15,9 @@ const ANSWERS = { accept: 'accepted', tentativelyAccept: 'tentativelyAccepted', 
 export function outlookUser(service: GraphService, address: string): OutlookUser {
   const mailbox = service.mailbox(address);
   if (!mailbox || mailbox.state === 'noMailbox') throw new Error(`sandbox: no mailbox '${address}' in the tenant`);
+  // An occurrence's id names that occurrence (graph/occurrences.ts), as in Outlook's "this occurrence".
   const event = (id: string): EventRecord => {
-    const record = service.store.get(mailbox.address, id);
+    const record = service.store.get(mailbox.address, id) ?? occurrenceById(id, (masterId) => service.store.get(mailbox.address, masterId));
     if (!record) throw new Error(`sandbox: ${mailbox.address} has no event '${id}'`);
     return record;
   };
@@ -43,11 +45,18 @@ export function outlookUser(service: GraphService, address: string): OutlookUser
     },
     updateEvent(id, changes) {
       const record = event(id);
+      if (record.occurrenceOf) {
+        let moved: EventRecord | undefined;
+        storeError(() => (moved = service.moveOccurrence(record, checked(changes, 'update'))));
+        return service.store.snapshot(moved!) as GraphStoredEvent;
+      }
       storeError(() => service.patchEvent(record, checked(changes, 'update')));
       return service.store.snapshot(record) as GraphStoredEvent;
     },
     deleteEvent(id) {
-      service.deleteEvent(event(id));
+      const record = event(id);
+      if (record.occurrenceOf) return service.meetings.occurrenceChanged(event(record.occurrenceOf.id), occurrenceDate(id)!.date, 'cancelled');
+      service.deleteEvent(record);
     },
     respond(eventId, answer, options = {}) {
       const record = event(eventId);
@@ -56,6 +65,7 @@ export function outlookUser(service: GraphService, address: string): OutlookUser
     cancel(eventId, comment) {
       const record = event(eventId);
       if (!record.meeting?.isOrganizer) throw new Error(`sandbox: ${mailbox.address} is not the organizer of '${eventId}'`);
+      if (record.occurrenceOf) return service.meetings.occurrenceChanged(event(record.occurrenceOf.id), occurrenceDate(eventId)!.date, 'cancelled');
       service.meetings.cancelled(record, comment, 'all');
       service.store.delete(mailbox.address, eventId);
     },

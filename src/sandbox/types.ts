@@ -385,12 +385,14 @@ export interface OutlookUser {
   /** creates an event in the person's calendar; with attendees it is a meeting and its requests are sent */
   createEvent(event: Record<string, unknown>): GraphStoredEvent;
   /** edits an event (a Graph PATCH body): an organiser's meeting sends the update to its attendees */
+  /** an occurrence's id: that occurrence's start and end only — it becomes an exception of its series */
   updateEvent(id: string, changes: Record<string, unknown>): GraphStoredEvent;
   /** deletes an event; deleting an organiser's meeting sends its cancellations */
   deleteEvent(id: string): void;
   /** answers a meeting in the person's calendar */
   respond(eventId: string, answer: 'accept' | 'tentativelyAccept' | 'decline', options?: { comment?: string; sendResponse?: boolean }): void;
   /** the organiser cancels a meeting, with a comment to the attendees */
+  /** an occurrence's id cancels that occurrence only (attendees' copies mark it cancelled) */
   cancel(eventId: string, comment?: string): void;
 }
 

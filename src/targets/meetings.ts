@@ -2,6 +2,9 @@
 // read what changed, see the mailbox's bookings, answer, and — in the full mode of Pexip's flow — read and update
 // the organiser's meeting. Graph (graph/meetings.ts) and EWS (ews/meetings.ts) implement it; each call is one
 // request, so the scheduler counts, gates and retries each (engine/scheduler.ts), as for the calendar targets.
+import { findIana } from 'windows-iana';
+import { endOfDateIn, occurrenceCount, type RecurrencePattern, type RecurrenceRule } from '../model/recurrence.ts';
+import { canonicalTimeZone } from '../model/time.ts';
 import type { ServiceLane } from './target.ts';
 
 export type Attendee = { address: string; type: 'required' | 'optional' | 'resource' };
@@ -24,9 +27,10 @@ export interface MeetingRequest {
   isAllDay: boolean;
   /**
    * null: a single meeting; occurrences null: no end (or not said). `until`: the end of the series' last occurrence
-   * where the service says it (ms), else absent or null.
+   * where the service says it (ms), else absent or null. `rule`, `zone`: the series' pattern and range and its zone
+   * (IANA) where they were read — the agent expands an EWS series' occurrences from them (series.ts).
    */
-  recurrence: { occurrences: number | null; until?: number | null } | null;
+  recurrence: { occurrences: number | null; until?: number | null; rule?: RecurrenceRule; zone?: string } | null;
   attendees: Attendee[];
   location: string;
   /**
@@ -136,24 +140,46 @@ export const CURSOR_REFUSED = 'CursorRefused';
  * A series' length from its range and pattern, as Graph (https://learn.microsoft.com/graph/api/resources/recurrencerange)
  * and EWS (RecurrenceRangeTypes: NumberedRecurrence, EndDateRecurrence, NoEndRecurrence,
  * https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype) say it:
- * numbered says it, no end has none, an end date is counted for daily and weekly patterns (other patterns: at most
- * one a month, counted so).
+ * numbered says it, no end has none, an end date is counted by walking the pattern's dates (model/recurrence.ts).
+ * The dates are the series' own, in its zone (Graph `range.recurrenceTimeZone`, EWS `StartTimeZoneId`): its last
+ * occurrence starts on endDate at the latest there; without a zone that can be read, by UTC+14 (the furthest zone)
+ * — endDate + 38 h in UTC. The agent adds the meeting's length (run.ts heldUntil). The rule and zone are kept, so
+ * the agent can expand the occurrences itself where the service does not (EWS).
  */
-export function seriesLength(
-  pattern: { type: 'daily' | 'weekly' | 'other'; interval: unknown; days: number },
-  range: { type: 'numbered' | 'endDate' | 'noEnd'; startDate?: string | undefined; endDate?: string | undefined; count?: unknown },
-): NonNullable<MeetingRequest['recurrence']> {
-  const count = range.count;
-  if (range.type === 'numbered') return { occurrences: typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : null };
-  if (range.type !== 'endDate' || !range.startDate || !range.endDate) return { occurrences: null };
-  const days = Math.floor((Date.parse(`${range.endDate}T00:00:00Z`) - Date.parse(`${range.startDate}T00:00:00Z`)) / 86_400_000) + 1;
-  // The last occurrence starts on endDate at the latest, in the series' zone: by UTC+14 (the furthest zone) the end
-  // of that day is endDate + 38 h in UTC; the agent adds the meeting's length (run.ts heldUntil).
-  const lastDay = Date.parse(`${range.endDate}T00:00:00Z`);
-  const until = Number.isFinite(lastDay) ? lastDay + 38 * 3_600_000 : null;
-  const interval = typeof pattern.interval === 'number' && Number.isFinite(pattern.interval) ? Math.max(1, pattern.interval) : 1;
-  if (!Number.isFinite(days) || days < 1) return { occurrences: null, until };
-  if (pattern.type === 'daily') return { occurrences: Math.ceil(days / interval), until };
-  if (pattern.type === 'weekly') return { occurrences: Math.ceil(days / (7 * interval)) * Math.max(1, pattern.days), until };
-  return { occurrences: Math.ceil(days / (28 * interval)), until };
+export function seriesLength(rule: RecurrenceRule | null, zoneName: string | null | undefined): NonNullable<MeetingRequest['recurrence']> {
+  if (!rule) return { occurrences: null };
+  const zone = seriesZone(zoneName);
+  const kept = { rule, ...(zone ? { zone } : {}) };
+  if (rule.range.type !== 'endDate') return { occurrences: occurrenceCount(rule), ...kept };
+  const endDate = rule.range.endDate!;
+  const until = zone ? endOfDateIn(endDate, zone) : Date.parse(`${endDate}T00:00:00Z`) + 38 * 3_600_000;
+  return { occurrences: occurrenceCount(rule), until, ...kept };
+}
+
+/** An IANA zone from a Windows zone name (as Graph and EWS write them; windows-iana's CLDR table) or an IANA one. */
+export function seriesZone(name: string | null | undefined): string | null {
+  if (!name || name.length > 64) return null;
+  if (name === 'UTC') return 'UTC';
+  return canonicalTimeZone(findIana(name)[0] ?? name);
+}
+
+const PATTERN_TYPES = new Set<string>(['daily', 'weekly', 'absoluteMonthly', 'relativeMonthly', 'absoluteYearly', 'relativeYearly']);
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A recurrence read as untrusted into a RecurrenceRule; null when its pattern or range cannot be read (counted as without end). */
+export function recurrenceRule(pattern: Record<string, unknown>, range: Record<string, unknown>): RecurrenceRule | null {
+  const startDate = typeof range.startDate === 'string' ? range.startDate.slice(0, 10) : '';
+  const endDate = typeof range.endDate === 'string' ? range.endDate.slice(0, 10) : '';
+  const type = range.type === 'numbered' || range.type === 'endDate' ? range.type : 'noEnd';
+  if (typeof pattern.type !== 'string' || !PATTERN_TYPES.has(pattern.type) || !DATE.test(startDate) || !Number.isFinite(Date.parse(startDate))) return null;
+  if (type === 'endDate' && (!DATE.test(endDate) || !Number.isFinite(Date.parse(endDate)))) return null;
+  const count = range.numberOfOccurrences;
+  if (type === 'numbered' && !(typeof count === 'number' && Number.isSafeInteger(count) && count > 0)) return null;
+  const days = Array.isArray(pattern.daysOfWeek) ? pattern.daysOfWeek.filter((d): d is string => typeof d === 'string').slice(0, 7) : [];
+  const number = (value: unknown) => (typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined);
+  const word = (value: unknown) => (typeof value === 'string' && value.length <= 16 ? value : undefined);
+  return {
+    pattern: { type: pattern.type as RecurrencePattern['type'], interval: number(pattern.interval) ?? 1, daysOfWeek: days, dayOfMonth: number(pattern.dayOfMonth), month: number(pattern.month), index: word(pattern.index), firstDayOfWeek: word(pattern.firstDayOfWeek) },
+    range: { type, startDate, ...(type === 'endDate' ? { endDate } : {}), ...(type === 'numbered' ? { numberOfOccurrences: count as number } : {}) },
+  };
 }

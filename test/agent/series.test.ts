@@ -3,6 +3,7 @@
 // the series by the `recurring` and `occurrences` rules (and, over Graph, the conflict rule over its occurrences),
 // answers it once, and leaves it alone afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { occurrenceId } from '../../src/sandbox/graph/occurrences.ts';
 import { agentConfig, organizerView, responses, ROOM, startWorld, VMR, type AgentWorld, type Protocol } from './harness.ts';
 
 const T1 = 't0001@contoso.edu';
@@ -68,14 +69,14 @@ describe.each(PROTOCOLS)('recurring meetings over %s', (protocol) => {
   });
 
   it('a series one of whose occurrences clashes with a booking of the room is declined (conflict)', async () => {
-    // Over Graph the conflict rule reads every occurrence (the third clashes); over EWS it checks the first.
-    const clash = protocol === 'graph' ? '2026-09-28' : '2026-09-14';
+    // The conflict rule checks every occurrence (the third clashes): Graph's /instances, EWS's Recurrence expanded.
+    const clash = '2026-09-28';
     book(T2, { subject: 'Exam', start: { dateTime: `${clash}T11:00:00`, timeZone: 'UTC' }, end: { dateTime: `${clash}T12:00:00`, timeZone: 'UTC' }, attendees: [{ emailAddress: { address: ROOM }, type: 'resource' }] });
     expect(answered(await world.pass(), 'Exam')).toMatchObject([{ outcome: 'accepted' }]);
     book(T1, series('Clashing seminar', 11, { type: 'numbered', numberOfOccurrences: 4 }));
     const summary = await world.pass();
     expect(answered(summary, 'Clashing seminar')).toMatchObject([{ outcome: 'declined', rule: 'conflict' }]);
-    if (protocol === 'graph') expect(answered(summary, 'Clashing seminar')[0]!.reason).toContain('2026-09-28 11:00 UTC');
+    expect(answered(summary, 'Clashing seminar')[0]!.reason).toBe('The resource is already booked at the time of the occurrence on 2026-09-28 11:00 UTC.');
   });
 
   it('the VMR mailbox accepts a series at the time of another meeting (conflicts allowed), with one alias', async () => {
@@ -84,6 +85,34 @@ describe.each(PROTOCOLS)('recurring meetings over %s', (protocol) => {
     const summary = await world.pass();
     expect(answered(summary, 'Video series')).toMatchObject([{ mailbox: VMR, outcome: 'accepted', alias: expect.stringMatching(/^vmr10\d\d$/) }]);
     expect(responses(world, T1, 'Video series').map((m) => m.type)).toEqual(['meetingAccepted']);
+  });
+});
+
+describe('an exception of an answered series, over the sandbox (graph)', () => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startWorld('graph');
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+  const room = [{ emailAddress: { address: ROOM }, type: 'resource' }];
+
+  it('an occurrence moved onto a booking is declined on its own; the rest of the series stands', async () => {
+    world.sandbox.outlook(T2).createEvent({ subject: 'Lab', start: { dateTime: '2026-09-22T13:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-22T14:00:00', timeZone: 'UTC' }, attendees: room });
+    const event = world.sandbox.outlook(T1).createEvent(series('Moving tutorial', 12, { type: 'numbered', numberOfOccurrences: 3 }));
+    const first = await world.pass();
+    expect(answered(first, 'Lab')).toMatchObject([{ outcome: 'accepted' }]);
+    expect(answered(first, 'Moving tutorial')).toMatchObject([{ outcome: 'accepted' }]);
+    // The organiser moves the second occurrence (Monday 21 September) onto the lab's time.
+    world.sandbox.outlook(T1).updateEvent(occurrenceId(event.id, '2026-09-21'), { start: { dateTime: '2026-09-22T13:15:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-22T13:45:00', timeZone: 'UTC' } });
+    const second = await world.pass();
+    expect(answered(second, 'Moving tutorial')).toMatchObject([{ outcome: 'declined', rule: 'conflict', reason: 'The resource is already booked at this time.' }]);
+    // The series stays accepted; the organiser got the one decline, for the moved occurrence.
+    expect(organizerView(world, T1, event.iCalUId, ROOM).response).toBe('accepted');
+    expect(responses(world, T1, 'Moving tutorial').map((m) => m.type).sort()).toEqual(['meetingAccepted', 'meetingDeclined']);
+    expect((await world.store.agentMeeting(ROOM, event.iCalUId))!.answer).toBe('accepted');
+    expect(answered(await world.pass(), 'Moving tutorial')).toEqual([]);
   });
 });
 

@@ -88,3 +88,48 @@ describe('a series in the expanded views', () => {
     expect(organizer.attendees[0].status.response).toBe('accepted');
   });
 });
+
+describe('exceptions and cancelled occurrences (the organiser changes one occurrence)', () => {
+  const within = (mailbox: string, subject: string, path?: string) => view(mailbox, '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', path).then((all) => all.filter((e) => e.subject === subject));
+
+  it("a moved occurrence is an exception at its own time in the attendee's calendarView, delta and /instances, asking for a response again", async () => {
+    const master = (await agent.post(`${users(ORGANIZER)}/events`, series('Moved seminar', '12', { type: 'numbered', numberOfOccurrences: 4 }))).json;
+    const before = await within(STUDENT, 'Moved seminar');
+    const masterId = before[0].seriesMasterId;
+    expect((await agent.post(`${users(STUDENT)}/events/${encodeURIComponent(masterId)}/accept`, { sendResponse: false })).status).toBe(202);
+    // The organiser moves the third occurrence (Monday 12 October) to Tuesday 13 October, 15:00 Amsterdam.
+    const third = (await within(ORGANIZER, 'Moved seminar'))[2];
+    const moved = await agent.patch(`${users(ORGANIZER)}/events/${encodeURIComponent(third.id)}`, { start: { dateTime: '2026-10-13T15:00:00', timeZone: 'W. Europe Standard Time' }, end: { dateTime: '2026-10-13T16:00:00', timeZone: 'W. Europe Standard Time' } });
+    expect(moved.status).toBe(200);
+    expect(moved.json).toMatchObject({ type: 'exception', id: third.id, seriesMasterId: master.id, start: { dateTime: '2026-10-13T13:00:00.0000000' } });
+    const after = await within(STUDENT, 'Moved seminar');
+    expect(after.map((e) => [e.type, e.start.dateTime.slice(0, 16), e.responseStatus.response])).toEqual([
+      ['occurrence', '2026-10-05T10:00', 'accepted'],
+      ['occurrence', '2026-10-07T10:00', 'accepted'],
+      ['exception', '2026-10-13T13:00', 'notResponded'],
+      ['occurrence', '2026-10-14T10:00', 'accepted'],
+    ]);
+    const instances = await within(STUDENT, 'Moved seminar', `events/${encodeURIComponent(masterId)}/instances`);
+    expect(instances.map((e) => e.type)).toEqual(['occurrence', 'occurrence', 'exception', 'occurrence']);
+    const delta = (await agent.get(`${users(STUDENT)}/calendarView/delta?startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-11-01T00:00:00Z`, { prefer: 'odata.maxpagesize=200' })).json.value.filter((e: any) => e.subject === 'Moved seminar');
+    expect(delta.find((e: any) => e.type === 'exception')).toMatchObject({ start: { dateTime: '2026-10-13T13:00:00.0000000' }, seriesMasterId: masterId });
+    // Declining the exception by its id answers it only: it leaves the attendee's series, the rest stands.
+    const exception = after[2];
+    expect((await agent.post(`${users(STUDENT)}/events/${encodeURIComponent(exception.id)}/decline`, { comment: 'Busy then', sendResponse: true })).status).toBe(202);
+    const answered = await within(STUDENT, 'Moved seminar');
+    expect(answered.map((e) => [e.start.dateTime.slice(0, 10), e.responseStatus.response])).toEqual([['2026-10-05', 'accepted'], ['2026-10-07', 'accepted'], ['2026-10-14', 'accepted']]);
+    expect((await agent.get(`${users(STUDENT)}/events/${encodeURIComponent(masterId)}`)).json.responseStatus.response).toBe('accepted');
+    expect((await agent.get(`${users(ORGANIZER)}/messages?$top=100`)).json.value.filter((m: any) => m.subject === 'Declined: Moved seminar')).toHaveLength(1);
+  });
+
+  it("a cancelled occurrence leaves the organiser's series and is marked cancelled in the attendee's", async () => {
+    await agent.post(`${users(ORGANIZER)}/events`, series('Cancelled once', '13', { type: 'numbered', numberOfOccurrences: 3 }));
+    const second = (await within(ORGANIZER, 'Cancelled once'))[1];
+    expect((await agent.post(`${users(ORGANIZER)}/events/${encodeURIComponent(second.id)}/cancel`, { comment: 'No class' })).status).toBe(202);
+    expect((await within(ORGANIZER, 'Cancelled once')).map((e) => e.start.dateTime.slice(0, 10))).toEqual(['2026-10-05', '2026-10-12']);
+    const attendee = await within(STUDENT, 'Cancelled once');
+    expect(attendee.map((e) => [e.start.dateTime.slice(0, 10), e.isCancelled])).toEqual([['2026-10-05', false], ['2026-10-07', true], ['2026-10-12', false]]);
+    // A cancelled occurrence cannot be answered.
+    expect((await agent.post(`${users(STUDENT)}/events/${encodeURIComponent(attendee[1].id)}/accept`, {})).status).toBe(400);
+  });
+});

@@ -8,7 +8,7 @@ import { inboxFolderId, type MessageRecord } from '../messages.ts';
 import { MeetingError, type Answer } from '../meetings.ts';
 import { ewsIdFromGraph, formatEwsDateTime, mailboxXml, RESPONSE_TYPE_OUT, type Shape } from './items.ts';
 import { EwsItemError } from './soap.ts';
-import { timeZoneDisplayName } from './timezones.ts';
+import { timeZoneDisplayName, windowsZoneOf } from './timezones.ts';
 import { recurrenceXml } from './recurrence.ts';
 import { attr, element, esc, NS, tEl, textOf, type XmlElement } from './xml.ts';
 
@@ -67,9 +67,11 @@ function attendeesXml(name: string, attendees: Array<Record<string, unknown>>, t
 export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord | undefined): string {
   const name = ELEMENT[m.type];
   const id = `<t:ItemId Id="${esc(ewsIdFromGraph(m.id))}" ChangeKey="${esc(m.changeKey)}"/>`;
-  // calendar:Recurrence asked for by GetItem: the series' range (recurrence.ts); the sandbox picks no other property.
+  // calendar:Recurrence and calendar:StartTimeZoneId asked for by GetItem: the series' range (recurrence.ts) and the
+  // zone its dates are in; the sandbox picks no other property.
   const recurrence = !shape.forFind && m.type === 'meetingRequest' ? recurrenceXml(m.meeting.recurrence) : '';
-  if (shape.base === 'IdOnly') return `<t:${name}>${id}${shape.additional.some((f) => f.kind === 'field' && f.uri === 'calendar:Recurrence') ? recurrence : ''}</t:${name}>`;
+  const asked = (uri: string) => shape.additional.some((f) => f.kind === 'field' && f.uri === uri);
+  if (shape.base === 'IdOnly') return `<t:${name}>${id}${asked('calendar:Recurrence') ? recurrence : ''}${asked('calendar:StartTimeZoneId') && m.type === 'meetingRequest' ? tEl('StartTimeZoneId', windowsZoneOf(m.meeting.start.zone)) : ''}</t:${name}>`;
   const meeting = m.meeting;
   const body = shape.forFind ? '' : `<t:Body BodyType="${m.body.contentType === 'html' ? 'HTML' : 'Text'}">${esc(m.body.content)}</t:Body>`;
   const item =

@@ -4,6 +4,7 @@
 import { MeetingError, type Answer } from '../meetings.ts';
 import { badRequest, GraphHttpError, type GraphResult } from './errors.ts';
 import { parseGraphDateTime } from './timezones.ts';
+import { occurrenceById, occurrenceDate } from './occurrences.ts';
 import type { GraphOperation, GraphService, Mailbox, UserResourceHandler } from './service.ts';
 
 const ACTIONS: Record<string, Answer | 'cancel'> = { accept: 'accepted', tentativelyaccept: 'tentativelyAccepted', decline: 'declined', cancel: 'cancel' };
@@ -33,7 +34,8 @@ function act(service: GraphService, op: GraphOperation, mailbox: Mailbox, rest: 
   const path = rest[0]!.toLowerCase() === 'calendar' ? rest.slice(1) : rest;
   const action = path[2]!.toLowerCase();
   const parameters = readParameters(op.body, action);
-  const record = service.store.get(mailbox.address, path[1]!);
+  // An occurrence's id answers (or, for the organiser, cancels) that occurrence only (occurrences.ts).
+  const record = service.store.get(mailbox.address, path[1]!) ?? occurrenceById(path[1]!, (id) => service.store.get(mailbox.address, id));
   // 404 ErrorItemNotFound, as for any event id the mailbox does not hold.
   if (!record) throw new GraphHttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
   try {
@@ -41,6 +43,10 @@ function act(service: GraphService, op: GraphOperation, mailbox: Mailbox, rest: 
       // "An attendee calling this action gets an error (HTTP 400 Bad Request), with the following error message:
       // 'Your request can't be completed. You need to be an organizer to cancel a meeting.'" (event-cancel)
       if (!record.meeting?.isOrganizer) throw badRequest("Your request can't be completed. You need to be an organizer to cancel a meeting.", 'ErrorInvalidRequest');
+      if (record.occurrenceOf) {
+        service.meetings.occurrenceChanged(service.store.get(mailbox.address, record.occurrenceOf.id)!, occurrenceDate(record.id)!.date, 'cancelled');
+        return { status: 202, headers: {} };
+      }
       service.meetings.cancelled(record, parameters['comment'] as string | undefined, 'all');
       // "The action moves the event to the Deleted Items folder."
       service.store.delete(mailbox.address, record.id);

@@ -15,9 +15,20 @@
 //   master, which every occurrence here shares [VERIFY: event-accept does not say it for a series master in words].
 // Bounded: the days of a series are walked from its start to the end of the view (at most MAX_DAYS_WALKED) and at
 // most MAX_OCCURRENCES are returned per series, so a series without end expands only within the window.
-// Simplifications: the pattern is walked in the master's start zone (recurrenceTimeZone is not read), and the
-// sandbox has no exceptions (an occurrence the organiser changed on its own) or cancelled occurrences.
-import type { EventRecord } from './store.ts';
+// - An occurrence the organiser moves on its own becomes an exception: `type` "exception" with its own start and end
+//   (https://learn.microsoft.com/graph/api/resources/event, type: "exception" — "the event is an exception of a
+//   recurring series"), in calendarView, its delta and /instances, and the attendee's copy asks for a response again.
+// - An occurrence the organiser cancels ("The organizer can also cancel an occurrence of a recurring meeting by
+//   providing the occurrence event ID", https://learn.microsoft.com/graph/api/event-cancel) leaves the organiser's
+//   series (moved to Deleted Items); on an attendee's copy the Calendar Attendant marks it `isCancelled`, as it does a
+//   cancelled meeting, and it stays until the attendee removes it.
+// - Accept / tentativelyAccept / decline on an occurrence's id answers that occurrence only (event-accept: "the
+//   event" named); a declined occurrence leaves the attendee's series, as a declined meeting leaves its calendar.
+// These live on the master (`occurrenceChanges`, by date), so the master's change key moves and syncs see it.
+// Simplifications: the pattern is walked in the master's start zone (recurrenceTimeZone is not read); an exception is
+// looked for on the days its original date is walked for (moved further than a day past a view's end, that view
+// misses it); only times are changed on their own (not subject, body, attendees).
+import type { EventRecord, OccurrenceChange } from './store.ts';
 import { wallToInstant, type WallClock } from './timezones.ts';
 
 /** Occurrences of one series in one view, at most. */
@@ -65,6 +76,7 @@ export function isSeriesMaster(record: EventRecord): boolean {
 export function occurrencesIn(master: EventRecord, start: number, end: number): EventRecord[] {
   const out: EventRecord[] = [];
   for (const date of seriesDates(master, end)) {
+    if (master.occurrenceChanges?.[date]?.deleted) continue;
     const occurrence = occurrenceOn(master, date);
     if (occurrence.start.instant < end && (occurrence.end.instant > start || (occurrence.end.instant === occurrence.start.instant && occurrence.start.instant >= start))) out.push(occurrence);
     if (out.length >= MAX_OCCURRENCES) break;
@@ -80,8 +92,20 @@ export function occurrenceById(id: string, lookup: (masterId: string) => EventRe
   if (!master || !isSeriesMaster(master)) return undefined;
   const date = `${match[2]}-${match[3]}-${match[4]}`;
   const day = Date.parse(`${date}T00:00:00Z`);
+  if (master.occurrenceChanges?.[date]?.deleted) return undefined;
   for (const candidate of seriesDates(master, day + 2 * DAY_MS)) if (candidate === date) return occurrenceOn(master, date);
   return undefined;
+}
+
+/** The date (YYYY-MM-DD) an occurrence id names, and its master's id; undefined for any other id. */
+export function occurrenceDate(id: string): { masterId: string; date: string } | undefined {
+  const match = /^(.+)_OCC(\d{4})(\d{2})(\d{2})$/.exec(id);
+  return match ? { masterId: match[1]!, date: `${match[2]}-${match[3]}-${match[4]}` } : undefined;
+}
+
+/** Records a change of one occurrence on its master (the caller touches the master, so syncs see it). */
+export function changeOccurrence(master: EventRecord, date: string, change: OccurrenceChange): void {
+  master.occurrenceChanges = { ...master.occurrenceChanges, [date]: { ...master.occurrenceChanges?.[date], ...change } };
 }
 
 /** The occurrence on `date`: the master's wall-clock start on that day in its zone, the master's duration. */
@@ -92,13 +116,17 @@ function occurrenceOn(master: EventRecord, date: string): EventRecord {
   const length = master.end.instant - master.start.instant;
   const endInstant = instant + length;
   const endWall: WallClock = master.fields['isAllDay'] === true ? wallOfUtcDay(endInstant) : { ...wall, ...shift(wall, length) };
+  const change = master.occurrenceChanges?.[date];
+  const { occurrenceChanges: _changes, ...series } = master;
+  const meeting = master.meeting && { ...master.meeting, ...(change?.cancelled ? { isCancelled: true } : {}), ...(change?.response ? { response: change.response, responseTime: change.responseTime } : {}) };
   return {
-    ...master,
+    ...series,
     id: occurrenceId(master.id, date),
     iCalUId: occurrenceICalUId(master.iCalUId, date),
-    start: { ...master.start, instant, wall },
-    end: { ...master.end, instant: endInstant, wall: endWall },
-    occurrenceOf: { id: master.id, iCalUId: master.iCalUId },
+    start: change?.start ?? { ...master.start, instant, wall },
+    end: change?.end ?? { ...master.end, instant: endInstant, wall: endWall },
+    ...(meeting ? { meeting } : {}),
+    occurrenceOf: { id: master.id, iCalUId: master.iCalUId, originalStart: instant, ...(change?.start ? { exception: true } : {}) },
   };
 }
 

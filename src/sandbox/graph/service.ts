@@ -8,12 +8,12 @@ import { ChangeLog } from '../changes.ts';
 import { Meetings } from '../meetings.ts';
 import { MessageStore } from '../messages.ts';
 import { calendarViewWindow } from './calendar-view.ts';
-import { isSeriesMaster, occurrenceById, occurrencesIn } from './occurrences.ts';
+import { isSeriesMaster, occurrenceById, occurrenceDate, occurrencesIn } from './occurrences.ts';
 import { GraphHttpError, graphError, type GraphResult, type RequestIds } from './errors.ts';
 import { FilterEvaluator } from './filter.ts';
 import { applySelect, compareForOrder, DEFAULT_PAGE_SIZE, encodeSkipToken, MAX_PAGE_SIZE, parseEventQuery, parsePrefer, type EventQuery } from './odata.ts';
 import { validateGraphBody } from './schema/validate.ts';
-import { canonicalJson, EventStore, sameExtendedPropertyId, type EventRecord, type RenderOptions } from './store.ts';
+import { canonicalJson, EventStore, sameExtendedPropertyId, timePoint, type EventRecord, type RenderOptions } from './store.ts';
 import { Throttler } from './throttle.ts';
 import { resolvePreferredTimeZone } from './timezones.ts';
 import { objectIdFor } from '../tenant.ts';
@@ -479,9 +479,27 @@ export class GraphService {
     return drop !== undefined;
   }
 
+  /**
+   * An occurrence's times changed on their own: it becomes an exception of its series (event-update on an
+   * occurrence's id; https://learn.microsoft.com/graph/api/resources/event, type "exception"). Only start and end
+   * are taken (the sandbox keeps no other property per occurrence); the occurrence is returned as it now is.
+   */
+  moveOccurrence(occurrence: EventRecord, changes: Record<string, unknown>): EventRecord {
+    const other = Object.keys(changes).filter((key) => key !== 'start' && key !== 'end');
+    if (other.length) throw new GraphHttpError(400, 'ErrorInvalidRequest', `The sandbox changes only the start and end of an occurrence, not ${other.join(', ')}.`);
+    const master = this.store.get(occurrence.mailbox, occurrence.occurrenceOf!.id)!;
+    if (master.meeting && !master.meeting.isOrganizer) throw new GraphHttpError(400, 'ErrorInvalidRequest', 'Only the organizer can change an occurrence of a meeting.');
+    const start = changes['start'] !== undefined ? timePoint(changes['start'], 'start') : occurrence.start;
+    const end = changes['end'] !== undefined ? timePoint(changes['end'], 'end') : occurrence.end;
+    if (end.instant < start.instant) throw new GraphHttpError(400, 'ErrorInvalidRequest', 'The end of the occurrence is before its start.');
+    const date = occurrenceDate(occurrence.id)!.date;
+    this.meetings.occurrenceChanged(master, date, { start, end });
+    return occurrenceById(occurrence.id, (id) => this.store.get(occurrence.mailbox, id))!;
+  }
+
   private eventItem(op: GraphOperation, mailbox: Mailbox, eventId: string, prefer: Map<string, string>): GraphResult {
-    // An occurrence's id reads the occurrence (GET only: the sandbox keeps no exceptions to write to).
-    const record = this.store.get(mailbox.address, eventId) ?? (op.method === 'GET' ? occurrenceById(eventId, (id) => this.store.get(mailbox.address, id)) : undefined);
+    // An occurrence's id reads the occurrence; a PATCH of its times makes it an exception (occurrences.ts).
+    const record = this.store.get(mailbox.address, eventId) ?? (op.method !== 'DELETE' ? occurrenceById(eventId, (id) => this.store.get(mailbox.address, id)) : undefined);
     if (!record) {
       // 404 ErrorItemNotFound "The specified object was not found in the store." (https://github.com/microsoftgraph/msgraph-sdk-javascript/issues/228)
       throw new GraphHttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
@@ -492,6 +510,10 @@ export class GraphService {
       // 204 No Content (https://learn.microsoft.com/graph/api/event-delete).
       this.deleteEvent(record);
       return { status: 204, headers: {} };
+    }
+    if (op.method === 'PATCH' && record.occurrenceOf) {
+      const moved = this.moveOccurrence(record, this.validate(op.body, 'update'));
+      return this.ok(200, { '@odata.context': this.contextUrl(mailbox, 'events/$entity'), ...this.store.render(moved, options) }, this.appliedHeader(applied));
     }
     if (op.method === 'PATCH') {
       this.patchEvent(record, this.validate(op.body, 'update'));

@@ -32,8 +32,26 @@ export interface EventRecord {
   extendedProperties: SingleValueExtendedProperty[];
   /** set when the event is a meeting: the organiser's copy (sent or not) or an attendee's copy (src/sandbox/meetings.ts) */
   meeting?: MeetingState;
-  /** set on an occurrence of a series (occurrences.ts): its series master; such a record is a view, never stored */
-  occurrenceOf?: { id: string; iCalUId: string };
+  /**
+   * set on an occurrence of a series (occurrences.ts): its series master, and whether the occurrence is an exception
+   * (moved on its own); such a record is a view, never stored
+   */
+  occurrenceOf?: { id: string; iCalUId: string; exception?: boolean; originalStart?: number };
+  /** a series master's occurrences changed on their own, by date (YYYY-MM-DD): occurrences.ts */
+  occurrenceChanges?: Record<string, OccurrenceChange>;
+}
+
+/**
+ * One occurrence of a series as it differs from its pattern: moved (an exception, its own times), cancelled by the
+ * organiser (the attendee's copy keeps it as cancelled, the organiser's has it deleted), or answered on its own.
+ */
+export interface OccurrenceChange {
+  start?: TimePoint;
+  end?: TimePoint;
+  cancelled?: boolean;
+  deleted?: boolean;
+  response?: MeetingResponse;
+  responseTime?: number;
 }
 
 /** Graph's responseType (https://learn.microsoft.com/graph/api/resources/responsestatus). */
@@ -146,7 +164,7 @@ function htmlToText(html: string): string {
     .trim();
 }
 
-function timePoint(value: unknown, which: 'start' | 'end'): TimePoint {
+export function timePoint(value: unknown, which: 'start' | 'end'): TimePoint {
   const v = (value ?? {}) as { dateTime?: unknown; timeZone?: unknown };
   const zoneName = typeof v.timeZone === 'string' ? v.timeZone : '';
   const zone = resolveTimeZone(zoneName);
@@ -415,7 +433,7 @@ export class EventStore {
       // type and seriesMasterId of a series (occurrences.ts; https://learn.microsoft.com/graph/api/resources/event).
       seriesMasterId: record.occurrenceOf?.id ?? null,
       showAs: f['showAs'] ?? 'busy',
-      type: record.occurrenceOf ? 'occurrence' : f['recurrence'] ? 'seriesMaster' : 'singleInstance',
+      type: record.occurrenceOf ? (record.occurrenceOf.exception ? 'exception' : 'occurrence') : f['recurrence'] ? 'seriesMaster' : 'singleInstance',
       webLink: `${base}/owa/?itemid=${encodeURIComponent(record.id)}&exvsurl=1&path=/calendar/item`,
       onlineMeetingUrl: null,
       isOnlineMeeting: f['isOnlineMeeting'] ?? false,

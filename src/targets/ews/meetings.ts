@@ -17,7 +17,7 @@
 //   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
 //   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
 import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply, UnreadableItem } from '../meetings.ts';
-import { CURSOR_REFUSED, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { CURSOR_REFUSED, recurrenceRule, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError, type ServiceLane } from '../target.ts';
 import type { ErrorContext } from './errors.ts';
 import { calendarFolder, type RequestContext } from './requests.ts';
@@ -146,12 +146,15 @@ export class EwsMeetingDesk implements MeetingDesk {
     await this.ews.call(mailbox, 'CreateItem', body, 'create');
   }
 
-  /** The request with its series' Recurrence (GetItem, IdOnly plus calendar:Recurrence); null when it is gone. */
+  /**
+   * The request with its series' Recurrence and zone (GetItem, IdOnly plus calendar:Recurrence and
+   * calendar:StartTimeZoneId, both MeetingRequestMessageType's); null when it is gone.
+   */
   async seriesMaster(mailbox: string, request: MeetingRequest): Promise<MeetingRequest | null> {
     const body = el(
       'm:GetItem',
       {},
-      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'calendar:Recurrence' }))),
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'calendar:Recurrence' }), el('t:FieldURI', { FieldURI: 'calendar:StartTimeZoneId' }))),
       el('m:ItemIds', {}, el('t:ItemId', { Id: request.itemId, ChangeKey: request.changeKey ?? undefined })),
     );
     let message: ResponseMessage;
@@ -163,7 +166,7 @@ export class EwsMeetingDesk implements MeetingDesk {
     }
     const item = children(child(message.node, 'Items'), 'MeetingRequest')[0] ?? null;
     const { series: _series, ...single } = request;
-    return { ...single, recurrence: recurrenceOf(child(item, 'Recurrence')) };
+    return { ...single, recurrence: recurrenceOf(child(item, 'Recurrence'), bounded(text(child(item, 'StartTimeZoneId')), 64)) };
   }
 
   /** RemoveItem: the cancelled meeting off the mailbox's calendar, and its cancellation out of the inbox. */
@@ -347,19 +350,35 @@ function bodyOf(node: XmlValue | null, what: string): OrganizerMeeting['body'] {
 }
 
 const RANGES: Record<string, 'numbered' | 'endDate' | 'noEnd'> = { NumberedRecurrence: 'numbered', EndDateRecurrence: 'endDate', NoEndRecurrence: 'noEnd' };
-const PATTERNS: Record<string, 'daily' | 'weekly'> = { DailyRecurrence: 'daily', WeeklyRecurrence: 'weekly' };
+const PATTERNS: Record<string, string> = {
+  DailyRecurrence: 'daily',
+  WeeklyRecurrence: 'weekly',
+  AbsoluteMonthlyRecurrence: 'absoluteMonthly',
+  RelativeMonthlyRecurrence: 'relativeMonthly',
+  AbsoluteYearlyRecurrence: 'absoluteYearly',
+  RelativeYearlyRecurrence: 'relativeYearly',
+};
+const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+/** DayOfWeekType's names for several days (types.xsd): Day, Weekday, WeekendDay. */
+const DAY_GROUPS: Record<string, string[]> = { day: ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'], weekday: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'], weekendday: ['saturday', 'sunday'] };
 
-/** t:RecurrenceType read: its range (a series without one counts as without end), its pattern for an end date. */
-function recurrenceOf(recurrence: XmlValue | null): NonNullable<MeetingRequest['recurrence']> {
+/**
+ * t:RecurrenceType read into Graph's shape (targets/meetings.ts recurrenceRule): its pattern and range, counted in the
+ * series' zone (StartTimeZoneId, a Windows zone name); a series whose Recurrence cannot be read counts as without end.
+ */
+function recurrenceOf(recurrence: XmlValue | null, zoneId: string): NonNullable<MeetingRequest['recurrence']> {
   const parts = recurrence && typeof recurrence === 'object' ? Object.keys(recurrence) : [];
   const rangeName = parts.find((name) => name in RANGES);
-  const patternName = parts.find((name) => name.endsWith('Recurrence') && !(name in RANGES));
-  if (!rangeName) return { occurrences: null };
+  const patternName = parts.find((name) => name in PATTERNS);
+  if (!rangeName || !patternName) return { occurrences: null };
   const range = child(recurrence, rangeName);
-  const pattern = child(recurrence, patternName ?? '');
-  const days = text(child(pattern, 'DaysOfWeek')).split(/\s+/).filter(Boolean).length;
-  return seriesLength(
-    { type: PATTERNS[patternName ?? ''] ?? 'other', interval: Number(text(child(pattern, 'Interval')) || 1), days },
-    { type: RANGES[rangeName]!, startDate: text(child(range, 'StartDate')).slice(0, 10), endDate: text(child(range, 'EndDate')).slice(0, 10), count: Number(text(child(range, 'NumberOfOccurrences'))) },
+  const pattern = child(recurrence, patternName);
+  const days = text(child(pattern, 'DaysOfWeek')).toLowerCase().split(/\s+/).filter(Boolean).slice(0, 7).flatMap((day) => DAY_GROUPS[day] ?? [day]);
+  const number = (name: string) => (text(child(pattern, name)) ? Number(text(child(pattern, name))) : undefined);
+  const month = MONTHS.indexOf(text(child(pattern, 'Month')).toLowerCase()) + 1;
+  const rule = recurrenceRule(
+    { type: PATTERNS[patternName], interval: number('Interval') ?? 1, daysOfWeek: days, dayOfMonth: number('DayOfMonth'), month: month || undefined, index: text(child(pattern, 'DayOfWeekIndex')).toLowerCase() || undefined, firstDayOfWeek: text(child(pattern, 'FirstDayOfWeek')).toLowerCase() || undefined },
+    { type: RANGES[rangeName], startDate: text(child(range, 'StartDate')), endDate: text(child(range, 'EndDate')), numberOfOccurrences: Number(text(child(range, 'NumberOfOccurrences'))) },
   );
+  return seriesLength(rule, zoneId || null);
 }

@@ -21,7 +21,7 @@
 //   (https://learn.microsoft.com/graph/api/event-update: the organiser's update goes to the attendees).
 import type { HttpResponse } from '../http.ts';
 import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OccurrencePage, OrganizerMeeting, Reply } from '../meetings.ts';
-import { CURSOR_REFUSED, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { CURSOR_REFUSED, recurrenceRule, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
 import { TargetError } from '../target.ts';
 import { answerObject, collection, isJsonObject, link, text, type JsonObject } from './answers.ts';
 
@@ -37,7 +37,7 @@ const READ_PREFER = 'outlook.timezone="UTC", odata.maxpagesize=50';
 const MAX_CURSOR_CHARS = 65_536;
 const ACTIONS: Record<Reply, string> = { accept: 'accept', tentative: 'tentativelyAccept', decline: 'decline' };
 /** What the agent reads of a series master: what requestOf reads of any event. */
-const MASTER_SELECT = 'iCalUId,subject,isOrganizer,isCancelled,isAllDay,organizer,responseStatus,start,end,location,attendees,recurrence,type,changeKey';
+const MASTER_SELECT = 'iCalUId,subject,isOrganizer,isCancelled,isAllDay,organizer,responseStatus,start,end,location,attendees,recurrence,originalStartTimeZone,type,changeKey';
 
 /** What Graph should send; each field is read as untrusted (answers.ts `text`, type checks), whatever came. */
 interface GraphEvent {
@@ -59,7 +59,8 @@ interface GraphEvent {
   attendees?: Array<{ type?: string; emailAddress?: { address?: string } }>;
   type?: string;
   seriesMasterId?: string;
-  recurrence?: { pattern?: { type?: string; interval?: number; daysOfWeek?: string[] }; range?: { type?: string; numberOfOccurrences?: number; startDate?: string; endDate?: string } } | null;
+  recurrence?: { pattern?: Record<string, unknown>; range?: Record<string, unknown> & { recurrenceTimeZone?: string } } | null;
+  originalStartTimeZone?: string;
   body?: { contentType?: string; content?: string };
 }
 
@@ -221,7 +222,7 @@ function requestOf(event: GraphEvent): MeetingRequest | null {
     start: instant(event.start),
     end: instant(event.end),
     isAllDay: event.isAllDay === true,
-    recurrence: recurrenceOf(event.recurrence),
+    recurrence: recurrenceOf(event.recurrence, text(event.originalStartTimeZone)),
     attendees: (Array.isArray(event.attendees) ? event.attendees : []).filter(isJsonObject).map(attendeeOf).filter((a): a is Attendee => a !== null),
     location: text(event.location?.displayName) ?? '',
     ...series,
@@ -235,14 +236,14 @@ function attendeeOf(attendee: JsonObject & NonNullable<GraphEvent['attendees']>[
   return { address, type };
 }
 
-/** The series' length (https://learn.microsoft.com/graph/api/resources/recurrencerange), counted by seriesLength. */
-export function recurrenceOf(recurrence: GraphEvent['recurrence']): MeetingRequest['recurrence'] {
+/**
+ * The series' length (https://learn.microsoft.com/graph/api/resources/recurrencerange), counted by seriesLength in the
+ * series' zone: `range.recurrenceTimeZone` — "the time zone for the startDate and endDate properties … If not
+ * specified, the time zone of the event is used" (the master's originalStartTimeZone, as created).
+ */
+export function recurrenceOf(recurrence: GraphEvent['recurrence'], eventZone?: string): MeetingRequest['recurrence'] {
   if (!recurrence) return null;
-  const range = recurrence.range ?? {};
-  const type = recurrence.pattern?.type;
-  const days = Array.isArray(recurrence.pattern?.daysOfWeek) ? recurrence.pattern.daysOfWeek.length : 1;
-  return seriesLength(
-    { type: type === 'daily' || type === 'weekly' ? type : 'other', interval: recurrence.pattern?.interval, days },
-    { type: range.type === 'numbered' || range.type === 'endDate' ? range.type : 'noEnd', startDate: text(range.startDate), endDate: text(range.endDate), count: range.numberOfOccurrences },
-  );
+  const range = isJsonObject(recurrence.range) ? recurrence.range : {};
+  const zone = text(range.recurrenceTimeZone) ?? eventZone;
+  return seriesLength(recurrenceRule(isJsonObject(recurrence.pattern) ? recurrence.pattern : {}, range), zone);
 }
