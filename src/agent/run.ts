@@ -318,16 +318,43 @@ class MailboxPass {
     const vmr = this.mailbox.config.vmr;
     const meeting = { uid: row.uid, organizer: row.organizer, subject: row.subject, start: row.startMs };
     let place = row.instructions;
+    let alias = row.alias;
+    let joining: Joining | null = null;
     if (row.answer === 'declined' || row.answer === 'cancelled') {
       await this.options.store.releaseAlias(this.address, row.uid, this.fence);
       if (vmr?.mode === 'full' && row.instructions === 'body') await this.intoOrganizerMeeting(meeting, (body) => withoutInstructions(body, this.options.instance));
       place = 'none';
     } else if (vmr?.mode === 'full' && row.instructions === 'body' && row.alias) {
-      const instructions = this.instructions(vmr, row.alias, meeting);
+      // The instructions the answer came with: the provider's, asked again about the meeting as recorded (by the
+      // same rules as a new answer: its fallback), else the template's.
+      joining = await this.joining(vmr, row.alias, recordedRequest(row), null, row.answer === 'tentative' ? 'tentative' : 'accept');
+      if (!joining.instructions) return this.providerNotReady(row, joining);
+      const instructions = joining.instructions;
+      alias = joining.alias;
       place = await this.intoOrganizerMeeting(meeting, (body) => withInstructions(body, this.options.instance, instructions));
     }
-    await this.options.store.saveAgentMeeting({ ...row, instructions: place, settled: true }, this.fence);
-    this.note({ ...this.about(row), outcome: 'unchanged', reason: 'completed what an interrupted pass left after deciding', ...(row.alias ? { alias: row.alias } : {}), instructions: place });
+    await this.options.store.saveAgentMeeting({ ...row, alias, instructions: place, settled: true }, this.fence);
+    this.note({
+      ...this.about(row),
+      outcome: 'unchanged',
+      reason: 'completed what an interrupted pass left after deciding',
+      ...(alias ? { alias } : {}),
+      instructions: place,
+      ...(joining?.from ? { instructionsFrom: joining.from } : {}),
+      ...(joining?.problem ? { providerProblem: joining.problem } : {}),
+    });
+  }
+
+  /**
+   * The provider failed and the mailbox would rather wait than send the template's (fallback "tentative"): the answer
+   * is out already, so the decision stays unsettled and the next pass asks the provider again — until the meeting has
+   * ended, when there is nothing left to join and the decision is settled without instructions.
+   */
+  private async providerNotReady(row: AgentMeetingRow, joining: Joining): Promise<void> {
+    const ended = row.endMs > 0 && row.endMs <= this.clock.now();
+    if (ended) await this.options.store.saveAgentMeeting({ ...row, instructions: 'none', settled: true }, this.fence);
+    const reason = ended ? 'the meeting has ended without the conference provider’s instructions' : 'the joining instructions wait for the conference provider: asked again at the next pass';
+    this.note({ ...this.about(row), outcome: 'unchanged', reason, ...(row.alias ? { alias: row.alias } : {}), instructions: 'none', ...(joining.problem ? { providerProblem: joining.problem } : {}) });
   }
 
   /** A request (or the series it stands for) by its state: cancelled, answered already, an informational update, or to answer. */
@@ -439,7 +466,7 @@ class MailboxPass {
    * The meeting's joining instructions: the conference provider's when the mailbox has one and it answers, else the
    * template's — or none, when the provider failed and vmr.provider.fallback says "tentative".
    */
-  private async joining(vmr: VmrConfig, alias: string, request: MeetingRequest, recorded: AgentMeetingRow | null, answer: 'accept' | 'tentative'): Promise<Joining> {
+  private async joining(vmr: VmrConfig, alias: string, request: MeetingFacts, recorded: AgentMeetingRow | null, answer: 'accept' | 'tentative'): Promise<Joining> {
     const template = this.instructions(vmr, alias, request);
     const provider = this.options.providers?.get(this.address);
     if (!provider || !vmr.provider) return { instructions: template, from: 'template', alias };
@@ -459,7 +486,7 @@ class MailboxPass {
     return problem === null ? null : `the conference provider ${provider.where}: ${problem}`;
   }
 
-  private notice(event: ProviderEvent, request: MeetingRequest, alias: string | null, answer: 'accept' | 'tentative' | null): ProviderNotice {
+  private notice(event: ProviderEvent, request: MeetingFacts, alias: string | null, answer: 'accept' | 'tentative' | null): ProviderNotice {
     const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
     return {
       event,
@@ -589,6 +616,17 @@ interface Joining {
   from?: 'provider' | 'template';
   problem?: string;
 }
+
+/**
+ * The meeting as recorded, for the conference provider when a decision is completed after a crash (the request itself
+ * is not at hand then): its time, subject and organiser; a recurrence and all-day are not recorded.
+ */
+function recordedRequest(row: AgentMeetingRow): MeetingFacts {
+  return { uid: row.uid, subject: row.subject, organizer: row.organizer, start: row.startMs, end: row.endMs, isAllDay: false, recurrence: null };
+}
+
+/** What the conference provider is told of a meeting (ProviderNotice.meeting). */
+type MeetingFacts = Pick<MeetingRequest, 'uid' | 'subject' | 'organizer' | 'start' | 'end' | 'isAllDay' | 'recurrence'>;
 
 function findsOurs(body: Body, instance: string): boolean {
   return findBlock(body, instance).state === 'ours';
