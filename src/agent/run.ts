@@ -17,6 +17,7 @@ import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from
 import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
 import { GROUP_NOT_FOUND } from '../targets/groups.ts';
+import { mayHaveActed } from '../targets/http.ts';
 import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
@@ -193,6 +194,14 @@ class MailboxPass {
   private readonly series: SeriesResolver;
 
   private readonly onNewRound: (why: { code: string; message: string }) => void;
+  /**
+   * An answer of this page failed in a way that may have landed (sendAnswer): the page's cursor is not saved, so that
+   * the next pass reads the page again and finds the request answered (its decision completed) or still pending
+   * (answered again, with the same alias).
+   */
+  private uncertain = false;
+  /** The meetings this pass decided (recorded): an interrupted decision of one of them is not completed (settle). */
+  private readonly decided = new Set<string>();
 
   constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean, fence: Lease | undefined, onNewRound: (why: { code: string; message: string }) => void = () => {}) {
     this.onNewRound = onNewRound;
@@ -243,7 +252,7 @@ class MailboxPass {
 
   async run(): Promise<void> {
     const { store, desk } = this.options;
-    await this.settle();
+    const interrupted = await store.unsettledAgentMeetings(this.address);
     let cursor = await store.agentCursor(this.address);
     let restarted = false;
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -270,9 +279,10 @@ class MailboxPass {
         await this.handle(request);
       }
       for (const item of changes.unreadable ?? []) this.note({ mailbox: this.address, uid: item.uid, subject: item.subject, organizer: item.organizer, outcome: 'failed', reason: item.message, error: { code: 'UnreadableAnswer', message: item.message } });
+      if (this.uncertain) return;
       cursor = changes.cursor;
       await store.saveAgentCursor(this.address, cursor, this.fence);
-      if (!changes.more) return;
+      if (!changes.more) return await this.settle(interrupted);
     }
   }
 
@@ -297,14 +307,16 @@ class MailboxPass {
   }
 
   /**
-   * Completes the decisions a pass recorded but did not carry out to the end (the process died, or lost its lease,
-   * between the record and the last step): the answer may have been sent, so what follows it is done now —
-   * idempotently, as instructions.ts changes only our own block and finds it there already when it is. Where the
-   * answer had not been sent, the request is still pending and is answered when its page is read again (the cursor
-   * moves on only after a page's requests were handled).
+   * Completes the decisions an earlier pass recorded but did not carry out to the end (the process died, or lost its
+   * lease, between the record and the last step; or the answer failed in a way that may have landed): after this
+   * pass has read every page, where a request still pending was answered again (the cursor moves on only after a
+   * page's requests were handled, so the page was read again) — what is left was answered, so what follows the answer
+   * is done now, idempotently, as instructions.ts changes only our own block and finds it there already when it is.
+   * Not done when the pass did not read to the end: a request not read yet may still be pending.
    */
-  private async settle(): Promise<void> {
-    for (const row of await this.options.store.unsettledAgentMeetings(this.address)) {
+  private async settle(interrupted: AgentMeetingRow[]): Promise<void> {
+    for (const row of interrupted) {
+      if (this.decided.has(row.uid)) continue;
       this.checkLease();
       try {
         await this.complete(row);
@@ -526,16 +538,31 @@ class MailboxPass {
   }
 
   /**
-   * The answer sent. Refused by the service (a TargetError: the service said no, or the scheduler gave up on it), the
+   * The answer sent. Refused by the service (a 4xx or an Exchange ResponseCode error: the service did not act), the
    * decision recorded for it gives way to what was recorded before — or to no record — so that no pass completes an
-   * answer that was not given.
+   * answer that was not given. Failed in a way that may have landed (a timeout, a reset, a 5xx: mayHaveActed) — on
+   * any attempt the scheduler made, as a retry of an answer that landed is refused as a request no longer there —
+   * the decision stays unsettled and the page is read again next pass (`uncertain`).
    */
   private async sendAnswer(request: MeetingRequest, recorded: AgentMeetingRow | null, reply: Reply, comment: string): Promise<void> {
+    let mayHaveLanded = false;
+    const respond = async () => {
+      try {
+        await this.options.desk.respond(this.address, request, reply, comment, true);
+      } catch (error) {
+        mayHaveLanded ||= mayHaveActed(error);
+        throw error;
+      }
+    };
     try {
-      await this.send(this.address, () => this.options.desk.respond(this.address, request, reply, comment, true), request.start);
+      await this.send(this.address, respond, request.start);
     } catch (error) {
       // Anything but the service's error (a bug, the process going down) leaves the decision to be completed.
       if (!(error instanceof TargetError)) throw error;
+      if (mayHaveLanded) {
+        this.uncertain = true;
+        throw new TargetError('item', 'AnswerUncertain', `the answer may have reached the organiser although it failed (${error.code}: ${error.message}); the next pass reads the request again and completes the answer or gives it again`, { cause: error });
+      }
       if (recorded) await this.options.store.saveAgentMeeting(recorded, this.fence);
       else await this.options.store.forgetAgentMeeting(this.address, request.uid, this.fence);
       throw error;
@@ -543,6 +570,7 @@ class MailboxPass {
   }
 
   private async record(request: MeetingRequest, answer: AgentAnswer, decision: Decision, alias: string | null, instructions: InstructionsPlace, settled = true): Promise<void> {
+    this.decided.add(request.uid);
     await this.options.store.saveAgentMeeting({
       mailbox: this.address,
       uid: request.uid,

@@ -163,7 +163,7 @@ describe('the conference provider, full mode over Graph (fallback: the template)
     const asked = fake.about('Crashed provider call').length;
 
     const completed = await world.pass();
-    expect(outcome(completed, 'Crashed provider call')).toMatchObject({ outcome: 'unchanged', alias: 'meet.21', instructions: 'body', instructionsFrom: 'provider' });
+    expect(completed.outcomes.filter((o) => o.subject === 'Crashed provider call')).toContainEqual(expect.objectContaining({ outcome: 'unchanged', alias: 'meet.21', instructions: 'body', instructionsFrom: 'provider' }));
     const body = organizerView(world, T1, event.iCalUId, VMR).event!.body.content;
     expect(body).toContain('<p>Pexip room <b>meet.21</b> for Crashed provider call</p>');
     expect(body).not.toContain('dial +31 20 555 0100');
