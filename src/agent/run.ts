@@ -493,7 +493,8 @@ class MailboxPass {
   private async tellProviderCancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<string | null> {
     const provider = this.options.providers?.get(this.address);
     if (!provider || !this.mailbox.config.vmr?.provider) return null;
-    if (recorded?.answer !== 'accepted' && recorded?.answer !== 'tentative') return null;
+    const interrupted = recorded?.answer === 'cancelled' && !recorded.settled;
+    if (recorded?.answer !== 'accepted' && recorded?.answer !== 'tentative' && !interrupted) return null;
     const problem = await provider.notify(this.notice('cancelled', request, recorded.alias, null));
     return problem === null ? null : `the conference provider ${provider.where}: ${problem}`;
   }
@@ -524,15 +525,21 @@ class MailboxPass {
   }
 
   private async cancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
-    if (recorded?.answer === 'cancelled') return this.unchanged(request, recorded, 'cancelled already');
+    if (recorded?.answer === 'cancelled' && recorded.settled) return this.unchanged(request, recorded, 'cancelled already');
     const desk = this.options.desk;
+    const cancellation: Decision = { answer: 'accept', reason: 'The organiser cancelled the meeting.' };
     // Only a meeting this agent put on the calendar (accepted or tentatively accepted) is taken off it: the agent
-    // changes only what it added.
-    const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative';
-    if (desk.removeCancelled && ours) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
+    // changes only what it added. An unsettled cancellation is one of those whose removal was interrupted.
+    const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative' || recorded?.answer === 'cancelled';
+    if (desk.removeCancelled && ours) {
+      // Recorded before the meeting is taken off, settled after: a crash in between is completed by the next pass
+      // (settle), or — the cancellation still in the inbox — the removal is made again when it is read again.
+      await this.record(request, 'cancelled', cancellation, recorded.alias, 'none', false);
+      await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
+    }
     // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
     await this.options.store.releaseAlias(this.address, request.uid, this.fence);
-    await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
+    await this.record(request, 'cancelled', cancellation, null, 'none');
     const problem = await this.tellProviderCancelled(request, recorded);
     this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.', ...(problem ? { providerProblem: problem } : {}) });
   }
