@@ -17,6 +17,7 @@ import type { AgentAnswer, AgentMeetingRow, AgentStore, InstructionsPlace } from
 import type { Booking, BookingPage, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply } from '../targets/meetings.ts';
 import { CURSOR_REFUSED, SYNC_STATE_NOT_FOUND } from '../targets/meetings.ts';
 import { GROUP_NOT_FOUND } from '../targets/groups.ts';
+import { mayHaveActed } from '../targets/http.ts';
 import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
@@ -193,6 +194,14 @@ class MailboxPass {
   private readonly series: SeriesResolver;
 
   private readonly onNewRound: (why: { code: string; message: string }) => void;
+  /**
+   * An answer of this page failed in a way that may have landed (sendAnswer): the page's cursor is not saved, so that
+   * the next pass reads the page again and finds the request answered (its decision completed) or still pending
+   * (answered again, with the same alias).
+   */
+  private uncertain = false;
+  /** The meetings this pass decided (recorded): an interrupted decision of one of them is not completed (settle). */
+  private readonly decided = new Set<string>();
 
   constructor(options: AgentPassOptions, mailbox: AgentMailbox, note: (outcome: AgentOutcome) => void, leaseLost: () => boolean, fence: Lease | undefined, onNewRound: (why: { code: string; message: string }) => void = () => {}) {
     this.onNewRound = onNewRound;
@@ -243,7 +252,7 @@ class MailboxPass {
 
   async run(): Promise<void> {
     const { store, desk } = this.options;
-    await this.settle();
+    const interrupted = await store.unsettledAgentMeetings(this.address);
     let cursor = await store.agentCursor(this.address);
     let restarted = false;
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -270,9 +279,10 @@ class MailboxPass {
         await this.handle(request);
       }
       for (const item of changes.unreadable ?? []) this.note({ mailbox: this.address, uid: item.uid, subject: item.subject, organizer: item.organizer, outcome: 'failed', reason: item.message, error: { code: 'UnreadableAnswer', message: item.message } });
+      if (this.uncertain) return;
       cursor = changes.cursor;
       await store.saveAgentCursor(this.address, cursor, this.fence);
-      if (!changes.more) return;
+      if (!changes.more) return await this.settle(interrupted);
     }
   }
 
@@ -297,14 +307,16 @@ class MailboxPass {
   }
 
   /**
-   * Completes the decisions a pass recorded but did not carry out to the end (the process died, or lost its lease,
-   * between the record and the last step): the answer may have been sent, so what follows it is done now —
-   * idempotently, as instructions.ts changes only our own block and finds it there already when it is. Where the
-   * answer had not been sent, the request is still pending and is answered when its page is read again (the cursor
-   * moves on only after a page's requests were handled).
+   * Completes the decisions an earlier pass recorded but did not carry out to the end (the process died, or lost its
+   * lease, between the record and the last step; or the answer failed in a way that may have landed): after this
+   * pass has read every page, where a request still pending was answered again (the cursor moves on only after a
+   * page's requests were handled, so the page was read again) — what is left was answered, so what follows the answer
+   * is done now, idempotently, as instructions.ts changes only our own block and finds it there already when it is.
+   * Not done when the pass did not read to the end: a request not read yet may still be pending.
    */
-  private async settle(): Promise<void> {
-    for (const row of await this.options.store.unsettledAgentMeetings(this.address)) {
+  private async settle(interrupted: AgentMeetingRow[]): Promise<void> {
+    for (const row of interrupted) {
+      if (this.decided.has(row.uid)) continue;
       this.checkLease();
       try {
         await this.complete(row);
@@ -318,16 +330,43 @@ class MailboxPass {
     const vmr = this.mailbox.config.vmr;
     const meeting = { uid: row.uid, organizer: row.organizer, subject: row.subject, start: row.startMs };
     let place = row.instructions;
+    let alias = row.alias;
+    let joining: Joining | null = null;
     if (row.answer === 'declined' || row.answer === 'cancelled') {
       await this.options.store.releaseAlias(this.address, row.uid, this.fence);
       if (vmr?.mode === 'full' && row.instructions === 'body') await this.intoOrganizerMeeting(meeting, (body) => withoutInstructions(body, this.options.instance));
       place = 'none';
     } else if (vmr?.mode === 'full' && row.instructions === 'body' && row.alias) {
-      const instructions = this.instructions(vmr, row.alias, meeting);
+      // The instructions the answer came with: the provider's, asked again about the meeting as recorded (by the
+      // same rules as a new answer: its fallback), else the template's.
+      joining = await this.joining(vmr, row.alias, recordedRequest(row), null, row.answer === 'tentative' ? 'tentative' : 'accept');
+      if (!joining.instructions) return this.providerNotReady(row, joining);
+      const instructions = joining.instructions;
+      alias = joining.alias;
       place = await this.intoOrganizerMeeting(meeting, (body) => withInstructions(body, this.options.instance, instructions));
     }
-    await this.options.store.saveAgentMeeting({ ...row, instructions: place, settled: true }, this.fence);
-    this.note({ ...this.about(row), outcome: 'unchanged', reason: 'completed what an interrupted pass left after deciding', ...(row.alias ? { alias: row.alias } : {}), instructions: place });
+    await this.options.store.saveAgentMeeting({ ...row, alias, instructions: place, settled: true }, this.fence);
+    this.note({
+      ...this.about(row),
+      outcome: 'unchanged',
+      reason: 'completed what an interrupted pass left after deciding',
+      ...(alias ? { alias } : {}),
+      instructions: place,
+      ...(joining?.from ? { instructionsFrom: joining.from } : {}),
+      ...(joining?.problem ? { providerProblem: joining.problem } : {}),
+    });
+  }
+
+  /**
+   * The provider failed and the mailbox would rather wait than send the template's (fallback "tentative"): the answer
+   * is out already, so the decision stays unsettled and the next pass asks the provider again — until the meeting has
+   * ended, when there is nothing left to join and the decision is settled without instructions.
+   */
+  private async providerNotReady(row: AgentMeetingRow, joining: Joining): Promise<void> {
+    const ended = row.endMs > 0 && row.endMs <= this.clock.now();
+    if (ended) await this.options.store.saveAgentMeeting({ ...row, instructions: 'none', settled: true }, this.fence);
+    const reason = ended ? 'the meeting has ended without the conference provider’s instructions' : 'the joining instructions wait for the conference provider: asked again at the next pass';
+    this.note({ ...this.about(row), outcome: 'unchanged', reason, ...(row.alias ? { alias: row.alias } : {}), instructions: 'none', ...(joining.problem ? { providerProblem: joining.problem } : {}) });
   }
 
   /** A request (or the series it stands for) by its state: cancelled, answered already, an informational update, or to answer. */
@@ -442,7 +481,7 @@ class MailboxPass {
    * The meeting's joining instructions: the conference provider's when the mailbox has one and it answers, else the
    * template's — or none, when the provider failed and vmr.provider.fallback says "tentative".
    */
-  private async joining(vmr: VmrConfig, alias: string, request: MeetingRequest, recorded: AgentMeetingRow | null, answer: 'accept' | 'tentative'): Promise<Joining> {
+  private async joining(vmr: VmrConfig, alias: string, request: MeetingFacts, recorded: AgentMeetingRow | null, answer: 'accept' | 'tentative'): Promise<Joining> {
     const template = this.instructions(vmr, alias, request);
     const provider = this.options.providers?.get(this.address);
     if (!provider || !vmr.provider) return { instructions: template, from: 'template', alias };
@@ -457,12 +496,13 @@ class MailboxPass {
   private async tellProviderCancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<string | null> {
     const provider = this.options.providers?.get(this.address);
     if (!provider || !this.mailbox.config.vmr?.provider) return null;
-    if (recorded?.answer !== 'accepted' && recorded?.answer !== 'tentative') return null;
+    const interrupted = recorded?.answer === 'cancelled' && !recorded.settled;
+    if (recorded?.answer !== 'accepted' && recorded?.answer !== 'tentative' && !interrupted) return null;
     const problem = await provider.notify(this.notice('cancelled', request, recorded.alias, null));
     return problem === null ? null : `the conference provider ${provider.where}: ${problem}`;
   }
 
-  private notice(event: ProviderEvent, request: MeetingRequest, alias: string | null, answer: 'accept' | 'tentative' | null): ProviderNotice {
+  private notice(event: ProviderEvent, request: MeetingFacts, alias: string | null, answer: 'accept' | 'tentative' | null): ProviderNotice {
     const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
     return {
       event,
@@ -488,30 +528,51 @@ class MailboxPass {
   }
 
   private async cancelled(request: MeetingRequest, recorded: AgentMeetingRow | null): Promise<void> {
-    if (recorded?.answer === 'cancelled') return this.unchanged(request, recorded, 'cancelled already');
+    if (recorded?.answer === 'cancelled' && recorded.settled) return this.unchanged(request, recorded, 'cancelled already');
     const desk = this.options.desk;
+    const cancellation: Decision = { answer: 'accept', reason: 'The organiser cancelled the meeting.' };
     // Only a meeting this agent put on the calendar (accepted or tentatively accepted) is taken off it: the agent
-    // changes only what it added.
-    const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative';
-    if (desk.removeCancelled && ours) await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
+    // changes only what it added. An unsettled cancellation is one of those whose removal was interrupted.
+    const ours = recorded?.answer === 'accepted' || recorded?.answer === 'tentative' || recorded?.answer === 'cancelled';
+    if (desk.removeCancelled && ours) {
+      // Recorded before the meeting is taken off, settled after: a crash in between is completed by the next pass
+      // (settle), or — the cancellation still in the inbox — the removal is made again when it is read again.
+      await this.record(request, 'cancelled', cancellation, recorded.alias, 'none', false);
+      await this.send(this.address, () => desk.removeCancelled!(this.address, request), request.start);
+    }
     // The organiser's meeting is gone with its body (cancelled or deleted): nothing of ours is left to remove.
     await this.options.store.releaseAlias(this.address, request.uid, this.fence);
-    await this.record(request, 'cancelled', { answer: 'accept', reason: 'The organiser cancelled the meeting.' }, null, 'none');
+    await this.record(request, 'cancelled', cancellation, null, 'none');
     const problem = await this.tellProviderCancelled(request, recorded);
     this.note({ ...this.about(request), outcome: 'cancelled', reason: 'The organiser cancelled the meeting.', ...(problem ? { providerProblem: problem } : {}) });
   }
 
   /**
-   * The answer sent. Refused by the service (a TargetError: the service said no, or the scheduler gave up on it), the
+   * The answer sent. Refused by the service (a 4xx or an Exchange ResponseCode error: the service did not act), the
    * decision recorded for it gives way to what was recorded before — or to no record — so that no pass completes an
-   * answer that was not given.
+   * answer that was not given. Failed in a way that may have landed (a timeout, a reset, a 5xx: mayHaveActed) — on
+   * any attempt the scheduler made, as a retry of an answer that landed is refused as a request no longer there —
+   * the decision stays unsettled and the page is read again next pass (`uncertain`).
    */
   private async sendAnswer(request: MeetingRequest, recorded: AgentMeetingRow | null, reply: Reply, comment: string): Promise<void> {
+    let mayHaveLanded = false;
+    const respond = async () => {
+      try {
+        await this.options.desk.respond(this.address, request, reply, comment, true);
+      } catch (error) {
+        mayHaveLanded ||= mayHaveActed(error);
+        throw error;
+      }
+    };
     try {
-      await this.send(this.address, () => this.options.desk.respond(this.address, request, reply, comment, true), request.start);
+      await this.send(this.address, respond, request.start);
     } catch (error) {
       // Anything but the service's error (a bug, the process going down) leaves the decision to be completed.
       if (!(error instanceof TargetError)) throw error;
+      if (mayHaveLanded) {
+        this.uncertain = true;
+        throw new TargetError('item', 'AnswerUncertain', `the answer may have reached the organiser although it failed (${error.code}: ${error.message}); the next pass reads the request again and completes the answer or gives it again`, { cause: error });
+      }
       if (recorded) await this.options.store.saveAgentMeeting(recorded, this.fence);
       else await this.options.store.forgetAgentMeeting(this.address, request.uid, this.fence);
       throw error;
@@ -519,6 +580,7 @@ class MailboxPass {
   }
 
   private async record(request: MeetingRequest, answer: AgentAnswer, decision: Decision, alias: string | null, instructions: InstructionsPlace, settled = true): Promise<void> {
+    this.decided.add(request.uid);
     await this.options.store.saveAgentMeeting({
       mailbox: this.address,
       uid: request.uid,
@@ -592,6 +654,17 @@ interface Joining {
   from?: 'provider' | 'template';
   problem?: string;
 }
+
+/**
+ * The meeting as recorded, for the conference provider when a decision is completed after a crash (the request itself
+ * is not at hand then): its time, subject and organiser; a recurrence and all-day are not recorded.
+ */
+function recordedRequest(row: AgentMeetingRow): MeetingFacts {
+  return { uid: row.uid, subject: row.subject, organizer: row.organizer, start: row.startMs, end: row.endMs, isAllDay: false, recurrence: null };
+}
+
+/** What the conference provider is told of a meeting (ProviderNotice.meeting). */
+type MeetingFacts = Pick<MeetingRequest, 'uid' | 'subject' | 'organizer' | 'start' | 'end' | 'isAllDay' | 'recurrence'>;
 
 function findsOurs(body: Body, instance: string): boolean {
   return findBlock(body, instance).state === 'ours';

@@ -22,8 +22,11 @@ export interface AgentRun extends AgentSummary {
 }
 
 export interface Agent {
-  /** One pass over every mailbox (room lists read again when `refreshMs` has passed). */
-  pass(): Promise<AgentRun>;
+  /**
+   * One pass over every mailbox (room lists read again when `refreshMs` has passed), or over those of `only` (the
+   * mailboxes a streaming notification named, any case; engine/cadence.ts).
+   */
+  pass(only?: ReadonlySet<string> | null): Promise<AgentRun>;
 }
 
 export interface AgentParts {
@@ -73,8 +76,11 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
   const groups = new GroupResolver({ directory: target.groups(), scheduler, clock, refreshMs });
   const providers = conferenceProviders(config, parts.baseDir ?? process.cwd(), clock);
   return {
-    async pass() {
-      const { mailboxes, problems } = await agentMailboxes(agent, resolver);
+    async pass(only) {
+      const wanted = only ? new Set([...only].map((m) => m.toLowerCase())) : null;
+      const all = await agentMailboxes(agent, resolver);
+      const mailboxes = wanted ? all.mailboxes.filter((m) => wanted.has(m.address.toLowerCase())) : all.mailboxes;
+      const problems = wanted ? [] : all.problems;
       const summary = await runAgentPass({
         instance: config.instance,
         desk,

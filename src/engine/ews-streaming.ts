@@ -270,10 +270,14 @@ export interface AgentStreaming {
   stop(): Promise<void>;
 }
 
-/** For `calpush agent --watch` and serve: null unless the agent's target is EWS with target.streaming.enabled. */
-export function agentStreaming(target: CalendarTarget, scheduler: Scheduler, passSoon: () => void, onError?: EwsStreamsOptions['onError']): AgentStreaming | null {
+/**
+ * For `calpush agent --watch` and serve: a change asks for a pass of the mailbox that changed (Cadence.soon); armed
+ * after each full pass with every mailbox it read (arm() unsubscribes the mailboxes it is not given). Null unless the agent's target is EWS with
+ * target.streaming.enabled.
+ */
+export function agentStreaming(target: CalendarTarget, scheduler: Scheduler, passSoon: (mailbox: string) => void, onError?: EwsStreamsOptions['onError']): AgentStreaming | null {
   if (!(target instanceof EwsTarget) || !target.streamingOptions.enabled) return null;
-  const streams = ewsStreamsFor(target, scheduler, () => passSoon(), onError)!;
+  const streams = ewsStreamsFor(target, scheduler, (mailbox) => passSoon(mailbox), onError)!;
   return {
     afterPass: (mailboxes) => void streams.arm(mailboxes.map((mailbox) => ({ mailbox, folders: ['inbox'] as const }))),
     stop: () => streams.stop(),

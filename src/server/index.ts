@@ -206,7 +206,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const streaming: Array<{ stop(): Promise<void> }> = [];
   const streamingFailed = (mailbox: string | null, error: TargetError) => app.log.warn({ mailbox, error: { code: error.code, message: error.message } }, 'EWS streaming notifications: polling covers it');
   try {
-    agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run), (loop) => agentStreaming(loop.target, loop.scheduler, () => loop.cadence().soon(), streamingFailed), streaming) : null;
+    agent = config.agent && (options.runAgent ?? true) ? agentLoop(options, routes, store, (run) => logAgentPass(app, run), (loop) => agentStreaming(loop.target, loop.scheduler, (mailbox) => loop.cadence().soon([mailbox]), streamingFailed), streaming) : null;
   } catch (error) {
     await closeRoutes();
     if (!options.store) await store.close();
@@ -438,12 +438,13 @@ function agentLoop(
   const streaming = streamingFor({ ...member, cadence: () => cadence });
   if (streaming) streams.push(streaming);
   const cadence: Cadence<AgentRun> = new Cadence({
-    pass: () => agent.pass(),
+    pass: (only) => agent.pass(only),
     intervalMs: agentConfig.intervalSeconds * 1000,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.cadenceWait ? { wait: options.cadenceWait } : {}),
-    onPass: (run) => {
-      streaming?.afterPass(run.mailboxes.map((m) => m.mailbox));
+    onPass: (run, only) => {
+      // A pass of the notified mailboxes only reads no more than those: the subscriptions are armed after a full one.
+      if (only === null) streaming?.afterPass(run.mailboxes.map((m) => m.mailbox));
       log(run);
       options.onAgentPass?.(run);
     },

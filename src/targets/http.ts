@@ -377,6 +377,19 @@ export class NetworkError extends TargetError {
   }
 }
 
+/**
+ * Whether a failed request may have been carried out all the same: no answer came after the request had left (a
+ * timeout, a reset: RFC 9110 section 9.2.2 — the client cannot know whether the server acted), or the server failed
+ * (5xx) or its answer could not be read. A refusal — a 4xx, Exchange's ResponseCode errors, throttling, a connection
+ * that was never made, a request never sent — is a definite no: the service did not act.
+ */
+export function mayHaveActed(error: unknown): boolean {
+  if (!(error instanceof TargetError) || error.unsent || error.throttles) return false;
+  if (error instanceof NetworkError) return error.reason === 'timeout' || error.reason === 'reset' || error.reason === 'other';
+  if (error.status !== undefined && error.status >= 500) return true;
+  return error.code === 'AnswerTooSlow' || error.code === 'AnswerTooLarge' || error.code === 'UnreadableAnswer';
+}
+
 // Node's (OpenSSL's) verification codes for a chain that no trusted CA signs.
 export const TLS_UNTRUSTED = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',

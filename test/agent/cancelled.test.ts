@@ -54,4 +54,41 @@ describe('a cancelled meeting on the agent mailbox', () => {
   it('is left alone when the agent never answered it (answered by hand, or before a lost store)', async () => {
     expect(await passes([[request('cancelled')]])).toEqual([]);
   });
+
+  /** Three passes; the second's removal "dies" (a throw no handler expects) after or before taking the meeting off. */
+  async function crashing(when: 'after' | 'before', pages: MeetingRequest[][]) {
+    const store = new SqliteStore(':memory:', { clock });
+    const desk = deskOf(pages);
+    const remove = desk.removeCancelled!.bind(desk);
+    let crashes = 1;
+    desk.removeCancelled = async (mailbox, r) => {
+      if (crashes-- > 0) {
+        if (when === 'after') await remove(mailbox, r);
+        throw new Error('the process died here');
+      }
+      await remove(mailbox, r);
+    };
+    const config = agentConfig().mailboxes[ROOM]!;
+    const mailboxes = [{ address: ROOM, config, policy: policyOf(config) }];
+    const scheduler = new Scheduler({ clock, baseBackoffMs: 1, maxBackoffMs: 5 });
+    for (let n = 0; n < pages.length; n++) await runAgentPass({ instance: 'agent-test', desk, scheduler, store, mailboxes, clock });
+    const row = await store.agentMeeting(ROOM, 'uid-1');
+    const unsettled = await store.unsettledAgentMeetings(ROOM);
+    await store.close();
+    return { removed: desk.removed, row, unsettled };
+  }
+
+  it('a crash between taking it off the calendar and its record is completed by the next pass: the record says cancelled', async () => {
+    // The removal took the cancellation out of the inbox too (EWS RemoveItem): the next pass does not see it again.
+    const { removed, row, unsettled } = await crashing('after', [[request('pending')], [request('cancelled')], []]);
+    expect(removed).toEqual(['item-cancelled']);
+    expect(row).toMatchObject({ answer: 'cancelled', settled: true, alias: null });
+    expect(unsettled).toEqual([]);
+  });
+
+  it('a crash before it was taken off: the cancellation read again takes it off, once', async () => {
+    const { removed, row } = await crashing('before', [[request('pending')], [request('cancelled')], [request('cancelled')], [request('cancelled')]]);
+    expect(removed).toEqual(['item-cancelled']);
+    expect(row).toMatchObject({ answer: 'cancelled', settled: true });
+  });
 });

@@ -58,4 +58,56 @@ describe.each(PROTOCOLS)('the agent over %s, killed between its answer and its r
     expect(await world.store.unsettledAgentMeetings(VMR)).toEqual([]);
     expect(organizerView(world, T1, booked.iCalUId, VMR).event!.body.content).not.toContain('calpush-joining-instructions');
   });
+
+  /** A timeout, as the HTTP client reports one: the request left, no answer came. */
+  async function timeout() {
+    const { NetworkError } = await import('../../src/targets/http.ts');
+    return new NetworkError('timeout', 'https://outlook.example/respond', 'transient', 'ETIMEDOUT', 'POST respond: no answer within 30000 ms (ETIMEDOUT)', {});
+  }
+
+  it('an answer that timed out after the service applied it is kept: the next pass completes its instructions, and answers nothing twice', async () => {
+    world = await startWorld(protocol);
+    const booked = world.sandbox.outlook(T1).createEvent(meeting('Timed-out answer', [[STUDENT, 'required'], [VMR, 'resource']]));
+    const respond = world.desk.respond.bind(world.desk);
+    const lost = await timeout();
+    // The first attempt lands, its answer is lost; the scheduler's retries get no answer either.
+    vi.spyOn(world.desk, 'respond')
+      .mockImplementationOnce(async (...args) => {
+        await respond(...args);
+        throw lost;
+      })
+      .mockRejectedValue(lost);
+    const failed = await world.pass();
+    expect(failed.outcomes.filter((o) => o.subject === 'Timed-out answer')).toMatchObject([{ outcome: 'failed', error: { code: 'AnswerUncertain' } }]);
+    expect(organizerView(world, T1, booked.iCalUId, VMR).response).toBe('accepted');
+    expect(await world.store.agentMeeting(VMR, booked.iCalUId)).toMatchObject({ answer: 'accepted', alias: 'vmr1001', settled: false });
+    vi.restoreAllMocks();
+
+    const completed = await world.pass();
+    expect(completed.outcomes.filter((o) => o.subject === 'Timed-out answer')).toContainEqual(expect.objectContaining({ outcome: 'unchanged', alias: 'vmr1001', instructions: 'body' }));
+    const content = organizerView(world, T1, booked.iCalUId, VMR).event!.body.content as string;
+    expect(content.match(/calpush-joining-instructions v1/g)).toHaveLength(1);
+    expect(content).toContain('https://vmr.contoso.edu/vmr1001');
+    expect(await world.store.agentMeeting(VMR, booked.iCalUId)).toMatchObject({ answer: 'accepted', alias: 'vmr1001', instructions: 'body', settled: true });
+    expect(await world.store.unsettledAgentMeetings(VMR)).toEqual([]);
+    expect(responses(world, T1, 'Timed-out answer').map((m) => m.type)).toEqual(['meetingAccepted']);
+  });
+
+  it('an answer that timed out before the service acted is given again by the next pass, with the same alias', async () => {
+    world = await startWorld(protocol);
+    const booked = world.sandbox.outlook(T1).createEvent(meeting('Unanswered timeout', [[STUDENT, 'required'], [VMR, 'resource']]));
+    vi.spyOn(world.desk, 'respond').mockRejectedValue(await timeout());
+    const failed = await world.pass();
+    expect(failed.outcomes.filter((o) => o.subject === 'Unanswered timeout')).toMatchObject([{ outcome: 'failed', error: { code: 'AnswerUncertain' } }]);
+    expect(organizerView(world, T1, booked.iCalUId, VMR).response).not.toBe('accepted');
+    vi.restoreAllMocks();
+
+    const answered = await world.pass();
+    expect(answered.outcomes.filter((o) => o.subject === 'Unanswered timeout')).toContainEqual(expect.objectContaining({ outcome: 'accepted', alias: 'vmr1001', instructions: 'body' }));
+    expect(organizerView(world, T1, booked.iCalUId, VMR).response).toBe('accepted');
+    const content = organizerView(world, T1, booked.iCalUId, VMR).event!.body.content as string;
+    expect(content.match(/calpush-joining-instructions v1/g)).toHaveLength(1);
+    expect(await world.store.agentMeeting(VMR, booked.iCalUId)).toMatchObject({ answer: 'accepted', alias: 'vmr1001', instructions: 'body', settled: true });
+    expect(responses(world, T1, 'Unanswered timeout').map((m) => m.type)).toEqual(['meetingAccepted']);
+  });
 });

@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { agentConfigSchema } from '../../src/agent/config.ts';
 import { ConferenceProvider, verifyProviderSignature, type ProviderNotice } from '../../src/agent/provider.ts';
 import { conferenceProviders } from '../../src/app/agent.ts';
@@ -147,6 +147,31 @@ describe('the conference provider, full mode over Graph (fallback: the template)
     expect(verifyProviderSignature(SECRET, { signature: expected, timestamp }, sent!.body, Date.parse(NOW) + 3_600_000)).toBe(false);
     // The secret travels in no header and no body.
     expect(JSON.stringify(fake.received)).not.toContain(SECRET);
+  });
+
+  it('a decision completed after a crash gets the provider’s instructions too, asked about the meeting as recorded', async () => {
+    fake.behaviour = 'valid';
+    const event = book('Crashed provider call');
+    const respond = world.desk.respond.bind(world.desk);
+    vi.spyOn(world.desk, 'respond').mockImplementationOnce(async (...args) => {
+      await respond(...args);
+      throw new Error('the process died here');
+    });
+    const crashed = await world.pass();
+    expect(crashed.mailboxes.find((m) => m.mailbox === VMR)!.error).toMatchObject({ code: 'InternalError' });
+    vi.restoreAllMocks();
+    const asked = fake.about('Crashed provider call').length;
+
+    const completed = await world.pass();
+    expect(completed.outcomes.filter((o) => o.subject === 'Crashed provider call')).toContainEqual(expect.objectContaining({ outcome: 'unchanged', alias: 'meet.21', instructions: 'body', instructionsFrom: 'provider' }));
+    const body = organizerView(world, T1, event.iCalUId, VMR).event!.body.content;
+    expect(body).toContain('<p>Pexip room <b>meet.21</b> for Crashed provider call</p>');
+    expect(body).not.toContain('dial +31 20 555 0100');
+    const again = fake.about('Crashed provider call').slice(asked);
+    expect(again).toHaveLength(1);
+    expect(again[0]!.notice).toMatchObject({ event: 'accepted', answer: 'accept', alias: 'meet.21', meeting: { uid: event.iCalUId, organizer: T1, subject: 'Crashed provider call' } });
+    expect(await world.store.agentMeeting(VMR, event.iCalUId)).toMatchObject({ alias: 'meet.21', instructions: 'body', settled: true });
+    expect(responses(world, T1, 'Crashed provider call').map((m) => m.type)).toEqual(['meetingAccepted']);
   });
 
   it.each([

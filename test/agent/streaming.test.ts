@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EWS_PASSWORD, EWS_SCHEDULING_ACCOUNT, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { createWorkspace, startCli, workspaceAt, type Workspace } from '../e2e/harness.ts';
-import { TEMPLATE, VMR } from './harness.ts';
+import { ROOM, TEMPLATE, VMR } from './harness.ts';
 
 let sandbox: SandboxInternals;
 
@@ -28,6 +28,7 @@ function workspace(streaming: Record<string, unknown>): Workspace {
     target: 'default',
     mailboxes: {
       [VMR]: { kind: 'vmr', organizers: { domains: ['contoso.edu'] }, vmr: { mode: 'full', alias: { range: { from: 8001, to: 8099 } }, dialIn: '+31 20 555 0100', webLink: 'https://vmr.contoso.edu/{alias}', template: TEMPLATE } },
+      [ROOM]: { kind: 'room', organizers: { domains: ['contoso.edu'] } },
     },
   };
   return workspaceAt(base.dir, { ...base.rawConfig, target, agent });
@@ -88,13 +89,18 @@ describe('calpush agent --watch with EWS streaming notifications', () => {
     const answeredInMs = performance.now() - booked;
     // The poll is an hour away: only the notification can have asked for this pass.
     expect(answeredInMs).toBeLessThan(10_000);
-    const outcome = run
+    type Pass = { outcomes: Array<{ subject: string; outcome: string }>; mailboxes: Array<{ mailbox: string }> };
+    const passes = run
       .out()
       .trim()
       .split('\n')
-      .flatMap((line) => (JSON.parse(line) as { outcomes: Array<{ subject: string; outcome: string }> }).outcomes)
-      .find((o) => o.subject === 'Streamed video call');
+      .map((line) => JSON.parse(line) as Pass);
+    const outcome = passes.flatMap((pass) => pass.outcomes).find((o) => o.subject === 'Streamed video call');
     expect(outcome?.outcome).toBe('accepted');
+    // The first pass is a full one; the notification asked for a pass of the VMR mailbox only, not of the room too.
+    expect(passes[0]!.mailboxes.map((m) => m.mailbox).sort()).toEqual([ROOM, VMR].sort());
+    const notified = passes.find((pass) => pass.outcomes.some((o) => o.subject === 'Streamed video call'))!;
+    expect(notified.mailboxes.map((m) => m.mailbox)).toEqual([VMR]);
     run.child.kill('SIGTERM');
     const result = await run.done;
     expect(result.code, result.stderr).toBe(0);

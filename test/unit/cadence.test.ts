@@ -102,4 +102,49 @@ describe('a pass on a cadence', () => {
     hang();
     await busy.done();
   });
+
+  it('soon(keys) runs a pass of those keys only, gathered into one pass; the full pass stays on the interval', async () => {
+    const time = manualTime();
+    const passes: Array<{ at: number; only: string[] | null }> = [];
+    const loop = new Cadence({
+      intervalMs: 60_000,
+      clock: time.clock,
+      wait: time.wait,
+      pass: async (only) => {
+        passes.push({ at: (time.clock.now() - Date.parse(NOW)) / 1000, only: only ? [...only].sort() : null });
+        time.clock.advance(1_000);
+        return passes.length;
+      },
+    });
+    loop.start();
+    await new Promise((r) => setImmediate(r)); // the first pass (a full one) runs; the loop waits for the next
+    time.clock.advance(10_000);
+    loop.soon(['room-b@contoso.edu']);
+    loop.soon(['room-a@contoso.edu', 'room-b@contoso.edu']); // before the pass starts: the same pass
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    await time.tick(); // the wait left until the full pass (60 s after the first) runs out
+    await loop.stop(1_000);
+    expect(passes.slice(0, 3)).toEqual([
+      { at: 0, only: null },
+      { at: 11, only: ['room-a@contoso.edu', 'room-b@contoso.edu'] },
+      { at: 60, only: null },
+    ]);
+    // Counted from the start of the full pass, not from the pass of the notified keys.
+    expect(time.waits.slice(0, 2)).toEqual([59_000, 48_000]);
+  });
+
+  it('soon() without keys asks for a full pass, whatever keys were asked for before', async () => {
+    const time = manualTime();
+    const only: Array<string[] | null> = [];
+    const loop = new Cadence({ intervalMs: 60_000, clock: time.clock, wait: time.wait, pass: async (keys) => only.push(keys ? [...keys] : null) });
+    loop.start();
+    await new Promise((r) => setImmediate(r));
+    loop.soon(['room-a@contoso.edu']);
+    loop.soon();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    await loop.stop(1_000);
+    expect(only.slice(0, 2)).toEqual([null, null]);
+  });
 });

@@ -60,14 +60,15 @@ export function registerAgentCommand(program: Command): void {
 }
 
 /** Passes until SIGTERM/SIGINT: the wait ends at once, a running pass gets a few seconds to finish (engine/cadence.ts). */
-async function watch(pass: () => Promise<AgentRun>, intervalMs: number, json: boolean, streamingFor: (soon: () => void) => AgentStreaming | null): Promise<void> {
-  // EWS streaming notifications (engine/ews-streaming.ts): a meeting request asks for a pass at once.
-  const streaming = streamingFor(() => loop.soon());
+async function watch(pass: (only: ReadonlySet<string> | null) => Promise<AgentRun>, intervalMs: number, json: boolean, streamingFor: (soon: (mailbox: string) => void) => AgentStreaming | null): Promise<void> {
+  // EWS streaming notifications (engine/ews-streaming.ts): a meeting request asks for a pass of its mailbox at once.
+  const streaming = streamingFor((mailbox) => loop.soon([mailbox]));
   const loop: Cadence<AgentRun> = new Cadence({
     pass,
     intervalMs,
-    onPass: (run) => {
-      streaming?.afterPass(run.mailboxes.map((m) => m.mailbox));
+    onPass: (run, only) => {
+      // A pass of the notified mailboxes only reads no more than those: the subscriptions are armed after a full one.
+      if (only === null) streaming?.afterPass(run.mailboxes.map((m) => m.mailbox));
       const changed: AgentRun = { ...run, outcomes: run.outcomes.filter((o) => o.outcome !== 'unchanged') };
       if (json) process.stdout.write(`${JSON.stringify({ at: new Date(systemClock.now()).toISOString(), ...changed })}\n`);
       else if (changed.outcomes.length || run.roomLists.length || run.mailboxes.some((m) => m.error || m.newRound)) process.stdout.write(describe(changed, true));
