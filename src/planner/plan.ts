@@ -9,7 +9,8 @@ import type { DeliveredRow, DesiredRow, PendingOp } from '../model/rows.ts';
 export interface PlanInput {
   instance: string;
   calendar: string;
-  desired: DesiredRow[];
+  /** The desired rows; their events are not needed (the content hash stands for the content). */
+  desired: Array<Omit<DesiredRow, 'event'>>;
   delivered: DeliveredRow[];
   /** Deletions so far per key: part of the transactionId, so a re-created event is not mistaken for its predecessor. */
   generations: Map<string, number>;

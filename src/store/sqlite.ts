@@ -3,7 +3,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
-import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp, RouteLookupRow } from '../model/rows.ts';
+import type { DeliveredRow, DesiredJsonRow, DesiredRow, HeldEvent, MailboxRow, PendingOp, RouteLookupRow } from '../model/rows.ts';
 import {
   EmptyInputRefused,
   type ApiKeyRow,
@@ -26,7 +26,7 @@ import {
 import type { StoreTables } from './copy.ts';
 import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';
 import { prepareStoreFile, warnIfReadableByOthers } from './files.ts';
-import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
+import { opIdentity, toApiKey, toDelivered, toDesired, toDesiredJson, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
 import type { AlertDeliveryRow, AlertRow, AlertStore } from './alerts.ts';
 import type { ConnectionRow, ConnectionStore, ConsentRequestRow, SealedSecrets } from './connections.ts';
 import type { Keyring } from './sealed.ts';
@@ -401,6 +401,13 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
       'SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = ? ORDER BY event_key',
     ).all(calendar) as Row[];
     return rows.map(toDesired);
+  }
+
+  async desiredJsonFor(calendar: string): Promise<DesiredJsonRow[]> {
+    const rows = this.statement(
+      'SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = ? ORDER BY event_key',
+    ).all(calendar) as Row[];
+    return rows.map(toDesiredJson);
   }
 
   async desiredCounts(): Promise<Map<string, number>> {
