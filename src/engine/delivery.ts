@@ -13,10 +13,14 @@ export async function deliver(options: DeliveryOptions): Promise<DeliverySummary
   // Mailboxes with nothing to do cost one query here, not a plan each: a no-op resync stays a no-op.
   const needing = new Set(options.reinventory ? options.calendars : await options.store.calendarsNeedingDelivery(options.calendars));
   const byCalendar = await settledMailboxes(options, needing);
+  // The desired version each waiting mailbox is queued at: until its delivery plans it, the store reports it as
+  // changed (desired above delivered), which is nothing new to act on (engine/workers.ts, changed).
+  const queuedAt = new Map((await options.store.changedMailboxes()).map((row) => [row.calendar, row.desiredVersion]));
   const workers = new MailboxWorkers(
     run,
     options.calendars.filter((calendar) => needing.has(calendar)),
     byCalendar,
+    queuedAt,
   );
   const stopWatching = watchChanges(options, workers);
   try {

@@ -17,9 +17,10 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   const { calendar, run } = work;
   work.plannedVersion = (await store.mailbox(calendar))?.desiredVersion ?? work.plannedVersion;
   run.plannedVersions.set(calendar, work.plannedVersion);
-  const desired = await store.desiredFor(calendar);
-  // The parsed events are let go after this plan: only the fresh operations keep theirs, as JSON (contentOf).
-  work.desiredByKey = new Map(desired.map(({ event: _event, ...row }) => [row.key, row]));
+  // The events as the store keeps them, JSON, not parsed: only the fresh operations keep theirs (contentOf), and a
+  // request parses it when it is sent.
+  const desired = await store.desiredJsonFor(calendar);
+  work.desiredByKey = new Map(desired.map(({ eventJson: _eventJson, ...row }) => [row.key, row]));
   // Taken before the delivered rows are read: an answer is recorded before its operation leaves inFlight, so every
   // key not left alone here has its answer in the rows read below.
   const { busy, deferred } = keysInFlight([...work.inFlight, ...work.resending], work.desiredByKey);
@@ -36,7 +37,7 @@ export async function replanMailbox(work: MailboxWork): Promise<void> {
   const eventOf = new Map(desired.map((row) => [row.key, row]));
   for (const op of fresh) {
     const row = op.kind === 'delete' ? undefined : eventOf.get(op.key);
-    if (row) work.contentOf.set(op, { eventJson: JSON.stringify(row.event), startsAtMs: row.startsAtMs });
+    if (row) work.contentOf.set(op, { eventJson: row.eventJson, startsAtMs: row.startsAtMs });
   }
   await store.replacePendingOps(calendar, [...work.inFlight, ...work.queued, ...fresh], work.lease);
   log?.debug({ calendar, version: work.plannedVersion, ops: fresh.length, unchanged: result.unchanged, inFlight: work.inFlight.size }, 'planned');

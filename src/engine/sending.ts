@@ -1,6 +1,6 @@
 // Sending a mailbox's planned operations and recording their answers. Each group of operations is one request
 // through the scheduler (a batch, or a single call); each answer is recorded the moment it arrives.
-import { describe, type CanonicalEvent } from '../model/event.ts';
+import type { CanonicalEvent, DesiredEvent } from '../model/event.ts';
 import type { PendingOp } from '../model/rows.ts';
 import { batchShape, requestPriority } from '../planner/requests.ts';
 import { recreate } from '../planner/recreate.ts';
@@ -112,9 +112,16 @@ async function haltOn(work: MailboxWork, op: PendingOp, error: TargetError): Pro
   if (op.kind === 'create' && nothingCanLand(error)) await work.run.options.store.recordOpFailure(work.calendar, op.key, `${error.code}: ${error.message}`, work.lease, true);
 }
 
-/** What the target is asked to do for a planned operation, with the content it was planned from. */
+/**
+ * What the target is asked to do for a planned operation, with the content it was planned from. Its key, content
+ * hash and start are the operation's, as planned from the desired row (validateEvent derived them from this very
+ * event): not derived again per request (two SHA-256 and a time-zone conversion per event).
+ */
 function toBatchOp(work: MailboxWork, op: PendingOp): BatchOp {
-  const desiredOf = (op: PendingOp) => describe(JSON.parse(work.contentOf.get(op)!.eventJson) as CanonicalEvent);
+  const desiredOf = (op: PendingOp): DesiredEvent => {
+    const content = work.contentOf.get(op)!;
+    return { event: JSON.parse(content.eventJson) as CanonicalEvent, key: op.key, contentHash: op.contentHash!, startsAtMs: content.startsAtMs };
+  };
   return op.kind === 'create'
     ? { kind: 'create', desired: desiredOf(op), transactionId: op.transactionId! }
     : op.kind === 'update'

@@ -3,7 +3,8 @@
 // A source declares an event under its own id in a calendar (a person's or room's mailbox address). calpush
 // normalises it, hashes its content and derives a stable key from (calendar, id): the key is what the tag on the
 // delivered item carries, the hash is what makes an unchanged event cost nothing downstream.
-import { createHash } from 'node:crypto';
+// crypto.hash: one call, no Hash object per digest (https://nodejs.org/api/crypto.html#cryptohashalgorithm-data-options).
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalTimeZone, existingLocalTime, normalizeLocalDate, normalizeLocalDateTime, zonedToUtcMs } from './time.ts';
 
@@ -227,7 +228,7 @@ export function describe(event: CanonicalEvent): DesiredEvent {
  * comparisons (Graph compares extended-property values case-insensitively).
  */
 export function eventKey(calendar: string, id: string): string {
-  return createHash('sha256').update(`${calendar}\n${id}`).digest('hex').slice(0, 32);
+  return hash('sha256', `${calendar}\n${id}`).slice(0, 32);
 }
 
 /**
@@ -248,5 +249,5 @@ export function contentHash(event: CanonicalEvent): string {
     event.sensitivity,
     event.reminderMinutes,
   ];
-  return createHash('sha256').update(JSON.stringify(material)).digest('hex').slice(0, 32);
+  return hash('sha256', JSON.stringify(material)).slice(0, 32);
 }

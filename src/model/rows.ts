@@ -13,6 +13,9 @@ export interface DesiredRow {
   event: CanonicalEvent;
 }
 
+/** A desired row with its event as the store keeps it, JSON: what delivery plans from and sends (not parsed to plan). */
+export type DesiredJsonRow = Omit<DesiredRow, 'event'> & { eventJson: string };
+
 /** One item in a target calendar that carries our tag. Several may share a key (a copy made in Outlook keeps the tag). */
 export interface DeliveredRow {
   calendar: string;

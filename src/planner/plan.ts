@@ -3,13 +3,14 @@
 // It only ever sees items that carry our tag (delivered rows come from our own creates or from a listing
 // filtered on our tag), so every update or delete it plans is on an item calpush created. Updates and deletes carry
 // the item's ChangeKey / ETag as delivered, so the target can send it (a stale one is re-read there). No I/O here.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { DeliveredRow, DesiredRow, PendingOp } from '../model/rows.ts';
 
 export interface PlanInput {
   instance: string;
   calendar: string;
-  desired: DesiredRow[];
+  /** The desired rows; their events are not needed (the content hash stands for the content). */
+  desired: Array<Omit<DesiredRow, 'event'>>;
   delivered: DeliveredRow[];
   /** Deletions so far per key: part of the transactionId, so a re-created event is not mistaken for its predecessor. */
   generations: Map<string, number>;
@@ -27,7 +28,7 @@ export interface Plan {
  * It covers the content because Graph refuses the same transactionId for a different event (ErrorDuplicateTransactionId).
  */
 export function transactionIdFor(instance: string, calendar: string, key: string, contentHash: string, generation: number): string {
-  const hex = createHash('sha256').update(`${instance}\n${calendar}\n${key}\n${contentHash}\n${generation}`).digest('hex');
+  const hex = hash('sha256', `${instance}\n${calendar}\n${key}\n${contentHash}\n${generation}`);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 

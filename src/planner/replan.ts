@@ -35,7 +35,7 @@ export function keysInFlight(inFlight: Iterable<PendingOp>, desiredByKey: Readon
 export interface ReplanInput {
   instance: string;
   calendar: string;
-  desired: readonly DesiredRow[];
+  desired: ReadonlyArray<Omit<DesiredRow, 'event'>>;
   delivered: readonly DeliveredRow[];
   generations: Map<string, number>;
   /** Keys with a request out (keysInFlight): left out of this plan, their queued operations (a resend) kept. */

@@ -18,7 +18,7 @@ import pg from 'pg';
 import { systemClock, type Clock } from '../model/clock.ts';
 import type { DesiredEvent, EventTiming } from '../model/event.ts';
 import { keepsAbsentEvent, retentionBounds, type RetentionRule } from '../model/retention.ts';
-import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, PendingOp, RouteLookupRow } from '../model/rows.ts';
+import type { DeliveredRow, DesiredJsonRow, DesiredRow, HeldEvent, MailboxRow, PendingOp, RouteLookupRow } from '../model/rows.ts';
 import type { AlertDeliveryRow, AlertRow } from './alerts.ts';
 import type { ConnectionRow, ConsentRequestRow } from './connections.ts';
 import type { StoreTables } from './copy.ts';
@@ -33,7 +33,7 @@ import type { DriftKind, DriftPolicy, DriftRow, NotificationCountRow, Subscripti
 import { SealError, type Keyring } from './sealed.ts';
 import { StoreError } from './errors.ts';
 import { describeServer, postgresFailure } from './postgres-errors.ts';
-import { opIdentity, toApiKey, toDelivered, toDesired, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
+import { opIdentity, toApiKey, toDelivered, toDesired, toDesiredJson, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
 import {
   EmptyInputRefused,
   LeaseLost,
@@ -459,6 +459,11 @@ export class PostgresStore implements Store, StoreTables {
   async desiredFor(calendar: string): Promise<DesiredRow[]> {
     const rows = await this.query('SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = $1 ORDER BY event_key', [calendar]);
     return rows.map(toDesired);
+  }
+
+  async desiredJsonFor(calendar: string): Promise<DesiredJsonRow[]> {
+    const rows = await this.query('SELECT calendar, event_key, source_id, content_hash, starts_at_ms, payload FROM desired_event WHERE calendar = $1 ORDER BY event_key', [calendar]);
+    return rows.map(toDesiredJson);
   }
 
   async desiredCounts(): Promise<Map<string, number>> {

@@ -1,6 +1,6 @@
 // Rows as both stores read them back (SQLite and PostgreSQL name their columns alike): one mapping, so that the
 // two cannot drift apart. PostgreSQL returns BIGINT and COUNT(*) as strings, hence Number() everywhere.
-import type { DeliveredRow, DesiredRow, MailboxRow, PendingOp } from '../model/rows.ts';
+import type { DeliveredRow, DesiredJsonRow, DesiredRow, MailboxRow, PendingOp } from '../model/rows.ts';
 import type { ApiKeyRow, FeedStateRow } from './store.ts';
 
 export type Row = Record<string, unknown>;
@@ -63,6 +63,17 @@ export function toDesired(row: Row): DesiredRow {
     contentHash: String(row.content_hash),
     startsAtMs: Number(row.starts_at_ms),
     event: JSON.parse(String(row.payload)),
+  };
+}
+
+export function toDesiredJson(row: Row): DesiredJsonRow {
+  return {
+    calendar: String(row.calendar),
+    key: String(row.event_key),
+    sourceId: String(row.source_id),
+    contentHash: String(row.content_hash),
+    startsAtMs: Number(row.starts_at_ms),
+    eventJson: String(row.payload),
   };
 }
 

@@ -10,7 +10,7 @@ import type { AgentStore } from './agent.ts';
 import type { AlertStore } from './alerts.ts';
 import type { ConnectionStore, SealedSecrets } from './connections.ts';
 import type { WatchStore } from './watch.ts';
-import type { DeliveredRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp, RouteLookupRow } from '../model/rows.ts';
+import type { DeliveredRow, DesiredJsonRow, DesiredRow, HeldEvent, MailboxRow, MailboxState, PendingOp, RouteLookupRow } from '../model/rows.ts';
 
 export interface DesiredChange {
   /** Calendars whose desired set is replaced by `events` (plus held events, which keep their old state). */
@@ -206,6 +206,8 @@ export interface DesiredState {
    */
   applyDesiredOps(ops: DesiredOp[]): Promise<DesiredOpOutcome[]>;
   desiredFor(calendar: string): Promise<DesiredRow[]>;
+  /** desiredFor with each event as the JSON kept (DesiredJsonRow): planning a delivery parses none of them. */
+  desiredJsonFor(calendar: string): Promise<DesiredJsonRow[]>;
   /** Number of desired events per calendar (calendars without any are absent). */
   desiredCounts(): Promise<Map<string, number>>;
   /** Mailboxes whose desired state changed since their last complete delivery, with the current version. */

@@ -51,6 +51,16 @@ describe(`the store contract: ${name}`, () => {
     await store.close();
   });
 
+  it('gives the desired rows with their events as JSON for planning, the same rows as parsed', async () => {
+    const store = await stores.open();
+    await store.applyDesired({ calendars: [cal], events: [event('a'), event('b', 'Changed')], held: [] });
+    const parsed = await store.desiredFor(cal);
+    const json = await store.desiredJsonFor(cal);
+    expect(json.map(({ eventJson, ...row }) => ({ ...row, event: JSON.parse(eventJson) }))).toEqual(parsed);
+    expect(parsed.map((row) => row.event.subject)).toEqual(expect.arrayContaining(['Changed']));
+    await store.close();
+  });
+
   it('refuses events outside the calendars being replaced, writing nothing', async () => {
     const store = await stores.open();
     await expect(store.applyDesired({ calendars: ['other@contoso.edu'], events: [event('a')], held: [] })).rejects.toThrow(/outside/);

@@ -1,12 +1,12 @@
 // The SQLite store: the store contract (test/store/contract.ts) on a file, and what only SQLite does — its file,
 // its migrations from the schemas that shipped.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteStore, WAL_CHECKPOINT_PAGES } from '../../src/store/sqlite.ts';
 import { storeContract } from './contract.ts';
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'calpush-store-')), 'nested', 'calpush.sqlite');
@@ -29,6 +29,24 @@ function event(id: string, subject = id): DesiredEvent {
 }
 
 describe('SQLite store', () => {
+  it(`checkpoints its WAL at ${WAL_CHECKPOINT_PAGES} pages, not at SQLite's default of 1,000 (fewer commits wait for one)`, async () => {
+    const path = tempDb();
+    const store = new SqliteStore(path);
+    // ~1,600 pages in 40 commits: SQLite's default would have checkpointed and restarted the WAL after ~1,000.
+    const big = (n: number) => {
+      const result = validateEvent({ calendar: cal, id: `e${n}`, subject: `e${n}`, body: 'x'.repeat(8_000), start: '2026-09-01T09:00', end: '2026-09-01T10:00', timeZone: 'Europe/Amsterdam' });
+      if (!result.ok) throw new Error(JSON.stringify(result.problems));
+      return result.desired;
+    };
+    for (let commit = 0; commit < 40; commit++) {
+      await store.applyDesiredOps(Array.from({ length: 20 }, (_, i) => ({ kind: 'upsert' as const, desired: big(commit * 20 + i) })));
+    }
+    const walPages = statSync(`${path}-wal`).size / (4096 + 24);
+    expect(walPages).toBeGreaterThan(1_200);
+    expect(walPages).toBeLessThan(WAL_CHECKPOINT_PAGES + 100);
+    await store.close();
+  });
+
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
     const path = tempDb();
     const store = new SqliteStore(path);

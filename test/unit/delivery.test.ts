@@ -190,3 +190,30 @@ describe('delivery of a mailbox that changes while it is delivered', () => {
     await store.close();
   });
 });
+
+describe('mailboxes waiting for a worker', () => {
+  it('are not taken for changed by the watch while they wait: one worker delivers them one after the other, in order', async () => {
+    const store = new SqliteStore(':memory:', { clock });
+    const target = new MemoryTarget();
+    target.delayMs = 10;
+    const calendars = ['a@contoso.edu', 'b@contoso.edu', 'c@contoso.edu', 'd@contoso.edu'];
+    await store.applyDesiredOps(calendars.flatMap((calendar) => [0, 1, 2].map((n) => ({ kind: 'upsert' as const, desired: desired(calendar, `e${n}`, at(day(60 + n), `${calendar} ${n}`)) }))));
+    // Each request, by mailbox: its listing (a mailbox never delivered is listed first) and its creates.
+    const written: string[] = [];
+    const [list, create] = [target.listOwned.bind(target), target.create.bind(target)];
+    target.listOwned = (calendar, cursor) => {
+      written.push(`list ${calendar}`);
+      return list(calendar, cursor);
+    };
+    target.create = (event, transactionId) => {
+      written.push(event.event.calendar);
+      return create(event, transactionId);
+    };
+    // The watch looks every 5 ms: each mailbox takes ~4 × 10 ms (its listing, three creates), so it looks many times
+    // while the later ones wait. They were waiting with this desired version from the start: nothing changed.
+    const summary = await deliver({ clock, store, target, scheduler: new Scheduler({ clock }), instance: 'delivery-test', calendars, parallelMailboxes: 1, watchIntervalMs: 5 });
+    expect(summary.mailboxes.map((m) => m.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(written).toEqual(calendars.flatMap((calendar) => [`list ${calendar}`, calendar, calendar, calendar]));
+    await store.close();
+  });
+});
