@@ -56,14 +56,8 @@ export function toPendingOp(row: Row): PendingOp {
 }
 
 export function toDesired(row: Row): DesiredRow {
-  return {
-    calendar: String(row.calendar),
-    key: String(row.event_key),
-    sourceId: String(row.source_id),
-    contentHash: String(row.content_hash),
-    startsAtMs: Number(row.starts_at_ms),
-    event: JSON.parse(String(row.payload)),
-  };
+  const { eventJson, ...fields } = toDesiredJson(row);
+  return { ...fields, event: JSON.parse(eventJson) };
 }
 
 export function toDesiredJson(row: Row): DesiredJsonRow {
