@@ -20,7 +20,19 @@ function agentFor(ca: string): Agent {
   return agent;
 }
 
-export function httpsRequest(url: string, options: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResponse> {
+export async function httpsRequest(url: string, options: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResponse> {
+  try {
+    return await httpsRequestOnce(url, options);
+  } catch (error) {
+    // A kept-alive socket the server closed as this request went out (its keepAliveTimeout): the request never
+    // arrived, so it is sent again on a new socket, as Node's docs for request.reusedSocket advise
+    // (https://nodejs.org/api/http.html#requestreusedsocket).
+    if ((error as { reusedSocketReset?: boolean }).reusedSocketReset) return httpsRequestOnce(url, options);
+    throw error;
+  }
+}
+
+function httpsRequestOnce(url: string, options: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: agentFor(options.ca) }, (res) => {
       const chunks: Buffer[] = [];
@@ -32,7 +44,7 @@ export function httpsRequest(url: string, options: { ca: string; method?: string
       });
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => reject(Object.assign(error, { reusedSocketReset: req.reusedSocket && error.code === 'ECONNRESET' })));
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });

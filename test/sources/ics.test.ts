@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { validateEvent } from '../../src/model/event.ts';
-import { canonicalTimeZone } from '../../src/model/time.ts';
+import { canonicalTimeZone, existingLocalTime } from '../../src/model/time.ts';
 import { parseIcs, type IcsOptions, type IcsParseResult } from '../../src/sources/ics.ts';
 
 const HORIZON = { fromMs: Date.parse('2026-08-01T00:00:00Z'), toMs: Date.parse('2027-02-01T00:00:00Z') };
@@ -792,15 +792,36 @@ describe('properties', () => {
           expect(result.errors).toEqual([]);
           expect(result.inputs).toHaveLength(1);
           const validation = validateEvent(result.inputs[0]!.input);
+          // A wall-clock time a daylight-saving jump skips (Lord Howe's clocks go 02:00 → 02:30) is placed as
+          // RFC 5545 §3.3.5 says: with the offset before the gap, so forwards by the size of the jump.
+          const placed = (local: string) => ('utc' in zone ? { local, shiftedMs: 0 } : existingLocalTime(local, zone.zone));
+          const [placedStart, placedEnd] = [placed(start), placed(end)];
+          if (placedStart.local > placedEnd.local) {
+            expect(validation.ok).toBe(false); // shifted past its own end: refused, not delivered back to front
+            return;
+          }
           if (!validation.ok) throw new Error(JSON.stringify(validation.problems));
           const event = validation.desired.event;
           expect(event.subject).toBe(summary);
           expect(event.id).toBe('prop-1');
-          expect(event.timing).toEqual({ allDay: false, start, end, timeZone: zone.zone });
+          expect(event.timing).toEqual({ allDay: false, start: placedStart.local, end: placedEnd.local, timeZone: zone.zone });
+          const warnedShift = (field: string) => validation.warnings.some((w) => w.field === field && /does not exist/.test(w.message));
+          expect([warnedShift('start'), warnedShift('end')]).toEqual([placedStart.shiftedMs !== 0, placedEnd.shiftedMs !== 0]);
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('an end in Lord Howe\'s 30-minute spring-forward gap is placed after it (the counterexample CI found)', () => {
+    // 2030-10-06 is the first Sunday of October: Lord Howe's clocks go from 02:00 LHST to 02:30 LHDT.
+    const text = calendar(...vevent('UID:lh', 'DTSTART;TZID=Australia/Lord_Howe:20301006T015900', 'DTEND;TZID=Australia/Lord_Howe:20301006T020000'));
+    const result = parse(text, { horizon: { fromMs: Date.parse('2030-01-01T00:00:00Z'), toMs: Date.parse('2031-01-01T00:00:00Z') } });
+    expect(result.errors).toEqual([]);
+    const validation = validateEvent(result.inputs[0]!.input);
+    if (!validation.ok) throw new Error(JSON.stringify(validation.problems));
+    expect(validation.desired.event.timing).toEqual({ allDay: false, start: '2030-10-06T01:59:00', end: '2030-10-06T02:30:00', timeZone: 'Australia/Lord_Howe' });
+    expect(validation.warnings).toEqual([{ field: 'end', message: expect.stringMatching(/2030-10-06T02:00:00 does not exist in Australia\/Lord_Howe .* taken as 2030-10-06T02:30:00/) }]);
   });
 
   it('a weekly series keeps its wall-clock time in every zone and gives every occurrence its own id', () => {
