@@ -22,6 +22,7 @@ import { TargetError } from '../targets/target.ts';
 import type { AgentMailboxConfig, VmrConfig } from './config.ts';
 import { fill, findBlock, render, withInstructions, withoutInstructions, type Body } from './instructions.ts';
 import { decide, type AgentPolicy, type Decision } from './policy.ts';
+import { PassLedger, type AgentLedger } from './ledger.ts';
 import type { ConferenceProvider, ProviderEvent, ProviderNotice } from './provider.ts';
 import { SeriesResolver, type Resolved } from './series.ts';
 
@@ -48,6 +49,8 @@ export interface AgentPassOptions {
   leases?: AgentLeases;
   /** The conference providers of the VMR mailboxes that have one (vmr.provider), by mailbox address (lower case). */
   providers?: ReadonlyMap<string, Pick<ConferenceProvider, 'instructions' | 'notify' | 'where'>>;
+  /** The store's request ledger, where every request is charged to its mailbox (ledger.ts; absent: not counted across workers). */
+  ledger?: AgentLedger;
 }
 
 export interface AgentLeases {
@@ -192,6 +195,7 @@ class MailboxPass {
   private readonly fence: Lease | undefined;
   /** The series of this pass (series.ts): a recurring meeting is decided and answered once, on its master. */
   private readonly series: SeriesResolver;
+  private readonly ledger: PassLedger;
 
   private readonly onNewRound: (why: { code: string; message: string }) => void;
   /**
@@ -211,6 +215,7 @@ class MailboxPass {
     this.clock = options.clock ?? systemClock;
     this.leaseLost = leaseLost;
     this.fence = fence;
+    this.ledger = new PassLedger(options.ledger, options.scheduler);
     this.series = new SeriesResolver(options.desk, mailbox.address, (work, priority) => this.send(mailbox.address, work, priority));
   }
 
@@ -222,9 +227,17 @@ class MailboxPass {
     return this.mailbox.address;
   }
 
-  /** One request through the scheduler, in `mailbox`'s lanes. */
-  private send<T>(mailbox: string, work: () => Promise<T>, priority = 0, cost = 1): Promise<T> {
-    return this.options.scheduler.submit(mailbox, work, { priority, cost, lane: this.options.desk.laneFor?.(mailbox) ?? null });
+  /**
+   * One request through the scheduler, in `mailbox`'s lanes, charged to the mailbox in the request ledger as it
+   * leaves; what other workers spent on the mailbox is counted first (once per pass).
+   */
+  private async send<T>(mailbox: string, work: () => Promise<T>, priority = 0, cost = 1): Promise<T> {
+    await this.ledger.spentElsewhere(mailbox);
+    const charged = async () => {
+      await this.ledger.charge(mailbox, cost);
+      return work();
+    };
+    return this.options.scheduler.submit(mailbox, charged, { priority, cost, lane: this.options.desk.laneFor?.(mailbox) ?? null });
   }
 
   /**

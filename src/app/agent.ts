@@ -3,6 +3,7 @@
 // `calpush agent` (one pass, or --watch), `calpush serve` (with an `agent` section) and `calpush demo --agent`.
 import { agentMailboxes, type RoomListProblem } from '../agent/mailboxes.ts';
 import { runAgentPass, type AgentLeases, type AgentOutcome, type AgentSummary } from '../agent/run.ts';
+import type { AgentLedger } from '../agent/ledger.ts';
 import { ConferenceProvider } from '../agent/provider.ts';
 import { resolveProxy } from '../config/proxy.ts';
 import { ConfigError, readSecret } from '../config/secrets.ts';
@@ -43,6 +44,11 @@ export interface AgentParts {
   leases?: AgentLeases;
   /** The config file's folder: where a conference provider's secret file is found (default: the working folder). */
   baseDir?: string;
+  /**
+   * The store's request ledger and the name this agent's requests are charged under (one per scheduler,
+   * engine/lease.ts ledgerName): Outlook's per-mailbox budget counts them across workers (agent/ledger.ts).
+   */
+  ledger?: AgentLedger;
 }
 
 /** The smallest shared secret taken for a provider's signature: 32 characters (openssl rand -hex 32 gives 64). */
@@ -93,6 +99,7 @@ export function createAgent(config: Config, parts: AgentParts): Agent {
         ...(parts.onOutcome ? { onOutcome: parts.onOutcome } : {}),
         ...(parts.leases ? { leases: parts.leases } : {}),
         ...(providers.size ? { providers } : {}),
+        ...(parts.ledger ? { ledger: parts.ledger } : {}),
       });
       return { ...summary, roomLists: problems };
     },

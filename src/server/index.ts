@@ -29,7 +29,7 @@ import { driftPolicyOf } from '../app/watch.ts';
 import { Cadence } from '../engine/cadence.ts';
 import { createAgent, type AgentRun } from '../app/agent.ts';
 import { agentLeaseOwner } from '../agent/run.ts';
-import { defaultWorkerId } from '../engine/lease.ts';
+import { defaultWorkerId, ledgerName } from '../engine/lease.ts';
 import { createRouter, Router } from '../app/router.ts';
 import { ManagedMailboxes, roomListEntries } from '../app/mailboxes.ts';
 import type { MailboxSummary } from '../engine/summary.ts';
@@ -433,8 +433,12 @@ function agentLoop(
   const member = routes instanceof Router ? routes.member(agentConfig.target) : options.target ? { target: options.target, scheduler: routes.schedulers()[0]! } : undefined;
   if (!member) throw new ConfigError(`agent.target "${agentConfig.target}" is not among the targets calpush serve runs`);
   // Every worker runs the agent: a mailbox's lease (under the agent's own owner id) lets one of them answer it.
-  const leases = { store, owner: agentLeaseOwner(options.workerId ?? defaultWorkerId()) };
-  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, leases, baseDir: options.baseDir, ...(options.clock ? { clock: options.clock } : {}) });
+  const workerId = options.workerId ?? defaultWorkerId();
+  const leases = { store, owner: agentLeaseOwner(workerId) };
+  // Its own ledger name, as the watch has: delivery's scheduler sees the agent's spend as spent elsewhere on top of
+  // what it counted itself, which errs on the side of Outlook's budget.
+  const ledger = { store, id: ledgerName(workerId) };
+  const agent = createAgent(options.config, { target: member.target, scheduler: member.scheduler, store, leases, ledger, baseDir: options.baseDir, ...(options.clock ? { clock: options.clock } : {}) });
   const streaming = streamingFor({ ...member, cadence: () => cadence });
   if (streaming) streams.push(streaming);
   const cadence: Cadence<AgentRun> = new Cadence({

@@ -9,6 +9,7 @@ import { parseServerConfig } from '../../src/app/settings.ts';
 import { fixedClock } from '../../src/model/clock.ts';
 import { AGENT_CLIENT_ID, AGENT_CLIENT_SECRET, defaultTenantSeed, startSandbox, type SandboxInternals } from '../../src/sandbox/index.ts';
 import { startServer, type RunningServer } from '../../src/server/index.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createWorkspace, workspaceAt, type Workspace } from '../e2e/harness.ts';
 import { NOW, TEMPLATE, VMR } from './harness.ts';
 
@@ -97,6 +98,15 @@ describe('the agent under calpush serve', () => {
       await running?.close();
     }
     expect(running!.agent!.status().state).toBe('stopped');
+    // Every read and answer was charged to its mailbox in the store's request ledger (agent/ledger.ts), where other
+    // workers' deliveries and agents count it in Outlook's per-mailbox budget.
+    const store = new SqliteStore(join(workspace.dir, 'state/calpush.sqlite'), { clock });
+    try {
+      const spent = async (mailbox: string) => (await store.requestsSpentByOthers(mailbox, 'another-worker', 600_000)).reduce((sum, s) => sum + s.cost, 0);
+      expect(await spent(VMR)).toBeGreaterThanOrEqual(3); // two passes' reads and the answer (a VMR allows conflicts: no lookup)
+    } finally {
+      await store.close();
+    }
     const after = runs.length;
     time.next();
     await new Promise((r) => setTimeout(r, 100));

@@ -9,7 +9,7 @@ import { openStore } from '../../app/store.ts';
 import { createTargets } from '../../app/targets.ts';
 import { Cadence } from '../../engine/cadence.ts';
 import { agentLeaseOwner, type AgentOutcome } from '../../agent/run.ts';
-import { defaultWorkerId } from '../../engine/lease.ts';
+import { defaultWorkerId, ledgerName } from '../../engine/lease.ts';
 import { ConfigError } from '../../config/secrets.ts';
 import { systemClock } from '../../model/clock.ts';
 import { createScheduler } from '../../engine/limits.ts';
@@ -42,7 +42,8 @@ export function registerAgentCommand(program: Command): void {
           const target = targets.get(config.agent.target);
           if (!target) throw new ConfigError(`agent.target "${config.agent.target}" is not configured`);
           const scheduler = createScheduler(config.limits);
-          const agent = createAgent(config, { target, scheduler, store, baseDir, leases: { store, owner: agentLeaseOwner(defaultWorkerId()) } });
+          const workerId = defaultWorkerId();
+          const agent = createAgent(config, { target, scheduler, store, baseDir, leases: { store, owner: agentLeaseOwner(workerId) }, ledger: { store, id: ledgerName(workerId) } });
           if (options.watch) await watch(agent.pass, (options.interval ?? config.agent.intervalSeconds) * 1000, options.json ?? false, (soon) => agentStreaming(target, scheduler, soon, streamingFailed));
           else {
             const run = await agent.pass();
