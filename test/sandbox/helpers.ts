@@ -14,25 +14,16 @@ const agents = new Map<string, Agent>();
 function agentFor(ca: string): Agent {
   let agent = agents.get(ca);
   if (!agent) {
-    agent = new Agent({ ca, keepAlive: true, maxSockets: 64 });
+    // A new connection per request: a kept-alive socket can be reset by the sandbox's keepAliveTimeout just as a
+    // request goes out on it (CI saw `read ECONNRESET` once), and resending a POST would hide what the fault tests
+    // look for (a create committed before its connection was cut).
+    agent = new Agent({ ca, keepAlive: false, maxSockets: 64 });
     agents.set(ca, agent);
   }
   return agent;
 }
 
-export async function httpsRequest(url: string, options: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResponse> {
-  try {
-    return await httpsRequestOnce(url, options);
-  } catch (error) {
-    // A kept-alive socket the server closed as this request went out (its keepAliveTimeout): the request never
-    // arrived, so it is sent again on a new socket, as Node's docs for request.reusedSocket advise
-    // (https://nodejs.org/api/http.html#requestreusedsocket).
-    if ((error as { reusedSocketReset?: boolean }).reusedSocketReset) return httpsRequestOnce(url, options);
-    throw error;
-  }
-}
-
-function httpsRequestOnce(url: string, options: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResponse> {
+export function httpsRequest(url: string, options: { ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: agentFor(options.ca) }, (res) => {
       const chunks: Buffer[] = [];
@@ -44,7 +35,7 @@ function httpsRequestOnce(url: string, options: { ca: string; method?: string; h
       });
       res.on('error', reject);
     });
-    req.on('error', (error: NodeJS.ErrnoException) => reject(Object.assign(error, { reusedSocketReset: req.reusedSocket && error.code === 'ECONNRESET' })));
+    req.on('error', reject);
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });
