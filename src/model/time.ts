@@ -150,11 +150,24 @@ function computeZonedToUtcMs(localDateTime: string, zone: string): number {
  * is 02:30+01:00, which the clocks show as 03:30 CEST. `shiftedMs` is how far the time moved (0 when it exists).
  * Ambiguous times (a fall-back hour happens twice) exist and stay as they are.
  */
-export function existingLocalTime(localDateTime: string, zone: string): { local: string; shiftedMs: number } {
-  // zonedToUtcMs resolves a skipped time with the offset in force before the jump (see computeZonedToUtcMs).
-  const local = utcMsToZoned(zonedToUtcMs(localDateTime, zone), zone);
-  return { local, shiftedMs: local === localDateTime ? 0 : Date.parse(`${local}Z`) - Date.parse(`${localDateTime}Z`) };
+export function existingLocalTime(localDateTime: string, zone: string): Readonly<{ local: string; shiftedMs: number }> {
+  const cacheKey = `${zone}|${localDateTime}`;
+  let placed = placedTimes.get(cacheKey);
+  if (placed === undefined) {
+    // zonedToUtcMs resolves a skipped time with the offset in force before the jump (see computeZonedToUtcMs).
+    const local = utcMsToZoned(zonedToUtcMs(localDateTime, zone), zone);
+    placed = Object.freeze({ local, shiftedMs: local === localDateTime ? 0 : Date.parse(`${local}Z`) - Date.parse(`${localDateTime}Z`) });
+    if (placedTimes.size >= 50_000) placedTimes.clear();
+    placedTimes.set(cacheKey, placed);
+  }
+  return placed;
 }
+
+/**
+ * existingLocalTime's results: validation places every start and end, and a timetable's few thousand slot times
+ * repeat across its calendars (a no-op run over a million events spent 14 % of its CPU placing them again).
+ */
+const placedTimes = new Map<string, Readonly<{ local: string; shiftedMs: number }>>();
 
 /** The wall-clock time in `zone` at the instant `utcMs`, as "YYYY-MM-DDTHH:mm:ss". */
 export function utcMsToZoned(utcMs: number, zone: string): string {
