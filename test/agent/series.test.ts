@@ -159,6 +159,26 @@ describe('the occurrences rule counts an EWS series without its deleted occurren
   });
 });
 
+describe('an EWS series whose exceptions cannot be read (more than calpush reads)', () => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startWorld('ews', agentConfig('full', { recurring: { allowed: true, maxOccurrences: null } }));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('is answered tentatively, with the reason', async () => {
+    const daily = { ...series('Daily drop-in', 8, {}), recurrence: { pattern: { type: 'daily', interval: 1 }, range: { type: 'numbered', startDate: '2026-09-14', numberOfOccurrences: 400 } } };
+    const event = world.sandbox.outlook(T1).createEvent(daily);
+    for (let day = 1; day <= 301; day++) world.sandbox.outlook(T1).cancel(occurrenceId(event.id, new Date(Date.parse('2026-09-14T00:00:00Z') + day * 86_400_000).toISOString().slice(0, 10)));
+    const summary = await world.pass();
+    expect(answered(summary, 'Daily drop-in')).toMatchObject([
+      { outcome: 'tentative', rule: 'conflict', reason: "The series' moved or deleted occurrences could not be read: it has 301 deleted occurrences, more than the 300 calpush reads. A person will confirm the booking." },
+    ]);
+  });
+});
+
 describe.each(PROTOCOLS)('a room that takes no recurring meetings, over %s', (protocol) => {
   let world: AgentWorld;
   beforeAll(async () => {
