@@ -69,8 +69,9 @@ function attendeesXml(name: string, attendees: Array<Record<string, unknown>>, t
 export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord | undefined, series: EventRecord | undefined = copy): string {
   const name = ELEMENT[m.type];
   const id = `<t:ItemId Id="${esc(ewsIdFromGraph(m.id))}" ChangeKey="${esc(m.changeKey)}"/>`;
-  // calendar:Recurrence and calendar:StartTimeZoneId asked for by GetItem: the series' range (recurrence.ts) and the
-  // zone its dates are in; the sandbox picks no other property.
+  // calendar:Recurrence, calendar:ModifiedOccurrences, calendar:DeletedOccurrences and calendar:StartTimeZoneId asked
+  // for by GetItem: the series' range (recurrence.ts), its exceptions and the zone its dates are in; the sandbox picks
+  // no other property.
   const recurrence = !shape.forFind && m.type === 'meetingRequest' ? recurrenceXml(m.meeting.recurrence) : '';
   const exceptions = recurrence && series ? exceptionsXml(series) : { modified: '', deleted: '' };
   const asked = (uri: string) => shape.additional.some((f) => f.kind === 'field' && f.uri === uri);
