@@ -421,7 +421,7 @@ class MailboxPass {
     // Not every booking read: no conflict among those read is no proof there is none.
     if (decision.answer === 'accept' && !complete) return { answer: 'tentative', rule: 'conflict', reason: 'The resource has more bookings at this time than calpush reads; a person will confirm the booking.' };
     // Not every occurrence checked (MAX_CHECKED_OCCURRENCES, series.ts): likewise.
-    if (decision.answer === 'accept' && policy.conflicts === 'decline' && series && !series.complete) return { answer: 'tentative', rule: 'conflict', reason: 'The series has more occurrences than calpush checks for conflicts; a person will confirm the booking.' };
+    if (decision.answer === 'accept' && policy.conflicts === 'decline' && series && !series.complete) return { answer: 'tentative', rule: 'conflict', reason: series.incomplete ? `${series.incomplete} A person will confirm the booking.` : 'The series has more occurrences than calpush checks for conflicts; a person will confirm the booking.' };
     return decision;
   }
 

@@ -18,7 +18,9 @@
 // (`seriesMaster`: GetItem), for the `recurring` and `occurrences` rules. EWS has no /instances of a request that is
 // not on the calendar yet, so its occurrences are expanded here from that Recurrence (model/recurrence.ts), within
 // the agent's window and bounded as Graph's are: at most MAX_CHECKED_OCCURRENCES checked for conflicts, beyond them
-// the answer is tentative.
+// the answer is tentative. The series' exceptions are read with it (ModifiedOccurrences, DeletedOccurrences) and
+// applied as Graph's /instances gives them: a moved occurrence is checked at its new time, a deleted one not at all
+// (nor counted by the `occurrences` rule); exceptions that cannot be read make the answer tentative, with the reason.
 import { occurrencesWithin } from '../model/recurrence.ts';
 import type { MeetingDesk, MeetingRequest, OccurrencePage } from '../targets/meetings.ts';
 
@@ -34,6 +36,8 @@ export interface Resolved {
   occurrences: Array<{ start: number; end: number }> | null;
   /** False when the series has more occurrences than were read or checked: no conflict among them is no proof. */
   complete: boolean;
+  /** Why the check is incomplete when it is not for the number of occurrences (an EWS series' unreadable exceptions). */
+  incomplete?: string;
 }
 
 /** Nothing to decide: the reason, for the `unchanged` outcome. */
@@ -107,11 +111,17 @@ export class SeriesResolver {
   }
 }
 
-/** A series' occurrences from its own Recurrence (EWS), in its zone, within the window; null when it could not be read. */
+/**
+ * A series' occurrences from its own Recurrence (EWS), in its zone, within the window, with the organiser's moved and
+ * deleted occurrences applied; null when it could not be read. Exceptions that could not be read leave the pattern's
+ * occurrences checked and the check incomplete: a moved one may clash where none was looked for.
+ */
 function expanded(master: MeetingRequest, window: { start: number; end: number }): Omit<Resolved, 'request'> {
-  const rule = master.recurrence?.rule;
+  const recurrence = master.recurrence;
+  const rule = recurrence?.rule;
   if (!rule || !Number.isFinite(master.start) || !Number.isFinite(master.end)) return { occurrences: null, complete: true };
-  return occurrencesWithin(rule, master, master.recurrence?.zone ?? 'UTC', window, MAX_CHECKED_OCCURRENCES);
+  const within = occurrencesWithin(rule, master, recurrence?.zone ?? 'UTC', window, MAX_CHECKED_OCCURRENCES, recurrence?.exceptions);
+  return recurrence?.exceptionsUnreadable ? { ...within, complete: false, incomplete: recurrence.exceptionsUnreadable } : within;
 }
 
 function withoutSeries(request: MeetingRequest): MeetingRequest {

@@ -4,6 +4,10 @@
 // (https://learn.microsoft.com/graph/api/resources/recurrencepattern,
 // https://learn.microsoft.com/graph/api/resources/recurrencerange); EWS's RecurrenceType is read into it
 // (https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype).
+// A series' exceptions (EWS ModifiedOccurrences / DeletedOccurrences of the request,
+// https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences,
+// https://learn.microsoft.com/exchange/client-developer/web-service-reference/deletedoccurrences) are applied to the
+// expansion: a deleted occurrence is neither checked nor counted, a moved one is checked at its own time only.
 // Pure and bounded: days are walked from the range's start, at most MAX_DAYS_WALKED, and callers say how many
 // occurrences they take. (The sandbox keeps its own expansion — .dependency-cruiser.mjs, sandbox-keeps-its-own-time —
 // so that it can catch this one's mistakes.)
@@ -32,6 +36,18 @@ export interface RecurrenceRule {
   range: RecurrenceRange;
 }
 
+/**
+ * The occurrences of a series the organiser changed on their own, each named by its original start (the pattern's,
+ * in ms): moved ones with their new times (EWS OccurrenceInfoType: OriginalStart, Start, End), deleted ones by their
+ * start (EWS DeletedOccurrenceInfoType: Start, the time the occurrence had).
+ */
+export interface SeriesExceptions {
+  modified: ReadonlyArray<{ originalStart: number; start: number; end: number }>;
+  deleted: readonly number[];
+}
+
+export const NO_EXCEPTIONS: SeriesExceptions = { modified: [], deleted: [] };
+
 /** Days walked from a series' start, at most (about 20 years). */
 export const MAX_DAYS_WALKED = 7_400;
 const DAY_MS = 86_400_000;
@@ -57,6 +73,20 @@ export function* recurrenceDates(rule: RecurrenceRule, untilDate = '9999-12-31')
   }
 }
 
+/**
+ * Occurrences counted without the deleted ones: the range's count less the deleted starts that are occurrences of the
+ * series (a start that is none takes nothing away); null as occurrenceCount.
+ */
+export function occurrenceCountWithout(rule: RecurrenceRule, first: { start: number }, zone: string, deleted: readonly number[]): number | null {
+  const count = occurrenceCount(rule);
+  if (count === null || deleted.length === 0) return count;
+  const gone = new Set(deleted);
+  const time = utcMsToZoned(first.start, zone).slice(10);
+  let removed = 0;
+  for (const date of recurrenceDates(rule)) if (gone.delete(zonedToUtcMs(`${date}${time}`, zone))) removed++;
+  return Math.max(0, count - removed);
+}
+
 /** Occurrences counted (a numbered range says it; an end date is walked); null: without end, or past the walk. */
 export function occurrenceCount(rule: RecurrenceRule): number | null {
   if (rule.range.type === 'noEnd') return null;
@@ -70,21 +100,39 @@ export function occurrenceCount(rule: RecurrenceRule): number | null {
 /**
  * The occurrences of a series whose first occurrence is `first` (its start's wall-clock time in `zone` is every
  * occurrence's, its length theirs) that overlap `window`, in order, at most `max`; `complete` false when there
- * are more than `max` in the window.
+ * are more than `max` in the window. `exceptions`: a deleted occurrence is left out; a moved one is given at its new
+ * time only, once, wherever its original start was (the organiser may move one into or out of the window).
  */
-export function occurrencesWithin(rule: RecurrenceRule, first: { start: number; end: number }, zone: string, window: { start: number; end: number }, max: number): { occurrences: Array<{ start: number; end: number }>; complete: boolean } {
+export function occurrencesWithin(rule: RecurrenceRule, first: { start: number; end: number }, zone: string, window: { start: number; end: number }, max: number, exceptions: SeriesExceptions = NO_EXCEPTIONS): { occurrences: Array<{ start: number; end: number }>; complete: boolean } {
   const time = utcMsToZoned(first.start, zone).slice(10);
   const length = first.end - first.start;
+  const deleted = new Set(exceptions.deleted);
+  const moved = movedOccurrences(exceptions.modified, deleted);
+  const overlaps = (o: { start: number; end: number }) => o.start < window.end && o.end > window.start;
   // A date a day past the window's end in UTC starts after it in every zone.
   const untilDate = new Date(Math.min(window.end + DAY_MS, 253_402_214_400_000)).toISOString().slice(0, 10);
-  const occurrences: Array<{ start: number; end: number }> = [];
+  const found: Array<{ start: number; end: number }> = [];
+  // At most max + 1 from the pattern: with the moved ones merged in by time, the first max are still the first max.
   for (const date of recurrenceDates(rule, untilDate)) {
     const start = zonedToUtcMs(`${date}${time}`, zone);
-    if (start >= window.end || start + length <= window.start) continue;
-    if (occurrences.length === max) return { occurrences, complete: false };
-    occurrences.push({ start, end: start + length });
+    const occurrence = { start, end: start + length };
+    if (deleted.has(start) || moved.has(start) || !overlaps(occurrence)) continue;
+    found.push(occurrence);
+    if (found.length > max) break;
   }
-  return { occurrences, complete: true };
+  for (const o of moved.values()) if (overlaps(o)) found.push({ start: o.start, end: o.end });
+  found.sort((a, b) => a.start - b.start || a.end - b.end);
+  return found.length > max ? { occurrences: found.slice(0, max), complete: false } : { occurrences: found, complete: true };
+}
+
+/** The moved occurrences by original start: one per original start (the first said), none of a deleted one. */
+function movedOccurrences(modified: SeriesExceptions['modified'], deleted: ReadonlySet<number>): Map<number, { start: number; end: number }> {
+  const moved = new Map<number, { start: number; end: number }>();
+  for (const o of modified) {
+    if (deleted.has(o.originalStart) || moved.has(o.originalStart)) continue;
+    moved.set(o.originalStart, { start: o.start, end: o.end });
+  }
+  return moved;
 }
 
 function matches(pattern: RecurrencePattern, interval: number, first: number, day: number): boolean {

@@ -3,7 +3,7 @@
 // the organiser's meeting. Graph (graph/meetings.ts) and EWS (ews/meetings.ts) implement it; each call is one
 // request, so the scheduler counts, gates and retries each (engine/scheduler.ts), as for the calendar targets.
 import { findIana } from 'windows-iana';
-import { endOfDateIn, occurrenceCount, type RecurrencePattern, type RecurrenceRule } from '../model/recurrence.ts';
+import { endOfDateIn, occurrenceCount, type RecurrencePattern, type RecurrenceRule, type SeriesExceptions } from '../model/recurrence.ts';
 import { canonicalTimeZone } from '../model/time.ts';
 import type { ServiceLane } from './target.ts';
 
@@ -28,9 +28,12 @@ export interface MeetingRequest {
   /**
    * null: a single meeting; occurrences null: no end (or not said). `until`: the end of the series' last occurrence
    * where the service says it (ms), else absent or null. `rule`, `zone`: the series' pattern and range and its zone
-   * (IANA) where they were read — the agent expands an EWS series' occurrences from them (series.ts).
+   * (IANA) where they were read — the agent expands an EWS series' occurrences from them (series.ts). `exceptions`:
+   * the occurrences the organiser moved or deleted (EWS ModifiedOccurrences / DeletedOccurrences), applied to that
+   * expansion (`occurrences` already counts without the deleted ones); `exceptionsUnreadable`: why they could not be
+   * read — the series' conflict check is then incomplete (tentative, a person confirms).
    */
-  recurrence: { occurrences: number | null; until?: number | null; rule?: RecurrenceRule; zone?: string } | null;
+  recurrence: { occurrences: number | null; until?: number | null; rule?: RecurrenceRule; zone?: string; exceptions?: SeriesExceptions; exceptionsUnreadable?: string } | null;
   attendees: Attendee[];
   location: string;
   /**

@@ -42,6 +42,8 @@ const NAMES = [
   'SyncState', 'IncludesLastItemInRange', 'Changes', 'Create', 'Update', 'Delete', 'MeetingRequest', 'MeetingCancellation', 'ItemId', 'UID', 'Start', 'End', 'Subject',
   'Organizer', 'From', 'Mailbox', 'EmailAddress', 'RequiredAttendees', 'OptionalAttendees', 'Resources', 'Attendee', 'IsOutOfDate', 'MeetingRequestType', 'IsRecurring',
   'IsAllDayEvent', 'Location', 'RootFolder', 'Items', 'CalendarItem', 'Body', 'IsOrganizer', 'LegacyFreeBusyStatus', 'IsCancelled',
+  'Recurrence', 'WeeklyRecurrence', 'DaysOfWeek', 'NumberedRecurrence', 'StartDate', 'NumberOfOccurrences', 'StartTimeZoneId',
+  'ModifiedOccurrences', 'Occurrence', 'OriginalStart', 'DeletedOccurrences', 'DeletedOccurrence',
 ] as const;
 const value = fc.oneof(
   fc.string({ maxLength: 20 }),
@@ -59,6 +61,7 @@ const flood = fc.constantFrom(
   `<m:Changes><t:Create>${'<t:MeetingRequest><t:ItemId Id="i"/><t:UID>u</t:UID></t:MeetingRequest>'.repeat(101)}</t:Create></m:Changes>`,
   `<m:RootFolder IncludesLastItemInRange="false"><t:Items>${'<t:CalendarItem><t:Start>2026-09-07T08:00:00Z</t:Start><t:End>2026-09-07T09:00:00Z</t:End></t:CalendarItem>'.repeat(501)}</t:Items></m:RootFolder>`,
   `<m:SyncState>${'A'.repeat(1_048_577)}</m:SyncState>`,
+  `<m:Items><t:MeetingRequest><t:DeletedOccurrences>${'<t:DeletedOccurrence><t:Start>2026-09-14T09:00:00Z</t:Start></t:DeletedOccurrence>'.repeat(301)}</t:DeletedOccurrences></t:MeetingRequest></m:Items>`,
 );
 const inner = fc.array(fc.oneof(node, flood), { maxLength: 4 }).map((nodes) => nodes.join(''));
 const answer = (operation: Operation) => fc.oneof({ weight: 4, arbitrary: inner.map((x) => envelope(operation, x)) }, { weight: 1, arbitrary: fc.string() }, { weight: 1, arbitrary: node });
@@ -95,6 +98,14 @@ describe('EWS answers the agent reads', () => {
         await resultOrTargetError(() => desk.organizerMeeting('t0001@contoso.edu', 'u1'), (meeting) => {
           if (meeting) expect(meeting.itemId.length).toBeGreaterThan(0);
         });
+        await resultOrTargetError(() => desk.seriesMaster(VMR, { ...REQUEST, recurrence: { occurrences: null }, series: { masterId: 'i1', kind: 'master' } }), (master) => {
+          const exceptions = master?.recurrence?.exceptions;
+          if (!exceptions) return;
+          expect(exceptions.modified.length).toBeLessThanOrEqual(300);
+          expect(exceptions.deleted.length).toBeLessThanOrEqual(300);
+          for (const o of exceptions.modified) expect([o.originalStart, o.start, o.end].every(Number.isFinite) && o.end >= o.start).toBe(true);
+          expect(exceptions.deleted.every(Number.isFinite)).toBe(true);
+        });
         await resultOrTargetError(() => desk.respond(VMR, REQUEST, 'accept', 'ok', true), () => {});
         await resultOrTargetError(() => desk.updateOrganizerBody('t0001@contoso.edu', { itemId: 'i', changeKey: null, body: { contentType: 'html', content: '' } }, { contentType: 'html', content: '<p/>' }), () => {});
       }),
@@ -129,6 +140,42 @@ describe('an EWS answer the desk cannot read is an UnreadableAnswer naming what 
   it('a SyncState that is not one, or more changes than asked for, fails the page', async () => {
     expect((await failure(() => new EwsMeetingDesk(answering({ SyncFolderItems: sync(good('a'), 'not a sync state!') })).changes(VMR, null))).message).toContain('SyncState is not one');
     expect((await failure(() => new EwsMeetingDesk(answering({ SyncFolderItems: sync(good('a').repeat(101)) })).changes(VMR, null))).message).toContain('101 changes, more than the 100 asked for');
+  });
+
+  describe("a recurring request's exceptions (GetItem: ModifiedOccurrences, DeletedOccurrences)", () => {
+    const SERIES = { ...REQUEST, recurrence: { occurrences: null }, series: { masterId: 'i1', kind: 'master' as const } };
+    const recurrence = '<t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>Monday</t:DaysOfWeek></t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>2026-09-07</t:StartDate><t:NumberOfOccurrences>6</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence>';
+    const occurrence = (original: string, start: string, end: string) => `<t:Occurrence><t:ItemId Id="occ" ChangeKey="ck"/><t:Start>${start}</t:Start><t:End>${end}</t:End><t:OriginalStart>${original}</t:OriginalStart></t:Occurrence>`;
+    const deleted = (start: string) => `<t:DeletedOccurrence><t:Start>${start}</t:Start></t:DeletedOccurrence>`;
+    const get = (inner: string) => envelope('GetItem', `<m:Items><t:MeetingRequest><t:ItemId Id="i1" ChangeKey="c1"/>${recurrence}${inner}<t:StartTimeZoneId>UTC</t:StartTimeZoneId></t:MeetingRequest></m:Items>`);
+    const read = (inner: string) => new EwsMeetingDesk(answering({ GetItem: get(inner) })).seriesMaster(VMR, SERIES);
+
+    it('are read, and the series is counted without its deleted occurrences', async () => {
+      const master = await read(`<t:ModifiedOccurrences>${occurrence('2026-09-14T08:00:00Z', '2026-09-15T12:00:00Z', '2026-09-15T13:00:00Z')}</t:ModifiedOccurrences><t:DeletedOccurrences>${deleted('2026-09-21T08:00:00Z')}${deleted('2026-09-28T08:00:00Z')}</t:DeletedOccurrences>`);
+      expect(master!.recurrence).toMatchObject({
+        occurrences: 4,
+        exceptions: { modified: [{ originalStart: Date.parse('2026-09-14T08:00:00Z'), start: Date.parse('2026-09-15T12:00:00Z'), end: Date.parse('2026-09-15T13:00:00Z') }], deleted: [Date.parse('2026-09-21T08:00:00Z'), Date.parse('2026-09-28T08:00:00Z')] },
+      });
+      expect(master!.recurrence!.exceptionsUnreadable).toBeUndefined();
+      // None said: the range's count.
+      expect((await read(''))!.recurrence).toMatchObject({ occurrences: 6 });
+    });
+
+    it('that cannot be read leave the series counted by its range, with the reason (its check then incomplete), never an exception', async () => {
+      const cases: Array<[string, string]> = [
+        [`<t:ModifiedOccurrences>${occurrence('2026-09-14T08:00:00Z', 'garbled', '2026-09-15T13:00:00Z')}</t:ModifiedOccurrences>`, 'the Start of its moved occurrence 1 is not a time ("garbled")'],
+        [`<t:ModifiedOccurrences>${occurrence('2026-09-14T08:00:00Z', '2026-09-15T13:00:00Z', '2026-09-15T12:00:00Z')}</t:ModifiedOccurrences>`, 'its moved occurrence 1 ends before it starts'],
+        // Without its zone a time would be read in the machine's.
+        [`<t:DeletedOccurrences>${deleted('2026-09-21T08:00:00Z')}${deleted('2026-09-28T08:00:00')}</t:DeletedOccurrences>`, 'the Start of its deleted occurrence 2 is not a time ("2026-09-28T08:00:00")'],
+        [`<t:DeletedOccurrences>${deleted('2026-09-21T08:00:00Z').repeat(301)}</t:DeletedOccurrences>`, 'it has 301 deleted occurrences, more than the 300 calpush reads'],
+        [`<t:ModifiedOccurrences>${occurrence('2026-09-14T08:00:00Z', '2026-09-15T12:00:00Z', '2026-09-15T13:00:00Z').repeat(301)}</t:ModifiedOccurrences>`, 'it has 301 moved occurrences, more than the 300 calpush reads'],
+      ];
+      for (const [inner, why] of cases) {
+        const master = await read(inner);
+        expect(master!.recurrence).toMatchObject({ occurrences: 6, exceptionsUnreadable: `The series' moved or deleted occurrences could not be read: ${why}.` });
+        expect(master!.recurrence!.exceptions).toBeUndefined();
+      }
+    });
   });
 
   it('a booking whose time cannot be read fails the conflict lookup rather than be missed', async () => {

@@ -72,6 +72,29 @@ describe('SeriesResolver', () => {
   });
 });
 
+describe('SeriesResolver over an EWS series (its Recurrence expanded, its exceptions applied)', () => {
+  const weekly = { pattern: { type: 'weekly' as const, interval: 1, daysOfWeek: ['monday'] }, range: { type: 'numbered' as const, startDate: '2026-09-07', numberOfOccurrences: 4 } };
+  const monday = (date: string, hour = 9) => Date.parse(`${date}T${String(hour).padStart(2, '0')}:00:00Z`);
+  const ews = (recurrence: NonNullable<MeetingRequest['recurrence']>) => {
+    const master = request({ itemId: 'req-1', start: monday('2026-09-07'), end: monday('2026-09-07', 10), recurrence, series: { masterId: 'req-1', kind: 'master' } });
+    const desk = { kind: 'ews', seriesMaster: async () => ({ ...master, series: undefined }) } as unknown as MeetingDesk;
+    return new SeriesResolver(desk, 'room@contoso.edu', direct).resolve(master, WINDOW);
+  };
+
+  it('a deleted occurrence is not checked; a moved one is checked at its new time only', async () => {
+    const exceptions = { modified: [{ originalStart: monday('2026-09-14'), start: monday('2026-09-15', 13), end: monday('2026-09-15', 14) }], deleted: [monday('2026-09-21')] };
+    const resolved = await ews({ occurrences: 3, rule: weekly, zone: 'UTC', exceptions });
+    expect(resolved).toMatchObject({ complete: true });
+    expect((resolved as { occurrences: Array<{ start: number }> }).occurrences.map((o) => new Date(o.start).toISOString().slice(0, 13))).toEqual(['2026-09-07T09', '2026-09-15T13', '2026-09-28T09']);
+  });
+
+  it('exceptions that could not be read leave the check incomplete, with the reason', async () => {
+    const resolved = await ews({ occurrences: 4, rule: weekly, zone: 'UTC', exceptionsUnreadable: "The series' moved or deleted occurrences could not be read: it has 301 deleted occurrences, more than the 300 calpush reads." });
+    expect(resolved).toMatchObject({ complete: false, incomplete: expect.stringContaining('301 deleted occurrences') });
+    expect((resolved as { occurrences: unknown[] }).occurrences).toHaveLength(4);
+  });
+});
+
 describe('the policy over a series', () => {
   const policy = { ...ROOM_DEFAULTS, recurring: { allowed: true, maxOccurrences: 10 } };
   const base = { uid: 'series', organizer: 'ann@contoso.edu', start: NOW - 7 * 24 * HOUR, end: NOW - 7 * 24 * HOUR + HOUR, isAllDay: false, attendeeCount: 1 };

@@ -79,6 +79,29 @@ describe.each(PROTOCOLS)('recurring meetings over %s', (protocol) => {
     expect(answered(summary, 'Clashing seminar')[0]!.reason).toBe('The resource is already booked at the time of the occurrence on 2026-09-28 11:00 UTC.');
   });
 
+  it('a series whose occurrence was moved onto a booking before it was answered is declined at the moved time (conflict)', async () => {
+    // Graph: the series' /instances gives the exception at its own time; EWS: the request's ModifiedOccurrences.
+    const room = [{ emailAddress: { address: ROOM }, type: 'resource' }];
+    book(T2, { subject: 'Lab', start: { dateTime: '2026-09-22T12:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-22T13:00:00', timeZone: 'UTC' }, attendees: room });
+    expect(answered(await world.pass(), 'Lab')).toMatchObject([{ outcome: 'accepted' }]);
+    const event = book(T1, series('Moved seminar', 12, { type: 'numbered', numberOfOccurrences: 3 }));
+    world.sandbox.outlook(T1).updateEvent(occurrenceId(event.id, '2026-09-21'), { start: { dateTime: '2026-09-22T12:15:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-22T12:45:00', timeZone: 'UTC' } });
+    const summary = await world.pass();
+    expect(answered(summary, 'Moved seminar')).toMatchObject([{ outcome: 'declined', rule: 'conflict', reason: 'The resource is already booked at the time of the occurrence on 2026-09-22 12:15 UTC.' }]);
+    expect(responses(world, T1, 'Moved seminar').map((m) => m.type)).toEqual(['meetingDeclined']);
+  });
+
+  it('a series whose clashing occurrence the organiser deleted is accepted', async () => {
+    const room = [{ emailAddress: { address: ROOM }, type: 'resource' }];
+    book(T2, { subject: 'Workshop', start: { dateTime: '2026-10-05T13:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-10-05T14:00:00', timeZone: 'UTC' }, attendees: room });
+    expect(answered(await world.pass(), 'Workshop')).toMatchObject([{ outcome: 'accepted' }]);
+    const event = book(T1, series('Thinned seminar', 13, { type: 'numbered', numberOfOccurrences: 4 }));
+    world.sandbox.outlook(T1).cancel(occurrenceId(event.id, '2026-10-05'));
+    const summary = await world.pass();
+    expect(answered(summary, 'Thinned seminar')).toMatchObject([{ outcome: 'accepted' }]);
+    expect(organizerView(world, T1, event.iCalUId, ROOM).response).toBe('accepted');
+  });
+
   it('the VMR mailbox accepts a series at the time of another meeting (conflicts allowed), with one alias', async () => {
     book(T2, { subject: 'Other call', start: { dateTime: '2026-09-21T14:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-21T15:00:00', timeZone: 'UTC' }, attendees: [{ emailAddress: { address: VMR }, type: 'resource' }] });
     book(T1, series('Video series', 14, { type: 'numbered', numberOfOccurrences: 3 }, [VMR]));
@@ -113,6 +136,46 @@ describe('an exception of an answered series, over the sandbox (graph)', () => {
     expect(responses(world, T1, 'Moving tutorial').map((m) => m.type).sort()).toEqual(['meetingAccepted', 'meetingDeclined']);
     expect((await world.store.agentMeeting(ROOM, event.iCalUId))!.answer).toBe('accepted');
     expect(answered(await world.pass(), 'Moving tutorial')).toEqual([]);
+  });
+});
+
+describe('the occurrences rule counts an EWS series without its deleted occurrences', () => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startWorld('ews');
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('a series of 7 with 2 deleted is within the limit of 5 (DeletedOccurrences); one of 7 with 1 deleted is not', async () => {
+    const thinned = world.sandbox.outlook(T1).createEvent(series('Thinned course', 14, { type: 'numbered', numberOfOccurrences: 7 }));
+    const longer = world.sandbox.outlook(T1).createEvent(series('Longer course', 15, { type: 'numbered', numberOfOccurrences: 7 }));
+    for (const date of ['2026-09-21', '2026-10-12']) world.sandbox.outlook(T1).cancel(occurrenceId(thinned.id, date));
+    world.sandbox.outlook(T1).cancel(occurrenceId(longer.id, '2026-09-21'));
+    const summary = await world.pass();
+    expect(answered(summary, 'Thinned course')).toMatchObject([{ outcome: 'accepted' }]);
+    expect(answered(summary, 'Longer course')).toMatchObject([{ outcome: 'declined', rule: 'occurrences', reason: 'The series has 6 occurrences; at most 5 can be booked.' }]);
+  });
+});
+
+describe('an EWS series whose exceptions cannot be read (more than calpush reads)', () => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startWorld('ews', agentConfig('full', { recurring: { allowed: true, maxOccurrences: null } }));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('is answered tentatively, with the reason', async () => {
+    const daily = { ...series('Daily drop-in', 8, {}), recurrence: { pattern: { type: 'daily', interval: 1 }, range: { type: 'numbered', startDate: '2026-09-14', numberOfOccurrences: 400 } } };
+    const event = world.sandbox.outlook(T1).createEvent(daily);
+    for (let day = 1; day <= 301; day++) world.sandbox.outlook(T1).cancel(occurrenceId(event.id, new Date(Date.parse('2026-09-14T00:00:00Z') + day * 86_400_000).toISOString().slice(0, 10)));
+    const summary = await world.pass();
+    expect(answered(summary, 'Daily drop-in')).toMatchObject([
+      { outcome: 'tentative', rule: 'conflict', reason: "The series' moved or deleted occurrences could not be read: it has 301 deleted occurrences, more than the 300 calpush reads. A person will confirm the booking." },
+    ]);
   });
 });
 

@@ -3,6 +3,7 @@
 // (https://learn.microsoft.com/exchange/client-developer/web-service-reference/createitem-operation-meeting-request),
 // RemoveItem (a cancelled meeting off the calendar) and CancelCalendarItem (the organiser cancels). The meeting engine
 // (../meetings.ts) does the work; Graph and EWS see the same mailboxes.
+import { seriesExceptions } from '../graph/occurrences.ts';
 import type { EventRecord } from '../graph/store.ts';
 import { inboxFolderId, type MessageRecord } from '../messages.ts';
 import { MeetingError, type Answer } from '../meetings.ts';
@@ -62,16 +63,22 @@ function attendeesXml(name: string, attendees: Array<Record<string, unknown>>, t
 /**
  * A meeting message as EWS writes it. IdOnly: the ItemId; Default and AllProperties: the properties below (the
  * sandbox does not pick single properties for messages). FindItem and SyncFolderItems never return the Body.
- * `copy` is the mailbox's calendar item of the meeting (AssociatedCalendarItemId), when there is one.
+ * `copy` is the mailbox's calendar item of the meeting (AssociatedCalendarItemId), when there is one; `series` the
+ * calendar item whose exceptions a series' request gives (the copy, else the organiser's).
  */
-export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord | undefined): string {
+export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord | undefined, series: EventRecord | undefined = copy): string {
   const name = ELEMENT[m.type];
   const id = `<t:ItemId Id="${esc(ewsIdFromGraph(m.id))}" ChangeKey="${esc(m.changeKey)}"/>`;
-  // calendar:Recurrence and calendar:StartTimeZoneId asked for by GetItem: the series' range (recurrence.ts) and the
-  // zone its dates are in; the sandbox picks no other property.
+  // calendar:Recurrence, calendar:ModifiedOccurrences, calendar:DeletedOccurrences and calendar:StartTimeZoneId asked
+  // for by GetItem: the series' range (recurrence.ts), its exceptions and the zone its dates are in; the sandbox picks
+  // no other property.
   const recurrence = !shape.forFind && m.type === 'meetingRequest' ? recurrenceXml(m.meeting.recurrence) : '';
+  const exceptions = recurrence && series ? exceptionsXml(series) : { modified: '', deleted: '' };
   const asked = (uri: string) => shape.additional.some((f) => f.kind === 'field' && f.uri === uri);
-  if (shape.base === 'IdOnly') return `<t:${name}>${id}${asked('calendar:Recurrence') ? recurrence : ''}${asked('calendar:StartTimeZoneId') && m.type === 'meetingRequest' ? tEl('StartTimeZoneId', windowsZoneOf(m.meeting.start.zone)) : ''}</t:${name}>`;
+  if (shape.base === 'IdOnly') {
+    const picked = (asked('calendar:Recurrence') ? recurrence : '') + (asked('calendar:ModifiedOccurrences') ? exceptions.modified : '') + (asked('calendar:DeletedOccurrences') ? exceptions.deleted : '');
+    return `<t:${name}>${id}${picked}${asked('calendar:StartTimeZoneId') && m.type === 'meetingRequest' ? tEl('StartTimeZoneId', windowsZoneOf(m.meeting.start.zone)) : ''}</t:${name}>`;
+  }
   const meeting = m.meeting;
   const body = shape.forFind ? '' : `<t:Body BodyType="${m.body.contentType === 'html' ? 'HTML' : 'Text'}">${esc(m.body.content)}</t:Body>`;
   const item =
@@ -115,7 +122,25 @@ export function renderMessage(m: MessageRecord, shape: Shape, copy: EventRecord 
     tEl('ResponseType', responseType ?? 'Unknown') +
     tEl('UID', meeting.iCalUId) +
     tEl('IsOrganizer', false);
-  return `<t:${name}>${item}${message}${meetingMessage}${specific(m, copy, recurrence)}</t:${name}>`;
+  return `<t:${name}>${item}${message}${meetingMessage}${specific(m, copy, recurrence + exceptions.modified + exceptions.deleted)}</t:${name}>`;
+}
+
+/**
+ * The series' exceptions as its calendar item has them (so Graph's /instances and EWS agree): moved
+ * occurrences as ModifiedOccurrences (OccurrenceInfoType: ItemId, Start, End, OriginalStart — "occurrences that have
+ * been modified so that they are different from the original instances of the recurrence master item",
+ * https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences), cancelled ones as
+ * DeletedOccurrences (DeletedOccurrenceInfoType: Start, here the occurrence's original start,
+ * https://learn.microsoft.com/exchange/client-developer/web-service-reference/deletedoccurrences [VERIFY: the page
+ * says "the start time of a deleted occurrence"]). Each is '' when there is none (the arrays are NonEmpty in types.xsd).
+ */
+function exceptionsXml(series: EventRecord): { modified: string; deleted: string } {
+  const { modified, deleted } = seriesExceptions(series);
+  const occurrence = (o: EventRecord) => `<t:Occurrence><t:ItemId Id="${esc(ewsIdFromGraph(o.id))}" ChangeKey="${esc(series.changeKey)}"/>${tEl('Start', formatEwsDateTime(o.start.instant))}${tEl('End', formatEwsDateTime(o.end.instant))}${tEl('OriginalStart', formatEwsDateTime(o.occurrenceOf!.originalStart!))}</t:Occurrence>`;
+  return {
+    modified: modified.length ? `<t:ModifiedOccurrences>${modified.map(occurrence).join('')}</t:ModifiedOccurrences>` : '',
+    deleted: deleted.length ? `<t:DeletedOccurrences>${deleted.map((start) => `<t:DeletedOccurrence>${tEl('Start', formatEwsDateTime(start))}</t:DeletedOccurrence>`).join('')}</t:DeletedOccurrences>` : '',
+  };
 }
 
 /** The elements of MeetingRequestMessageType, MeetingCancellationMessageType or MeetingResponseMessageType. */

@@ -604,8 +604,14 @@ export class EwsService {
     return { kind: 'event', record, mailbox: mailbox.address };
   }
 
+  /**
+   * A meeting message with the mailbox's calendar copy of its meeting; a series' exceptions are the copy's, or — no
+   * copy yet (AutomateProcessing None adds none) — the organiser's series', as Graph's /instances of either has them.
+   */
   private renderMessageItem(message: MessageRecord, shape: Shape): string {
-    return renderMessage(message, shape, this.store.findByICalUId(message.mailbox, message.meeting.iCalUId));
+    const copy = this.store.findByICalUId(message.mailbox, message.meeting.iCalUId);
+    const series = copy ?? (message.meeting.isRecurring ? this.store.findByICalUId(message.meeting.organizer.address, message.meeting.iCalUId) : undefined);
+    return renderMessage(message, shape, copy, series);
   }
 
   // -------------------------------------------------------------------------------------------------------------

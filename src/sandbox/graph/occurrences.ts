@@ -108,6 +108,23 @@ export function changeOccurrence(master: EventRecord, date: string, change: Occu
   master.occurrenceChanges = { ...master.occurrenceChanges, [date]: { ...master.occurrenceChanges?.[date], ...change } };
 }
 
+/**
+ * The occurrences of a series that differ from its pattern, by date, for EWS's ModifiedOccurrences and
+ * DeletedOccurrences of the series (ews/meetings.ts): moved ones (exceptions) at their own times with their original
+ * start, and the original starts of the cancelled (an attendee's copy) or deleted (the organiser's) ones.
+ */
+export function seriesExceptions(master: EventRecord): { modified: EventRecord[]; deleted: number[] } {
+  const modified: EventRecord[] = [];
+  const deleted: number[] = [];
+  for (const date of Object.keys(master.occurrenceChanges ?? {}).sort()) {
+    const change = master.occurrenceChanges![date]!;
+    const occurrence = occurrenceOn(master, date);
+    if (change.cancelled || change.deleted) deleted.push(occurrence.occurrenceOf!.originalStart!);
+    else if (change.start) modified.push(occurrence);
+  }
+  return { modified, deleted };
+}
+
 /** The occurrence on `date`: the master's wall-clock start on that day in its zone, the master's duration. */
 function occurrenceOn(master: EventRecord, date: string): EventRecord {
   const [year, month, day] = date.split('-').map(Number) as [number, number, number];

@@ -11,13 +11,15 @@
 //   answering places the meeting on the mailbox's calendar; `RemoveItem` takes a cancelled one off it;
 // - a recurring request's series: `GetItem` of the request with `calendar:Recurrence`
 //   (https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype) — FindItem
-//   and SyncFolderItems do not return it — for the agent's `recurring` and `occurrences` rules;
+//   and SyncFolderItems do not return it — for the agent's `recurring` and `occurrences` rules, with the occurrences
+//   the organiser moved or deleted (`calendar:ModifiedOccurrences`, `calendar:DeletedOccurrences`) for its conflict rule;
 // - bookings: `FindItem` with a CalendarView of the request's time;
 // - full mode: the organiser's meeting by `FindItem` with a Restriction on calendar:UID and `GetItem` of its Body, then
 //   `UpdateItem` of the Body with `SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"` (the organiser's
 //   update goes to every attendee) — under impersonation of the organiser (Pexip: "impersonating all users").
 import type { Attendee, BookingPage, MeetingChanges, MeetingDesk, MeetingRequest, OrganizerMeeting, Reply, UnreadableItem } from '../meetings.ts';
 import { CURSOR_REFUSED, recurrenceRule, seriesLength, SYNC_STATE_NOT_FOUND } from '../meetings.ts';
+import { occurrenceCountWithout, type SeriesExceptions } from '../../model/recurrence.ts';
 import { TargetError, type ServiceLane } from '../target.ts';
 import type { ErrorContext } from './errors.ts';
 import { calendarFolder, type RequestContext } from './requests.ts';
@@ -147,14 +149,19 @@ export class EwsMeetingDesk implements MeetingDesk {
   }
 
   /**
-   * The request with its series' Recurrence and zone (GetItem, IdOnly plus calendar:Recurrence and
-   * calendar:StartTimeZoneId, both MeetingRequestMessageType's); null when it is gone.
+   * The request with its series' Recurrence, zone and exceptions (GetItem, IdOnly plus calendar:Recurrence,
+   * calendar:StartTimeZoneId, calendar:ModifiedOccurrences and calendar:DeletedOccurrences, all MeetingRequestMessageType's);
+   * null when it is gone. The occurrences the organiser moved or deleted are applied where the agent expands and counts
+   * the series (model/recurrence.ts): "The ModifiedOccurrences element contains an array of recurring meeting item
+   * occurrences that have been modified so that they are different from the original instances of the recurrence
+   * master item" (https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences,
+   * https://learn.microsoft.com/exchange/client-developer/web-service-reference/deletedoccurrences).
    */
   async seriesMaster(mailbox: string, request: MeetingRequest): Promise<MeetingRequest | null> {
     const body = el(
       'm:GetItem',
       {},
-      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, el('t:FieldURI', { FieldURI: 'calendar:Recurrence' }), el('t:FieldURI', { FieldURI: 'calendar:StartTimeZoneId' }))),
+      el('m:ItemShape', {}, el('t:BaseShape', {}, 'IdOnly'), el('t:AdditionalProperties', {}, SERIES_FIELDS.map((f) => el('t:FieldURI', { FieldURI: f })))),
       el('m:ItemIds', {}, el('t:ItemId', { Id: request.itemId, ChangeKey: request.changeKey ?? undefined })),
     );
     let message: ResponseMessage;
@@ -166,7 +173,8 @@ export class EwsMeetingDesk implements MeetingDesk {
     }
     const item = children(child(message.node, 'Items'), 'MeetingRequest')[0] ?? null;
     const { series: _series, ...single } = request;
-    return { ...single, recurrence: recurrenceOf(child(item, 'Recurrence'), bounded(text(child(item, 'StartTimeZoneId')), 64)) };
+    const recurrence = recurrenceOf(child(item, 'Recurrence'), bounded(text(child(item, 'StartTimeZoneId')), 64));
+    return { ...single, recurrence: withExceptions(recurrence, exceptionsOf(item), request.start) };
   }
 
   /** RemoveItem: the cancelled meeting off the mailbox's calendar, and its cancellation out of the inbox. */
@@ -347,6 +355,56 @@ function bodyOf(node: XmlValue | null, what: string): OrganizerMeeting['body'] {
   const content = text(node);
   if (content.length > MAX_BODY_CHARS) throw unreadable(`${what}: the Body has ${content.length} characters, more than ${MAX_BODY_CHARS}`);
   return { contentType: type === 'HTML' ? 'html' : 'text', content };
+}
+
+/** What seriesMaster asks GetItem for (types.xsd UnindexedFieldURIType). */
+const SERIES_FIELDS = ['calendar:Recurrence', 'calendar:ModifiedOccurrences', 'calendar:DeletedOccurrences', 'calendar:StartTimeZoneId'];
+/**
+ * Moved, and deleted, occurrences of one series read, at most each: an organiser changes a few; past the bound the
+ * series' conflict check is incomplete (tentative) rather than a huge answer held.
+ */
+export const MAX_SERIES_EXCEPTIONS = 300;
+/** xs:dateTime with its zone (Exchange writes UTC, `Z`): a time without one would be read in the machine's zone. */
+const ZONED_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The series' moved and deleted occurrences (OccurrenceInfoType, DeletedOccurrenceInfoType), or why they cannot be read. */
+function exceptionsOf(item: XmlValue | null): SeriesExceptions | { unreadable: string } {
+  const modified = children(child(item, 'ModifiedOccurrences'), 'Occurrence');
+  const deleted = children(child(item, 'DeletedOccurrences'), 'DeletedOccurrence');
+  if (modified.length > MAX_SERIES_EXCEPTIONS) return { unreadable: `it has ${modified.length} moved occurrences, more than the ${MAX_SERIES_EXCEPTIONS} calpush reads` };
+  if (deleted.length > MAX_SERIES_EXCEPTIONS) return { unreadable: `it has ${deleted.length} deleted occurrences, more than the ${MAX_SERIES_EXCEPTIONS} calpush reads` };
+  const moved: Array<{ originalStart: number; start: number; end: number }> = [];
+  for (const [n, occurrence] of modified.entries()) {
+    const [originalStart, start, end] = ['OriginalStart', 'Start', 'End'].map((field) => timeOf(child(occurrence, field)));
+    const garbled = [['OriginalStart', originalStart], ['Start', start], ['End', end]].find(([, value]) => value === null);
+    if (garbled) return { unreadable: `the ${garbled[0]} of its moved occurrence ${n + 1} is not a time (${describeValue(text(child(occurrence, garbled[0] as string)))})` };
+    if (end! < start!) return { unreadable: `its moved occurrence ${n + 1} ends before it starts` };
+    moved.push({ originalStart: originalStart!, start: start!, end: end! });
+  }
+  const gone: number[] = [];
+  for (const [n, occurrence] of deleted.entries()) {
+    const start = timeOf(child(occurrence, 'Start'));
+    if (start === null) return { unreadable: `the Start of its deleted occurrence ${n + 1} is not a time (${describeValue(text(child(occurrence, 'Start')))})` };
+    gone.push(start);
+  }
+  return { modified: moved, deleted: gone };
+}
+
+function timeOf(node: XmlValue | null): number | null {
+  const value = text(node);
+  const ms = ZONED_DATE_TIME.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/**
+ * The recurrence with its exceptions, counted without the deleted occurrences (the agent's `occurrences` rule); when
+ * they cannot be read, with the reason (the conflict check is then incomplete) and counted as the range says.
+ */
+function withExceptions(recurrence: NonNullable<MeetingRequest['recurrence']>, exceptions: SeriesExceptions | { unreadable: string }, first: number): NonNullable<MeetingRequest['recurrence']> {
+  if ('unreadable' in exceptions) return { ...recurrence, exceptionsUnreadable: `The series' moved or deleted occurrences could not be read: ${exceptions.unreadable}.` };
+  if (!recurrence.rule || (!exceptions.modified.length && !exceptions.deleted.length)) return recurrence;
+  const occurrences = Number.isFinite(first) ? occurrenceCountWithout(recurrence.rule, { start: first }, recurrence.zone ?? 'UTC', exceptions.deleted) : recurrence.occurrences;
+  return { ...recurrence, occurrences, exceptions };
 }
 
 const RANGES: Record<string, 'numbered' | 'endDate' | 'noEnd'> = { NumberedRecurrence: 'numbered', EndDateRecurrence: 'endDate', NoEndRecurrence: 'noEnd' };

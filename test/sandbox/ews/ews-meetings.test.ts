@@ -303,6 +303,49 @@ describe('a recurring meeting', () => {
   });
 });
 
+describe("a recurring meeting's exceptions", () => {
+  it('GetItem of its request gives the moved occurrences (ModifiedOccurrences) and the cancelled ones (DeletedOccurrences), as Graph\'s /instances has them', async () => {
+    const created = await graph.post(`${users(ORGANIZER)}/events`, {
+      subject: 'Changed review',
+      start: { dateTime: '2026-09-14T16:00:00', timeZone: 'UTC' },
+      end: { dateTime: '2026-09-14T16:30:00', timeZone: 'UTC' },
+      attendees: [{ emailAddress: { address: STUDENT }, type: 'required' }],
+      recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'] }, range: { type: 'numbered', startDate: '2026-09-14', numberOfOccurrences: 4 } },
+    });
+    expect(created.status).toBe(201);
+    const occurrence = (date: string) => `${users(ORGANIZER)}/events/${encodeURIComponent(`${created.json.id}_OCC${date.replace(/-/g, '')}`)}`;
+    expect((await graph.patch(occurrence('2026-09-21'), { start: { dateTime: '2026-09-22T09:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-09-22T09:30:00', timeZone: 'UTC' } })).status).toBe(200);
+    expect((await graph.post(`${occurrence('2026-09-28')}/cancel`, { comment: 'No review' })).status).toBe(202);
+    const [request] = await requestsFor(STUDENT, 'Changed review');
+    const fields = ['calendar:Recurrence', 'calendar:ModifiedOccurrences', 'calendar:DeletedOccurrences', 'calendar:StartTimeZoneId'].map((f) => `<t:FieldURI FieldURI="${f}"/>`).join('');
+    const picked = await as(STUDENT, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>${fields}</t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="${request!.id}"/></m:ItemIds></m:GetItem>`);
+    const full = await getItem(STUDENT, request!.id);
+    for (const answer of [picked, full]) {
+      const moved = all(first(answer.root, T, 'ModifiedOccurrences')!, T, 'Occurrence');
+      expect(moved.map((o) => [text(o, T, 'OriginalStart'), text(o, T, 'Start'), text(o, T, 'End')])).toEqual([['2026-09-21T16:00:00Z', '2026-09-22T09:00:00Z', '2026-09-22T09:30:00Z']]);
+      expect(first(moved[0]!, T, 'ItemId')!.getAttribute('Id')).toBeTruthy();
+      expect(all(first(answer.root, T, 'DeletedOccurrences')!, T, 'DeletedOccurrence').map((o) => text(o, T, 'Start'))).toEqual(['2026-09-28T16:00:00Z']);
+    }
+    // Graph's view of the same mailbox: the moved occurrence at its own time, the cancelled one cancelled.
+    const copy = (await graph.get(`${users(STUDENT)}/calendarView?startDateTime=2026-09-01T00:00:00Z&endDateTime=2026-10-31T00:00:00Z&$top=500`)).json.value.find((e: { subject: string }) => e.subject === 'Changed review');
+    const instances = (await graph.get(`${users(STUDENT)}/events/${encodeURIComponent(copy.seriesMasterId)}/instances?startDateTime=2026-09-01T00:00:00Z&endDateTime=2026-10-31T00:00:00Z`)).json.value;
+    expect(instances.map((e: any) => [e.type, e.start.dateTime.slice(0, 16), e.isCancelled])).toEqual([
+      ['occurrence', '2026-09-14T16:00', false],
+      ['exception', '2026-09-22T09:00', false],
+      ['occurrence', '2026-09-28T16:00', true],
+      ['occurrence', '2026-10-05T16:00', false],
+    ]);
+  });
+
+  it('a series without exceptions gives neither element (both are non-empty arrays in types.xsd)', async () => {
+    const [request] = await requestsFor(STUDENT, 'Recurring review');
+    const picked = await as(STUDENT, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="calendar:ModifiedOccurrences"/><t:FieldURI FieldURI="calendar:DeletedOccurrences"/></t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="${request!.id}"/></m:ItemIds></m:GetItem>`);
+    expect(messages(picked)[0]?.code).toBe('NoError');
+    expect(first(picked.root, T, 'ModifiedOccurrences') ?? null).toBeNull();
+    expect(first(picked.root, T, 'DeletedOccurrences') ?? null).toBeNull();
+  });
+});
+
 describe('schema', () => {
   it('every request sent and every success answer is valid against messages.xsd / types.xsd', () => {
     expect(xmllintFailures(sentRequests)).toEqual([]);
