@@ -9,14 +9,46 @@ export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=4';
 
 const chosen = /(^|\s)--max[-_]semi[-_]space[-_]size(=|\s|$)/;
 
+/** Commands that never deliver in bulk: their memory is small whatever the young generation. */
+const LIGHT_COMMANDS = new Set(['status', 'apikey', 'doctor', 'setup', 'cert', 'help']);
+
+/**
+ * Whether the command line is one whose peak memory the flag is not needed for, so that it may start without the
+ * restart (30–60 ms of every start, which is most of an urgent one-mailbox sync's latency: docs/benchmarks.md,
+ * workload (d)): `--version`/`--help`, the light commands, and a sync of one mailbox (`--calendar` with one address).
+ * @param {readonly string[]} args the arguments after the script
+ */
+export function isLightCommand(args) {
+  const [command, ...rest] = args;
+  if (command === undefined || command.startsWith('-') || LIGHT_COMMANDS.has(command)) return true;
+  return command === 'sync' && calendarsNamed(rest) === 1;
+}
+
+/**
+ * How many mailboxes `--calendar` names: commander's variadic option takes the arguments up to the next option, and
+ * it may be given again. @param {readonly string[]} args
+ */
+function calendarsNamed(args) {
+  let count = 0;
+  let inCalendar = false;
+  for (const arg of args) {
+    if (arg.startsWith('--calendar=')) count++;
+    if (arg.startsWith('-')) inCalendar = arg === '--calendar' || arg.startsWith('--calendar=');
+    else if (inCalendar) count++;
+  }
+  return count;
+}
+
 /**
  * The argument vector to execve this process with, or undefined when there is nothing to do: the flag (or the
- * user's own `--max-semi-space-size`, on the command line or in NODE_OPTIONS, which wins) is already in force.
+ * user's own `--max-semi-space-size`, on the command line or in NODE_OPTIONS, which wins) is already in force, or
+ * the command is a light one (isLightCommand).
  * @param {{ execPath: string, execArgv: readonly string[], argv: readonly string[], env: Record<string, string | undefined> }} proc
  * @returns {string[] | undefined}
  */
 export function restartArgs(proc) {
   if (proc.execArgv.some((arg) => chosen.test(arg)) || chosen.test(proc.env.NODE_OPTIONS ?? '')) return undefined;
+  if (isLightCommand(proc.argv.slice(2))) return undefined;
   return [proc.execPath, YOUNG_GENERATION_FLAG, ...proc.execArgv, ...proc.argv.slice(1)];
 }
 
