@@ -71,13 +71,14 @@ async function request(work: MailboxWork, group: PendingOp[]): Promise<Array<[Pe
   const slots = mode === 'parallel' ? Math.min(batch!.parallelism, group.length) : 1;
   const send = async (): Promise<BatchOutcome[]> => {
     const ops = take();
+    if (!ops.length) return [];
+    // Charged for the workers that may hold this mailbox next (Outlook's budget is per app); a store may write the
+    // charge with its next write (SQLite: sqlite-ledger.ts), which for a request with creates is the mark below.
+    await store.chargeRequests?.(work.calendar, work.run.ledgerId, ops.length);
     const creates = ops.filter((op) => op.kind === 'create').map((op) => op.key);
     // Marked before the request leaves (each time: the scheduler's retries too): a crash from here on means "outcome
     // unknown" (list before re-planning), and the next holder lists only once this can have landed (in-flight.ts).
     if (creates.length) await store.markOpAttempts(work.calendar, creates, work.lease, createLandsWithinMs(target));
-    if (!ops.length) return [];
-    // Charged before it leaves, for the workers that may hold this mailbox next (Outlook's budget is per app).
-    await store.chargeRequests?.(work.calendar, work.run.ledgerId, ops.length);
     work.summary.requests++;
     if (ops.length === 1 || !batch) {
       const item = await sendOne(work, toBatchOp(work, ops[0]!));

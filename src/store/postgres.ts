@@ -175,7 +175,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
   POSTGRES_AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
-/** The request ledger's buckets (as SQLite's: store/sqlite.ts LEDGER_BUCKET_MS). */
+/** The request ledger's buckets (as SQLite's: store/sqlite-ledger.ts LEDGER_BUCKET_MS). */
 const BUCKET_MS = 10_000;
 /** More calendars than this changed by one transaction are announced as '*' (NOTIFY payloads are small). */
 const NOTIFY_EACH_UP_TO = 64;

@@ -26,6 +26,7 @@ import {
 import type { StoreTables } from './copy.ts';
 import { BUSY_TIMEOUT_MS, guardDatabase, storeFailure, StoreError } from './errors.ts';
 import { prepareStoreFile, warnIfReadableByOthers } from './files.ts';
+import { LEDGER_BUCKET_MS, UnwrittenCharges, writeCharges } from './sqlite-ledger.ts';
 import { opIdentity, toApiKey, toDelivered, toDesired, toDesiredJson, toFeedState, toMailbox, toPendingOp, type Row } from './row-mapping.ts';
 import type { AlertDeliveryRow, AlertRow, AlertStore } from './alerts.ts';
 import type { ConnectionRow, ConnectionStore, ConsentRequestRow, SealedSecrets } from './connections.ts';
@@ -201,8 +202,6 @@ const MIGRATIONS: string[] = [
   AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
-/** The request ledger's buckets: a bucket counts as spent at its end, so a window never looks emptier than it is. */
-export const LEDGER_BUCKET_MS = 10_000;
 
 /** The WAL's size, in pages, at which a commit checkpoints it (SQLite's default is 1,000; see the constructor). */
 export const WAL_CHECKPOINT_PAGES = 4000;
@@ -246,6 +245,14 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   private readonly now: Stamp = () => new Date(this.clock.now()).toISOString();
   /** What the secrets' part of the store works with (sqlite-delegated.ts). */
   private readonly parts: SqliteParts;
+  /** Request-ledger charges, written with the next transaction (sqlite-ledger.ts). */
+  private readonly unwrittenCharges = new UnwrittenCharges(() => {
+    try {
+      this.writeUnwrittenCharges();
+    } catch {
+      // they wait again, for the next transaction, which reports the store's failure to its caller
+    }
+  });
 
   /**
    * Opens (or creates: folder 0700, file 0600) the store at `path`. Anything that makes it unusable — a read-only
@@ -339,8 +346,23 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
     return statement;
   }
 
+  /** Every write transaction also writes the request ledger's charges that wait (sqlite-ledger.ts). */
   private transaction<T>(work: () => T): T {
-    return inTransaction(this.db, 'BEGIN IMMEDIATE', work);
+    const charges = this.unwrittenCharges.take();
+    try {
+      return inTransaction(this.db, 'BEGIN IMMEDIATE', () => {
+        writeCharges((sql) => this.statement(sql), charges);
+        return work();
+      });
+    } catch (error) {
+      this.unwrittenCharges.putBack(charges);
+      throw error;
+    }
+  }
+
+  /** Writes the charges that wait now, in a transaction of their own. */
+  private writeUnwrittenCharges(): void {
+    if (this.unwrittenCharges.size && this.db.isOpen) this.transaction(() => undefined);
   }
 
   /** Throws LeaseLost unless `fence` is still the mailbox's holding (inside the write's transaction). */
@@ -574,18 +596,11 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   }
 
   async chargeRequests(calendar: string, worker: string, cost: number): Promise<void> {
-    const nowMs = this.clock.now();
-    const bucket = nowMs - (nowMs % LEDGER_BUCKET_MS);
-    this.transaction(() => {
-      this.statement(`
-        INSERT INTO request_ledger (calendar, worker, bucket_ms, spent) VALUES (?, ?, ?, ?)
-        ON CONFLICT (calendar, worker, bucket_ms) DO UPDATE SET spent = spent + excluded.spent`).run(calendar, worker, bucket, cost);
-      // Buckets older than any window anyone asks about (Outlook's is 10 minutes) are of no use any more.
-      this.statement('DELETE FROM request_ledger WHERE calendar = ? AND bucket_ms < ?').run(calendar, bucket - 3_600_000);
-    });
+    this.unwrittenCharges.add(calendar, worker, this.clock.now(), cost);
   }
 
   async requestsSpentByOthers(calendar: string, worker: string, windowMs: number): Promise<Array<{ agoMs: number; cost: number }>> {
+    this.writeUnwrittenCharges(); // other spenders of this process charge through this handle too
     const nowMs = this.clock.now();
     const rows = this.statement(`
       SELECT bucket_ms, SUM(spent) AS spent FROM request_ledger
@@ -987,7 +1002,12 @@ export class SqliteStore implements Store, StoreTables, ConnectionStore, AlertSt
   }
 
   async close(): Promise<void> {
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    try {
+      this.writeUnwrittenCharges();
+    } finally {
+      this.db.close();
+    }
   }
 }
 

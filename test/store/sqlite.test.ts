@@ -4,9 +4,11 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { validateEvent, type DesiredEvent } from '../../src/model/event.ts';
 import { SqliteStore, WAL_CHECKPOINT_PAGES } from '../../src/store/sqlite.ts';
+import { LEDGER_WRITE_DELAY_MS } from '../../src/store/sqlite-ledger.ts';
+import { LeaseLost } from '../../src/store/store.ts';
 import { storeContract } from './contract.ts';
 
 const tempDb = () => join(mkdtempSync(join(tmpdir(), 'calpush-store-')), 'nested', 'calpush.sqlite');
@@ -45,6 +47,58 @@ describe('SQLite store', () => {
     expect(walPages).toBeGreaterThan(1_200);
     expect(walPages).toBeLessThan(WAL_CHECKPOINT_PAGES + 100);
     await store.close();
+  });
+
+  // Group commit (src/store/sqlite-ledger.ts): a charge is not a commit of its own. It is committed with the handle's
+  // next write, at the latest LEDGER_WRITE_DELAY_MS later, or at close; a write that rolls back keeps it waiting.
+  describe('the request ledger, committed with the next write', () => {
+    const spentSeenBy = async (store: SqliteStore) => (await store.requestsSpentByOthers(cal, 'reader', 600_000)).reduce((sum, s) => sum + s.cost, 0);
+    // PRAGMA data_version changes when another connection commits (https://www.sqlite.org/pragma.html#pragma_data_version).
+    const commitsSeen = (path: string) => {
+      const db = new DatabaseSync(path);
+      return { version: () => Number((db.prepare('PRAGMA data_version').get() as { data_version: number }).data_version), close: () => db.close() };
+    };
+
+    it('waits for the next write, which commits it, and survives a write that rolls back', async () => {
+      const path = tempDb();
+      const store = new SqliteStore(path);
+      const reader = new SqliteStore(path);
+      const watcher = commitsSeen(path);
+      const before = watcher.version();
+      await store.chargeRequests(cal, 'w1', 20);
+      await store.chargeRequests(cal, 'w1', 5);
+      expect(watcher.version()).toBe(before);
+      expect(await spentSeenBy(reader)).toBe(0);
+      // A fenced write under a lease nobody holds rolls back, charges included; they wait for the next one.
+      await expect(store.markOpAttempts(cal, ['k'], { calendar: cal, owner: 'gone', token: 1 })).rejects.toBeInstanceOf(LeaseLost);
+      expect(await spentSeenBy(reader)).toBe(0);
+      await store.markOpAttempts(cal, []);
+      expect(watcher.version()).not.toBe(before);
+      expect(await spentSeenBy(reader)).toBe(25);
+      watcher.close();
+      await reader.close();
+      await store.close();
+    });
+
+    it(`is written within ${LEDGER_WRITE_DELAY_MS} ms without another write, and at close`, async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const path = tempDb();
+        const store = new SqliteStore(path);
+        const reader = new SqliteStore(path);
+        await store.chargeRequests(cal, 'w1', 3);
+        vi.advanceTimersByTime(LEDGER_WRITE_DELAY_MS - 1);
+        expect(await spentSeenBy(reader)).toBe(0);
+        vi.advanceTimersByTime(1);
+        expect(await spentSeenBy(reader)).toBe(3);
+        await store.chargeRequests(cal, 'w1', 4);
+        await store.close();
+        expect(await spentSeenBy(reader)).toBe(7);
+        await reader.close();
+      } finally {
+        vi.useRealTimers();
+      }
+    });
   });
 
   it('migrates a new database to the current schema and reopens it unchanged', async () => {
