@@ -1,12 +1,13 @@
 // The floor of workload (d)'s cli path, with nothing else running: how long one `calpush sync -i <file> --calendar
-// <mailbox>` takes from spawn to exit when it moves one event by an hour (and back) of a 100-event mailbox — process start, input, store
-// and the requests. Checkouts run side by side, interleaved trial by trial (the machine's noise hits both alike),
+// <mailbox>` takes from spawn to exit when it moves one event of a 100-event mailbox by an hour (and back the next
+// trial) — process start, input, store and the one update. Checkouts run side by side, interleaved trial by trial (the machine's noise hits both alike),
 // each with its own workspace and store (an older checkout may not open a newer store).
 //
 //   npm run build    # in every checkout
 //   node_modules/.bin/node bench/graph/one-calendar.ts [--trials 15] DIR [DIR ...]
 //
-// Prints, per checkout, the median and the spread of the wall time, and each one's median ÷ the first's.
+// Prints, per checkout, the median and the spread of the wall time, and each one's median ÷ the first's. With
+// ONE_CAL_PROF=DIR each sync writes a CPU profile to DIR/<checkout's index> (bench/graph/profile-summary.ts reads it).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
@@ -20,19 +21,25 @@ const trials = trialsAt >= 0 ? Number(argv[trialsAt + 1]) : 15;
 const dirs = argv.filter((arg, index) => !arg.startsWith('--') && (trialsAt < 0 || index !== trialsAt + 1)).map((dir) => resolve(dir));
 if (!dirs.length) throw new Error('usage: one-calendar.ts [--trials N] DIR [DIR ...]');
 
-const sandbox = await startSandbox({ tenant: defaultTenantSeed({ students: 2, staff: 0, rooms: 0 }), throttling: { enabled: true } });
-const mailbox = sandbox.listMailboxes()[0]!.address;
-const checkouts = dirs.map((dir) => ({ dir, ws: createWorkspace(sandbox, 'secret'), ms: [] as number[] }));
+// A mailbox per checkout: one checkout's events would otherwise be adopted by the other's first sync.
+const sandbox = await startSandbox({ tenant: defaultTenantSeed({ students: dirs.length, staff: 0, rooms: 0 }), throttling: { enabled: true } });
+const mailboxes = sandbox.listMailboxes().map((mailbox) => mailbox.address);
+const checkouts = dirs.map((dir, index) => ({ dir, mailbox: mailboxes[index]!, ws: createWorkspace(sandbox, 'secret'), ms: [] as number[] }));
 
 async function sync(checkout: (typeof checkouts)[number], hourShift: number): Promise<number> {
+  const { mailbox } = checkout;
   const events = Array.from({ length: 100 }, (_, n) => lecture(mailbox, n));
-  if (hourShift) events[0] = { ...events[0]!, start: events[0]!.start.replace('T09:', 'T10:'), end: events[0]!.end.replace('T10:', 'T11:') };
+  const later = (local: string) => local.replace(/T(\d{2}):/, (_, hour: string) => `T${String(Number(hour) + 1).padStart(2, '0')}:`);
+  if (hourShift) events[0] = { ...events[0]!, start: later(events[0]!.start), end: later(events[0]!.end) };
   const input = join(checkout.ws.dir, 'input.ndjson');
   writeFileSync(input, `${events.map((event) => JSON.stringify(event)).join('\n')}\n`);
   const started = performance.now();
   // Asynchronously: the sandbox answers from this process's event loop.
-  await promisify(execFile)(process.execPath, [...(process.env.ONE_CAL_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ONE_CAL_PROF}/${checkouts.indexOf(checkout)}`] : []), join(checkout.dir, 'bin/calpush.js'), 'sync', '-c', checkout.ws.configPath, '-i', input, '--calendar', mailbox, '--json']);
-  return performance.now() - started;
+  const { stdout } = await promisify(execFile)(process.execPath, [...(process.env.ONE_CAL_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ONE_CAL_PROF}/${checkouts.indexOf(checkout)}`] : []), join(checkout.dir, 'bin/calpush.js'), 'sync', '-c', checkout.ws.configPath, '-i', input, '--calendar', mailbox, '--json']);
+  const ms = performance.now() - started;
+  const { updated, created } = (JSON.parse(stdout) as { delivery: { totals: { updated: number; created: number } } }).delivery.totals;
+  if (created + updated === 0) throw new Error(`${checkout.dir}: the sync wrote nothing; the trial would measure a no-op`);
+  return ms;
 }
 
 for (const checkout of checkouts) await sync(checkout, 0); // the first delivery (and the compile cache) is set-up

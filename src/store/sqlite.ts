@@ -202,7 +202,6 @@ const MIGRATIONS: string[] = [
   AGENT_MEETING_SETTLED_MIGRATION,
 ];
 
-
 /** The WAL's size, in pages, at which a commit checkpoints it (SQLite's default is 1,000; see the constructor). */
 export const WAL_CHECKPOINT_PAGES = 4000;
 
